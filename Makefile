@@ -1,0 +1,91 @@
+# shoal — BitTorrent tracker daemon. GNU make.
+# Targets: deps all test check-sanitize run clean install bench lint
+SHELL := /bin/bash
+CXX      ?= g++
+BUILD    ?= build
+OPT      ?= -O2 -g
+CXXFLAGS ?= $(OPT)
+CXXFLAGS += -std=c++20 -Wall -Wextra -Werror=return-type -pthread -MMD -MP -I. -I$(BUILD)/gen
+LDLIBS   := -levent_core -levent -levent_openssl -lssl -lcrypto -ljansson -lconfig++ -lrt -pthread
+GTEST_LIBS := -lgtest -lgtest_main
+PREFIX   ?= /usr/local
+PYTHON   ?= /usr/bin/python3
+
+DEB_PACKAGES := build-essential g++ make pkg-config libevent-dev libssl-dev libjansson-dev \
+  libconfig++-dev libboost-dev libgtest-dev python3 python3-libtorrent aria2 mktorrent \
+  procps iproute2 util-linux
+
+LIB_SRCS  := $(wildcard shm/*.cpp conf/*.cpp worker/*.cpp) $(filter-out supervisor/main.cpp,$(wildcard supervisor/*.cpp))
+LIB_OBJS  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/default_conf.o
+TEST_SRCS := $(wildcard tests/unit/*.cpp)
+TEST_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(TEST_SRCS))
+TOOL_SRCS := $(wildcard tools/*.cpp)
+TOOLS     := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
+
+.PHONY: all deps test unit integration check-sanitize run clean install bench lint
+all: $(BUILD)/shoald $(BUILD)/unit_tests $(TOOLS)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+$(BUILD)/gen/default_conf.cpp: conf/shoal.conf
+	@mkdir -p $(dir $@)
+	@{ echo '// Generated from conf/shoal.conf by the Makefile. Do not edit.'; \
+	   echo 'namespace shoal::conf { extern const char kDefaultConfigText[] = R"SHOALCONF('; \
+	   cat $<; echo ')SHOALCONF"; }'; } > $@
+
+$(BUILD)/obj/gen/default_conf.o: $(BUILD)/gen/default_conf.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libshoal.a: $(LIB_OBJS)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/shoald: $(BUILD)/obj/supervisor/main.o $(BUILD)/libshoal.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(TEST_OBJS) $(BUILD)/libshoal.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(GTEST_LIBS) $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libshoal.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+# The README's test command: unit tests, then integration tests against a real shoald.
+test: all
+	@$(PYTHON) tests/run_tests.py --build $(BUILD)
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+integration: all
+	@$(PYTHON) tests/run_tests.py --build $(BUILD) --only integration
+
+# ASan + UBSan build of the unit tests (separate build directory).
+check-sanitize:
+	$(MAKE) BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" build-san/unit_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-san/unit_tests
+
+run: $(BUILD)/shoald
+	$(BUILD)/shoald
+
+lint:
+	@! grep -rnE 'interprocess_mutex|managed_shared_memory|allocate\(' worker/ shm/ --include='*.cpp' --include='*.hpp' \
+	  || { echo "lint: Boost.Interprocess mutexes/allocator are banned in worker/ and shm/"; exit 1; }
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/shoal
+	install -m 755 $(BUILD)/shoald $(DESTDIR)$(PREFIX)/sbin/shoald
+	install -m 755 $(BUILD)/udp_load $(DESTDIR)$(PREFIX)/bin/shoal-udp-load
+	[ -e $(DESTDIR)/etc/shoal/shoal.conf ] || install -m 644 conf/shoal.conf $(DESTDIR)/etc/shoal/shoal.conf
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/obj/supervisor/main.d $(TOOL_SRCS:tools/%.cpp=$(BUILD)/obj/tools/%.d)

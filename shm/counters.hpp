@@ -1,0 +1,72 @@
+// shm/counters.hpp — the one list of per-worker counters. Each worker slot owns a block in the
+// control segment and is its only writer (relaxed increments); readers (supervisor, shoal-shm,
+// later the stats socket and metrics) sum the blocks. Because the blocks live in shm, a restarted
+// worker keeps its slot's totals and counters never go backwards.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+#include "shm/layout.hpp"
+
+namespace shoal::shm {
+
+// X(name, help). Append only within a layout version.
+#define SHOAL_WORKER_COUNTERS(X)                                                          \
+  X(udp_received, "UDP datagrams received")                                               \
+  X(udp_sent, "UDP datagrams sent")                                                       \
+  X(udp_connect, "BEP 15 connect requests answered")                                      \
+  X(udp_announce, "BEP 15 announce requests accepted")                                    \
+  X(udp_scrape, "BEP 15 scrape requests accepted")                                        \
+  X(udp_error_sent, "BEP 15 error responses sent")                                        \
+  X(udp_bad_connection_id, "requests dropped: unknown or expired connection id")          \
+  X(udp_malformed, "datagrams dropped: too short, wrong protocol id or unknown action")   \
+  X(udp_bad_request, "requests answered with an error: invalid field")                    \
+  X(udp_source_port_zero, "datagrams dropped: source port 0")                             \
+  X(udp_send_errors, "UDP responses that could not be sent")                              \
+  X(ring_full_drops, "requests dropped because a request ring was full")                  \
+  X(ring_wakeups, "eventfd wake-ups written to other workers")                            \
+  X(ring_batches, "ring batches drained")                                                 \
+  X(ring_messages, "ring messages drained")                                               \
+  X(scrape_timeouts, "split scrapes abandoned because a part did not come back")          \
+  X(announces_applied, "announces applied to a partition")                                \
+  X(scrapes_applied, "scrape lookups served by a partition")                              \
+  X(announce_tracker_full, "announces refused: partition full")                           \
+  X(peers_expired, "peers removed by the expiry sweep")                                   \
+  X(torrents_removed, "empty torrents removed by the expiry sweep")                       \
+  X(partition_repairs, "partitions found mid-update at attach and repaired")
+
+enum class Counter : uint32_t {
+#define SHOAL_COUNTER_ENUM(name, help) name,
+  SHOAL_WORKER_COUNTERS(SHOAL_COUNTER_ENUM)
+#undef SHOAL_COUNTER_ENUM
+      count
+};
+inline constexpr uint32_t kCounterCount = uint32_t(Counter::count);
+
+struct CounterInfo {
+  const char* name;
+  const char* help;
+};
+inline constexpr CounterInfo kCounterInfo[kCounterCount] = {
+#define SHOAL_COUNTER_INFO(name, help) {#name, help},
+    SHOAL_WORKER_COUNTERS(SHOAL_COUNTER_INFO)
+#undef SHOAL_COUNTER_INFO
+};
+
+// One worker slot's counters; single writer, cache-line aligned so slots never share a line.
+struct alignas(64) CounterBlock {
+  uint64_t value[32];
+};
+static_assert(kCounterCount <= 32, "grow CounterBlock::value (a layout change)");
+static_assert(kShmSafe<CounterBlock>);
+
+// Owner-side increment (relaxed: counters order nothing).
+inline void count(CounterBlock* b, Counter c, uint64_t n = 1) {
+  std::atomic_ref<uint64_t>(b->value[uint32_t(c)]).fetch_add(n, std::memory_order_relaxed);
+}
+// Reader-side load.
+inline uint64_t read_counter(const CounterBlock* b, Counter c) {
+  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(b->value[uint32_t(c)])).load(std::memory_order_relaxed);
+}
+
+}  // namespace shoal::shm

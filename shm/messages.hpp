@@ -1,0 +1,100 @@
+// shm/messages.hpp — request and response slots carried by the SPSC rings between socket workers
+// and swarm workers. Types and static_asserts only.
+//
+// One Request carries one info_hash: a multi-hash scrape is split by the socket worker into one
+// Request per hash (scrape_index/scrape_total in the ReplyContext), and the Responses are merged
+// back in the socket worker. The ReplyContext is opaque to the swarm worker: it is copied from the
+// Request into the Response unchanged, so the socket worker needs no per-request state for UDP.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "shm/layout.hpp"
+
+namespace shoal::shm {
+
+enum class Protocol : uint8_t { udp = 1, http = 2, ws = 3 };
+enum class RequestKind : uint8_t { announce = 1, scrape = 2 };
+// BEP 15 event numbering (HTTP/WS map their strings onto it).
+enum class Event : uint8_t { none = 0, completed = 1, started = 2, stopped = 3 };
+enum class ResponseStatus : uint8_t { ok = 0, tracker_full = 1, bad_request = 2 };
+
+// Where and how to answer; opaque to the swarm worker. 48 bytes.
+//   addr/port     the client's transport address (network byte order), family 4 or 6;
+//                 IPv4 addresses use the first 4 bytes of addr
+//   socket_index  which of the socket worker's sockets received the request
+//   transaction   BEP 15 transaction_id as received (network byte order)
+//   scrape_id     socket-worker-local id of a split scrape (0 for announces)
+//   scrape_index  position of this hash in the original scrape; scrape_total = hashes in it
+//   conn          protocol-specific connection token (HTTP/WS), 0 for UDP
+struct ReplyContext {
+  uint8_t addr[16];
+  uint16_t port;
+  uint8_t family;
+  uint8_t protocol;  // Protocol
+  uint8_t socket_index;
+  uint8_t reserved0[3];
+  uint32_t transaction;
+  uint32_t scrape_id;
+  uint16_t scrape_index;
+  uint16_t scrape_total;
+  uint32_t reserved1;
+  uint64_t conn;
+};
+static_assert(sizeof(ReplyContext) == 48);
+static_assert(offsetof(ReplyContext, transaction) == 24 && offsetof(ReplyContext, conn) == 40);
+static_assert(kShmSafe<ReplyContext>);
+
+// Socket worker → swarm worker. 128 bytes.
+//   info_hash     20 raw bytes
+//   peer_addr     the announcing peer's address (network byte order; the packet source, never
+//                 a client-supplied ip), family 4 or 6; peer_port in network byte order
+//   event         Event; seeder = 1 when left == 0
+//   numwant       peers wanted, already capped by the socket worker (0 = none)
+//   topology_group  location group id of the peer (0 = unknown)
+struct Request {
+  ReplyContext ctx;
+  uint8_t info_hash[20];
+  uint8_t peer_addr[16];
+  uint16_t peer_port;
+  uint8_t family;
+  uint8_t kind;  // RequestKind
+  uint8_t event;  // Event
+  uint8_t seeder;
+  uint16_t numwant;
+  uint16_t topology_group;
+  uint8_t reserved[30];
+};
+static_assert(sizeof(Request) == 128);
+static_assert(offsetof(Request, info_hash) == 48 && offsetof(Request, peer_addr) == 68);
+static_assert(kShmSafe<Request>);
+
+// Most peer bytes a response can carry: 200 IPv6 peers of 18 bytes (covers 200 IPv4 of 6 bytes).
+inline constexpr size_t kMaxResponsePeerBytes = 200 * 18;
+
+// Swarm worker → socket worker.
+//   seeders/leechers  current counts of the torrent (both address families), completed = times
+//                     a peer reported event=completed (BEP 15 "completed"/BEP 48 "downloaded")
+//   peer_count        entries in peers; each entry is compact: 4-byte IPv4 + port (6 bytes) when
+//                     family == 4, 16-byte IPv6 + port (18 bytes) when family == 6, network order
+// Only the first offsetof(Response, peers) + peer bytes are written and read.
+struct Response {
+  ReplyContext ctx;
+  uint8_t info_hash[20];
+  uint8_t kind;    // RequestKind
+  uint8_t status;  // ResponseStatus
+  uint8_t family;
+  uint8_t reserved0;
+  uint32_t seeders;
+  uint32_t leechers;
+  uint32_t completed;
+  uint16_t peer_count;
+  uint16_t reserved1;
+  uint8_t reserved2[8];
+  uint8_t peers[kMaxResponsePeerBytes];
+};
+static_assert(offsetof(Response, peers) == 96);
+static_assert(sizeof(Response) == 96 + kMaxResponsePeerBytes);
+static_assert(kShmSafe<Response>);
+
+}  // namespace shoal::shm

@@ -1,0 +1,162 @@
+// shm/partition.hpp — one swarm partition: the torrents and peers of a slice of the info_hash
+// space, in one shared-memory segment written by exactly one swarm worker.
+//
+// Public API only is fixed here; the record layout is documented in shm/partition_layout.hpp.
+// Crash safety: every mutation is a transaction whose writes go through an undo journal in the
+// segment (old bytes saved and published before each write, journal cleared at commit). A
+// process killed at any instruction leaves either the state before or after the transaction;
+// Partition::recover() (run by the replacement worker before it serves) rolls back a half-done
+// transaction, validates the tables, and rebuilds derived structures if validation fails.
+// No locks, no general-purpose allocator, no pointers in shm (u32 indices only).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace shoal::shm {
+
+struct PartitionLayout;  // shm/partition_layout.hpp
+
+// Capacities fixed when the segment is created.
+//   max_torrents  torrents this partition can hold
+//   max_peers     peers (IPv4 + IPv6) this partition can hold
+struct PartitionCapacity {
+  uint32_t max_torrents;
+  uint32_t max_peers;
+};
+
+// Bytes a partition segment needs for `cap` (including the SegmentHeader).
+size_t partition_segment_bytes(const PartitionCapacity& cap);
+
+// Formats a freshly created, zero-filled segment (the SegmentHeader is already written by
+// Segment::create). Supervisor only, before any worker attaches.
+void partition_format(void* segment_base, size_t segment_size, const PartitionCapacity& cap);
+
+// Input of one announce (BEP 15 / BEP 3). Addresses and ports in network byte order.
+//   family 4 or 6 (IPv4 uses addr[0..3]); event as shm::Event (0 none, 1 completed, 2 started,
+//   3 stopped); seeder = left == 0; numwant already capped by the caller; now = seconds since
+//   the clock base; topology_group 0 = unknown.
+struct AnnounceInput {
+  const uint8_t* info_hash;  // 20 bytes
+  uint8_t family;
+  uint8_t addr[16];
+  uint16_t port;
+  uint8_t event;
+  bool seeder;
+  uint16_t numwant;
+  uint16_t topology_group;
+  uint32_t now;
+};
+
+// Result of one announce.
+//   status     0 ok, 1 tracker full (no room for the torrent or the peer; nothing changed)
+//   seeders/leechers/completed  counts of the torrent after the announce, both families
+//   peer_count peers written to the caller's buffer: compact entries of the asker's family
+//              (6 bytes IPv4+port or 18 bytes IPv6+port, network order), never the asker,
+//              no seeders when the asker is a seeder, none for event=stopped
+struct AnnounceResult {
+  uint8_t status;
+  uint32_t seeders;
+  uint32_t leechers;
+  uint32_t completed;
+  uint16_t peer_count;
+};
+
+// Counts for a scrape (BEP 15 / BEP 48); all zero for an unknown torrent.
+struct ScrapeResult {
+  uint32_t seeders;
+  uint32_t leechers;
+  uint32_t completed;
+};
+
+// Outcome of an expiry step.
+struct ExpireResult {
+  uint32_t peers_removed;
+  uint32_t torrents_removed;
+  bool wrapped;  // the sweep cursor passed the end of the torrent table in this step
+};
+
+// Outcome of recover().
+struct RecoverReport {
+  bool was_dirty;            // a transaction was in flight when the last owner died
+  uint32_t undone_writes;    // journal entries rolled back
+  bool rebuilt;              // validation failed and derived tables were rebuilt from records
+  std::string problem;       // what validation found ("" if clean)
+  uint32_t torrents;         // after recovery
+  uint32_t peers;            // after recovery
+};
+
+// Totals, maintained on every mutation (O(1) to read).
+struct PartitionTotals {
+  uint32_t torrents;
+  uint32_t seeders;
+  uint32_t leechers;
+  uint32_t peers_v4;
+  uint32_t peers_v6;
+  uint64_t completed;
+};
+
+// A view over a mapped partition segment. Not thread-safe; the owning swarm worker is the only
+// writer. Readers in other processes must not use it (they would see in-flight updates).
+class Partition {
+ public:
+  // `segment_base` is the mapped segment (starting with its SegmentHeader). Throws
+  // std::runtime_error if the partition header is not formatted or sizes disagree.
+  Partition(void* segment_base, size_t segment_size);
+
+  // Rolls back an interrupted transaction, validates, rebuilds if needed. Idempotent; call
+  // once after attaching and before the first mutation.
+  RecoverReport recover();
+
+  // Applies one announce and chooses peers for the reply into `peers_out` (room for
+  // numwant entries of the asker's family: 6 or 18 bytes each). Idempotent for a repeated
+  // identical request: a peer is keyed by (info_hash, family, addr, port); completed is
+  // counted once per peer. BEP 15 / BEP 3 semantics.
+  AnnounceResult announce(const AnnounceInput& in, uint8_t* peers_out);
+
+  // Counts for one info_hash (20 bytes). Read-only.
+  ScrapeResult scrape(const uint8_t* info_hash) const;
+
+  // Removes up to `budget` peers whose last announce is older than `now - peer_ttl` seconds,
+  // and torrents left with no peers, continuing from a cursor kept in the segment (so a
+  // restarted worker resumes the sweep).
+  ExpireResult expire_step(uint32_t now, uint32_t peer_ttl, uint32_t budget);
+
+  // Full consistency check (index ↔ records, counts, free lists). "" when consistent, else
+  // a description of the first problem. O(capacity).
+  std::string validate() const;
+
+  PartitionTotals totals() const;
+
+  // Visits every peer of a torrent (for tests and stats): fn(family, addr16, port_be, seeder).
+  template <class Fn>
+  void for_each_peer(const uint8_t* info_hash, Fn&& fn) const;
+
+  // Test hook: when set, called before every journaled write of a transaction with the
+  // running write number (1, 2, ...); a test can throw from it to simulate a kill at that
+  // point. Costs one predictable branch per write in production.
+  using CrashHook = void (*)(uint32_t write_number);
+  static void set_crash_hook_for_test(CrashHook hook);
+
+ private:
+  PartitionLayout* p_;
+  // Implementation helpers are free functions in partition.cpp.
+  friend struct PartitionAccess;
+  struct PeerVisitor {
+    virtual void visit(uint8_t family, const uint8_t* addr16, uint16_t port_be, bool seeder) = 0;
+    virtual ~PeerVisitor() = default;
+  };
+  void visit_peers(const uint8_t* info_hash, PeerVisitor& v) const;
+};
+
+template <class Fn>
+void Partition::for_each_peer(const uint8_t* info_hash, Fn&& fn) const {
+  struct V : PeerVisitor {
+    Fn& f;
+    explicit V(Fn& f_) : f(f_) {}
+    void visit(uint8_t family, const uint8_t* a, uint16_t p, bool s) override { f(family, a, p, s); }
+  } v(fn);
+  visit_peers(info_hash, v);
+}
+
+}  // namespace shoal::shm
