@@ -58,7 +58,7 @@ $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libshoal.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 # The README's test command: unit tests, then integration tests against a real shoald.
-test: all
+test: deps all
 	@$(PYTHON) tests/run_tests.py --build $(BUILD)
 
 unit: $(BUILD)/unit_tests

@@ -1,0 +1,80 @@
+// supervisor/listeners.cpp — see listeners.hpp. Runs in the supervisor at start only.
+#include "supervisor/listeners.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace shoal::supervisor {
+namespace {
+
+int open_one(const conf::ListenAddress& la, const sockaddr_storage& addr, socklen_t len, const conf::Config& cfg) {
+  int fd = socket(la.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("udp " + la.text + ": socket: " + strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (la.family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  int rcv = int(cfg.udp_recv_buffer), snd = int(cfg.udp_send_buffer);
+  // SO_RCVBUFFORCE works as root and ignores net.core.rmem_max; fall back to the capped one.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof snd) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
+    int e = errno;
+    close(fd);
+    throw std::runtime_error("udp " + la.text + ": bind: " + strerror(e));
+  }
+  return fd;
+}
+
+uint16_t port_of(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return ss.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port)
+                                 : ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+}
+
+void set_port(sockaddr_storage* ss, uint16_t port) {
+  if (ss->ss_family == AF_INET)
+    reinterpret_cast<sockaddr_in*>(ss)->sin_port = htons(port);
+  else
+    reinterpret_cast<sockaddr_in6*>(ss)->sin6_port = htons(port);
+}
+
+}  // namespace
+
+std::vector<std::vector<worker::UdpSocket>> open_udp_listeners(const conf::Config& cfg) {
+  std::vector<std::vector<worker::UdpSocket>> slots(cfg.socket_workers);
+  if (!cfg.udp_enabled) return slots;
+  for (const conf::ListenAddress& la : cfg.udp_listen) {
+    sockaddr_storage addr = la.addr;
+    for (uint32_t s = 0; s < cfg.socket_workers; s++) {
+      int fd = open_one(la, addr, la.addr_len, cfg);
+      if (s == 0 && la.port == 0) set_port(&addr, port_of(fd));
+      slots[s].push_back({fd, la.family});
+    }
+  }
+  return slots;
+}
+
+std::string bound_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(port_of(fd));
+  }
+  inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, host, sizeof host);
+  return "[" + std::string(host) + "]:" + std::to_string(port_of(fd));
+}
+
+}  // namespace shoal::supervisor

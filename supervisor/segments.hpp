@@ -1,0 +1,27 @@
+// supervisor/segments.hpp — creates every shared-memory segment before the workers exist:
+// the control segment (connection-id key, worker slots, counters), the rings segment, and one
+// partition segment per swarm worker. Names come from shm_name (shm/segment.hpp).
+#pragma once
+#include <vector>
+
+#include "conf/config.hpp"
+#include "shm/control_segment.hpp"
+#include "shm/segment.hpp"
+
+namespace shoal::supervisor {
+
+struct SegmentSet {
+  shm::Segment control;
+  shm::Segment rings;
+  shm::ControlSegment* control_view() const { return static_cast<shm::ControlSegment*>(control.base()); }
+};
+
+// Creates (replacing old ones of the same name) and initialises all segments. Partition
+// segments are formatted and unmapped again: the supervisor never touches partition data.
+// Throws std::runtime_error with the segment name and reason.
+SegmentSet create_segments(const conf::Config& cfg);
+
+// Removes every segment name of this configuration (clean stop).
+void unlink_segments(const conf::Config& cfg);
+
+}  // namespace shoal::supervisor

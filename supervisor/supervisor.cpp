@@ -1,0 +1,249 @@
+// supervisor/supervisor.cpp — see supervisor.hpp. The supervisor's event loop handles, in
+// order of arrival, signals (TERM/INT stop, CHLD reap, HUP/USR1 logged until reload exists),
+// restart timers and the stop deadline. Workers are forked from timer/signal callbacks; the
+// child drops the parent's loop (never touches it) and builds its own.
+#include "supervisor/supervisor.hpp"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "shm/clock.hpp"
+#include "supervisor/log.hpp"
+#include "supervisor/proctitle.hpp"
+
+namespace shoal::supervisor {
+
+std::string Slot::name() const {
+  return std::string(role == shm::WorkerRole::socket ? "socket" : "swarm") + " worker " + std::to_string(index);
+}
+
+namespace {
+constexpr int kHandledSignals[] = {SIGTERM, SIGINT, SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2};
+constexpr int kStopGraceSeconds = 5;
+
+int make_eventfd() {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(std::string("eventfd: ") + strerror(errno));
+  return fd;
+}
+}  // namespace
+
+Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector<std::vector<worker::UdpSocket>> udp)
+    : cfg_(cfg), segments_(std::move(segments)), udp_(std::move(udp)), self_pid_(getpid()) {
+  for (uint32_t i = 0; i < cfg.socket_workers; i++) socket_eventfds_.push_back(make_eventfd());
+  for (uint32_t i = 0; i < cfg.swarm_workers; i++) swarm_eventfds_.push_back(make_eventfd());
+  // Swarm workers first, so the partitions are being served when socket workers start routing.
+  for (uint32_t i = 0; i < cfg.swarm_workers; i++) slots_.push_back(Slot{shm::WorkerRole::swarm, i});
+  for (uint32_t i = 0; i < cfg.socket_workers; i++) slots_.push_back(Slot{shm::WorkerRole::socket, i});
+  base_ = event_base_new();
+  if (!base_) throw std::runtime_error("event_base_new failed");
+  for (int sig : kHandledSignals) {
+    event* e = evsignal_new(base_, sig, &Supervisor::on_signal, this);
+    event_add(e, nullptr);
+    signal_events_.push_back(e);
+  }
+  for (Slot& s : slots_) {
+    s.owner = this;
+    s.restart_timer = evtimer_new(base_, &Supervisor::on_restart_timer, &s);
+  }
+  stop_deadline_ = evtimer_new(base_, &Supervisor::on_stop_deadline, this);
+  ready_check_ = event_new(base_, -1, EV_PERSIST, &Supervisor::on_ready_check, this);
+}
+
+Supervisor::~Supervisor() {
+  for (event* e : signal_events_) event_free(e);
+  for (Slot& s : slots_) event_free(s.restart_timer);
+  event_free(stop_deadline_);
+  event_free(ready_check_);
+  event_base_free(base_);
+}
+
+int Supervisor::run() {
+  for (Slot& s : slots_) spawn(s);
+  timeval tick{0, 50000};
+  event_add(ready_check_, &tick);
+  event_base_dispatch(base_);
+  return exit_code_;
+}
+
+void Supervisor::spawn(Slot& slot) {
+  slot.generation++;
+  shm::ControlSegment* c = segments_.control_view();
+  shm::WorkerSlot& ws = c->slots[slot.role == shm::WorkerRole::socket ? shm::socket_slot(slot.index) : shm::swarm_slot(slot.index)];
+  shm::store_u32(ws.ready, 0);
+  shm::store_u32(ws.generation, slot.generation);
+  shm::store_u32(ws.restarts, slot.restarts);
+  pid_t pid = fork();
+  if (pid < 0) {
+    LOG_ERROR("cannot fork %s: %s; retrying", slot.name().c_str(), strerror(errno));
+    schedule_restart(slot);
+    return;
+  }
+  if (pid == 0) become_worker(slot);
+  slot.pid = pid;
+  slot.started_ns = shm::monotonic_ns();
+  slot.state = SlotState::running;
+  shm::store_u32(ws.pid, uint32_t(pid));
+  LOG_INFO("started %s (pid %d, generation %u)", slot.name().c_str(), int(pid), slot.generation);
+}
+
+void Supervisor::become_worker(Slot& slot) {
+  // Die with the supervisor, and not start at all if it is already gone.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != self_pid_) _exit(0);
+  for (int sig : kHandledSignals) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  worker::WorkerContext ctx;
+  ctx.config = &cfg_;
+  ctx.role = slot.role;
+  ctx.index = slot.index;
+  ctx.generation = slot.generation;
+  ctx.supervisor_pid = self_pid_;
+  ctx.socket_eventfds = socket_eventfds_;
+  ctx.swarm_eventfds = swarm_eventfds_;
+  for (size_t s = 0; s < udp_.size(); s++) {
+    for (const worker::UdpSocket& u : udp_[s]) {
+      if (slot.role == shm::WorkerRole::socket && s == slot.index)
+        ctx.udp_sockets.push_back(u);
+      else
+        close(u.fd);  // other slots' sockets: never read them here
+    }
+  }
+  std::string title = "shoald: " + slot.name();
+  proctitle_set(title.c_str());
+  log_set_role((slot.role == shm::WorkerRole::socket ? "socket/" : "swarm/") + std::to_string(slot.index));
+  int rc = slot.role == shm::WorkerRole::socket ? worker::run_socket_worker(ctx) : worker::run_swarm_worker(ctx);
+  _exit(rc);
+}
+
+Slot* Supervisor::slot_by_pid(pid_t pid) {
+  for (Slot& s : slots_)
+    if (s.pid == pid) return &s;
+  return nullptr;
+}
+
+size_t Supervisor::live_children() const {
+  return size_t(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.pid != 0; }));
+}
+
+void Supervisor::reap() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    Slot* slot = slot_by_pid(pid);
+    if (slot) on_worker_exit(*slot, status);
+  }
+  if (stopping_ && live_children() == 0) event_base_loopbreak(base_);
+}
+
+void Supervisor::on_worker_exit(Slot& slot, int status) {
+  pid_t pid = slot.pid;
+  slot.pid = 0;
+  shm::ControlSegment* c = segments_.control_view();
+  shm::WorkerSlot& ws = c->slots[slot.role == shm::WorkerRole::socket ? shm::socket_slot(slot.index) : shm::swarm_slot(slot.index)];
+  shm::store_u32(ws.pid, 0);
+  shm::store_u32(ws.ready, 0);
+  char cause[128];
+  if (WIFSIGNALED(status))
+    snprintf(cause, sizeof cause, "was terminated by signal %d: %s%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+             WCOREDUMP(status) ? " (core dumped)" : "");
+  else
+    snprintf(cause, sizeof cause, "exited with code %d", WEXITSTATUS(status));
+  if (stopping_) {
+    slot.state = SlotState::empty;
+    LOG_INFO("%s (pid %d) %s", slot.name().c_str(), int(pid), cause);
+    return;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 1) {
+    slot.state = SlotState::disabled;
+    LOG_ERROR("%s (pid %d) %s: fatal setup error, not restarting; stopping shoald", slot.name().c_str(), int(pid), cause);
+    begin_stop("a worker could not start", 1);
+    return;
+  }
+  uint64_t ran_ns = shm::monotonic_ns() - slot.started_ns;
+  if (ran_ns >= uint64_t(cfg_.restart_healthy_after_s) * 1000000000ull) slot.crash_streak = 0;
+  slot.restarts++;
+  uint64_t delay = schedule_restart(slot);
+  LOG_WARN("%s (pid %d) %s; restarting in %llu ms (restart %u)", slot.name().c_str(), int(pid), cause,
+           (unsigned long long)delay, slot.restarts);
+}
+
+// Back-off: restart_backoff_min doubled for each crash in a row, capped at restart_backoff_max.
+uint64_t Supervisor::schedule_restart(Slot& slot) {
+  slot.crash_streak++;
+  uint64_t delay = cfg_.restart_backoff_min_ms;
+  for (uint32_t i = 1; i < slot.crash_streak && delay < cfg_.restart_backoff_max_ms; i++) delay *= 2;
+  delay = std::min<uint64_t>(delay, cfg_.restart_backoff_max_ms);
+  slot.state = SlotState::backoff;
+  timeval tv{long(delay / 1000), long((delay % 1000) * 1000)};
+  evtimer_add(slot.restart_timer, &tv);
+  return delay;
+}
+
+void Supervisor::begin_stop(const char* why, int exit_code) {
+  if (stopping_) return;
+  stopping_ = true;
+  exit_code_ = exit_code;
+  LOG_INFO("stopping (%s): signalling %zu workers", why, live_children());
+  for (Slot& s : slots_) {
+    evtimer_del(s.restart_timer);
+    if (s.pid) kill(s.pid, SIGTERM);
+  }
+  timeval grace{kStopGraceSeconds, 0};
+  evtimer_add(stop_deadline_, &grace);
+  if (live_children() == 0) event_base_loopbreak(base_);
+}
+
+void Supervisor::check_ready() {
+  if (announced_ready_) return;
+  shm::ControlSegment* c = segments_.control_view();
+  for (const Slot& s : slots_) {
+    const shm::WorkerSlot& ws = c->slots[s.role == shm::WorkerRole::socket ? shm::socket_slot(s.index) : shm::swarm_slot(s.index)];
+    if (shm::load_u32(ws.ready) != s.generation) return;
+  }
+  announced_ready_ = true;
+  LOG_INFO("ready: %u socket workers, %u swarm workers", cfg_.socket_workers, cfg_.swarm_workers);
+}
+
+void Supervisor::on_signal(evutil_socket_t sig, short, void* arg) {
+  auto* self = static_cast<Supervisor*>(arg);
+  switch (sig) {
+    case SIGTERM: self->begin_stop("SIGTERM", 0); break;
+    case SIGINT: self->begin_stop("SIGINT", 0); break;
+    case SIGCHLD: self->reap(); break;
+    default: LOG_INFO("signal %d (%s) received: nothing to reload in this version", int(sig), strsignal(int(sig)));
+  }
+}
+
+void Supervisor::on_restart_timer(evutil_socket_t, short, void* arg) {
+  Slot* slot = static_cast<Slot*>(arg);
+  if (!slot->owner->stopping_) slot->owner->spawn(*slot);
+}
+
+void Supervisor::on_stop_deadline(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Supervisor*>(arg);
+  for (Slot& s : self->slots_) {
+    if (!s.pid) continue;
+    LOG_WARN("%s (pid %d) did not stop within %d s: sending SIGKILL", s.name().c_str(), int(s.pid), kStopGraceSeconds);
+    kill(s.pid, SIGKILL);
+  }
+}
+
+void Supervisor::on_ready_check(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Supervisor*>(arg);
+  self->check_ready();
+  if (self->announced_ready_) event_del(self->ready_check_);
+}
+
+}  // namespace shoal::supervisor

@@ -1,0 +1,444 @@
+"""Start, watch and stop a real shoald for the integration tests.
+
+Python 3 stdlib only. Paths come from the environment (set by tests/run_tests.py):
+  SHOALD        path of the shoald binary        (default: <repo>/build/shoald)
+  SHM_INSPECT   path of the shm_inspect tool     (default: next to SHOALD)
+  SHOAL_KEEP    if set, temp dirs are kept after the test
+
+Rules kept here: every wait is bounded; only processes this harness started (shoald, and its
+children while they are its children) are ever signalled, always by PID; temp dirs and the
+daemon are cleaned up by the context manager even when a test fails; the daemon log is dumped
+to stderr when a test fails.
+"""
+import itertools
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+
+import bep15  # noqa: E402
+
+SHOALD = os.environ.get("SHOALD", os.path.join(REPO, "build", "shoald"))
+SHM_INSPECT = os.environ.get("SHM_INSPECT", os.path.join(os.path.dirname(SHOALD), "shm_inspect"))
+KEEP = bool(os.environ.get("SHOAL_KEEP"))
+
+_counter = itertools.count(1)
+_live = []        # Shoald instances currently running (for log dumps on failure)
+
+TITLE_RE = re.compile(r"^shoald: (socket|swarm) worker (\d+)$")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def wait_for(pred, timeout, interval=0.02, what="condition"):
+    """Polls pred() until it returns a true value (returned) or `timeout` s pass (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def free_udp_port():
+    """A port free for UDP on both 127.0.0.1 and ::1 (bound to 0 then closed)."""
+    for _ in range(50):
+        s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s4.bind(("127.0.0.1", 0))
+        port = s4.getsockname()[1]
+        s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            s6.bind(("::1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s4.close()
+            s6.close()
+    raise RuntimeError("no free UDP port on 127.0.0.1 and ::1")
+
+
+def free_tcp_port(host="127.0.0.1"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def proc_stat(pid):
+    """(ppid, starttime) of a live pid, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    # rest[0] = state, rest[1] = ppid, ..., starttime is field 22 (rest[19])
+    if rest[0] == "Z":
+        return None
+    return int(rest[1]), int(rest[19])
+
+
+def proc_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+    # setproctitle-style titles may be NUL-padded or space-padded.
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+
+
+def children_of(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    out = []   # fallback: scan /proc
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st and st[0] == pid:
+                out.append(int(name))
+    return out
+
+
+def pid_alive(pid):
+    return proc_stat(pid) is not None
+
+
+# ----------------------------------------------------------------------------- daemon
+
+class ShoaldError(AssertionError):
+    pass
+
+
+class Shoald:
+    """A shoald started from a temp config; use as a context manager.
+
+        with Shoald(socket_workers=2, swarm_workers=2) as d:
+            c = d.client()             # bep15.Client to 127.0.0.1:<port>
+            d.workers()                # {("swarm", 0): pid, ...}
+            d.counters()               # {"udp_received": n, ...}
+    """
+
+    def __init__(self, socket_workers=1, swarm_workers=1, ipv6=True, extra="", tracker=None,
+                 supervisor=None, ready_timeout=15.0):
+        self.socket_workers = socket_workers
+        self.swarm_workers = swarm_workers
+        self.ipv6 = ipv6
+        self.extra = extra
+        self.tracker_opts = {"announce_interval": 60, "peer_ttl": 3600}
+        self.tracker_opts.update(tracker or {})
+        self.supervisor_opts = {"restart_backoff_min": 20, "restart_healthy_after": 1}
+        self.supervisor_opts.update(supervisor or {})
+        self.ready_timeout = ready_timeout
+        self.shm_name = "shoaltest-%d-%d" % (os.getpid(), next(_counter))
+        self.proc = None
+        self.dir = None
+        self.port = None
+        self.returncode = None
+        self._seen = {}       # pid -> starttime of every worker ever seen (cleanup safety net)
+        self._log_file = None
+
+    # config ----------------------------------------------------------------------------
+    def config_text(self):
+        listen = ['"127.0.0.1:%d"' % self.port]
+        if self.ipv6:
+            listen.append('"[::1]:%d"' % self.port)
+        sup = "".join("  %s = %s;\n" % kv for kv in self.supervisor_opts.items())
+        trk = "".join("  %s = %s;\n" % kv for kv in self.tracker_opts.items())
+        return ('# generated by tests/lib/harness.py\n'
+                'shm_name = "%s";\n'
+                'socket_workers = %d;\n'
+                'swarm_workers = %d;\n'
+                'supervisor:\n{\n%s};\n'
+                'udp:\n{\n  listen = [ %s ];\n};\n'
+                'tracker:\n{\n%s};\n%s\n'
+                % (self.shm_name, self.socket_workers, self.swarm_workers, sup,
+                   ", ".join(listen), trk, self.extra))
+
+    @property
+    def addr4(self):
+        return ("127.0.0.1", self.port)
+
+    @property
+    def addr6(self):
+        return ("::1", self.port)
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "shoald.log")
+
+    # lifecycle -------------------------------------------------------------------------
+    def start(self):
+        if not os.access(SHOALD, os.X_OK):
+            raise ShoaldError("shoald binary not found or not executable: %s" % SHOALD)
+        self.dir = tempfile.mkdtemp(prefix="shoaltest-")
+        self.port = free_udp_port()
+        self.conf_path = os.path.join(self.dir, "shoal.conf")
+        with open(self.conf_path, "w") as f:
+            f.write(self.config_text())
+        self._log_file = open(self.log_path, "wb")
+        # Same process group as the test, so run_tests.py can reap everything on a hard timeout.
+        self.proc = subprocess.Popen([SHOALD, "-c", self.conf_path], stdin=subprocess.DEVNULL,
+                                     stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     cwd=self.dir)
+        _live.append(self)
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            self.dump_log("shoald did not become ready")
+            self._cleanup_dir()
+            raise
+        return self
+
+    def wait_ready(self, timeout=None):
+        """Ready = every listen address answers a BEP 15 connect. Bounded."""
+        timeout = self.ready_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        addrs = [self.addr4] + ([self.addr6] if self.ipv6 else [])
+        for addr in addrs:
+            with bep15.Client(addr, timeout=0.2, attempts=1) as c:
+                while True:
+                    if self.proc.poll() is not None:
+                        raise ShoaldError("shoald exited with %s before it was ready"
+                                          % self.proc.returncode)
+                    try:
+                        c.connect()
+                        break
+                    except bep15.TrackerTimeout:
+                        if time.monotonic() > deadline:
+                            raise ShoaldError("shoald not answering BEP 15 connect on %s:%d after %.1fs"
+                                              % (addr[0], addr[1], timeout))
+        # Workers should be visible too.
+        wait_for(lambda: len(self.workers()) == self.socket_workers + self.swarm_workers,
+                 max(1.0, deadline - time.monotonic()), what="all worker processes")
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit status (negative = signal)."""
+        if self.proc is None:
+            return self.returncode
+        if self.proc.poll() is None:
+            self.workers()   # remember the current worker pids for the safety net
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.returncode = self.proc.returncode
+        self._reap_orphans()
+        if self in _live:
+            _live.remove(self)
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
+        return self.returncode
+
+    def _reap_orphans(self, grace=3.0):
+        """Workers we saw and that still run (same pid AND same start time) after shoald
+        exited: wait a little, then SIGKILL them by pid. Returns the pids that were left."""
+        deadline = time.monotonic() + grace
+        left = []
+        while True:
+            left = [p for p, st in self._seen.items() if (proc_stat(p) or (0, None))[1] == st]
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.orphans = left
+        return left
+
+    def _cleanup_dir(self):
+        if self.dir and not KEEP:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        # Our shm names are unique to this test process; remove leftovers of a killed daemon.
+        try:
+            for name in os.listdir("/dev/shm"):
+                if name.startswith(self.shm_name + "-") or name == self.shm_name:
+                    try:
+                        os.unlink(os.path.join("/dev/shm", name))
+                    except OSError:
+                        pass
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        if exc_type is not None and not isinstance(exc, unittest.SkipTest):
+            self.dump_log("test failed: %s" % (exc_type.__name__,))
+        self._cleanup_dir()
+        return False
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def assert_alive(self):
+        if not self.alive():
+            raise ShoaldError("shoald exited unexpectedly with status %s" % self.proc.returncode)
+
+    # log -------------------------------------------------------------------------------
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except (FileNotFoundError, TypeError):
+            return ""
+
+    def dump_log(self, why, tail=150):
+        lines = self.log().splitlines()
+        sys.stderr.write("\n----- shoald log (%s; %s; last %d of %d lines) -----\n"
+                         % (why, self.log_path, min(tail, len(lines)), len(lines)))
+        sys.stderr.write("\n".join(lines[-tail:]) + "\n----- end of shoald log -----\n")
+        sys.stderr.flush()
+
+    # workers ---------------------------------------------------------------------------
+    def workers(self):
+        """{(role, slot): pid} of the current children of our shoald, by ps title."""
+        out = {}
+        if not self.alive():
+            return out
+        for child in children_of(self.proc.pid):
+            st = proc_stat(child)
+            if st is None or st[0] != self.proc.pid:
+                continue
+            m = TITLE_RE.match(proc_cmdline(child))
+            if m:
+                out[(m.group(1), int(m.group(2)))] = child
+                self._seen[child] = st[1]
+        return out
+
+    def worker_pid(self, role, slot):
+        return self.workers().get((role, slot))
+
+    def kill_worker(self, role, slot, sig=signal.SIGKILL):
+        """Signals the worker in (role, slot) by pid after checking that it is a child of our
+        shoald. Returns the pid signalled."""
+        self.assert_alive()
+        pid = self.worker_pid(role, slot)
+        if pid is None:
+            raise ShoaldError("no %s worker %d running" % (role, slot))
+        st = proc_stat(pid)
+        if st is None or st[0] != self.proc.pid:
+            raise ShoaldError("pid %d is not a child of shoald %d" % (pid, self.proc.pid))
+        os.kill(pid, sig)
+        return pid
+
+    def wait_worker_replaced(self, role, slot, old_pid, timeout=5.0):
+        """Waits until (role, slot) runs under a pid other than old_pid; returns it."""
+        def check():
+            self.assert_alive()
+            p = self.worker_pid(role, slot)
+            return p if p is not None and p != old_pid else None
+        return wait_for(check, timeout, what="%s worker %d to be restarted (old pid %d)"
+                        % (role, slot, old_pid))
+
+    # clients and counters --------------------------------------------------------------
+    def client(self, family=4, source=None, timeout=1.0, attempts=3):
+        addr = self.addr6 if family == 6 else self.addr4
+        return bep15.Client(addr, source=source, timeout=timeout, attempts=attempts)
+
+    def counters(self):
+        """{name: value} from `shm_inspect --name <shm_name> counters` (sum over workers)."""
+        r = subprocess.run([SHM_INSPECT, "--name", self.shm_name, "counters"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        if r.returncode != 0:
+            raise ShoaldError("shm_inspect failed (%d): %s" % (r.returncode, r.stderr.decode()))
+        out = {}
+        for line in r.stdout.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+                out[parts[0]] = int(parts[1])
+        if not out:
+            raise ShoaldError("shm_inspect printed no counters: %r" % r.stdout[:500])
+        return out
+
+    def counter(self, name):
+        c = self.counters()
+        if name not in c:
+            raise ShoaldError("counter %s not printed by shm_inspect (have: %s)" % (name, sorted(c)))
+        return c[name]
+
+    def wait_counter(self, name, pred, timeout=3.0):
+        """Counters are updated by workers asynchronously: poll until pred(value) holds."""
+        last = [None]
+
+        def check():
+            last[0] = self.counter(name)
+            return pred(last[0])
+        try:
+            wait_for(check, timeout, interval=0.05, what="counter %s" % name)
+        except AssertionError:
+            raise AssertionError("counter %s = %s did not reach the expected value within %.1fs"
+                                 % (name, last[0], timeout))
+        return last[0]
+
+
+# ----------------------------------------------------------------------------- test plumbing
+
+def info_hash(*parts):
+    """A deterministic 20-byte info_hash from arbitrary parts."""
+    import hashlib
+    return hashlib.sha1(repr(parts).encode()).digest()
+
+
+def need_shoald(testcase=None):
+    if not os.access(SHOALD, os.X_OK):
+        raise unittest.SkipTest("shoald not built: %s" % SHOALD)
+
+
+class _Result(unittest.TextTestResult):
+    def _dump(self, test):
+        for d in list(_live):
+            d.dump_log("%s failed" % test.id())
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._dump(test)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._dump(test)
+
+
+def main():
+    """unittest.main with a result class that dumps running daemons' logs on failure, and a
+    machine-readable last line for tests/run_tests.py."""
+    runner = unittest.TextTestRunner(verbosity=2, resultclass=_Result)
+    prog = unittest.main(testRunner=runner, exit=False)
+    r = prog.result
+    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
+    skipped = len(r.skipped)
+    passed = r.testsRun - failed - skipped
+    print("SHOAL-RESULT passed=%d failed=%d skipped=%d" % (passed, failed, skipped), flush=True)
+    sys.exit(0 if failed == 0 else 1)

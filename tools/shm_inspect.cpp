@@ -1,0 +1,67 @@
+// tools/shm_inspect.cpp — reads a running (or dead) shoald's control segment, read-only.
+// Usage: shm_inspect --name SHM_NAME counters   sum of every worker's counters, "name value"
+//        shm_inspect --name SHM_NAME workers    one line per slot: role index pid generation
+//                                               ready last_tick restarts
+//        shm_inspect --name SHM_NAME header     segment header fields
+// Exit 0, or 1 if the segment cannot be attached (missing, other layout version).
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "shm/control_segment.hpp"
+#include "shm/segment.hpp"
+
+using namespace shoal::shm;
+
+namespace {
+
+void print_counters(const ControlSegment* c) {
+  for (uint32_t k = 0; k < kCounterCount; k++) {
+    uint64_t sum = 0;
+    for (uint32_t s = 0; s < kMaxWorkerSlots; s++) sum += read_counter(&c->counters[s], Counter(k));
+    printf("%s %llu\n", kCounterInfo[k].name, (unsigned long long)sum);
+  }
+}
+
+void print_workers(const ControlSegment* c) {
+  auto row = [&](const char* role, uint32_t i, const WorkerSlot& w) {
+    printf("%s %u pid=%u generation=%u ready=%u last_tick=%u restarts=%u\n", role, i, load_u32(w.pid),
+           load_u32(w.generation), load_u32(w.ready), load_u32(w.last_tick), load_u32(w.restarts));
+  };
+  for (uint32_t i = 0; i < c->control.socket_workers; i++) row("socket", i, c->slots[socket_slot(i)]);
+  for (uint32_t i = 0; i < c->control.swarm_workers; i++) row("swarm", i, c->slots[swarm_slot(i)]);
+}
+
+void print_header(const ControlSegment* c) {
+  printf("layout_version %u\nsegment_size %llu\nsocket_workers %u\nswarm_workers %u\ncreated_unix %llu\n",
+         c->header.layout_version, (unsigned long long)c->header.segment_size, c->control.socket_workers,
+         c->control.swarm_workers, (unsigned long long)c->control.created_unix);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string name, what;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--name") && i + 1 < argc)
+      name = argv[++i];
+    else
+      what = argv[i];
+  }
+  if (name.empty() || (what != "counters" && what != "workers" && what != "header")) {
+    fprintf(stderr, "usage: shm_inspect --name SHM_NAME counters|workers|header\n");
+    return 2;
+  }
+  try {
+    Segment seg = Segment::attach(control_segment_name(name), SegmentKind::control, true);
+    if (seg.size() < sizeof(ControlSegment)) throw std::runtime_error("control segment too small");
+    auto* c = static_cast<const ControlSegment*>(seg.base());
+    if (what == "counters") print_counters(c);
+    if (what == "workers") print_workers(c);
+    if (what == "header") print_header(c);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "shm_inspect: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,82 @@
+// worker/scrape_merge.hpp — reassembles a multi-info_hash scrape that the socket worker split
+// into one ring request per hash (each hash may belong to another swarm worker). Fixed table,
+// no allocation; an entry whose parts do not all come back within the timeout is reused and
+// counted. Duplicate parts (a swarm worker redoing requests after a restart) are ignored.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "shm/messages.hpp"
+
+namespace shoal::worker {
+
+inline constexpr uint32_t kScrapeTableSize = 1024;
+inline constexpr uint32_t kMaxScrapeHashes = 74;  // BEP 15 limit
+
+// Per-hash counts as BEP 15 scrape reports them.
+struct ScrapeCounts {
+  uint32_t seeders, completed, leechers;
+};
+
+struct PendingScrape {
+  uint32_t id = 0;       // scrape_id it serves; 0 = free
+  uint32_t created_ms = 0;
+  uint16_t total = 0;
+  uint16_t received = 0;
+  uint64_t seen[2] = {0, 0};  // bitmap of parts received
+  ScrapeCounts counts[kMaxScrapeHashes];
+};
+
+class ScrapeTable {
+ public:
+  // `first_id` seeds the ids (the worker's generation << 16), so parts still in the rings
+  // from a previous process of this slot never match a new scrape.
+  explicit ScrapeTable(uint32_t first_id = 0) : next_id_(first_id) {}
+
+  // Reserves an entry for a scrape of `total` hashes at time now_ms. Returns its scrape_id
+  // (never 0), or 0 if the next entry is still busy and younger than timeout_ms (table full).
+  // `*expired` is set when a timed-out entry was reused.
+  uint32_t start(uint16_t total, uint32_t now_ms, uint32_t timeout_ms, bool* expired) {
+    *expired = false;
+    uint32_t id = ++next_id_;
+    if (id == 0) id = ++next_id_;
+    PendingScrape& e = table_[id % kScrapeTableSize];
+    if (e.id != 0) {
+      if (now_ms - e.created_ms < timeout_ms) {
+        --next_id_;
+        return 0;
+      }
+      *expired = true;
+    }
+    e.id = id;
+    e.created_ms = now_ms;
+    e.total = total;
+    e.received = 0;
+    e.seen[0] = e.seen[1] = 0;
+    return id;
+  }
+
+  // Records part `index` of scrape `id`. Returns the entry when this part completes it (the
+  // caller encodes the reply, then calls finish()); nullptr otherwise (incomplete, stale, dup).
+  PendingScrape* add(uint32_t id, uint16_t index, const ScrapeCounts& c) {
+    PendingScrape& e = table_[id % kScrapeTableSize];
+    if (e.id != id || index >= e.total) return nullptr;
+    uint64_t bit = 1ull << (index % 64);
+    if (e.seen[index / 64] & bit) return nullptr;
+    e.seen[index / 64] |= bit;
+    e.counts[index] = c;
+    return ++e.received == e.total ? &e : nullptr;
+  }
+
+  // Frees the entry of scrape `id` (after its reply was sent, or when it was abandoned).
+  void finish(uint32_t id) {
+    PendingScrape& e = table_[id % kScrapeTableSize];
+    if (e.id == id) e.id = 0;
+  }
+
+ private:
+  uint32_t next_id_ = 0;
+  PendingScrape table_[kScrapeTableSize];
+};
+
+}  // namespace shoal::worker

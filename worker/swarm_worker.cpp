@@ -1,0 +1,191 @@
+// worker/swarm_worker.cpp — the swarm worker process: owns partition `index` of the info_hash
+// space. It attaches its partition segment, recovers it (rolls back an update a killed
+// predecessor left half done), then loops: on an eventfd wake-up it drains the request ring of
+// every socket worker, applies each announce/scrape to the partition, writes the responses to
+// the matching response ring, publishes them once per batch and wakes each socket worker once.
+// Requests are retired only after their responses are published, so a request in flight when
+// this process dies is redone by the replacement (partition operations are idempotent).
+// It is the only writer of its partition; it writes its slot's heartbeat and counters.
+#include <event2/event.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "shm/clock.hpp"
+#include "shm/partition.hpp"
+#include "supervisor/log.hpp"
+#include "worker/worker_common.hpp"
+
+namespace shoal::worker {
+namespace {
+
+constexpr uint32_t kMaxBatch = 256;  // requests taken from one ring per pass
+
+class SwarmWorker {
+ public:
+  SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop)
+      : ctx_(ctx), shared_(shared), part_(part), loop_(loop), woken_(ctx.socket_eventfds.size(), false) {
+    for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
+      requests_.push_back(shm::request_ring(shared_->rings_seg.base(), shared_->geometry, s, ctx.index));
+      responses_.push_back(shm::response_ring(shared_->rings_seg.base(), shared_->geometry, s, ctx.index));
+    }
+    wakeup_ = event_new(loop->base(), ctx.swarm_eventfds[ctx.index], EV_READ | EV_PERSIST, &on_wakeup, this);
+    event_add(wakeup_, nullptr);
+    retry_ = evtimer_new(loop->base(), &on_retry, this);
+    expire_ = event_new(loop->base(), -1, EV_PERSIST, &on_expire, this);
+    timeval every{long(ctx.config->cleanup_interval), 0};
+    event_add(expire_, &every);
+  }
+  ~SwarmWorker() {
+    event_free(wakeup_);
+    event_free(retry_);
+    event_free(expire_);
+  }
+
+  // Drains every request ring as far as the response rings allow.
+  void drain() {
+    bool backlog = false;
+    uint32_t now = shm::seconds_since(shared_->clock_base_ns);
+    for (size_t s = 0; s < requests_.size(); s++) {
+      uint64_t done = drain_ring(s, now, &backlog);
+      if (done) woken_[s] = true;
+    }
+    for (size_t s = 0; s < woken_.size(); s++) {
+      if (!woken_[s]) continue;
+      wake(ctx_.socket_eventfds[s]);
+      shm::count(shared_->counters, shm::Counter::ring_wakeups);
+      woken_[s] = false;
+    }
+    if (backlog && !evtimer_pending(retry_, nullptr)) {
+      timeval ms{0, 1000};
+      evtimer_add(retry_, &ms);
+    }
+  }
+
+ private:
+  // Processes up to the available requests of socket worker s; returns how many.
+  uint64_t drain_ring(size_t s, uint32_t now, bool* backlog) {
+    auto& req = requests_[s];
+    auto& resp = responses_[s];
+    uint64_t total = 0;
+    for (;;) {
+      uint64_t avail = req.available();
+      if (avail == 0) break;
+      uint64_t room = resp.free_slots();
+      uint64_t n = std::min<uint64_t>({avail, room, kMaxBatch});
+      if (n == 0) {
+        *backlog = true;  // the socket worker has not taken its responses yet
+        break;
+      }
+      for (uint64_t k = 0; k < n; k++) apply(*req.peek(k), resp.slot_for_write(k), now);
+      resp.publish(n);
+      req.retire(n);
+      total += n;
+      shm::count(shared_->counters, shm::Counter::ring_batches);
+      shm::count(shared_->counters, shm::Counter::ring_messages, n);
+    }
+    return total;
+  }
+
+  // Applies one request to the partition and writes its response (header + used peer bytes).
+  void apply(const shm::Request& rq, shm::Response* out, uint32_t now) {
+    std::memcpy(&out->ctx, &rq.ctx, sizeof rq.ctx);
+    std::memcpy(out->info_hash, rq.info_hash, sizeof rq.info_hash);
+    out->kind = rq.kind;
+    out->family = rq.family;
+    out->peer_count = 0;
+    if (rq.kind == uint8_t(shm::RequestKind::scrape)) {
+      shm::ScrapeResult r = part_->scrape(rq.info_hash);
+      out->status = uint8_t(shm::ResponseStatus::ok);
+      out->seeders = r.seeders;
+      out->leechers = r.leechers;
+      out->completed = r.completed;
+      shm::count(shared_->counters, shm::Counter::scrapes_applied);
+      return;
+    }
+    shm::AnnounceInput in{};
+    in.info_hash = rq.info_hash;
+    in.family = rq.family;
+    std::memcpy(in.addr, rq.peer_addr, sizeof in.addr);
+    in.port = rq.peer_port;
+    in.event = rq.event;
+    in.seeder = rq.seeder != 0;
+    uint32_t cap = uint32_t(shm::kMaxResponsePeerBytes / (rq.family == 6 ? 18 : 6));
+    in.numwant = uint16_t(std::min<uint32_t>(rq.numwant, cap));
+    in.topology_group = rq.topology_group;
+    in.now = now;
+    shm::AnnounceResult r = part_->announce(in, out->peers);
+    out->status = r.status == 0 ? uint8_t(shm::ResponseStatus::ok) : uint8_t(shm::ResponseStatus::tracker_full);
+    out->seeders = r.seeders;
+    out->leechers = r.leechers;
+    out->completed = r.completed;
+    out->peer_count = r.peer_count;
+    shm::count(shared_->counters, r.status == 0 ? shm::Counter::announces_applied : shm::Counter::announce_tracker_full);
+  }
+
+  static void on_wakeup(evutil_socket_t fd, short, void* arg) {
+    drain_eventfd(fd);
+    static_cast<SwarmWorker*>(arg)->drain();
+  }
+  static void on_retry(evutil_socket_t, short, void* arg) { static_cast<SwarmWorker*>(arg)->drain(); }
+  static void on_expire(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<SwarmWorker*>(arg);
+    const conf::Config& c = *self->ctx_.config;
+    shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, c.cleanup_budget);
+    if (r.peers_removed) shm::count(self->shared_->counters, shm::Counter::peers_expired, r.peers_removed);
+    if (r.torrents_removed) shm::count(self->shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
+    self->drain();  // also a safety net against a lost wake-up
+  }
+
+  const WorkerContext& ctx_;
+  SharedState* shared_;
+  shm::Partition* part_;
+  WorkerLoop* loop_;
+  std::vector<shm::SpscRing<shm::Request>> requests_;
+  std::vector<shm::SpscRing<shm::Response>> responses_;
+  std::vector<bool> woken_;
+  event* wakeup_ = nullptr;
+  event* retry_ = nullptr;
+  event* expire_ = nullptr;
+};
+
+// Attaches and recovers the partition; logs what recovery did.
+shm::Partition recover_partition(const shm::Segment& seg, uint32_t index, shm::CounterBlock* counters) {
+  shm::Partition part(seg.base(), seg.size());
+  uint64_t t0 = shm::monotonic_ns();
+  shm::RecoverReport rep = part.recover();
+  double ms = double(shm::monotonic_ns() - t0) / 1e6;
+  if (rep.was_dirty || rep.rebuilt) {
+    shm::count(counters, shm::Counter::partition_repairs);
+    LOG_WARN("partition %u was mid-update when its previous owner died: rolled back %u writes%s%s in %.2f ms; %u torrents, %u peers kept",
+             index, rep.undone_writes, rep.rebuilt ? ", rebuilt indexes: " : "", rep.rebuilt ? rep.problem.c_str() : "", ms,
+             rep.torrents, rep.peers);
+  } else {
+    LOG_INFO("partition %u attached clean: %u torrents, %u peers (checked in %.2f ms)", index, rep.torrents, rep.peers, ms);
+  }
+  return part;
+}
+
+}  // namespace
+
+int run_swarm_worker(const WorkerContext& ctx) {
+  SharedState shared;
+  shm::Segment part_seg;
+  try {
+    shared = attach_shared(ctx);
+    part_seg = shm::Segment::attach(shm::partition_segment_name(ctx.config->shm_name, ctx.index), shm::SegmentKind::partition);
+  } catch (const std::exception& e) {
+    LOG_ERROR("cannot attach shared memory: %s", e.what());
+    return 1;
+  }
+  shm::Partition part = recover_partition(part_seg, ctx.index, shared.counters);
+  WorkerLoop loop(&shared);
+  SwarmWorker worker(ctx, &shared, &part, &loop);
+  loop.set_ready(ctx.generation);
+  worker.drain();  // requests queued while no owner was running
+  return loop.run();
+}
+
+}  // namespace shoal::worker

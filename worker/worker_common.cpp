@@ -1,0 +1,82 @@
+// worker/worker_common.cpp — see worker_common.hpp. Runs in every worker process after fork.
+#include "worker/worker_common.hpp"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+
+#include "shm/clock.hpp"
+
+namespace shoal::worker {
+
+SharedState attach_shared(const WorkerContext& ctx) {
+  SharedState s;
+  const std::string& prefix = ctx.config->shm_name;
+  s.control_seg = shm::Segment::attach(shm::control_segment_name(prefix), shm::SegmentKind::control);
+  s.rings_seg = shm::Segment::attach(shm::rings_segment_name(prefix), shm::SegmentKind::rings);
+  if (s.control_seg.size() < sizeof(shm::ControlSegment))
+    throw std::runtime_error("control segment smaller than this binary's layout");
+  s.control = static_cast<shm::ControlSegment*>(s.control_seg.base());
+  s.geometry = {s.control->control.socket_workers, s.control->control.swarm_workers, ctx.config->ring_slots};
+  if (s.geometry.segment_bytes() != s.rings_seg.size())
+    throw std::runtime_error("rings segment size does not match the configured workers and ring_slots");
+  uint32_t slot = ctx.role == shm::WorkerRole::socket ? shm::socket_slot(ctx.index) : shm::swarm_slot(ctx.index);
+  s.slot = &s.control->slots[slot];
+  s.counters = &s.control->counters[slot];
+  s.clock_base_ns = s.control->header.clock_base_ns;
+  return s;
+}
+
+WorkerLoop::WorkerLoop(SharedState* shared) : shared_(shared), base_(event_base_new()) {
+  if (!base_) throw std::runtime_error("event_base_new failed");
+  sigterm_ = evsignal_new(base_, SIGTERM, &WorkerLoop::on_signal, this);
+  sigint_ = evsignal_new(base_, SIGINT, &WorkerLoop::on_signal, this);
+  event_add(sigterm_, nullptr);
+  event_add(sigint_, nullptr);
+  heartbeat_ = event_new(base_, -1, EV_PERSIST, &WorkerLoop::on_heartbeat, this);
+  timeval one_second{1, 0};
+  event_add(heartbeat_, &one_second);
+  on_heartbeat(-1, 0, this);
+}
+
+WorkerLoop::~WorkerLoop() {
+  event_free(sigterm_);
+  event_free(sigint_);
+  event_free(heartbeat_);
+  event_base_free(base_);
+}
+
+void WorkerLoop::set_ready(uint32_t generation) { shm::store_u32(shared_->slot->ready, generation); }
+
+int WorkerLoop::run() {
+  event_base_dispatch(base_);
+  return 0;
+}
+
+void WorkerLoop::on_signal(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<WorkerLoop*>(arg);
+  shm::store_u32(self->shared_->slot->ready, 0);
+  event_base_loopbreak(self->base_);
+}
+
+void WorkerLoop::on_heartbeat(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<WorkerLoop*>(arg);
+  shm::store_u32(self->shared_->slot->last_tick, shm::seconds_since(self->shared_->clock_base_ns));
+}
+
+void wake(int eventfd) {
+  uint64_t one = 1;
+  ssize_t r = write(eventfd, &one, sizeof one);
+  (void)r;
+}
+
+uint64_t drain_eventfd(int eventfd) {
+  uint64_t v = 0;
+  ssize_t r = read(eventfd, &v, sizeof v);
+  return r == sizeof v ? v : 0;
+}
+
+}  // namespace shoal::worker

@@ -1,0 +1,58 @@
+// worker/worker_common.hpp — pieces both worker roles use: attaching the shared segments,
+// the event loop's stop signals, heartbeats and eventfd wake-ups.
+#pragma once
+#include <event2/event.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "shm/control_segment.hpp"
+#include "shm/rings_layout.hpp"
+#include "shm/segment.hpp"
+#include "worker/worker_context.hpp"
+
+namespace shoal::worker {
+
+// The control and rings segments as a worker sees them, plus its own slot and counters.
+struct SharedState {
+  shm::Segment control_seg;
+  shm::Segment rings_seg;
+  shm::ControlSegment* control = nullptr;
+  shm::RingsGeometry geometry{};
+  shm::WorkerSlot* slot = nullptr;
+  shm::CounterBlock* counters = nullptr;
+  uint64_t clock_base_ns = 0;
+};
+
+// Attaches and validates the control and rings segments for `ctx`'s slot. Throws
+// std::runtime_error with the reason.
+SharedState attach_shared(const WorkerContext& ctx);
+
+// Event-loop plumbing common to both roles: SIGTERM/SIGINT stop the loop, a 1 s heartbeat
+// timer writes last_tick. Owns the event_base.
+class WorkerLoop {
+ public:
+  WorkerLoop(SharedState* shared);
+  ~WorkerLoop();
+  event_base* base() const { return base_; }
+  // Marks the slot ready for this generation (after setup, before serving).
+  void set_ready(uint32_t generation);
+  int run();  // returns 0 when stopped by a signal
+
+ private:
+  static void on_signal(evutil_socket_t, short, void* arg);
+  static void on_heartbeat(evutil_socket_t, short, void* arg);
+  SharedState* shared_;
+  event_base* base_;
+  event* sigterm_ = nullptr;
+  event* sigint_ = nullptr;
+  event* heartbeat_ = nullptr;
+};
+
+// Adds 1 to an eventfd (wakes its owner). Errors other than EAGAIN are ignored: the
+// consumer also drains on its own timers.
+void wake(int eventfd);
+// Reads (and so resets) an eventfd; returns the count read, 0 if none.
+uint64_t drain_eventfd(int eventfd);
+
+}  // namespace shoal::worker
