@@ -1,0 +1,301 @@
+// conf/config_schema.cpp — the schema table: one row per shoald setting (dotted path, type,
+// bounds, default as written in conf/shoal.conf, doc = the comment above it there), and the
+// setter that checks one libconfig value against its row and stores it into Config.
+// Runs in the supervisor (and `shoald -t` / `-p`) before any worker exists; touches no shm.
+// Invariant: rows match conf/shoal.conf setting for setting, in file order; defaults here equal
+// the Config member initialisers. tests/unit/config_test.cpp checks both.
+#include <cstring>
+#include <libconfig.h++>
+
+#include "conf/config.hpp"
+
+namespace shoal::conf::internal {
+// Internal interface shared with conf/config_load.cpp (declared there too; no private header).
+void store_setting(size_t row, const libconfig::Setting& setting, Config* config,
+                   std::vector<ConfigError>* errors);
+int64_t int_setting_value(size_t row, const Config& config);
+Config default_config();
+}  // namespace shoal::conf::internal
+
+namespace shoal::conf {
+namespace {
+
+constexpr int64_t kMaxListenAddresses = 16;
+const char* const kDefaultUdpListen[] = {"0.0.0.0:6969", "[::]:6969"};
+
+// Extra checks for a value that passed the type and range checks. Return "" or the problem.
+using IntCheck = std::string (*)(int64_t value);
+using StringCheck = std::string (*)(const std::string& value);
+
+std::string check_power_of_two(int64_t value) {
+  if ((value & (value - 1)) == 0) return "";
+  return "must be a power of two, got " + std::to_string(value);
+}
+
+std::string check_shm_name(const std::string& value) {
+  for (char c : value) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) return "may contain only A-Z a-z 0-9 _ . -, got \"" + value + "\"";
+  }
+  return "";
+}
+
+std::string check_log_level(const std::string& value) {
+  if (value == "error" || value == "warn" || value == "info" || value == "debug") return "";
+  return "must be one of \"error\", \"warn\", \"info\", \"debug\", got \"" + value + "\"";
+}
+
+// One setting. Exactly one field pointer is set, matching spec.type. For strings min/max bound
+// the length (0, 0: unbounded, the check decides); for lists they bound the element count.
+struct Row {
+  SettingSpec spec;
+  uint32_t Config::*int_field = nullptr;
+  bool Config::*bool_field = nullptr;
+  std::string Config::*string_field = nullptr;
+  std::vector<ListenAddress> Config::*list_field = nullptr;
+  IntCheck int_check = nullptr;
+  StringCheck string_check = nullptr;
+};
+
+// clang-format off
+const Row kRows[] = {
+  {.spec = {"socket_workers", "int", 1, 64, "1",
+            "Socket workers: processes doing network I/O, parsing and encoding (1-64)."},
+   .int_field = &Config::socket_workers},
+  {.spec = {"swarm_workers", "int", 1, 64, "1",
+            "Swarm workers: processes each owning one partition of the info_hash space (1-64)."},
+   .int_field = &Config::swarm_workers},
+  {.spec = {"shm_name", "string", 1, 32, "\"shoal\"",
+            "Shared-memory segment prefix: segments are /dev/shm/<name>-control, -rings, "
+            "-part-N. Two daemons on one machine need different names."},
+   .string_field = &Config::shm_name, .string_check = check_shm_name},
+  {.spec = {"pid_file", "string", 1, 4095, "\"/run/shoald.pid\"",
+            "PID file written when started with -d (daemonize)."},
+   .string_field = &Config::pid_file},
+  {.spec = {"log_level", "string", 0, 0, "\"info\"",
+            "Log level: \"error\", \"warn\", \"info\" or \"debug\"."},
+   .string_field = &Config::log_level, .string_check = check_log_level},
+  {.spec = {"supervisor.restart_backoff_min", "int", 1, 60000, "100",
+            "First delay (milliseconds) before restarting a worker that crashed."},
+   .int_field = &Config::restart_backoff_min_ms},
+  {.spec = {"supervisor.restart_backoff_max", "int", 1, 600000, "10000",
+            "The delay doubles on each crash up to this cap (milliseconds)."},
+   .int_field = &Config::restart_backoff_max_ms},
+  {.spec = {"supervisor.restart_healthy_after", "int", 1, 86400, "60",
+            "A worker that ran this long (seconds) before crashing restarts after the first "
+            "delay again."},
+   .int_field = &Config::restart_healthy_after_s},
+  {.spec = {"udp.enabled", "bool", 0, 1, "true",
+            "Serve the UDP tracker protocol (BEP 15)."},
+   .bool_field = &Config::udp_enabled},
+  {.spec = {"udp.listen", "list", 0, kMaxListenAddresses, "[ \"0.0.0.0:6969\", \"[::]:6969\" ]",
+            "Addresses to listen on, \"host:port\" or \"[v6host]:port\"; numeric hosts only."},
+   .list_field = &Config::udp_listen},
+  {.spec = {"udp.recv_buffer", "int", 4096, 1073741824, "8388608",
+            "Kernel receive buffer per socket (bytes, SO_RCVBUF)."},
+   .int_field = &Config::udp_recv_buffer},
+  {.spec = {"udp.send_buffer", "int", 4096, 1073741824, "4194304",
+            "Kernel send buffer per socket (bytes, SO_SNDBUF)."},
+   .int_field = &Config::udp_send_buffer},
+  {.spec = {"tracker.announce_interval", "int", 10, 86400, "1800",
+            "Seconds clients are told to wait between announces (the \"interval\" field)."},
+   .int_field = &Config::announce_interval},
+  {.spec = {"tracker.peer_ttl", "int", 20, 172800, "3600",
+            "Seconds without an announce after which a peer is dropped from its swarm."},
+   .int_field = &Config::peer_ttl},
+  {.spec = {"tracker.default_numwant", "int", 0, 200, "50",
+            "Peers returned when the client sends numwant <= 0."},
+   .int_field = &Config::default_numwant},
+  {.spec = {"tracker.max_numwant", "int", 1, 200, "200",
+            "Most peers returned in one reply (UDP is further capped to one datagram: 200 IPv4, "
+            "74 IPv6)."},
+   .int_field = &Config::max_numwant},
+  {.spec = {"tracker.max_scrape_hashes", "int", 1, 74, "74",
+            "Most info_hashes answered in one scrape request (BEP 15 allows about 74)."},
+   .int_field = &Config::max_scrape_hashes},
+  {.spec = {"tracker.cleanup_interval", "int", 1, 3600, "10",
+            "Seconds between steps of the sweep that expires peers and empty torrents."},
+   .int_field = &Config::cleanup_interval},
+  {.spec = {"tracker.cleanup_budget", "int", 100, 10000000, "10000",
+            "Peers examined per sweep step."},
+   .int_field = &Config::cleanup_budget},
+  {.spec = {"capacity.torrents_per_partition", "int", 16, 67108864, "262144",
+            "Torrents each swarm partition can hold (fixed at start; sizes shared memory)."},
+   .int_field = &Config::torrents_per_partition},
+  {.spec = {"capacity.peers_per_partition", "int", 16, 268435456, "1048576",
+            "Peers (IPv4 and IPv6) each swarm partition can hold (fixed at start)."},
+   .int_field = &Config::peers_per_partition},
+  {.spec = {"capacity.ring_slots", "int", 64, 65536, "4096",
+            "Slots in each socket-worker/swarm-worker ring (power of two, 64-65536)."},
+   .int_field = &Config::ring_slots, .int_check = check_power_of_two},
+};
+// clang-format on
+
+// "an integer", "a string", ... for type errors.
+const char* type_name(libconfig::Setting::Type type) {
+  switch (type) {
+    case libconfig::Setting::TypeInt:
+    case libconfig::Setting::TypeInt64:
+      return "an integer";
+    case libconfig::Setting::TypeFloat:
+      return "a floating-point number";
+    case libconfig::Setting::TypeString:
+      return "a string";
+    case libconfig::Setting::TypeBoolean:
+      return "a boolean";
+    case libconfig::Setting::TypeArray:
+      return "an array";
+    case libconfig::Setting::TypeList:
+      return "a list";
+    case libconfig::Setting::TypeGroup:
+      return "a group";
+    default:
+      return "nothing";
+  }
+}
+
+// Appends an error located at `at`. The file is left empty when the setting comes from the main
+// text; the loader fills in the name it was given.
+void add_error(const libconfig::Setting& at, const char* path, std::string message,
+               std::vector<ConfigError>* errors) {
+  const char* file = at.getSourceFile();
+  errors->push_back(ConfigError{file ? file : "", static_cast<int>(at.getSourceLine()), path,
+                                std::move(message)});
+}
+
+std::string type_problem(const char* wanted, const libconfig::Setting& setting) {
+  return std::string("expected ") + wanted + ", got " + type_name(setting.getType());
+}
+
+std::string range_problem(int64_t min, int64_t max, int64_t got) {
+  return "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+         std::to_string(got);
+}
+
+void store_int(const Row& row, const libconfig::Setting& s, Config* config,
+               std::vector<ConfigError>* errors) {
+  if (s.getType() != libconfig::Setting::TypeInt && s.getType() != libconfig::Setting::TypeInt64) {
+    return add_error(s, row.spec.path, type_problem("an integer", s), errors);
+  }
+  int64_t value =
+      s.getType() == libconfig::Setting::TypeInt ? static_cast<int>(s) : static_cast<long long>(s);
+  if (value < row.spec.min || value > row.spec.max) {
+    return add_error(s, row.spec.path, range_problem(row.spec.min, row.spec.max, value), errors);
+  }
+  std::string problem = row.int_check ? row.int_check(value) : "";
+  if (!problem.empty()) return add_error(s, row.spec.path, problem, errors);
+  config->*row.int_field = static_cast<uint32_t>(value);
+}
+
+void store_bool(const Row& row, const libconfig::Setting& s, Config* config,
+                std::vector<ConfigError>* errors) {
+  if (s.getType() != libconfig::Setting::TypeBoolean) {
+    return add_error(s, row.spec.path, type_problem("a boolean (true or false)", s), errors);
+  }
+  config->*row.bool_field = static_cast<bool>(s);
+}
+
+void store_string(const Row& row, const libconfig::Setting& s, Config* config,
+                  std::vector<ConfigError>* errors) {
+  if (s.getType() != libconfig::Setting::TypeString) {
+    return add_error(s, row.spec.path, type_problem("a string", s), errors);
+  }
+  std::string value = s.c_str();
+  auto length = static_cast<int64_t>(value.size());
+  bool bounded = row.spec.max > 0;
+  if (bounded && (length < row.spec.min || length > row.spec.max)) {
+    std::string problem = "must be " + std::to_string(row.spec.min) + " to " +
+                          std::to_string(row.spec.max) + " characters long, got " +
+                          std::to_string(length);
+    return add_error(s, row.spec.path, problem, errors);
+  }
+  std::string problem = row.string_check ? row.string_check(value) : "";
+  if (!problem.empty()) return add_error(s, row.spec.path, problem, errors);
+  config->*row.string_field = value;
+}
+
+// Parses one udp.listen element; returns "" or the problem. Rejects an address listed twice.
+std::string parse_list_element(const libconfig::Setting& element,
+                               const std::vector<ListenAddress>& earlier, ListenAddress* out) {
+  if (element.getType() != libconfig::Setting::TypeString) {
+    return "element " + std::to_string(element.getIndex() + 1) + ": " +
+           type_problem("a string", element);
+  }
+  std::string text = element.c_str(), why;
+  if (!parse_listen_address(text, out, &why)) return "\"" + text + "\": " + why;
+  for (const ListenAddress& other : earlier) {
+    if (other.addr_len == out->addr_len && memcmp(&other.addr, &out->addr, out->addr_len) == 0) {
+      return "\"" + text + "\": listed twice";
+    }
+  }
+  return "";
+}
+
+// Stores the list only when every element is valid; each bad element is reported on its line.
+void store_list(const Row& row, const libconfig::Setting& s, Config* config,
+                std::vector<ConfigError>* errors) {
+  if (s.getType() != libconfig::Setting::TypeArray && s.getType() != libconfig::Setting::TypeList) {
+    return add_error(s, row.spec.path, type_problem("a list of strings, [ \"...\", ... ]", s),
+                     errors);
+  }
+  if (s.getLength() > row.spec.max) {
+    std::string problem = "must list at most " + std::to_string(row.spec.max) + " addresses, got " +
+                          std::to_string(s.getLength());
+    return add_error(s, row.spec.path, problem, errors);
+  }
+  std::vector<ListenAddress> addresses;
+  size_t errors_before = errors->size();
+  for (int i = 0; i < s.getLength(); ++i) {
+    ListenAddress address;
+    std::string problem = parse_list_element(s[i], addresses, &address);
+    if (problem.empty()) {
+      addresses.push_back(std::move(address));
+    } else {
+      add_error(s[i], row.spec.path, problem, errors);
+    }
+  }
+  if (errors->size() == errors_before) config->*row.list_field = std::move(addresses);
+}
+
+}  // namespace
+
+// The schema rows, in conf/shoal.conf order. Built once; safe to call from anywhere.
+const std::vector<SettingSpec>& schema() {
+  static const std::vector<SettingSpec> specs = [] {
+    std::vector<SettingSpec> out;
+    for (const Row& row : kRows) out.push_back(row.spec);
+    return out;
+  }();
+  return specs;
+}
+
+namespace internal {
+
+// Checks `setting` (the value of schema row `row`) and stores it into *config, or appends one
+// error per problem to *errors and leaves *config unchanged for that setting.
+void store_setting(size_t row, const libconfig::Setting& setting, Config* config,
+                   std::vector<ConfigError>* errors) {
+  const Row& r = kRows[row];
+  if (r.int_field) return store_int(r, setting, config, errors);
+  if (r.bool_field) return store_bool(r, setting, config, errors);
+  if (r.string_field) return store_string(r, setting, config, errors);
+  store_list(r, setting, config, errors);
+}
+
+// The stored value of an "int" row, for cross-field checks.
+int64_t int_setting_value(size_t row, const Config& config) { return config.*kRows[row].int_field; }
+
+// Config{} plus the defaults its member initialisers cannot express (udp_listen).
+Config default_config() {
+  Config config;
+  for (const char* text : kDefaultUdpListen) {
+    ListenAddress address;
+    parse_listen_address(text, &address, nullptr);
+    config.udp_listen.push_back(address);
+  }
+  return config;
+}
+
+}  // namespace internal
+}  // namespace shoal::conf
