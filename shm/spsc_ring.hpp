@@ -86,9 +86,17 @@ class SpscRing {
     ref(h_->tail).store(c + n, std::memory_order_release);
   }
 
-  // Either side (monitoring): entries in flight.
-  uint64_t depth() const { return ref(h_->head).load(std::memory_order_acquire) -
-                                  ref(h_->tail).load(std::memory_order_acquire); }
+  // Either side or a third process (monitoring): entries in flight, always within 0..capacity.
+  // The two counters cannot be read at one instant. tail is loaded first: tail ≤ head at every
+  // instant and head only grows, so the difference never wraps below zero (loading head first,
+  // or both in one unsequenced expression, let a racing consumer retire past the head already
+  // read: ~2^64). A stale tail can still overshoot while both sides run, hence the clamp.
+  uint64_t depth() const {
+    uint64_t tail = ref(h_->tail).load(std::memory_order_acquire);
+    uint64_t head = ref(h_->head).load(std::memory_order_acquire);
+    uint64_t d = head - tail;
+    return d < h_->capacity ? d : h_->capacity;
+  }
 
  private:
   static std::atomic_ref<uint64_t> ref(uint64_t& v) { return std::atomic_ref<uint64_t>(v); }

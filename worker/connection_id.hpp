@@ -3,12 +3,11 @@
 // written once by the supervisor before fork), so every socket worker, and a restarted one,
 // makes and accepts the same ids (attacks.md A2, A3). Touches no shm itself: the caller passes
 // the key and the time (u32 seconds since the segment clock base, shm/clock.hpp).
-//
 //   id     = first 8 bytes (big-endian) of CBC-MAC-AES-128(key, block1 ‖ block2)
 //   block1 = canonical client address as 16 bytes (IPv4 as ::ffff:a.b.c.d)
 //   block2 = bucket (u32 BE) ‖ family byte (4 or 6) ‖ 11 zero bytes; bucket = now_s / 120
 // The input is always exactly two blocks, so plain CBC-MAC is secure here. An id is accepted in
-// its bucket and the next one: 120–240 s after it was made (BEP 15 asks for ≥ 2 minutes).
+// its bucket and the next one, i.e. for 120 to 240 s after it was made (BEP 15 asks ≥ 2 min).
 #pragma once
 #include <cstdint>
 
