@@ -1,0 +1,695 @@
+// udp_load: standalone BEP 15 (UDP tracker) load generator for shoal. It drives
+// a tracker on the LOOPBACK interface only (any target outside 127.0.0.0/8 or
+// ::1 is refused) with a connect/announce/scrape mix, validates every response
+// and reports throughput and latency.
+//
+//   udp_load --target 127.0.0.1:6969 --duration 10 --warmup 2 --sockets 16
+//   udp_load --target [::1]:6969 --json --warmup 0 --max-requests 20000
+//
+// Workload (shaped like aquatic_udp_load_test, notes/perf.md section 5):
+//  * P peers, each bound for life to one torrent, one socket (p % sockets) and
+//    one announce port; each socket walks its peers round-robin. IPv4 sockets
+//    bind distinct sources 127.0.0.1 ... 127.0.0.254, 127.0.1.1 ... so the
+//    tracker sees distinct peer IPs; IPv6 sockets all use ::1.
+//  * Popularity: if P >= T, peer p < T takes torrent p (one peer per torrent);
+//    every other peer picks torrent i (0-based rank) with probability
+//    proportional to (i+1)^(-1/shape), the rank-size (Zipf) form of a Pareto
+//    law of tail index `shape` (1.16 = "80/20"). Defaults: hottest torrent
+//    ~3,500 peers, top 1% of torrents ~22% of peers, ~88% have 1 or 2 peers.
+//  * Events: first announce `started`, then `none`; 1% `completed` (a leecher
+//    becomes a seeder); 0.5% `stopped`, the next one `started` again with
+//    seeder/leecher re-rolled by --seeder-ratio. Scrapes ask for
+//    --scrape-hashes torrents drawn with the same popularity.
+//  * The connection id is cached per socket and refreshed by a connect after
+//    60 s or when an error mentions the connection; --mix adds extra connects.
+//
+// Measures, after --warmup for --duration s (+ <= 1 s drain): responses/s by
+// type, send->receive latency (log histogram), tracker errors (action 3),
+// invalid responses (action, length, transaction id, counts), timeouts (1 s),
+// peers per announce. Exit 0 ran, 2 bad arguments/refused target, 3 no response.
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cinttypes>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+constexpr int kBatch = 64;                  // datagrams per sendmmsg/recvmmsg
+constexpr size_t kSendBuf = 1536;           // largest request: scrape of 74 hashes
+constexpr size_t kRecvBuf = 4096;           // larger than any valid response
+constexpr uint64_t kSec = 1000000000ull;
+constexpr uint64_t kTimeout = kSec;         // unanswered after this: timeout
+constexpr uint64_t kConnTtl = 60 * kSec;    // BEP 15: reuse a conn id for 1 min
+constexpr uint64_t kProtocolId = 0x41727101980ull;
+constexpr int kMaxErrorMessages = 5;
+enum Action : uint32_t { kConnect = 0, kAnnounce = 1, kScrape = 2, kError = 3 };
+const char* const kKindName[] = {"connect", "announce", "scrape"};
+
+struct Options {
+  sockaddr_storage target{};
+  socklen_t target_len = 0;
+  bool v6 = false;
+  double duration = 10, warmup = 2, pareto = 1.16, seeder_ratio = 0.25;
+  uint64_t sockets = 16, inflight = 16, torrents = 100000, peers = 200000;
+  uint64_t numwant = 30, scrape_hashes = 10, seed = 1, max_requests = 0;
+  unsigned w_connect = 1, w_announce = 50, w_scrape = 1;
+  long cpu = -1;
+  bool json = false, dump_hashes = false;
+};
+
+/// Monotonic clock in nanoseconds.
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * kSec + uint64_t(ts.tv_nsec);
+}
+
+/// splitmix64 step: a good 64-bit mixer, also used to derive info hashes.
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+/// Small deterministic PRNG (splitmix64 sequence).
+struct Rng {
+  uint64_t s;
+  uint64_t next() { s += 0x9e3779b97f4a7c15ull; return mix64(s); }
+  double unit() { return double(next() >> 11) * 0x1.0p-53; }
+  uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+};
+
+void put32(uint8_t* p, uint32_t v) { v = htonl(v); memcpy(p, &v, 4); }
+void put64(uint8_t* p, uint64_t v) { put32(p, uint32_t(v >> 32)); put32(p + 4, uint32_t(v)); }
+void put16(uint8_t* p, uint16_t v) { v = htons(v); memcpy(p, &v, 2); }
+uint32_t get32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return ntohl(v); }
+uint64_t get64(const uint8_t* p) { return uint64_t(get32(p)) << 32 | get32(p + 4); }
+
+/// Log-linear latency histogram in ns: 16 sub-buckets per power of two
+/// (about 6% resolution), fixed size, no allocation per sample.
+struct Histogram {
+  static constexpr int kBuckets = 32 + 59 * 16;
+  uint64_t counts[kBuckets] = {};
+  uint64_t total = 0;
+
+  static int bucket(uint64_t v) {
+    if (v < 32) return int(v);
+    int e = 63 - __builtin_clzll(v);
+    return 32 + (e - 5) * 16 + int((v >> (e - 4)) & 15);
+  }
+  /// Midpoint of bucket b, in ns.
+  static double value(int b) {
+    if (b < 32) return b;
+    int e = (b - 32) / 16 + 5, sub = (b - 32) % 16;
+    double width = double(1ull << (e - 4));
+    return (16 + sub) * width + width / 2;
+  }
+  void add(uint64_t v) { ++counts[bucket(v)]; ++total; }
+  /// Latency at quantile q (0..1) in microseconds; 0 when empty.
+  double quantile_us(double q) const {
+    uint64_t rank = uint64_t(std::ceil(q * double(total))), seen = 0;
+    for (int b = 0; b < kBuckets && total; ++b)
+      if ((seen += counts[b]) >= std::max<uint64_t>(rank, 1)) return value(b) / 1000.0;
+    return 0;
+  }
+};
+
+/// One simulated peer: its torrent for life and its announce state.
+struct Peer {
+  uint32_t torrent;
+  bool started = false, seeder = false;
+};
+
+/// The population of peers and the torrent popularity they were drawn from.
+struct Workload {
+  std::vector<Peer> peers;
+  uint64_t hash_key = 0;
+
+  /// Writes the 20-byte info hash of torrent t.
+  void info_hash(uint32_t t, uint8_t* out) const {
+    uint64_t a = mix64(hash_key ^ t), b = mix64(a), c = mix64(b);
+    memcpy(out, &a, 8); memcpy(out + 8, &b, 8); memcpy(out + 16, &c, 4);
+  }
+};
+
+/// Builds peers: a floor of one peer per torrent, the rest Zipf(1/shape).
+Workload build_workload(const Options& o, Rng& rng) {
+  Workload w;
+  w.hash_key = rng.next();
+  std::vector<double> cdf(o.torrents);
+  double acc = 0;
+  for (uint64_t i = 0; i < o.torrents; ++i) cdf[i] = acc += std::pow(double(i + 1), -1.0 / o.pareto);
+  w.peers.resize(o.peers);
+  for (uint64_t p = 0; p < o.peers; ++p) {
+    Peer& pe = w.peers[p];
+    if (o.peers >= o.torrents && p < o.torrents) {
+      pe.torrent = uint32_t(p);
+    } else {
+      auto it = std::upper_bound(cdf.begin(), cdf.end(), rng.unit() * acc);
+      pe.torrent = uint32_t(std::min<size_t>(it - cdf.begin(), o.torrents - 1));
+    }
+    pe.seeder = rng.unit() < o.seeder_ratio;
+  }
+  return w;
+}
+
+/// One request in flight (or a free slot). The slot index is the low bits of
+/// the transaction id, so a response finds its request in O(1).
+struct Slot {
+  uint64_t sent_ns = 0, conn_used = 0;
+  uint32_t tid = 0, late_tid = 0;
+  uint8_t kind = 0;
+  bool busy = false, has_late = false;
+};
+
+/// One UDP socket with its connection id, request slots and peer slice.
+struct Sock {
+  int fd = -1;
+  uint64_t conn_id = 0, conn_ns = 0;
+  bool have_conn = false;
+  uint32_t connects_inflight = 0, seq = 0;
+  uint64_t next_peer = 0;  // index into this socket's slice of peers
+  std::vector<Slot> slots;
+  std::vector<uint32_t> free;
+};
+
+/// Counters; everything except `received` only counts after warmup.
+struct Stats {
+  uint64_t responses[3] = {}, errors = 0, invalid = 0, timeouts = 0, late = 0;
+  uint64_t sent = 0, received = 0, peers_returned = 0, last_counted_ns = 0;
+  Histogram latency;
+  std::vector<std::string> error_messages;
+};
+
+class LoadGen {
+ public:
+  LoadGen(const Options& o, Workload w) : o_(o), wl_(std::move(w)) {
+    rng_.s = o.seed ^ 0xa5a5a5a5ull;
+    while ((1ull << slot_bits_) < o.inflight) ++slot_bits_;
+    wtotal_ = o.w_connect + o.w_announce + o.w_scrape;
+  }
+  bool open_sockets();
+  void run();
+  int report() const;
+
+ private:
+  int pick_kind(Sock& s, uint64_t now);
+  size_t encode(Sock& s, size_t si, int kind, uint8_t* b);
+  void fill(Sock& s, uint64_t now);
+  void receive(Sock& s);
+  void handle(Sock& s, const uint8_t* b, size_t len, bool trunc, uint64_t now);
+  bool valid_announce(const uint8_t* b, size_t len, uint64_t* npeers) const;
+  bool valid_scrape(const uint8_t* b, size_t len) const;
+  void on_error(Sock& s, const Slot& sl, const uint8_t* b, size_t len);
+  void release(Sock& s, uint32_t idx);
+  void expire(uint64_t now, bool all);
+
+  const Options& o_;
+  Workload wl_;
+  Rng rng_{};
+  std::vector<Sock> socks_;
+  Stats st_;
+  int epfd_ = -1, slot_bits_ = 0;
+  uint64_t wtotal_ = 0, busy_ = 0, warm_end_ = 0, stop_ns_ = 0;
+  bool stopping_ = false;
+  uint8_t sbuf_[kBatch][kSendBuf];
+  uint8_t rbuf_[kBatch][kRecvBuf];
+};
+
+/// Creates, binds (distinct loopback source per IPv4 socket) and connects all
+/// sockets, and registers them with epoll. Prints the reason on failure.
+bool LoadGen::open_sockets() {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  socks_.resize(o_.sockets);
+  for (size_t k = 0; k < socks_.size(); ++k) {
+    Sock& s = socks_[k];
+    s.fd = socket(o_.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s.fd < 0) { perror("udp_load: socket"); return false; }
+    int rcv = 4 << 20;
+    setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    sockaddr_in src4{};  // 127.0.(k / 254).(1 + k % 254): distinct per socket
+    src4.sin_family = AF_INET;
+    src4.sin_addr.s_addr = htonl(0x7f000000u | uint32_t(k / 254) << 8 | uint32_t(1 + k % 254));
+    sockaddr_in6 src6{};
+    src6.sin6_family = AF_INET6, src6.sin6_addr = in6addr_loopback;
+    bool bound = o_.v6 ? bind(s.fd, reinterpret_cast<sockaddr*>(&src6), sizeof src6) == 0
+                       : bind(s.fd, reinterpret_cast<sockaddr*>(&src4), sizeof src4) == 0;
+    if (!bound || connect(s.fd, reinterpret_cast<const sockaddr*>(&o_.target), o_.target_len) < 0) {
+      perror("udp_load: bind/connect");
+      return false;
+    }
+    epoll_event ev{EPOLLIN, {.u64 = k}};
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, s.fd, &ev) < 0) { perror("udp_load: epoll_ctl"); return false; }
+    s.slots.resize(o_.inflight);
+    for (uint32_t i = uint32_t(o_.inflight); i-- > 0;) s.free.push_back(i);
+  }
+  return true;
+}
+
+/// Chooses the next request kind for s, or -1 while it must wait for a
+/// connection id. A missing or 60 s old id forces a connect first.
+int LoadGen::pick_kind(Sock& s, uint64_t now) {
+  if (!s.have_conn || now - s.conn_ns > kConnTtl) {
+    if (s.connects_inflight == 0) return kConnect;
+    if (!s.have_conn) return -1;
+  }
+  uint64_t r = rng_.below(wtotal_);
+  if (r < o_.w_connect) return kConnect;
+  return r < o_.w_connect + o_.w_announce ? kAnnounce : kScrape;
+}
+
+/// Encodes a request of `kind` for slot si of s into b; returns its length.
+/// Announces advance the socket's next peer and its event state machine.
+size_t LoadGen::encode(Sock& s, size_t si, int kind, uint8_t* b) {
+  uint32_t tid = s.slots[si].tid;
+  if (kind == kConnect) {
+    put64(b, kProtocolId); put32(b + 8, kConnect); put32(b + 12, tid);
+    return 16;
+  }
+  put64(b, s.conn_id); put32(b + 8, uint32_t(kind)); put32(b + 12, tid);
+  if (kind == kScrape) {
+    for (uint64_t i = 0; i < o_.scrape_hashes; ++i)
+      wl_.info_hash(wl_.peers[rng_.below(o_.peers)].torrent, b + 16 + 20 * i);
+    return 16 + 20 * o_.scrape_hashes;
+  }
+  size_t k = size_t(&s - socks_.data());
+  uint64_t slice = (o_.peers - k + o_.sockets - 1) / o_.sockets;
+  uint64_t j = s.next_peer++ % slice, p = k + j * o_.sockets;
+  Peer& pe = wl_.peers[p];
+  uint32_t event = 0;  // none
+  uint64_t left = pe.seeder ? 0 : 1 << 20;
+  double u = rng_.unit();
+  if (!pe.started) {
+    event = 2, pe.started = true;
+  } else if (u < 0.005) {  // stopped; the next life re-rolls seeder/leecher
+    event = 3, pe.started = false, pe.seeder = rng_.unit() < o_.seeder_ratio;
+  } else if (u < 0.015 && !pe.seeder) {
+    event = 1, pe.seeder = true, left = 0;
+  }
+  wl_.info_hash(pe.torrent, b + 16);
+  memcpy(b + 36, "-SL0100-", 8);
+  for (int i = 0; i < 12; ++i) b[44 + i] = uint8_t("0123456789abcdef"[(p >> (44 - 4 * i)) & 15]);
+  put64(b + 56, 0), put64(b + 64, left), put64(b + 72, 0);  // downloaded, left, uploaded
+  put32(b + 80, event), put32(b + 84, 0), put32(b + 88, uint32_t(p));  // event, IP (0), key
+  put32(b + 92, uint32_t(o_.numwant));
+  put16(b + 96, uint16_t(1025 + (o_.v6 ? p : j) % 64511));
+  return 98;
+}
+
+/// Fills every free slot of s with a new request and sends them with
+/// sendmmsg in batches of kBatch. Unsent requests give their slot back.
+void LoadGen::fill(Sock& s, uint64_t now) {
+  while (!s.free.empty() && !stopping_) {
+    mmsghdr msgs[kBatch];
+    iovec iov[kBatch];
+    uint32_t used[kBatch];
+    int n = 0;
+    while (n < kBatch && !s.free.empty()) {
+      if (o_.max_requests && st_.sent + uint64_t(n) >= o_.max_requests) break;
+      int kind = pick_kind(s, now);
+      if (kind < 0) break;
+      uint32_t idx = s.free.back();
+      s.free.pop_back();
+      Slot& sl = s.slots[idx];
+      sl.tid = (++s.seq << slot_bits_) | idx;
+      sl.kind = uint8_t(kind), sl.busy = true, sl.sent_ns = now, sl.conn_used = s.conn_id;
+      if (kind == kConnect) ++s.connects_inflight;
+      iov[n] = {sbuf_[n], encode(s, idx, kind, sbuf_[n])};
+      msgs[n] = {};
+      msgs[n].msg_hdr.msg_iov = &iov[n];
+      msgs[n].msg_hdr.msg_iovlen = 1;
+      used[n++] = idx;
+    }
+    if (n == 0) break;
+    int sent = std::max(0, sendmmsg(s.fd, msgs, unsigned(n), 0));
+    for (int i = sent; i < n; ++i) release(s, used[i]);
+    st_.sent += uint64_t(sent), busy_ += uint64_t(sent);
+    if (sent < n) break;
+  }
+  if (o_.max_requests && st_.sent >= o_.max_requests && !stopping_) stopping_ = true, stop_ns_ = now;
+}
+
+/// Frees slot idx of s (answered, timed out or never sent).
+void LoadGen::release(Sock& s, uint32_t idx) {
+  Slot& sl = s.slots[idx];
+  if (sl.kind == kConnect && s.connects_inflight) --s.connects_inflight;
+  sl.busy = false;
+  s.free.push_back(idx);
+}
+
+/// Reads every pending datagram of s with recvmmsg and handles each.
+void LoadGen::receive(Sock& s) {
+  for (;;) {
+    mmsghdr msgs[kBatch];
+    iovec iov[kBatch];
+    for (int i = 0; i < kBatch; ++i) {
+      iov[i] = {rbuf_[i], kRecvBuf};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(s.fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;  // EAGAIN, or ECONNREFUSED from an ICMP error
+    uint64_t now = now_ns();
+    for (int i = 0; i < n; ++i)
+      handle(s, rbuf_[i], msgs[i].msg_len, msgs[i].msg_hdr.msg_flags & MSG_TRUNC, now);
+    if (n < kBatch) return;
+  }
+}
+
+/// Matches one datagram to its request, validates it and updates counters
+/// and the socket's connection id.
+void LoadGen::handle(Sock& s, const uint8_t* b, size_t len, bool trunc, uint64_t now) {
+  ++st_.received;
+  const bool count = now >= warm_end_;
+  if (len < 8 || trunc) { st_.invalid += count; return; }
+  uint32_t action = get32(b), tid = get32(b + 4), idx = tid & ((1u << slot_bits_) - 1);
+  if (idx >= s.slots.size()) { st_.invalid += count; return; }
+  Slot& sl = s.slots[idx];
+  if (!sl.busy || sl.tid != tid) {
+    if (sl.has_late && sl.late_tid == tid) sl.has_late = false, st_.late += count;
+    else st_.invalid += count;
+    return;
+  }
+  release(s, idx);
+  --busy_;
+  uint64_t npeers = 0;
+  bool ok = action == sl.kind;
+  if (action == kError) {
+    if (count) ++st_.errors, st_.last_counted_ns = now;
+    on_error(s, sl, b, len);
+    return;
+  } else if (ok && action == kConnect) {
+    ok = len == 16;
+    if (ok) s.conn_id = get64(b + 8), s.conn_ns = now, s.have_conn = true;
+  } else if (ok && action == kAnnounce) {
+    ok = valid_announce(b, len, &npeers);
+  } else if (ok) {
+    ok = valid_scrape(b, len);
+  }
+  if (!count) return;
+  st_.last_counted_ns = now;
+  if (!ok) { ++st_.invalid; return; }
+  ++st_.responses[action];
+  st_.peers_returned += npeers;
+  st_.latency.add(now - sl.sent_ns);
+}
+
+/// Announce response: 20-byte header + n peers of 6 (IPv4) or 18 (IPv6)
+/// bytes, n <= numwant, n <= swarm + 1, sane counts and non-zero peer ports.
+bool LoadGen::valid_announce(const uint8_t* b, size_t len, uint64_t* npeers) const {
+  const size_t stride = o_.v6 ? 18 : 6;
+  if (len < 20 || (len - 20) % stride) return false;
+  uint64_t n = (len - 20) / stride, cap = o_.numwant ? o_.numwant : 200;
+  int32_t interval = int32_t(get32(b + 8)), leechers = int32_t(get32(b + 12)), seeders = int32_t(get32(b + 16));
+  if (n > cap || interval <= 0 || leechers < 0 || seeders < 0) return false;
+  uint64_t swarm = uint64_t(leechers) + uint64_t(seeders);
+  if (swarm > 100000000ull || n > swarm + 1) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint8_t* port = b + 20 + i * stride + stride - 2;
+    if (port[0] == 0 && port[1] == 0) return false;
+  }
+  *npeers = n;
+  return true;
+}
+
+/// Scrape response: 8 + 12 bytes per requested hash, non-negative counts.
+bool LoadGen::valid_scrape(const uint8_t* b, size_t len) const {
+  if (len != 8 + 12 * o_.scrape_hashes) return false;
+  for (size_t off = 8; off < len; off += 4)
+    if (int32_t(get32(b + off)) < 0) return false;
+  return true;
+}
+
+/// Records the first few distinct error messages (no allocation once full)
+/// and drops the connection id when the message mentions the connection and
+/// the request used the current id.
+void LoadGen::on_error(Sock& s, const Slot& sl, const uint8_t* b, size_t len) {
+  std::string_view msg(reinterpret_cast<const char*>(b + 8), len - 8);
+  auto& seen = st_.error_messages;
+  if (seen.size() < kMaxErrorMessages && std::find(seen.begin(), seen.end(), msg) == seen.end())
+    seen.emplace_back(msg);
+  static constexpr std::string_view kWord = "connection";
+  auto it = std::search(msg.begin(), msg.end(), kWord.begin(), kWord.end(),
+                        [](char c, char w) { return std::tolower(static_cast<unsigned char>(c)) == w; });
+  if (it != msg.end() && sl.conn_used == s.conn_id) s.have_conn = false;
+}
+
+/// Frees requests older than kTimeout (or all when `all`), counting those
+/// sent after warmup as timeouts and remembering the id to spot late replies.
+void LoadGen::expire(uint64_t now, bool all) {
+  for (Sock& s : socks_)
+    for (uint32_t i = 0; i < s.slots.size(); ++i) {
+      Slot& sl = s.slots[i];
+      if (!sl.busy || (!all && now - sl.sent_ns < kTimeout)) continue;
+      st_.timeouts += sl.sent_ns >= warm_end_;
+      sl.late_tid = sl.tid, sl.has_late = true;
+      release(s, i);
+      --busy_;
+    }
+}
+
+/// Main loop: keep every socket full, read responses, expire old requests.
+/// Stops after warmup + duration (or --max-requests), then drains <= 1 s.
+void LoadGen::run() {
+  const uint64_t start = now_ns();
+  warm_end_ = start + uint64_t(o_.warmup * 1e9);
+  const uint64_t stop_at = warm_end_ + uint64_t(o_.duration * 1e9);
+  uint64_t last_sweep = start;
+  epoll_event evs[256];
+  for (;;) {
+    uint64_t now = now_ns();
+    if (!stopping_ && now >= stop_at) stopping_ = true, stop_ns_ = now;
+    if (stopping_ && (busy_ == 0 || now >= stop_ns_ + kSec)) break;
+    for (Sock& s : socks_) fill(s, now);
+    int n = epoll_wait(epfd_, evs, 256, 1);
+    for (int i = 0; i < n; ++i) receive(socks_[evs[i].data.u64]);
+    if (now - last_sweep >= kSec / 100) expire(now, false), last_sweep = now;
+  }
+  expire(now_ns(), true);
+  for (Sock& s : socks_) close(s.fd);
+  close(epfd_);
+}
+
+/// Tracker text made safe for a terminal and a JSON string: non-printable
+/// bytes, quotes and backslashes become '?'.
+std::string printable(std::string s) {
+  for (char& c : s)
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') c = '?';
+  return s;
+}
+
+/// Prints the summary (text line or JSON); returns the process exit code.
+int LoadGen::report() const {
+  uint64_t end = std::max(stop_ns_, st_.last_counted_ns);
+  double secs = end > warm_end_ ? double(end - warm_end_) / 1e9 : 0;
+  auto rate = [&](uint64_t n) { return secs > 0 ? double(n) / secs : 0.0; };
+  const uint64_t* r = st_.responses;
+  double total = rate(r[0] + r[1] + r[2]);
+  double ppa = r[kAnnounce] ? double(st_.peers_returned) / double(r[kAnnounce]) : 0;
+  double p50 = st_.latency.quantile_us(0.5), p99 = st_.latency.quantile_us(0.99),
+         p999 = st_.latency.quantile_us(0.999);
+  if (o_.json) {
+    printf("{\"responses_per_s\":%.1f,\"announce_per_s\":%.1f,\"connect_per_s\":%.1f,"
+           "\"scrape_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"errors\":%" PRIu64
+           ",\"invalid\":%" PRIu64 ",\"timeouts\":%" PRIu64 ",\"late\":%" PRIu64
+           ",\"peers_per_announce\":%.2f,\"requests_sent\":%" PRIu64 ",\"responses\":{",
+           total, rate(r[kAnnounce]), rate(r[kConnect]), rate(r[kScrape]), p50, p99, p999, st_.errors,
+           st_.invalid, st_.timeouts, st_.late, ppa, st_.sent);
+    for (int k = 0; k < 3; ++k) printf("%s\"%s\":%" PRIu64, k ? "," : "", kKindName[k], r[k]);
+    printf("},\"measured_s\":%.3f,\"error_messages\":[", secs);
+    for (size_t i = 0; i < st_.error_messages.size(); ++i)
+      printf("%s\"%s\"", i ? "," : "", printable(st_.error_messages[i]).c_str());
+    printf("]}\n");
+  } else {
+    for (const std::string& m : st_.error_messages)
+      fprintf(stderr, "udp_load: tracker error: %s\n", printable(m).c_str());
+    printf("udp_load: %.0f responses/s (announce %.0f/s, connect %.0f/s, scrape %.0f/s) p50 %.1f p99 %.1f "
+           "p999 %.1f errors %" PRIu64 " invalid %" PRIu64 " timeouts %" PRIu64 " peers/announce %.2f\n",
+           total, rate(r[kAnnounce]), rate(r[kConnect]), rate(r[kScrape]), p50, p99, p999, st_.errors,
+           st_.invalid, st_.timeouts, ppa);
+  }
+  fflush(stdout);
+  if (st_.received == 0) {
+    fprintf(stderr, "udp_load: no response at all (is the tracker running?)\n");
+    return 3;
+  }
+  return 0;
+}
+
+const char kUsage[] =
+    "usage: udp_load --target HOST:PORT [options]   (loopback targets only)\n"
+    "  --target A:P         127.x.x.x:PORT or [::1]:PORT (anything else is refused)\n"
+    "  --duration S         measured seconds (default 10)\n"
+    "  --warmup S           seconds excluded from stats (default 2)\n"
+    "  --sockets N          sockets, each with its own 127.0.x.y source (default 16)\n"
+    "  --inflight N         requests in flight per socket (default 16, max 1024)\n"
+    "  --torrents N         torrents (default 100000)\n"
+    "  --peers N            simulated peers (default 200000)\n"
+    "  --pareto-shape X     popularity: P(torrent i) ~ (i+1)^(-1/X) (default 1.16)\n"
+    "  --numwant N          peers wanted per announce, 0..200 (default 30)\n"
+    "  --mix C:A:S          connect:announce:scrape weights (default 1:50:1)\n"
+    "  --scrape-hashes N    info hashes per scrape, 1..74 (default 10)\n"
+    "  --seeder-ratio X     initial share of seeders (default 0.25)\n"
+    "  --seed N             RNG seed (default 1)\n"
+    "  --cpu N              pin to CPU N\n"
+    "  --max-requests N     stop sending after N requests in total\n"
+    "  --json               print a JSON object instead of the text line\n"
+    "  --dump-hashes        print the torrents' info hashes (hex, one a line; for a\n"
+    "                       tracker whitelist, same --seed/--torrents) and exit\n"
+    "  --help               this text\n";
+
+/// Parses an unsigned integer in [lo, hi]; false on junk or out of range.
+bool parse_u64(const char* s, uint64_t lo, uint64_t hi, uint64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || *s == '-' || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+/// Parses a finite double in [lo, hi].
+bool parse_double(const char* s, double lo, double hi, double* out) {
+  char* end = nullptr;
+  double v = strtod(s, &end);
+  if (end == s || *end || !std::isfinite(v) || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+/// Parses "A.B.C.D:PORT" or "[V6]:PORT"; accepts only 127.0.0.0/8 and ::1.
+bool parse_target(const std::string& t, Options* o) {
+  std::string host, port;
+  if (!t.empty() && t[0] == '[') {
+    size_t e = t.find(']');
+    if (e == std::string::npos || e + 1 >= t.size() || t[e + 1] != ':') return false;
+    host = t.substr(1, e - 1), port = t.substr(e + 2), o->v6 = true;
+  } else {
+    size_t c = t.rfind(':');
+    if (c == std::string::npos) return false;
+    host = t.substr(0, c), port = t.substr(c + 1), o->v6 = false;
+  }
+  uint64_t pn;
+  if (!parse_u64(port.c_str(), 1, 65535, &pn)) return false;
+  o->target = {};
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&o->target);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&o->target);
+  bool loopback;
+  if (o->v6) {
+    if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) != 1) return false;
+    loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+    a6->sin6_family = AF_INET6, a6->sin6_port = htons(uint16_t(pn)), o->target_len = sizeof *a6;
+  } else {
+    if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) return false;
+    loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    a4->sin_family = AF_INET, a4->sin_port = htons(uint16_t(pn)), o->target_len = sizeof *a4;
+  }
+  if (!loopback) fprintf(stderr, "udp_load: refusing %s: only 127.0.0.0/8 and ::1 are allowed\n", t.c_str());
+  return loopback;
+}
+
+/// Parses the command line into o. Returns -1 to run, otherwise an exit code.
+int parse_args(int argc, char** argv, Options* o) {
+  static const option kLong[] = {
+      {"target", 1, nullptr, 't'},       {"duration", 1, nullptr, 'd'},  {"warmup", 1, nullptr, 'w'},
+      {"sockets", 1, nullptr, 's'},      {"inflight", 1, nullptr, 'i'},  {"torrents", 1, nullptr, 'T'},
+      {"peers", 1, nullptr, 'P'},        {"pareto-shape", 1, nullptr, 'a'}, {"numwant", 1, nullptr, 'n'},
+      {"mix", 1, nullptr, 'm'},          {"scrape-hashes", 1, nullptr, 'H'}, {"seeder-ratio", 1, nullptr, 'r'},
+      {"json", 0, nullptr, 'j'},         {"seed", 1, nullptr, 'S'},      {"cpu", 1, nullptr, 'c'},
+      {"max-requests", 1, nullptr, 'M'}, {"help", 0, nullptr, 'h'},      {"dump-hashes", 0, nullptr, 'D'},
+      {nullptr, 0, nullptr, 0}};
+  bool have_target = false;
+  int c, li = 0;
+  uint64_t u = 0;
+  while ((c = getopt_long(argc, argv, "", kLong, &li)) != -1) {
+    bool ok = true;
+    switch (c) {
+      case 't': ok = have_target = parse_target(optarg, o); break;
+      case 'd': ok = parse_double(optarg, 0.001, 86400, &o->duration); break;
+      case 'w': ok = parse_double(optarg, 0, 3600, &o->warmup); break;
+      case 's': ok = parse_u64(optarg, 1, 4096, &o->sockets); break;
+      case 'i': ok = parse_u64(optarg, 1, 1024, &o->inflight); break;
+      case 'T': ok = parse_u64(optarg, 1, 50000000, &o->torrents); break;
+      case 'P': ok = parse_u64(optarg, 1, 100000000, &o->peers); break;
+      case 'a': ok = parse_double(optarg, 0.01, 100, &o->pareto); break;
+      case 'n': ok = parse_u64(optarg, 0, 200, &o->numwant); break;
+      case 'H': ok = parse_u64(optarg, 1, 74, &o->scrape_hashes); break;
+      case 'r': ok = parse_double(optarg, 0, 1, &o->seeder_ratio); break;
+      case 'j': o->json = true; break;
+      case 'D': o->dump_hashes = true; break;
+      case 'S': ok = parse_u64(optarg, 0, UINT64_MAX, &o->seed); break;
+      case 'c': ok = parse_u64(optarg, 0, CPU_SETSIZE - 1, &u), o->cpu = long(u); break;
+      case 'M': ok = parse_u64(optarg, 1, UINT64_MAX, &o->max_requests); break;
+      case 'm': {
+        int used = -1;
+        ok = sscanf(optarg, "%u:%u:%u%n", &o->w_connect, &o->w_announce, &o->w_scrape, &used) == 3 &&
+             used == int(strlen(optarg)) && o->w_connect + o->w_announce + o->w_scrape > 0 &&
+             o->w_connect <= 1000000 && o->w_announce <= 1000000 && o->w_scrape <= 1000000;
+        break;
+      }
+      case 'h': fputs(kUsage, stdout); return 0;
+      default: fputs(kUsage, stderr); return 2;
+    }
+    if (!ok) {
+      fprintf(stderr, "udp_load: bad value for --%s: '%s'%s\n", kLong[li].name, optarg,
+              c == 't' ? " (expected 127.x.x.x:PORT or [::1]:PORT)" : "");
+      return 2;
+    }
+  }
+  if (optind < argc) { fprintf(stderr, "udp_load: unexpected argument '%s'\n", argv[optind]); return 2; }
+  if (!have_target && !o->dump_hashes) {
+    fprintf(stderr, "udp_load: --target is required\n%s", kUsage);
+    return 2;
+  }
+  if (o->peers < o->sockets) { fprintf(stderr, "udp_load: --peers must be >= --sockets\n"); return 2; }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (int rc = parse_args(argc, argv, &o); rc >= 0) return rc;
+  if (o.cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(int(o.cpu), &set);
+    if (sched_setaffinity(0, sizeof set, &set) < 0) { perror("udp_load: sched_setaffinity"); return 2; }
+  }
+  Rng rng{o.seed};
+  if (o.dump_hashes) {  // the hash key is the first draw, as in build_workload
+    Workload w;
+    w.hash_key = rng.next();
+    uint8_t h[20];
+    for (uint64_t t = 0; t < o.torrents; ++t) {
+      w.info_hash(uint32_t(t), h);
+      for (uint8_t c : h) printf("%02x", c);
+      putchar('\n');
+    }
+    return 0;
+  }
+  auto gen = std::make_unique<LoadGen>(o, build_workload(o, rng));
+  if (!gen->open_sockets()) return 2;
+  gen->run();
+  return gen->report();
+}
