@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,11 +46,16 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
   for (uint32_t i = 0; i < cfg.socket_workers; i++) slots_.push_back(Slot{shm::WorkerRole::socket, i});
   base_ = event_base_new();
   if (!base_) throw std::runtime_error("event_base_new failed");
-  for (int sig : kHandledSignals) {
-    event* e = evsignal_new(base_, sig, &Supervisor::on_signal, this);
-    event_add(e, nullptr);
-    signal_events_.push_back(e);
-  }
+  // Signals arrive through a signalfd read by the loop (not libevent's evsignal, whose global
+  // state would be inherited by the workers' own event bases after fork).
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : kHandledSignals) sigaddset(&set, sig);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ < 0) throw std::runtime_error(std::string("signalfd: ") + strerror(errno));
+  signal_event_ = event_new(base_, signal_fd_, EV_READ | EV_PERSIST, &Supervisor::on_signal, this);
+  event_add(signal_event_, nullptr);
   for (Slot& s : slots_) {
     s.owner = this;
     s.restart_timer = evtimer_new(base_, &Supervisor::on_restart_timer, &s);
@@ -59,7 +65,8 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
 }
 
 Supervisor::~Supervisor() {
-  for (event* e : signal_events_) event_free(e);
+  event_free(signal_event_);
+  close(signal_fd_);
   for (Slot& s : slots_) event_free(s.restart_timer);
   event_free(stop_deadline_);
   event_free(ready_check_);
@@ -99,6 +106,7 @@ void Supervisor::become_worker(Slot& slot) {
   // Die with the supervisor, and not start at all if it is already gone.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != self_pid_) _exit(0);
+  close(signal_fd_);
   for (int sig : kHandledSignals) signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
@@ -216,13 +224,17 @@ void Supervisor::check_ready() {
   LOG_INFO("ready: %u socket workers, %u swarm workers", cfg_.socket_workers, cfg_.swarm_workers);
 }
 
-void Supervisor::on_signal(evutil_socket_t sig, short, void* arg) {
+void Supervisor::on_signal(evutil_socket_t fd, short, void* arg) {
   auto* self = static_cast<Supervisor*>(arg);
-  switch (sig) {
-    case SIGTERM: self->begin_stop("SIGTERM", 0); break;
-    case SIGINT: self->begin_stop("SIGINT", 0); break;
-    case SIGCHLD: self->reap(); break;
-    default: LOG_INFO("signal %d (%s) received: nothing to reload in this version", int(sig), strsignal(int(sig)));
+  signalfd_siginfo si;
+  while (read(fd, &si, sizeof si) == ssize_t(sizeof si)) {
+    int sig = int(si.ssi_signo);
+    switch (sig) {
+      case SIGTERM: self->begin_stop("SIGTERM", 0); break;
+      case SIGINT: self->begin_stop("SIGINT", 0); break;
+      case SIGCHLD: self->reap(); break;
+      default: LOG_INFO("signal %d (%s) received: nothing to reload in this version", sig, strsignal(sig));
+    }
   }
 }
 

@@ -62,7 +62,8 @@ class Supervisor {
   std::vector<int> socket_eventfds_, swarm_eventfds_;
   std::vector<Slot> slots_;
   event_base* base_ = nullptr;
-  std::vector<event*> signal_events_;
+  int signal_fd_ = -1;
+  event* signal_event_ = nullptr;
   event* stop_deadline_ = nullptr;
   event* ready_check_ = nullptr;
   bool stopping_ = false;
