@@ -16,6 +16,7 @@
 #include "shm/clock.hpp"
 #include "supervisor/log.hpp"
 #include "worker/connection_id.hpp"
+#include "worker/request_submitter.hpp"
 #include "worker/scrape_merge.hpp"
 #include "worker/udp_codec.hpp"
 #include "worker/udp_io.hpp"
@@ -36,7 +37,7 @@ struct Source {
   uint16_t port_be;
 };
 
-class SocketWorker {
+class SocketWorker final : public RequestSubmitter {
  public:
   SocketWorker(const WorkerContext& ctx, SharedState* shared, WorkerLoop* loop)
       : ctx_(ctx), cfg_(*ctx.config), shared_(shared), loop_(loop),
@@ -62,6 +63,22 @@ class SocketWorker {
     event_free(poll_);
   }
 
+  // RequestSubmitter, for protocol front-ends other than UDP.
+  bool submit(const shm::Request& r) override {
+    uint32_t w = partition_of(r.info_hash, uint32_t(requests_.size()));
+    if (requests_[w].free_slots() <= pending_[w]) {
+      shm::count(shared_->counters, Counter::ring_full_drops);
+      return false;
+    }
+    std::memcpy(requests_[w].slot_for_write(pending_[w]++), &r, sizeof r);
+    return true;
+  }
+  uint32_t partitions() override { return uint32_t(requests_.size()); }
+  uint64_t room(uint32_t w) override { return requests_[w].free_slots() - pending_[w]; }
+  void flush() override { publish_requests(); }
+  uint32_t now_s() override { return shm::seconds_since(shared_->clock_base_ns); }
+  shm::CounterBlock* counters() override { return shared_->counters; }
+
   void drain_responses() {
     for (size_t w = 0; w < responses_.size(); w++) {
       auto& ring = responses_[w];
@@ -72,7 +89,9 @@ class SocketWorker {
       shm::count(shared_->counters, Counter::ring_batches);
       shm::count(shared_->counters, Counter::ring_messages, n);
     }
+    for (auto& f : frontends_) f->after_responses();
     flush_all();
+    publish_requests();  // front-ends may have submitted follow-up work
   }
 
  private:
@@ -244,6 +263,11 @@ class SocketWorker {
   // ---- responses from swarm workers ----
   void handle_response(const shm::Response& r) {
     const shm::ReplyContext& c = r.ctx;
+    if (c.protocol != uint8_t(shm::Protocol::udp)) {
+      for (auto& f : frontends_)
+        if (uint8_t(f->protocol()) == c.protocol) f->on_response(r);
+      return;
+    }
     if (c.socket_index >= sends_.size()) return;
     if (r.kind == uint8_t(shm::RequestKind::scrape)) {
       handle_scrape_part(r);
@@ -352,6 +376,7 @@ class SocketWorker {
   std::vector<shm::SpscRing<shm::Response>> responses_;
   std::vector<uint64_t> pending_;  // requests written but not yet published, per swarm worker
   std::vector<event*> events_;
+  std::vector<std::unique_ptr<ProtocolFrontend>> frontends_;  // HTTP/HTTPS, ... (UDP is built in)
   event* poll_ = nullptr;
   uint32_t now_s_ = 0;
 };
