@@ -1,0 +1,349 @@
+// shm/partition_layout.hpp — the bytes of one swarm partition segment (API: shm/partition.hpp).
+// Formatted once by the supervisor (partition_format); afterwards written only by the owning
+// swarm worker, through the undo journal (shm/partition_journal.hpp), and read by nobody else.
+// Types and static_asserts, plus the inline *format functions* that every binary of this layout
+// must compute identically (region geometry from capacities, key hashes, record addressing).
+// All offsets are bytes from the segment base, all links are u32 indices (kNil = none); integers
+// are host byte order except peer addresses and ports, which stay in network order.
+//
+// Segment (every region 64-byte aligned):
+//   SegmentHeader                     64 B  shm/layout.hpp
+//   PartitionHeader                  256 B  geometry, totals, sweep cursor, allocator heads
+//   JournalHeader                     64 B  undo journal count
+//   JournalEntry[kJournalCapacity]    24 B each
+//   torrent index  TorrentSlot[torrent_slots]    8 B each (open addressing, linear probing)
+//   torrent pool   TorrentRecord[max_torrents]  64 B each
+//   peer index     PeerSlot[peer_slots]         12 B each (open addressing, linear probing)
+//   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
+//   free map       1 bit per 2 arena units      set where a free arena block starts
+//
+// Arena blocks are buddies: a block of 2^c units starts at a multiple of 2^c (c ≥ 1), so a freed
+// block merges with its buddy (start ^ 2^c) when that one is free too; the free map says which
+// units start a free block without trusting the bytes of live blocks.
+//
+// Memory at 100k torrents / 1M peers: 65.8 MB, i.e. 65.8 B per stored IPv4 peer: peer index
+// 25.2 (2^21 × 12 B), arena 32.0 (2 units per peer: a power-of-two list is never under half
+// full), torrent pool 6.4 and index 2.1, free map 0.1. An IPv6 peer takes 2 arena units.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+
+#include "shm/layout.hpp"
+
+namespace shoal::shm {
+
+inline constexpr uint64_t kPartitionFormat = 0x3174706c616f6873ull;  // "shoalpt1" little-endian
+inline constexpr uint32_t kNil = 0xffffffffu;
+inline constexpr uint32_t kJournalCapacity = 2048;  // entries; see the bound in partition.cpp
+inline constexpr uint32_t kJournalMaxBytes = 16;    // old bytes per entry; larger writes split
+inline constexpr uint32_t kSizeClasses = 32;        // free-list heads, class c = blocks of 2^c units
+inline constexpr uint32_t kArenaUnit = 16;          // bytes
+inline constexpr uint32_t kMaxCapacity = 1u << 24;  // max_torrents / max_peers (pos is 24 bits)
+inline constexpr uint32_t kMinListCapLog2 = 1;      // smallest peer list holds 2 peers
+
+// Peer lists of a torrent: list = (family == 6 ? 2 : 0) + seeder.
+enum PeerList : uint32_t { kV4Leechers = 0, kV4Seeders = 1, kV6Leechers = 2, kV6Seeders = 3 };
+inline constexpr uint32_t kLists = 4;
+
+// Peer flags (PeerTail::flags).
+inline constexpr uint8_t kPeerSeeder = 1;            // the peer's last announce had left == 0
+inline constexpr uint8_t kPeerCompletedCounted = 2;  // its event=completed was counted once
+
+// Geometry and state of the partition, right after the SegmentHeader (offset 64).
+//   format            kPartitionFormat once partition_format finished (written last)
+//   segment_bytes     size of the whole segment
+//   max_torrents/max_peers   capacities (PartitionCapacity)
+//   torrent_slots/peer_slots index sizes, powers of two ≥ 2 × capacity
+//   arena_units       16-byte units in the peer arena (2 × max_peers)
+//   *_off             region offsets from the segment base (free_map_off: the free map)
+//   hash_seed         random key of the index hashes (set at format; defeats crafted collisions)
+//   rng_state         xorshift64 state for peer selection; written without journaling
+// Journaled state (changes only inside a transaction):
+//   torrents, seeders, leechers, peers_v4, peers_v6, completed   totals over stored torrents
+//   torrent_high      pool slots [0, torrent_high) have been handed out at least once
+//   torrent_free      first free pool slot (its TorrentRecord::completed links the next)
+//   arena_bump        arena units [0, arena_bump) have been handed out at least once
+//   sweep_torrent/sweep_list/sweep_pos   expiry cursor (next peer to examine)
+//   free_heads[c]     first free arena block of 2^c units (a FreeBlock; doubly linked)
+struct PartitionHeader {
+  uint64_t format;
+  uint64_t segment_bytes;
+  uint32_t max_torrents;
+  uint32_t max_peers;
+  uint32_t torrent_slots;
+  uint32_t peer_slots;
+  uint32_t arena_units;
+  uint32_t torrent_index_off;
+  uint32_t torrent_pool_off;
+  uint32_t peer_index_off;
+  uint32_t arena_off;
+  uint32_t free_map_off;
+  uint64_t hash_seed;
+  uint64_t rng_state;
+  uint32_t torrents;
+  uint32_t seeders;
+  uint32_t leechers;
+  uint32_t peers_v4;
+  uint32_t peers_v6;
+  uint32_t torrent_high;
+  uint64_t completed;
+  uint32_t torrent_free;
+  uint32_t arena_bump;
+  uint32_t sweep_torrent;
+  uint32_t sweep_list;
+  uint32_t sweep_pos;
+  uint32_t reserved1;
+  uint32_t free_heads[kSizeClasses];
+};
+static_assert(sizeof(PartitionHeader) == 256);
+static_assert(offsetof(PartitionHeader, hash_seed) == 56 && offsetof(PartitionHeader, rng_state) == 64);
+static_assert(offsetof(PartitionHeader, torrents) == 72 && offsetof(PartitionHeader, completed) == 96);
+static_assert(offsetof(PartitionHeader, sweep_torrent) == 112 &&
+              offsetof(PartitionHeader, free_heads) == 128);
+static_assert(kShmSafe<PartitionHeader>);
+
+// Undo journal. count = entries in use: 0 means no transaction in flight. A writer appends an
+// entry, release-stores count, then writes the data; commit release-stores 0. high_water is
+// the largest count ever reached (statistics, not journaled).
+struct JournalHeader {
+  uint32_t count;
+  uint32_t high_water;
+  uint32_t reserved[14];
+};
+static_assert(sizeof(JournalHeader) == 64 && kShmSafe<JournalHeader>);
+
+// One saved write: `len` (1..16) bytes at segment offset `offset` held `old` before it.
+struct JournalEntry {
+  uint32_t offset;
+  uint16_t len;
+  uint16_t reserved;
+  uint8_t old[kJournalMaxBytes];
+};
+static_assert(sizeof(JournalEntry) == 24 && offsetof(JournalEntry, old) == 8 && kShmSafe<JournalEntry>);
+
+// Torrent index slot. tag = 0: empty; else nonzero hash bits of the info_hash, and the slot the
+// probe starts from (home) is tag & (torrent_slots - 1). torrent = pool index.
+struct TorrentSlot {
+  uint32_t tag;
+  uint32_t torrent;
+};
+static_assert(sizeof(TorrentSlot) == 8 && kShmSafe<TorrentSlot>);
+
+// A torrent's peer list: `count` peers stored densely from arena unit `block`
+// (kNil and count 0 when the list is empty; the block is freed when count drops to 0).
+struct PeerListRef {
+  uint32_t block;
+  uint32_t count;
+};
+static_assert(sizeof(PeerListRef) == 8 && kShmSafe<PeerListRef>);
+
+// Torrent pool record, 64 B (one cache line).
+//   info_hash   20 raw bytes (SHA-1)
+//   completed   completed downloads counted (event=completed, once per peer); when in_use == 0
+//               it instead links the next free pool slot (kNil ends the free list)
+//   lists       the 4 peer lists, indexed by PeerList
+//   cap_log2    capacity of each list = 2^cap_log2 peers (0 when the list has no block)
+//   in_use      1 = live torrent, 0 = free slot
+struct TorrentRecord {
+  uint8_t info_hash[20];
+  uint32_t completed;
+  PeerListRef lists[kLists];
+  uint8_t cap_log2[kLists];
+  uint8_t in_use;
+  uint8_t reserved[3];
+};
+static_assert(sizeof(TorrentRecord) == 64);
+static_assert(offsetof(TorrentRecord, completed) == 20 && offsetof(TorrentRecord, lists) == 24);
+static_assert(offsetof(TorrentRecord, cap_log2) == 56 && offsetof(TorrentRecord, in_use) == 60);
+static_assert(kShmSafe<TorrentRecord>);
+
+// Peer index slot. tag as in TorrentSlot (hash of torrent index, family, address, port);
+// where = list << 24 | position in that list.
+struct PeerSlot {
+  uint32_t tag;
+  uint32_t torrent;
+  uint32_t where;
+};
+static_assert(sizeof(PeerSlot) == 12 && kShmSafe<PeerSlot>);
+
+// What follows the address in both peer records.
+//   port_be         port, network order
+//   flags           kPeerSeeder | kPeerCompletedCounted
+//   topology_group  location group id (0 unknown)
+//   last_seen       seconds since the segment's clock base (shm/clock.hpp)
+struct PeerTail {
+  uint16_t port_be;
+  uint8_t flags;
+  uint8_t reserved0;
+  uint16_t topology_group;
+  uint16_t reserved1;
+  uint32_t last_seen;
+};
+static_assert(sizeof(PeerTail) == 12 && offsetof(PeerTail, last_seen) == 8 && kShmSafe<PeerTail>);
+
+// IPv4 peer, 16 B = 1 arena unit: addr[4] @0, port @4, flags @6, topology_group @8, last_seen @12.
+struct PeerV4 {
+  uint8_t addr[4];
+  PeerTail tail;
+};
+static_assert(sizeof(PeerV4) == 16 && offsetof(PeerV4, tail) == 4 && kShmSafe<PeerV4>);
+
+// IPv6 peer, 32 B = 2 arena units: addr[16] @0, port @16, flags @18, topology_group @20,
+// last_seen @24.
+struct PeerV6 {
+  uint8_t addr[16];
+  PeerTail tail;
+  uint32_t reserved;
+};
+static_assert(sizeof(PeerV6) == 32 && offsetof(PeerV6, tail) == 16 && kShmSafe<PeerV6>);
+
+// First 12 bytes of a free arena block (its free-map bit is set). next/prev: neighbours in the
+// free list of class `cls` (kNil at the ends); the rest of the block is garbage.
+struct FreeBlock {
+  uint32_t next;
+  uint32_t prev;
+  uint32_t cls;
+};
+static_assert(sizeof(FreeBlock) == 12 && kShmSafe<FreeBlock>);
+
+// The fixed-size front of the segment; the variable regions follow at the header's offsets.
+struct PartitionLayout {
+  SegmentHeader segment;
+  PartitionHeader header;
+  JournalHeader journal;
+  JournalEntry entries[kJournalCapacity];
+};
+static_assert(offsetof(PartitionLayout, header) == 64 && offsetof(PartitionLayout, journal) == 320);
+static_assert(offsetof(PartitionLayout, entries) == 384 && sizeof(PartitionLayout) % 64 == 0);
+static_assert(kShmSafe<PartitionLayout>);
+
+// ---- format functions --------------------------------------------------------------------
+
+// Region sizes and offsets derived from the capacities (process-local value type).
+struct PartitionGeometry {
+  uint32_t torrent_slots, peer_slots, arena_units;
+  uint64_t torrent_index_off, torrent_pool_off, peer_index_off, arena_off, free_map_off, total_bytes;
+};
+
+inline constexpr uint64_t pow2_at_least(uint64_t n) {
+  uint64_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+inline constexpr uint64_t align64(uint64_t n) { return (n + 63) & ~uint64_t(63); }
+
+// Throws std::invalid_argument if a capacity is 0 or above kMaxCapacity.
+inline PartitionGeometry partition_geometry(uint32_t max_torrents, uint32_t max_peers) {
+  if (max_torrents == 0 || max_peers == 0 || max_torrents > kMaxCapacity || max_peers > kMaxCapacity)
+    throw std::invalid_argument("partition capacity out of range (1 .. 16777216)");
+  PartitionGeometry g{};
+  g.torrent_slots = uint32_t(pow2_at_least(2ull * max_torrents));
+  g.peer_slots = uint32_t(pow2_at_least(2ull * max_peers));
+  g.arena_units = 2 * max_peers;  // every IPv4 list at worst half full
+  g.torrent_index_off = sizeof(PartitionLayout);
+  g.torrent_pool_off = align64(g.torrent_index_off + uint64_t(g.torrent_slots) * sizeof(TorrentSlot));
+  g.peer_index_off = align64(g.torrent_pool_off + uint64_t(max_torrents) * sizeof(TorrentRecord));
+  g.arena_off = align64(g.peer_index_off + uint64_t(g.peer_slots) * sizeof(PeerSlot));
+  g.free_map_off = align64(g.arena_off + uint64_t(g.arena_units) * kArenaUnit);
+  g.total_bytes = align64(g.free_map_off + (g.arena_units + 15) / 16);
+  return g;
+}
+
+// murmur3's 64-bit finaliser: a bijection with full avalanche.
+inline constexpr uint64_t fmix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+inline uint64_t load_u64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline constexpr uint32_t tag_of(uint64_t h) {
+  uint32_t t = uint32_t(h >> 32) ^ uint32_t(h);
+  return t ? t : 1;
+}
+
+// Index tag of a 20-byte info_hash. All 20 bytes are mixed with the secret seed: bytes 0..7
+// also choose the partition (hash % swarm_workers), and a client may send any info_hash.
+inline uint32_t torrent_tag(uint64_t seed, const uint8_t* info_hash) {
+  uint32_t tail;
+  std::memcpy(&tail, info_hash + 16, 4);
+  uint64_t h = fmix64(seed ^ load_u64(info_hash + 8));
+  h = fmix64(h ^ load_u64(info_hash));
+  return tag_of(fmix64(h ^ tail));
+}
+
+// Index tag of a peer key: torrent pool index, family (4/6), address (4 or 16 bytes), port.
+inline uint32_t peer_tag(uint64_t seed, uint32_t torrent, uint8_t family, const uint8_t* addr,
+                         uint16_t port_be) {
+  uint64_t h = fmix64(seed ^ (uint64_t(torrent) << 24) ^ (uint64_t(family) << 16) ^ port_be);
+  if (family == 4) {
+    uint32_t a;
+    std::memcpy(&a, addr, 4);
+    return tag_of(fmix64(h ^ a));
+  }
+  h = fmix64(h ^ load_u64(addr));
+  return tag_of(fmix64(h ^ load_u64(addr + 8)));
+}
+
+inline constexpr uint8_t list_family(uint32_t list) { return list < 2 ? 4 : 6; }
+inline constexpr uint32_t list_of(uint8_t family, bool seeder) { return (family == 6 ? 2u : 0u) + seeder; }
+inline constexpr uint32_t addr_len(uint8_t family) { return family == 6 ? 16 : 4; }
+inline constexpr uint32_t peer_stride(uint8_t family) { return family == 6 ? 32 : 16; }  // bytes
+inline constexpr uint32_t pack_where(uint32_t list, uint32_t pos) { return list << 24 | pos; }
+inline constexpr uint32_t where_list(uint32_t where) { return where >> 24; }
+inline constexpr uint32_t where_pos(uint32_t where) { return where & 0xffffffu; }
+// Arena units of a list block holding 2^cap_log2 peers of `family`; as a size class (log2).
+inline constexpr uint32_t block_class(uint8_t family, uint32_t cap_log2) {
+  return cap_log2 + (family == 6 ? 1 : 0);
+}
+
+// Process-local pointers to the regions of a mapped partition (never stored in shm).
+struct PartitionRegions {
+  uint8_t* base;
+  PartitionHeader* h;
+  TorrentSlot* tindex;
+  TorrentRecord* pool;
+  PeerSlot* pindex;
+  uint8_t* arena;
+  uint8_t* free_map;
+  uint32_t tmask, pmask;
+};
+inline PartitionRegions partition_regions(const PartitionLayout* l) {
+  auto* b = reinterpret_cast<uint8_t*>(const_cast<PartitionLayout*>(l));
+  auto* h = const_cast<PartitionHeader*>(&l->header);
+  return {b,
+          h,
+          reinterpret_cast<TorrentSlot*>(b + h->torrent_index_off),
+          reinterpret_cast<TorrentRecord*>(b + h->torrent_pool_off),
+          reinterpret_cast<PeerSlot*>(b + h->peer_index_off),
+          b + h->arena_off,
+          b + h->free_map_off,
+          h->torrent_slots - 1,
+          h->peer_slots - 1};
+}
+// Address of peer `pos` of a list whose block starts at arena unit `block`.
+inline uint8_t* peer_at(const PartitionRegions& r, uint32_t block, uint32_t list, uint32_t pos) {
+  return r.arena + size_t(block) * kArenaUnit + size_t(pos) * peer_stride(list_family(list));
+}
+inline PeerTail* tail_of(uint8_t* rec, uint32_t list) {
+  return reinterpret_cast<PeerTail*>(rec + addr_len(list_family(list)));
+}
+inline FreeBlock& free_block(const PartitionRegions& r, uint32_t block) {
+  return *reinterpret_cast<FreeBlock*>(r.arena + size_t(block) * kArenaUnit);
+}
+// Free-map byte and bit of an (even) arena unit.
+inline uint8_t& free_map_byte(const PartitionRegions& r, uint32_t block) { return r.free_map[block >> 4]; }
+inline constexpr uint8_t free_map_bit(uint32_t block) { return uint8_t(1u << ((block >> 1) & 7)); }
+inline bool starts_free_block(const PartitionRegions& r, uint32_t block) {
+  return (free_map_byte(r, block) & free_map_bit(block)) != 0;
+}
+
+}  // namespace shoal::shm

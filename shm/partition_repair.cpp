@@ -1,0 +1,462 @@
+// shm/partition_repair.cpp — attaching a partition (header checks), Partition::recover/validate,
+// and the rebuild of derived tables (indexes, free lists, totals) from the torrent records.
+// Runs in the swarm worker that attaches a partition, before it serves (recover), and in tests
+// (validate). Touches only that partition segment. Not hot path: it allocates process memory
+// (bitmaps over the arena and the pool) freely. Rebuild writes without the journal; it works
+// from the records alone, so a rebuild killed half-way is redone by the next recover.
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "shm/partition.hpp"
+#include "shm/partition_journal.hpp"
+#include "shm/partition_layout.hpp"
+
+namespace shoal::shm {
+
+namespace {
+
+constexpr uint32_t kMaxCapLog2 = 24;  // a list never holds more than kMaxCapacity peers
+constexpr uint64_t kRngFallback = 0x9e3779b97f4a7c15ull;
+
+template <class... A>
+std::string cat(const A&... a) {
+  std::ostringstream o;
+  (o << ... << a);
+  return o.str();
+}
+
+uint32_t units_per_peer(uint32_t list) { return peer_stride(list_family(list)) / kArenaUnit; }
+
+// Record of (torrent, where) if it names a live peer, else nullptr. Safe on corrupt input.
+uint8_t* live_peer(const PartitionRegions& r, uint32_t t, uint32_t where) {
+  if (t >= r.h->torrent_high || r.pool[t].in_use != 1) return nullptr;
+  uint32_t list = where_list(where), pos = where_pos(where);
+  if (list >= kLists || pos >= r.pool[t].lists[list].count) return nullptr;
+  return peer_at(r, r.pool[t].lists[list].block, list, pos);
+}
+
+// Slot of the first index entry for info_hash, kNil if none (bounded, corruption-safe).
+uint32_t probe_torrent(const PartitionRegions& r, const uint8_t* ih, uint32_t tag) {
+  for (uint32_t i = tag & r.tmask, n = 0; n <= r.tmask; i = (i + 1) & r.tmask, ++n) {
+    const TorrentSlot& s = r.tindex[i];
+    if (s.tag == 0) return kNil;
+    if (s.tag == tag && s.torrent < r.h->torrent_high && r.pool[s.torrent].in_use == 1 &&
+        std::memcmp(r.pool[s.torrent].info_hash, ih, 20) == 0)
+      return i;
+  }
+  return kNil;
+}
+
+// Slot of the first index entry for (torrent, family, addr, port), kNil if none.
+uint32_t probe_peer(const PartitionRegions& r, uint32_t t, uint8_t family, const uint8_t* addr,
+                    uint16_t port_be, uint32_t tag) {
+  for (uint32_t i = tag & r.pmask, n = 0; n <= r.pmask; i = (i + 1) & r.pmask, ++n) {
+    const PeerSlot& s = r.pindex[i];
+    if (s.tag == 0) return kNil;
+    if (s.tag != tag || s.torrent != t || list_family(where_list(s.where) & 3) != family) continue;
+    const uint8_t* rec = live_peer(r, t, s.where);
+    if (rec && std::memcmp(rec, addr, addr_len(family)) == 0 &&
+        tail_of(const_cast<uint8_t*>(rec), where_list(s.where))->port_be == port_be)
+      return i;
+  }
+  return kNil;
+}
+
+uint32_t tag_of_record(const PartitionRegions& r, uint32_t t, uint32_t list, uint8_t* rec) {
+  return peer_tag(r.h->hash_seed, t, list_family(list), rec, tail_of(rec, list)->port_be);
+}
+
+// ---- validate ----------------------------------------------------------------------------
+
+struct Checker {
+  PartitionRegions r;
+  const PartitionHeader& h;
+  std::vector<uint8_t> owner;  // per arena unit: 0 unclaimed, 1 live list block, 2 free block
+  std::string problem;
+
+  bool fail(std::string msg) {
+    if (problem.empty()) problem = std::move(msg);
+    return false;
+  }
+  bool claim(uint32_t block, uint64_t units, uint8_t who, const char* what) {
+    if (block == kNil || block + units > h.arena_bump)
+      return fail(cat(what, " block ", block, "+", units, " outside the arena in use (", h.arena_bump, ")"));
+    for (uint64_t u = block; u < block + units; ++u) {
+      if (owner[u]) return fail(cat(what, " block ", block, " overlaps another block at unit ", u));
+      owner[u] = who;
+    }
+    return true;
+  }
+};
+
+bool check_header(Checker& c) {
+  const PartitionHeader& h = c.h;
+  if (reinterpret_cast<const PartitionLayout*>(c.r.base)->journal.count != 0)
+    return c.fail("journal holds an unfinished transaction");
+  if (h.torrent_high > h.max_torrents || h.arena_bump > h.arena_units || h.torrents > h.max_torrents)
+    return c.fail(cat("header out of range: torrent_high ", h.torrent_high, ", arena_bump ", h.arena_bump));
+  if (h.sweep_torrent > h.torrent_high || h.sweep_list >= kLists)
+    return c.fail(cat("sweep cursor out of range: torrent ", h.sweep_torrent, " list ", h.sweep_list));
+  if (h.torrent_free != kNil && h.torrent_free >= h.torrent_high)
+    return c.fail(cat("torrent free list head ", h.torrent_free, " out of range"));
+  return true;
+}
+
+bool check_list(Checker& c, uint32_t t, uint32_t list) {
+  const TorrentRecord& tr = c.r.pool[t];
+  const PeerListRef& pl = tr.lists[list];
+  uint32_t lg = tr.cap_log2[list];
+  if (pl.count == 0) {
+    if (pl.block != kNil || lg != 0)
+      return c.fail(cat("torrent ", t, " list ", list, ": empty list keeps a block"));
+    return true;
+  }
+  if (lg < kMinListCapLog2 || lg > kMaxCapLog2 || pl.count > (1u << lg))
+    return c.fail(cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity 2^", lg));
+  uint64_t units = 1ull << block_class(list_family(list), lg);
+  if (pl.block % units != 0)
+    return c.fail(cat("torrent ", t, " list ", list, ": block ", pl.block, " misaligned"));
+  if (!c.claim(pl.block, units, 1, "peer list")) return false;
+  for (uint32_t pos = 0; pos < pl.count; ++pos) {
+    uint8_t flags = tail_of(peer_at(c.r, pl.block, list, pos), list)->flags;
+    if ((flags & ~3u) != 0 || (flags & kPeerSeeder) != (list & 1))
+      return c.fail(cat("torrent ", t, " list ", list, " peer ", pos, ": bad flags ", unsigned(flags)));
+  }
+  return true;
+}
+
+bool check_records(Checker& c) {
+  for (uint32_t t = 0; t < c.h.max_torrents; ++t) {
+    uint8_t in_use = c.r.pool[t].in_use;
+    if (in_use > 1 || (in_use && t >= c.h.torrent_high))
+      return c.fail(
+          cat("torrent ", t, ": in_use ", unsigned(in_use), " (torrent_high ", c.h.torrent_high, ")"));
+    if (!in_use) continue;
+    for (uint32_t list = 0; list < kLists; ++list)
+      if (!check_list(c, t, list)) return false;
+  }
+  return true;
+}
+
+// Free lists: doubly linked, aligned buddies of their class, each start marked in the free map.
+bool check_free_blocks(Checker& c) {
+  uint64_t listed = 0, marked = 0;
+  for (uint32_t cls = 0; cls < kSizeClasses; ++cls) {
+    uint32_t prev = kNil;
+    for (uint32_t b = c.h.free_heads[cls]; b != kNil; prev = b, b = free_block(c.r, b).next) {
+      if (cls == 0 || b % (1u << cls) != 0 || b >= c.h.arena_bump)
+        return c.fail(cat("free list ", cls, ": block ", b, " misaligned or out of range"));
+      const FreeBlock& f = free_block(c.r, b);
+      if (f.prev != prev || f.cls != cls || !starts_free_block(c.r, b))
+        return c.fail(cat("free list ", cls, ": block ", b, " has bad links, class or map bit"));
+      if (!c.claim(b, 1ull << cls, 2, "free")) return false;  // a cycle shows up as an overlap
+      ++listed;
+    }
+  }
+  for (uint32_t u = 0; u < c.h.arena_bump; ++u)
+    if (!c.owner[u]) return c.fail(cat("arena unit ", u, " is neither in a list nor free (leak)"));
+  for (uint32_t u = 0; u < c.h.arena_units; u += 2) marked += starts_free_block(c.r, u);
+  if (marked != listed) return c.fail(cat("free map marks ", marked, " blocks, free lists hold ", listed));
+  return true;
+}
+
+bool check_torrent_free_list(Checker& c) {
+  std::vector<uint8_t> on_list(c.h.torrent_high, 0);
+  uint32_t free_count = 0, live = 0;
+  for (uint32_t t = c.h.torrent_free; t != kNil; t = c.r.pool[t].completed) {
+    if (t >= c.h.torrent_high || on_list[t] || c.r.pool[t].in_use)
+      return c.fail(cat("torrent free list broken at slot ", t));
+    on_list[t] = 1;
+    ++free_count;
+  }
+  for (uint32_t t = 0; t < c.h.torrent_high; ++t) live += c.r.pool[t].in_use;
+  if (free_count + live != c.h.torrent_high)
+    return c.fail(cat("torrent slots leak: ", live, " live + ", free_count, " free != ", c.h.torrent_high));
+  return true;
+}
+
+bool check_torrent_index(Checker& c) {
+  std::vector<uint8_t> indexed(c.h.torrent_high, 0);
+  for (uint32_t i = 0; i <= c.r.tmask; ++i) {
+    const TorrentSlot& s = c.r.tindex[i];
+    if (s.tag == 0) continue;
+    if (s.torrent >= c.h.torrent_high || !c.r.pool[s.torrent].in_use)
+      return c.fail(cat("torrent index slot ", i, " points at dead torrent ", s.torrent));
+    const uint8_t* ih = c.r.pool[s.torrent].info_hash;
+    if (s.tag != torrent_tag(c.h.hash_seed, ih) || probe_torrent(c.r, ih, s.tag) != i || indexed[s.torrent]++)
+      return c.fail(cat("torrent index slot ", i, " (torrent ", s.torrent, ") unreachable or duplicate"));
+  }
+  for (uint32_t t = 0; t < c.h.torrent_high; ++t)
+    if (c.r.pool[t].in_use && !indexed[t]) return c.fail(cat("torrent ", t, " is not indexed"));
+  return true;
+}
+
+bool check_peer_index(Checker& c) {
+  std::vector<uint8_t> indexed(c.h.arena_units, 0);  // by the arena unit a record starts at
+  for (uint32_t i = 0; i <= c.r.pmask; ++i) {
+    const PeerSlot& s = c.r.pindex[i];
+    if (s.tag == 0) continue;
+    uint8_t* rec = live_peer(c.r, s.torrent, s.where);
+    if (!rec) return c.fail(cat("peer index slot ", i, " points at no live peer"));
+    uint32_t list = where_list(s.where);
+    uint16_t port = tail_of(rec, list)->port_be;
+    if (s.tag != tag_of_record(c.r, s.torrent, list, rec) ||
+        probe_peer(c.r, s.torrent, list_family(list), rec, port, s.tag) != i)
+      return c.fail(cat("peer index slot ", i, ": wrong tag, unreachable or duplicate key"));
+    size_t unit = size_t(rec - c.r.arena) / kArenaUnit;
+    if (indexed[unit]++) return c.fail(cat("peer index slot ", i, ": peer indexed twice"));
+  }
+  for (uint32_t t = 0; t < c.h.torrent_high; ++t) {
+    if (!c.r.pool[t].in_use) continue;
+    for (uint32_t list = 0; list < kLists; ++list) {
+      const PeerListRef& pl = c.r.pool[t].lists[list];
+      for (uint32_t pos = 0; pos < pl.count; ++pos)
+        if (!indexed[pl.block + size_t(pos) * units_per_peer(list)])
+          return c.fail(cat("torrent ", t, " list ", list, " peer ", pos, " is not indexed"));
+    }
+  }
+  return true;
+}
+
+bool check_totals(Checker& c) {
+  uint64_t n[kLists] = {}, torrents = 0, completed = 0;
+  for (uint32_t t = 0; t < c.h.torrent_high; ++t) {
+    const TorrentRecord& tr = c.r.pool[t];
+    if (!tr.in_use) continue;
+    ++torrents;
+    completed += tr.completed;
+    for (uint32_t list = 0; list < kLists; ++list) n[list] += tr.lists[list].count;
+  }
+  const PartitionHeader& h = c.h;
+  if (torrents != h.torrents || completed != h.completed || n[0] + n[2] != h.leechers ||
+      n[1] + n[3] != h.seeders || n[0] + n[1] != h.peers_v4 || n[2] + n[3] != h.peers_v6)
+    return c.fail(cat("totals disagree with records: torrents ", h.torrents, "/", torrents, ", seeders ",
+                      h.seeders, "/", n[1] + n[3], ", leechers ", h.leechers, "/", n[0] + n[2]));
+  if (h.peers_v4 + uint64_t(h.peers_v6) > h.max_peers) return c.fail("more peers than max_peers");
+  return true;
+}
+
+// ---- rebuild -----------------------------------------------------------------------------
+
+// Drops a list whose block is out of range or overlaps an earlier one; claims its units.
+void sanitize_list(const PartitionRegions& r, std::vector<uint8_t>& used, TorrentRecord& tr, uint32_t list,
+                   uint32_t& dropped) {
+  PeerListRef& pl = tr.lists[list];
+  uint32_t lg = tr.cap_log2[list];
+  bool ok = pl.count > 0 && lg >= kMinListCapLog2 && lg <= kMaxCapLog2 && pl.count <= (1u << lg) &&
+            pl.block != kNil;
+  uint64_t units = ok ? 1ull << block_class(list_family(list), lg) : 0;
+  ok = ok && pl.block % units == 0 && pl.block + units <= r.h->arena_units;
+  for (uint64_t u = pl.block; ok && u < pl.block + units; ++u) ok = !used[u];
+  if (!ok) {
+    dropped += pl.count;
+    pl = {kNil, 0};
+    tr.cap_log2[list] = 0;
+    return;
+  }
+  for (uint64_t u = pl.block; u < pl.block + units; ++u) used[u] = 1;
+}
+
+// Indexes every peer of a list and fixes its flags; drops peers whose key is already indexed
+// and peers beyond max_peers (`kept` counts the peers indexed so far).
+void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_t t, uint32_t list,
+                  uint32_t& kept, uint32_t& dropped) {
+  TorrentRecord& tr = r.pool[t];
+  PeerListRef& pl = tr.lists[list];
+  uint32_t stride = peer_stride(list_family(list));
+  for (uint32_t pos = 0; pos < pl.count;) {
+    uint8_t* rec = peer_at(r, pl.block, list, pos);
+    PeerTail* tail = tail_of(rec, list);
+    tail->flags = uint8_t((tail->flags & kPeerCompletedCounted) | ((list & 1) ? kPeerSeeder : 0));
+    uint32_t tag = tag_of_record(r, t, list, rec);
+    if (kept >= r.h->max_peers || probe_peer(r, t, list_family(list), rec, tail->port_be, tag) != kNil) {
+      std::memmove(rec, peer_at(r, pl.block, list, pl.count - 1), stride);
+      --pl.count;
+      ++dropped;
+      continue;
+    }
+    uint32_t i = tag & r.pmask;
+    while (r.pindex[i].tag != 0) i = (i + 1) & r.pmask;
+    r.pindex[i] = PeerSlot{tag, t, pack_where(list, pos)};
+    ++pos;
+    ++kept;
+  }
+  if (pl.count == 0 && pl.block != kNil) {
+    uint64_t units = 1ull << block_class(list_family(list), tr.cap_log2[list]);
+    for (uint64_t u = pl.block; u < pl.block + units; ++u) used[u] = 0;
+    pl.block = kNil;
+    tr.cap_log2[list] = 0;
+  }
+}
+
+// Keeps live torrents with valid flags and distinct info_hashes; rebuilds the torrent index.
+void rebuild_torrents(const PartitionRegions& r, uint32_t& dropped_torrents) {
+  PartitionHeader& h = *r.h;
+  if (h.torrent_high > h.max_torrents) h.torrent_high = h.max_torrents;
+  std::memset(r.tindex, 0, sizeof(TorrentSlot) * (size_t(r.tmask) + 1));
+  for (uint32_t t = 0; t < h.max_torrents; ++t) {
+    TorrentRecord& tr = r.pool[t];
+    if (tr.in_use != 1 || t >= h.torrent_high) {
+      tr.in_use = 0;
+      continue;
+    }
+    uint32_t tag = torrent_tag(h.hash_seed, tr.info_hash);
+    if (probe_torrent(r, tr.info_hash, tag) != kNil) {  // duplicate info_hash: keep the first
+      tr.in_use = 0;
+      ++dropped_torrents;
+      continue;
+    }
+    uint32_t i = tag & r.tmask;
+    while (r.tindex[i].tag != 0) i = (i + 1) & r.tmask;
+    r.tindex[i] = TorrentSlot{tag, t};
+  }
+}
+
+void push_free_raw(const PartitionRegions& r, uint32_t b, uint32_t cls) {
+  uint32_t head = r.h->free_heads[cls];
+  free_block(r, b) = FreeBlock{head, kNil, cls};
+  if (head != kNil) free_block(r, head).prev = b;
+  r.h->free_heads[cls] = b;
+  free_map_byte(r, b) |= free_map_bit(b);
+}
+
+// Bump pointer after the last live block; every gap below it goes to the free lists as the
+// largest aligned buddies that fit (this also merges free space that fragmented over time).
+// Live blocks are aligned and even-sized, so gaps are too.
+void rebuild_arena(const PartitionRegions& r, const std::vector<uint8_t>& used) {
+  PartitionHeader& h = *r.h;
+  uint32_t bump = 0;
+  for (uint32_t u = 0; u < h.arena_units; ++u)
+    if (used[u]) bump = u + 1;
+  h.arena_bump = bump;
+  for (uint32_t& f : h.free_heads) f = kNil;
+  std::memset(r.free_map, 0, (h.arena_units + 15) / 16);
+  for (uint32_t u = 0; u < bump;) {
+    if (used[u]) {
+      ++u;
+      continue;
+    }
+    uint32_t end = u;
+    while (end < bump && !used[end]) ++end;
+    while (u < end) {
+      uint32_t cls = 31 - uint32_t(__builtin_clz(end - u));
+      if (u != 0) cls = std::min<uint32_t>(cls, uint32_t(__builtin_ctz(u)));
+      push_free_raw(r, u, cls);
+      u += 1u << cls;
+    }
+  }
+}
+
+void rebuild_counts(const PartitionRegions& r) {
+  PartitionHeader& h = *r.h;
+  h.torrents = h.seeders = h.leechers = h.peers_v4 = h.peers_v6 = 0;
+  h.completed = 0;
+  h.torrent_free = kNil;
+  for (uint32_t t = h.torrent_high; t-- > 0;) {
+    TorrentRecord& tr = r.pool[t];
+    if (!tr.in_use) {
+      tr.completed = h.torrent_free;
+      h.torrent_free = t;
+      continue;
+    }
+    ++h.torrents;
+    h.completed += tr.completed;
+    h.leechers += tr.lists[kV4Leechers].count + tr.lists[kV6Leechers].count;
+    h.seeders += tr.lists[kV4Seeders].count + tr.lists[kV6Seeders].count;
+    h.peers_v4 += tr.lists[kV4Leechers].count + tr.lists[kV4Seeders].count;
+    h.peers_v6 += tr.lists[kV6Leechers].count + tr.lists[kV6Seeders].count;
+  }
+  if (h.sweep_torrent > h.torrent_high || h.sweep_list >= kLists) h.sweep_torrent = 0;
+  if (h.sweep_list >= kLists) h.sweep_list = h.sweep_pos = 0;
+}
+
+// Returns how many peers were dropped (bad blocks, duplicate keys, duplicate torrents' peers).
+uint32_t rebuild(PartitionLayout* l) {
+  PartitionRegions r = partition_regions(l);
+  uint32_t dropped = 0, dropped_torrents = 0, kept = 0;
+  rebuild_torrents(r, dropped_torrents);
+  std::vector<uint8_t> used(r.h->arena_units, 0);
+  for (uint32_t t = 0; t < r.h->torrent_high; ++t)
+    for (uint32_t list = 0; r.pool[t].in_use && list < kLists; ++list)
+      sanitize_list(r, used, r.pool[t], list, dropped);
+  std::memset(r.pindex, 0, sizeof(PeerSlot) * (size_t(r.pmask) + 1));
+  for (uint32_t t = 0; t < r.h->torrent_high; ++t)
+    for (uint32_t list = 0; r.pool[t].in_use && list < kLists; ++list)
+      reindex_list(r, used, t, list, kept, dropped);
+  rebuild_arena(r, used);
+  rebuild_counts(r);
+  return dropped;
+}
+
+// Last resort when even a rebuild does not validate: an empty partition (capacities kept).
+void reset(PartitionLayout* l) {
+  PartitionRegions r = partition_regions(l);
+  PartitionHeader& h = l->header;
+  std::memset(r.tindex, 0, sizeof(TorrentSlot) * (size_t(r.tmask) + 1));
+  std::memset(r.pindex, 0, sizeof(PeerSlot) * (size_t(r.pmask) + 1));
+  std::memset(r.pool, 0, sizeof(TorrentRecord) * h.max_torrents);
+  h.torrent_high = h.arena_bump = h.sweep_torrent = h.sweep_list = h.sweep_pos = 0;
+  for (uint32_t& f : h.free_heads) f = kNil;
+  std::memset(r.free_map, 0, (h.arena_units + 15) / 16);
+  rebuild_counts(r);
+}
+
+}  // namespace
+
+Partition::Partition(void* segment_base, size_t segment_size)
+    : p_(static_cast<PartitionLayout*>(segment_base)) {
+  if (segment_base == nullptr || reinterpret_cast<uintptr_t>(segment_base) % 64 != 0 ||
+      segment_size < sizeof(PartitionLayout))
+    throw std::runtime_error("partition: segment missing, misaligned or too small");
+  const PartitionHeader& h = p_->header;
+  if (p_->segment.magic != kMagic || p_->segment.kind != uint32_t(SegmentKind::partition))
+    throw std::runtime_error("partition: not a partition segment");
+  if (h.format != kPartitionFormat) throw std::runtime_error("partition: segment is not formatted");
+  if (h.segment_bytes != segment_size)
+    throw std::runtime_error("partition: header says " + std::to_string(h.segment_bytes) + " bytes, mapped " +
+                             std::to_string(segment_size));
+  if (h.max_torrents == 0 || h.max_peers == 0 || h.max_torrents > kMaxCapacity || h.max_peers > kMaxCapacity)
+    throw std::runtime_error("partition: header capacities out of range");
+  PartitionGeometry g = partition_geometry(h.max_torrents, h.max_peers);
+  if (g.total_bytes > segment_size || g.torrent_slots != h.torrent_slots || g.peer_slots != h.peer_slots ||
+      g.arena_units != h.arena_units || g.torrent_index_off != h.torrent_index_off ||
+      g.torrent_pool_off != h.torrent_pool_off || g.peer_index_off != h.peer_index_off ||
+      g.arena_off != h.arena_off || g.free_map_off != h.free_map_off)
+    throw std::runtime_error("partition: header geometry disagrees with its capacities");
+}
+
+std::string Partition::validate() const {
+  Checker c{partition_regions(p_), p_->header, std::vector<uint8_t>(p_->header.arena_units, 0), {}};
+  check_header(c) && check_records(c) && check_free_blocks(c) && check_torrent_free_list(c) &&
+      check_torrent_index(c) && check_peer_index(c) && check_totals(c);
+  return c.problem;
+}
+
+RecoverReport Partition::recover() {
+  RecoverReport rep{};
+  uint32_t bad = 0;
+  rep.was_dirty = std::atomic_ref<uint32_t>(p_->journal.count).load(std::memory_order_acquire) != 0;
+  rep.undone_writes = undo_journal(p_, &bad);
+  if (p_->header.rng_state == 0) p_->header.rng_state = kRngFallback;
+  rep.problem = validate();
+  if (bad) rep.problem = cat(bad, " unusable journal entries", rep.problem.empty() ? "" : "; ", rep.problem);
+  if (!rep.problem.empty()) {
+    uint32_t dropped = rebuild(p_);
+    rep.rebuilt = true;
+    if (dropped) rep.problem += cat("; rebuild dropped ", dropped, " peers");
+    std::string again = validate();
+    if (!again.empty()) {
+      reset(p_);
+      rep.problem += cat("; rebuilt partition still invalid (", again, "), reset to empty");
+    }
+  }
+  rep.torrents = p_->header.torrents;
+  rep.peers = p_->header.peers_v4 + p_->header.peers_v6;
+  return rep;
+}
+
+}  // namespace shoal::shm
