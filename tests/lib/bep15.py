@@ -333,6 +333,16 @@ class PipelineStats:
         self.errors = 0          # ops answered with action 3
         self.late = 0            # answers to an op already retried or finished
         self.max_latency = 0.0
+        self.latencies = []      # seconds from first send to answer, per answered op
+
+    def answered_within(self, seconds):
+        return sum(1 for x in self.latencies if x <= seconds)
+
+    def percentile(self, q):
+        if not self.latencies:
+            return 0.0
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(q * len(xs)))]
 
     def __repr__(self):
         return ("sent=%d answered=%d timeouts=%d reconnects=%d failed=%d errors=%d late=%d "
@@ -433,7 +443,9 @@ class Pipeline:
         self.inflight.pop((op.source, op.tid), None)
         t0 = self._sent_at.pop(id(op), None)
         if reply is not None and t0 is not None:
-            self.stats.max_latency = max(self.stats.max_latency, time.monotonic() - t0)
+            lat = time.monotonic() - t0
+            self.stats.latencies.append(lat)
+            self.stats.max_latency = max(self.stats.max_latency, lat)
         self.on_done(op, reply, err)
 
     def on_done(self, op, reply, err):   # overridden or replaced by the caller

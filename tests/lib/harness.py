@@ -103,18 +103,27 @@ def proc_cmdline(pid):
 
 
 def children_of(pid):
+    """Child pids of `pid` (from every thread's children file; /proc scan as a fallback)."""
+    out = set()
     try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
+        tids = os.listdir("/proc/%d/task" % pid)
     except (FileNotFoundError, ProcessLookupError):
-        pass
-    out = []   # fallback: scan /proc
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st and st[0] == pid:
-                out.append(int(name))
-    return out
+        return []
+    found_file = False
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out.update(int(x) for x in f.read().split())
+            found_file = True
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    if not found_file:
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                st = proc_stat(int(name))
+                if st and st[0] == pid:
+                    out.add(int(name))
+    return sorted(out)
 
 
 def pid_alive(pid):

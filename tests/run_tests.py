@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+"""Runs shoal's tests: DIR/unit_tests (GoogleTest), then every tests/integration/test_*.py.
+
+usage: tests/run_tests.py --build DIR [--only unit|integration] [-k NAME] [--timeout S]
+
+Each integration file runs as its own subprocess under /usr/bin/python3 (it needs
+python3-libtorrent) with a hard timeout; on timeout its whole process group (the test and the
+shoald/aria2c it started) is killed. The last line is exactly "N passed, M failed"; the exit
+status is 1 if anything failed.
+"""
+import argparse
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def run_group(argv, env, timeout, log_path):
+    """Runs argv in a new process group, output to log_path (and echoed); kills the group on
+    timeout. Returns (returncode or None on timeout, output text, seconds)."""
+    t0 = time.monotonic()
+    with open(log_path, "wb") as log:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             env=env, start_new_session=True)
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(p.pid, sig)   # the group we created for this test file
+                except ProcessLookupError:
+                    break
+                try:
+                    p.wait(5)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            # Shared memory left by a killed shoald: harness.py names it shoaltest-<test pid>-<n>.
+            for name in glob.glob("/dev/shm/shoaltest-%d-*" % p.pid):
+                try:
+                    os.unlink(name)
+                except OSError:
+                    pass
+    with open(log_path, "rb") as f:
+        out = f.read().decode("utf-8", "replace")
+    return rc, out, time.monotonic() - t0
+
+
+def run_unit(build, k, timeout, logdir):
+    exe = os.path.join(build, "unit_tests")
+    if not os.access(exe, os.X_OK):
+        print("unit: %s not found" % exe)
+        return 0, 1
+    argv = [exe]
+    if k:
+        argv.append("--gtest_filter=*%s*" % k)
+    rc, out, secs = run_group(argv, os.environ.copy(), timeout, os.path.join(logdir, "unit_tests.log"))
+    mp = re.search(r"^\[  PASSED  \] (\d+) tests?", out, re.M)
+    passed = int(mp.group(1)) if mp else 0
+    mf = re.search(r"^\[  FAILED  \] (\d+) tests?, listed below", out, re.M)
+    failed = int(mf.group(1)) if mf else 0
+    if rc is None:
+        failed += 1
+        print(out[-5000:])
+        print("unit: TIMEOUT after %.0fs" % secs)
+    elif rc != 0 and failed == 0:
+        failed = 1   # crashed or failed before the summary
+        print(out[-5000:])
+    elif failed:
+        print("\n".join(l for l in out.splitlines() if l.startswith("[  FAILED  ]")))
+    if rc == 0 and mp is None:
+        failed += 1
+        print(out[-5000:])
+        print("unit: could not parse the GoogleTest summary")
+    print("unit_tests: %d passed, %d failed (%.1fs)" % (passed, failed, secs))
+    return passed, failed
+
+
+def run_integration(build, k, timeout, logdir):
+    env = os.environ.copy()
+    build = os.path.abspath(build)
+    env["SHOALD"] = os.path.join(build, "shoald")
+    env["SHM_INSPECT"] = os.path.join(build, "shm_inspect")
+    env["SHOAL_BUILD"] = build
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    total_p = total_f = 0
+    files = sorted(glob.glob(os.path.join(HERE, "integration", "test_*.py")))
+    for path in files:
+        name = os.path.basename(path)[:-3]
+        argv = [PYTHON, path]
+        if k:
+            if k in name:
+                pass
+            else:
+                argv += ["-k", k]
+        rc, out, secs = run_group(argv, env, timeout, os.path.join(logdir, name + ".log"))
+        m = None
+        for m in re.finditer(r"^SHOAL-RESULT passed=(\d+) failed=(\d+) skipped=(\d+)", out, re.M):
+            pass
+        if m:
+            p, f, s = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        else:
+            p, f, s = 0, 0, 0
+        status = "ok"
+        if rc is None:
+            f += 1
+            status = "TIMEOUT after %.0fs" % secs
+        elif m is None:
+            f += 1
+            status = "no result line (exit %s)" % rc
+        elif rc != 0 and f == 0:
+            f += 1
+            status = "exit %s" % rc
+        elif f:
+            status = "FAILED"
+        if f:
+            print(out[-12000:])
+        if k and p + f == 0 and s == 0 and rc == 0:
+            print("%-24s no test matched -k %s" % (name, k))
+            continue
+        print("%-24s %3d passed, %d failed, %d skipped  %6.1fs  %s" % (name, p, f, s, secs, status))
+        total_p += p
+        total_f += f
+    return total_p, total_f
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True, help="build directory (shoald, unit_tests, shm_inspect)")
+    ap.add_argument("--only", choices=("unit", "integration"))
+    ap.add_argument("-k", metavar="NAME", help="only tests whose name contains NAME")
+    ap.add_argument("--timeout", type=float, default=300.0, help="hard timeout per file (s)")
+    ap.add_argument("--logdir", default=None, help="where to keep per-file output")
+    a = ap.parse_args()
+    logdir = a.logdir or os.path.join(os.path.abspath(a.build), "test-logs")
+    os.makedirs(logdir, exist_ok=True)
+    passed = failed = 0
+    if a.only in (None, "unit"):
+        p, f = run_unit(a.build, a.k, a.timeout, logdir)
+        passed += p
+        failed += f
+    if a.only in (None, "integration"):
+        p, f = run_integration(a.build, a.k, a.timeout, logdir)
+        passed += p
+        failed += f
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
