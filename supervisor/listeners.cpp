@@ -13,6 +13,8 @@
 namespace shoal::supervisor {
 namespace {
 
+constexpr int kTcpBacklog = 1024;  // per slot socket; the kernel caps it at net.core.somaxconn
+
 int open_one(const conf::ListenAddress& la, const sockaddr_storage& addr, socklen_t len, const conf::Config& cfg) {
   int fd = socket(la.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("udp " + la.text + ": socket: " + strerror(errno));
@@ -31,6 +33,25 @@ int open_one(const conf::ListenAddress& la, const sockaddr_storage& addr, sockle
     throw std::runtime_error("udp " + la.text + ": bind: " + strerror(e));
   }
   return fd;
+}
+
+// A TCP listener for `la` (HTTP or HTTPS): SO_REUSEADDR so a restart binds despite TIME_WAIT,
+// SO_REUSEPORT so every socket-worker slot has its own accept queue on the same address.
+int open_tcp(const conf::ListenAddress& la, const sockaddr_storage& addr, const char* what) {
+  int fd = socket(la.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string(what) + " " + la.text + ": socket: " + strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (la.family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  const char* step = "bind";
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), la.addr_len) == 0) {
+    step = "listen";
+    if (listen(fd, kTcpBacklog) == 0) return fd;
+  }
+  int e = errno;
+  close(fd);
+  throw std::runtime_error(std::string(what) + " " + la.text + ": " + step + ": " + strerror(e));
 }
 
 uint16_t port_of(int fd) {
@@ -60,6 +81,36 @@ std::vector<std::vector<worker::UdpSocket>> open_udp_listeners(const conf::Confi
       if (s == 0 && la.port == 0) set_port(&addr, port_of(fd));
       slots[s].push_back({fd, la.family});
     }
+  }
+  return slots;
+}
+
+std::vector<std::vector<worker::TcpListener>> open_tcp_listeners(const conf::Config& cfg) {
+  std::vector<std::vector<worker::TcpListener>> slots(cfg.socket_workers);
+  struct Kind {
+    bool enabled;
+    const std::vector<conf::ListenAddress>* addresses;
+    bool tls;
+    const char* what;
+  };
+  const Kind kinds[] = {{cfg.http_enabled, &cfg.http_listen, false, "http"},
+                        {cfg.https_enabled, &cfg.https_listen, true, "https"}};
+  try {
+    for (const Kind& k : kinds) {
+      if (!k.enabled) continue;
+      for (const conf::ListenAddress& la : *k.addresses) {
+        sockaddr_storage addr = la.addr;
+        for (uint32_t s = 0; s < cfg.socket_workers; s++) {
+          int fd = open_tcp(la, addr, k.what);
+          if (s == 0 && la.port == 0) set_port(&addr, port_of(fd));
+          slots[s].push_back({fd, la.family, k.tls});
+        }
+      }
+    }
+  } catch (...) {
+    for (auto& slot : slots)
+      for (const worker::TcpListener& l : slot) close(l.fd);
+    throw;
   }
   return slots;
 }

@@ -1,6 +1,6 @@
 // worker/worker_context.hpp — what a worker process receives from the supervisor at fork:
 // its role and slot, the configuration, and the file descriptors the supervisor created before
-// forking (eventfds of every worker, and this socket slot's listening sockets).
+// forking (eventfds of every worker, and this socket slot's UDP and TCP listening sockets).
 #pragma once
 #include <sys/types.h>
 
@@ -18,6 +18,14 @@ struct UdpSocket {
   int family = 0;  // AF_INET or AF_INET6
 };
 
+// One listening TCP socket of a socket-worker slot (HTTP, or HTTPS when tls is set); already
+// bound, SO_REUSEPORT, listen()ing, non-blocking.
+struct TcpListener {
+  int fd = -1;
+  int family = 0;  // AF_INET or AF_INET6
+  bool tls = false;
+};
+
 struct WorkerContext {
   const conf::Config* config = nullptr;
   shm::WorkerRole role = shm::WorkerRole::socket;
@@ -27,6 +35,7 @@ struct WorkerContext {
   std::vector<int> socket_eventfds;  // [socket worker i] wakes socket worker i
   std::vector<int> swarm_eventfds;   // [swarm worker j] wakes swarm worker j
   std::vector<UdpSocket> udp_sockets;  // this socket slot's sockets (socket workers only)
+  std::vector<TcpListener> tcp_listeners;  // this socket slot's HTTP/HTTPS listeners (same)
 };
 
 // Worker entry points; return the process exit code (0 asked to stop, 1 fatal setup error).

@@ -145,7 +145,8 @@ class RawHttp:
         self.buf += chunk
 
     def read_response(self):
-        """The next response (Content-Length framed); ConnectionError if the server closed."""
+        """The next response (Content-Length framed, or up to close without one);
+        ConnectionError if the server closed before a whole response."""
         while b"\r\n\r\n" not in self.buf:
             self._fill()
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
@@ -155,7 +156,15 @@ class RawHttp:
         for line in lines[1:]:
             k, v = line.split(":", 1)
             headers[k.strip().lower()] = v.strip()
-        n = int(headers.get("content-length", "0"))
+        if "content-length" not in headers:  # HTTP/1.0 style: the body ends at close
+            while True:
+                try:
+                    self._fill()
+                except ConnectionError:
+                    break
+            body, self.buf = self.buf, b""
+            return Response(version, int(status), headers, body)
+        n = int(headers["content-length"])
         while len(self.buf) < n:
             self._fill()
         body, self.buf = self.buf[:n], self.buf[n:]
@@ -228,7 +237,8 @@ def pem_fingerprint(cert_path):
 def served_fingerprint(port, host="127.0.0.1", timeout=10):
     """SHA-256 fingerprint (lowercase hex) of the certificate a new TLS connection is shown, as
     `openssl s_client | openssl x509 -fingerprint -sha256` reports it."""
-    r = subprocess.run(["openssl", "s_client", "-connect", "%s:%d" % (host, port)],
+    target = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+    r = subprocess.run(["openssl", "s_client", "-connect", target],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                        timeout=timeout)
     x = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=r.stdout,

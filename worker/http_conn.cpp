@@ -1,0 +1,180 @@
+// worker/http_conn.cpp — connection lifecycle of the HTTP/HTTPS front-end (see
+// http_frontend_impl.hpp): the bufferevent (plain or bufferevent_openssl) of each accepted
+// socket; adoption of the evhttp_connection libevent builds around it (evhttp announces new
+// connections to nobody, so the bevcb queues the bufferevent and an event activated in the same
+// loop iteration, before any of the connection's I/O is polled, finds its connection through
+// bufferevent_getcb and registers the close callback); max_connections; the total request
+// deadline (a complete request within http.idle_timeout of connecting or of the previous reply,
+// so trickled bytes buy nothing); the reply deadline sweep; accept-error back-off; and the SIGHUP
+// certificate reload. Runs in a socket worker.
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "supervisor/log.hpp"
+#include "worker/http_frontend_impl.hpp"
+
+namespace shoal::worker::http {
+
+HttpFrontend* g_frontend = nullptr;
+
+// The connection's source address (evhttp keeps it as numeric text), canonical.
+bool address_of(evhttp_connection* evcon, PeerAddress* out) {
+  char* host = nullptr;
+  ev_uint16_t port = 0;
+  evhttp_connection_get_peer(evcon, &host, &port);
+  if (!host) return false;
+  std::string_view text(host);
+  return parse_address_text(text.substr(0, text.find('%')), out);  // drop a zone id
+}
+
+// Raises RLIMIT_NOFILE toward max_connections + reserve; returns the connection limit that fits.
+uint32_t connection_limit(const conf::Config& cfg) {
+  uint32_t limit = cfg.http_max_connections;
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return limit;
+  rlim_t want = rlim_t(limit) + kReservedFds;
+  if (rl.rlim_cur < want) {
+    rlimit raised = rl;
+    raised.rlim_cur = std::min(want, rl.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur < want) {
+    limit = rl.rlim_cur > kReservedFds + 16 ? uint32_t(rl.rlim_cur - kReservedFds) : 16;
+    LOG_WARN("http.max_connections %u exceeds the open-file limit (%llu); serving at most %u connections",
+             cfg.http_max_connections, (unsigned long long)rl.rlim_cur, limit);
+  }
+  return limit;
+}
+
+// ---- connections ---------------------------------------------------------------------------
+
+bufferevent* HttpFrontend::new_bufferevent(event_base* base, bool tls) {
+  if (tls) {
+    if (SSL* ssl = tls_->new_ssl()) {
+      bufferevent* bev =
+          bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+      if (bev) return bev;
+      SSL_free(ssl);
+    }
+    return nullptr;
+  }
+  return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
+bufferevent* HttpFrontend::on_bev(event_base* base, void* arg) {
+  auto* a = static_cast<ServerArg*>(arg);
+  HttpFrontend* self = a->self;
+  bufferevent* bev = self->new_bufferevent(base, a->tls);
+  bool refuse = false;
+  if (!bev) {  // never let a TLS port fall back to plain text: take it and close it at adoption
+    bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    refuse = true;
+  }
+  if (bev) {
+    self->fresh_.push_back({bev, a->tls, refuse});
+    event_active(self->fresh_ev_, EV_TIMEOUT, 0);
+  }
+  return bev;
+}
+
+void HttpFrontend::adopt_fresh() {
+  for (const Fresh& f : fresh_) adopt(f);
+  fresh_.clear();
+}
+
+// Runs in the loop iteration that accepted the connection, before any of its I/O is polled, so
+// the connection is alive. evhttp set the bufferevent's callback argument to its connection.
+void HttpFrontend::adopt(const Fresh& f) {
+  void* arg = nullptr;
+  bufferevent_getcb(f.bev, nullptr, nullptr, nullptr, &arg);
+  auto* evcon = static_cast<evhttp_connection*>(arg);
+  if (!evcon || evhttp_connection_get_bufferevent(evcon) != f.bev) return;  // libevent failed it
+  count(Counter::http_connections);
+  PeerAddress addr;
+  if (f.refuse || conns_.used() >= max_conns_ || !address_of(evcon, &addr)) {
+    count(Counter::http_connections_refused);
+    evhttp_connection_free(evcon);
+    return;
+  }
+  uint32_t c = conns_.acquire(now_ms() + idle_ms_);
+  Conn& k = conns_[c];
+  k.evcon = evcon;
+  k.bev = f.bev;
+  k.tls = f.tls;
+  k.addr = addr;
+  k.from_proxy = !cfg_.http_real_ip_header.empty() && is_trusted(cfg_.http_trusted_proxies, addr);
+  by_evcon_[evcon] = c;
+  evhttp_connection_set_closecb(evcon, &on_close_cb, this);
+}
+
+void HttpFrontend::on_close_cb(evhttp_connection* evcon, void* arg) {
+  auto* self = static_cast<HttpFrontend*>(arg);
+  auto it = self->by_evcon_.find(evcon);
+  if (it != self->by_evcon_.end()) self->drop_conn(it->second);
+}
+
+// Forgets connection c. A request of it still in flight is dropped from the table when libevent
+// is about to free it with the connection, or kept (to be answered and so freed) if libevent
+// already detached it.
+void HttpFrontend::drop_conn(uint32_t c) {
+  Conn& k = conns_[c];
+  if (k.inflight != kNone && pending_.busy(k.inflight)) {
+    Pending& q = pending_[k.inflight];
+    if (evhttp_request_get_connection(q.req) == k.evcon)
+      release_pending(k.inflight);
+    else
+      q.conn = kNone;
+  }
+  if (k.tls) {
+    SSL* ssl = bufferevent_openssl_get_ssl(k.bev);
+    if (ssl && !SSL_is_init_finished(ssl)) count(Counter::tls_handshake_failures);
+  }
+  by_evcon_.erase(k.evcon);
+  conns_.release(c);
+}
+
+void HttpFrontend::on_accept_error(evconnlistener*, void*) {
+  HttpFrontend* self = g_frontend;
+  int err = EVUTIL_SOCKET_ERROR();
+  if (!self || self->accept_paused_) return;
+  LOG_WARN("http accept failed: %s; pausing accepts for 100 ms", strerror(err));
+  self->accept_paused_ = true;
+  for (evconnlistener* l : self->listeners_) evconnlistener_disable(l);
+  evtimer_add(self->resume_ev_, &kAcceptPause);
+}
+
+void HttpFrontend::on_resume_cb(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<HttpFrontend*>(arg);
+  self->accept_paused_ = false;
+  for (evconnlistener* l : self->listeners_) evconnlistener_enable(l);
+}
+
+// Requests without a swarm reply in time get "try again"; connections past their deadline close.
+void HttpFrontend::sweep() {
+  uint64_t now = now_ms();
+  for (uint32_t p; (p = pending_.expired(now)) != kNone;) {
+    count(Counter::http_timeouts);
+    count(Counter::http_failure);
+    finish(p, body_, encode_failure(body_, sizeof body_, kTryAgain));
+  }
+  for (uint32_t c; (c = conns_.expired(now)) != kNone;) {
+    evhttp_connection* evcon = conns_[c].evcon;
+    drop_conn(c);  // first, so the close callback finds nothing left to do
+    evhttp_connection_free(evcon);
+  }
+}
+
+void HttpFrontend::reload_tls() {
+  std::string why;
+  if (tls_->reload(&why))
+    LOG_INFO("TLS certificate reloaded for new connections: sha256 %s", tls_->fingerprint().c_str());
+  else
+    LOG_ERROR("TLS certificate reload failed: %s; keeping the current one (sha256 %s)", why.c_str(),
+              tls_->fingerprint().c_str());
+}
+}  // namespace shoal::worker::http

@@ -1,0 +1,31 @@
+// worker/http_frontend.hpp — the HTTP and HTTPS tracker front-end of a socket worker (BEP 3, 7,
+// 23, 48 over libevent's evhttp; TLS through bufferevent_openssl). It accepts on the slot's
+// inherited TCP listeners, answers malformed requests itself, hands announces and scrape parts
+// to the swarm workers through the RequestSubmitter, and answers each request when its
+// response(s) come back, or "try again" after 2 s. Lives in the socket worker's event loop; it
+// touches shared memory only through the RequestSubmitter (rings, counters).
+#pragma once
+#include <event2/event.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "conf/config.hpp"
+#include "worker/request_submitter.hpp"
+#include "worker/worker_context.hpp"
+
+namespace shoal::worker {
+
+// Builds the front-end for `listeners` (the slot's TcpListener list; HTTP and HTTPS may both be
+// present). Reads http.*, https.* and tracker.* from cfg, which must outlive it. Installs a
+// SIGHUP handler on `base` that reloads the TLS certificate when HTTPS is on. `generation` is the
+// slot's process generation (seeds reply tokens so a previous process's responses never match).
+// Raises the open-file limit toward http.max_connections, or lowers the limit it enforces to fit.
+// Throws std::runtime_error when the TLS certificate cannot be loaded or libevent fails.
+std::unique_ptr<ProtocolFrontend> make_http_frontend(event_base* base, const conf::Config& cfg,
+                                                     RequestSubmitter* submitter,
+                                                     const std::vector<TcpListener>& listeners,
+                                                     uint32_t generation);
+
+}  // namespace shoal::worker
