@@ -9,6 +9,8 @@
 //   ControlHeader                      64 B   (connection-id key, worker counts)
 //   WorkerSlot slots[kMaxWorkerSlots]  64 B each; socket workers first, then swarm workers
 //   CounterBlock counters[kMaxWorkerSlots]  256 B each, same order as slots
+//   PartitionGauges gauges[kMaxSwarmWorkers]  64 B each: totals of each partition
+//   TorrentQuery queries[kMaxSwarmWorkers]    admin mailbox of each swarm worker
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -38,6 +40,8 @@ static_assert(kShmSafe<ControlHeader>);
 
 // One worker slot. pid/generation: supervisor writes at spawn. ready/last_tick: the worker
 // writes (ready = generation it runs once it serves; last_tick = seconds since clock base).
+// access_generation: a socket worker writes the access-list generation it reads (its ack;
+// shm/access_segment.hpp); 0 = none yet.
 struct alignas(64) WorkerSlot {
   uint32_t role;  // WorkerRole
   uint32_t index;
@@ -46,20 +50,85 @@ struct alignas(64) WorkerSlot {
   uint32_t ready;
   uint32_t last_tick;
   uint32_t restarts;
-  uint32_t reserved[9];
+  uint32_t access_generation;
+  uint32_t reserved[8];
 };
 static_assert(sizeof(WorkerSlot) == 64);
+static_assert(offsetof(WorkerSlot, access_generation) == 28);
 static_assert(kShmSafe<WorkerSlot>);
+
+// Totals of one partition, published by its swarm worker after every batch (single writer;
+// readers load each word with atomic_ref). Gauges, not counters: they go up and down.
+struct alignas(64) PartitionGauges {
+  uint32_t torrents;
+  uint32_t seeders;
+  uint32_t leechers;
+  uint32_t peers_v4;
+  uint32_t peers_v6;
+  uint32_t reserved0;
+  uint64_t completed;     // sum of the torrents' completed counts
+  uint64_t reserved1[4];
+};
+static_assert(sizeof(PartitionGauges) == 64);
+static_assert(kShmSafe<PartitionGauges>);
+
+// One peer in a TorrentQuery answer. addr: 4 bytes (family 4) or 16 (family 6), network order.
+struct QueryPeer {
+  uint8_t family;
+  uint8_t seeder;
+  uint16_t port_be;
+  uint8_t addr[16];
+};
+static_assert(sizeof(QueryPeer) == 20);
+
+inline constexpr uint32_t kQueryMaxPeers = 100;
+
+// Admin mailbox of one swarm worker, used by the stats socket's "show torrent": the supervisor
+// writes info_hash, release-stores request_seq (+1) and wakes the worker; the worker writes the
+// answer and release-stores response_seq = request_seq. The supervisor never reads partition
+// data itself. peer_total counts every peer; peers[] holds the first min(peer_total, 100).
+struct alignas(64) TorrentQuery {
+  uint32_t request_seq;
+  uint32_t response_seq;
+  uint8_t info_hash[20];
+  uint8_t found;
+  uint8_t reserved0[3];
+  uint32_t seeders;
+  uint32_t leechers;
+  uint32_t completed;
+  uint32_t peer_total;
+  QueryPeer peers[kQueryMaxPeers];
+};
+static_assert(offsetof(TorrentQuery, peers) == 48);
+static_assert(kShmSafe<TorrentQuery>);
+
+// Which ring sets of a socket-worker slot are in use (supervisor writes, swarm workers read).
+//   active_generation    generation of the slot's current process (uses set active % 2)
+//   draining_generation  generation of a process finishing its work during a rolling restart
+//                        (uses set draining % 2), 0 when none
+// A set used by neither is orphaned: swarm workers still apply its requests but write no
+// responses for it.
+struct alignas(64) SocketSets {
+  uint32_t active_generation;
+  uint32_t draining_generation;
+  uint32_t reserved[14];
+};
+static_assert(sizeof(SocketSets) == 64);
+static_assert(kShmSafe<SocketSets>);
 
 struct ControlSegment {
   SegmentHeader header;
   ControlHeader control;
   WorkerSlot slots[kMaxWorkerSlots];
   CounterBlock counters[kMaxWorkerSlots];
+  PartitionGauges gauges[kMaxSwarmWorkers];
+  TorrentQuery queries[kMaxSwarmWorkers];
+  SocketSets socket_sets[kMaxSocketWorkers];
 };
 static_assert(offsetof(ControlSegment, control) == 64);
 static_assert(offsetof(ControlSegment, slots) == 128);
 static_assert(offsetof(ControlSegment, counters) == 128 + 64 * kMaxWorkerSlots);
+static_assert(offsetof(ControlSegment, gauges) == 128 + (64 + 256) * kMaxWorkerSlots);
 static_assert(kShmSafe<ControlSegment>);
 
 // Slot number of a worker: socket workers 0..S-1, swarm workers kMaxSocketWorkers + i.

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "conf/access_list.hpp"
 #include "conf/config.hpp"
 #include "shm/layout.hpp"
 #include "supervisor/daemon.hpp"
@@ -16,10 +17,12 @@
 #include "supervisor/proctitle.hpp"
 #include "supervisor/segments.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/version.hpp"
+#include "worker/tls.hpp"
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
+using shoal::kShoalVersion;
 
 struct Options {
   std::string config_path;  // empty: embedded default
@@ -48,7 +51,7 @@ int parse_args(int argc, char** argv, Options* o) {
       case 'p': o->print = true; break;
       case 'd': o->daemon = true; break;
       case 'h': usage(stdout); return 0;
-      case 'V': printf("shoald %s, shm layout %u\n", kVersion, shoal::shm::kLayoutVersion); return 0;
+      case 'V': printf("shoald %s, shm layout %u\n", kShoalVersion, shoal::shm::kLayoutVersion); return 0;
       default: usage(stderr); return 2;
     }
   }
@@ -65,7 +68,8 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
   shoal::LogLevel level = LogLevel::info;
   parse_log_level(cfg.log_level, &level);
   log_init(level, false);
-  std::string why;
+  std::string why = worker::tls_check_config(cfg);  // before detaching, so the error is seen
+  if (!why.empty()) return LOG_ERROR("cannot start: %s", why.c_str()), 1;
   if (o.daemon) {
     if (!supervisor::daemonize(&why)) return LOG_ERROR("cannot daemonize: %s", why.c_str()), 1;
     log_init(level, true);
@@ -79,9 +83,13 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
     auto udp = supervisor::open_udp_listeners(cfg);
     for (const auto& s : udp.empty() ? std::vector<worker::UdpSocket>{} : udp[0])
       LOG_INFO("udp listening on %s (%u sockets, SO_REUSEPORT)", supervisor::bound_address(s.fd).c_str(), cfg.socket_workers);
-    LOG_INFO("shoald %s starting: config %s, shm \"%s\", layout %u", kVersion, cfg.source.c_str(), cfg.shm_name.c_str(),
+    auto tcp = supervisor::open_tcp_listeners(cfg);
+    for (const auto& l : tcp.empty() ? std::vector<worker::TcpListener>{} : tcp[0])
+      LOG_INFO("%s listening on %s (%u sockets, SO_REUSEPORT)", l.tls ? "https" : "http",
+               supervisor::bound_address(l.fd).c_str(), cfg.socket_workers);
+    LOG_INFO("shoald %s starting: config %s, shm \"%s\", layout %u", kShoalVersion, cfg.source.c_str(), cfg.shm_name.c_str(),
              shm::kLayoutVersion);
-    supervisor::Supervisor sup(cfg, std::move(segs), std::move(udp));
+    supervisor::Supervisor sup(cfg, std::move(segs), std::move(udp), std::move(tcp));
     int rc = sup.run();
     supervisor::unlink_segments(cfg);
     LOG_INFO("stopped; shared memory removed (swarm state is not kept across a clean stop in this version)");
@@ -109,6 +117,18 @@ int main(int argc, char** argv) {
                                   ? shoal::conf::load_config_text(shoal::conf::default_config_text(), "<embedded default>")
                                   : shoal::conf::load_config_file(o.config_path);
   for (const auto& e : r.errors) fprintf(stderr, "shoald: %s\n", e.to_string().c_str());
+  if (r.ok() && o.test) {
+    std::string tls = shoal::worker::tls_check_config(r.config);
+    if (!tls.empty()) {
+      fprintf(stderr, "shoald: %s: %s\n", r.config.source.c_str(), tls.c_str());
+      r.errors.push_back({r.config.source, 0, "", tls});
+    }
+    std::string acl = shoal::conf::check_access_list_config(r.config);  // "path:line: reason"
+    if (!acl.empty()) {
+      fprintf(stderr, "shoald: %s\n", acl.c_str());
+      r.errors.push_back({r.config.source, 0, "", acl});
+    }
+  }
   if (!r.ok()) {
     if (o.test) fprintf(stderr, "shoald: configuration %s test failed\n", r.config.source.c_str());
     return 1;

@@ -1,20 +1,51 @@
 // supervisor/segments.cpp — see segments.hpp. Runs in the supervisor at start and at stop.
 #include "supervisor/segments.hpp"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <stdexcept>
 
+#include "conf/access_list.hpp"
+#include "shm/access_segment.hpp"
 #include "shm/clock.hpp"
 #include "shm/partition.hpp"
 #include "shm/rings_layout.hpp"
+#include "supervisor/reload.hpp"
 
 namespace shoal::supervisor {
+
+namespace {
+
+// Gives the segment its memory now (tmpfs pages), so a full /dev/shm is an error at start
+// rather than a SIGBUS when a reload writes the second buffer.
+void reserve(const shm::Segment& seg) {
+  int fd = shm_open(seg.name().c_str(), O_RDWR, 0);
+  int rc = fd < 0 ? errno : posix_fallocate(fd, 0, off_t(seg.size()));
+  if (fd >= 0) close(fd);
+  if (rc != 0)
+    throw std::runtime_error("cannot reserve " + std::to_string(seg.size()) + " bytes for shared memory segment " +
+                             seg.name() + ": " + strerror(rc));
+}
+
+}  // namespace
 
 SegmentSet create_segments(const conf::Config& cfg) {
   SegmentSet set;
   uint64_t base = shm::monotonic_ns();
+  // The access list first: a bad file is the likeliest start failure, and it stops us here.
+  conf::AccessMode mode = conf::AccessMode::off;
+  conf::parse_access_mode(cfg.access_list_mode, &mode);
+  uint32_t capacity = mode == conf::AccessMode::off ? 0 : cfg.access_list_max_entries;
+  set.access = shm::Segment::create(shm::access_segment_name(cfg.shm_name), shm::access_segment_bytes(capacity),
+                                    shm::SegmentKind::access, 0, 0, base);
+  reserve(set.access);
+  load_access_list_at_start(cfg, set.access);
   set.control = shm::Segment::create(shm::control_segment_name(cfg.shm_name), sizeof(shm::ControlSegment),
                                      shm::SegmentKind::control, 0, 0, base);
   shm::ControlSegment* c = set.control_view();
@@ -23,18 +54,24 @@ SegmentSet create_segments(const conf::Config& cfg) {
   c->control.socket_workers = cfg.socket_workers;
   c->control.swarm_workers = cfg.swarm_workers;
   c->control.created_unix = uint64_t(time(nullptr));
-  for (uint32_t i = 0; i < cfg.socket_workers; i++)
-    c->slots[shm::socket_slot(i)] = {uint32_t(shm::WorkerRole::socket), i, 0, 0, 0, 0, 0, {}};
-  for (uint32_t i = 0; i < cfg.swarm_workers; i++)
-    c->slots[shm::swarm_slot(i)] = {uint32_t(shm::WorkerRole::swarm), i, 0, 0, 0, 0, 0, {}};
+  for (uint32_t i = 0; i < cfg.socket_workers; i++) {
+    c->slots[shm::socket_slot(i)].role = uint32_t(shm::WorkerRole::socket);
+    c->slots[shm::socket_slot(i)].index = i;
+  }
+  for (uint32_t i = 0; i < cfg.swarm_workers; i++) {
+    c->slots[shm::swarm_slot(i)].role = uint32_t(shm::WorkerRole::swarm);
+    c->slots[shm::swarm_slot(i)].index = i;
+  }
 
   shm::RingsGeometry g{cfg.socket_workers, cfg.swarm_workers, cfg.ring_slots};
   set.rings = shm::Segment::create(shm::rings_segment_name(cfg.shm_name), g.segment_bytes(), shm::SegmentKind::rings,
                                    cfg.swarm_workers, cfg.socket_workers, base);
   for (uint32_t s = 0; s < cfg.socket_workers; s++) {
-    for (uint32_t w = 0; w < cfg.swarm_workers; w++) {
-      shm::SpscRing<shm::Request>::init(static_cast<char*>(set.rings.base()) + g.request_offset(s, w), cfg.ring_slots);
-      shm::SpscRing<shm::Response>::init(static_cast<char*>(set.rings.base()) + g.response_offset(s, w), cfg.ring_slots);
+    for (uint32_t k = 0; k < shm::RingsGeometry::kSets; k++) {
+      for (uint32_t w = 0; w < cfg.swarm_workers; w++) {
+        shm::SpscRing<shm::Request>::init(static_cast<char*>(set.rings.base()) + g.request_offset(s, w, k), cfg.ring_slots);
+        shm::SpscRing<shm::Response>::init(static_cast<char*>(set.rings.base()) + g.response_offset(s, w, k), cfg.ring_slots);
+      }
     }
   }
 
@@ -51,6 +88,7 @@ SegmentSet create_segments(const conf::Config& cfg) {
 void unlink_segments(const conf::Config& cfg) {
   shm::Segment::unlink(shm::control_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::rings_segment_name(cfg.shm_name));
+  shm::Segment::unlink(shm::access_segment_name(cfg.shm_name));
   for (uint32_t p = 0; p < cfg.swarm_workers; p++) shm::Segment::unlink(shm::partition_segment_name(cfg.shm_name, p));
 }
 

@@ -1,6 +1,7 @@
 // supervisor/segments.hpp — creates every shared-memory segment before the workers exist:
-// the control segment (connection-id key, worker slots, counters), the rings segment, and one
-// partition segment per swarm worker. Names come from shm_name (shm/segment.hpp).
+// the control segment (connection-id key, worker slots, counters), the rings segment, one
+// partition segment per swarm worker, and the access-list segment (loaded with the list, see
+// supervisor/reload.hpp). Names come from shm_name (shm/segment.hpp).
 #pragma once
 #include <vector>
 
@@ -13,12 +14,14 @@ namespace shoal::supervisor {
 struct SegmentSet {
   shm::Segment control;
   shm::Segment rings;
+  shm::Segment access;  // shm/access_segment.hpp; only the supervisor writes it
   shm::ControlSegment* control_view() const { return static_cast<shm::ControlSegment*>(control.base()); }
 };
 
 // Creates (replacing old ones of the same name) and initialises all segments. Partition
 // segments are formatted and unmapped again: the supervisor never touches partition data.
-// Throws std::runtime_error with the segment name and reason.
+// Throws std::runtime_error with the segment name and reason, or "path:line: reason" for a bad
+// access list file.
 SegmentSet create_segments(const conf::Config& cfg);
 
 // Removes every segment name of this configuration (clean stop).

@@ -1,7 +1,8 @@
 // supervisor/supervisor.cpp — see supervisor.hpp. The supervisor's event loop handles, in
-// order of arrival, signals (TERM/INT stop, CHLD reap, HUP/USR1 logged until reload exists),
-// restart timers and the stop deadline. Workers are forked from timer/signal callbacks; the
-// child drops the parent's loop (never touches it) and builds its own.
+// order of arrival, signals (TERM/INT stop, CHLD reap, HUP forwarded to socket workers for the
+// TLS certificate, USR1 access-list reload, USR2 logged), restart timers and the stop deadline.
+// Workers are forked from timer/signal callbacks; the child drops the parent's loop (never
+// touches it) and builds its own.
 #include "supervisor/supervisor.hpp"
 
 #include <signal.h>
@@ -14,11 +15,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <dirent.h>
 #include <stdexcept>
 
 #include "shm/clock.hpp"
 #include "supervisor/log.hpp"
+#include "supervisor/metrics_http.hpp"
 #include "supervisor/proctitle.hpp"
+#include "supervisor/reload.hpp"
+#include "supervisor/stats_socket.hpp"
 
 namespace shoal::supervisor {
 
@@ -30,6 +36,24 @@ namespace {
 constexpr int kHandledSignals[] = {SIGTERM, SIGINT, SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2};
 constexpr int kStopGraceSeconds = 5;
 
+// In a new worker: closes every descriptor except stdio and those in `ctx` (the supervisor's
+// loop, signalfd, stats/metrics sockets and their clients are none of the worker's business).
+void close_inherited_fds(const worker::WorkerContext& ctx) {
+  std::vector<int> keep = ctx.socket_eventfds;
+  keep.insert(keep.end(), ctx.swarm_eventfds.begin(), ctx.swarm_eventfds.end());
+  for (const auto& u : ctx.udp_sockets) keep.push_back(u.fd);
+  for (const auto& t : ctx.tcp_listeners) keep.push_back(t.fd);
+  std::vector<int> doomed;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) {
+      int fd = atoi(e->d_name);
+      if (fd > STDERR_FILENO && fd != dirfd(d) && std::find(keep.begin(), keep.end(), fd) == keep.end()) doomed.push_back(fd);
+    }
+    closedir(d);
+  }
+  for (int fd : doomed) close(fd);
+}
+
 int make_eventfd() {
   int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0) throw std::runtime_error(std::string("eventfd: ") + strerror(errno));
@@ -37,8 +61,9 @@ int make_eventfd() {
 }
 }  // namespace
 
-Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector<std::vector<worker::UdpSocket>> udp)
-    : cfg_(cfg), segments_(std::move(segments)), udp_(std::move(udp)), self_pid_(getpid()) {
+Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector<std::vector<worker::UdpSocket>> udp,
+                       std::vector<std::vector<worker::TcpListener>> tcp)
+    : cfg_(cfg), segments_(std::move(segments)), udp_(std::move(udp)), tcp_(std::move(tcp)), self_pid_(getpid()) {
   for (uint32_t i = 0; i < cfg.socket_workers; i++) socket_eventfds_.push_back(make_eventfd());
   for (uint32_t i = 0; i < cfg.swarm_workers; i++) swarm_eventfds_.push_back(make_eventfd());
   // Swarm workers first, so the partitions are being served when socket workers start routing.
@@ -60,11 +85,23 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
     s.owner = this;
     s.restart_timer = evtimer_new(base_, &Supervisor::on_restart_timer, &s);
   }
+  start_unix_ = uint64_t(time(nullptr));
+  if (!cfg.stats_socket.empty()) {
+    stats_ = std::make_unique<StatsSocket>(base_, this, cfg.stats_socket, unsigned(std::stoul(cfg.stats_mode, nullptr, 8)));
+    LOG_INFO("stats socket %s (mode %s)", cfg.stats_socket.c_str(), cfg.stats_mode.c_str());
+  }
+  if (!cfg.metrics_listen.empty()) {
+    metrics_ = std::make_unique<MetricsHttp>(base_, this, cfg.metrics_listen);
+    LOG_INFO("metrics on http://%s/metrics", cfg.metrics_listen.c_str());
+  }
   stop_deadline_ = evtimer_new(base_, &Supervisor::on_stop_deadline, this);
   ready_check_ = event_new(base_, -1, EV_PERSIST, &Supervisor::on_ready_check, this);
 }
 
 Supervisor::~Supervisor() {
+  stats_.reset();
+  metrics_.reset();
+  if (roll_timer_) event_free(roll_timer_);
   event_free(signal_event_);
   close(signal_fd_);
   for (Slot& s : slots_) event_free(s.restart_timer);
@@ -87,6 +124,7 @@ void Supervisor::spawn(Slot& slot) {
   shm::WorkerSlot& ws = c->slots[slot.role == shm::WorkerRole::socket ? shm::socket_slot(slot.index) : shm::swarm_slot(slot.index)];
   shm::store_u32(ws.ready, 0);
   shm::store_u32(ws.generation, slot.generation);
+  if (slot.role == shm::WorkerRole::socket) shm::store_u32(c->socket_sets[slot.index].active_generation, slot.generation);
   shm::store_u32(ws.restarts, slot.restarts);
   pid_t pid = fork();
   if (pid < 0) {
@@ -108,6 +146,8 @@ void Supervisor::become_worker(Slot& slot) {
   if (getppid() != self_pid_) _exit(0);
   close(signal_fd_);
   for (int sig : kHandledSignals) signal(sig, SIG_DFL);
+  // A forwarded SIGHUP must never kill a socket worker that has not installed its handler yet.
+  if (slot.role == shm::WorkerRole::socket) signal(SIGHUP, SIG_IGN);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -127,6 +167,15 @@ void Supervisor::become_worker(Slot& slot) {
         close(u.fd);  // other slots' sockets: never read them here
     }
   }
+  for (size_t s = 0; s < tcp_.size(); s++) {
+    for (const worker::TcpListener& l : tcp_[s]) {
+      if (slot.role == shm::WorkerRole::socket && s == slot.index)
+        ctx.tcp_listeners.push_back(l);
+      else
+        close(l.fd);
+    }
+  }
+  close_inherited_fds(ctx);
   std::string title = "shoald: " + slot.name();
   proctitle_set(title.c_str());
   log_set_role((slot.role == shm::WorkerRole::socket ? "socket/" : "swarm/") + std::to_string(slot.index));
@@ -134,14 +183,25 @@ void Supervisor::become_worker(Slot& slot) {
   _exit(rc);
 }
 
+// shoalctl reload: the same as SIGUSR1 (supervisor/reload.hpp), with a one-line summary.
+bool Supervisor::reload_access_list(std::string* msg) {
+  return request_access_list_reload(base_, cfg_, segments_, msg);
+}
+
+void Supervisor::wake_swarm_worker(uint32_t j) const {
+  uint64_t one = 1;
+  ssize_t r = write(swarm_eventfds_[j], &one, sizeof one);
+  (void)r;
+}
+
 Slot* Supervisor::slot_by_pid(pid_t pid) {
   for (Slot& s : slots_)
-    if (s.pid == pid) return &s;
+    if (s.pid == pid || (s.draining_pid != 0 && s.draining_pid == pid)) return &s;
   return nullptr;
 }
 
 size_t Supervisor::live_children() const {
-  return size_t(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.pid != 0; }));
+  return size_t(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.pid != 0 || s.draining_pid != 0; }));
 }
 
 void Supervisor::reap() {
@@ -150,7 +210,10 @@ void Supervisor::reap() {
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;
     Slot* slot = slot_by_pid(pid);
-    if (slot) on_worker_exit(*slot, status);
+    if (slot && pid == slot->draining_pid)
+      on_drained_exit(*slot, status);
+    else if (slot)
+      on_worker_exit(*slot, status);
   }
   if (stopping_ && live_children() == 0) event_base_loopbreak(base_);
 }
@@ -162,15 +225,18 @@ void Supervisor::on_worker_exit(Slot& slot, int status) {
   shm::WorkerSlot& ws = c->slots[slot.role == shm::WorkerRole::socket ? shm::socket_slot(slot.index) : shm::swarm_slot(slot.index)];
   shm::store_u32(ws.pid, 0);
   shm::store_u32(ws.ready, 0);
+  if (slot.role == shm::WorkerRole::socket)  // its ring set is orphaned until the restart
+    shm::store_u32(c->socket_sets[slot.index].active_generation, 0);
+  bool planned = slot.state == SlotState::draining;  // stopped by a rolling restart
   char cause[128];
   if (WIFSIGNALED(status))
     snprintf(cause, sizeof cause, "was terminated by signal %d: %s%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
              WCOREDUMP(status) ? " (core dumped)" : "");
   else
     snprintf(cause, sizeof cause, "exited with code %d", WEXITSTATUS(status));
-  if (stopping_) {
+  if (stopping_ || planned) {
     slot.state = SlotState::empty;
-    LOG_INFO("%s (pid %d) %s", slot.name().c_str(), int(pid), cause);
+    LOG_INFO("%s (pid %d) %s%s", slot.name().c_str(), int(pid), cause, planned ? " (rolling restart)" : "");
     return;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 1) {
@@ -207,6 +273,7 @@ void Supervisor::begin_stop(const char* why, int exit_code) {
   for (Slot& s : slots_) {
     evtimer_del(s.restart_timer);
     if (s.pid) kill(s.pid, SIGTERM);
+    if (s.draining_pid) kill(s.draining_pid, SIGTERM);
   }
   timeval grace{kStopGraceSeconds, 0};
   evtimer_add(stop_deadline_, &grace);
@@ -224,6 +291,21 @@ void Supervisor::check_ready() {
   LOG_INFO("ready: %u socket workers, %u swarm workers", cfg_.socket_workers, cfg_.swarm_workers);
 }
 
+// SIGHUP: the only reloadable state so far is the TLS certificate, which each socket worker
+// re-reads itself (so a worker that cannot read it keeps its old one and says so).
+void Supervisor::forward_reload() {
+  if (!cfg_.https_enabled) {
+    LOG_INFO("SIGHUP received: nothing to reload (https is off)");
+    return;
+  }
+  size_t n = 0;
+  for (const Slot& s : slots_) {
+    if (s.role != shm::WorkerRole::socket || s.pid == 0) continue;
+    if (kill(s.pid, SIGHUP) == 0) n++;
+  }
+  LOG_INFO("SIGHUP received: asked %zu socket workers to reload the TLS certificate", n);
+}
+
 void Supervisor::on_signal(evutil_socket_t fd, short, void* arg) {
   auto* self = static_cast<Supervisor*>(arg);
   signalfd_siginfo si;
@@ -233,6 +315,14 @@ void Supervisor::on_signal(evutil_socket_t fd, short, void* arg) {
       case SIGTERM: self->begin_stop("SIGTERM", 0); break;
       case SIGINT: self->begin_stop("SIGINT", 0); break;
       case SIGCHLD: self->reap(); break;
+      case SIGHUP: self->forward_reload(); break;
+      case SIGUSR2: {
+        std::string msg;
+        self->start_rolling_restart(&msg);
+        LOG_INFO("SIGUSR2: %s", msg.c_str());
+        break;
+      }
+      case SIGUSR1: request_access_list_reload(self->base_, self->cfg_, self->segments_); break;
       default: LOG_INFO("signal %d (%s) received: nothing to reload in this version", sig, strsignal(sig));
     }
   }
@@ -246,9 +336,11 @@ void Supervisor::on_restart_timer(evutil_socket_t, short, void* arg) {
 void Supervisor::on_stop_deadline(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Supervisor*>(arg);
   for (Slot& s : self->slots_) {
-    if (!s.pid) continue;
-    LOG_WARN("%s (pid %d) did not stop within %d s: sending SIGKILL", s.name().c_str(), int(s.pid), kStopGraceSeconds);
-    kill(s.pid, SIGKILL);
+    for (pid_t pid : {s.pid, s.draining_pid}) {
+      if (!pid) continue;
+      LOG_WARN("%s (pid %d) did not stop within %d s: sending SIGKILL", s.name().c_str(), int(pid), kStopGraceSeconds);
+      kill(pid, SIGKILL);
+    }
   }
 }
 

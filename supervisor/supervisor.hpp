@@ -1,12 +1,14 @@
 // supervisor/supervisor.hpp — the supervisor process: owns the listening sockets, eventfds and
 // shm segments (all created before any fork), forks the socket and swarm workers into fixed
 // slots, restarts a worker that dies into the same slot with back-off, and stops everything on
-// SIGTERM/SIGINT. It never touches partition data or the rings' contents.
+// SIGTERM/SIGINT, and forwards SIGHUP to the socket workers (they reload the TLS certificate). It
+// never touches partition data or the rings' contents.
 #pragma once
 #include <event2/event.h>
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,7 +18,10 @@
 
 namespace shoal::supervisor {
 
-enum class SlotState { empty, running, backoff, disabled };
+class StatsSocket;
+class MetricsHttp;
+
+enum class SlotState { empty, running, backoff, disabled, draining };
 
 // One worker slot: its identity is (role, index); pid and generation change on each restart.
 struct Slot {
@@ -28,26 +33,54 @@ struct Slot {
   uint32_t crash_streak = 0;   // crashes in a row without reaching restart_healthy_after
   uint64_t started_ns = 0;
   SlotState state = SlotState::empty;
+  pid_t draining_pid = 0;      // previous process finishing its work (rolling restart)
+  uint32_t draining_generation = 0;
   event* restart_timer = nullptr;
   class Supervisor* owner = nullptr;
   std::string name() const;  // "socket worker 0"
 };
 
+// Index of a slot in the control segment's slots[] and counters[].
+inline uint32_t slot_number(const Slot& s) {
+  return s.role == shm::WorkerRole::socket ? shm::socket_slot(s.index) : shm::swarm_slot(s.index);
+}
+
 class Supervisor {
  public:
-  Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector<std::vector<worker::UdpSocket>> udp);
+  Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector<std::vector<worker::UdpSocket>> udp,
+             std::vector<std::vector<worker::TcpListener>> tcp);
   ~Supervisor();
   // Forks all workers and runs until stopped. Returns the process exit code.
   int run();
+
+  // Read-only views for the stats socket and the metrics endpoint.
+  const std::vector<Slot>& slots() const { return slots_; }
+  shm::ControlSegment* control() const { return segments_.control_view(); }
+  void* rings_base() const { return segments_.rings.base(); }
+  const conf::Config& config() const { return cfg_; }
+  uint64_t start_unix() const { return start_unix_; }
+  pid_t pid() const { return self_pid_; }
+  event_base* base() const { return base_; }
+  // Wakes swarm worker j (after writing its query mailbox).
+  void wake_swarm_worker(uint32_t j) const;
+  // Re-reads the access list (stats "reload", SIGUSR1). *msg says what happened.
+  bool reload_access_list(std::string* msg);
+  // Starts a rolling restart of every worker (stats "restart workers", SIGUSR2).
+  bool start_rolling_restart(std::string* msg);
 
  private:
   void spawn(Slot& slot);
   [[noreturn]] void become_worker(Slot& slot);
   void reap();
   void on_worker_exit(Slot& slot, int status);
+  void on_drained_exit(Slot& slot, int status);
+  void roll_step();
+  void roll_abort(const std::string& why);
+  static void on_roll_timer(evutil_socket_t, short, void* arg);
   uint64_t schedule_restart(Slot& slot);  // returns the delay in ms
   void begin_stop(const char* why, int exit_code);
   void check_ready();
+  void forward_reload();
   Slot* slot_by_pid(pid_t pid);
   size_t live_children() const;
 
@@ -59,6 +92,7 @@ class Supervisor {
   const conf::Config& cfg_;
   SegmentSet segments_;
   std::vector<std::vector<worker::UdpSocket>> udp_;
+  std::vector<std::vector<worker::TcpListener>> tcp_;
   std::vector<int> socket_eventfds_, swarm_eventfds_;
   std::vector<Slot> slots_;
   event_base* base_ = nullptr;
@@ -66,6 +100,16 @@ class Supervisor {
   event* signal_event_ = nullptr;
   event* stop_deadline_ = nullptr;
   event* ready_check_ = nullptr;
+  std::unique_ptr<StatsSocket> stats_;
+  std::unique_ptr<MetricsHttp> metrics_;
+  uint64_t start_unix_ = 0;
+  // Rolling restart state: which slot, which phase, and until when the phase may take.
+  enum class RollPhase { idle, swarm_wait_exit, wait_ready, socket_wait_drained };
+  RollPhase roll_phase_ = RollPhase::idle;
+  size_t roll_next_ = 0;
+  uint64_t roll_deadline_ns_ = 0;
+  uint32_t roll_done_ = 0;
+  event* roll_timer_ = nullptr;
   bool stopping_ = false;
   bool announced_ready_ = false;
   int exit_code_ = 0;

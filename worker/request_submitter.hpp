@@ -27,6 +27,12 @@ class RequestSubmitter {
   virtual uint32_t now_s() = 0;
   // This worker's counter block.
   virtual shm::CounterBlock* counters() = 0;
+  // Access list (access_list.mode): false when the 20-byte info_hash must not be served; the
+  // refusal is counted (access_denied). The list is the worker's snapshot, refreshed between
+  // event-loop batches, so all hashes of one request are checked against the same list. A
+  // refused announce gets the protocol's error ("info_hash not allowed"); in a scrape, answer
+  // a refused hash as an unknown torrent (zeros) and the others normally.
+  virtual bool info_hash_allowed(const uint8_t* info_hash) = 0;
 };
 
 // A protocol front-end living in a socket worker's event loop (HTTP/HTTPS, later WS). The
@@ -42,6 +48,9 @@ class ProtocolFrontend {
   virtual void after_responses() {}
   // Called once when the worker is asked to stop (stop accepting, finish in-flight work).
   virtual void drain() {}
+  // True when nothing is in flight and no connection is open (after drain(), the socket worker
+  // exits once every front-end is idle, or after a grace period).
+  virtual bool idle() const { return true; }
 };
 
 }  // namespace shoal::worker

@@ -6,6 +6,7 @@
 // sendmmsg. It writes only its rings' producer/consumer words, its heartbeat and counters.
 #include <arpa/inet.h>
 #include <event2/event.h>
+#include <signal.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -15,7 +16,9 @@
 
 #include "shm/clock.hpp"
 #include "supervisor/log.hpp"
+#include "worker/access_check.hpp"
 #include "worker/connection_id.hpp"
+#include "worker/http_frontend.hpp"
 #include "worker/request_submitter.hpp"
 #include "worker/scrape_merge.hpp"
 #include "worker/udp_codec.hpp"
@@ -27,6 +30,7 @@ namespace {
 
 constexpr int kMaxRecvRounds = 8;           // recvmmsg batches per readable event (fairness)
 constexpr uint32_t kScrapeTimeoutMs = 2000;  // a split scrape not complete by then is dropped
+constexpr uint64_t kDrainGraceNs = 10ull * 1000000000ull;  // rolling restart: longest drain
 
 using shm::Counter;
 
@@ -41,11 +45,15 @@ class SocketWorker final : public RequestSubmitter {
  public:
   SocketWorker(const WorkerContext& ctx, SharedState* shared, WorkerLoop* loop)
       : ctx_(ctx), cfg_(*ctx.config), shared_(shared), loop_(loop),
-        conn_ids_(shared->control->control.conn_id_key), recv_(std::make_unique<RecvBatch>()),
+        conn_ids_(shared->control->control.conn_id_key), access_(ctx.config->shm_name, shared->slot, ctx.generation),
+        recv_(std::make_unique<RecvBatch>()),
         scrapes_(std::make_unique<ScrapeTable>(ctx.generation << 16)), pending_(shared->geometry.swarm_workers, 0) {
     for (uint32_t w = 0; w < shared->geometry.swarm_workers; w++) {
-      requests_.push_back(shm::request_ring(shared->rings_seg.base(), shared->geometry, ctx.index, w));
-      responses_.push_back(shm::response_ring(shared->rings_seg.base(), shared->geometry, ctx.index, w));
+      // This process's ring set: generation % 2 (the other set may belong to a predecessor
+      // still finishing its work during a rolling restart).
+      uint32_t k = ctx.generation % shm::RingsGeometry::kSets;
+      requests_.push_back(shm::request_ring(shared->rings_seg.base(), shared->geometry, ctx.index, w, k));
+      responses_.push_back(shm::response_ring(shared->rings_seg.base(), shared->geometry, ctx.index, w, k));
     }
     for (size_t i = 0; i < ctx.udp_sockets.size(); i++) {
       sends_.push_back(std::make_unique<SendQueue>(ctx.udp_sockets[i].fd));
@@ -54,13 +62,24 @@ class SocketWorker final : public RequestSubmitter {
     }
     events_.push_back(event_new(loop->base(), ctx.socket_eventfds[ctx.index], EV_READ | EV_PERSIST, &on_wakeup, this));
     event_add(events_.back(), nullptr);
+    drain_signal_ = evsignal_new(loop->base(), SIGUSR2, &on_drain_signal, this);
+    event_add(drain_signal_, nullptr);
     poll_ = event_new(loop->base(), -1, EV_PERSIST, &on_poll, this);
     timeval every{0, 100000};  // safety net: drain responses even if a wake-up was lost
     event_add(poll_, &every);
+    if (!ctx.tcp_listeners.empty())
+      frontends_.push_back(make_http_frontend(loop->base(), cfg_, this, ctx.tcp_listeners, ctx.generation));
   }
   ~SocketWorker() {
     for (event* e : events_) event_free(e);
     event_free(poll_);
+    event_free(drain_signal_);
+  }
+
+  // At start: responses left in this ring set belong to a process two generations back (the
+  // clients have long retried); drop them rather than send stale replies.
+  void discard_stale_responses() {
+    for (auto& ring : responses_) ring.retire(ring.available());
   }
 
   // RequestSubmitter, for protocol front-ends other than UDP.
@@ -78,6 +97,12 @@ class SocketWorker final : public RequestSubmitter {
   void flush() override { publish_requests(); }
   uint32_t now_s() override { return shm::seconds_since(shared_->clock_base_ns); }
   shm::CounterBlock* counters() override { return shared_->counters; }
+  // Under the list of this worker's current batch snapshot; a refusal is counted here.
+  bool info_hash_allowed(const uint8_t* info_hash) override {
+    if (access_.allowed(info_hash)) return true;
+    shm::count(shared_->counters, Counter::access_denied);
+    return false;
+  }
 
   void drain_responses() {
     for (size_t w = 0; w < responses_.size(); w++) {
@@ -101,6 +126,7 @@ class SocketWorker final : public RequestSubmitter {
       size_t n = recv_->receive(ctx_.udp_sockets[sock].fd);
       if (n == 0) break;
       now_s_ = shm::seconds_since(shared_->clock_base_ns);
+      access_.begin_batch();  // one access list for the whole batch, and the ack
       shm::count(shared_->counters, Counter::udp_received, n);
       for (size_t i = 0; i < n; i++) handle_datagram(sock, i);
       publish_requests();
@@ -198,6 +224,11 @@ class SocketWorker final : public RequestSubmitter {
   }
 
   void route_announce(size_t sock, const Source& src, size_t i, const udp::AnnounceRequest& a) {
+    if (!access_.allowed(a.info_hash)) {
+      shm::count(shared_->counters, Counter::access_denied);
+      reply_error(sock, i, a.transaction, "info_hash not allowed");
+      return;
+    }
     uint32_t w = partition_of(a.info_hash, uint32_t(requests_.size()));
     if (requests_[w].free_slots() <= pending_[w]) {
       shm::count(shared_->counters, Counter::ring_full_drops);
@@ -220,14 +251,31 @@ class SocketWorker final : public RequestSubmitter {
     shm::count(shared_->counters, Counter::udp_announce);
   }
 
+  // A hash the access list refuses is answered as an unknown torrent (zeros) without a ring trip.
   void route_scrape(size_t sock, const Source&, size_t i, const udp::ScrapeRequest& s) {
     uint32_t parts[shm::kMaxSwarmWorkers] = {};
-    for (uint32_t h = 0; h < s.count; h++) parts[partition_of(s.info_hashes + 20 * h, uint32_t(requests_.size()))]++;
+    bool refused[kMaxScrapeHashes] = {};
+    uint32_t served = 0;
+    for (uint32_t h = 0; h < s.count; h++) {
+      const uint8_t* hash = s.info_hashes + 20 * h;
+      if ((refused[h] = !access_.allowed(hash))) continue;
+      parts[partition_of(hash, uint32_t(requests_.size()))]++;
+      served++;
+    }
     for (size_t w = 0; w < requests_.size(); w++) {
       if (parts[w] && requests_[w].free_slots() < pending_[w] + parts[w]) {
         shm::count(shared_->counters, Counter::ring_full_drops);
         return;
       }
+    }
+    if (served < s.count) shm::count(shared_->counters, Counter::access_denied, s.count - served);
+    if (served == 0) {
+      uint8_t* out = sends_[sock]->next();
+      size_t n = udp::encode_scrape_header(out, s.transaction);
+      for (uint32_t h = 0; h < s.count; h++) n += udp::encode_scrape_entry(out + n, 0, 0, 0);
+      push_reply(sock, n, recv_->source(i));
+      shm::count(shared_->counters, Counter::udp_scrape);
+      return;
     }
     bool expired = false;
     uint32_t id = scrapes_->start(uint16_t(s.count), now_ms(), kScrapeTimeoutMs, &expired);
@@ -237,6 +285,10 @@ class SocketWorker final : public RequestSubmitter {
       return;
     }
     for (uint32_t h = 0; h < s.count; h++) {
+      if (refused[h]) {  // never completes the entry: at least one part is still out
+        scrapes_->add(id, uint16_t(h), {0, 0, 0});
+        continue;
+      }
       const uint8_t* hash = s.info_hashes + 20 * h;
       uint32_t w = partition_of(hash, uint32_t(requests_.size()));
       shm::Request* r = requests_[w].slot_for_write(pending_[w]++);
@@ -362,13 +414,43 @@ class SocketWorker final : public RequestSubmitter {
     drain_eventfd(fd);
     static_cast<SocketWorker*>(arg)->drain_responses();
   }
-  static void on_poll(evutil_socket_t, short, void* arg) { static_cast<SocketWorker*>(arg)->drain_responses(); }
+  static void on_poll(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<SocketWorker*>(arg);
+    self->access_.begin_batch();  // also the access-list ack's heartbeat (every 100 ms)
+    self->drain_responses();
+    if (self->draining_) self->check_drained();
+  }
+
+  // SIGUSR2 from the supervisor (rolling restart): a successor already serves this slot's
+  // sockets. Stop reading, let the front-ends finish, exit once nothing is in flight.
+  static void on_drain_signal(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<SocketWorker*>(arg);
+    if (self->draining_) return;
+    self->draining_ = true;
+    self->drain_started_ns_ = shm::monotonic_ns();
+    for (size_t i = 0; i < self->ctx_.udp_sockets.size(); i++) event_del(self->events_[i]);
+    for (auto& f : self->frontends_) f->drain();
+    LOG_INFO("draining: stopped reading new requests, finishing in-flight work");
+    self->check_drained();
+  }
+
+  void check_drained() {
+    bool busy = false;
+    for (auto& r : requests_) busy |= r.depth() != 0;
+    for (auto& r : responses_) busy |= r.depth() != 0;
+    for (auto& f : frontends_) busy |= !f->idle();
+    bool late = shm::monotonic_ns() - drain_started_ns_ > kDrainGraceNs;
+    if (busy && !late) return;
+    LOG_INFO("drained%s; exiting", late && busy ? " (grace period over, in-flight work abandoned)" : "");
+    event_base_loopbreak(loop_->base());
+  }
 
   const WorkerContext& ctx_;
   const conf::Config& cfg_;
   SharedState* shared_;
   WorkerLoop* loop_;
   ConnectionIds conn_ids_;
+  AccessCheck access_;  // the access list snapshot of the current batch
   std::unique_ptr<RecvBatch> recv_;
   std::unique_ptr<ScrapeTable> scrapes_;
   std::vector<std::unique_ptr<SendQueue>> sends_;
@@ -378,6 +460,9 @@ class SocketWorker final : public RequestSubmitter {
   std::vector<event*> events_;
   std::vector<std::unique_ptr<ProtocolFrontend>> frontends_;  // HTTP/HTTPS, ... (UDP is built in)
   event* poll_ = nullptr;
+  event* drain_signal_ = nullptr;
+  bool draining_ = false;
+  uint64_t drain_started_ns_ = 0;
   uint32_t now_s_ = 0;
 };
 
@@ -399,8 +484,8 @@ int run_socket_worker(const WorkerContext& ctx) {
     LOG_ERROR("socket worker setup failed: %s", e.what());
     return 1;
   }
+  worker->discard_stale_responses();
   loop.set_ready(ctx.generation);
-  worker->drain_responses();  // responses that arrived while no socket worker was running
   return loop.run();
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -27,9 +28,12 @@ class SwarmWorker {
  public:
   SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop)
       : ctx_(ctx), shared_(shared), part_(part), loop_(loop), woken_(ctx.socket_eventfds.size(), false) {
+    // Ring r = s * kSets + k: socket worker s, ring set k.
     for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
-      requests_.push_back(shm::request_ring(shared_->rings_seg.base(), shared_->geometry, s, ctx.index));
-      responses_.push_back(shm::response_ring(shared_->rings_seg.base(), shared_->geometry, s, ctx.index));
+      for (uint32_t k = 0; k < shm::RingsGeometry::kSets; k++) {
+        requests_.push_back(shm::request_ring(shared_->rings_seg.base(), shared_->geometry, s, ctx.index, k));
+        responses_.push_back(shm::response_ring(shared_->rings_seg.base(), shared_->geometry, s, ctx.index, k));
+      }
     }
     wakeup_ = event_new(loop->base(), ctx.swarm_eventfds[ctx.index], EV_READ | EV_PERSIST, &on_wakeup, this);
     event_add(wakeup_, nullptr);
@@ -48,8 +52,9 @@ class SwarmWorker {
   void drain() {
     bool backlog = false;
     uint32_t now = shm::seconds_since(shared_->clock_base_ns);
-    for (size_t s = 0; s < requests_.size(); s++) {
-      uint64_t done = drain_ring(s, now, &backlog);
+    for (size_t r = 0; r < requests_.size(); r++) {
+      uint32_t s = uint32_t(r / shm::RingsGeometry::kSets), k = uint32_t(r % shm::RingsGeometry::kSets);
+      uint64_t done = set_in_use(s, k) ? drain_ring(r, now, &backlog) : drain_orphaned(r, now);
       if (done) woken_[s] = true;
     }
     for (size_t s = 0; s < woken_.size(); s++) {
@@ -62,13 +67,71 @@ class SwarmWorker {
       timeval ms{0, 1000};
       evtimer_add(retry_, &ms);
     }
+    answer_query();
+    publish_gauges();
+  }
+
+  // Copies the partition's totals to this worker's gauges in the control segment.
+  void publish_gauges() {
+    shm::PartitionTotals t = part_->totals();
+    shm::PartitionGauges& g = shared_->control->gauges[ctx_.index];
+    shm::store_u32(g.torrents, t.torrents);
+    shm::store_u32(g.seeders, t.seeders);
+    shm::store_u32(g.leechers, t.leechers);
+    shm::store_u32(g.peers_v4, t.peers_v4);
+    shm::store_u32(g.peers_v6, t.peers_v6);
+    std::atomic_ref<uint64_t>(g.completed).store(t.completed, std::memory_order_release);
+  }
+
+  // Answers the supervisor's "show torrent" query in the mailbox, if one is pending.
+  void answer_query() {
+    shm::TorrentQuery& q = shared_->control->queries[ctx_.index];
+    uint32_t want = shm::load_u32(q.request_seq);
+    if (want == shm::load_u32(q.response_seq)) return;
+    shm::ScrapeResult r = part_->scrape(q.info_hash);
+    q.seeders = r.seeders;
+    q.leechers = r.leechers;
+    q.completed = r.completed;
+    uint32_t total = 0;
+    part_->for_each_peer(q.info_hash, [&](uint8_t family, const uint8_t* addr, uint16_t port_be, bool seeder) {
+      if (total < shm::kQueryMaxPeers) {
+        shm::QueryPeer& p = q.peers[total];
+        p.family = family;
+        p.seeder = seeder;
+        p.port_be = port_be;
+        std::memset(p.addr, 0, sizeof p.addr);
+        std::memcpy(p.addr, addr, family == 4 ? 4 : 16);
+      }
+      total++;
+    });
+    q.found = (r.seeders + r.leechers + r.completed) > 0 || total > 0;
+    q.peer_total = total;
+    shm::store_u32(q.response_seq, want);
   }
 
  private:
-  // Processes up to the available requests of socket worker s; returns how many.
-  uint64_t drain_ring(size_t s, uint32_t now, bool* backlog) {
-    auto& req = requests_[s];
-    auto& resp = responses_[s];
+  // Whether ring set k of socket-worker slot s has a live process consuming its responses.
+  bool set_in_use(uint32_t s, uint32_t k) const {
+    const shm::SocketSets& ss = shared_->control->socket_sets[s];
+    uint32_t active = shm::load_u32(ss.active_generation), draining = shm::load_u32(ss.draining_generation);
+    return (active != 0 && active % shm::RingsGeometry::kSets == k) ||
+           (draining != 0 && draining % shm::RingsGeometry::kSets == k);
+  }
+
+  // A set whose socket worker died: its queued announces still count, but nobody would read
+  // responses, so none are written.
+  uint64_t drain_orphaned(size_t r, uint32_t now) {
+    auto& req = requests_[r];
+    uint64_t n = req.available();
+    for (uint64_t k = 0; k < n; k++) apply(*req.peek(k), &scratch_, now);
+    req.retire(n);
+    return 0;
+  }
+
+  // Processes up to the available requests of ring r; returns how many.
+  uint64_t drain_ring(size_t r, uint32_t now, bool* backlog) {
+    auto& req = requests_[r];
+    auto& resp = responses_[r];
     uint64_t total = 0;
     for (;;) {
       uint64_t avail = req.available();
@@ -146,6 +209,7 @@ class SwarmWorker {
   std::vector<shm::SpscRing<shm::Request>> requests_;
   std::vector<shm::SpscRing<shm::Response>> responses_;
   std::vector<bool> woken_;
+  shm::Response scratch_;  // response of an orphaned set's request (never sent)
   event* wakeup_ = nullptr;
   event* retry_ = nullptr;
   event* expire_ = nullptr;

@@ -30,6 +30,7 @@ import bep15  # noqa: E402
 
 SHOALD = os.environ.get("SHOALD", os.path.join(REPO, "build", "shoald"))
 SHM_INSPECT = os.environ.get("SHM_INSPECT", os.path.join(os.path.dirname(SHOALD), "shm_inspect"))
+SHOALCTL = os.environ.get("SHOALCTL", os.path.join(os.path.dirname(SHOALD), "shoalctl"))
 KEEP = bool(os.environ.get("SHOAL_KEEP"))
 
 _counter = itertools.count(1)
@@ -143,10 +144,13 @@ class Shoald:
             c = d.client()             # bep15.Client to 127.0.0.1:<port>
             d.workers()                # {("swarm", 0): pid, ...}
             d.counters()               # {"udp_received": n, ...}
+
+    files: {name: text or bytes} written into the daemon's temp dir before it starts; "@DIR@" in
+    `extra` stands for that dir (e.g. path = "@DIR@/allow.txt"). write_file() replaces one later.
     """
 
     def __init__(self, socket_workers=1, swarm_workers=1, ipv6=True, extra="", tracker=None,
-                 supervisor=None, ready_timeout=15.0):
+                 supervisor=None, ready_timeout=15.0, files=None):
         self.socket_workers = socket_workers
         self.swarm_workers = swarm_workers
         self.ipv6 = ipv6
@@ -156,6 +160,7 @@ class Shoald:
         self.supervisor_opts = {"restart_backoff_min": 20, "restart_healthy_after": 1}
         self.supervisor_opts.update(supervisor or {})
         self.ready_timeout = ready_timeout
+        self.files = dict(files or {})
         self.shm_name = "shoaltest-%d-%d" % (os.getpid(), next(_counter))
         self.proc = None
         self.dir = None
@@ -177,9 +182,19 @@ class Shoald:
                 'swarm_workers = %d;\n'
                 'supervisor:\n{\n%s};\n'
                 'udp:\n{\n  listen = [ %s ];\n};\n'
-                'tracker:\n{\n%s};\n%s\n'
+                'tracker:\n{\n%s};\n'
+                'stats:\n{\n  socket = "%s";\n};\n%s\n'
                 % (self.shm_name, self.socket_workers, self.swarm_workers, sup,
-                   ", ".join(listen), trk, self.extra))
+                   ", ".join(listen), trk, self.stats_socket, self.extra.replace("@DIR@", self.dir or "")))
+
+    def write_file(self, name, content):
+        """Writes `content` (str or bytes) to <temp dir>/name atomically (rename); returns the path."""
+        path = os.path.join(self.dir, name)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(content.encode() if isinstance(content, str) else content)
+        os.replace(tmp, path)
+        return path
 
     @property
     def addr4(self):
@@ -188,6 +203,25 @@ class Shoald:
     @property
     def addr6(self):
         return ("::1", self.port)
+
+    @property
+    def stats_socket(self):
+        # Known before start() (config_text() may be called first); removed by _cleanup_dir.
+        return os.path.join(tempfile.gettempdir(), self.shm_name + ".sock")
+
+    def ctl(self, *words, timeout=10):
+        """Runs `shoalctl -s <socket> words...`; returns (exit code, stdout)."""
+        r = subprocess.run([SHOALCTL, "-s", self.stats_socket] + list(words), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        return r.returncode, r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
+
+    def ctl_json(self, *words):
+        """`shoalctl ... json` parsed; raises if the command failed."""
+        import json
+        rc, out = self.ctl(*(list(words) + ["json"]))
+        if rc != 0:
+            raise ShoaldError("shoalctl %s failed (%d): %s" % (" ".join(words), rc, out))
+        return json.loads(out)
 
     @property
     def log_path(self):
@@ -200,6 +234,8 @@ class Shoald:
         self.dir = tempfile.mkdtemp(prefix="shoaltest-")
         self.port = free_udp_port()
         self.conf_path = os.path.join(self.dir, "shoal.conf")
+        for name, content in self.files.items():
+            self.write_file(name, content)
         with open(self.conf_path, "w") as f:
             f.write(self.config_text())
         self._log_file = open(self.log_path, "wb")
@@ -284,6 +320,10 @@ class Shoald:
     def _cleanup_dir(self):
         if self.dir and not KEEP:
             shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            os.unlink(self.stats_socket)
+        except OSError:
+            pass
         # Our shm names are unique to this test process; remove leftovers of a killed daemon.
         try:
             for name in os.listdir("/dev/shm"):

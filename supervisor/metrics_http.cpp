@@ -1,0 +1,174 @@
+// supervisor/metrics_http.cpp — see metrics_http.hpp. Runs in the supervisor.
+#include "supervisor/metrics_http.hpp"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+
+#include "shm/rings_layout.hpp"
+#include "supervisor/supervisor.hpp"
+#include "supervisor/version.hpp"
+
+namespace shoal::supervisor {
+namespace {
+
+uint64_t sum_counter(const shm::ControlSegment* c, shm::Counter k) {
+  uint64_t sum = 0;
+  for (uint32_t s = 0; s < shm::kMaxWorkerSlots; s++) sum += shm::read_counter(&c->counters[s], k);
+  return sum;
+}
+
+// Conventional aggregate series built from individual counters: {counter, metric, labels}.
+struct Series {
+  shm::Counter counter;
+  const char* labels;
+};
+
+const Series kRequests[] = {
+    {shm::Counter::udp_connect, "protocol=\"udp\",kind=\"connect\""},
+    {shm::Counter::udp_announce, "protocol=\"udp\",kind=\"announce\""},
+    {shm::Counter::udp_scrape, "protocol=\"udp\",kind=\"scrape\""},
+    {shm::Counter::http_announce, "protocol=\"http\",kind=\"announce\""},
+    {shm::Counter::http_scrape, "protocol=\"http\",kind=\"scrape\""},
+};
+
+const Series kErrors[] = {
+    {shm::Counter::udp_bad_connection_id, "cause=\"bad_connection_id\""},
+    {shm::Counter::udp_malformed, "cause=\"malformed\""},
+    {shm::Counter::udp_bad_request, "cause=\"bad_request\""},
+    {shm::Counter::udp_source_port_zero, "cause=\"source_port_zero\""},
+    {shm::Counter::udp_send_errors, "cause=\"send_error\""},
+    {shm::Counter::ring_full_drops, "cause=\"ring_full\""},
+    {shm::Counter::announce_tracker_full, "cause=\"tracker_full\""},
+    {shm::Counter::scrape_timeouts, "cause=\"scrape_timeout\""},
+    {shm::Counter::http_failure, "cause=\"http_failure\""},
+    {shm::Counter::http_not_found, "cause=\"http_not_found\""},
+    {shm::Counter::http_timeouts, "cause=\"http_timeout\""},
+    {shm::Counter::http_connections_refused, "cause=\"http_connection_limit\""},
+    {shm::Counter::tls_handshake_failures, "cause=\"tls_handshake\""},
+};
+
+void header(std::string* out, const char* name, const char* type, const char* help) {
+  *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+void sample(std::string* out, const std::string& name, const std::string& labels, uint64_t v) {
+  *out += name;
+  if (!labels.empty()) *out += "{" + labels + "}";
+  *out += " " + std::to_string(v) + "\n";
+}
+
+void render_counters(std::string* out, const shm::ControlSegment* c) {
+  header(out, "shoal_requests_total", "counter", "Tracker requests accepted, by protocol and kind.");
+  for (const Series& s : kRequests) sample(out, "shoal_requests_total", s.labels, sum_counter(c, s.counter));
+  header(out, "shoal_errors_total", "counter", "Requests refused, dropped or failed, by cause.");
+  for (const Series& s : kErrors) sample(out, "shoal_errors_total", s.labels, sum_counter(c, s.counter));
+  // Every worker counter also on its own, named after the counter (see shoalctl(8)).
+  for (uint32_t k = 0; k < shm::kCounterCount; k++) {
+    std::string name = std::string("shoal_") + shm::kCounterInfo[k].name + "_total";
+    header(out, name.c_str(), "counter", shm::kCounterInfo[k].help);
+    sample(out, name, "", sum_counter(c, shm::Counter(k)));
+  }
+}
+
+void render_gauges(std::string* out, const Supervisor& sup) {
+  const shm::ControlSegment* c = sup.control();
+  uint64_t torrents = 0, seeders = 0, leechers = 0, v4 = 0, v6 = 0, completed = 0;
+  for (uint32_t p = 0; p < sup.config().swarm_workers; p++) {
+    const shm::PartitionGauges& g = c->gauges[p];
+    torrents += shm::load_u32(g.torrents);
+    seeders += shm::load_u32(g.seeders);
+    leechers += shm::load_u32(g.leechers);
+    v4 += shm::load_u32(g.peers_v4);
+    v6 += shm::load_u32(g.peers_v6);
+    completed += std::atomic_ref<uint64_t>(const_cast<uint64_t&>(g.completed)).load(std::memory_order_relaxed);
+  }
+  header(out, "shoal_torrents", "gauge", "Torrents with at least one peer.");
+  sample(out, "shoal_torrents", "", torrents);
+  header(out, "shoal_peers", "gauge", "Peers stored, by address family.");
+  sample(out, "shoal_peers", "family=\"ipv4\"", v4);
+  sample(out, "shoal_peers", "family=\"ipv6\"", v6);
+  header(out, "shoal_swarm_peers", "gauge", "Peers stored, by role (both families).");
+  sample(out, "shoal_swarm_peers", "role=\"seeder\"", seeders);
+  sample(out, "shoal_swarm_peers", "role=\"leecher\"", leechers);
+  header(out, "shoal_completed", "gauge", "Sum of the completed (downloaded) counts of stored torrents.");
+  sample(out, "shoal_completed", "", completed);
+}
+
+void render_workers(std::string* out, const Supervisor& sup) {
+  const conf::Config& cfg = sup.config();
+  uint64_t restarts[2] = {0, 0};
+  header(out, "shoal_worker_up", "gauge", "1 when the worker in the slot runs and reported ready.");
+  for (const Slot& s : sup.slots()) {
+    const shm::WorkerSlot& ws = sup.control()->slots[slot_number(s)];
+    bool up = s.pid != 0 && shm::load_u32(ws.ready) == s.generation;
+    std::string role = s.role == shm::WorkerRole::socket ? "socket" : "swarm";
+    sample(out, "shoal_worker_up", "role=\"" + role + "\",slot=\"" + std::to_string(s.index) + "\"", up);
+    restarts[s.role == shm::WorkerRole::socket ? 0 : 1] += s.restarts;
+  }
+  header(out, "shoal_worker_restarts_total", "counter", "Worker restarts after a crash, by role.");
+  sample(out, "shoal_worker_restarts_total", "role=\"socket\"", restarts[0]);
+  sample(out, "shoal_worker_restarts_total", "role=\"swarm\"", restarts[1]);
+  shm::RingsGeometry g{cfg.socket_workers, cfg.swarm_workers, cfg.ring_slots};
+  header(out, "shoal_queue_depth", "gauge", "Requests waiting in the ring towards each swarm worker.");
+  for (uint32_t w = 0; w < cfg.swarm_workers; w++) {
+    uint64_t d = 0;
+    for (uint32_t s = 0; s < cfg.socket_workers; s++)
+      for (uint32_t k = 0; k < shm::RingsGeometry::kSets; k++) d += shm::request_ring(sup.rings_base(), g, s, w, k).depth();
+    sample(out, "shoal_queue_depth", "slot=\"" + std::to_string(w) + "\"", d);
+  }
+}
+
+}  // namespace
+
+std::string MetricsHttp::render(const Supervisor& sup) {
+  std::string out;
+  header(&out, "shoal_build_info", "gauge", "Version of shoald and of its shared-memory layout.");
+  sample(&out, "shoal_build_info", std::string("version=\"") + kShoalVersion + "\",layout=\"" + std::to_string(shm::kLayoutVersion) + "\"", 1);
+  header(&out, "process_start_time_seconds", "gauge", "Start time of the supervisor since the Unix epoch, in seconds.");
+  sample(&out, "process_start_time_seconds", "", sup.start_unix());
+  render_counters(&out, sup.control());
+  render_gauges(&out, sup);
+  render_workers(&out, sup);
+  return out;
+}
+
+MetricsHttp::MetricsHttp(event_base* base, Supervisor* sup, const std::string& listen) : sup_(sup) {
+  conf::ListenAddress la;
+  std::string why;
+  if (!conf::parse_listen_address(listen, &la, &why)) throw std::runtime_error("metrics.listen " + listen + ": " + why);
+  http_ = evhttp_new(base);
+  if (!http_) throw std::runtime_error("evhttp_new failed");
+  std::string host = la.family == AF_INET6 ? listen.substr(1, listen.rfind(']') - 1) : listen.substr(0, listen.rfind(':'));
+  if (!evhttp_bind_socket_with_handle(http_, host.c_str(), la.port)) {
+    evhttp_free(http_);
+    throw std::runtime_error("metrics.listen " + listen + ": cannot bind");
+  }
+  evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET);
+  evhttp_set_timeout(http_, 10);
+  evhttp_set_gencb(http_, &MetricsHttp::on_request, this);
+}
+
+MetricsHttp::~MetricsHttp() {
+  if (http_) evhttp_free(http_);
+}
+
+void MetricsHttp::on_request(evhttp_request* req, void* arg) {
+  auto* self = static_cast<MetricsHttp*>(arg);
+  const char* uri = evhttp_request_get_uri(req);
+  if (!uri || (strcmp(uri, "/metrics") != 0 && strncmp(uri, "/metrics?", 9) != 0)) {
+    evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
+    return;
+  }
+  std::string body = render(*self->sup_);
+  evbuffer* buf = evbuffer_new();
+  evbuffer_add(buf, body.data(), body.size());
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  evhttp_send_reply(req, HTTP_OK, "OK", buf);
+  evbuffer_free(buf);
+}
+
+}  // namespace shoal::supervisor

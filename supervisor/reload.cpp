@@ -1,0 +1,165 @@
+// supervisor/reload.cpp — see reload.hpp. Runs only in the supervisor. The reloader is one object
+// created on the first request and never destroyed (its timer lives on the supervisor's event
+// base; the process exits with it). It writes only the access segment, and reads the socket
+// workers' pid and access_generation words in the control segment.
+#include "supervisor/reload.hpp"
+
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "conf/access_list.hpp"
+#include "shm/access_segment.hpp"
+#include "shm/clock.hpp"
+#include "shm/control_segment.hpp"
+#include "supervisor/log.hpp"
+
+namespace shoal::supervisor {
+namespace {
+
+constexpr uint64_t kAckPollMs = 20;         // how often the acks are polled while waiting
+constexpr uint64_t kAckWarnAfterMs = 2000;  // a worker this late is named in a warning
+
+uint64_t ms_since(uint64_t start_ns) { return (shm::monotonic_ns() - start_ns) / 1000000ull; }
+
+conf::AccessMode mode_of(const conf::Config& cfg) {
+  conf::AccessMode mode = conf::AccessMode::off;
+  conf::parse_access_mode(cfg.access_list_mode, &mode);
+  return mode;
+}
+
+// Copies `hashes` into buffer b and publishes it: count, then active, then generation.
+void publish(shm::AccessHeader* h, void* base, uint32_t b, const std::vector<conf::InfoHash>& hashes) {
+  uint8_t* dst = shm::access_buffer(base, h->capacity, b);
+  if (!hashes.empty()) std::memcpy(dst, hashes.data(), hashes.size() * shm::kAccessEntryBytes);
+  shm::access_store(h->count[b], uint64_t(hashes.size()));
+  shm::access_store(h->active, b);
+  shm::access_store(h->generation, shm::access_load(h->generation) + 1);
+}
+
+class AccessReloader {
+ public:
+  AccessReloader(event_base* base, const conf::Config& cfg, const SegmentSet& segments)
+      : cfg_(cfg), control_(segments.control_view()), seg_base_(segments.access.base()),
+        h_(shm::access_header(segments.access.base())) {
+    timer_ = evtimer_new(base, &AccessReloader::on_timer, this);
+  }
+
+  bool request(std::string* msg) {
+    if (mode_of(cfg_) == conf::AccessMode::off) {
+      LOG_INFO("access list reload requested, but access_list.mode is \"off\": nothing to reload");
+      return say(msg, "access_list.mode is \"off\": nothing to reload"), false;
+    }
+    uint64_t t0 = shm::monotonic_ns();
+    conf::AccessListResult r = conf::load_access_list(cfg_.access_list_path, h_->capacity);
+    if (!r.ok()) {
+      shm::access_store(h_->reload_errors, shm::access_load(h_->reload_errors) + 1);
+      uint64_t kept = shm::access_load(h_->count[shm::access_load(h_->active)]);
+      std::string line = r.error + "; keeping previous list (" + std::to_string(kept) + " hashes)";
+      LOG_ERROR("%s", line.c_str());
+      return say(msg, line), false;
+    }
+    pending_ = std::move(r.hashes);
+    have_pending_ = true;
+    requested_ns_ = waiting_since_ns_ = t0;
+    parse_ms_ = ms_since(t0);
+    if (try_publish()) return say(msg, last_line_), true;
+    evtimer_add(timer_, &kPoll);
+    return say(msg, "parsed " + std::to_string(pending_.size()) + " hashes in " + std::to_string(parse_ms_) +
+                        " ms; publishing once every socket worker has left the old list"),
+           true;
+  }
+
+ private:
+  static constexpr timeval kPoll{0, long(kAckPollMs * 1000)};
+
+  static void say(std::string* msg, const std::string& text) {
+    if (msg) *msg = text;
+  }
+
+  // The first live socket worker whose ack is not `generation`, or -1 when none.
+  int laggard(uint32_t generation, uint32_t* ack) const {
+    for (uint32_t i = 0; i < control_->control.socket_workers; i++) {
+      const shm::WorkerSlot& ws = control_->slots[shm::socket_slot(i)];
+      if (shm::load_u32(ws.pid) == 0) continue;  // not running: reads nothing
+      *ack = shm::load_u32(ws.access_generation);
+      if (*ack != generation) return int(i);
+    }
+    return -1;
+  }
+
+  // Publishes the pending list if no live worker can still read the inactive buffer.
+  bool try_publish() {
+    uint32_t generation = shm::access_load(h_->generation), ack = 0;
+    int late = laggard(generation, &ack);
+    if (late >= 0) {
+      if (ms_since(waiting_since_ns_) >= kAckWarnAfterMs) {
+        const shm::WorkerSlot& ws = control_->slots[shm::socket_slot(uint32_t(late))];
+        LOG_WARN("access list reload: socket worker %d (pid %u) still acks generation %u, not %u, after %llu ms; "
+                 "not overwriting the list it may read, retrying",
+                 late, shm::load_u32(ws.pid), ack, generation, (unsigned long long)ms_since(waiting_since_ns_));
+        waiting_since_ns_ = shm::monotonic_ns();
+      }
+      return false;
+    }
+    uint32_t inactive = 1 - shm::access_load(h_->active);
+    uint64_t copy_ns = shm::monotonic_ns();
+    publish(h_, seg_base_, inactive, pending_);
+    uint64_t total_ms = ms_since(requested_ns_);
+    shm::access_store(h_->reloads, shm::access_load(h_->reloads) + 1);
+    shm::access_store(h_->last_reload_ms, total_ms);
+    char line[200];
+    snprintf(line, sizeof line, "access list reloaded: %zu hashes in %llu ms (parse %llu ms, copy %llu ms; generation %u)",
+             pending_.size(), (unsigned long long)total_ms, (unsigned long long)parse_ms_,
+             (unsigned long long)ms_since(copy_ns), generation + 1);
+    LOG_INFO("%s", line);
+    last_line_ = line;
+    std::vector<conf::InfoHash>().swap(pending_);  // give the memory back
+    have_pending_ = false;
+    return true;
+  }
+
+  static void on_timer(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<AccessReloader*>(arg);
+    if (self->have_pending_ && !self->try_publish()) evtimer_add(self->timer_, &kPoll);
+  }
+
+  const conf::Config& cfg_;
+  shm::ControlSegment* control_;
+  void* seg_base_;
+  shm::AccessHeader* h_;
+  event* timer_ = nullptr;
+  std::vector<conf::InfoHash> pending_;
+  bool have_pending_ = false;
+  uint64_t requested_ns_ = 0, waiting_since_ns_ = 0, parse_ms_ = 0;
+  std::string last_line_;
+};
+
+AccessReloader* g_reloader = nullptr;  // supervisor only; intentionally never freed
+
+}  // namespace
+
+void load_access_list_at_start(const conf::Config& cfg, const shm::Segment& access) {
+  shm::AccessHeader* h = shm::access_header(access.base());
+  conf::AccessMode mode = mode_of(cfg);
+  h->mode = uint32_t(mode);
+  h->capacity = mode == conf::AccessMode::off ? 0 : cfg.access_list_max_entries;
+  h->active = 0;
+  h->generation = 1;
+  if (mode == conf::AccessMode::off) return;
+  uint64_t t0 = shm::monotonic_ns();
+  conf::AccessListResult r = conf::load_access_list(cfg.access_list_path, h->capacity);
+  if (!r.ok()) throw std::runtime_error(r.error);
+  if (!r.hashes.empty()) std::memcpy(shm::access_buffer(access.base(), h->capacity, 0), r.hashes.data(), r.hashes.size() * 20);
+  shm::access_store(h->count[0], uint64_t(r.hashes.size()));
+  LOG_INFO("access list (%s mode): %zu hashes from %s in %llu ms", conf::access_mode_name(mode), r.hashes.size(),
+           cfg.access_list_path.c_str(), (unsigned long long)ms_since(t0));
+}
+
+bool request_access_list_reload(event_base* base, const conf::Config& cfg, const SegmentSet& segments,
+                                std::string* msg) {
+  if (!g_reloader) g_reloader = new AccessReloader(base, cfg, segments);
+  return g_reloader->request(msg);
+}
+
+}  // namespace shoal::supervisor

@@ -1,0 +1,36 @@
+// supervisor/reload.hpp — the access list in the supervisor: the first load into the freshly
+// created access segment (before any fork), and reloads on SIGUSR1 / `shoalctl reload`. A reload
+// parses the file completely first; a bad file keeps the list in force. A good one is copied
+// into the inactive buffer only once every live socket worker has acked the current generation
+// (so none still reads that buffer), then published by flipping `active` and bumping
+// `generation` (protocol: shm/access_segment.hpp). The wait for acks is polled from a timer on
+// the supervisor's event loop, never by blocking it.
+#pragma once
+#include <event2/event.h>
+
+#include <string>
+
+#include "conf/config.hpp"
+#include "shm/segment.hpp"
+#include "supervisor/segments.hpp"
+
+namespace shoal::supervisor {
+
+// Fills the access header (mode, capacity, generation 1) of the new segment `access` and, unless
+// the mode is off, loads cfg.access_list_path into buffer 0 and logs how many hashes it holds.
+// Throws std::runtime_error("path:line: reason") for a bad or unreadable file.
+void load_access_list_at_start(const conf::Config& cfg, const shm::Segment& access);
+
+// Reloads the access list (SIGUSR1, shoalctl reload). Parses the file now. On a bad file logs
+// "path:line: reason; keeping previous list (N hashes)", counts it in the access header's
+// reload_errors and returns false. On success publishes the list at once if every live socket
+// worker has acked the current generation, else from a timer as soon as they have (normally
+// within 100 ms; a worker that has not acked after 2 s is named in a warning and waited for
+// again, never overwritten), logs "access list reloaded: N hashes in X ms", and returns true.
+// A request while an earlier one still waits replaces the list it would publish. *msg (if not
+// null) gets a one-line summary for the stats socket. The first call binds the reloader to
+// `base`, `cfg` and `segments`, which must outlive the supervisor loop.
+bool request_access_list_reload(event_base* base, const conf::Config& cfg, const SegmentSet& segments,
+                                std::string* msg = nullptr);
+
+}  // namespace shoal::supervisor

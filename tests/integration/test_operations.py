@@ -1,0 +1,225 @@
+"""Operating shoald as an operator would: shoalctl against the stats socket (counts match what
+was announced), Prometheus metrics, a rolling restart under load that loses no peer, and the
+supervisor killed with SIGKILL (its workers exit within a second)."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import bep15  # noqa: E402
+import harness  # noqa: E402
+from harness import Shoald, info_hash, wait_for  # noqa: E402
+
+
+def stats(d):
+    return d.ctl_json("show", "stats")
+
+
+class StatsSocketTest(unittest.TestCase):
+
+    def setUp(self):
+        harness.need_shoald()
+
+    def test_counts_match_announces(self):
+        with Shoald(socket_workers=2, swarm_workers=2) as d:
+            rc, out = d.ctl("wait-ready", "5")
+            self.assertEqual(rc, 0, out)
+            hashes = [info_hash("ops", i) for i in range(3)]
+            sent = 0
+            with d.client() as c:
+                for h in hashes:
+                    for p in range(5):   # peer 0 is a seeder
+                        c.announce(h, 7000 + p, left=0 if p == 0 else 10, event=bep15.EVENT_STARTED)
+                        sent += 1
+                c.announce(hashes[0], 7001, left=0, event=bep15.EVENT_COMPLETED)
+                sent += 1
+            wait_for(lambda: stats(d)["torrents"] == 3, 3, what="3 torrents in show stats")
+            s = stats(d)
+            self.assertEqual((s["seeders"], s["leechers"], s["completed"]), (4, 11, 1))
+            self.assertEqual(s["peers_ipv4"], 15)
+            self.assertEqual(s["counters"]["udp_announce"], sent)
+            t = d.ctl_json("show", "torrent", hashes[0].hex())
+            self.assertTrue(t["found"])
+            self.assertEqual((t["seeders"], t["leechers"], t["completed"], t["peer_total"]), (2, 3, 1, 5))
+            self.assertEqual(sorted(p["port"] for p in t["peers"]), [7000, 7001, 7002, 7003, 7004])
+            self.assertEqual({p["address"] for p in t["peers"]}, {"127.0.0.1"})
+            rc, text = d.ctl("show", "stats")
+            self.assertEqual(rc, 0)
+            self.assertIn("torrents: 3\n", text)
+            self.assertRegex(text, r"counters\.udp_announce: %d\n" % sent)
+            rc, out = d.ctl("show", "torrent", hashes[1].hex().upper())
+            self.assertIn("peer_total: 5", out)
+
+    def test_bad_commands_get_errors(self):
+        with Shoald() as d:
+            rc, out = d.ctl("frobnicate")
+            self.assertEqual(rc, 1)
+            self.assertIn("error: unknown command", out)
+            rc, out = d.ctl("show", "torrent", "abc")
+            self.assertEqual(rc, 1)
+            self.assertIn("40-character hex", out)
+            rc, out = d.ctl("help")
+            self.assertEqual(rc, 0)
+            for words in ("show info", "show workers", "show stats", "show torrent", "reload",
+                          "restart workers"):
+                self.assertIn(words + ":", out)
+
+    def test_show_workers_shows_a_killed_worker(self):
+        with Shoald(socket_workers=1, swarm_workers=2) as d:
+            before = {(w["role"], w["index"]): w for w in d.ctl_json("show", "workers")["workers"]}
+            self.assertEqual(len(before), 3)
+            self.assertTrue(all(w["ready"] for w in before.values()))
+            old = d.kill_worker("swarm", 1)
+            self.assertEqual(before[("swarm", 1)]["pid"], old)
+
+            def replaced():
+                w = {(x["role"], x["index"]): x for x in d.ctl_json("show", "workers")["workers"]}
+                s = w[("swarm", 1)]
+                return s["ready"] and s["pid"] not in (0, old) and s["restarts"] == 1
+            wait_for(replaced, 5, what="swarm worker 1 restarted in show workers")
+            info = d.ctl_json("show", "info")
+            self.assertEqual(info["pid"], d.pid)
+            self.assertEqual(info["swarm_workers"], 2)
+
+
+class MetricsTest(unittest.TestCase):
+
+    def setUp(self):
+        harness.need_shoald()
+
+    def fetch(self, port):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            self.assertIn("text/plain", r.headers["Content-Type"])
+            return r.read().decode()
+
+    def test_metrics_reflect_announces(self):
+        port = harness.free_tcp_port()
+        with Shoald(extra='metrics: { listen = "127.0.0.1:%d"; };' % port) as d:
+            h = info_hash("metrics")
+            with d.client() as c:
+                for p in range(4):
+                    c.announce(h, 9000 + p, left=0 if p == 0 else 1, event=bep15.EVENT_STARTED)
+            wait_for(lambda: stats(d)["torrents"] == 1, 3, what="torrent counted")
+            text = self.fetch(port)
+            samples = {}
+            for line in text.splitlines():
+                if line.startswith("#") or not line:
+                    continue
+                m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$', line)
+                self.assertIsNotNone(m, "not an exposition sample line: %r" % line)
+                samples[m.group(1)] = float(m.group(2))
+            self.assertEqual(samples['shoal_requests_total{protocol="udp",kind="announce"}'], 4)
+            self.assertEqual(samples["shoal_torrents"], 1)
+            self.assertEqual(samples['shoal_peers{family="ipv4"}'], 4)
+            self.assertEqual(samples['shoal_swarm_peers{role="seeder"}'], 1)
+            self.assertEqual(samples['shoal_worker_up{role="swarm",slot="0"}'], 1)
+            self.assertGreater(samples["process_start_time_seconds"], 1.6e9)
+            promtool = shutil.which("promtool")
+            if promtool is None:
+                self.skipTest("promtool not installed (Debian package prometheus; make deps installs it)")
+            r = subprocess.run([promtool, "check", "metrics"], input=text.encode(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stdout.decode())
+
+
+class LoadWithLedger:
+    """Announces from a background thread; a peer enters the ledger when its reply arrived.
+    Counts requests that had to be resent (lost) and ones never answered."""
+
+    def __init__(self, d, torrents=200):
+        self.d = d
+        self.hashes = [info_hash("roll", i) for i in range(torrents)]
+        self.ledger = {h: set() for h in self.hashes}
+        self.lost = self.failed = self.sent = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        port = 10000
+        with self.d.client(timeout=0.3, attempts=1) as c:
+            while not self.stop.is_set():
+                h = self.hashes[self.sent % len(self.hashes)]
+                port += 1
+                for attempt in range(10):
+                    try:
+                        c.announce(h, port, left=5, event=bep15.EVENT_STARTED)
+                        self.ledger[h].add(port)
+                        break
+                    except bep15.TrackerTimeout:
+                        self.lost += 1
+                else:
+                    self.failed += 1
+                self.sent += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+class RollingRestartTest(unittest.TestCase):
+
+    def setUp(self):
+        harness.need_shoald()
+
+    def test_rolling_restart_under_load_loses_no_peer(self):
+        with Shoald(socket_workers=2, swarm_workers=2) as d:
+            before = {(w["role"], w["index"]): w["pid"] for w in d.ctl_json("show", "workers")["workers"]}
+            with LoadWithLedger(d) as load:
+                time.sleep(1.0)
+                rc, out = d.ctl("restart", "workers")
+                self.assertEqual(rc, 0, out)
+                self.assertIn("rolling restart of 4 workers started", out)
+
+                def rolled():
+                    ws = d.ctl_json("show", "workers")["workers"]
+                    return all(w["generation"] == 2 and w["ready"] for w in ws)
+                wait_for(rolled, 30, what="every worker replaced")
+                time.sleep(1.0)
+            after = {(w["role"], w["index"]): w["pid"] for w in d.ctl_json("show", "workers")["workers"]}
+            self.assertTrue(all(after[k] != before[k] for k in before), (before, after))
+            self.assertIn("rolling restart done: 4 workers replaced", d.log())
+            self.assertEqual(load.failed, 0)
+            self.assertGreater(load.sent, 200)
+            # A few lost datagrams are allowed (a client would retry), never a lost peer.
+            self.assertLessEqual(load.lost, 5, "lost %d of %d announces" % (load.lost, load.sent))
+            with d.client() as c:
+                for i in range(0, len(load.hashes), 74):
+                    chunk = load.hashes[i:i + 74]
+                    for h, (seeders, completed, leechers) in zip(chunk, c.scrape(chunk)):
+                        self.assertEqual(seeders + leechers, len(load.ledger[h]))
+            print("rolling restart: %d announces, %d resent, %d unanswered" % (load.sent, load.lost, load.failed))
+
+
+class SupervisorDeathTest(unittest.TestCase):
+
+    def setUp(self):
+        harness.need_shoald()
+
+    def test_workers_exit_within_a_second_of_supervisor_kill9(self):
+        d = Shoald(socket_workers=2, swarm_workers=2).start()
+        try:
+            workers = list(d.workers().values())
+            self.assertEqual(len(workers), 4)
+            os.kill(d.pid, signal.SIGKILL)
+            d.proc.wait(5)
+            t0 = time.monotonic()
+            wait_for(lambda: not any(harness.pid_alive(p) for p in workers), 1.0,
+                     what="every worker gone within 1 s of the supervisor's death")
+            print("workers gone %.0f ms after the supervisor" % ((time.monotonic() - t0) * 1000))
+        finally:
+            d.stop()
+
+
+if __name__ == "__main__":
+    harness.main()
