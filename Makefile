@@ -1,5 +1,5 @@
 # shoal — BitTorrent tracker daemon. GNU make.
-# Targets: deps all test check-sanitize run clean install bench lint
+# Targets: deps all test check-sanitize run clean install bench lint lint-man
 SHELL := /bin/bash
 CXX      ?= g++
 BUILD    ?= build
@@ -12,8 +12,8 @@ PREFIX   ?= /usr/local
 PYTHON   ?= /usr/bin/python3
 
 DEB_PACKAGES := build-essential g++ make pkg-config libevent-dev libssl-dev libjansson-dev \
-  libconfig++-dev libboost-dev libgtest-dev python3 python3-libtorrent aria2 mktorrent \
-  procps iproute2 util-linux
+  libconfig++-dev libboost-dev libgtest-dev python3 python3-libtorrent aria2 mktorrent curl openssl \
+  procps iproute2 util-linux prometheus mandoc man-db
 
 LIB_SRCS  := $(wildcard shm/*.cpp conf/*.cpp worker/*.cpp) $(filter-out supervisor/main.cpp,$(wildcard supervisor/*.cpp))
 LIB_OBJS  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/default_conf.o
@@ -22,7 +22,7 @@ TEST_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tools/*.cpp)
 TOOLS     := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
 
-.PHONY: all deps test unit integration check-sanitize run clean install bench lint
+.PHONY: all deps test unit integration check-sanitize run clean install bench lint lint-man
 all: $(BUILD)/shoald $(BUILD)/unit_tests $(TOOLS)
 
 deps:
@@ -72,6 +72,20 @@ check-sanitize:
 	$(MAKE) BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" build-san/unit_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-san/unit_tests
 
+# Benchmarks (not part of `make test`): an optimised build in $(BUILD)/bench, the peers it is
+# compared with (Debian opentracker, npm bittorrent-tracker under $(BUILD)/bench-node), then
+# tools/bench/bench.py (writes tools/bench/RESULTS.md and README's table). BENCH_QUICK=1: ~2 min.
+BENCH_BUILD ?= $(BUILD)/bench
+BENCH_OPT   ?= -O3 -g
+BENCH_NODE  ?= $(BUILD)/bench-node
+bench:
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT="$(BENCH_OPT)" $(addprefix $(BENCH_BUILD)/,shoald shm_inspect udp_load http_load limit_server)
+	@command -v opentracker >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opentracker; }
+	@[ -f $(BENCH_NODE)/node_modules/bittorrent-tracker/server.js ] || \
+	  npm install --prefix $(BENCH_NODE) --ignore-scripts --no-audit --no-fund bittorrent-tracker
+	BENCH_COMMAND="$(if $(BENCH_QUICK),BENCH_QUICK=$(BENCH_QUICK) )make bench" \
+	  $(PYTHON) tools/bench/bench.py --build $(BENCH_BUILD) --node-dir $(BENCH_NODE)
+
 run: $(BUILD)/shoald
 	$(BUILD)/shoald
 
@@ -79,11 +93,24 @@ lint:
 	@! grep -rnE 'interprocess_mutex|managed_shared_memory|allocate\(' worker/ shm/ --include='*.cpp' --include='*.hpp' \
 	  || { echo "lint: Boost.Interprocess mutexes/allocator are banned in worker/ and shm/"; exit 1; }
 
+# Man pages: mdoc, checked by lint-man and tests/integration/test_man.py.
+lint-man:
+	mandoc -T lint -W warning man/*.[58]
+
+# The systemd unit is installed, not enabled; its /usr/local/sbin becomes $(PREFIX)/sbin.
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= /lib/systemd/system
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/shoal
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/shoal \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
 	install -m 755 $(BUILD)/shoald $(DESTDIR)$(PREFIX)/sbin/shoald
 	install -m 755 $(BUILD)/udp_load $(DESTDIR)$(PREFIX)/bin/shoal-udp-load
+	if [ -x $(BUILD)/shoalctl ]; then install -m 755 $(BUILD)/shoalctl $(DESTDIR)$(PREFIX)/bin/shoalctl; fi
 	[ -e $(DESTDIR)/etc/shoal/shoal.conf ] || install -m 644 conf/shoal.conf $(DESTDIR)/etc/shoal/shoal.conf
+	install -m 644 man/shoal.conf.5 $(DESTDIR)$(MANDIR)/man5/shoal.conf.5
+	install -m 644 man/shoald.8 man/shoalctl.8 $(DESTDIR)$(MANDIR)/man8/
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' conf/shoald.service > $(DESTDIR)$(UNITDIR)/shoald.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/shoald.service
 
 clean:
 	rm -rf build build-san

@@ -26,6 +26,25 @@ struct ListenAddress {
 // Returns false and sets *why on error.
 bool parse_listen_address(const std::string& text, ListenAddress* out, std::string* why);
 
+// An address block "a.b.c.d/n" or "v6addr/n" (a bare address means /32 or /128), as listed in
+// http.trusted_proxies. addr holds the network address with the host bits cleared, network order;
+// IPv4 uses the first 4 bytes.
+struct Cidr {
+  std::string text;    // as written in the config
+  int family = 0;      // AF_INET or AF_INET6
+  uint8_t addr[16] = {};
+  uint8_t prefix = 0;  // 0-32 (IPv4) or 0-128 (IPv6)
+};
+
+// Parses "10.0.0.0/8", "127.0.0.1", "::1/128", "fd00::/8". Numeric only; an IPv4-mapped IPv6
+// block (::ffff:a.b.c.d/n with n >= 96) becomes the IPv4 block, as client addresses are
+// canonicalised the same way. Returns false and sets *why (if not null) on error.
+bool parse_cidr(const std::string& text, Cidr* out, std::string* why);
+
+// True when `addr` (4 bytes for AF_INET, 16 for AF_INET6, network order, already canonical:
+// IPv4-mapped IPv6 addresses given as AF_INET) lies in `block`. Families must match.
+bool cidr_contains(const Cidr& block, int family, const uint8_t* addr);
+
 struct Config {
   std::string source = "<embedded default>";  // file the config came from
 
@@ -45,6 +64,22 @@ struct Config {
   uint32_t udp_recv_buffer = 8 << 20;        // SO_RCVBUF bytes per socket
   uint32_t udp_send_buffer = 4 << 20;        // SO_SNDBUF bytes per socket
 
+  // HTTP tracker (BEP 3, 7, 23, 48), served by the socket workers
+  bool http_enabled = false;
+  std::vector<ListenAddress> http_listen;    // default 0.0.0.0:6969 and [::]:6969 (TCP)
+  uint32_t http_max_connections = 10000;     // open HTTP+HTTPS connections per socket worker
+  uint32_t http_idle_timeout = 15;           // seconds a connection may take to send a request
+  uint32_t http_max_header_bytes = 4096;     // request line + headers
+  uint32_t http_max_scrape_hashes = 64;      // info_hashes answered per HTTP scrape
+  std::string http_real_ip_header;           // e.g. "X-Forwarded-For"; "" = never read
+  std::vector<Cidr> http_trusted_proxies;    // sources whose real_ip_header is believed
+
+  // HTTPS: the same tracker over TLS
+  bool https_enabled = false;
+  std::vector<ListenAddress> https_listen;   // default 0.0.0.0:6970 and [::]:6970 (TCP)
+  std::string https_certificate;             // PEM certificate chain file
+  std::string https_private_key;             // PEM private key file
+
   // tracker behaviour
   uint32_t announce_interval = 1800;  // seconds, sent to clients
   uint32_t peer_ttl = 3600;           // seconds without announce before a peer is removed
@@ -58,6 +93,16 @@ struct Config {
   uint32_t torrents_per_partition = 262144;
   uint32_t peers_per_partition = 1048576;
   uint32_t ring_slots = 4096;         // slots per request/response ring (power of two)
+
+  // access list (conf/access_list.hpp): which info_hashes are served
+  std::string access_list_mode = "off";        // "off" | "allow" | "deny"
+  std::string access_list_path;                // hex info_hash file; required unless off
+  uint32_t access_list_max_entries = 1048576;  // hashes a list may hold (sizes shared memory)
+
+  // operations
+  std::string stats_socket = "/run/shoald.sock";  // Unix socket for shoalctl; "" = off
+  std::string stats_mode = "0600";                // its file mode (octal)
+  std::string metrics_listen;                     // "host:port" of GET /metrics; "" = off
 };
 
 // One problem found in a configuration. line 0 when unknown.

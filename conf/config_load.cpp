@@ -137,15 +137,84 @@ void check_cross_fields(LoadState* st) {
   }
 }
 
-// udp.listen may be empty only when the UDP tracker is off.
-void check_udp_listen(LoadState* st) {
-  size_t listen_row = find_row("udp.listen"), enabled_row = find_row("udp.enabled");
-  const libconfig::Setting* listen = st->found[listen_row];
-  if (!listen || st->failed[listen_row] || st->failed[enabled_row]) return;
-  if (st->config.udp_enabled && st->config.udp_listen.empty()) {
-    add_error(*listen, "udp.listen", "must list at least one address while udp.enabled is true",
-              st);
+// A listen list may be empty only when its protocol is off.
+struct ListenCheck {
+  const char* enabled;
+  const char* listen;
+  bool Config::*enabled_field;
+  std::vector<ListenAddress> Config::*listen_field;
+};
+
+const ListenCheck kListenChecks[] = {
+    {"udp.enabled", "udp.listen", &Config::udp_enabled, &Config::udp_listen},
+    {"http.enabled", "http.listen", &Config::http_enabled, &Config::http_listen},
+    {"https.enabled", "https.listen", &Config::https_enabled, &Config::https_listen},
+};
+
+void check_listen_lists(LoadState* st) {
+  for (const ListenCheck& check : kListenChecks) {
+    size_t listen_row = find_row(check.listen), enabled_row = find_row(check.enabled);
+    const libconfig::Setting* listen = st->found[listen_row];
+    if (!listen || st->failed[listen_row] || st->failed[enabled_row]) continue;
+    if (st->config.*check.enabled_field && (st->config.*check.listen_field).empty()) {
+      add_error(*listen, check.listen,
+                std::string("must list at least one address while ") + check.enabled +
+                    " is true",
+                st);
+    }
   }
+}
+
+// HTTP and HTTPS are both TCP: one address cannot serve both.
+void check_tcp_overlap(LoadState* st) {
+  size_t http_row = find_row("http.listen"), https_row = find_row("https.listen");
+  if (st->failed[http_row] || st->failed[https_row]) return;
+  if (!st->found[http_row] && !st->found[https_row]) return;
+  const libconfig::Setting* at = st->found[https_row] ? st->found[https_row] : st->found[http_row];
+  for (const ListenAddress& a : st->config.https_listen) {
+    for (const ListenAddress& b : st->config.http_listen) {
+      if (a.addr_len == b.addr_len && memcmp(&a.addr, &b.addr, a.addr_len) == 0 && a.port != 0) {
+        add_error(*at, at == st->found[https_row] ? "https.listen" : "http.listen",
+                  "\"" + a.text + "\" is both an http.listen and an https.listen address", st);
+      }
+    }
+  }
+}
+
+// https.enabled needs a certificate and a key; a real_ip_header needs proxies to trust.
+void check_https_and_proxies(LoadState* st) {
+  size_t enabled_row = find_row("https.enabled");
+  if (st->found[enabled_row] && !st->failed[enabled_row] && st->config.https_enabled) {
+    for (const char* path : {"https.certificate", "https.private_key"}) {
+      size_t row = find_row(path);
+      if (st->failed[row]) continue;
+      const std::string& value = std::string_view(path) == "https.certificate"
+                                     ? st->config.https_certificate
+                                     : st->config.https_private_key;
+      if (value.empty()) {
+        const libconfig::Setting* at = st->found[row] ? st->found[row] : st->found[enabled_row];
+        add_error(*at, path, "must name a PEM file while https.enabled is true", st);
+      }
+    }
+  }
+  size_t header_row = find_row("http.real_ip_header"), proxies_row = find_row("http.trusted_proxies");
+  const libconfig::Setting* header = st->found[header_row];
+  if (header && !st->failed[header_row] && !st->failed[proxies_row] &&
+      !st->config.http_real_ip_header.empty() && st->config.http_trusted_proxies.empty()) {
+    add_error(*header, "http.real_ip_header",
+              "is read only from http.trusted_proxies, which is empty; list the proxies", st);
+  }
+}
+
+// access_list.mode "allow" or "deny" needs a file (reported on path when written, else on mode).
+void check_access_list(LoadState* st) {
+  size_t mode_row = find_row("access_list.mode"), path_row = find_row("access_list.path");
+  const libconfig::Setting* mode = st->found[mode_row];
+  if (!mode || st->failed[mode_row] || st->failed[path_row] || st->config.access_list_mode == "off") return;
+  if (!st->config.access_list_path.empty()) return;
+  const libconfig::Setting* at = st->found[path_row] ? st->found[path_row] : mode;
+  add_error(*at, "access_list.path",
+            "must name a file of info_hashes while access_list.mode is \"" + st->config.access_list_mode + "\"", st);
 }
 
 // libconfig 1.5 silently wraps integer literals that do not fit in 32 bits (4294971392 reads as
@@ -244,7 +313,10 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
   if (parse_text(text, include_dir, &lc, &st)) {
     walk_group(lc.getRoot(), "", &st);
     check_cross_fields(&st);
-    check_udp_listen(&st);
+    check_listen_lists(&st);
+    check_tcp_overlap(&st);
+    check_https_and_proxies(&st);
+    check_access_list(&st);
   }
   for (ConfigError& error : st.errors) {
     if (error.file.empty()) error.file = name;

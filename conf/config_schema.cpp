@@ -5,6 +5,7 @@
 // Invariant: rows match conf/shoal.conf setting for setting, in file order; defaults here equal
 // the Config member initialisers. tests/unit/config_test.cpp checks both.
 #include <cstring>
+#include <iterator>
 #include <libconfig.h++>
 
 #include "conf/config.hpp"
@@ -21,7 +22,10 @@ namespace shoal::conf {
 namespace {
 
 constexpr int64_t kMaxListenAddresses = 16;
+constexpr int64_t kMaxTrustedProxies = 64;
 const char* const kDefaultUdpListen[] = {"0.0.0.0:6969", "[::]:6969"};
+const char* const kDefaultHttpListen[] = {"0.0.0.0:6969", "[::]:6969"};
+const char* const kDefaultHttpsListen[] = {"0.0.0.0:6970", "[::]:6970"};
 
 // Extra checks for a value that passed the type and range checks. Return "" or the problem.
 using IntCheck = std::string (*)(int64_t value);
@@ -46,6 +50,35 @@ std::string check_log_level(const std::string& value) {
   return "must be one of \"error\", \"warn\", \"info\", \"debug\", got \"" + value + "\"";
 }
 
+std::string check_octal_mode(const std::string& value) {
+  if (value.size() == 4 && value[0] == '0' && value.find_first_not_of("01234567") == std::string::npos) return "";
+  return "must be four octal digits such as \"0600\", got \"" + value + "\"";
+}
+
+// "" (disabled) or a "host:port" listen address.
+std::string check_optional_address(const std::string& value) {
+  if (value.empty()) return "";
+  ListenAddress address;
+  std::string why;
+  if (parse_listen_address(value, &address, &why)) return "";
+  return "\"" + value + "\": " + why;
+}
+
+std::string check_access_mode(const std::string& value) {
+  if (value == "off" || value == "allow" || value == "deny") return "";
+  return "must be one of \"off\", \"allow\", \"deny\", got \"" + value + "\"";
+}
+
+// An HTTP header name (RFC 9110 token characters), or "" for none.
+std::string check_header_name(const std::string& value) {
+  for (char c : value) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+    if (!ok) return "must be an HTTP header name such as \"X-Forwarded-For\", got \"" + value + "\"";
+  }
+  return "";
+}
+
 // One setting. Exactly one field pointer is set, matching spec.type. For strings min/max bound
 // the length (0, 0: unbounded, the check decides); for lists they bound the element count.
 struct Row {
@@ -54,6 +87,7 @@ struct Row {
   bool Config::*bool_field = nullptr;
   std::string Config::*string_field = nullptr;
   std::vector<ListenAddress> Config::*list_field = nullptr;
+  std::vector<Cidr> Config::*cidr_field = nullptr;
   IntCheck int_check = nullptr;
   StringCheck string_check = nullptr;
 };
@@ -98,6 +132,49 @@ const Row kRows[] = {
   {.spec = {"udp.send_buffer", "int", 4096, 1073741824, "4194304",
             "Kernel send buffer per socket (bytes, SO_SNDBUF)."},
    .int_field = &Config::udp_send_buffer},
+  {.spec = {"http.enabled", "bool", 0, 1, "false",
+            "Serve the HTTP tracker protocol (BEP 3, 7, 23, 48) on TCP."},
+   .bool_field = &Config::http_enabled},
+  {.spec = {"http.listen", "list", 0, kMaxListenAddresses, "[ \"0.0.0.0:6969\", \"[::]:6969\" ]",
+            "TCP addresses for plain HTTP, \"host:port\" or \"[v6host]:port\" (the same port as "
+            "UDP is fine: TCP and UDP ports are separate)."},
+   .list_field = &Config::http_listen},
+  {.spec = {"http.max_connections", "int", 16, 1000000, "10000",
+            "Open HTTP and HTTPS connections per socket worker; more are closed at once (also "
+            "capped by the open-file limit)."},
+   .int_field = &Config::http_max_connections},
+  {.spec = {"http.idle_timeout", "int", 1, 3600, "15",
+            "Seconds a connection has to send a complete request (after connecting, or after the "
+            "previous reply) before it is closed; this also bounds slow senders and TLS "
+            "handshakes."},
+   .int_field = &Config::http_idle_timeout},
+  {.spec = {"http.max_header_bytes", "int", 512, 65536, "4096",
+            "Largest request line plus headers (bytes); larger requests get 400 and are closed."},
+   .int_field = &Config::http_max_header_bytes},
+  {.spec = {"http.max_scrape_hashes", "int", 1, 74, "64",
+            "Most info_hashes answered in one HTTP scrape; further ones are ignored."},
+   .int_field = &Config::http_max_scrape_hashes},
+  {.spec = {"http.real_ip_header", "string", 0, 64, "\"\"",
+            "Behind a reverse proxy: header holding the client address (e.g. \"X-Forwarded-For\" "
+            "or \"X-Real-IP\"), read only from trusted_proxies; \"\" = always use the "
+            "connection's address."},
+   .string_field = &Config::http_real_ip_header, .string_check = check_header_name},
+  {.spec = {"http.trusted_proxies", "list", 0, kMaxTrustedProxies, "[ ]",
+            "Proxy addresses (\"10.0.0.0/8\", \"::1\") whose real_ip_header is believed; the "
+            "right-most address in it that is not itself a trusted proxy is the peer."},
+   .cidr_field = &Config::http_trusted_proxies},
+  {.spec = {"https.enabled", "bool", 0, 1, "false",
+            "Serve the same tracker over TLS (1.2 and 1.3); needs certificate and private_key."},
+   .bool_field = &Config::https_enabled},
+  {.spec = {"https.listen", "list", 0, kMaxListenAddresses, "[ \"0.0.0.0:6970\", \"[::]:6970\" ]",
+            "TCP addresses for HTTPS, \"host:port\" or \"[v6host]:port\"."},
+   .list_field = &Config::https_listen},
+  {.spec = {"https.certificate", "string", 0, 4095, "\"\"",
+            "PEM certificate chain file (server certificate first). Re-read on SIGHUP."},
+   .string_field = &Config::https_certificate},
+  {.spec = {"https.private_key", "string", 0, 4095, "\"\"",
+            "PEM private key file of the certificate. Re-read on SIGHUP."},
+   .string_field = &Config::https_private_key},
   {.spec = {"tracker.announce_interval", "int", 10, 86400, "1800",
             "Seconds clients are told to wait between announces (the \"interval\" field)."},
    .int_field = &Config::announce_interval},
@@ -129,6 +206,27 @@ const Row kRows[] = {
   {.spec = {"capacity.ring_slots", "int", 64, 65536, "4096",
             "Slots in each socket-worker/swarm-worker ring (power of two, 64-65536)."},
    .int_field = &Config::ring_slots, .int_check = check_power_of_two},
+  {.spec = {"access_list.mode", "string", 0, 0, "\"off\"",
+            "\"off\" serves every info_hash; \"allow\" serves only the hashes in path; \"deny\" "
+            "serves all but them."},
+   .string_field = &Config::access_list_mode, .string_check = check_access_mode},
+  {.spec = {"access_list.path", "string", 0, 4095, "\"\"",
+            "File of info_hashes, 40 hex digits a line (# comments, blank lines allowed); "
+            "required unless mode is \"off\". Re-read on SIGUSR1."},
+   .string_field = &Config::access_list_path},
+  {.spec = {"access_list.max_entries", "int", 1, 16777216, "1048576",
+            "Most hashes a list may hold (fixed at start; shared memory holds two lists of 20 "
+            "bytes a hash)."},
+   .int_field = &Config::access_list_max_entries},
+  {.spec = {"stats.socket", "string", 0, 107, "\"/run/shoald.sock\"",
+            "Unix socket of the stats/admin protocol used by shoalctl; \"\" disables it."},
+   .string_field = &Config::stats_socket},
+  {.spec = {"stats.mode", "string", 4, 4, "\"0600\"",
+            "File mode of the stats socket, four octal digits (who may connect)."},
+   .string_field = &Config::stats_mode, .string_check = check_octal_mode},
+  {.spec = {"metrics.listen", "string", 0, 64, "\"\"",
+            "Address of the Prometheus metrics endpoint (GET /metrics), e.g. \"127.0.0.1:9469\"; \"\" disables it."},
+   .string_field = &Config::metrics_listen, .string_check = check_optional_address},
 };
 // clang-format on
 
@@ -232,6 +330,42 @@ std::string parse_list_element(const libconfig::Setting& element,
   return "";
 }
 
+// Checks that `s` is a list of at most row.spec.max elements; returns "" or the problem.
+std::string list_problem(const Row& row, const libconfig::Setting& s, const char* what) {
+  if (s.getType() != libconfig::Setting::TypeArray && s.getType() != libconfig::Setting::TypeList) {
+    return type_problem("a list of strings, [ \"...\", ... ]", s);
+  }
+  if (s.getLength() > row.spec.max) {
+    return "must list at most " + std::to_string(row.spec.max) + " " + what + ", got " +
+           std::to_string(s.getLength());
+  }
+  return "";
+}
+
+// Stores the CIDR list only when every element is valid; each bad element is reported on its
+// line.
+void store_cidr_list(const Row& row, const libconfig::Setting& s, Config* config,
+                     std::vector<ConfigError>* errors) {
+  std::string problem = list_problem(row, s, "address blocks");
+  if (!problem.empty()) return add_error(s, row.spec.path, problem, errors);
+  std::vector<Cidr> blocks;
+  size_t errors_before = errors->size();
+  for (int i = 0; i < s.getLength(); ++i) {
+    const libconfig::Setting& element = s[i];
+    Cidr block;
+    std::string why;
+    if (element.getType() != libconfig::Setting::TypeString) {
+      add_error(element, row.spec.path,
+                "element " + std::to_string(i + 1) + ": " + type_problem("a string", element), errors);
+    } else if (!parse_cidr(element.c_str(), &block, &why)) {
+      add_error(element, row.spec.path, "\"" + std::string(element.c_str()) + "\": " + why, errors);
+    } else {
+      blocks.push_back(std::move(block));
+    }
+  }
+  if (errors->size() == errors_before) config->*row.cidr_field = std::move(blocks);
+}
+
 // Stores the list only when every element is valid; each bad element is reported on its line.
 void store_list(const Row& row, const libconfig::Setting& s, Config* config,
                 std::vector<ConfigError>* errors) {
@@ -280,20 +414,26 @@ void store_setting(size_t row, const libconfig::Setting& setting, Config* config
   if (r.int_field) return store_int(r, setting, config, errors);
   if (r.bool_field) return store_bool(r, setting, config, errors);
   if (r.string_field) return store_string(r, setting, config, errors);
+  if (r.cidr_field) return store_cidr_list(r, setting, config, errors);
   store_list(r, setting, config, errors);
 }
 
 // The stored value of an "int" row, for cross-field checks.
 int64_t int_setting_value(size_t row, const Config& config) { return config.*kRows[row].int_field; }
 
-// Config{} plus the defaults its member initialisers cannot express (udp_listen).
+// Config{} plus the defaults its member initialisers cannot express (the listen lists).
 Config default_config() {
   Config config;
-  for (const char* text : kDefaultUdpListen) {
-    ListenAddress address;
-    parse_listen_address(text, &address, nullptr);
-    config.udp_listen.push_back(address);
-  }
+  auto fill = [](const char* const* texts, size_t n, std::vector<ListenAddress>* out) {
+    for (size_t i = 0; i < n; ++i) {
+      ListenAddress address;
+      parse_listen_address(texts[i], &address, nullptr);
+      out->push_back(address);
+    }
+  };
+  fill(kDefaultUdpListen, std::size(kDefaultUdpListen), &config.udp_listen);
+  fill(kDefaultHttpListen, std::size(kDefaultHttpListen), &config.http_listen);
+  fill(kDefaultHttpsListen, std::size(kDefaultHttpsListen), &config.https_listen);
   return config;
 }
 

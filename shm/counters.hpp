@@ -33,7 +33,16 @@ namespace shoal::shm {
   X(announce_tracker_full, "announces refused: partition full")                           \
   X(peers_expired, "peers removed by the expiry sweep")                                   \
   X(torrents_removed, "empty torrents removed by the expiry sweep")                       \
-  X(partition_repairs, "partitions found mid-update at attach and repaired")
+  X(partition_repairs, "partitions found mid-update at attach and repaired")              \
+  X(http_connections, "HTTP and HTTPS connections accepted")                              \
+  X(http_connections_refused, "HTTP(S) connections closed at once: http.max_connections") \
+  X(http_announce, "HTTP announce requests passed to a swarm worker")                     \
+  X(http_scrape, "HTTP scrape requests passed to swarm workers")                          \
+  X(http_failure, "HTTP requests answered with a failure reason (bad or refused input)")  \
+  X(http_not_found, "HTTP requests for a path other than announce or scrape (404)")       \
+  X(http_timeouts, "HTTP requests answered \"try again\": no swarm reply within 2 s")      \
+  X(tls_handshake_failures, "HTTPS connections closed before the TLS handshake finished") \
+  X(access_denied, "announces refused and scrape hashes zeroed by the access list")
 
 enum class Counter : uint32_t {
 #define SHOAL_COUNTER_ENUM(name, help) name,

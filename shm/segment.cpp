@@ -84,5 +84,6 @@ std::string rings_segment_name(const std::string& prefix) { return "/" + prefix 
 std::string partition_segment_name(const std::string& prefix, uint32_t index) {
   return "/" + prefix + "-part-" + std::to_string(index);
 }
+std::string access_segment_name(const std::string& prefix) { return "/" + prefix + "-access"; }
 
 }  // namespace shoal::shm

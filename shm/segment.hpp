@@ -1,8 +1,9 @@
 // shm/segment.hpp — create, attach and validate POSIX shared-memory segments.
 // Uses Boost.Interprocess shared_memory_object + mapped_region only (never its mutexes,
 // containers or allocator: see ../ARCHITECTURE "Hard rules").
-// Segment names: "/<prefix>-control", "/<prefix>-rings", "/<prefix>-part-<n>", where <prefix>
-// is the configured shm_name (default "shoal"), so two daemons with different names coexist.
+// Segment names: "/<prefix>-control", "/<prefix>-rings", "/<prefix>-part-<n>", "/<prefix>-access",
+// where <prefix> is the configured shm_name (default "shoal"), so two daemons with different
+// names coexist.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -49,5 +50,6 @@ class Segment {
 std::string control_segment_name(const std::string& prefix);
 std::string rings_segment_name(const std::string& prefix);
 std::string partition_segment_name(const std::string& prefix, uint32_t index);
+std::string access_segment_name(const std::string& prefix);  // the access list (shm/access_segment.hpp)
 
 }  // namespace shoal::shm

@@ -3,11 +3,15 @@
 //        shm_inspect --name SHM_NAME workers    one line per slot: role index pid generation
 //                                               ready last_tick restarts
 //        shm_inspect --name SHM_NAME header     segment header fields
+//        shm_inspect --name SHM_NAME access     access-list segment: mode, generation, counts,
+//                                               reloads, reload_errors, sizes, and each socket
+//                                               worker's ack (ack_socket_<i>) ("name value")
 // Exit 0, or 1 if the segment cannot be attached (missing, other layout version).
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "shm/access_segment.hpp"
 #include "shm/control_segment.hpp"
 #include "shm/segment.hpp"
 
@@ -38,6 +42,24 @@ void print_header(const ControlSegment* c) {
          c->control.swarm_workers, (unsigned long long)c->control.created_unix);
 }
 
+// The access-list segment (shm/access_segment.hpp), one "name value" line per field.
+int print_access(const std::string& name) {
+  Segment seg = Segment::attach(access_segment_name(name), SegmentKind::access, true);
+  const AccessHeader* h = access_header(seg.base());
+  uint32_t active = access_load(h->active);
+  printf("mode %u\nactive %u\ngeneration %u\ncapacity %u\ncount0 %llu\ncount1 %llu\nactive_count %llu\n", h->mode,
+         active, access_load(h->generation), h->capacity, (unsigned long long)access_load(h->count[0]),
+         (unsigned long long)access_load(h->count[1]), (unsigned long long)access_load(h->count[active & 1]));
+  printf("reloads %llu\nreload_errors %llu\nlast_reload_ms %llu\nsegment_size %zu\n",
+         (unsigned long long)access_load(h->reloads), (unsigned long long)access_load(h->reload_errors),
+         (unsigned long long)access_load(h->last_reload_ms), seg.size());
+  Segment ctl = Segment::attach(control_segment_name(name), SegmentKind::control, true);
+  auto* c = static_cast<const ControlSegment*>(ctl.base());
+  for (uint32_t i = 0; i < c->control.socket_workers; i++)
+    printf("ack_socket_%u %u\n", i, load_u32(c->slots[socket_slot(i)].access_generation));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,11 +70,12 @@ int main(int argc, char** argv) {
     else
       what = argv[i];
   }
-  if (name.empty() || (what != "counters" && what != "workers" && what != "header")) {
-    fprintf(stderr, "usage: shm_inspect --name SHM_NAME counters|workers|header\n");
+  if (name.empty() || (what != "counters" && what != "workers" && what != "header" && what != "access")) {
+    fprintf(stderr, "usage: shm_inspect --name SHM_NAME counters|workers|header|access\n");
     return 2;
   }
   try {
+    if (what == "access") return print_access(name);
     Segment seg = Segment::attach(control_segment_name(name), SegmentKind::control, true);
     if (seg.size() < sizeof(ControlSegment)) throw std::runtime_error("control segment too small");
     auto* c = static_cast<const ControlSegment*>(seg.base());

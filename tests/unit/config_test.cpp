@@ -171,9 +171,9 @@ TEST(ConfigErrors, UnknownTopLevelSettingReportsItsLine) {
 TEST(ConfigErrors, UnknownNestedSettingAndGroupReportTheirLines) {
   std::string text =
       "tracker:\n{\n  peer_tll = 7200;\n};\n"
-      "http:\n{\n  enabled = true;\n};\n";
+      "gopher:\n{\n  enabled = true;\n};\n";
   EXPECT_EQ(messages(load(text)), (Lines{"t.conf:3: tracker.peer_tll: unknown setting",
-                                         "t.conf:5: http: unknown setting"}));
+                                         "t.conf:5: gopher: unknown setting"}));
 }
 
 TEST(ConfigErrors, MisplacedSettingSuggestsItsGroup) {

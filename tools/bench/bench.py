@@ -1,0 +1,427 @@
+#!/usr/bin/python3
+"""bench.py — `make bench`: shoald against opentracker, bittorrent-tracker and the machine's limit.
+
+Runs the same load (tools/udp_load, tools/http_load with their default, realistic workload)
+against each tracker on loopback, alternating trackers within each round, with the tracker
+pinned to one CPU and the generator to another (taskset). Prints Markdown tables and writes
+them, with the date, machine, commit and exact command, to tools/bench/RESULTS.md; the README's
+Benchmarks section gets the same tables between its bench markers.
+
+Sections: UDP (plus the socket->swarm ring hop cost read from shm_inspect), HTTP keep-alive and
+no keep-alive, UDP latency at about half the maximum rate, scaling over socket workers, and
+memory (1,000,000 peers over 100,000 torrents, IPv4 then IPv6).
+
+    tools/bench/bench.py --build build/bench --node-dir build/bench-node [--rounds 3] [--quick]
+
+BENCH_QUICK=1 (or --quick): one round, shorter runs (about 2 minutes). Python 3 stdlib only.
+Every process is started here, pinned, bounded in time and stopped by its PID.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import trackers as T  # noqa: E402
+
+CEILING_SHARE = 0.95   # a tracker at >= 95 % of the generator's ceiling is reported as "≥ ceiling"
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def cpu_busy_seconds():
+    """Busy CPU time of the whole machine (all CPUs) from /proc/stat, in seconds."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
+def run_gen(argv, timeout):
+    """Runs a load generator (pinned by the caller's argv); returns (json dict, generator CPU %)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / wall * 100 if wall else 0
+    line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    try:
+        res = json.loads(line)
+    except ValueError:
+        res = {"responses_per_s": 0.0, "p50_us": 0, "p99_us": 0, "p999_us": 0, "errors": 0, "invalid": 0,
+               "timeouts": 0, "error_messages": [(p.stderr or "no output").strip()[-200:]]}
+    return res, cpu
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.build = os.path.abspath(args.build)
+        self.work = tempfile.mkdtemp(prefix="shoal-bench-")
+        os.chmod(self.work, 0o755)  # opentracker drops to "nobody" and chroots here
+        self.whitelist = os.path.join(self.work, "wl.txt")
+        with open(self.whitelist, "w") as f:
+            subprocess.run([self.tool("udp_load"), "--dump-hashes"], stdout=f, check=True, timeout=60)
+        os.chmod(self.whitelist, 0o644)
+        self.results = {}      # section -> data
+        self.md = []           # Markdown output blocks
+
+    def tool(self, name):
+        return os.path.join(self.build, name)
+
+    def gen(self, kind, target, extra=()):
+        a = self.a
+        prog = "udp_load" if kind == "udp" else "http_load"
+        return (["taskset", "-c", str(a.gen_cpu), self.tool(prog), "--target", target, "--json",
+                 "--duration", str(a.duration), "--warmup", str(a.warmup)] + list(extra))
+
+    def make(self, name, **kw):
+        kw.setdefault("cpus", str(self.a.tracker_cpu))
+        return T.make(name, self, **kw)
+
+    # ------------------------------------------------------------------ throughput sections
+    def throughput(self, section, kind, names, gen_extra=()):
+        """Rounds x trackers, alternating order; each run on a freshly started tracker."""
+        runs = {n: [] for n in names}
+        for r in range(self.a.rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in order:
+                tr = self.make(name, http=(kind == "http"))
+                try:
+                    tr.start()
+                    target = tr.udp_target if kind == "udp" else tr.http_target
+                    if target is None:
+                        continue
+                    c0, s0, k0 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
+                    m0, t0 = cpu_busy_seconds(), time.monotonic()
+                    res, gcpu = run_gen(self.gen(kind, target, gen_extra), self.a.duration + self.a.warmup + 30)
+                    wall = time.monotonic() - t0
+                    c1, s1, k1 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
+                    res["tracker_cpu"] = (c1 - c0) / wall * 100
+                    # Everything else busy on the machine (other users' jobs, interrupts not charged
+                    # to a process): noise to read the numbers against.
+                    res["other_cpu"] = max(0.0, (cpu_busy_seconds() - m0) / wall * 100 - res["tracker_cpu"] - gcpu)
+                    res["generator_cpu"] = gcpu
+                    res["ctx_per_kreq"] = ((k1 - k0) / max(1.0, res.get("responses_per_s", 0) * wall) * 1000)
+                    if s0 and s1:
+                        res["ring"] = {k: s1.get(k, 0) - s0.get(k, 0) for k in s1}
+                    runs[name].append(res)
+                    log("%s %s round %d: %.0f resp/s p99 %.0f us (errors %d invalid %d timeouts %d) CPU tracker %.0f%% "
+                        "gen %.0f%% other %.0f%%" % (section, name, r + 1, res["responses_per_s"], res["p99_us"],
+                                                    res["errors"], res["invalid"], res["timeouts"], res["tracker_cpu"],
+                                                    gcpu, res["other_cpu"]))
+                finally:
+                    tr.stop()
+        self.results[section] = runs
+        return runs
+
+    def table(self, title, runs, ceiling_name, notes=None):
+        """Markdown table: median, range, p99, problems, CPU, shoald's ratio."""
+        def med(xs):
+            return statistics.median(xs) if xs else 0.0
+        meds = {n: med([r["responses_per_s"] for r in rs]) for n, rs in runs.items()}
+        ceiling = meds.get(ceiling_name, 0)
+        shoald = next((meds[n] for n in runs if n.startswith("shoald") and meds[n] > 0), 0)
+        shoald_at_ceiling = ceiling and shoald >= CEILING_SHARE * ceiling
+        lines = ["### " + title, "",
+                 "| tracker | responses/s (median) | range | p99 µs | errors / invalid / timeouts | CPU: tracker / gen / other | shoald ÷ this |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
+        for n, rs in runs.items():
+            label = T.LABELS.get(n, n) + ((" — " + notes[n]) if notes and n in notes else "")
+            if not rs:
+                lines.append("| %s | not available in this build | | | | | |" % label)
+                continue
+            v = [r["responses_per_s"] for r in rs]
+            m = meds[n]
+            is_ceiling_row = n == ceiling_name
+            shown = ("≥ ceiling (%s)" % fmt(m)) if (ceiling and not is_ceiling_row and m >= CEILING_SHARE * ceiling) else fmt(m)
+            if is_ceiling_row:
+                shown = "**%s** (ceiling)" % fmt(m)
+            probs = "%d / %d / %d" % (sum(r["errors"] for r in rs), sum(r["invalid"] for r in rs), sum(r["timeouts"] for r in rs))
+            if n.startswith("shoald"):
+                ratio = "—"
+            elif m <= 0 or not shoald:
+                ratio = "n/a"
+            elif shoald_at_ceiling and (is_ceiling_row or m >= CEILING_SHARE * ceiling):
+                ratio = "≥ ceiling (%.2f×)" % (shoald / m)
+            else:
+                ratio = "%.2f×" % (shoald / m)
+            lines.append("| %s | %s | %s – %s | %.0f | %s | %.0f%% / %.0f%% / %.0f%% | %s |" % (
+                label, shown, fmt(min(v)), fmt(max(v)), med([r["p99_us"] for r in rs]), probs,
+                med([r["tracker_cpu"] for r in rs]), med([r["generator_cpu"] for r in rs]),
+                med([r.get("other_cpu", 0) for r in rs]), ratio))
+        msgs = sorted({m for rs in runs.values() for r in rs for m in r.get("error_messages", [])})
+        if msgs:
+            lines += ["", "Tracker errors seen: " + "; ".join("`%s`" % m[:80] for m in msgs[:6])]
+        self.md.append("\n".join(lines))
+        return meds
+
+    # ------------------------------------------------------------------ sections
+    def sec_udp(self):
+        names = ["shoald", "opentracker", "bittorrent-tracker", "limit", "limit-blocking"]
+        runs = self.throughput("udp", "udp", names)
+        meds = self.table("UDP (BEP 15), udp_load defaults", runs, "limit")
+        ring = [r["ring"] for r in runs["shoald"] if r.get("ring")]
+        if ring:
+            b = sum(x.get("ring_batches", 0) for x in ring)
+            m = sum(x.get("ring_messages", 0) for x in ring)
+            w = sum(x.get("ring_wakeups", 0) for x in ring)
+            d = sum(x.get("ring_full_drops", 0) for x in ring)
+            rx = sum(x.get("udp_received", 0) for x in ring)
+            self.results["ring"] = dict(batches=b, messages=m, wakeups=w, drops=d, received=rx)
+            self.md.append("Socket→swarm ring hop during shoald's UDP runs (shm_inspect counters, all rounds): "
+                           "%s ring messages in %s batches = **%.1f messages per wake-up** (batch), %s eventfd "
+                           "wake-ups (%.2f per datagram received), **%d ring-full drops**. A request and its "
+                           "response are one message each way." % (fmt(m), fmt(b), m / b if b else 0, fmt(w),
+                                                                     w / rx if rx else 0, d))
+        return meds
+
+    def sec_http(self, keep_alive):
+        names = ["shoald", "opentracker", "bittorrent-tracker", "limit"]
+        extra = () if keep_alive else ("--no-keep-alive",)
+        sec = "http-ka" if keep_alive else "http-noka"
+        runs = self.throughput(sec, "http", names, extra)
+        notes = {"opentracker": "closes the connection after every response (Debian build)"}
+        if any(m.startswith("invalid") for m in []):
+            pass
+        title = "HTTP, keep-alive (64 connections, 1 request in flight each)" if keep_alive else \
+            "HTTP, no keep-alive (a new TCP connection per request)"
+        return self.table(title, runs, "limit", notes)
+
+    def sec_latency(self, max_rate):
+        """Closed-loop ladder of in-flight counts; reports the step closest to half of max_rate."""
+        tr = self.make("shoald")
+        steps = []
+        try:
+            tr.start()
+            for socks, infl in [(1, 1), (2, 1), (4, 1), (8, 1), (16, 1), (16, 2), (16, 4)]:
+                res, _ = run_gen(self.gen("udp", tr.udp_target, ("--sockets", str(socks), "--inflight", str(infl))),
+                                 self.a.duration + self.a.warmup + 30)
+                steps.append((socks * infl, res))
+                log("latency %d in flight: %.0f resp/s p50 %.0f p99 %.0f p999 %.0f" % (
+                    socks * infl, res["responses_per_s"], res["p50_us"], res["p99_us"], res["p999_us"]))
+                if res["responses_per_s"] > 0.75 * max_rate:
+                    break
+        finally:
+            tr.stop()
+        half = max_rate / 2
+        best = min(steps, key=lambda s: abs(s[1]["responses_per_s"] - half))
+        lines = ["### UDP latency at about half of shoald's maximum rate", "",
+                 "udp_load is closed-loop, so the rate is set by the number of requests in flight. Maximum "
+                 "(median of the UDP table): %s responses/s; target half: %s." % (fmt(max_rate), fmt(half)), "",
+                 "| in flight | responses/s | share of max | p50 µs | p99 µs | p999 µs |", "|---:|---:|---:|---:|---:|---:|"]
+        for n, r in steps:
+            mark = " **←**" if (n, r) is best else ""
+            lines.append("| %d%s | %s | %.0f%% | %.0f | %.0f | %.0f |" % (
+                n, mark, fmt(r["responses_per_s"]), r["responses_per_s"] / max_rate * 100 if max_rate else 0,
+                r["p50_us"], r["p99_us"], r["p999_us"]))
+        self.results["latency"] = {"max": max_rate, "steps": [(n, r) for n, r in steps], "chosen": best[0]}
+        self.md.append("\n".join(lines))
+        return best[1]
+
+    def sec_scaling(self):
+        names = ["shoald", "shoald-2sw", "shoald-2sw-2cpu"]
+        runs = {n: [] for n in names}
+        for r in range(self.a.rounds):
+            for name in names[r % 3:] + names[:r % 3]:
+                two_cpu = name.endswith("2cpu")
+                tr = self.make("shoald", socket_workers=1 if name == "shoald" else 2,
+                               cpus="%d,%d" % (self.a.gen_cpu, self.a.tracker_cpu) if two_cpu else str(self.a.tracker_cpu))
+                try:
+                    tr.start()
+                    argv = self.gen("udp", tr.udp_target)
+                    if two_cpu:
+                        argv[2] = "%d,%d" % (self.a.gen_cpu, self.a.tracker_cpu)
+                    c0 = tr.cpu_seconds()
+                    m0, t0 = cpu_busy_seconds(), time.monotonic()
+                    res, gcpu = run_gen(argv, self.a.duration + self.a.warmup + 30)
+                    wall = time.monotonic() - t0
+                    res["tracker_cpu"] = (tr.cpu_seconds() - c0) / wall * 100
+                    res["other_cpu"] = max(0.0, (cpu_busy_seconds() - m0) / wall * 100 - res["tracker_cpu"] - gcpu)
+                    res["generator_cpu"] = gcpu
+                    runs[name].append(res)
+                    log("scaling %s: %.0f resp/s tracker CPU %.0f%%" % (name, res["responses_per_s"], res["tracker_cpu"]))
+                finally:
+                    tr.stop()
+        self.results["scaling"] = runs
+        self.table("Scaling: UDP at 1 and 2 socket workers (1 swarm worker)", runs, None,
+                   {"shoald-2sw-2cpu": "tracker and generator share CPUs 0-1 (this machine has 2)"})
+
+    def sec_memory(self):
+        """Fills 800k IPv4 then 200k IPv6 peers over 100k torrents; measures shm, RSS, peers."""
+        v4, v6, torrents = self.a.mem_peers_v4, self.a.mem_peers_v6, 100000
+        out = {}
+        for name in ["shoald", "opentracker"]:
+            tr = self.make(name, memory=True)
+            rows = []
+            try:
+                tr.start()
+                rows.append(("empty", tr.memory()))
+                fill = ["--torrents", str(torrents), "--mix", "0:1:0", "--warmup", "0", "--duration", "120"]
+                for fam, peers, target in [("IPv4", v4, tr.udp_target), ("IPv6", v6, tr.udp6_target)]:
+                    if target is None:
+                        rows.append(("+%s: not supported" % fam, None))
+                        continue
+                    # udp_load walks each socket's peers round-robin and stops at --max-requests;
+                    # sockets run at slightly different speeds, so 12 % extra requests make sure
+                    # (almost) every peer announced once (a re-announce of a stored peer is a no-op,
+                    # 0.5 % of re-announces are `stopped`). The count reported is what a scrape finds.
+                    socks = 64 if fam == "IPv4" else 16
+                    argv = ["taskset", "-c", str(self.a.gen_cpu), self.tool("udp_load"), "--target", target, "--json",
+                            "--peers", str(peers), "--sockets", str(socks), "--inflight", "2",
+                            "--max-requests", str(int(peers * 1.12))] + fill
+                    res, _ = run_gen(argv, 200)
+                    time.sleep(0.5)
+                    m = tr.memory()
+                    m["peers_scraped"] = T.scrape_count(target, self.whitelist, torrents)
+                    m["timeouts"] = res.get("timeouts", 0)
+                    rows.append(("+%d %s peers" % (peers, fam), m))
+                    log("memory %s after %s: %s" % (name, fam, m))
+            finally:
+                tr.stop()
+            out[name] = rows
+        self.results["memory"] = out
+        self.md.append(memory_table(out))
+
+    # ------------------------------------------------------------------ output
+    def write(self, started, command):
+        cpu = "unknown"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
+                                text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               stdout=subprocess.PIPE, text=True).stdout.strip()
+        head = ["## Latest `make bench`", "",
+                "- date: %s" % started.strftime("%Y-%m-%d %H:%M UTC"),
+                "- machine: %d CPUs (`nproc`), %s, Linux %s; tracker on CPU %d, generator on CPU %d (`taskset`)"
+                % (os.cpu_count(), cpu, platform.release(), self.a.tracker_cpu, self.a.gen_cpu),
+                "- commit: %s%s" % (commit, " + uncommitted changes in the work tree" if dirty else ""),
+                "- command: `%s`" % command,
+                "- runs: %d round(s), each run %g s warm-up + %g s measured on a freshly started tracker; trackers "
+                "alternate within a round; medians and ranges over rounds"
+                % (self.a.rounds, self.a.warmup, self.a.duration),
+                "- load: `udp_load`/`http_load` defaults: 100,000 torrents, 200,000 peers, Pareto 1.16 popularity, "
+                "announce:scrape 50:1 (UDP adds 1 connect), numwant 30, 16 UDP sockets × 16 in flight, 64 HTTP "
+                "connections × 1 in flight; every response validated",
+                "- ceiling: `limit_server --spin` answers valid empty replies without ever sleeping, so it "
+                "measures the generator; a tracker at ≥ 95 % of it is shown as \"≥ ceiling\". `limit-blocking` is "
+                "the same responder sleeping in epoll_wait.", ""]
+        body = "\n".join(head) + "\n" + "\n\n".join(self.md) + "\n"
+        print(body)
+        with open(os.path.join(REPO, "tools", "bench", "RESULTS.md"), "w") as f:
+            f.write("# shoal benchmark results\n\nWritten by `make bench` (tools/bench/bench.py); do not edit by hand.\n\n"
+                    + body)
+        readme = os.path.join(REPO, "README.md")
+        with open(readme) as f:
+            text = f.read()
+        b, e = "<!-- bench:begin -->", "<!-- bench:end -->"
+        if b in text and e in text:
+            text = text[:text.index(b) + len(b)] + "\n" + body.replace("## Latest", "### Latest", 1).replace(
+                "\n### ", "\n#### ") + text[text.index(e):]
+            with open(readme, "w") as f:
+                f.write(text)
+
+
+def fmt(x):
+    return "{:,.0f}".format(x)
+
+
+def memory_table(out):
+    lines = ["### Memory: 1,000,000 peers over 100,000 torrents", "",
+             "Filled with `udp_load --mix 0:1:0` (about one announce per peer): IPv4 peers from 64 source "
+             "addresses, then IPv6 peers from ::1; peers counted by scraping all 100,000 torrents. shoald: "
+             "*partition* is the touched pages (`du`) of the swarm partition segment /dev/shm/NAME-part-0 (torrent "
+             "and peer tables, indexes, peer lists: everything that grows with peers); *fixed shm* is the other "
+             "segments (rings, control), whose size does not depend on the number of peers; *private* is RssAnon + "
+             "RssFile of every shoald process. *Total* = partition + fixed shm + private: each shared page is "
+             "counted once (summing VmRSS would count a segment once per process that maps it). opentracker: "
+             "VmRSS of its one process (Debian's build is IPv4-only).", "",
+             "| tracker | after | peers stored | partition (touched) | partition B/peer | fixed shm | private | total | total B/peer |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, rows in out.items():
+        for label, m in rows:
+            if m is None:
+                lines.append("| %s | %s | | | | | | | |" % (name, label))
+                continue
+            peers = m.get("peers_scraped")
+            segs = m.get("segments", {})
+            part = sum(t for k, (t, _) in segs.items() if k.startswith("part-"))
+            fixed = sum(t for k, (t, _) in segs.items() if not k.startswith("part-"))
+            pp = lambda v: "%.1f" % (v / peers) if peers else "—"  # noqa: E731
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, label, fmt(peers) if peers is not None else "—", mib(part) if segs else "—",
+                pp(part) if segs else "—", mib(fixed) if segs else "—", mib(m["private"]), mib(m["total"]),
+                pp(m["total"])))
+    last = [m for _, m in out.get("shoald", []) if m and m.get("partition")]
+    if last:
+        m = last[-1]
+        lines += ["", "shoald after the fill: partition counters " + ", ".join(
+            "%s %s" % (k, fmt(v)) for k, v in m["partition"].items()) + "; segments (touched / size) " + ", ".join(
+            "%s %s / %s" % (k, mib(t), mib(z)) for k, (t, z) in sorted(m["segments"].items()))
+            + ". Capacity: 131,072 torrents and 1,048,576 peers in one partition (the fill uses ~95 %)."]
+    return "\n".join(lines)
+
+
+def mib(b):
+    return "%.1f MiB" % (b / 1048576)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(REPO, "build", "bench"))
+    ap.add_argument("--node-dir", default=os.path.join(REPO, "build", "bench-node"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=4.0)
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
+    ap.add_argument("--only", default="udp,latency,http,scaling,memory")
+    ap.add_argument("--tracker-cpu", type=int, default=1)
+    ap.add_argument("--gen-cpu", type=int, default=0)
+    ap.add_argument("--mem-peers-v4", type=int, default=800000)
+    ap.add_argument("--mem-peers-v6", type=int, default=200000)
+    args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.duration = 1, 2.0
+    args.node_dir = os.path.abspath(args.node_dir)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    command = "BENCH_QUICK=1 make bench" if args.quick and os.environ.get("BENCH_QUICK") else (
+        os.environ.get("BENCH_COMMAND") or " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]))
+    b = Bench(args)
+    only = set(args.only.split(","))
+    try:
+        udp = b.sec_udp() if "udp" in only else {}
+        if "latency" in only and udp.get("shoald"):
+            b.sec_latency(udp["shoald"])
+        if "http" in only:
+            b.sec_http(True)
+            b.sec_http(False)
+        if "scaling" in only:
+            b.sec_scaling()
+        if "memory" in only:
+            b.sec_memory()
+    finally:
+        T.stop_all()
+        shutil.rmtree(b.work, ignore_errors=True)
+    b.write(started, command)
+
+
+if __name__ == "__main__":
+    main()

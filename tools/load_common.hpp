@@ -1,0 +1,163 @@
+// load_common.hpp — pieces shared by the load generators in tools/ (http_load; udp_load keeps
+// its own copies): monotonic clock, splitmix64 RNG, the log-linear latency histogram, the
+// simulated peer population with its Pareto (rank-size Zipf) popularity and the info hashes
+// derived from --seed (so one whitelist fits udp_load and http_load), and argument parsers
+// that accept loopback targets only. Header-only.
+#pragma once
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace shoal_load {
+
+constexpr uint64_t kSec = 1000000000ull;
+
+/// The parts of a generator's options that the shared code reads.
+struct Population {
+  uint64_t torrents = 100000, peers = 200000;
+  double pareto = 1.16, seeder_ratio = 0.25;
+};
+
+inline uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * kSec + uint64_t(ts.tv_nsec);
+}
+
+/// splitmix64 step; also derives info hashes (identical to udp_load).
+inline uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+struct Rng {
+  uint64_t s;
+  uint64_t next() { s += 0x9e3779b97f4a7c15ull; return mix64(s); }
+  double unit() { return double(next() >> 11) * 0x1.0p-53; }
+  uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+};
+
+/// Log-linear latency histogram in ns, 16 sub-buckets per power of two (as udp_load).
+struct Histogram {
+  static constexpr int kBuckets = 32 + 59 * 16;
+  uint64_t counts[kBuckets] = {};
+  uint64_t total = 0;
+  static int bucket(uint64_t v) {
+    if (v < 32) return int(v);
+    int e = 63 - __builtin_clzll(v);
+    return 32 + (e - 5) * 16 + int((v >> (e - 4)) & 15);
+  }
+  static double value(int b) {
+    if (b < 32) return b;
+    int e = (b - 32) / 16 + 5, sub = (b - 32) % 16;
+    double width = double(1ull << (e - 4));
+    return (16 + sub) * width + width / 2;
+  }
+  void add(uint64_t v) { ++counts[bucket(v)]; ++total; }
+  double quantile_us(double q) const {
+    uint64_t rank = uint64_t(std::ceil(q * double(total))), seen = 0;
+    for (int b = 0; b < kBuckets && total; ++b)
+      if ((seen += counts[b]) >= std::max<uint64_t>(rank, 1)) return value(b) / 1000.0;
+    return 0;
+  }
+};
+
+struct Peer {
+  uint32_t torrent;
+  bool started = false, seeder = false;
+};
+
+/// The simulated peers and the key of their info hashes (same draws as udp_load).
+struct Workload {
+  std::vector<Peer> peers;
+  uint64_t hash_key = 0;
+  void info_hash(uint32_t t, uint8_t* out) const {
+    uint64_t a = mix64(hash_key ^ t), b = mix64(a), c = mix64(b);
+    memcpy(out, &a, 8); memcpy(out + 8, &b, 8); memcpy(out + 16, &c, 4);
+  }
+};
+
+/// Builds peers: a floor of one peer per torrent, the rest Zipf(1/shape) (as udp_load).
+inline Workload build_workload(const Population& o, Rng& rng) {
+  Workload w;
+  w.hash_key = rng.next();
+  std::vector<double> cdf(o.torrents);
+  double acc = 0;
+  for (uint64_t i = 0; i < o.torrents; ++i) cdf[i] = acc += std::pow(double(i + 1), -1.0 / o.pareto);
+  w.peers.resize(o.peers);
+  for (uint64_t p = 0; p < o.peers; ++p) {
+    Peer& pe = w.peers[p];
+    if (o.peers >= o.torrents && p < o.torrents) {
+      pe.torrent = uint32_t(p);
+    } else {
+      auto it = std::upper_bound(cdf.begin(), cdf.end(), rng.unit() * acc);
+      pe.torrent = uint32_t(std::min<size_t>(it - cdf.begin(), o.torrents - 1));
+    }
+    pe.seeder = rng.unit() < o.seeder_ratio;
+  }
+  return w;
+}
+
+/// Parses an unsigned integer in [lo, hi]; false on junk or out of range.
+inline bool parse_u64(const char* s, uint64_t lo, uint64_t hi, uint64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || *s == '-' || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+inline bool parse_double(const char* s, double lo, double hi, double* out) {
+  char* end = nullptr;
+  double v = strtod(s, &end);
+  if (end == s || *end || !std::isfinite(v) || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+/// Parses "A.B.C.D:PORT" or "[V6]:PORT"; accepts only 127.0.0.0/8 and ::1.
+inline bool parse_target(const std::string& t, sockaddr_storage* target, socklen_t* target_len, bool* v6, const char* prog) {
+  std::string host, port;
+  if (!t.empty() && t[0] == '[') {
+    size_t e = t.find(']');
+    if (e == std::string::npos || e + 1 >= t.size() || t[e + 1] != ':') return false;
+    host = t.substr(1, e - 1), port = t.substr(e + 2), *v6 = true;
+  } else {
+    size_t c = t.rfind(':');
+    if (c == std::string::npos) return false;
+    host = t.substr(0, c), port = t.substr(c + 1), *v6 = false;
+  }
+  uint64_t pn;
+  if (!parse_u64(port.c_str(), 1, 65535, &pn)) return false;
+  *target = {};
+  auto* a4 = reinterpret_cast<sockaddr_in*>(target);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(target);
+  bool loopback;
+  if (*v6) {
+    if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) != 1) return false;
+    loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+    a6->sin6_family = AF_INET6, a6->sin6_port = htons(uint16_t(pn)), *target_len = sizeof *a6;
+  } else {
+    if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) return false;
+    loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    a4->sin_family = AF_INET, a4->sin_port = htons(uint16_t(pn)), *target_len = sizeof *a4;
+  }
+  if (!loopback) fprintf(stderr, "%s: refusing %s: only 127.0.0.0/8 and ::1 are allowed\n", prog, t.c_str());
+  return loopback;
+}
+
+}  // namespace shoal_load

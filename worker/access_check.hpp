@@ -1,0 +1,55 @@
+// worker/access_check.hpp — the access-list check of a socket worker, for every protocol. Maps
+// the access segment read-only and keeps a snapshot (buffer, count) of the active list, taken
+// by begin_batch() at the start of each batch and on the worker's periodic timer. Each
+// begin_batch() acks the generation of the snapshot in the worker's WorkerSlot, which is what lets
+// the supervisor reuse the other buffer (protocol: shm/access_segment.hpp). Between two
+// begin_batch() calls every check uses the same list, so a batch never sees a mixed list.
+// During a rolling restart two processes of one slot run for a while; only the one whose
+// generation is the slot's current one acks (the one the supervisor waits for).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "conf/access_list.hpp"
+#include "shm/access_segment.hpp"
+#include "shm/control_segment.hpp"
+#include "shm/segment.hpp"
+
+namespace shoal::worker {
+
+class AccessCheck {
+ public:
+  // Attaches "/<shm_name>-access" read-only and takes the first snapshot (acking it in `slot`).
+  // `generation` is this process's slot generation. Throws std::runtime_error if the segment is
+  // missing or does not match this binary.
+  AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uint32_t generation);
+
+  // Re-reads generation, then active and its count (in that order), and acks the generation
+  // unless a successor owns the slot. Cheap: a few acquire loads and one release store; call
+  // once per batch.
+  void begin_batch();
+
+  // True when a request for the 20-byte `info_hash` may be served under the snapshot's list:
+  // mode off → always; allow → only listed hashes; deny → all but listed ones. Binary search.
+  bool allowed(const uint8_t* info_hash) const {
+    if (mode_ == conf::AccessMode::off) return true;
+    return conf::access_allows(mode_, conf::access_list_contains(list_, count_, info_hash));
+  }
+
+  conf::AccessMode mode() const { return mode_; }
+  uint32_t generation() const { return generation_; }  // of the snapshot in use
+  uint64_t size() const { return count_; }              // hashes in the snapshot
+
+ private:
+  shm::Segment seg_;
+  shm::AccessHeader* header_ = nullptr;
+  shm::WorkerSlot* slot_ = nullptr;
+  uint32_t process_generation_ = 0;
+  conf::AccessMode mode_ = conf::AccessMode::off;
+  uint32_t capacity_ = 0;
+  uint32_t generation_ = 0;
+  const uint8_t* list_ = nullptr;
+  uint64_t count_ = 0;
+};
+
+}  // namespace shoal::worker
