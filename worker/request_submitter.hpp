@@ -28,8 +28,9 @@ class RequestSubmitter {
   // This worker's counter block.
   virtual shm::CounterBlock* counters() = 0;
   // Access list (access_list.mode): false when the 20-byte info_hash must not be served; the
-  // refusal is counted (access_denied). The list is the worker's snapshot, refreshed between
-  // event-loop batches, so all hashes of one request are checked against the same list. A
+  // refusal is counted (access_denied). The list is the worker's snapshot, refreshed at each UDP
+  // batch and every 100 ms (so a reload reaches HTTP within 0.1 s), never within one callback:
+  // all hashes of one request are checked against the same list. A
   // refused announce gets the protocol's error ("info_hash not allowed"); in a scrape, answer
   // a refused hash as an unknown torrent (zeros) and the others normally.
   virtual bool info_hash_allowed(const uint8_t* info_hash) = 0;
