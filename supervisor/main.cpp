@@ -27,22 +27,25 @@ using shoal::kShoalVersion;
 struct Options {
   std::string config_path;  // empty: embedded default
   bool test = false, print = false, daemon = false;
+  bool fresh = false;  // --fresh: discard the shared memory a previous shoald left
 };
 
 void usage(FILE* out) {
   fprintf(out,
-          "usage: shoald [-c FILE] [-t] [-p] [-d] [-h] [-V]\n"
+          "usage: shoald [-c FILE] [-t] [-p] [-d] [--fresh] [-h] [-V]\n"
           "  -c FILE  configuration file (default: the embedded configuration, see -p)\n"
           "  -t       test the configuration and exit (0 valid, 1 invalid)\n"
           "  -p       print the default configuration and exit\n"
           "  -d       daemonize: detach, log to syslog, write the pid file\n"
+          "  --fresh  discard the swarms kept in shared memory by a previous shoald\n"
           "  -V       print version and shared-memory layout version\n"
           "  -h       this help\n");
 }
 
 // Returns -1 to go on, or an exit code.
 int parse_args(int argc, char** argv, Options* o) {
-  static const option longopts[] = {{"help", no_argument, nullptr, 'h'}, {"version", no_argument, nullptr, 'V'}, {}};
+  static const option longopts[] = {{"help", no_argument, nullptr, 'h'}, {"version", no_argument, nullptr, 'V'},
+                                     {"fresh", no_argument, nullptr, 'F'}, {}};
   int ch;
   while ((ch = getopt_long(argc, argv, "c:tpdhV", longopts, nullptr)) != -1) {
     switch (ch) {
@@ -50,6 +53,7 @@ int parse_args(int argc, char** argv, Options* o) {
       case 't': o->test = true; break;
       case 'p': o->print = true; break;
       case 'd': o->daemon = true; break;
+      case 'F': o->fresh = true; break;
       case 'h': usage(stdout); return 0;
       case 'V': printf("shoald %s, shm layout %u\n", kShoalVersion, shoal::shm::kLayoutVersion); return 0;
       default: usage(stderr); return 2;
@@ -61,6 +65,40 @@ int parse_args(int argc, char** argv, Options* o) {
     return 2;
   }
   return -1;
+}
+
+// Torrents and peers of every partition, from the gauges its swarm worker last published.
+void swarm_totals(const shoal::shm::ControlSegment* c, const shoal::conf::Config& cfg, uint64_t* torrents, uint64_t* peers) {
+  for (uint32_t p = 0; p < cfg.swarm_workers; p++) {
+    *torrents += shoal::shm::load_u32(c->gauges[p].torrents);
+    *peers += uint64_t(shoal::shm::load_u32(c->gauges[p].peers_v4)) + shoal::shm::load_u32(c->gauges[p].peers_v6);
+  }
+}
+
+const shoal::shm::ControlSegment* segs_view(const shoal::supervisor::Supervisor& sup) { return sup.control(); }
+
+// Re-attaches what a previous shoald left (same layout and geometry) unless --fresh, else
+// creates new segments. *kept tells which.
+shoal::supervisor::SegmentSet open_segments(const shoal::conf::Config& cfg, bool fresh, bool* kept) {
+  using namespace shoal;
+  supervisor::SegmentSet segs;
+  *kept = false;
+  bool exists = access(("/dev/shm/" + cfg.shm_name + "-control").c_str(), F_OK) == 0;
+  if (exists && fresh) LOG_INFO("--fresh: discarding the shared memory a previous shoald left");
+  if (exists && !fresh) {
+    std::string why;
+    if (supervisor::reattach_segments(cfg, &segs, &why)) {
+      supervisor::create_access_segment(cfg, &segs, segs.control_view()->header.clock_base_ns);
+      uint64_t torrents = 0, peers = 0;
+      swarm_totals(segs.control_view(), cfg, &torrents, &peers);
+      LOG_INFO("re-attached the shared memory of a previous shoald: %llu torrents, %llu peers kept",
+               (unsigned long long)torrents, (unsigned long long)peers);
+      *kept = true;
+      return segs;
+    }
+    LOG_WARN("cannot re-attach the shared memory a previous shoald left (%s); starting fresh", why.c_str());
+  }
+  return supervisor::create_segments(cfg);
 }
 
 int start(const shoal::conf::Config& cfg, const Options& o) {
@@ -76,10 +114,13 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
     if (!supervisor::write_pid_file(cfg.pid_file, &why)) return LOG_ERROR("cannot write pid file %s", why.c_str()), 1;
   }
   signal(SIGPIPE, SIG_IGN);
+  bool created_fresh = true;
   std::string title = "shoald: supervisor " + cfg.source;
   proctitle_set(title.c_str());
   try {
-    supervisor::SegmentSet segs = supervisor::create_segments(cfg);
+    bool kept = false;
+    supervisor::SegmentSet segs = open_segments(cfg, o.fresh, &kept);
+    created_fresh = !kept;
     auto udp = supervisor::open_udp_listeners(cfg);
     for (const auto& s : udp.empty() ? std::vector<worker::UdpSocket>{} : udp[0])
       LOG_INFO("udp listening on %s (%u sockets, SO_REUSEPORT)", supervisor::bound_address(s.fd).c_str(), cfg.socket_workers);
@@ -91,13 +132,15 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
              shm::kLayoutVersion);
     supervisor::Supervisor sup(cfg, std::move(segs), std::move(udp), std::move(tcp));
     int rc = sup.run();
-    supervisor::unlink_segments(cfg);
-    LOG_INFO("stopped; shared memory removed (swarm state is not kept across a clean stop in this version)");
+    uint64_t torrents = 0, peers = 0;
+    swarm_totals(segs_view(sup), cfg, &torrents, &peers);
+    LOG_INFO("stopped; shared memory kept (%llu torrents, %llu peers): the next shoald with this configuration "
+             "re-attaches it, --fresh discards it", (unsigned long long)torrents, (unsigned long long)peers);
     if (o.daemon) unlink(cfg.pid_file.c_str());
     return rc;
   } catch (const std::exception& e) {
     LOG_ERROR("cannot start: %s", e.what());
-    supervisor::unlink_segments(cfg);
+    if (created_fresh) supervisor::unlink_segments(cfg);  // never throw kept swarms away
     return 1;
   }
 }

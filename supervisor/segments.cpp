@@ -35,17 +35,21 @@ void reserve(const shm::Segment& seg) {
 
 }  // namespace
 
+void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t clock_base_ns) {
+  conf::AccessMode mode = conf::AccessMode::off;
+  conf::parse_access_mode(cfg.access_list_mode, &mode);
+  uint32_t capacity = mode == conf::AccessMode::off ? 0 : cfg.access_list_max_entries;
+  set->access = shm::Segment::create(shm::access_segment_name(cfg.shm_name), shm::access_segment_bytes(capacity),
+                                     shm::SegmentKind::access, 0, 0, clock_base_ns);
+  reserve(set->access);
+  load_access_list_at_start(cfg, set->access);
+}
+
 SegmentSet create_segments(const conf::Config& cfg) {
   SegmentSet set;
   uint64_t base = shm::monotonic_ns();
   // The access list first: a bad file is the likeliest start failure, and it stops us here.
-  conf::AccessMode mode = conf::AccessMode::off;
-  conf::parse_access_mode(cfg.access_list_mode, &mode);
-  uint32_t capacity = mode == conf::AccessMode::off ? 0 : cfg.access_list_max_entries;
-  set.access = shm::Segment::create(shm::access_segment_name(cfg.shm_name), shm::access_segment_bytes(capacity),
-                                    shm::SegmentKind::access, 0, 0, base);
-  reserve(set.access);
-  load_access_list_at_start(cfg, set.access);
+  create_access_segment(cfg, &set, base);
   set.control = shm::Segment::create(shm::control_segment_name(cfg.shm_name), sizeof(shm::ControlSegment),
                                      shm::SegmentKind::control, 0, 0, base);
   shm::ControlSegment* c = set.control_view();

@@ -3,6 +3,7 @@
 // partition segment per swarm worker, and the access-list segment (loaded with the list, see
 // supervisor/reload.hpp). Names come from shm_name (shm/segment.hpp).
 #pragma once
+#include <string>
 #include <vector>
 
 #include "conf/config.hpp"
@@ -23,6 +24,17 @@ struct SegmentSet {
 // Throws std::runtime_error with the segment name and reason, or "path:line: reason" for a bad
 // access list file.
 SegmentSet create_segments(const conf::Config& cfg);
+
+// Creates the access-list segment and loads the configured list into it (at start, also after
+// re-attaching). Throws like create_segments.
+void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t clock_base_ns);
+
+// Re-attaches the control, rings and partition segments a previous shoald with this shm_name
+// left (it died, was killed, or stopped cleanly), if their layout version and geometry match
+// this configuration; waits for (or kills) workers of the previous shoald that are still
+// alive. Returns false with *why when there is nothing usable (the caller starts fresh).
+// supervisor/segments_attach.cpp.
+bool reattach_segments(const conf::Config& cfg, SegmentSet* set, std::string* why);
 
 // Removes every segment name of this configuration (clean stop).
 void unlink_segments(const conf::Config& cfg);

@@ -219,6 +219,93 @@ class SupervisorDeathTest(unittest.TestCase):
             print("workers gone %.0f ms after the supervisor" % ((time.monotonic() - t0) * 1000))
         finally:
             d.stop()
+            d._cleanup_dir()
+
+
+class KeptStateTest(unittest.TestCase):
+    """Swarms live in shared memory, so they outlive the supervisor: a new shoald with the same
+    configuration re-attaches them (after kill -9 or a clean stop), unless --fresh or the
+    layout differs."""
+
+    def setUp(self):
+        harness.need_shoald()
+
+    def successor(self, d, args=()):
+        n = Shoald(socket_workers=d.socket_workers, swarm_workers=d.swarm_workers)
+        n.shm_name, n.port, n.args = d.shm_name, d.port, list(args)
+        return n
+
+    def announce_some(self, d, torrents=10, peers=5):
+        hashes = [info_hash("kept", d.shm_name, i) for i in range(torrents)]
+        with d.client() as c:
+            for h in hashes:
+                for p in range(peers):
+                    c.announce(h, 20000 + p, left=0 if p == 0 else 3, event=bep15.EVENT_STARTED)
+        return hashes
+
+    def scrape_all(self, d, hashes):
+        with d.client() as c:
+            return c.scrape(hashes)
+
+    def test_new_shoald_reattaches_after_supervisor_kill9(self):
+        d = Shoald(socket_workers=2, swarm_workers=2).start()
+        try:
+            hashes = self.announce_some(d)
+            old = d.client()
+            cid = old.connect()
+            workers = list(d.workers().values())
+            os.kill(d.pid, signal.SIGKILL)
+            d.proc.wait(5)
+            wait_for(lambda: not any(harness.pid_alive(p) for p in workers), 2.0, what="old workers gone")
+            n = self.successor(d).start()
+            try:
+                self.assertIn("re-attached the shared memory of a previous shoald: 10 torrents, 50 peers kept", n.log())
+                self.assertEqual(self.scrape_all(n, hashes), [(1, 0, 4)] * 10)
+                with n.client() as c:
+                    r = c.announce(hashes[3], 30000, left=7, numwant=50)
+                self.assertEqual(sorted(p for _, p in r.peers), [20000, 20001, 20002, 20003, 20004])
+                # connection ids survive too (the key lives in the control segment)
+                self.assertEqual(old.scrape([hashes[0]], conn_id=cid), [(1, 0, 4)])
+                old.close()
+            finally:
+                n.stop()
+                n._cleanup_dir()
+        finally:
+            d.stop()
+            d._cleanup_dir()
+
+    def test_clean_stop_keeps_state_and_fresh_discards_it(self):
+        d = Shoald().start()
+        try:
+            hashes = self.announce_some(d, torrents=2, peers=3)
+            self.assertEqual(d.stop(), 0)
+            self.assertIn("stopped; shared memory kept (2 torrents, 6 peers)", d.log())
+            n = self.successor(d).start()
+            self.assertEqual(self.scrape_all(n, hashes), [(1, 0, 2)] * 2)
+            self.assertEqual(n.stop(), 0)
+            f = self.successor(d, ["--fresh"]).start()
+            self.assertIn("--fresh: discarding", f.log())
+            self.assertEqual(self.scrape_all(f, hashes), [(0, 0, 0)] * 2)
+            f.stop()
+        finally:
+            d.stop()
+            d._cleanup_dir()
+
+    def test_other_layout_version_starts_fresh(self):
+        d = Shoald().start()
+        try:
+            hashes = self.announce_some(d, torrents=1, peers=2)
+            self.assertEqual(d.stop(), 0)
+            with open("/dev/shm/%s-control" % d.shm_name, "r+b") as f:   # SegmentHeader.layout_version
+                f.seek(8)
+                f.write((999).to_bytes(4, "little"))
+            n = self.successor(d).start()
+            self.assertRegex(n.log(), r"cannot re-attach .*layout version 999, this binary uses \d+\); starting fresh")
+            self.assertEqual(self.scrape_all(n, hashes), [(0, 0, 0)])
+            n.stop()
+        finally:
+            d.stop()
+            d._cleanup_dir()
 
 
 if __name__ == "__main__":

@@ -162,6 +162,7 @@ class Shoald:
         self.ready_timeout = ready_timeout
         self.files = dict(files or {})
         self.shm_name = "shoaltest-%d-%d" % (os.getpid(), next(_counter))
+        self.args = []        # extra shoald arguments, e.g. ["--fresh"]
         self.proc = None
         self.dir = None
         self.port = None
@@ -232,7 +233,7 @@ class Shoald:
         if not os.access(SHOALD, os.X_OK):
             raise ShoaldError("shoald binary not found or not executable: %s" % SHOALD)
         self.dir = tempfile.mkdtemp(prefix="shoaltest-")
-        self.port = free_udp_port()
+        self.port = self.port or free_udp_port()   # preset to reuse a previous daemon's port
         self.conf_path = os.path.join(self.dir, "shoal.conf")
         for name, content in self.files.items():
             self.write_file(name, content)
@@ -240,7 +241,7 @@ class Shoald:
             f.write(self.config_text())
         self._log_file = open(self.log_path, "wb")
         # Same process group as the test, so run_tests.py can reap everything on a hard timeout.
-        self.proc = subprocess.Popen([SHOALD, "-c", self.conf_path], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([SHOALD, "-c", self.conf_path] + self.args, stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
                                      cwd=self.dir)
         _live.append(self)

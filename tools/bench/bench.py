@@ -44,10 +44,34 @@ def log(msg):
 
 
 def cpu_busy_seconds():
-    """Busy CPU time of the whole machine (all CPUs) from /proc/stat, in seconds."""
+    """User + nice + system CPU time of the whole machine from /proc/stat, in seconds (irq and
+    softirq time are left out: processes are not charged for them either)."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+    return (v[0] + v[1] + v[2]) / os.sysconf("SC_CLK_TCK")
+
+
+QUIET_BUDGET = [180.0]  # seconds the whole bench may spend waiting for quiet and redoing runs
+
+
+def wait_quiet(limit_pct=10.0, max_wait=20.0):
+    """Waits (at most max_wait s, within QUIET_BUDGET) until the machine's busy time over 0.5 s is
+    below limit_pct of one CPU, so that other users' jobs disturb the next run less."""
+    start = time.monotonic()
+    deadline = start + max(0.0, min(max_wait, QUIET_BUDGET[0]))
+    try:
+        return _wait_quiet(limit_pct, deadline)
+    finally:
+        QUIET_BUDGET[0] -= time.monotonic() - start
+
+
+def _wait_quiet(limit_pct, deadline):
+    while True:
+        b0 = cpu_busy_seconds()
+        time.sleep(0.5)
+        busy = (cpu_busy_seconds() - b0) / 0.5 * 100
+        if busy < limit_pct or time.monotonic() >= deadline:
+            return busy
 
 
 def run_gen(argv, timeout):
@@ -90,8 +114,14 @@ class Bench:
                  "--duration", str(a.duration), "--warmup", str(a.warmup)] + list(extra))
 
     def make(self, name, **kw):
-        kw.setdefault("cpus", str(self.a.tracker_cpu))
+        kw.setdefault("cpus", self.both_cpus if name.endswith("-2cpu") else str(self.a.tracker_cpu))
+        if name.startswith("shoald-2sw"):
+            kw["socket_workers"] = 2
         return T.make(name, self, **kw)
+
+    @property
+    def both_cpus(self):
+        return "%d,%d" % (self.a.gen_cpu, self.a.tracker_cpu)
 
     # ------------------------------------------------------------------ throughput sections
     def throughput(self, section, kind, names, gen_extra=()):
@@ -100,40 +130,65 @@ class Bench:
         for r in range(self.a.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
-                tr = self.make(name, http=(kind == "http"))
-                try:
-                    tr.start()
-                    target = tr.udp_target if kind == "udp" else tr.http_target
-                    if target is None:
-                        continue
-                    c0, s0, k0 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
-                    m0, t0 = cpu_busy_seconds(), time.monotonic()
-                    res, gcpu = run_gen(self.gen(kind, target, gen_extra), self.a.duration + self.a.warmup + 30)
-                    wall = time.monotonic() - t0
-                    c1, s1, k1 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
-                    res["tracker_cpu"] = (c1 - c0) / wall * 100
-                    # Everything else busy on the machine (other users' jobs, interrupts not charged
-                    # to a process): noise to read the numbers against.
-                    res["other_cpu"] = max(0.0, (cpu_busy_seconds() - m0) / wall * 100 - res["tracker_cpu"] - gcpu)
-                    res["generator_cpu"] = gcpu
-                    res["ctx_per_kreq"] = ((k1 - k0) / max(1.0, res.get("responses_per_s", 0) * wall) * 1000)
-                    if s0 and s1:
-                        res["ring"] = {k: s1.get(k, 0) - s0.get(k, 0) for k in s1}
-                    runs[name].append(res)
-                    log("%s %s round %d: %.0f resp/s p99 %.0f us (errors %d invalid %d timeouts %d) CPU tracker %.0f%% "
-                        "gen %.0f%% other %.0f%%" % (section, name, r + 1, res["responses_per_s"], res["p99_us"],
-                                                    res["errors"], res["invalid"], res["timeouts"], res["tracker_cpu"],
-                                                    gcpu, res["other_cpu"]))
-                finally:
-                    tr.stop()
+                best = None
+                for attempt in range(self.a.retries + 1):  # a run disturbed by other jobs is redone
+                    if attempt and QUIET_BUDGET[0] <= 0:
+                        break
+                    t_run = time.monotonic()
+                    res = self.one_run(section, kind, name, r, gen_extra)
+                    if attempt:
+                        QUIET_BUDGET[0] -= time.monotonic() - t_run
+                    if res is None:
+                        break
+                    if best is None or res["other_cpu"] < best["other_cpu"]:
+                        best = res
+                    if res["other_cpu"] <= self.a.max_other:
+                        break
+                if best is not None:
+                    runs[name].append(best)
         self.results[section] = runs
         return runs
+
+    def one_run(self, section, kind, name, r, gen_extra):
+        """Starts tracker `name`, runs the generator once, stops it; None if it has no such mode."""
+        tr = self.make(name, http=(kind == "http"))
+        try:
+            tr.start()
+            target = tr.udp_target if kind == "udp" else tr.http_target
+            if target is None:
+                return None
+            wait_quiet()
+            c0, s0, k0 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
+            m0, t0 = cpu_busy_seconds(), time.monotonic()
+            argv = self.gen(kind, target, gen_extra)
+            if name.endswith("-2cpu"):
+                argv[2] = self.both_cpus  # taskset -c CPUS
+            res, gcpu = run_gen(argv, self.a.duration + self.a.warmup + 30)
+            wall = time.monotonic() - t0
+            c1, s1, k1 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
+            res["tracker_cpu"] = (c1 - c0) / wall * 100
+            res["generator_cpu"] = gcpu
+            # Everything else busy on the machine (other users' jobs): noise to read numbers against.
+            res["other_cpu"] = max(0.0, (cpu_busy_seconds() - m0) / wall * 100 - res["tracker_cpu"] - gcpu)
+            res["ctx_per_kreq"] = (k1 - k0) / max(1.0, res.get("responses_per_s", 0) * wall) * 1000
+            if s0 and s1:
+                res["ring"] = {k: s1.get(k, 0) - s0.get(k, 0) for k in s1}
+            log("%s %s round %d: %.0f resp/s p99 %.0f us (errors %d invalid %d timeouts %d) CPU tracker %.0f%% "
+                "gen %.0f%% other %.0f%%" % (section, name, r + 1, res["responses_per_s"], res["p99_us"],
+                                            res["errors"], res["invalid"], res["timeouts"], res["tracker_cpu"],
+                                            gcpu, res["other_cpu"]))
+            return res
+        finally:
+            tr.stop()
 
     def table(self, title, runs, ceiling_name, notes=None):
         """Markdown table: median, range, p99, problems, CPU, shoald's ratio."""
         def med(xs):
             return statistics.median(xs) if xs else 0.0
         meds = {n: med([r["responses_per_s"] for r in rs]) for n, rs in runs.items()}
+        # The ceiling is the best limit-server row (spinning or sleeping: either may win).
+        if ceiling_name:
+            ceiling_name = max((n for n in runs if n.startswith(ceiling_name)), key=lambda n: meds[n])
         ceiling = meds.get(ceiling_name, 0)
         shoald = next((meds[n] for n in runs if n.startswith("shoald") and meds[n] > 0), 0)
         shoald_at_ceiling = ceiling and shoald >= CEILING_SHARE * ceiling
@@ -208,7 +263,8 @@ class Bench:
         steps = []
         try:
             tr.start()
-            for socks, infl in [(1, 1), (2, 1), (4, 1), (8, 1), (16, 1), (16, 2), (16, 4)]:
+            wait_quiet()
+            for socks, infl in [(1, 1), (2, 1), (4, 1), (6, 1), (8, 1), (12, 1), (16, 1), (16, 2), (16, 4)]:
                 res, _ = run_gen(self.gen("udp", tr.udp_target, ("--sockets", str(socks), "--inflight", str(infl))),
                                  self.a.duration + self.a.warmup + 30)
                 steps.append((socks * infl, res))
@@ -235,31 +291,14 @@ class Bench:
 
     def sec_scaling(self):
         names = ["shoald", "shoald-2sw", "shoald-2sw-2cpu"]
-        runs = {n: [] for n in names}
-        for r in range(self.a.rounds):
-            for name in names[r % 3:] + names[:r % 3]:
-                two_cpu = name.endswith("2cpu")
-                tr = self.make("shoald", socket_workers=1 if name == "shoald" else 2,
-                               cpus="%d,%d" % (self.a.gen_cpu, self.a.tracker_cpu) if two_cpu else str(self.a.tracker_cpu))
-                try:
-                    tr.start()
-                    argv = self.gen("udp", tr.udp_target)
-                    if two_cpu:
-                        argv[2] = "%d,%d" % (self.a.gen_cpu, self.a.tracker_cpu)
-                    c0 = tr.cpu_seconds()
-                    m0, t0 = cpu_busy_seconds(), time.monotonic()
-                    res, gcpu = run_gen(argv, self.a.duration + self.a.warmup + 30)
-                    wall = time.monotonic() - t0
-                    res["tracker_cpu"] = (tr.cpu_seconds() - c0) / wall * 100
-                    res["other_cpu"] = max(0.0, (cpu_busy_seconds() - m0) / wall * 100 - res["tracker_cpu"] - gcpu)
-                    res["generator_cpu"] = gcpu
-                    runs[name].append(res)
-                    log("scaling %s: %.0f resp/s tracker CPU %.0f%%" % (name, res["responses_per_s"], res["tracker_cpu"]))
-                finally:
-                    tr.stop()
-        self.results["scaling"] = runs
-        self.table("Scaling: UDP at 1 and 2 socket workers (1 swarm worker)", runs, None,
-                   {"shoald-2sw-2cpu": "tracker and generator share CPUs 0-1 (this machine has 2)"})
+        runs = self.throughput("scaling", "udp", names)
+        meds = self.table("Scaling: UDP at 1 and 2 socket workers (1 swarm worker)", runs, None,
+                          {"shoald-2sw-2cpu": "tracker and generator share CPUs 0-1 (this machine has 2)"})
+        if meds.get("shoald"):
+            self.md[-1] += ("\n\n2 socket workers ÷ 1, same CPU: %.2f×; on 2 CPUs shared with the generator: %.2f×. "
+                            "With 2 cores and the generator needing one, more socket workers cannot show more "
+                            "throughput here; this row shows their overhead, not their scaling."
+                            % (meds["shoald-2sw"] / meds["shoald"], meds["shoald-2sw-2cpu"] / meds["shoald"]))
 
     def sec_memory(self):
         """Fills 800k IPv4 then 200k IPv6 peers over 100k torrents; measures shm, RSS, peers."""
@@ -321,9 +360,13 @@ class Bench:
                 "- load: `udp_load`/`http_load` defaults: 100,000 torrents, 200,000 peers, Pareto 1.16 popularity, "
                 "announce:scrape 50:1 (UDP adds 1 connect), numwant 30, 16 UDP sockets × 16 in flight, 64 HTTP "
                 "connections × 1 in flight; every response validated",
-                "- ceiling: `limit_server --spin` answers valid empty replies without ever sleeping, so it "
-                "measures the generator; a tracker at ≥ 95 % of it is shown as \"≥ ceiling\". `limit-blocking` is "
-                "the same responder sleeping in epoll_wait.", ""]
+                "- ceiling: `limit_server` answers valid empty replies (`--spin`: without ever sleeping; the other "
+                "row sleeps in epoll_wait); the better of the two medians is the generator's ceiling (**bold**), "
+                "and a tracker at ≥ 95 % of it is shown as \"≥ ceiling\"",
+                "- CPU columns: share of one CPU used by the tracker's processes, by the generator, and by "
+                "everything else (other users' jobs on this shared machine). A run with other > %g %% is redone "
+                "up to %d times and the quietest kept; each run also waits (≤ 20 s) for a quiet machine first"
+                % (self.a.max_other, self.a.retries), ""]
         body = "\n".join(head) + "\n" + "\n\n".join(self.md) + "\n"
         print(body)
         with open(os.path.join(REPO, "tools", "bench", "RESULTS.md"), "w") as f:
@@ -393,6 +436,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
     ap.add_argument("--only", default="udp,latency,http,scaling,memory")
+    ap.add_argument("--retries", type=int, default=2, help="redo a run up to N times while other jobs disturb it")
+    ap.add_argument("--max-other", type=float, default=20.0, help="%% of a CPU used by others that triggers a redo")
     ap.add_argument("--tracker-cpu", type=int, default=1)
     ap.add_argument("--gen-cpu", type=int, default=0)
     ap.add_argument("--mem-peers-v4", type=int, default=800000)
@@ -400,6 +445,7 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.duration = 1, 2.0
+        QUIET_BUDGET[0] = 30.0
     args.node_dir = os.path.abspath(args.node_dir)
     started = datetime.datetime.now(datetime.timezone.utc)
     command = "BENCH_QUICK=1 make bench" if args.quick and os.environ.get("BENCH_QUICK") else (
