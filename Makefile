@@ -23,6 +23,8 @@ TOOL_SRCS := $(wildcard tools/*.cpp)
 TOOLS     := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
 
 .PHONY: all deps test unit integration check-sanitize run clean install bench lint lint-man
+# Keep object files of tools (intermediate in the pattern chain) so a second make rebuilds nothing.
+.SECONDARY:
 all: $(BUILD)/shoald $(BUILD)/unit_tests $(TOOLS)
 
 deps:

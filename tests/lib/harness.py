@@ -275,6 +275,13 @@ class Shoald:
         # Workers should be visible too.
         wait_for(lambda: len(self.workers()) == self.socket_workers + self.swarm_workers,
                  max(1.0, deadline - time.monotonic()), what="all worker processes")
+        # And every worker reports ready through the stats socket (shoalctl wait-ready polls
+        # "show workers"; no sleeping on a guess).
+        if os.access(SHOALCTL, os.X_OK):
+            left = max(1.0, deadline - time.monotonic())
+            rc, out = self.ctl("wait-ready", "%.1f" % left, timeout=left + 5)
+            if rc != 0:
+                raise ShoaldError("workers not ready per the stats socket: %s" % out.strip())
 
     def stop(self, timeout=10.0):
         """SIGTERM, then SIGKILL after `timeout`; returns the exit status (negative = signal)."""
