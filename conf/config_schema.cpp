@@ -221,7 +221,7 @@ const Row kRows[] = {
   {.spec = {"stats.socket", "string", 0, 107, "\"/run/shoald.sock\"",
             "Unix socket of the stats/admin protocol used by shoalctl; \"\" disables it."},
    .string_field = &Config::stats_socket},
-  {.spec = {"stats.mode", "string", 4, 4, "\"0600\"",
+  {.spec = {"stats.mode", "string", 0, 0, "\"0600\"",
             "File mode of the stats socket, four octal digits (who may connect)."},
    .string_field = &Config::stats_mode, .string_check = check_octal_mode},
   {.spec = {"metrics.listen", "string", 0, 64, "\"\"",

@@ -49,6 +49,7 @@ const Series kErrors[] = {
     {shm::Counter::http_timeouts, "cause=\"http_timeout\""},
     {shm::Counter::http_connections_refused, "cause=\"http_connection_limit\""},
     {shm::Counter::tls_handshake_failures, "cause=\"tls_handshake\""},
+    {shm::Counter::access_denied, "cause=\"access_denied\""},
 };
 
 void header(std::string* out, const char* name, const char* type, const char* help) {
@@ -86,7 +87,7 @@ void render_gauges(std::string* out, const Supervisor& sup) {
     v6 += shm::load_u32(g.peers_v6);
     completed += std::atomic_ref<uint64_t>(const_cast<uint64_t&>(g.completed)).load(std::memory_order_relaxed);
   }
-  header(out, "shoal_torrents", "gauge", "Torrents with at least one peer.");
+  header(out, "shoal_torrents", "gauge", "Torrents stored (empty ones stay until the expiry sweep removes them).");
   sample(out, "shoal_torrents", "", torrents);
   header(out, "shoal_peers", "gauge", "Peers stored, by address family.");
   sample(out, "shoal_peers", "family=\"ipv4\"", v4);

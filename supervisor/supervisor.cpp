@@ -148,6 +148,7 @@ void Supervisor::become_worker(Slot& slot) {
   for (int sig : kHandledSignals) signal(sig, SIG_DFL);
   // A forwarded SIGHUP must never kill a socket worker that has not installed its handler yet.
   if (slot.role == shm::WorkerRole::socket) signal(SIGHUP, SIG_IGN);
+  if (slot.role == shm::WorkerRole::swarm) signal(SIGUSR2, SIG_IGN);  // drain is for socket workers
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -14,7 +14,11 @@
 //    The connection stays open unless the request says "Connection: close" or is HTTP/1.0
 //    without "Connection: keep-alive"; then it is closed after the reply.
 //
-//   limit_server --udp 127.0.0.1:27100 --http 127.0.0.1:27101 [--udp [::1]:27100] [--cpu 1]
+//   limit_server --udp 127.0.0.1:27100 --http 127.0.0.1:27101 [--udp [::1]:27100] [--cpu 1] [--spin]
+//
+// One thread, one epoll loop over every socket. By default it sleeps in epoll_wait like a
+// tracker; --spin polls without sleeping, so no wake-up latency (an IPI in a VM) slows the
+// generator down: `make bench` takes the better of the two as the generator's ceiling.
 //
 // Binds loopback addresses only (127.0.0.0/8, ::1); runs until SIGTERM or SIGINT.
 // Exit 0 after a signal, 2 for bad arguments or a socket that cannot be bound.

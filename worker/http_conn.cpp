@@ -7,6 +7,7 @@
 // deadline (a complete request within http.idle_timeout of connecting or of the previous reply,
 // so trickled bytes buy nothing); the reply deadline sweep; accept-error back-off; and the SIGHUP
 // certificate reload. Runs in a socket worker.
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <sys/resource.h>
@@ -167,6 +168,35 @@ void HttpFrontend::sweep() {
     drop_conn(c);  // first, so the close callback finds nothing left to do
     evhttp_connection_free(evcon);
   }
+  if (draining_) close_idle_connections();
+}
+
+void HttpFrontend::drain() {
+  draining_ = true;
+  for (evconnlistener* l : listeners_) evconnlistener_disable(l);
+  size_t closed = close_idle_connections();
+  LOG_INFO("http: stopped accepting; closed %zu idle keep-alive connections, finishing the others", closed);
+}
+
+// Closes connections between requests whose last reply is fully written (draining only; the
+// sweep calls it again every 100 ms). Returns how many.
+size_t HttpFrontend::close_idle_connections() {
+  size_t closed = 0;
+  for (uint32_t c = 0; c < conns_.capacity(); c++) {
+    if (!conns_.busy(c) || conns_[c].inflight != kNone) continue;
+    if (conns_[c].bev && evbuffer_get_length(bufferevent_get_output(conns_[c].bev)) != 0) continue;
+    evhttp_connection* evcon = conns_[c].evcon;
+    drop_conn(c);
+    evhttp_connection_free(evcon);
+    closed++;
+  }
+  return closed;
+}
+
+bool HttpFrontend::idle() const {
+  for (uint32_t c = 0; c < conns_.capacity(); c++)
+    if (conns_.busy(c)) return false;
+  return true;
 }
 
 void HttpFrontend::reload_tls() {

@@ -262,6 +262,7 @@ void HttpFrontend::reply(evhttp_request* req, uint32_t c, int code, const char* 
     conns_.retime(c, now_ms() + idle_ms_);
   }
   evbuffer_add(evhttp_request_get_output_buffer(req), body, n);
+  if (draining_) evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
   evhttp_send_reply(req, code, nullptr, nullptr);
 }
 

@@ -92,9 +92,12 @@ class HttpFrontend final : public ProtocolFrontend {
   ~HttpFrontend() override;
   shm::Protocol protocol() const override { return shm::Protocol::http; }
   void on_response(const shm::Response& r) override;
-  void drain() override {
-    for (evconnlistener* l : listeners_) evconnlistener_disable(l);
-  }
+  // Rolling restart: stop accepting, close keep-alive connections that are between requests,
+  // and answer requests in flight with "Connection: close" (http_conn.cpp).
+  void drain() override;
+  // No connection left open (and so no request in flight).
+  bool idle() const override;
+  size_t close_idle_connections();
 
  private:
   evhttp* make_server(ServerArg* arg);
@@ -150,6 +153,7 @@ class HttpFrontend final : public ProtocolFrontend {
   event* hup_ev_ = nullptr;
   bool accept_paused_ = false;
   bool closing_ = false;
+  bool draining_ = false;
   std::vector<Fresh> fresh_;
   TimedPool<Conn> conns_;
   std::unordered_map<evhttp_connection*, uint32_t> by_evcon_;

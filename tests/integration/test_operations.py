@@ -201,6 +201,47 @@ class RollingRestartTest(unittest.TestCase):
             print("rolling restart: %d announces, %d resent, %d unanswered" % (load.sent, load.lost, load.failed))
 
 
+class HttpRollingRestartTest(unittest.TestCase):
+
+    def setUp(self):
+        harness.need_shoald()
+
+    def test_keep_alive_connections_are_closed_gracefully(self):
+        import http_client as hc
+        port = harness.free_tcp_port()
+        extra = 'http: { enabled = true; listen = ["127.0.0.1:%d"]; };' % port
+        with Shoald(socket_workers=1, swarm_workers=1, extra=extra) as d:
+            h = info_hash("http-roll")
+            idle = hc.RawHttp("127.0.0.1", port)          # keep-alive, idle during the roll
+            r = idle.request(hc.announce_target(h, hc.peer_id(1), 6001, left=5))
+            self.assertEqual(r.status, 200)
+            old = d.worker_pid("socket", 0)
+            rc, out = d.ctl("restart", "workers")
+            self.assertEqual(rc, 0, out)
+            ok = refused = 0
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:          # announces keep working during the roll
+                try:
+                    with hc.RawHttp("127.0.0.1", port) as c:
+                        r = c.request(hc.announce_target(h, hc.peer_id(2), 6002 + ok % 50, left=5))
+                        self.assertEqual(r.status, 200)
+                        self.assertIn(b"complete", r.bencoded())
+                        ok += 1
+                except ConnectionRefusedError:
+                    refused += 1
+                if "rolling restart done" in d.log() and ok > 20:
+                    break
+            self.assertIn("rolling restart done: 2 workers replaced", d.log())
+            self.assertEqual(refused, 0)
+            self.assertNotEqual(d.worker_pid("socket", 0), old)
+            self.assertRegex(d.log(), r"closed 1 idle keep-alive connections")
+            # The idle connection was closed by the old worker with a FIN, not reset: reading
+            # gives a clean end of stream.
+            idle.sock.settimeout(5)
+            self.assertEqual(idle.sock.recv(1), b"")
+            idle.close()
+
+
 class SupervisorDeathTest(unittest.TestCase):
 
     def setUp(self):

@@ -44,11 +44,52 @@ def log(msg):
 
 
 def cpu_busy_seconds():
-    """User + nice + system CPU time of the whole machine from /proc/stat, in seconds (irq and
-    softirq time are left out: processes are not charged for them either)."""
+    """Busy CPU time of the whole machine from /proc/stat (all but idle and iowait), in seconds."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return (v[0] + v[1] + v[2]) / os.sysconf("SC_CLK_TCK")
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def foreign_cpu():
+    """{pid: (starttime, CPU seconds incl. reaped children)} of every process that is not this
+    bench or one of its descendants (trackers, generators): other users' jobs. A short-lived
+    job shows up in its parent's reaped-children time once it has exited."""
+    tick = os.sysconf("SC_CLK_TCK")
+    info = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        info[int(d)] = (int(rest[1]), int(rest[19]), sum(int(x) for x in rest[11:15]) / tick)
+    me, out = os.getpid(), {}
+    for pid, (ppid, start, cpu) in info.items():
+        p, ours = pid, False
+        for _ in range(64):  # walk up to init: is this bench an ancestor?
+            if p == me:
+                ours = True
+                break
+            if p not in info or p <= 1:
+                break
+            p = info[p][0]
+        if not ours:
+            out[pid] = (start, cpu)
+    return out
+
+
+def foreign_delta(before, after):
+    """CPU seconds other jobs used between two foreign_cpu() snapshots."""
+    total = 0.0
+    for pid, (start, cpu) in after.items():
+        old = before.get(pid)
+        total += cpu - old[1] if old and old[0] == start else cpu
+    for pid, (start, cpu) in before.items():  # exited: its parent's reaped time now holds all of
+        if pid not in after or after[pid][0] != start:  # it, including what ran before the window
+            total -= cpu
+    return max(0.0, total)
 
 
 QUIET_BUDGET = [180.0]  # seconds the whole bench may spend waiting for quiet and redoing runs
@@ -159,8 +200,8 @@ class Bench:
                 return None
             wait_quiet()
             c0, s0, k0 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
-            m0, t0 = cpu_busy_seconds(), time.monotonic()
-            argv = self.gen(kind, target, gen_extra)
+            f0, t0 = foreign_cpu(), time.monotonic()
+            argv = self.gen(kind, target, tuple(gen_extra) + T.EXTRA_GEN_ARGS.get(name, ()))
             if name.endswith("-2cpu"):
                 argv[2] = self.both_cpus  # taskset -c CPUS
             res, gcpu = run_gen(argv, self.a.duration + self.a.warmup + 30)
@@ -168,8 +209,8 @@ class Bench:
             c1, s1, k1 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
             res["tracker_cpu"] = (c1 - c0) / wall * 100
             res["generator_cpu"] = gcpu
-            # Everything else busy on the machine (other users' jobs): noise to read numbers against.
-            res["other_cpu"] = max(0.0, (cpu_busy_seconds() - m0) / wall * 100 - res["tracker_cpu"] - gcpu)
+            # CPU used meanwhile by other users' processes: noise to read the numbers against.
+            res["other_cpu"] = foreign_delta(f0, foreign_cpu()) / wall * 100
             res["ctx_per_kreq"] = (k1 - k0) / max(1.0, res.get("responses_per_s", 0) * wall) * 1000
             if s0 and s1:
                 res["ring"] = {k: s1.get(k, 0) - s0.get(k, 0) for k in s1}
@@ -193,12 +234,12 @@ class Bench:
         shoald = next((meds[n] for n in runs if n.startswith("shoald") and meds[n] > 0), 0)
         shoald_at_ceiling = ceiling and shoald >= CEILING_SHARE * ceiling
         lines = ["### " + title, "",
-                 "| tracker | responses/s (median) | range | p99 µs | errors / invalid / timeouts | CPU: tracker / gen / other | shoald ÷ this |",
-                 "|---|---:|---:|---:|---:|---:|---:|"]
+                 "| tracker | responses/s (median) | range | p99 µs | errors / invalid / timeouts | CPU: tracker / gen / other | tracker ctx switches per 1k resp | shoald ÷ this |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for n, rs in runs.items():
             label = T.LABELS.get(n, n) + ((" — " + notes[n]) if notes and n in notes else "")
             if not rs:
-                lines.append("| %s | not available in this build | | | | | |" % label)
+                lines.append("| %s | not available in this build | | | | | | |" % label)
                 continue
             v = [r["responses_per_s"] for r in rs]
             m = meds[n]
@@ -215,10 +256,10 @@ class Bench:
                 ratio = "≥ ceiling (%.2f×)" % (shoald / m)
             else:
                 ratio = "%.2f×" % (shoald / m)
-            lines.append("| %s | %s | %s – %s | %.0f | %s | %.0f%% / %.0f%% / %.0f%% | %s |" % (
+            lines.append("| %s | %s | %s – %s | %.0f | %s | %.0f%% / %.0f%% / %.0f%% | %.0f | %s |" % (
                 label, shown, fmt(min(v)), fmt(max(v)), med([r["p99_us"] for r in rs]), probs,
                 med([r["tracker_cpu"] for r in rs]), med([r["generator_cpu"] for r in rs]),
-                med([r.get("other_cpu", 0) for r in rs]), ratio))
+                med([r.get("other_cpu", 0) for r in rs]), med([r.get("ctx_per_kreq", 0) for r in rs]), ratio))
         msgs = sorted({m for rs in runs.values() for r in rs for m in r.get("error_messages", [])})
         if msgs:
             lines += ["", "Tracker errors seen: " + "; ".join("`%s`" % m[:80] for m in msgs[:6])]
@@ -227,7 +268,7 @@ class Bench:
 
     # ------------------------------------------------------------------ sections
     def sec_udp(self):
-        names = ["shoald", "opentracker", "bittorrent-tracker", "limit", "limit-blocking"]
+        names = ["shoald", "opentracker", "bittorrent-tracker", "limit", "limit-blocking", "opentracker-if8"]
         runs = self.throughput("udp", "udp", names)
         meds = self.table("UDP (BEP 15), udp_load defaults", runs, "limit")
         ring = [r["ring"] for r in runs["shoald"] if r.get("ring")]
@@ -364,7 +405,7 @@ class Bench:
                 "row sleeps in epoll_wait); the better of the two medians is the generator's ceiling (**bold**), "
                 "and a tracker at ≥ 95 % of it is shown as \"≥ ceiling\"",
                 "- CPU columns: share of one CPU used by the tracker's processes, by the generator, and by "
-                "everything else (other users' jobs on this shared machine). A run with other > %g %% is redone "
+                "other users' processes on this shared machine (from /proc/PID/stat, reaped children included). A run with other > %g %% is redone "
                 "up to %d times and the quietest kept; each run also waits (≤ 20 s) for a quiet machine first"
                 % (self.a.max_other, self.a.retries), ""]
         body = "\n".join(head) + "\n" + "\n\n".join(self.md) + "\n"

@@ -27,7 +27,10 @@ LABELS = {
     "bittorrent-tracker": "bittorrent-tracker (npm, node)",
     "limit": "limit server (--spin)",
     "limit-blocking": "limit server, sleeping in epoll",
+    "opentracker-if8": "(info) opentracker, udp_load --inflight 8: no drops in its 208 KB socket buffer",
 }
+# Extra generator arguments of informational rows (the main rows all get the same load).
+EXTRA_GEN_ARGS = {"opentracker-if8": ("--inflight", "8")}
 _live = []  # trackers started and not yet stopped
 
 
@@ -327,8 +330,8 @@ class Limit(Tracker):
 def make(name, bench, cpus, http=False, memory=False, **kw):
     if name.startswith("shoald"):
         return Shoald(bench, name, cpus, http, memory, **kw)
-    cls = {"opentracker": OpenTracker, "bittorrent-tracker": BtTracker, "limit": Limit,
-           "limit-blocking": Limit}[name]
+    cls = {"opentracker": OpenTracker, "opentracker-if8": OpenTracker, "bittorrent-tracker": BtTracker,
+           "limit": Limit, "limit-blocking": Limit}[name]
     return cls(bench, name, cpus, http, memory)
 
 
