@@ -65,7 +65,7 @@ struct alignas(64) PartitionGauges {
   uint32_t leechers;
   uint32_t peers_v4;
   uint32_t peers_v6;
-  uint32_t reserved0;
+  uint32_t seeders_v6;    // of `seeders`, IPv6 ones (the rest are IPv4)
   uint64_t completed;     // sum of the torrents' completed counts
   uint64_t reserved1[4];
 };

@@ -222,6 +222,7 @@ void count_peer(Op& op, uint32_t list, int delta) {
   uint32_t& fam = list_family(list) == 4 ? op.h.peers_v4 : op.h.peers_v6;
   op.tx.set(role, uint32_t(role + delta));
   op.tx.set(fam, uint32_t(fam + delta));
+  if (list == kV6Seeders) op.tx.set(op.h.seeders_v6, uint32_t(op.h.seeders_v6 + delta));
 }
 
 // Moves a list into a new block of 2^cap_log2 peers. False (nothing written) if no room.
@@ -594,7 +595,7 @@ ExpireResult Partition::expire_step(uint32_t now, uint32_t peer_ttl, uint32_t bu
 
 PartitionTotals Partition::totals() const {
   const PartitionHeader& h = p_->header;
-  return {h.torrents, h.seeders, h.leechers, h.peers_v4, h.peers_v6, h.completed};
+  return {h.torrents, h.seeders, h.leechers, h.peers_v4, h.peers_v6, h.completed, h.seeders_v6};
 }
 
 void Partition::visit_peers(const uint8_t* info_hash, PeerVisitor& v) const {

@@ -94,6 +94,7 @@ struct PartitionTotals {
   uint32_t peers_v4;
   uint32_t peers_v6;
   uint64_t completed;
+  uint32_t seeders_v6;  // of `seeders`, those with an IPv6 address
 };
 
 // A view over a mapped partition segment. Not thread-safe; the owning swarm worker is the only

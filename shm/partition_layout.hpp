@@ -94,7 +94,7 @@ struct PartitionHeader {
   uint32_t sweep_torrent;
   uint32_t sweep_list;
   uint32_t sweep_pos;
-  uint32_t reserved1;
+  uint32_t seeders_v6;  // IPv6 seeders (so totals split by family and role)
   uint32_t free_heads[kSizeClasses];
 };
 static_assert(sizeof(PartitionHeader) == 256);

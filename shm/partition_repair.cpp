@@ -233,7 +233,7 @@ bool check_totals(Checker& c) {
   }
   const PartitionHeader& h = c.h;
   if (torrents != h.torrents || completed != h.completed || n[0] + n[2] != h.leechers ||
-      n[1] + n[3] != h.seeders || n[0] + n[1] != h.peers_v4 || n[2] + n[3] != h.peers_v6)
+      n[1] + n[3] != h.seeders || n[0] + n[1] != h.peers_v4 || n[2] + n[3] != h.peers_v6 || n[3] != h.seeders_v6)
     return c.fail(cat("totals disagree with records: torrents ", h.torrents, "/", torrents, ", seeders ",
                       h.seeders, "/", n[1] + n[3], ", leechers ", h.leechers, "/", n[0] + n[2]));
   if (h.peers_v4 + uint64_t(h.peers_v6) > h.max_peers) return c.fail("more peers than max_peers");
@@ -353,7 +353,7 @@ void rebuild_arena(const PartitionRegions& r, const std::vector<uint8_t>& used) 
 
 void rebuild_counts(const PartitionRegions& r) {
   PartitionHeader& h = *r.h;
-  h.torrents = h.seeders = h.leechers = h.peers_v4 = h.peers_v6 = 0;
+  h.torrents = h.seeders = h.leechers = h.peers_v4 = h.peers_v6 = h.seeders_v6 = 0;
   h.completed = 0;
   h.torrent_free = kNil;
   for (uint32_t t = h.torrent_high; t-- > 0;) {
@@ -369,6 +369,7 @@ void rebuild_counts(const PartitionRegions& r) {
     h.seeders += tr.lists[kV4Seeders].count + tr.lists[kV6Seeders].count;
     h.peers_v4 += tr.lists[kV4Leechers].count + tr.lists[kV4Seeders].count;
     h.peers_v6 += tr.lists[kV6Leechers].count + tr.lists[kV6Seeders].count;
+    h.seeders_v6 += tr.lists[kV6Seeders].count;
   }
   if (h.sweep_torrent > h.torrent_high || h.sweep_list >= kLists) h.sweep_torrent = 0;
   if (h.sweep_list >= kLists) h.sweep_list = h.sweep_pos = 0;

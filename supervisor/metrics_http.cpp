@@ -77,9 +77,10 @@ void render_counters(std::string* out, const shm::ControlSegment* c) {
 
 void render_gauges(std::string* out, const Supervisor& sup) {
   const shm::ControlSegment* c = sup.control();
-  uint64_t torrents = 0, seeders = 0, leechers = 0, v4 = 0, v6 = 0, completed = 0;
+  uint64_t torrents = 0, seeders = 0, leechers = 0, v4 = 0, v6 = 0, completed = 0, seeders6 = 0;
   for (uint32_t p = 0; p < sup.config().swarm_workers; p++) {
     const shm::PartitionGauges& g = c->gauges[p];
+    seeders6 += shm::load_u32(g.seeders_v6);
     torrents += shm::load_u32(g.torrents);
     seeders += shm::load_u32(g.seeders);
     leechers += shm::load_u32(g.leechers);
@@ -89,12 +90,13 @@ void render_gauges(std::string* out, const Supervisor& sup) {
   }
   header(out, "shoal_torrents", "gauge", "Torrents stored (empty ones stay until the expiry sweep removes them).");
   sample(out, "shoal_torrents", "", torrents);
-  header(out, "shoal_peers", "gauge", "Peers stored, by address family.");
-  sample(out, "shoal_peers", "family=\"ipv4\"", v4);
-  sample(out, "shoal_peers", "family=\"ipv6\"", v6);
-  header(out, "shoal_swarm_peers", "gauge", "Peers stored, by role (both families).");
-  sample(out, "shoal_swarm_peers", "role=\"seeder\"", seeders);
-  sample(out, "shoal_swarm_peers", "role=\"leecher\"", leechers);
+  // seeders and leechers are totals over both families; seeders_v6 splits them.
+  uint64_t seeders4 = seeders - seeders6, leechers6 = v6 - seeders6, leechers4 = leechers - leechers6;
+  header(out, "shoal_peers", "gauge", "Peers stored, by address family and role.");
+  sample(out, "shoal_peers", "family=\"ipv4\",role=\"seeder\"", seeders4);
+  sample(out, "shoal_peers", "family=\"ipv4\",role=\"leecher\"", leechers4);
+  sample(out, "shoal_peers", "family=\"ipv6\",role=\"seeder\"", seeders6);
+  sample(out, "shoal_peers", "family=\"ipv6\",role=\"leecher\"", leechers6);
   header(out, "shoal_completed", "gauge", "Sum of the completed (downloaded) counts of stored torrents.");
   sample(out, "shoal_completed", "", completed);
 }

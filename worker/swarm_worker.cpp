@@ -80,6 +80,7 @@ class SwarmWorker {
     shm::store_u32(g.leechers, t.leechers);
     shm::store_u32(g.peers_v4, t.peers_v4);
     shm::store_u32(g.peers_v6, t.peers_v6);
+    shm::store_u32(g.seeders_v6, t.seeders_v6);
     std::atomic_ref<uint64_t>(g.completed).store(t.completed, std::memory_order_release);
   }
 
