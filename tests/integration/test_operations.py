@@ -323,12 +323,16 @@ class KeptStateTest(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
             self.assertIn("stopped; shared memory kept (2 torrents, 6 peers)", d.log())
             n = self.successor(d).start()
-            self.assertEqual(self.scrape_all(n, hashes), [(1, 0, 2)] * 2)
-            self.assertEqual(n.stop(), 0)
+            try:
+                self.assertEqual(self.scrape_all(n, hashes), [(1, 0, 2)] * 2)
+            finally:
+                self.assertEqual(n.stop(), 0)
             f = self.successor(d, ["--fresh"]).start()
-            self.assertIn("--fresh: discarding", f.log())
-            self.assertEqual(self.scrape_all(f, hashes), [(0, 0, 0)] * 2)
-            f.stop()
+            try:
+                self.assertIn("--fresh: discarding", f.log())
+                self.assertEqual(self.scrape_all(f, hashes), [(0, 0, 0)] * 2)
+            finally:
+                f.stop()
         finally:
             d.stop()
             d._cleanup_dir()
@@ -342,9 +346,11 @@ class KeptStateTest(unittest.TestCase):
                 f.seek(8)
                 f.write((999).to_bytes(4, "little"))
             n = self.successor(d).start()
-            self.assertRegex(n.log(), r"cannot re-attach .*layout version 999, this binary uses \d+\); starting fresh")
-            self.assertEqual(self.scrape_all(n, hashes), [(0, 0, 0)])
-            n.stop()
+            try:
+                self.assertRegex(n.log(), r"cannot re-attach .*layout version 999, this binary uses \d+\); starting fresh")
+                self.assertEqual(self.scrape_all(n, hashes), [(0, 0, 0)])
+            finally:
+                n.stop()
         finally:
             d.stop()
             d._cleanup_dir()
