@@ -266,6 +266,17 @@ class Shoald(Tracker):
         while len(self.pids()) < 1 + self.sw + self.swarm and time.monotonic() < deadline:
             time.sleep(0.05)
 
+    def stop(self):
+        super().stop()
+        # shoald keeps its segments after SIGTERM (a restart re-attaches its swarms): remove this
+        # run's segments, which nothing else uses (the name holds the bench's PID and the port).
+        for fn in os.listdir("/dev/shm"):
+            if fn.startswith(self.shm + "-"):
+                try:
+                    os.unlink(os.path.join("/dev/shm", fn))
+                except OSError:
+                    pass
+
     def counters(self):
         p = subprocess.run([self.b.tool("shm_inspect"), "--name", self.shm, "counters"], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True, timeout=10)
