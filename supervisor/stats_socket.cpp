@@ -141,7 +141,9 @@ void StatsSocket::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int,
     close(fd);
     return;
   }
-  Conn* c = new Conn{self->sup_, bev};
+  Conn* c = new Conn();
+  c->sup = self->sup_;
+  c->bev = bev;
   bufferevent_setcb(bev, &on_read, nullptr, &on_event, c);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
