@@ -139,5 +139,34 @@ inline uint32_t load_u32(const uint32_t& v) {
   return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(v)).load(std::memory_order_acquire);
 }
 inline void store_u32(uint32_t& v, uint32_t x) { std::atomic_ref<uint32_t>(v).store(x, std::memory_order_release); }
+inline uint64_t load_u64(const uint64_t& v) {
+  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(v)).load(std::memory_order_acquire);
+}
+
+// Reader side: counter k summed over every worker slot (stats socket, metrics, shm_inspect).
+inline uint64_t sum_counter(const ControlSegment* c, Counter k) {
+  uint64_t sum = 0;
+  for (uint32_t s = 0; s < kMaxWorkerSlots; s++) sum += read_counter(&c->counters[s], k);
+  return sum;
+}
+
+// Reader side: the gauges of partitions 0..partitions-1 added up.
+struct GaugeTotals {
+  uint64_t torrents = 0, seeders = 0, leechers = 0, peers_v4 = 0, peers_v6 = 0, seeders_v6 = 0, completed = 0;
+};
+inline GaugeTotals sum_gauges(const ControlSegment* c, uint32_t partitions) {
+  GaugeTotals t;
+  for (uint32_t p = 0; p < partitions; p++) {
+    const PartitionGauges& g = c->gauges[p];
+    t.torrents += load_u32(g.torrents);
+    t.seeders += load_u32(g.seeders);
+    t.leechers += load_u32(g.leechers);
+    t.peers_v4 += load_u32(g.peers_v4);
+    t.peers_v6 += load_u32(g.peers_v6);
+    t.seeders_v6 += load_u32(g.seeders_v6);
+    t.completed += load_u64(g.completed);
+  }
+  return t;
+}
 
 }  // namespace shoal::shm

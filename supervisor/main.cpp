@@ -69,13 +69,10 @@ int parse_args(int argc, char** argv, Options* o) {
 
 // Torrents and peers of every partition, from the gauges its swarm worker last published.
 void swarm_totals(const shoal::shm::ControlSegment* c, const shoal::conf::Config& cfg, uint64_t* torrents, uint64_t* peers) {
-  for (uint32_t p = 0; p < cfg.swarm_workers; p++) {
-    *torrents += shoal::shm::load_u32(c->gauges[p].torrents);
-    *peers += uint64_t(shoal::shm::load_u32(c->gauges[p].peers_v4)) + shoal::shm::load_u32(c->gauges[p].peers_v6);
-  }
+  shoal::shm::GaugeTotals t = shoal::shm::sum_gauges(c, cfg.swarm_workers);
+  *torrents = t.torrents;
+  *peers = t.peers_v4 + t.peers_v6;
 }
-
-const shoal::shm::ControlSegment* segs_view(const shoal::supervisor::Supervisor& sup) { return sup.control(); }
 
 // Re-attaches what a previous shoald left (same layout and geometry) unless --fresh, else
 // creates new segments. *kept tells which.
@@ -133,7 +130,7 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
     supervisor::Supervisor sup(cfg, std::move(segs), std::move(udp), std::move(tcp));
     int rc = sup.run();
     uint64_t torrents = 0, peers = 0;
-    swarm_totals(segs_view(sup), cfg, &torrents, &peers);
+    swarm_totals(sup.control(), cfg, &torrents, &peers);
     LOG_INFO("stopped; shared memory kept (%llu torrents, %llu peers): the next shoald with this configuration "
              "re-attaches it, --fresh discards it", (unsigned long long)torrents, (unsigned long long)peers);
     if (o.daemon) unlink(cfg.pid_file.c_str());

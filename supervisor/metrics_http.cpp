@@ -15,11 +15,7 @@
 namespace shoal::supervisor {
 namespace {
 
-uint64_t sum_counter(const shm::ControlSegment* c, shm::Counter k) {
-  uint64_t sum = 0;
-  for (uint32_t s = 0; s < shm::kMaxWorkerSlots; s++) sum += shm::read_counter(&c->counters[s], k);
-  return sum;
-}
+using shm::sum_counter;
 
 // Conventional aggregate series built from individual counters: {counter, metric, labels}.
 struct Series {
@@ -77,17 +73,9 @@ void render_counters(std::string* out, const shm::ControlSegment* c) {
 
 void render_gauges(std::string* out, const Supervisor& sup) {
   const shm::ControlSegment* c = sup.control();
-  uint64_t torrents = 0, seeders = 0, leechers = 0, v4 = 0, v6 = 0, completed = 0, seeders6 = 0;
-  for (uint32_t p = 0; p < sup.config().swarm_workers; p++) {
-    const shm::PartitionGauges& g = c->gauges[p];
-    seeders6 += shm::load_u32(g.seeders_v6);
-    torrents += shm::load_u32(g.torrents);
-    seeders += shm::load_u32(g.seeders);
-    leechers += shm::load_u32(g.leechers);
-    v4 += shm::load_u32(g.peers_v4);
-    v6 += shm::load_u32(g.peers_v6);
-    completed += std::atomic_ref<uint64_t>(const_cast<uint64_t&>(g.completed)).load(std::memory_order_relaxed);
-  }
+  shm::GaugeTotals t = shm::sum_gauges(c, sup.config().swarm_workers);
+  uint64_t torrents = t.torrents, seeders = t.seeders, leechers = t.leechers, v6 = t.peers_v6;
+  uint64_t completed = t.completed, seeders6 = t.seeders_v6;
   header(out, "shoal_torrents", "gauge", "Torrents stored (empty ones stay until the expiry sweep removes them).");
   sample(out, "shoal_torrents", "", torrents);
   // seeders and leechers are totals over both families; seeders_v6 splits them.

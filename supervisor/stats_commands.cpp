@@ -20,10 +20,6 @@ namespace {
 
 using shm::load_u32;
 
-uint64_t load_u64(const uint64_t& v) {
-  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(v)).load(std::memory_order_acquire);
-}
-
 CommandResult ok(json_t* obj) {
   CommandResult r;
   r.result = obj;
@@ -110,27 +106,15 @@ CommandResult show_stats(Supervisor& sup, const std::string&) {
   const shm::ControlSegment* c = sup.control();
   json_t* o = json_object();
   json_t* counters = json_object();
-  for (uint32_t k = 0; k < shm::kCounterCount; k++) {
-    uint64_t sum = 0;
-    for (uint32_t s = 0; s < shm::kMaxWorkerSlots; s++) sum += shm::read_counter(&c->counters[s], shm::Counter(k));
-    json_object_set_new(counters, shm::kCounterInfo[k].name, json_integer(json_int_t(sum)));
-  }
-  uint64_t torrents = 0, seeders = 0, leechers = 0, v4 = 0, v6 = 0, completed = 0;
-  for (uint32_t p = 0; p < sup.config().swarm_workers; p++) {
-    const shm::PartitionGauges& g = c->gauges[p];
-    torrents += load_u32(g.torrents);
-    seeders += load_u32(g.seeders);
-    leechers += load_u32(g.leechers);
-    v4 += load_u32(g.peers_v4);
-    v6 += load_u32(g.peers_v6);
-    completed += load_u64(g.completed);
-  }
-  json_object_set_new(o, "torrents", json_integer(json_int_t(torrents)));
-  json_object_set_new(o, "seeders", json_integer(json_int_t(seeders)));
-  json_object_set_new(o, "leechers", json_integer(json_int_t(leechers)));
-  json_object_set_new(o, "peers_ipv4", json_integer(json_int_t(v4)));
-  json_object_set_new(o, "peers_ipv6", json_integer(json_int_t(v6)));
-  json_object_set_new(o, "completed", json_integer(json_int_t(completed)));
+  for (uint32_t k = 0; k < shm::kCounterCount; k++)
+    json_object_set_new(counters, shm::kCounterInfo[k].name, json_integer(json_int_t(shm::sum_counter(c, shm::Counter(k)))));
+  shm::GaugeTotals t = shm::sum_gauges(c, sup.config().swarm_workers);
+  json_object_set_new(o, "torrents", json_integer(json_int_t(t.torrents)));
+  json_object_set_new(o, "seeders", json_integer(json_int_t(t.seeders)));
+  json_object_set_new(o, "leechers", json_integer(json_int_t(t.leechers)));
+  json_object_set_new(o, "peers_ipv4", json_integer(json_int_t(t.peers_v4)));
+  json_object_set_new(o, "peers_ipv6", json_integer(json_int_t(t.peers_v6)));
+  json_object_set_new(o, "completed", json_integer(json_int_t(t.completed)));
   json_object_set_new(o, "counters", counters);
   return ok(o);
 }

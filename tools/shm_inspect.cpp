@@ -21,9 +21,7 @@ namespace {
 
 void print_counters(const ControlSegment* c) {
   for (uint32_t k = 0; k < kCounterCount; k++) {
-    uint64_t sum = 0;
-    for (uint32_t s = 0; s < kMaxWorkerSlots; s++) sum += read_counter(&c->counters[s], Counter(k));
-    printf("%s %llu\n", kCounterInfo[k].name, (unsigned long long)sum);
+    printf("%s %llu\n", kCounterInfo[k].name, (unsigned long long)sum_counter(c, Counter(k)));
   }
 }
 
