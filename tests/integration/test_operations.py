@@ -235,7 +235,11 @@ class HttpRollingRestartTest(unittest.TestCase):
             self.assertIn("rolling restart done: 2 workers replaced", d.log())
             self.assertEqual(refused, 0)
             self.assertNotEqual(d.worker_pid("socket", 0), old)
-            self.assertRegex(d.log(), r"closed 1 idle keep-alive connections")
+            # The idle connection is among those closed; announce connections the loop opened
+            # while the old worker still accepted may be between requests too, so count >= 1.
+            m = re.search(r"closed (\d+) idle keep-alive connections", d.log())
+            self.assertIsNotNone(m, "the draining worker did not report closing idle connections")
+            self.assertGreaterEqual(int(m.group(1)), 1)
             # The idle connection was closed by the old worker with a FIN, not reset: reading
             # gives a clean end of stream.
             idle.sock.settimeout(5)
