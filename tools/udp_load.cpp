@@ -50,12 +50,24 @@
 #include <string_view>
 #include <vector>
 
+#include "tools/load_common.hpp"
+
 namespace {
+
+using shoal_load::build_workload;
+using shoal_load::Histogram;
+using shoal_load::kSec;
+using shoal_load::mix64;
+using shoal_load::now_ns;
+using shoal_load::parse_double;
+using shoal_load::parse_u64;
+using shoal_load::Peer;
+using shoal_load::Rng;
+using shoal_load::Workload;
 
 constexpr int kBatch = 64;                  // datagrams per sendmmsg/recvmmsg
 constexpr size_t kSendBuf = 1536;           // largest request: scrape of 74 hashes
 constexpr size_t kRecvBuf = 4096;           // larger than any valid response
-constexpr uint64_t kSec = 1000000000ull;
 constexpr uint64_t kTimeout = kSec;         // unanswered after this: timeout
 constexpr uint64_t kConnTtl = 60 * kSec;    // BEP 15: reuse a conn id for 1 min
 constexpr uint64_t kProtocolId = 0x41727101980ull;
@@ -63,39 +75,17 @@ constexpr int kMaxErrorMessages = 5;
 enum Action : uint32_t { kConnect = 0, kAnnounce = 1, kScrape = 2, kError = 3 };
 const char* const kKindName[] = {"connect", "announce", "scrape"};
 
-struct Options {
+// Population (torrents, peers, pareto, seeder_ratio) is shared with http_load.
+struct Options : shoal_load::Population {
   sockaddr_storage target{};
   socklen_t target_len = 0;
   bool v6 = false;
-  double duration = 10, warmup = 2, pareto = 1.16, seeder_ratio = 0.25;
-  uint64_t sockets = 16, inflight = 16, torrents = 100000, peers = 200000;
+  double duration = 10, warmup = 2;
+  uint64_t sockets = 16, inflight = 16;
   uint64_t numwant = 30, scrape_hashes = 10, seed = 1, max_requests = 0;
   unsigned w_connect = 1, w_announce = 50, w_scrape = 1;
   long cpu = -1;
   bool json = false, dump_hashes = false;
-};
-
-/// Monotonic clock in nanoseconds.
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * kSec + uint64_t(ts.tv_nsec);
-}
-
-/// splitmix64 step: a good 64-bit mixer, also used to derive info hashes.
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-/// Small deterministic PRNG (splitmix64 sequence).
-struct Rng {
-  uint64_t s;
-  uint64_t next() { s += 0x9e3779b97f4a7c15ull; return mix64(s); }
-  double unit() { return double(next() >> 11) * 0x1.0p-53; }
-  uint64_t below(uint64_t n) { return n ? next() % n : 0; }
 };
 
 void put32(uint8_t* p, uint32_t v) { v = htonl(v); memcpy(p, &v, 4); }
@@ -103,74 +93,6 @@ void put64(uint8_t* p, uint64_t v) { put32(p, uint32_t(v >> 32)); put32(p + 4, u
 void put16(uint8_t* p, uint16_t v) { v = htons(v); memcpy(p, &v, 2); }
 uint32_t get32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return ntohl(v); }
 uint64_t get64(const uint8_t* p) { return uint64_t(get32(p)) << 32 | get32(p + 4); }
-
-/// Log-linear latency histogram in ns: 16 sub-buckets per power of two
-/// (about 6% resolution), fixed size, no allocation per sample.
-struct Histogram {
-  static constexpr int kBuckets = 32 + 59 * 16;
-  uint64_t counts[kBuckets] = {};
-  uint64_t total = 0;
-
-  static int bucket(uint64_t v) {
-    if (v < 32) return int(v);
-    int e = 63 - __builtin_clzll(v);
-    return 32 + (e - 5) * 16 + int((v >> (e - 4)) & 15);
-  }
-  /// Midpoint of bucket b, in ns.
-  static double value(int b) {
-    if (b < 32) return b;
-    int e = (b - 32) / 16 + 5, sub = (b - 32) % 16;
-    double width = double(1ull << (e - 4));
-    return (16 + sub) * width + width / 2;
-  }
-  void add(uint64_t v) { ++counts[bucket(v)]; ++total; }
-  /// Latency at quantile q (0..1) in microseconds; 0 when empty.
-  double quantile_us(double q) const {
-    uint64_t rank = uint64_t(std::ceil(q * double(total))), seen = 0;
-    for (int b = 0; b < kBuckets && total; ++b)
-      if ((seen += counts[b]) >= std::max<uint64_t>(rank, 1)) return value(b) / 1000.0;
-    return 0;
-  }
-};
-
-/// One simulated peer: its torrent for life and its announce state.
-struct Peer {
-  uint32_t torrent;
-  bool started = false, seeder = false;
-};
-
-/// The population of peers and the torrent popularity they were drawn from.
-struct Workload {
-  std::vector<Peer> peers;
-  uint64_t hash_key = 0;
-
-  /// Writes the 20-byte info hash of torrent t.
-  void info_hash(uint32_t t, uint8_t* out) const {
-    uint64_t a = mix64(hash_key ^ t), b = mix64(a), c = mix64(b);
-    memcpy(out, &a, 8); memcpy(out + 8, &b, 8); memcpy(out + 16, &c, 4);
-  }
-};
-
-/// Builds peers: a floor of one peer per torrent, the rest Zipf(1/shape).
-Workload build_workload(const Options& o, Rng& rng) {
-  Workload w;
-  w.hash_key = rng.next();
-  std::vector<double> cdf(o.torrents);
-  double acc = 0;
-  for (uint64_t i = 0; i < o.torrents; ++i) cdf[i] = acc += std::pow(double(i + 1), -1.0 / o.pareto);
-  w.peers.resize(o.peers);
-  for (uint64_t p = 0; p < o.peers; ++p) {
-    Peer& pe = w.peers[p];
-    if (o.peers >= o.torrents && p < o.torrents) {
-      pe.torrent = uint32_t(p);
-    } else {
-      auto it = std::upper_bound(cdf.begin(), cdf.end(), rng.unit() * acc);
-      pe.torrent = uint32_t(std::min<size_t>(it - cdf.begin(), o.torrents - 1));
-    }
-    pe.seeder = rng.unit() < o.seeder_ratio;
-  }
-  return w;
-}
 
 /// One request in flight (or a free slot). The slot index is the low bits of
 /// the transaction id, so a response finds its request in O(1).
@@ -558,54 +480,9 @@ const char kUsage[] =
     "                       tracker whitelist, same --seed/--torrents) and exit\n"
     "  --help               this text\n";
 
-/// Parses an unsigned integer in [lo, hi]; false on junk or out of range.
-bool parse_u64(const char* s, uint64_t lo, uint64_t hi, uint64_t* out) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || end == s || *end || *s == '-' || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
-/// Parses a finite double in [lo, hi].
-bool parse_double(const char* s, double lo, double hi, double* out) {
-  char* end = nullptr;
-  double v = strtod(s, &end);
-  if (end == s || *end || !std::isfinite(v) || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
-/// Parses "A.B.C.D:PORT" or "[V6]:PORT"; accepts only 127.0.0.0/8 and ::1.
+/// "A.B.C.D:PORT" or "[V6]:PORT" into o; loopback only (tools/load_common.hpp).
 bool parse_target(const std::string& t, Options* o) {
-  std::string host, port;
-  if (!t.empty() && t[0] == '[') {
-    size_t e = t.find(']');
-    if (e == std::string::npos || e + 1 >= t.size() || t[e + 1] != ':') return false;
-    host = t.substr(1, e - 1), port = t.substr(e + 2), o->v6 = true;
-  } else {
-    size_t c = t.rfind(':');
-    if (c == std::string::npos) return false;
-    host = t.substr(0, c), port = t.substr(c + 1), o->v6 = false;
-  }
-  uint64_t pn;
-  if (!parse_u64(port.c_str(), 1, 65535, &pn)) return false;
-  o->target = {};
-  auto* a4 = reinterpret_cast<sockaddr_in*>(&o->target);
-  auto* a6 = reinterpret_cast<sockaddr_in6*>(&o->target);
-  bool loopback;
-  if (o->v6) {
-    if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) != 1) return false;
-    loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
-    a6->sin6_family = AF_INET6, a6->sin6_port = htons(uint16_t(pn)), o->target_len = sizeof *a6;
-  } else {
-    if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) return false;
-    loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
-    a4->sin_family = AF_INET, a4->sin_port = htons(uint16_t(pn)), o->target_len = sizeof *a4;
-  }
-  if (!loopback) fprintf(stderr, "udp_load: refusing %s: only 127.0.0.0/8 and ::1 are allowed\n", t.c_str());
-  return loopback;
+  return shoal_load::parse_target(t, &o->target, &o->target_len, &o->v6, "udp_load");
 }
 
 /// Parses the command line into o. Returns -1 to run, otherwise an exit code.
