@@ -72,12 +72,12 @@ uint32_t cap_of(const TorrentRecord& t, uint32_t list) {
   return t.cap_log2[list] ? 1u << t.cap_log2[list] : 0;
 }
 
-// ---- indexes (open addressing, linear probing, home = tag & mask) -------------------------
+// ---- indexes (open addressing, linear probing, home = index_home(tag, slots)) -------------
 
 // First slot of `tag`'s probe run whose entry satisfies `match`; kNil at an empty slot.
 template <class Slot, class Match>
-uint32_t probe(const Slot* tab, uint32_t mask, uint32_t tag, Match&& match) {
-  for (uint32_t i = tag & mask, n = 0; n <= mask; i = (i + 1) & mask, ++n) {
+uint32_t probe(const Slot* tab, uint32_t slots, uint32_t tag, Match&& match) {
+  for (uint32_t i = index_home(tag, slots), n = 0; n < slots; i = index_next(i, slots), ++n) {
     if (tab[i].tag == 0) return kNil;
     if (tab[i].tag == tag && match(tab[i])) return i;
   }
@@ -85,13 +85,13 @@ uint32_t probe(const Slot* tab, uint32_t mask, uint32_t tag, Match&& match) {
 }
 
 uint32_t find_torrent_slot(const PartitionRegions& r, const uint8_t* info_hash, uint32_t tag) {
-  return probe(r.tindex, r.tmask, tag, [&](const TorrentSlot& s) {
+  return probe(r.tindex, r.tslots, tag, [&](const TorrentSlot& s) {
     return std::memcmp(r.pool[s.torrent].info_hash, info_hash, 20) == 0;
   });
 }
 
 uint32_t find_peer_slot(const PartitionRegions& r, uint32_t torrent, const PeerKey& k, uint32_t tag) {
-  return probe(r.pindex, r.pmask, tag, [&](const PeerSlot& s) {
+  return probe(r.pindex, r.pslots, tag, [&](const PeerSlot& s) {
     uint32_t list = where_list(s.where);
     if (s.torrent != torrent || list >= kLists || list_family(list) != k.family) return false;
     uint8_t* rec = peer_at(r, r.pool[torrent].lists[list].block, list, where_pos(s.where));
@@ -101,25 +101,25 @@ uint32_t find_peer_slot(const PartitionRegions& r, uint32_t torrent, const PeerK
 
 // The slot whose entry says (torrent, where); used to re-point a peer that swap-remove moved.
 uint32_t find_peer_slot_at(const PartitionRegions& r, uint32_t tag, uint32_t torrent, uint32_t where) {
-  return probe(r.pindex, r.pmask, tag,
+  return probe(r.pindex, r.pslots, tag,
                [&](const PeerSlot& s) { return s.torrent == torrent && s.where == where; });
 }
 
 template <class Slot>
-void index_insert(UndoTx& tx, Slot* tab, uint32_t mask, const Slot& entry) {
-  uint32_t i = entry.tag & mask;
-  for (uint32_t n = 0; tab[i].tag != 0; i = (i + 1) & mask)
-    if (++n > mask) impossible("index full");
+void index_insert(UndoTx& tx, Slot* tab, uint32_t slots, const Slot& entry) {
+  uint32_t i = index_home(entry.tag, slots);
+  for (uint32_t n = 0; tab[i].tag != 0; i = index_next(i, slots))
+    if (++n >= slots) impossible("index full");
   tx.write(&tab[i], &entry, sizeof(Slot));
 }
 
 // Backward-shift deletion: later entries of the probe run move into the hole when their home
 // slot does not lie cyclically inside (hole, i]; no tombstones.
 template <class Slot>
-void index_erase(UndoTx& tx, Slot* tab, uint32_t mask, uint32_t hole) {
-  for (uint32_t i = (hole + 1) & mask, n = 0; tab[i].tag != 0 && n < mask; i = (i + 1) & mask, ++n) {
-    uint32_t home = tab[i].tag & mask;
-    if (((i - home) & mask) >= ((i - hole) & mask)) {
+void index_erase(UndoTx& tx, Slot* tab, uint32_t slots, uint32_t hole) {
+  for (uint32_t i = index_next(hole, slots), n = 0; tab[i].tag != 0 && n + 1 < slots; i = index_next(i, slots), ++n) {
+    uint32_t home = index_home(tab[i].tag, slots);
+    if (index_dist(home, i, slots) >= index_dist(hole, i, slots)) {
       tx.write(&tab[hole], &tab[i], sizeof(Slot));
       hole = i;
     }
@@ -252,7 +252,7 @@ uint32_t list_push(Op& op, uint32_t t, uint32_t list, const uint8_t* rec, uint32
   }
   op.tx.write(peer_at(op.r, tr.lists[list].block, list, n), rec, peer_stride(list_family(list)));
   op.tx.set(tr.lists[list].count, n + 1);
-  index_insert(op.tx, op.r.pindex, op.r.pmask, PeerSlot{tag, t, pack_where(list, n)});
+  index_insert(op.tx, op.r.pindex, op.r.pslots, PeerSlot{tag, t, pack_where(list, n)});
   count_peer(op, list, +1);
   return n;
 }
@@ -265,7 +265,7 @@ uint32_t record_tag(const Op& op, uint32_t t, uint32_t list, const uint8_t* rec)
 
 // Swap-remove of the peer at `pos` whose index slot is `slot`; frees or shrinks the block.
 void list_remove(Op& op, uint32_t t, uint32_t list, uint32_t pos, uint32_t slot) {
-  index_erase(op.tx, op.r.pindex, op.r.pmask, slot);
+  index_erase(op.tx, op.r.pindex, op.r.pslots, slot);
   TorrentRecord& tr = op.r.pool[t];
   uint32_t last = tr.lists[list].count - 1;
   if (pos != last) {
@@ -303,7 +303,7 @@ uint32_t create_torrent(Op& op, const uint8_t* info_hash, uint32_t tag) {
   for (PeerListRef& l : rec.lists) l = {kNil, 0};
   rec.in_use = 1;
   op.tx.write(&op.r.pool[t], &rec, sizeof rec);
-  index_insert(op.tx, op.r.tindex, op.r.tmask, TorrentSlot{tag, t});
+  index_insert(op.tx, op.r.tindex, op.r.tslots, TorrentSlot{tag, t});
   op.tx.set(op.h.torrents, op.h.torrents + 1);
   return t;
 }
@@ -312,7 +312,7 @@ void remove_torrent(Op& op, uint32_t t) {
   TorrentRecord& tr = op.r.pool[t];
   uint32_t slot = find_torrent_slot(op.r, tr.info_hash, torrent_tag(op.h.hash_seed, tr.info_hash));
   if (slot == kNil) impossible("torrent not indexed");
-  index_erase(op.tx, op.r.tindex, op.r.tmask, slot);
+  index_erase(op.tx, op.r.tindex, op.r.tslots, slot);
   op.tx.set(op.h.completed, op.h.completed - tr.completed);
   op.tx.set(op.h.torrents, op.h.torrents - 1);
   op.tx.set(tr.in_use, uint8_t(0));

@@ -14,6 +14,7 @@
 //   torrent index  TorrentSlot[torrent_slots]    8 B each (open addressing, linear probing)
 //   torrent pool   TorrentRecord[max_torrents]  64 B each
 //   peer index     PeerSlot[peer_slots]         12 B each (open addressing, linear probing)
+// Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
 //   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
 //   free map       1 bit per 2 arena units      set where a free arena block starts
 //
@@ -21,9 +22,10 @@
 // block merges with its buddy (start ^ 2^c) when that one is free too; the free map says which
 // units start a free block without trusting the bytes of live blocks.
 //
-// Memory at 100k torrents / 1M peers: 65.8 MB, i.e. 65.8 B per stored IPv4 peer: peer index
-// 25.2 (2^21 × 12 B), arena 32.0 (2 units per peer: a power-of-two list is never under half
-// full), torrent pool 6.4 and index 2.1, free map 0.1. An IPv6 peer takes 2 arena units.
+// Memory at 100k torrents / 1M peers, capacities equal to that: 56.4 MB at worst, i.e. 56.4 B
+// per stored IPv4 peer: peer index 15.7 (1.25M × 12 B), arena 32.0 at worst (2 units per peer: a
+// power-of-two list is never under half full; about 24 with real swarm sizes), torrent pool 6.4
+// and index 1.0, free map 0.1. An IPv6 peer takes 2 arena units.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -55,7 +57,7 @@ inline constexpr uint8_t kPeerCompletedCounted = 2;  // its event=completed was 
 //   format            kPartitionFormat once partition_format finished (written last)
 //   segment_bytes     size of the whole segment
 //   max_torrents/max_peers   capacities (PartitionCapacity)
-//   torrent_slots/peer_slots index sizes, powers of two ≥ 2 × capacity
+//   torrent_slots/peer_slots index sizes, index_slots(capacity)
 //   arena_units       16-byte units in the peer arena (2 × max_peers)
 //   *_off             region offsets from the segment base (free_map_off: the free map)
 //   hash_seed         random key of the index hashes (set at format; defeats crafted collisions)
@@ -124,7 +126,7 @@ struct JournalEntry {
 static_assert(sizeof(JournalEntry) == 24 && offsetof(JournalEntry, old) == 8 && kShmSafe<JournalEntry>);
 
 // Torrent index slot. tag = 0: empty; else nonzero hash bits of the info_hash, and the slot the
-// probe starts from (home) is tag & (torrent_slots - 1). torrent = pool index.
+// probe starts from (home) is index_home(tag, torrent_slots). torrent = pool index.
 struct TorrentSlot {
   uint32_t tag;
   uint32_t torrent;
@@ -227,20 +229,34 @@ struct PartitionGeometry {
   uint64_t torrent_index_off, torrent_pool_off, peer_index_off, arena_off, free_map_off, total_bytes;
 };
 
-inline constexpr uint64_t pow2_at_least(uint64_t n) {
-  uint64_t p = 1;
-  while (p < n) p <<= 1;
-  return p;
-}
 inline constexpr uint64_t align64(uint64_t n) { return (n + 63) & ~uint64_t(63); }
+
+// Slots of an index for `capacity` entries: capacity × 5/4, at least 16, so linear probing
+// never runs above load 0.8 (expected probes at 0.8: 3 for a hit, 13 for a miss; at the
+// usual load, well under 1.5 and 3).
+inline constexpr uint32_t index_slots(uint32_t capacity) {
+  uint64_t n = uint64_t(capacity) + (uint64_t(capacity) + 3) / 4;
+  return uint32_t(n < 16 ? 16 : n);
+}
+// Home slot of a nonzero 32-bit tag in an index of `slots` slots: multiply-shift (Lemire's
+// fast range reduction), uniform for any table size because the tag's bits are uniform.
+inline constexpr uint32_t index_home(uint32_t tag, uint32_t slots) {
+  return uint32_t((uint64_t(tag) * slots) >> 32);
+}
+// The next slot of a probe run (wraps at the end of the table).
+inline constexpr uint32_t index_next(uint32_t i, uint32_t slots) { return i + 1 == slots ? 0 : i + 1; }
+// Steps forward from slot `from` to slot `to`, cyclically (0 .. slots - 1).
+inline constexpr uint32_t index_dist(uint32_t from, uint32_t to, uint32_t slots) {
+  return to >= from ? to - from : to + slots - from;
+}
 
 // Throws std::invalid_argument if a capacity is 0 or above kMaxCapacity.
 inline PartitionGeometry partition_geometry(uint32_t max_torrents, uint32_t max_peers) {
   if (max_torrents == 0 || max_peers == 0 || max_torrents > kMaxCapacity || max_peers > kMaxCapacity)
     throw std::invalid_argument("partition capacity out of range (1 .. 16777216)");
   PartitionGeometry g{};
-  g.torrent_slots = uint32_t(pow2_at_least(2ull * max_torrents));
-  g.peer_slots = uint32_t(pow2_at_least(2ull * max_peers));
+  g.torrent_slots = index_slots(max_torrents);
+  g.peer_slots = index_slots(max_peers);
   g.arena_units = 2 * max_peers;  // every IPv4 list at worst half full
   g.torrent_index_off = sizeof(PartitionLayout);
   g.torrent_pool_off = align64(g.torrent_index_off + uint64_t(g.torrent_slots) * sizeof(TorrentSlot));
@@ -314,7 +330,7 @@ struct PartitionRegions {
   PeerSlot* pindex;
   uint8_t* arena;
   uint8_t* free_map;
-  uint32_t tmask, pmask;
+  uint32_t tslots, pslots;  // torrent_slots, peer_slots
 };
 inline PartitionRegions partition_regions(const PartitionLayout* l) {
   auto* b = reinterpret_cast<uint8_t*>(const_cast<PartitionLayout*>(l));
@@ -326,8 +342,8 @@ inline PartitionRegions partition_regions(const PartitionLayout* l) {
           reinterpret_cast<PeerSlot*>(b + h->peer_index_off),
           b + h->arena_off,
           b + h->free_map_off,
-          h->torrent_slots - 1,
-          h->peer_slots - 1};
+          h->torrent_slots,
+          h->peer_slots};
 }
 // Address of peer `pos` of a list whose block starts at arena unit `block`.
 inline uint8_t* peer_at(const PartitionRegions& r, uint32_t block, uint32_t list, uint32_t pos) {

@@ -41,7 +41,7 @@ uint8_t* live_peer(const PartitionRegions& r, uint32_t t, uint32_t where) {
 
 // Slot of the first index entry for info_hash, kNil if none (bounded, corruption-safe).
 uint32_t probe_torrent(const PartitionRegions& r, const uint8_t* ih, uint32_t tag) {
-  for (uint32_t i = tag & r.tmask, n = 0; n <= r.tmask; i = (i + 1) & r.tmask, ++n) {
+  for (uint32_t i = index_home(tag, r.tslots), n = 0; n < r.tslots; i = index_next(i, r.tslots), ++n) {
     const TorrentSlot& s = r.tindex[i];
     if (s.tag == 0) return kNil;
     if (s.tag == tag && s.torrent < r.h->torrent_high && r.pool[s.torrent].in_use == 1 &&
@@ -54,7 +54,7 @@ uint32_t probe_torrent(const PartitionRegions& r, const uint8_t* ih, uint32_t ta
 // Slot of the first index entry for (torrent, family, addr, port), kNil if none.
 uint32_t probe_peer(const PartitionRegions& r, uint32_t t, uint8_t family, const uint8_t* addr,
                     uint16_t port_be, uint32_t tag) {
-  for (uint32_t i = tag & r.pmask, n = 0; n <= r.pmask; i = (i + 1) & r.pmask, ++n) {
+  for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
     const PeerSlot& s = r.pindex[i];
     if (s.tag == 0) return kNil;
     if (s.tag != tag || s.torrent != t || list_family(where_list(s.where) & 3) != family) continue;
@@ -181,7 +181,7 @@ bool check_torrent_free_list(Checker& c) {
 
 bool check_torrent_index(Checker& c) {
   std::vector<uint8_t> indexed(c.h.torrent_high, 0);
-  for (uint32_t i = 0; i <= c.r.tmask; ++i) {
+  for (uint32_t i = 0; i < c.r.tslots; ++i) {
     const TorrentSlot& s = c.r.tindex[i];
     if (s.tag == 0) continue;
     if (s.torrent >= c.h.torrent_high || !c.r.pool[s.torrent].in_use)
@@ -197,7 +197,7 @@ bool check_torrent_index(Checker& c) {
 
 bool check_peer_index(Checker& c) {
   std::vector<uint8_t> indexed(c.h.arena_units, 0);  // by the arena unit a record starts at
-  for (uint32_t i = 0; i <= c.r.pmask; ++i) {
+  for (uint32_t i = 0; i < c.r.pslots; ++i) {
     const PeerSlot& s = c.r.pindex[i];
     if (s.tag == 0) continue;
     uint8_t* rec = live_peer(c.r, s.torrent, s.where);
@@ -279,8 +279,8 @@ void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_
       ++dropped;
       continue;
     }
-    uint32_t i = tag & r.pmask;
-    while (r.pindex[i].tag != 0) i = (i + 1) & r.pmask;
+    uint32_t i = index_home(tag, r.pslots);
+    while (r.pindex[i].tag != 0) i = index_next(i, r.pslots);
     r.pindex[i] = PeerSlot{tag, t, pack_where(list, pos)};
     ++pos;
     ++kept;
@@ -297,7 +297,7 @@ void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_
 void rebuild_torrents(const PartitionRegions& r, uint32_t& dropped_torrents) {
   PartitionHeader& h = *r.h;
   if (h.torrent_high > h.max_torrents) h.torrent_high = h.max_torrents;
-  std::memset(r.tindex, 0, sizeof(TorrentSlot) * (size_t(r.tmask) + 1));
+  std::memset(r.tindex, 0, sizeof(TorrentSlot) * size_t(r.tslots));
   for (uint32_t t = 0; t < h.max_torrents; ++t) {
     TorrentRecord& tr = r.pool[t];
     if (tr.in_use != 1 || t >= h.torrent_high) {
@@ -310,8 +310,8 @@ void rebuild_torrents(const PartitionRegions& r, uint32_t& dropped_torrents) {
       ++dropped_torrents;
       continue;
     }
-    uint32_t i = tag & r.tmask;
-    while (r.tindex[i].tag != 0) i = (i + 1) & r.tmask;
+    uint32_t i = index_home(tag, r.tslots);
+    while (r.tindex[i].tag != 0) i = index_next(i, r.tslots);
     r.tindex[i] = TorrentSlot{tag, t};
   }
 }
@@ -384,7 +384,7 @@ uint32_t rebuild(PartitionLayout* l) {
   for (uint32_t t = 0; t < r.h->torrent_high; ++t)
     for (uint32_t list = 0; r.pool[t].in_use && list < kLists; ++list)
       sanitize_list(r, used, r.pool[t], list, dropped);
-  std::memset(r.pindex, 0, sizeof(PeerSlot) * (size_t(r.pmask) + 1));
+  std::memset(r.pindex, 0, sizeof(PeerSlot) * size_t(r.pslots));
   for (uint32_t t = 0; t < r.h->torrent_high; ++t)
     for (uint32_t list = 0; r.pool[t].in_use && list < kLists; ++list)
       reindex_list(r, used, t, list, kept, dropped);
@@ -397,8 +397,8 @@ uint32_t rebuild(PartitionLayout* l) {
 void reset(PartitionLayout* l) {
   PartitionRegions r = partition_regions(l);
   PartitionHeader& h = l->header;
-  std::memset(r.tindex, 0, sizeof(TorrentSlot) * (size_t(r.tmask) + 1));
-  std::memset(r.pindex, 0, sizeof(PeerSlot) * (size_t(r.pmask) + 1));
+  std::memset(r.tindex, 0, sizeof(TorrentSlot) * size_t(r.tslots));
+  std::memset(r.pindex, 0, sizeof(PeerSlot) * size_t(r.pslots));
   std::memset(r.pool, 0, sizeof(TorrentRecord) * h.max_torrents);
   h.torrent_high = h.arena_bump = h.sweep_torrent = h.sweep_list = h.sweep_pos = 0;
   for (uint32_t& f : h.free_heads) f = kNil;

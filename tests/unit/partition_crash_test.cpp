@@ -322,7 +322,7 @@ void expect_rebuilt(const char* what, Scribble scribble, size_t lost = 0) {
 TEST(PartitionRepair, ScribbledPeerIndexEntryIsRebuilt) {
   expect_rebuilt("zeroed peer index entry", [](Seg& s) {
     PartitionRegions r = partition_regions(s.layout());
-    for (uint32_t i = 0; i <= r.pmask; ++i)
+    for (uint32_t i = 0; i < r.pslots; ++i)
       if (r.pindex[i].tag) {
         r.pindex[i] = PeerSlot{};
         return;
@@ -330,7 +330,7 @@ TEST(PartitionRepair, ScribbledPeerIndexEntryIsRebuilt) {
   });
   expect_rebuilt("peer index entry pointing elsewhere", [](Seg& s) {
     PartitionRegions r = partition_regions(s.layout());
-    for (uint32_t i = 0; i <= r.pmask; ++i)
+    for (uint32_t i = 0; i < r.pslots; ++i)
       if (r.pindex[i].tag) r.pindex[i].where ^= 1;
   });
 }
@@ -338,7 +338,7 @@ TEST(PartitionRepair, ScribbledPeerIndexEntryIsRebuilt) {
 TEST(PartitionRepair, ScribbledTorrentIndexAndFreeListsAreRebuilt) {
   expect_rebuilt("torrent index entry", [](Seg& s) {
     PartitionRegions r = partition_regions(s.layout());
-    for (uint32_t i = 0; i <= r.tmask; ++i)
+    for (uint32_t i = 0; i < r.tslots; ++i)
       if (r.tindex[i].tag) r.tindex[i].tag ^= 0x5a5a0000;
   });
   expect_rebuilt("free-list cycle", [](Seg& s) {

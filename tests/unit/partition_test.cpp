@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <map>
@@ -129,8 +130,42 @@ TEST(PartitionFormat, MemoryPerPeerAtOneMillionIpv4Peers) {
   size_t bytes = partition_segment_bytes({100000, 1000000});
   double per_peer = double(bytes) / 1e6;
   RecordProperty("bytes_per_peer", std::to_string(per_peer));
-  EXPECT_LT(per_peer, 66.0);  // 25.2 index + 32 arena + 8.5 torrents + 0.1 map
-  EXPECT_GT(per_peer, 57.0);
+  EXPECT_LT(per_peer, 56.0);  // 15.0 index + 32 arena (worst case) + 7.4 torrents + 0.1 map
+  EXPECT_GT(per_peer, 53.0);
+}
+
+// The peer index has max_peers × 5/4 slots (not a power of two): filled to capacity it runs at
+// load 0.8, wraps around its end, and backward-shift deletion must keep every peer findable.
+TEST(PartitionFull, PeerIndexAtLoadPointEightKeepsEveryPeerFindable) {
+  Seg seg({16, 1000});
+  Partition p(seg.base, seg.size);
+  std::vector<Hash> hashes;
+  for (uint32_t t = 0; t < 16; ++t) hashes.push_back(hash_of(t));
+  std::vector<AnnounceInput> live;  // info_hash points into `hashes`
+  for (uint32_t i = 0; i < 1000; ++i) {
+    AnnounceInput in = in_for(hashes[i % 16], 4, i, false, Event::started, 1);
+    ASSERT_EQ(p.announce(in, nullptr).status, 0) << "peer " << i;
+    live.push_back(in);
+  }
+  EXPECT_EQ(p.totals().leechers, 1000u);
+  EXPECT_EQ(p.announce(in_for(hash_of(0), 4, 5000, false, Event::started, 1), nullptr).status, 1)
+      << "max_peers reached";
+  std::mt19937 rng(7);
+  std::shuffle(live.begin(), live.end(), rng);
+  for (uint32_t i = 0; i < 500; ++i) {  // stop half, in random order
+    AnnounceInput in = live.back();
+    live.pop_back();
+    in.event = uint8_t(Event::stopped);
+    ASSERT_EQ(p.announce(in, nullptr).status, 0);
+  }
+  ASSERT_EQ(p.validate(), "");
+  for (AnnounceInput in : live) {  // a refresh finds the stored peer: no second copy appears
+    in.event = uint8_t(Event::none);
+    in.now = 2;
+    ASSERT_EQ(p.announce(in, nullptr).status, 0);
+  }
+  EXPECT_EQ(p.totals().leechers, 500u);
+  EXPECT_EQ(p.validate(), "");
 }
 
 TEST_F(PartitionTest, InsertRefreshAndStopped) {
