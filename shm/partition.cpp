@@ -532,6 +532,24 @@ void partition_format(void* segment_base, size_t segment_size, const PartitionCa
 
 void Partition::set_crash_hook_for_test(CrashHook hook) { g_crash_hook = hook; }
 
+void Partition::prefetch_torrent(const uint8_t* info_hash) const {
+  PartitionRegions r = partition_regions(p_);
+  __builtin_prefetch(&r.tindex[index_home(torrent_tag(r.h->hash_seed, info_hash), r.tslots)]);
+}
+
+void Partition::prefetch_peer(const uint8_t* info_hash, uint8_t family, const uint8_t* addr,
+                              uint16_t port_be) const {
+  PartitionRegions r = partition_regions(p_);
+  uint32_t tag = torrent_tag(r.h->hash_seed, info_hash);
+  const TorrentSlot& s = r.tindex[index_home(tag, r.tslots)];  // the usual case: at its home
+  if (s.tag != tag || s.torrent >= r.h->max_torrents) return;
+  __builtin_prefetch(&r.pool[s.torrent]);
+  if (family != 4 && family != 6) return;
+  const PeerSlot* ps = &r.pindex[index_home(peer_tag(r.h->hash_seed, s.torrent, family, addr, port_be), r.pslots)];
+  __builtin_prefetch(ps);
+  __builtin_prefetch(ps + 1);  // a 12-byte slot may straddle two cache lines
+}
+
 AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out) {
   AnnounceResult res{};
   if (in.family != 4 && in.family != 6) {

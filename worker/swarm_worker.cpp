@@ -23,6 +23,10 @@ namespace shoal::worker {
 namespace {
 
 constexpr uint32_t kMaxBatch = 256;  // requests taken from one ring per pass
+// How many requests ahead of the one being applied the partition prefetches: the torrent index
+// slot first, then (reading that slot) the torrent record and peer index slot.
+constexpr uint64_t kPrefetchTorrent = 8;
+constexpr uint64_t kPrefetchPeer = 4;
 
 class SwarmWorker {
  public:
@@ -143,7 +147,11 @@ class SwarmWorker {
         *backlog = true;  // the socket worker has not taken its responses yet
         break;
       }
-      for (uint64_t k = 0; k < n; k++) apply(*req.peek(k), resp.slot_for_write(k), now);
+      for (uint64_t k = 0; k < n; k++) {
+        if (k + kPrefetchTorrent < n) part_->prefetch_torrent(req.peek(k + kPrefetchTorrent)->info_hash);
+        if (k + kPrefetchPeer < n) prefetch_peer(*req.peek(k + kPrefetchPeer));
+        apply(*req.peek(k), resp.slot_for_write(k), now);
+      }
       resp.publish(n);
       req.retire(n);
       total += n;
@@ -151,6 +159,11 @@ class SwarmWorker {
       shm::count(shared_->counters, shm::Counter::ring_messages, n);
     }
     return total;
+  }
+
+  void prefetch_peer(const shm::Request& rq) {
+    bool announce = rq.kind == uint8_t(shm::RequestKind::announce);
+    part_->prefetch_peer(rq.info_hash, announce ? rq.family : 0, rq.peer_addr, rq.peer_port);
   }
 
   // Applies one request to the partition and writes its response (header + used peer bytes).
