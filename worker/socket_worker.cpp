@@ -129,8 +129,9 @@ class SocketWorker final : public RequestSubmitter {
       access_.begin_batch();  // one access list for the whole batch, and the ack
       shm::count(shared_->counters, Counter::udp_received, n);
       for (size_t i = 0; i < n; i++) handle_datagram(sock, i);
-      publish_requests();
-      flush_all();
+      // Replies this worker wrote itself (connect, errors) wait for the swarm workers' answers
+      // to this batch when there are any: drain_responses() sends them all in one sendmmsg.
+      if (!publish_requests()) flush_all();
       if (n < kUdpBatch) break;
     }
   }
@@ -302,14 +303,19 @@ class SocketWorker final : public RequestSubmitter {
     shm::count(shared_->counters, Counter::udp_scrape);
   }
 
-  void publish_requests() {
+  // Publishes the requests written since the last call and wakes their swarm workers; returns
+  // whether there were any (each will come back as a response, and a drain_responses()).
+  bool publish_requests() {
+    bool any = false;
     for (size_t w = 0; w < requests_.size(); w++) {
       if (!pending_[w]) continue;
       requests_[w].publish(pending_[w]);
       pending_[w] = 0;
       wake(ctx_.swarm_eventfds[w]);
       shm::count(shared_->counters, Counter::ring_wakeups);
+      any = true;
     }
+    return any;
   }
 
   // ---- responses from swarm workers ----
