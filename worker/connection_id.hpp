@@ -39,7 +39,8 @@ class ConnectionIds {
   uint64_t make(int family, const uint8_t* addr, uint32_t now_s);
 
   // BEP 15 announce/scrape: true when `id` was made for this address in the current or the
-  // previous bucket. Compares in constant time (CRYPTO_memcmp); both buckets are always computed.
+  // previous bucket. Each comparison is constant-time (CRYPTO_memcmp); the previous bucket's MAC
+  // is computed only when the current one does not match.
   bool valid(uint64_t id, int family, const uint8_t* addr, uint32_t now_s);
 
  private:
