@@ -393,7 +393,7 @@ class Bench:
         self.md.append(memory_table(out))
 
     # ------------------------------------------------------------------ output
-    def write(self, started, command):
+    def write(self, started, command, publish=True):
         cpu = "unknown"
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -427,6 +427,9 @@ class Bench:
         with open(os.path.join(self.build, "bench-results.json"), "w") as f:  # every run's raw figures
             json.dump(self.results, f, indent=1, default=str)
         print(body)
+        if not publish:
+            print("(--only ran a subset of the sections: RESULTS.md and README.md left as they were)")
+            return
         with open(os.path.join(REPO, "tools", "bench", "RESULTS.md"), "w") as f:
             f.write("# shoal benchmark results\n\nWritten by `make bench` (tools/bench/bench.py); do not edit by hand.\n\n"
                     + body)
@@ -439,6 +442,9 @@ class Bench:
                 "\n### ", "\n#### ") + text[text.index(e):]
             with open(readme, "w") as f:
                 f.write(text)
+
+
+ALL_SECTIONS = "udp,latency,http,scaling,memory"
 
 
 def fmt(x):
@@ -493,7 +499,9 @@ def main():
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
-    ap.add_argument("--only", default="udp,latency,http,scaling,memory")
+    ap.add_argument("--only", default=ALL_SECTIONS,
+                    help="comma-separated sections; a subset prints its tables but does not rewrite "
+                         "RESULTS.md or README.md")
     ap.add_argument("--retries", type=int, default=2, help="redo a run up to N times while other jobs disturb it")
     ap.add_argument("--max-other", type=float, default=20.0, help="%% of a CPU used by others that triggers a redo")
     ap.add_argument("--tracker-cpu", type=int, default=1)
@@ -524,7 +532,7 @@ def main():
     finally:
         T.stop_all()
         shutil.rmtree(b.work, ignore_errors=True)
-    b.write(started, command)
+    b.write(started, command, publish=only >= set(ALL_SECTIONS.split(",")))
 
 
 if __name__ == "__main__":
