@@ -352,6 +352,27 @@ bool same_state(const Seg& a, const Seg& b) {
                      a.size - sizeof(PartitionLayout)) == 0;
 }
 
+// The swarm worker's prefetch hints read the indexes but never write, for known and unknown
+// torrents, any family and any bytes.
+TEST(PartitionPrefetch, HintsChangeNothing) {
+  Seg seg({64, 256});
+  Partition p(seg.base, seg.size);
+  for (uint32_t i = 0; i < 40; ++i)
+    ASSERT_EQ(p.announce(in_for(hash_of(i % 7), i % 3 ? 4 : 6, i, i % 2, Event::started, 1), nullptr).status, 0);
+  Seg before({64, 256});
+  std::memcpy(before.base, seg.base, seg.size);
+  std::mt19937 rng(3);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    Hash h = i % 2 ? hash_of(i % 9) : Hash{};
+    for (auto& b : h) b ^= i % 4 == 0 ? uint8_t(rng()) : 0;
+    AnnounceInput in = in_for(h, uint8_t(rng() % 8), i % 50, false, Event::none, 1);
+    p.prefetch_torrent(h.data());
+    p.prefetch_peer(h.data(), in.family, in.addr, in.port);
+  }
+  EXPECT_TRUE(same_state(seg, before));
+  EXPECT_EQ(p.validate(), "");
+}
+
 TEST(PartitionFull, NoRoomForTorrentChangesNothing) {
   Seg seg({4, 64});
   Partition p(seg.base, seg.size);
