@@ -3,18 +3,55 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
+#include "supervisor/readiness.hpp"
+
 namespace shoal::supervisor {
+namespace {
+
+// The original process of `shoald -d`: waits for the daemon's first word on `fd` and turns it
+// into an exit status. Never returns.
+[[noreturn]] void wait_for_daemon(int fd, pid_t child) {
+  std::string msg;
+  char buf[512];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    msg.append(buf, size_t(n));
+    if (msg[0] == kReadyByte || msg.find('\n') != std::string::npos) break;
+  }
+  waitpid(child, nullptr, 0);  // the intermediate process (it exits at once)
+  if (!msg.empty() && msg[0] == kReadyByte) _exit(0);
+  if (!msg.empty() && msg[0] == kFailedByte) {
+    size_t end = msg.find('\n');
+    fprintf(stderr, "shoald: cannot start: %s\n", msg.substr(1, end == std::string::npos ? std::string::npos : end - 1).c_str());
+  } else {
+    fprintf(stderr, "shoald: the daemon exited during start; the reason is in syslog\n");
+  }
+  _exit(1);
+}
+
+}  // namespace
 
 bool daemonize(std::string* why) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return *why = std::string("pipe: ") + strerror(errno), false;
+  fflush(nullptr);
   pid_t pid = fork();
   if (pid < 0) return *why = std::string("fork: ") + strerror(errno), false;
-  if (pid > 0) _exit(0);
+  if (pid > 0) {
+    close(p[1]);
+    wait_for_daemon(p[0], pid);
+  }
+  close(p[0]);
+  readiness_set_parent_pipe(p[1]);
   if (setsid() < 0) return *why = std::string("setsid: ") + strerror(errno), false;
   pid = fork();
   if (pid < 0) return *why = std::string("fork: ") + strerror(errno), false;

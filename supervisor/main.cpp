@@ -12,6 +12,7 @@
 #include "conf/config.hpp"
 #include "shm/layout.hpp"
 #include "supervisor/daemon.hpp"
+#include "supervisor/readiness.hpp"
 #include "supervisor/listeners.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/proctitle.hpp"
@@ -108,7 +109,11 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
   if (o.daemon) {
     if (!supervisor::daemonize(&why)) return LOG_ERROR("cannot daemonize: %s", why.c_str()), 1;
     log_init(level, true);
-    if (!supervisor::write_pid_file(cfg.pid_file, &why)) return LOG_ERROR("cannot write pid file %s", why.c_str()), 1;
+    if (!supervisor::write_pid_file(cfg.pid_file, &why)) {
+      LOG_ERROR("cannot write pid file %s", why.c_str());
+      supervisor::readiness_failed("cannot write pid file " + why);
+      return 1;
+    }
   }
   signal(SIGPIPE, SIG_IGN);
   bool created_fresh = true;
@@ -129,6 +134,9 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
              shm::kLayoutVersion);
     supervisor::Supervisor sup(cfg, std::move(segs), std::move(udp), std::move(tcp));
     int rc = sup.run();
+    // No effect once ready: these only reach a `shoald -d` still waiting for the first word.
+    if (rc != 0) supervisor::readiness_failed("stopped during start (exit code " + std::to_string(rc) + "); see the log");
+    else supervisor::readiness_failed("stopped by a signal before every worker was ready");
     uint64_t torrents = 0, peers = 0;
     swarm_totals(sup.control(), cfg, &torrents, &peers);
     LOG_INFO("stopped; shared memory kept (%llu torrents, %llu peers): the next shoald with this configuration "
@@ -137,6 +145,7 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
     return rc;
   } catch (const std::exception& e) {
     LOG_ERROR("cannot start: %s", e.what());
+    supervisor::readiness_failed(e.what());
     if (created_fresh) supervisor::unlink_segments(cfg);  // never throw kept swarms away
     return 1;
   }

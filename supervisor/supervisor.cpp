@@ -23,6 +23,7 @@
 #include "supervisor/log.hpp"
 #include "supervisor/metrics_http.hpp"
 #include "supervisor/proctitle.hpp"
+#include "supervisor/readiness.hpp"
 #include "supervisor/reload.hpp"
 #include "supervisor/stats_socket.hpp"
 
@@ -145,6 +146,7 @@ void Supervisor::become_worker(Slot& slot) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != self_pid_) _exit(0);
   close(signal_fd_);
+  readiness_forget();
   for (int sig : kHandledSignals) signal(sig, SIG_DFL);
   // A forwarded SIGHUP must never kill a socket worker that has not installed its handler yet.
   if (slot.role == shm::WorkerRole::socket) signal(SIGHUP, SIG_IGN);
@@ -243,6 +245,7 @@ void Supervisor::on_worker_exit(Slot& slot, int status) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 1) {
     slot.state = SlotState::disabled;
     LOG_ERROR("%s (pid %d) %s: fatal setup error, not restarting; stopping shoald", slot.name().c_str(), int(pid), cause);
+    readiness_failed(slot.name() + " could not start (" + cause + "); its error is in the log");
     begin_stop("a worker could not start", 1);
     return;
   }
@@ -270,6 +273,7 @@ void Supervisor::begin_stop(const char* why, int exit_code) {
   if (stopping_) return;
   stopping_ = true;
   exit_code_ = exit_code;
+  readiness_stopping();
   LOG_INFO("stopping (%s): signalling %zu workers", why, live_children());
   for (Slot& s : slots_) {
     evtimer_del(s.restart_timer);
@@ -290,6 +294,8 @@ void Supervisor::check_ready() {
   }
   announced_ready_ = true;
   LOG_INFO("ready: %u socket workers, %u swarm workers", cfg_.socket_workers, cfg_.swarm_workers);
+  readiness_ready("serving: " + std::to_string(cfg_.socket_workers) + " socket workers, " +
+                  std::to_string(cfg_.swarm_workers) + " swarm workers");
 }
 
 // SIGHUP: the only reloadable state so far is the TLS certificate, which each socket worker

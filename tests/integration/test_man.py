@@ -287,7 +287,7 @@ class ManPagesTest(unittest.TestCase):
         with open(os.path.join(dest, "lib/systemd/system/shoald.service")) as f:
             unit = f.read()
         self.assertIn("ExecStart=%s/sbin/shoald -c /etc/shoal/shoal.conf\n" % prefix, unit)
-        for line in ("Type=simple", "KillMode=mixed", "LimitNOFILE=1048576", "Restart=on-failure", "RestartSec=1s"):
+        for line in ("Type=notify", "KillMode=mixed", "LimitNOFILE=1048576", "Restart=on-failure", "RestartSec=1s"):
             self.assertIn(line + "\n", unit)
         env = dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat", LC_ALL="C.UTF-8")
         for f in installed:

@@ -163,6 +163,7 @@ class Shoald:
         self.files = dict(files or {})
         self.shm_name = "shoaltest-%d-%d" % (os.getpid(), next(_counter))
         self.args = []        # extra shoald arguments, e.g. ["--fresh"]
+        self.env = None       # environment of shoald (None: the test's own)
         self.proc = None
         self.dir = None
         self.port = None
@@ -243,7 +244,7 @@ class Shoald:
         # Same process group as the test, so run_tests.py can reap everything on a hard timeout.
         self.proc = subprocess.Popen([SHOALD, "-c", self.conf_path] + self.args, stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     cwd=self.dir)
+                                     cwd=self.dir, env=self.env)
         _live.append(self)
         try:
             self.wait_ready()
