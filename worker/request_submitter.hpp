@@ -21,7 +21,9 @@ class RequestSubmitter {
   // Requests that can still be submitted to `partition` before flush() (for all-or-nothing
   // multi-hash scrapes).
   virtual uint64_t room(uint32_t partition) = 0;
-  // Publishes everything submitted and wakes each swarm worker that got something, once.
+  // Publishes everything submitted, soon: at the end of this event-loop pass, once every ready
+  // connection has been read (so one wake-up carries many requests), or at once when a batch's
+  // worth is waiting. Each swarm worker that got something is woken once per publication.
   virtual void flush() = 0;
   // Seconds since the shared clock base.
   virtual uint32_t now_s() = 0;

@@ -64,6 +64,8 @@ class SocketWorker final : public RequestSubmitter {
     event_add(events_.back(), nullptr);
     drain_signal_ = evsignal_new(loop->base(), SIGUSR2, &on_drain_signal, this);
     event_add(drain_signal_, nullptr);
+    publish_soon_ = event_new(loop->base(), -1, 0, &on_publish_soon, this);
+    event_priority_set(publish_soon_, kPriorityLow);
     poll_ = event_new(loop->base(), -1, EV_PERSIST, &on_poll, this);
     timeval every{0, 100000};  // safety net: drain responses even if a wake-up was lost
     event_add(poll_, &every);
@@ -73,6 +75,7 @@ class SocketWorker final : public RequestSubmitter {
   ~SocketWorker() {
     for (event* e : events_) event_free(e);
     event_free(poll_);
+    event_free(publish_soon_);
     event_free(drain_signal_);
   }
 
@@ -94,7 +97,16 @@ class SocketWorker final : public RequestSubmitter {
   }
   uint32_t partitions() override { return uint32_t(requests_.size()); }
   uint64_t room(uint32_t w) override { return requests_[w].free_slots() - pending_[w]; }
-  void flush() override { publish_requests(); }
+  void flush() override {
+    uint64_t waiting = 0;
+    for (uint64_t n : pending_) waiting += n;
+    if (waiting >= kUdpBatch) {
+      publish_requests();
+    } else if (waiting && !publish_scheduled_) {
+      publish_scheduled_ = true;
+      event_active(publish_soon_, EV_TIMEOUT, 1);
+    }
+  }
   uint32_t now_s() override { return shm::seconds_since(shared_->clock_base_ns); }
   shm::CounterBlock* counters() override { return shared_->counters; }
   // Under the list of this worker's current batch snapshot; a refusal is counted here.
@@ -306,6 +318,7 @@ class SocketWorker final : public RequestSubmitter {
   // Publishes the requests written since the last call and wakes their swarm workers; returns
   // whether there were any (each will come back as a response, and a drain_responses()).
   bool publish_requests() {
+    publish_scheduled_ = false;  // a pending publish_soon_ then finds nothing, harmlessly
     bool any = false;
     for (size_t w = 0; w < requests_.size(); w++) {
       if (!pending_[w]) continue;
@@ -416,6 +429,9 @@ class SocketWorker final : public RequestSubmitter {
     for (size_t s = 0; s < self->ctx_.udp_sockets.size(); s++)
       if (self->ctx_.udp_sockets[s].fd == fd) self->on_socket(s);
   }
+  static void on_publish_soon(evutil_socket_t, short, void* arg) {
+    static_cast<SocketWorker*>(arg)->publish_requests();
+  }
   static void on_wakeup(evutil_socket_t fd, short, void* arg) {
     drain_eventfd(fd);
     static_cast<SocketWorker*>(arg)->drain_responses();
@@ -466,6 +482,8 @@ class SocketWorker final : public RequestSubmitter {
   std::vector<event*> events_;
   std::vector<std::unique_ptr<ProtocolFrontend>> frontends_;  // HTTP/HTTPS, ... (UDP is built in)
   event* poll_ = nullptr;
+  event* publish_soon_ = nullptr;  // low priority: publishes front-end requests after a loop pass
+  bool publish_scheduled_ = false;
   event* drain_signal_ = nullptr;
   bool draining_ = false;
   uint64_t drain_started_ns_ = 0;

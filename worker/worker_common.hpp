@@ -28,6 +28,12 @@ struct SharedState {
 // std::runtime_error with the reason.
 SharedState attach_shared(const WorkerContext& ctx);
 
+// Event priorities of a worker's event_base (it has 3; libevent gives every event the middle
+// one unless told otherwise). An active event at kPriorityLow runs only once no event of a
+// higher priority is active: at the end of a loop pass, after every ready socket was served.
+inline constexpr int kPriorities = 3;
+inline constexpr int kPriorityLow = 2;
+
 // Event-loop plumbing common to both roles: SIGTERM/SIGINT stop the loop, a 1 s heartbeat
 // timer writes last_tick. Owns the event_base.
 class WorkerLoop {
