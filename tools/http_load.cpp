@@ -67,16 +67,10 @@ constexpr size_t kMaxResponse = 1 << 20;     // larger responses are invalid
 constexpr int kMaxErrorMessages = 5;
 enum Kind : uint8_t { kAnnounce = 0, kScrape = 1 };
 
-struct Options : Population {
-  sockaddr_storage target{};
-  socklen_t target_len = 0;
-  bool v6 = false, keep_alive = true, json = false, dump_hashes = false;
-  std::string host_header;
-  double duration = 10, warmup = 2;
-  uint64_t connections = 64, numwant = 30, scrape_hashes = 10;
-  uint64_t seed = 1, max_requests = 0;
+struct Options : CommonOptions {
+  bool keep_alive = true;
+  uint64_t connections = 64;
   unsigned w_announce = 50, w_scrape = 1;
-  long cpu = -1;
 };
 
 // ------------------------------------------------------------------------- bencode
@@ -256,7 +250,7 @@ void LoadGen::build_request(size_t k, Conn& c) {
     s += tail;
   }
   s += " HTTP/1.1\r\nHost: ";
-  s += o_.host_header;
+  s += o_.target_text;
   s += o_.keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
 }
 
@@ -599,59 +593,24 @@ const char kUsage[] =
 
 /// Parses the command line into o. Returns -1 to run, otherwise an exit code.
 int parse_args(int argc, char** argv, Options* o) {
-  static const option kLong[] = {
-      {"target", 1, nullptr, 't'},         {"duration", 1, nullptr, 'd'},      {"warmup", 1, nullptr, 'w'},
-      {"connections", 1, nullptr, 'C'},    {"no-keep-alive", 0, nullptr, 'K'}, {"torrents", 1, nullptr, 'T'},
-      {"peers", 1, nullptr, 'P'},          {"pareto-shape", 1, nullptr, 'a'},  {"numwant", 1, nullptr, 'n'},
-      {"mix", 1, nullptr, 'm'},            {"scrape-hashes", 1, nullptr, 'H'}, {"seeder-ratio", 1, nullptr, 'r'},
-      {"json", 0, nullptr, 'j'},           {"seed", 1, nullptr, 'S'},          {"cpu", 1, nullptr, 'c'},
-      {"max-requests", 1, nullptr, 'M'},   {"help", 0, nullptr, 'h'},          {"dump-hashes", 0, nullptr, 'D'},
-      {nullptr, 0, nullptr, 0}};
-  bool have_target = false;
-  int c, li = 0;
-  uint64_t u = 0;
-  while ((c = getopt_long(argc, argv, "", kLong, &li)) != -1) {
-    bool ok = true;
-    switch (c) {
-      case 't':
-        ok = have_target = parse_target(optarg, &o->target, &o->target_len, &o->v6, "http_load");
-        o->host_header = optarg;
-        break;
-      case 'd': ok = parse_double(optarg, 0.001, 86400, &o->duration); break;
-      case 'w': ok = parse_double(optarg, 0, 3600, &o->warmup); break;
-      case 'C': ok = parse_u64(optarg, 1, 60000, &o->connections); break;
-      case 'K': o->keep_alive = false; break;
-      case 'T': ok = parse_u64(optarg, 1, 50000000, &o->torrents); break;
-      case 'P': ok = parse_u64(optarg, 1, 100000000, &o->peers); break;
-      case 'a': ok = parse_double(optarg, 0.01, 100, &o->pareto); break;
-      case 'n': ok = parse_u64(optarg, 0, 200, &o->numwant); break;
-      case 'H': ok = parse_u64(optarg, 1, 74, &o->scrape_hashes); break;
-      case 'r': ok = parse_double(optarg, 0, 1, &o->seeder_ratio); break;
-      case 'j': o->json = true; break;
-      case 'D': o->dump_hashes = true; break;
-      case 'S': ok = parse_u64(optarg, 0, UINT64_MAX, &o->seed); break;
-      case 'c': ok = parse_u64(optarg, 0, CPU_SETSIZE - 1, &u), o->cpu = long(u); break;
-      case 'M': ok = parse_u64(optarg, 1, UINT64_MAX, &o->max_requests); break;
-      case 'm': {
-        int used = -1;
-        ok = sscanf(optarg, "%u:%u%n", &o->w_announce, &o->w_scrape, &used) == 2 && used == int(strlen(optarg)) &&
-             o->w_announce + o->w_scrape > 0 && o->w_announce <= 1000000 && o->w_scrape <= 1000000;
-        break;
-      }
-      case 'h': fputs(kUsage, stdout); return 0;
-      default: fputs(kUsage, stderr); return 2;
-    }
-    if (!ok) {
-      fprintf(stderr, "http_load: bad value for --%s: '%s'%s\n", kLong[li].name, optarg,
-              c == 't' ? " (expected 127.x.x.x:PORT or [::1]:PORT)" : "");
-      return 2;
-    }
-  }
-  if (optind < argc) { fprintf(stderr, "http_load: unexpected argument '%s'\n", argv[optind]); return 2; }
-  if (!have_target && !o->dump_hashes) {
-    fprintf(stderr, "http_load: --target is required\n%s", kUsage);
-    return 2;
-  }
+  int rc = shoal_load::parse_args(
+      argc, argv, o, "http_load", kUsage,
+      {{"connections", 1, nullptr, 'C'}, {"no-keep-alive", 0, nullptr, 'K'}, {"mix", 1, nullptr, 'm'}},
+      [o](int c, const char* arg) {
+        switch (c) {
+          case 'C': return parse_u64(arg, 1, 60000, &o->connections) ? 1 : 0;
+          case 'K': o->keep_alive = false; return 1;
+          case 'm': {
+            int used = -1;
+            return sscanf(arg, "%u:%u%n", &o->w_announce, &o->w_scrape, &used) == 2 && used == int(strlen(arg)) &&
+                           o->w_announce + o->w_scrape > 0 && o->w_announce <= 1000000 && o->w_scrape <= 1000000
+                       ? 1
+                       : 0;
+          }
+          default: return -1;
+        }
+      });
+  if (rc >= 0) return rc;
   if (o->peers < o->connections) { fprintf(stderr, "http_load: --peers must be >= --connections\n"); return 2; }
   return -1;
 }
@@ -662,24 +621,8 @@ int main(int argc, char** argv) {
   Options o;
   if (int rc = parse_args(argc, argv, &o); rc >= 0) return rc;
   signal(SIGPIPE, SIG_IGN);
-  if (o.cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(int(o.cpu), &set);
-    if (sched_setaffinity(0, sizeof set, &set) < 0) { perror("http_load: sched_setaffinity"); return 2; }
-  }
   Rng rng{o.seed};
-  if (o.dump_hashes) {  // the hash key is the first draw, as in build_workload and udp_load
-    Workload w;
-    w.hash_key = rng.next();
-    uint8_t h[20];
-    for (uint64_t t = 0; t < o.torrents; ++t) {
-      w.info_hash(uint32_t(t), h);
-      for (uint8_t ch : h) printf("%02x", ch);
-      putchar('\n');
-    }
-    return 0;
-  }
+  if (int rc = shoal_load::start_common(o, rng, "http_load"); rc >= 0) return rc;
   LoadGen gen(o, build_workload(o, rng));
   gen.run();
   return gen.report();

@@ -1,11 +1,13 @@
-// load_common.hpp — pieces shared by the load generators in tools/ (http_load; udp_load keeps
-// its own copies): monotonic clock, splitmix64 RNG, the log-linear latency histogram, the
-// simulated peer population with its Pareto (rank-size Zipf) popularity and the info hashes
-// derived from --seed (so one whitelist fits udp_load and http_load), and argument parsers
-// that accept loopback targets only. Header-only.
+// load_common.hpp — pieces shared by the load generators in tools/ (udp_load, http_load):
+// monotonic clock, splitmix64 RNG, the log-linear latency histogram, the simulated peer
+// population with its Pareto (rank-size Zipf) popularity and the info hashes derived from
+// --seed (so one whitelist fits udp_load and http_load), argument parsers that accept loopback
+// targets only, and the options both generators take (CommonOptions). Header-only.
 #pragma once
 #include <arpa/inet.h>
+#include <getopt.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -158,6 +161,109 @@ inline bool parse_target(const std::string& t, sockaddr_storage* target, socklen
   }
   if (!loopback) fprintf(stderr, "%s: refusing %s: only 127.0.0.0/8 and ::1 are allowed\n", prog, t.c_str());
   return loopback;
+}
+
+/// Options both generators take; each tool's Options derives from it and adds its own.
+///   target/target_len/v6  the tracker (loopback only); target_text as given (HTTP Host header)
+///   duration, warmup      seconds measured, seconds excluded before that
+///   numwant, scrape_hashes, seed, max_requests (0: no limit), cpu (-1: not pinned)
+struct CommonOptions : Population {
+  sockaddr_storage target{};
+  socklen_t target_len = 0;
+  bool v6 = false, have_target = false, json = false, dump_hashes = false;
+  std::string target_text;
+  double duration = 10, warmup = 2;
+  uint64_t numwant = 30, scrape_hashes = 10, seed = 1, max_requests = 0;
+  long cpu = -1;
+};
+
+/// getopt_long table: the common options (codes t d w T P a n H r j S c M h D), then `own`
+/// (which must use other codes), then the terminator.
+inline std::vector<option> long_options(std::initializer_list<option> own) {
+  std::vector<option> v = {
+      {"target", 1, nullptr, 't'},        {"duration", 1, nullptr, 'd'},      {"warmup", 1, nullptr, 'w'},
+      {"torrents", 1, nullptr, 'T'},      {"peers", 1, nullptr, 'P'},         {"pareto-shape", 1, nullptr, 'a'},
+      {"numwant", 1, nullptr, 'n'},       {"scrape-hashes", 1, nullptr, 'H'}, {"seeder-ratio", 1, nullptr, 'r'},
+      {"json", 0, nullptr, 'j'},          {"seed", 1, nullptr, 'S'},          {"cpu", 1, nullptr, 'c'},
+      {"max-requests", 1, nullptr, 'M'},  {"help", 0, nullptr, 'h'},          {"dump-hashes", 0, nullptr, 'D'}};
+  v.insert(v.end(), own);
+  v.push_back({nullptr, 0, nullptr, 0});
+  return v;
+}
+
+/// Applies common option `c` with argument `arg` to o. Returns false if `c` is not a common
+/// option (nor 'h'); otherwise *ok says whether its value was valid.
+inline bool parse_common_option(int c, const char* arg, CommonOptions* o, const char* prog, bool* ok) {
+  uint64_t u = 0;
+  switch (c) {
+    case 't':
+      *ok = o->have_target = parse_target(arg, &o->target, &o->target_len, &o->v6, prog);
+      o->target_text = arg;
+      return true;
+    case 'd': *ok = parse_double(arg, 0.001, 86400, &o->duration); return true;
+    case 'w': *ok = parse_double(arg, 0, 3600, &o->warmup); return true;
+    case 'T': *ok = parse_u64(arg, 1, 50000000, &o->torrents); return true;
+    case 'P': *ok = parse_u64(arg, 1, 100000000, &o->peers); return true;
+    case 'a': *ok = parse_double(arg, 0.01, 100, &o->pareto); return true;
+    case 'n': *ok = parse_u64(arg, 0, 200, &o->numwant); return true;
+    case 'H': *ok = parse_u64(arg, 1, 74, &o->scrape_hashes); return true;
+    case 'r': *ok = parse_double(arg, 0, 1, &o->seeder_ratio); return true;
+    case 'j': o->json = true; return true;
+    case 'D': o->dump_hashes = true; return true;
+    case 'S': *ok = parse_u64(arg, 0, UINT64_MAX, &o->seed); return true;
+    case 'c': *ok = parse_u64(arg, 0, CPU_SETSIZE - 1, &u), o->cpu = long(u); return true;
+    case 'M': *ok = parse_u64(arg, 1, UINT64_MAX, &o->max_requests); return true;
+    default: return false;
+  }
+}
+
+/// Runs getopt_long over argv with the common options plus `own`; `own_option(c, optarg)`
+/// handles the tool's codes and returns 1 (valid), 0 (bad value) or -1 (unknown code).
+/// Returns -1 to go on, otherwise the exit code (0 after --help, 2 on a usage error).
+template <class OwnOption>
+int parse_args(int argc, char** argv, CommonOptions* o, const char* prog, const char* usage,
+               std::initializer_list<option> own, OwnOption&& own_option) {
+  std::vector<option> table = long_options(own);
+  int c, li = 0;
+  while ((c = getopt_long(argc, argv, "", table.data(), &li)) != -1) {
+    if (c == 'h') return fputs(usage, stdout), 0;
+    bool ok = true;
+    if (!parse_common_option(c, optarg, o, prog, &ok)) {
+      int r = c == '?' ? -1 : own_option(c, optarg);
+      if (r < 0) return fputs(usage, stderr), 2;
+      ok = r == 1;
+    }
+    if (!ok) {
+      fprintf(stderr, "%s: bad value for --%s: '%s'%s\n", prog, table[size_t(li)].name, optarg,
+              c == 't' ? " (expected 127.x.x.x:PORT or [::1]:PORT)" : "");
+      return 2;
+    }
+  }
+  if (optind < argc) return fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]), 2;
+  if (!o->have_target && !o->dump_hashes) return fprintf(stderr, "%s: --target is required\n%s", prog, usage), 2;
+  return -1;
+}
+
+/// What both generators do before building the load: pin to --cpu, and for --dump-hashes
+/// print the torrents' info hashes (hex, one a line; the hash key is the first draw of `rng`,
+/// as in build_workload). Returns -1 to go on, otherwise the exit code.
+inline int start_common(const CommonOptions& o, Rng& rng, const char* prog) {
+  if (o.cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(int(o.cpu), &set);
+    if (sched_setaffinity(0, sizeof set, &set) < 0) return fprintf(stderr, "%s: sched_setaffinity: %s\n", prog, strerror(errno)), 2;
+  }
+  if (!o.dump_hashes) return -1;
+  Workload w;
+  w.hash_key = rng.next();
+  uint8_t h[20];
+  for (uint64_t t = 0; t < o.torrents; ++t) {
+    w.info_hash(uint32_t(t), h);
+    for (uint8_t ch : h) printf("%02x", ch);
+    putchar('\n');
+  }
+  return 0;
 }
 
 }  // namespace shoal_load

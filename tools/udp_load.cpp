@@ -76,16 +76,9 @@ enum Action : uint32_t { kConnect = 0, kAnnounce = 1, kScrape = 2, kError = 3 };
 const char* const kKindName[] = {"connect", "announce", "scrape"};
 
 // Population (torrents, peers, pareto, seeder_ratio) is shared with http_load.
-struct Options : shoal_load::Population {
-  sockaddr_storage target{};
-  socklen_t target_len = 0;
-  bool v6 = false;
-  double duration = 10, warmup = 2;
+struct Options : shoal_load::CommonOptions {
   uint64_t sockets = 16, inflight = 16;
-  uint64_t numwant = 30, scrape_hashes = 10, seed = 1, max_requests = 0;
   unsigned w_connect = 1, w_announce = 50, w_scrape = 1;
-  long cpu = -1;
-  bool json = false, dump_hashes = false;
 };
 
 void put32(uint8_t* p, uint32_t v) { v = htonl(v); memcpy(p, &v, 4); }
@@ -480,64 +473,27 @@ const char kUsage[] =
     "                       tracker whitelist, same --seed/--torrents) and exit\n"
     "  --help               this text\n";
 
-/// "A.B.C.D:PORT" or "[V6]:PORT" into o; loopback only (tools/load_common.hpp).
-bool parse_target(const std::string& t, Options* o) {
-  return shoal_load::parse_target(t, &o->target, &o->target_len, &o->v6, "udp_load");
-}
-
 /// Parses the command line into o. Returns -1 to run, otherwise an exit code.
 int parse_args(int argc, char** argv, Options* o) {
-  static const option kLong[] = {
-      {"target", 1, nullptr, 't'},       {"duration", 1, nullptr, 'd'},  {"warmup", 1, nullptr, 'w'},
-      {"sockets", 1, nullptr, 's'},      {"inflight", 1, nullptr, 'i'},  {"torrents", 1, nullptr, 'T'},
-      {"peers", 1, nullptr, 'P'},        {"pareto-shape", 1, nullptr, 'a'}, {"numwant", 1, nullptr, 'n'},
-      {"mix", 1, nullptr, 'm'},          {"scrape-hashes", 1, nullptr, 'H'}, {"seeder-ratio", 1, nullptr, 'r'},
-      {"json", 0, nullptr, 'j'},         {"seed", 1, nullptr, 'S'},      {"cpu", 1, nullptr, 'c'},
-      {"max-requests", 1, nullptr, 'M'}, {"help", 0, nullptr, 'h'},      {"dump-hashes", 0, nullptr, 'D'},
-      {nullptr, 0, nullptr, 0}};
-  bool have_target = false;
-  int c, li = 0;
-  uint64_t u = 0;
-  while ((c = getopt_long(argc, argv, "", kLong, &li)) != -1) {
-    bool ok = true;
-    switch (c) {
-      case 't': ok = have_target = parse_target(optarg, o); break;
-      case 'd': ok = parse_double(optarg, 0.001, 86400, &o->duration); break;
-      case 'w': ok = parse_double(optarg, 0, 3600, &o->warmup); break;
-      case 's': ok = parse_u64(optarg, 1, 4096, &o->sockets); break;
-      case 'i': ok = parse_u64(optarg, 1, 1024, &o->inflight); break;
-      case 'T': ok = parse_u64(optarg, 1, 50000000, &o->torrents); break;
-      case 'P': ok = parse_u64(optarg, 1, 100000000, &o->peers); break;
-      case 'a': ok = parse_double(optarg, 0.01, 100, &o->pareto); break;
-      case 'n': ok = parse_u64(optarg, 0, 200, &o->numwant); break;
-      case 'H': ok = parse_u64(optarg, 1, 74, &o->scrape_hashes); break;
-      case 'r': ok = parse_double(optarg, 0, 1, &o->seeder_ratio); break;
-      case 'j': o->json = true; break;
-      case 'D': o->dump_hashes = true; break;
-      case 'S': ok = parse_u64(optarg, 0, UINT64_MAX, &o->seed); break;
-      case 'c': ok = parse_u64(optarg, 0, CPU_SETSIZE - 1, &u), o->cpu = long(u); break;
-      case 'M': ok = parse_u64(optarg, 1, UINT64_MAX, &o->max_requests); break;
-      case 'm': {
-        int used = -1;
-        ok = sscanf(optarg, "%u:%u:%u%n", &o->w_connect, &o->w_announce, &o->w_scrape, &used) == 3 &&
-             used == int(strlen(optarg)) && o->w_connect + o->w_announce + o->w_scrape > 0 &&
-             o->w_connect <= 1000000 && o->w_announce <= 1000000 && o->w_scrape <= 1000000;
-        break;
-      }
-      case 'h': fputs(kUsage, stdout); return 0;
-      default: fputs(kUsage, stderr); return 2;
-    }
-    if (!ok) {
-      fprintf(stderr, "udp_load: bad value for --%s: '%s'%s\n", kLong[li].name, optarg,
-              c == 't' ? " (expected 127.x.x.x:PORT or [::1]:PORT)" : "");
-      return 2;
-    }
-  }
-  if (optind < argc) { fprintf(stderr, "udp_load: unexpected argument '%s'\n", argv[optind]); return 2; }
-  if (!have_target && !o->dump_hashes) {
-    fprintf(stderr, "udp_load: --target is required\n%s", kUsage);
-    return 2;
-  }
+  int rc = shoal_load::parse_args(
+      argc, argv, o, "udp_load", kUsage,
+      {{"sockets", 1, nullptr, 's'}, {"inflight", 1, nullptr, 'i'}, {"mix", 1, nullptr, 'm'}},
+      [o](int c, const char* arg) {
+        switch (c) {
+          case 's': return parse_u64(arg, 1, 4096, &o->sockets) ? 1 : 0;
+          case 'i': return parse_u64(arg, 1, 1024, &o->inflight) ? 1 : 0;
+          case 'm': {
+            int used = -1;
+            return sscanf(arg, "%u:%u:%u%n", &o->w_connect, &o->w_announce, &o->w_scrape, &used) == 3 &&
+                           used == int(strlen(arg)) && o->w_connect + o->w_announce + o->w_scrape > 0 &&
+                           o->w_connect <= 1000000 && o->w_announce <= 1000000 && o->w_scrape <= 1000000
+                       ? 1
+                       : 0;
+          }
+          default: return -1;
+        }
+      });
+  if (rc >= 0) return rc;
   if (o->peers < o->sockets) { fprintf(stderr, "udp_load: --peers must be >= --sockets\n"); return 2; }
   return -1;
 }
@@ -547,24 +503,8 @@ int parse_args(int argc, char** argv, Options* o) {
 int main(int argc, char** argv) {
   Options o;
   if (int rc = parse_args(argc, argv, &o); rc >= 0) return rc;
-  if (o.cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(int(o.cpu), &set);
-    if (sched_setaffinity(0, sizeof set, &set) < 0) { perror("udp_load: sched_setaffinity"); return 2; }
-  }
   Rng rng{o.seed};
-  if (o.dump_hashes) {  // the hash key is the first draw, as in build_workload
-    Workload w;
-    w.hash_key = rng.next();
-    uint8_t h[20];
-    for (uint64_t t = 0; t < o.torrents; ++t) {
-      w.info_hash(uint32_t(t), h);
-      for (uint8_t c : h) printf("%02x", c);
-      putchar('\n');
-    }
-    return 0;
-  }
+  if (int rc = shoal_load::start_common(o, rng, "udp_load"); rc >= 0) return rc;
   auto gen = std::make_unique<LoadGen>(o, build_workload(o, rng));
   if (!gen->open_sockets()) return 2;
   gen->run();
