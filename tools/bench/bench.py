@@ -11,7 +11,7 @@ Sections: UDP (plus the socket->swarm ring hop cost read from shm_inspect), HTTP
 no keep-alive, UDP latency at about half the maximum rate, scaling over socket workers, and
 memory (1,000,000 peers over 100,000 torrents, IPv4 then IPv6).
 
-    tools/bench/bench.py --build build/bench --node-dir build/bench-node [--rounds 3] [--quick]
+    tools/bench/bench.py --build build/bench --node-dir build/bench-node [--rounds 5] [--quick]
 
 BENCH_QUICK=1 (or --quick): one round, shorter runs (about 2 minutes). Python 3 stdlib only.
 Every process is started here, pinned, bounded in time and stopped by its PID.
@@ -495,7 +495,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(REPO, "build", "bench"))
     ap.add_argument("--node-dir", default=os.path.join(REPO, "build", "bench-node"))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
