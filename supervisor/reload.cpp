@@ -77,27 +77,22 @@ class AccessReloader {
     if (msg) *msg = text;
   }
 
-  // The first live socket worker whose ack is not `generation`, or -1 when none.
-  int laggard(uint32_t generation, uint32_t* ack) const {
-    for (uint32_t i = 0; i < control_->control.socket_workers; i++) {
-      const shm::WorkerSlot& ws = control_->slots[shm::socket_slot(i)];
-      if (shm::load_u32(ws.pid) == 0) continue;  // not running: reads nothing
-      *ack = shm::load_u32(ws.access_generation);
-      if (*ack != generation) return int(i);
-    }
-    return -1;
-  }
-
   // Publishes the pending list if no live worker can still read the inactive buffer.
   bool try_publish() {
     uint32_t generation = shm::access_load(h_->generation), ack = 0;
-    int late = laggard(generation, &ack);
+    bool draining = false;
+    int late = access_laggard(control_, generation, &ack, &draining);
     if (late >= 0) {
       if (ms_since(waiting_since_ns_) >= kAckWarnAfterMs) {
         const shm::WorkerSlot& ws = control_->slots[shm::socket_slot(uint32_t(late))];
-        LOG_WARN("access list reload: socket worker %d (pid %u) still acks generation %u, not %u, after %llu ms; "
-                 "not overwriting the list it may read, retrying",
-                 late, shm::load_u32(ws.pid), ack, generation, (unsigned long long)ms_since(waiting_since_ns_));
+        if (draining)
+          LOG_WARN("access list reload: the previous socket worker %d is still draining after a rolling restart "
+                   "(%llu ms); not overwriting the list it may read, retrying",
+                   late, (unsigned long long)ms_since(waiting_since_ns_));
+        else
+          LOG_WARN("access list reload: socket worker %d (pid %u) still acks generation %u, not %u, after %llu ms; "
+                   "not overwriting the list it may read, retrying",
+                   late, shm::load_u32(ws.pid), ack, generation, (unsigned long long)ms_since(waiting_since_ns_));
         waiting_since_ns_ = shm::monotonic_ns();
       }
       return false;
@@ -138,6 +133,21 @@ class AccessReloader {
 AccessReloader* g_reloader = nullptr;  // supervisor only; intentionally never freed
 
 }  // namespace
+
+int access_laggard(const shm::ControlSegment* control, uint32_t generation, uint32_t* ack, bool* draining) {
+  *draining = false;
+  for (uint32_t i = 0; i < control->control.socket_workers; i++) {
+    if (shm::load_u32(control->socket_sets[i].draining_generation) != 0) {
+      *draining = true;
+      return int(i);
+    }
+    const shm::WorkerSlot& ws = control->slots[shm::socket_slot(i)];
+    if (shm::load_u32(ws.pid) == 0) continue;  // not running: reads nothing
+    *ack = shm::load_u32(ws.access_generation);
+    if (*ack != generation) return int(i);
+  }
+  return -1;
+}
 
 void load_access_list_at_start(const conf::Config& cfg, const shm::Segment& access) {
   shm::AccessHeader* h = shm::access_header(access.base());

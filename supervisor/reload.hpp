@@ -2,7 +2,7 @@
 // created access segment (before any fork), and reloads on SIGUSR1 / `shoalctl reload`. A reload
 // parses the file completely first; a bad file keeps the list in force. A good one is copied
 // into the inactive buffer only once every live socket worker has acked the current generation
-// (so none still reads that buffer), then published by flipping `active` and bumping
+// and no socket worker is draining after a rolling restart (so none still reads that buffer), then published by flipping `active` and bumping
 // `generation` (protocol: shm/access_segment.hpp). The wait for acks is polled from a timer on
 // the supervisor's event loop, never by blocking it.
 #pragma once
@@ -11,6 +11,7 @@
 #include <string>
 
 #include "conf/config.hpp"
+#include "shm/control_segment.hpp"
 #include "shm/segment.hpp"
 #include "supervisor/segments.hpp"
 
@@ -32,5 +33,12 @@ void load_access_list_at_start(const conf::Config& cfg, const shm::Segment& acce
 // `base`, `cfg` and `segments`, which must outlive the supervisor loop.
 bool request_access_list_reload(event_base* base, const conf::Config& cfg, const SegmentSet& segments,
                                 std::string* msg = nullptr);
+
+// Which socket-worker slot keeps a reload from overwriting the inactive access buffer: the
+// first whose live worker has not acked `generation` (*ack gets the generation it acked), or
+// whose previous worker is still draining after a rolling restart (*draining = true: it shares
+// the slot's ack word with its successor, so its own ack cannot be read, and it may still
+// check a request against the old buffer until it exits). -1 when no slot does.
+int access_laggard(const shm::ControlSegment* control, uint32_t generation, uint32_t* ack, bool* draining);
 
 }  // namespace shoal::supervisor

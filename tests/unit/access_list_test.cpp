@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 
 #include "shm/access_segment.hpp"
 #include "shm/control_segment.hpp"
@@ -287,6 +288,32 @@ TEST(AccessListCheck, BadFileAtStartThrowsTheLine) {
     EXPECT_EQ(std::string(e.what()), f.path + ":2: expected 40 hex characters, got 38");
   }
   shm::Segment::unlink(name);
+}
+
+// The reload may overwrite the inactive buffer only when no socket worker can read it: every
+// live worker acked the current generation, and no slot has a worker draining after a rolling
+// restart (its ack word is its successor's, so the old worker's own ack is unknown).
+TEST(AccessListReload, WaitsForAcksAndForDrainingWorkers) {
+  auto c = std::make_unique<shm::ControlSegment>();
+  c->control.socket_workers = 2;
+  uint32_t ack = 0;
+  bool draining = true;
+  c->slots[shm::socket_slot(0)].pid = 100;
+  c->slots[shm::socket_slot(0)].access_generation = 3;
+  c->slots[shm::socket_slot(1)].pid = 0;  // not running: reads nothing
+  EXPECT_EQ(supervisor::access_laggard(c.get(), 3, &ack, &draining), -1);
+  EXPECT_FALSE(draining);
+  c->slots[shm::socket_slot(1)].pid = 101;
+  c->slots[shm::socket_slot(1)].access_generation = 2;
+  EXPECT_EQ(supervisor::access_laggard(c.get(), 3, &ack, &draining), 1);
+  EXPECT_EQ(ack, 2u);
+  EXPECT_FALSE(draining);
+  c->slots[shm::socket_slot(1)].access_generation = 3;
+  c->socket_sets[0].draining_generation = 7;  // slot 0's previous worker is finishing its work
+  EXPECT_EQ(supervisor::access_laggard(c.get(), 3, &ack, &draining), 0);
+  EXPECT_TRUE(draining);
+  c->socket_sets[0].draining_generation = 0;  // it exited
+  EXPECT_EQ(supervisor::access_laggard(c.get(), 3, &ack, &draining), -1);
 }
 
 }  // namespace
