@@ -6,54 +6,35 @@
             and they find each other: one swarm whichever protocol announced.
 Each download is checked by sha256, and the tracker's view by a curl scrape. Torrents are private
 with DHT-for-peers, LPD and PEX off, so the tracker is the only way peers can meet.
-Every wait is bounded by the test budget; processes are stopped by PID (test_transfer_udp.Proc).
+Every wait is bounded by the test budget; processes are stopped by PID (tests/lib/transfer.py).
 """
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
-import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 from http_client import bdecode, config_block, free_tcp_port_both, make_cert, scrape_target  # noqa: E402
-from test_transfer_udp import LT_DOWNLOADER, Proc, aria2_argv, sha256_file, torrent_info_hash  # noqa: E402
+from transfer import LT_DOWNLOADER, TransferCase, aria2_argv, sha256_file, torrent_info_hash  # noqa: E402
 
 SEED_IP = "127.0.0.2"
 LEECH_IP = "127.0.0.3"
-TEST_BUDGET = 90.0
 
 
-class HttpTransferTest(unittest.TestCase):
+class HttpTransferTest(TransferCase):
+    TOOLS = ("aria2c", "mktorrent", "curl", "openssl")
+    TEST_BUDGET = 90.0
+    SCRAPE_FIELDS = "(complete, downloaded, incomplete) from curl"
+    TMP_PREFIX = "shoal-http-transfer-"
 
     def setUp(self):
         harness.need_shoald()
-        for tool in ("aria2c", "mktorrent", "curl", "openssl"):
-            if shutil.which(tool) is None:
-                self.fail("%s not installed (see DEB_PACKAGES in the Makefile)" % tool)
-        self.t_start = time.monotonic()
-        self.tmp = tempfile.mkdtemp(prefix="shoal-http-transfer-")
-        self.procs = []
         self.d = None
-        self.addCleanup(self._cleanup)
+        super().setUp()
 
-    def _cleanup(self):
-        failed = not getattr(self._outcome, "success", True)
-        for p in self.procs:
-            p.stop()
-            if failed:
-                sys.stderr.write("\n----- %s output -----\n%s\n" % (p.name, p.output()[-4000:]))
+    def stop_tracker(self, failed):
         if self.d is not None:
             self.d.__exit__(AssertionError if failed else None, None, None)
-        if not harness.KEEP:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def left(self):
-        return max(0.5, TEST_BUDGET - (time.monotonic() - self.t_start))
 
     def start_tracker(self, https=False):
         self.port = free_tcp_port_both()
@@ -81,11 +62,6 @@ class HttpTransferTest(unittest.TestCase):
         self.assertEqual(meta[b"announce"], announce.encode())
         return path, ih
 
-    def start_proc(self, name, argv):
-        p = Proc(name, argv, os.path.join(self.tmp, name + ".out"))
-        self.procs.append(p)
-        return p
-
     def aria2(self, ip, torrent, outdir, tag, seeding, extra=()):
         argv = aria2_argv(ip, torrent, outdir, self.tmp, tag, seeding)
         return argv[:-1] + list(extra) + argv[-1:]
@@ -98,17 +74,6 @@ class HttpTransferTest(unittest.TestCase):
         f = bdecode(r.stdout)[b"files"][ih]
         return f[b"complete"], f[b"downloaded"], f[b"incomplete"]
 
-    def wait_scrape(self, ih, pred, timeout, what):
-        last = [None]
-
-        def check():
-            last[0] = self.scrape(ih)
-            return last[0] is not None and pred(*last[0])
-        try:
-            harness.wait_for(check, min(timeout, self.left()), interval=0.2, what=what)
-        except AssertionError:
-            self.fail("%s: last curl scrape (complete, downloaded, incomplete) = %s" % (what, last[0]))
-
     def seed(self, torrent, ih, extra=()):
         seeder = self.start_proc("aria2-seed", self.aria2(SEED_IP, torrent, self.seed_dir, "seed", True, extra))
         self.wait_scrape(ih, lambda s, d, l: s == 1, 30, "tracker to count the aria2 seeder")
@@ -118,13 +83,7 @@ class HttpTransferTest(unittest.TestCase):
         dl = os.path.join(self.tmp, "dl")
         os.makedirs(dl)
         leech = self.start_proc("aria2-leech", self.aria2(LEECH_IP, torrent, dl, "leech", False, extra))
-        marker = os.path.join(self.tmp, "done-leech")
-
-        def finished():
-            if leech.p.poll() is not None:
-                self.fail("aria2 downloader exited early (%s): %s" % (leech.p.returncode, leech.output()[-2000:]))
-            return os.path.exists(marker)
-        harness.wait_for(finished, min(45, self.left()), interval=0.1, what="aria2 download to finish")
+        self.wait_aria2_download(leech)
         with open(os.path.join(self.tmp, "aria2-leech.log"), errors="replace") as f:
             alog = f.read()
         self.assertRegex(alog, r"GET /announce\?info_hash=")   # it asked the HTTP(S) tracker ...
@@ -148,15 +107,7 @@ class HttpTransferTest(unittest.TestCase):
         budget = max(5.0, min(45.0, self.left() - 20))
         leech = self.start_proc("libtorrent-leech", ["/usr/bin/python3", "-c", LT_DOWNLOADER, torrent, dl, LEECH_IP,
                                                      str(harness.free_tcp_port(LEECH_IP)), str(budget)])
-
-        def finished():
-            out = leech.output()
-            if '"ev": "finished"' in out:
-                return True
-            if leech.p.poll() is not None:
-                self.fail("libtorrent downloader exited (%s): %s" % (leech.p.returncode, out[-3000:]))
-            return False
-        harness.wait_for(finished, min(budget + 5, self.left()), interval=0.1, what="libtorrent download")
+        self.wait_libtorrent(leech, budget)
         self.check_done(os.path.join(dl, "payload.bin"), ih)
         self.assertRegex(leech.output(), r'"ev": "tracker_reply", "peers": [1-9]')
         self.assertGreaterEqual(self.d.counter("http_announce"), 2)

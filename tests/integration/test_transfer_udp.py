@@ -9,109 +9,22 @@ routing table and a private torrent it never finds peers through it.)
 Developer aid: SHOAL_TEST_TRACKER=opentracker runs the same tests against Debian's opentracker
 (to separate client problems from tracker problems).
 """
-import hashlib
 import os
 import random
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import bep15  # noqa: E402
 import harness  # noqa: E402
+from transfer import LT_DOWNLOADER, Proc, TransferCase, aria2_argv, sha256_file, torrent_info_hash  # noqa: E402
 
 SEED_IP = "127.0.0.2"
 LEECH_IP = "127.0.0.3"
 PROBE_IP = "127.0.0.9"
-TEST_BUDGET = 85.0      # seconds, whole test
 
 
-# ----------------------------------------------------------------------------- bencode
-
-def _bdecode(data, i=0):
-    c = data[i:i + 1]
-    if c == b"i":
-        j = data.index(b"e", i)
-        return int(data[i + 1:j]), j + 1
-    if c == b"l":
-        i += 1
-        out = []
-        while data[i:i + 1] != b"e":
-            v, i = _bdecode(data, i)
-            out.append(v)
-        return out, i + 1
-    if c == b"d":
-        i += 1
-        out = {}
-        while data[i:i + 1] != b"e":
-            k, i = _bdecode(data, i)
-            start = i
-            v, i = _bdecode(data, i)
-            out[k] = v
-            if k == b"info":
-                out[b"__info_raw__"] = data[start:i]
-        return out, i + 1
-    j = data.index(b":", i)
-    n = int(data[i:j])
-    return data[j + 1:j + 1 + n], j + 1 + n
-
-
-def torrent_info_hash(path):
-    with open(path, "rb") as f:
-        meta, _ = _bdecode(f.read())
-    return hashlib.sha1(meta[b"__info_raw__"]).digest(), meta
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def free_udp_port_on(ip):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((ip, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-# ----------------------------------------------------------------------------- processes
-
-class Proc:
-    """A child process started by this test, stopped by PID (SIGTERM, then SIGKILL)."""
-
-    def __init__(self, name, argv, log_path, cwd=None):
-        self.name, self.log_path = name, log_path
-        self.log = open(log_path, "wb")
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                  stderr=subprocess.STDOUT, cwd=cwd)
-
-    def stop(self, grace=3.0):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
-        self.log.close()
-        return self.p.returncode
-
-    def output(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
+# ----------------------------------------------------------------------------- opentracker
 
 class OpenTracker:
     """Debian's opentracker on 127.0.0.1 (whitelist mode), for developing the client side."""
@@ -145,112 +58,25 @@ class OpenTracker:
         self.proc.stop()
 
 
-def aria2_argv(ip, torrent, outdir, tmp, tag, seeding):
-    argv = ["aria2c", "--no-conf=true", "--interface=" + ip, "--disable-ipv6=true",
-            "--dir=" + outdir,
-            "--listen-port=%d" % harness.free_tcp_port(ip),
-            # DHT must be on for aria2's UDP tracker client; no entry point, empty table.
-            "--enable-dht=true", "--enable-dht6=false",
-            "--dht-listen-port=%d" % free_udp_port_on(ip),
-            "--dht-file-path=" + os.path.join(tmp, "dht-%s.dat" % tag),
-            "--bt-enable-lpd=false", "--enable-peer-exchange=false",
-            "--bt-tracker-interval=1", "--bt-tracker-timeout=5", "--bt-tracker-connect-timeout=5",
-            "--seed-ratio=0.0", "--file-allocation=none", "--summary-interval=0",
-            "--console-log-level=warn", "--log=" + os.path.join(tmp, "aria2-%s.log" % tag),
-            "--log-level=info", "--bt-stop-timeout=60"]
-    if seeding:
-        argv += ["--check-integrity=true", "--bt-seed-unverified=false"]
-    else:
-        hook = os.path.join(tmp, "hook-%s.sh" % tag)
-        with open(hook, "w") as f:
-            f.write("#!/bin/sh\necho \"$@\" >> %s\n" % os.path.join(tmp, "done-%s" % tag))
-        os.chmod(hook, 0o755)
-        argv += ["--on-bt-download-complete=" + hook]
-    return argv + [torrent]
-
-
-LT_DOWNLOADER = r"""
-import json, sys, time
-import libtorrent as lt
-torrent, save, ip, port, budget = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
-def out(**kw):
-    print(json.dumps(kw), flush=True)
-s = lt.session({
-    "listen_interfaces": "%s:%d" % (ip, port),
-    "outgoing_interfaces": ip,
-    "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-    "allow_multiple_connections_per_ip": True,
-    "enable_outgoing_utp": False, "enable_incoming_utp": False,
-    "announce_to_all_trackers": True, "min_announce_interval": 1,
-    "stop_tracker_timeout": 1, "tracker_completion_timeout": 5, "tracker_receive_timeout": 3,
-    "alert_mask": lt.alert.category_t.status_notification | lt.alert.category_t.tracker_notification
-                  | lt.alert.category_t.connect_notification | lt.alert.category_t.error_notification,
-})
-p = lt.add_torrent_params()
-p.ti = lt.torrent_info(torrent)
-p.save_path = save
-p.flags |= lt.torrent_flags.disable_pex | lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
-h = s.add_torrent(p)
-t0 = time.time()
-done = False
-while time.time() - t0 < budget:
-    for a in s.pop_alerts():
-        if isinstance(a, lt.tracker_reply_alert):
-            out(ev="tracker_reply", peers=a.num_peers, msg=a.message())
-        elif isinstance(a, (lt.tracker_error_alert, lt.tracker_warning_alert)):
-            out(ev="tracker_error", msg=a.message())
-        elif isinstance(a, lt.peer_connect_alert):
-            out(ev="peer_connect", msg=a.message())
-        elif isinstance(a, lt.listen_failed_alert):
-            out(ev="listen_failed", msg=a.message())
-    st = h.status()
-    if st.is_seeding and not done:
-        done = True
-        out(ev="finished", seconds=round(time.time() - t0, 2))
-    time.sleep(0.05)
-out(ev="budget_over")
-"""
-
-
 # ----------------------------------------------------------------------------- the tests
 
-class TransferTest(unittest.TestCase):
+class TransferTest(TransferCase):
+    TEST_BUDGET = 85.0
 
     def setUp(self):
-        self.t_start = time.monotonic()
         self.use_ot = os.environ.get("SHOAL_TEST_TRACKER") == "opentracker"
         if not self.use_ot:
             harness.need_shoald()
-        for tool in ("aria2c", "mktorrent"):
-            if shutil.which(tool) is None:
-                self.fail("%s not installed (Debian package %s)" % (tool, "aria2" if tool == "aria2c" else tool))
-        self.tmp = tempfile.mkdtemp(prefix="shoal-transfer-")
-        self.procs = []
         self.tracker = None
-        self.addCleanup(self._cleanup)
+        super().setUp()
 
-    def _cleanup(self):
-        failed = not getattr(self._outcome, "success", True)
-        for p in self.procs:
-            p.stop()
-            if failed:
-                sys.stderr.write("\n----- %s output -----\n%s\n" % (p.name, p.output()[-4000:]))
-        if self.tracker is not None:
-            if self.use_ot:
-                self.tracker.stop()
-            else:
-                self.tracker.__exit__(AssertionError if failed else None, None, None)
-        if not harness.KEEP:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def left(self):
-        """Seconds left of the test budget (every wait is capped by it)."""
-        return max(0.5, TEST_BUDGET - (time.monotonic() - self.t_start))
-
-    def start(self, name, argv, cwd=None):
-        p = Proc(name, argv, os.path.join(self.tmp, name + ".out"), cwd=cwd)
-        self.procs.append(p)
-        return p
+    def stop_tracker(self, failed):
+        if self.tracker is None:
+            return
+        if self.use_ot:
+            self.tracker.stop()
+        else:
+            self.tracker.__exit__(AssertionError if failed else None, None, None)
 
     def make_torrent(self, port):
         rng = random.Random(0x5e0a1 ^ port)
@@ -285,20 +111,8 @@ class TransferTest(unittest.TestCase):
         with bep15.Client(self.tracker.addr4, source=PROBE_IP, timeout=1.0, attempts=3) as c:
             return c.scrape([ih])[0]
 
-    def wait_scrape(self, ih, pred, timeout, what):
-        last = [None]
-
-        def check():
-            last[0] = self.scrape(ih)
-            return pred(*last[0])
-        try:
-            harness.wait_for(check, min(timeout, self.left()), interval=0.2, what=what)
-        except AssertionError:
-            self.fail("%s: last scrape (seeders, completed, leechers) = %s" % (what, last[0]))
-        return last[0]
-
     def seed_and_check_tracker(self, seed_dir, torrent, ih):
-        seeder = self.start("aria2-seed", aria2_argv(SEED_IP, torrent, seed_dir, self.tmp, "seed", True))
+        seeder = self.start_proc("aria2-seed", aria2_argv(SEED_IP, torrent, seed_dir, self.tmp, "seed", True))
         # The tracker must count the seeder (aria2 hash-checks first, then announces started).
         self.wait_scrape(ih, lambda s, c, l: s == 1 and l == 0, 30,
                          "tracker to count the aria2 seeder (1 seeder, 0 leechers)")
@@ -324,14 +138,8 @@ class TransferTest(unittest.TestCase):
         self.seed_and_check_tracker(seed_dir, torrent, ih)
         dl_dir = os.path.join(self.tmp, "dl")
         os.makedirs(dl_dir)
-        leech = self.start("aria2-leech", aria2_argv(LEECH_IP, torrent, dl_dir, self.tmp, "leech", False))
-        marker = os.path.join(self.tmp, "done-leech")
-
-        def finished():
-            if leech.p.poll() is not None:
-                self.fail("aria2 downloader exited early (%s): %s" % (leech.p.returncode, leech.output()[-2000:]))
-            return os.path.exists(marker)
-        harness.wait_for(finished, min(45, self.left()), interval=0.1, what="aria2 download to finish")
+        leech = self.start_proc("aria2-leech", aria2_argv(LEECH_IP, torrent, dl_dir, self.tmp, "leech", False))
+        self.wait_aria2_download(leech)
         self.finish_checks(digest, os.path.join(dl_dir, "payload.bin"), ih)
         # The downloader learned the seeder from the tracker (its log shows a peer in a reply).
         with open(os.path.join(self.tmp, "aria2-leech.log"), errors="replace") as f:
@@ -348,20 +156,9 @@ class TransferTest(unittest.TestCase):
         dl_dir = os.path.join(self.tmp, "dl")
         os.makedirs(dl_dir)
         budget = max(5.0, min(45.0, self.left() - 20))
-        leech = self.start("libtorrent-leech", ["/usr/bin/python3", "-c", LT_DOWNLOADER, torrent, dl_dir,
-                                                LEECH_IP, str(harness.free_tcp_port(LEECH_IP)),
-                                                str(budget)])
-
-        def finished():
-            out = leech.output()
-            if '"ev": "finished"' in out:
-                return True
-            if leech.p.poll() is not None:
-                self.fail("libtorrent downloader exited (%s) without finishing: %s"
-                          % (leech.p.returncode, out[-3000:]))
-            return False
-        harness.wait_for(finished, min(budget + 5, self.left()), interval=0.1,
-                         what="libtorrent download to finish")
+        leech = self.start_proc("libtorrent-leech", ["/usr/bin/python3", "-c", LT_DOWNLOADER, torrent, dl_dir,
+                                                     LEECH_IP, str(harness.free_tcp_port(LEECH_IP)), str(budget)])
+        self.wait_libtorrent(leech, budget)
         self.finish_checks(digest, os.path.join(dl_dir, "payload.bin"), ih)
         self.assertRegex(leech.output(), r'"ev": "tracker_reply", "peers": [1-9]')
 
