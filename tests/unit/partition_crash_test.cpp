@@ -21,6 +21,7 @@
 #include "shm/messages.hpp"
 #include "shm/partition.hpp"
 #include "shm/partition_layout.hpp"
+#include "tests/unit/partition_segment.hpp"
 
 namespace shoal::shm {
 namespace {
@@ -49,27 +50,7 @@ struct HookGuard {
   }
 };
 
-struct Seg {
-  size_t size;
-  std::unique_ptr<uint8_t[]> raw;
-  uint8_t* base;
-  explicit Seg(PartitionCapacity cap) : size(partition_segment_bytes(cap)), raw(new uint8_t[size + 64]()) {
-    base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw.get()) + 63) & ~uintptr_t(63));
-    SegmentHeader h{};
-    h.magic = kMagic;
-    h.layout_version = kLayoutVersion;
-    h.kind = uint32_t(SegmentKind::partition);
-    h.header_size = sizeof h;
-    h.segment_size = size;
-    std::memcpy(base, &h, sizeof h);
-    partition_format(base, size, cap);
-  }
-  Seg(const Seg& o) : size(o.size), raw(new uint8_t[o.size + 64]) {
-    base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw.get()) + 63) & ~uintptr_t(63));
-    std::memcpy(base, o.base, size);
-  }
-  PartitionLayout* layout() const { return reinterpret_cast<PartitionLayout*>(base); }
-};
+using test_support::Seg;
 
 // Logical state: per torrent, its completed count and the exact bytes of every peer record,
 // list by list, in position order.

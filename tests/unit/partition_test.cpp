@@ -21,30 +21,14 @@
 
 #include "shm/messages.hpp"
 #include "shm/partition_layout.hpp"
+#include "tests/unit/partition_segment.hpp"
 
 namespace shoal::shm {
 namespace {
 
 using Hash = std::array<uint8_t, 20>;
 
-// A zeroed, 64-byte aligned buffer with a SegmentHeader, formatted for `cap`.
-struct Seg {
-  size_t size;
-  std::unique_ptr<uint8_t[]> raw;
-  uint8_t* base;
-  explicit Seg(PartitionCapacity cap, bool format = true)
-      : size(partition_segment_bytes(cap)), raw(new uint8_t[size + 64]()) {
-    base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw.get()) + 63) & ~uintptr_t(63));
-    SegmentHeader h{};
-    h.magic = kMagic;
-    h.layout_version = kLayoutVersion;
-    h.kind = uint32_t(SegmentKind::partition);
-    h.header_size = sizeof h;
-    h.segment_size = size;
-    std::memcpy(base, &h, sizeof h);
-    if (format) partition_format(base, size, cap);
-  }
-};
+using test_support::Seg;
 
 Hash hash_of(uint32_t n) {
   Hash h{};
