@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Runs shoal's tests: DIR/unit_tests (GoogleTest), then every tests/integration/test_*.py.
 
-usage: tests/run_tests.py --build DIR [--only unit|integration] [-k NAME] [--timeout S]
+usage: tests/run_tests.py --build DIR [--only unit|integration] [-k NAME] [--files F,...] [--timeout S]
 
 Each integration file runs as its own subprocess under /usr/bin/python3 (it needs
 python3-libtorrent) with a hard timeout; on timeout its whole process group (the test and the
@@ -83,7 +83,7 @@ def run_unit(build, k, timeout, logdir):
     return passed, failed
 
 
-def run_integration(build, k, timeout, logdir):
+def run_integration(build, k, timeout, logdir, only_files=None):
     env = os.environ.copy()
     build = os.path.abspath(build)
     env["SHOALD"] = os.path.join(build, "shoald")
@@ -93,6 +93,12 @@ def run_integration(build, k, timeout, logdir):
     env["PYTHONUNBUFFERED"] = "1"
     total_p = total_f = 0
     files = sorted(glob.glob(os.path.join(HERE, "integration", "test_*.py")))
+    if only_files:
+        files = [f for f in files if os.path.basename(f)[:-3] in only_files]
+        missing = set(only_files) - {os.path.basename(f)[:-3] for f in files}
+        if missing:
+            print("no such integration file: %s" % ", ".join(sorted(missing)))
+            return 0, len(missing)
     for path in files:
         name = os.path.basename(path)[:-3]
         argv = [PYTHON, path]
@@ -139,6 +145,8 @@ def main():
     ap.add_argument("-k", metavar="NAME", help="only tests whose name contains NAME")
     ap.add_argument("--timeout", type=float, default=300.0, help="hard timeout per file (s)")
     ap.add_argument("--logdir", default=None, help="where to keep per-file output")
+    ap.add_argument("--files", default=None,
+                    help="comma-separated integration files to run (e.g. test_bad_input,test_http); default all")
     a = ap.parse_args()
     logdir = a.logdir or os.path.join(os.path.abspath(a.build), "test-logs")
     os.makedirs(logdir, exist_ok=True)
@@ -148,7 +156,7 @@ def main():
         passed += p
         failed += f
     if a.only in (None, "integration"):
-        p, f = run_integration(a.build, a.k, a.timeout, logdir)
+        p, f = run_integration(a.build, a.k, a.timeout, logdir, a.files.split(",") if a.files else None)
         passed += p
         failed += f
     print("%d passed, %d failed" % (passed, failed))

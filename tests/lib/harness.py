@@ -240,7 +240,7 @@ class Shoald:
             self.write_file(name, content)
         with open(self.conf_path, "w") as f:
             f.write(self.config_text())
-        self._log_file = open(self.log_path, "wb")
+        self._log_file = open(self.log_path, "ab")  # O_APPEND: every writer adds at the end
         # Same process group as the test, so run_tests.py can reap everything on a hard timeout.
         self.proc = subprocess.Popen([SHOALD, "-c", self.conf_path] + self.args, stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
@@ -349,10 +349,26 @@ class Shoald:
 
     def __exit__(self, exc_type, exc, tb):
         self.stop()
+        report = self.sanitizer_report()
         if exc_type is not None and not isinstance(exc, unittest.SkipTest):
             self.dump_log("test failed: %s" % (exc_type.__name__,))
+        elif report:
+            self.dump_log("sanitizer report")
         self._cleanup_dir()
+        if report and exc_type is None:
+            # A worker that ASan/UBSan stopped is restarted by the supervisor and the test may
+            # still pass: the report itself is the failure (build-san runs, make check-sanitize).
+            raise ShoaldError("shoald's log has a sanitizer report:\n" + report)
         return False
+
+    def sanitizer_report(self):
+        """The first AddressSanitizer/UndefinedBehaviorSanitizer report in the log (a few
+        lines), or "" when there is none."""
+        lines = self.log().splitlines()
+        for i, line in enumerate(lines):
+            if "ERROR: AddressSanitizer" in line or "runtime error:" in line or "ERROR: LeakSanitizer" in line:
+                return "\n".join(lines[i:i + 12])
+        return ""
 
     @property
     def pid(self):
