@@ -386,9 +386,10 @@ struct Candidates {
   const PartitionRegions* r;
   uint32_t a, b, block_a, block_b, na, n, self;
   uint32_t entry_bytes;
+  uint8_t* record(uint32_t v) const { return v < na ? peer_at(*r, block_a, a, v) : peer_at(*r, block_b, b, v - na); }
   void emit(uint32_t v, uint8_t* out) const {
     uint32_t list = v < na ? a : b;
-    uint8_t* rec = v < na ? peer_at(*r, block_a, a, v) : peer_at(*r, block_b, b, v - na);
+    uint8_t* rec = record(v);
     uint32_t al = addr_len(list_family(list));
     std::memcpy(out, rec, al);
     std::memcpy(out + al, &tail_of(rec, list)->port_be, 2);
@@ -417,8 +418,21 @@ uint16_t select_peers(Op& op, uint32_t t, Placed at, uint16_t numwant, uint8_t* 
   uint64_t start = next_random(op.h) % c.n;
   uint64_t stride = 1 + next_random(op.h) % (c.n - 1);
   while (std::gcd(stride, uint64_t(c.n)) != 1) stride = stride % (c.n - 1) + 1;
-  for (uint64_t v = start; got < numwant; v = (v + stride) % c.n)
-    if (v != c.self) c.emit(uint32_t(v), out + size_t(got++) * c.entry_bytes);
+  // In chunks, two passes: the positions first, each record prefetched, then the copies, so the
+  // cache misses of a large swarm's scattered records overlap instead of queueing one by one.
+  constexpr uint16_t kChunk = 32;
+  uint32_t picked[kChunk];
+  uint64_t v = start;
+  while (got < numwant) {
+    uint16_t n = 0;
+    for (; n < kChunk && got + n < numwant; v = v + stride >= c.n ? v + stride - c.n : v + stride) {
+      if (v == c.self) continue;
+      picked[n++] = uint32_t(v);
+      __builtin_prefetch(c.record(uint32_t(v)));
+    }
+    for (uint16_t i = 0; i < n; ++i) c.emit(picked[i], out + size_t(got + i) * c.entry_bytes);
+    got = uint16_t(got + n);
+  }
   return got;
 }
 
