@@ -53,14 +53,15 @@ def wait_for(pred, timeout, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
-def free_udp_port():
-    """A port free for UDP on both 127.0.0.1 and ::1 (bound to 0 then closed)."""
+def free_port_both(kind=socket.SOCK_DGRAM):
+    """A port free for `kind` (SOCK_DGRAM/SOCK_STREAM) on both 127.0.0.1 and ::1 (bound to 0,
+    then closed)."""
     for _ in range(50):
-        s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s4.bind(("127.0.0.1", 0))
-        port = s4.getsockname()[1]
-        s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s4 = socket.socket(socket.AF_INET, kind)
+        s6 = socket.socket(socket.AF_INET6, kind)
         try:
+            s4.bind(("127.0.0.1", 0))
+            port = s4.getsockname()[1]
             s6.bind(("::1", port))
             return port
         except OSError:
@@ -68,15 +69,25 @@ def free_udp_port():
         finally:
             s4.close()
             s6.close()
-    raise RuntimeError("no free UDP port on 127.0.0.1 and ::1")
+    raise RuntimeError("no free %s port on both 127.0.0.1 and ::1" % ("UDP" if kind == socket.SOCK_DGRAM else "TCP"))
 
 
-def free_tcp_port(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_udp_port():
+    """A port free for UDP on both 127.0.0.1 and ::1."""
+    return free_port_both(socket.SOCK_DGRAM)
+
+
+def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
+    """A port free for `kind` on `host` (an IPv4 address), bound to 0 then closed."""
+    s = socket.socket(socket.AF_INET, kind)
     s.bind((host, 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def free_tcp_port(host="127.0.0.1"):
+    return free_port(host, socket.SOCK_STREAM)
 
 
 def proc_stat(pid):

@@ -16,6 +16,8 @@ import subprocess
 import time
 import urllib.parse
 
+import harness
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 MAKE_CERT = os.path.join(REPO, "tools", "make_test_cert.sh")
@@ -194,20 +196,7 @@ class RawHttp:
 
 def free_tcp_port_both():
     """A TCP port free on both 127.0.0.1 and ::1."""
-    for _ in range(50):
-        s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        try:
-            s4.bind(("127.0.0.1", 0))
-            port = s4.getsockname()[1]
-            s6.bind(("::1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s4.close()
-            s6.close()
-    raise RuntimeError("no TCP port free on both 127.0.0.1 and ::1")
+    return harness.free_port_both(socket.SOCK_STREAM)
 
 
 def config_block(group, port, **opts):

@@ -60,14 +60,6 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def free_udp_port_on(ip):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((ip, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 # ----------------------------------------------------------------------------- processes
 
 class Proc:
@@ -104,7 +96,7 @@ def aria2_argv(ip, torrent, outdir, tmp, tag, seeding):
             "--listen-port=%d" % harness.free_tcp_port(ip),
             # DHT must be on for aria2's UDP tracker client; no entry point, empty table.
             "--enable-dht=true", "--enable-dht6=false",
-            "--dht-listen-port=%d" % free_udp_port_on(ip),
+            "--dht-listen-port=%d" % harness.free_port(ip, socket.SOCK_DGRAM),
             "--dht-file-path=" + os.path.join(tmp, "dht-%s.dat" % tag),
             "--bt-enable-lpd=false", "--enable-peer-exchange=false",
             "--bt-tracker-interval=1", "--bt-tracker-timeout=5", "--bt-tracker-connect-timeout=5",
