@@ -14,9 +14,9 @@
 //   torrent index  TorrentSlot[torrent_slots]    8 B each (open addressing, linear probing)
 //   torrent pool   TorrentRecord[max_torrents]  64 B each
 //   peer index     PeerSlot[peer_slots]         12 B each (open addressing, linear probing)
-// Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
 //   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
 //   free map       1 bit per 2 arena units      set where a free arena block starts
+// Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
 //
 // Arena blocks are buddies: a block of 2^c units starts at a multiple of 2^c (c ≥ 1), so a freed
 // block merges with its buddy (start ^ 2^c) when that one is free too; the free map says which

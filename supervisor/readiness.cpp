@@ -42,26 +42,28 @@ std::string one_line(std::string s) {
   return s;
 }
 
-}  // namespace
-
-void readiness_set_parent_pipe(int fd) { g_parent_pipe = fd; }
-
-bool sd_notify_send(const std::string& message) {
+// Sends one sd_notify message (e.g. "READY=1\nSTATUS=serving") to $NOTIFY_SOCKET if it is set
+// (a path, or '@' for an abstract socket). Best effort: systemd gives up on a unit that never
+// says READY=1, which is the signal a lost message leaves.
+void sd_notify_send(const std::string& message) {
   const char* path = getenv("NOTIFY_SOCKET");
-  if (path == nullptr || path[0] == '\0') return true;
+  if (path == nullptr || path[0] == '\0') return;
   size_t len = strlen(path);
   sockaddr_un a{};
-  if ((path[0] != '/' && path[0] != '@') || len >= sizeof a.sun_path) return false;
+  if ((path[0] != '/' && path[0] != '@') || len >= sizeof a.sun_path) return;
   a.sun_family = AF_UNIX;
   memcpy(a.sun_path, path, len);
   if (path[0] == '@') a.sun_path[0] = '\0';  // abstract namespace
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0) return;
   socklen_t alen = socklen_t(offsetof(sockaddr_un, sun_path) + len);
-  ssize_t n = sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&a), alen);
+  sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&a), alen);
   close(fd);
-  return n == ssize_t(message.size());
 }
+
+}  // namespace
+
+void readiness_set_parent_pipe(int fd) { g_parent_pipe = fd; }
 
 void readiness_ready(const std::string& status) {
   if (g_ready) return;

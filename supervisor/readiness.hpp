@@ -33,8 +33,4 @@ void readiness_stopping();
 // reports readiness).
 void readiness_forget();
 
-// Sends one sd_notify message (e.g. "READY=1\nSTATUS=serving") to $NOTIFY_SOCKET if set.
-// Returns false if it is set but the message could not be sent. Exposed for tests.
-bool sd_notify_send(const std::string& message);
-
 }  // namespace shoal::supervisor

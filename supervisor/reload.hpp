@@ -2,8 +2,9 @@
 // created access segment (before any fork), and reloads on SIGUSR1 / `shoalctl reload`. A reload
 // parses the file completely first; a bad file keeps the list in force. A good one is copied
 // into the inactive buffer only once every live socket worker has acked the current generation
-// and no socket worker is draining after a rolling restart (so none still reads that buffer), then published by flipping `active` and bumping
-// `generation` (protocol: shm/access_segment.hpp). The wait for acks is polled from a timer on
+// and no socket worker is draining after a rolling restart (so none still reads that buffer),
+// then published by flipping `active` and bumping `generation` (protocol:
+// shm/access_segment.hpp). The wait for acks is polled from a timer on
 // the supervisor's event loop, never by blocking it.
 #pragma once
 #include <event2/event.h>

@@ -102,9 +102,8 @@ class SocketWorker final : public RequestSubmitter {
     for (uint64_t n : pending_) waiting += n;
     if (waiting >= kUdpBatch) {
       publish_requests();
-    } else if (waiting && !publish_scheduled_) {
-      publish_scheduled_ = true;
-      event_active(publish_soon_, EV_TIMEOUT, 1);
+    } else if (waiting) {
+      event_active(publish_soon_, EV_TIMEOUT, 1);  // no-op while it is already active
     }
   }
   uint32_t now_s() override { return shm::seconds_since(shared_->clock_base_ns); }
@@ -316,9 +315,9 @@ class SocketWorker final : public RequestSubmitter {
   }
 
   // Publishes the requests written since the last call and wakes their swarm workers; returns
-  // whether there were any (each will come back as a response, and a drain_responses()).
+  // whether there were any (each will come back as a response, and a drain_responses()). A
+  // publish_soon_ still active afterwards then finds nothing, harmlessly.
   bool publish_requests() {
-    publish_scheduled_ = false;  // a pending publish_soon_ then finds nothing, harmlessly
     bool any = false;
     for (size_t w = 0; w < requests_.size(); w++) {
       if (!pending_[w]) continue;
@@ -483,7 +482,6 @@ class SocketWorker final : public RequestSubmitter {
   std::vector<std::unique_ptr<ProtocolFrontend>> frontends_;  // HTTP/HTTPS, ... (UDP is built in)
   event* poll_ = nullptr;
   event* publish_soon_ = nullptr;  // low priority: publishes front-end requests after a loop pass
-  bool publish_scheduled_ = false;
   event* drain_signal_ = nullptr;
   bool draining_ = false;
   uint64_t drain_started_ns_ = 0;
