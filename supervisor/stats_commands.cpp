@@ -191,7 +191,7 @@ CommandResult restart_workers(Supervisor& sup, const std::string&) {
 
 CommandResult help(Supervisor&, const std::string&) {
   json_t* o = json_object();
-  for (const Command& c : stats_commands()) json_object_set_new(o, c.words, json_string(c.help));
+  for (const Command& c : stats_commands()) json_object_set_new(o, c.usage, json_string(c.help));
   return ok(o);
 }
 
@@ -199,13 +199,13 @@ CommandResult help(Supervisor&, const std::string&) {
 
 const std::vector<Command>& stats_commands() {
   static const std::vector<Command> table = {
-      {"show info", "show info [json]: version, uptime, pids, config path", false, &show_info},
-      {"show workers", "show workers [json]: slot, role, pid, state, restarts, heartbeat age, queue depth", false, &show_workers},
-      {"show stats", "show stats [json]: counters summed over workers, torrents, seeders, leechers, peers by family, completed", false, &show_stats},
-      {"show torrent", "show torrent <hex info_hash> [json]: counts and up to 100 peers of one torrent", true, &show_torrent},
-      {"reload", "reload: re-read the access list (as SIGUSR1 does)", false, &reload},
-      {"restart workers", "restart workers: rolling restart of every worker, one slot at a time", false, &restart_workers},
-      {"help", "help: this list", false, &help},
+      {"show info", "show info [json]", "version, uptime, pids, config path", false, &show_info},
+      {"show workers", "show workers [json]", "slot, role, pid, state, restarts, heartbeat age, queue depth", false, &show_workers},
+      {"show stats", "show stats [json]", "counters summed over workers, torrents, seeders, leechers, peers by family, completed", false, &show_stats},
+      {"show torrent", "show torrent <hex info_hash> [json]", "counts and up to 100 peers of one torrent", true, &show_torrent},
+      {"reload", "reload", "re-read the access list (as SIGUSR1 does)", false, &reload},
+      {"restart workers", "restart workers", "rolling restart of every worker, one slot at a time", false, &restart_workers},
+      {"help", "help", "this list", false, &help},
   };
   return table;
 }
@@ -227,7 +227,7 @@ CommandResult run_command(Supervisor& sup, const std::string& line, bool* json) 
     size_t n = w.find(' ') == std::string::npos ? 1 : 2;
     if (words.size() != n + (c.takes_arg ? 1 : 0)) {
       if (words.size() >= n && (n == 1 ? words[0] == w : words[0] + " " + words[1] == w))
-        return fail(std::string("usage: ") + c.help);
+        return fail(std::string("usage: ") + c.usage);
       continue;
     }
     std::string got = n == 1 ? words[0] : words[0] + " " + words[1];

@@ -24,8 +24,9 @@ struct CommandResult {
 };
 
 struct Command {
-  const char* words;  // "show workers"
-  const char* help;   // shown by "help"
+  const char* words;  // "show workers": what dispatch matches
+  const char* usage;  // "show workers [json]": the syntax, shown by "help" and in usage errors
+  const char* help;   // one line on what it shows or does, shown by "help" after the usage
   bool takes_arg;     // e.g. "show torrent <hex>"
   CommandResult (*run)(Supervisor& sup, const std::string& arg);
 };

@@ -67,9 +67,16 @@ class StatsSocketTest(unittest.TestCase):
             self.assertIn("40-character hex", out)
             rc, out = d.ctl("help")
             self.assertEqual(rc, 0)
+            lines = out.splitlines()
             for words in ("show info", "show workers", "show stats", "show torrent", "reload",
                           "restart workers"):
-                self.assertIn(words + ":", out)
+                mine = [l for l in lines if l.startswith(words + ":") or l.startswith(words + " ")]
+                self.assertEqual(len(mine), 1, "one help line for %r in %r" % (words, out))
+                usage, _, what = mine[0].partition(": ")
+                self.assertTrue(what, mine[0])
+                # The command's name is said once: not again after the usage.
+                self.assertNotIn(words, what, mine[0])
+            self.assertIn("show torrent <hex info_hash> [json]: counts", out)
 
     def test_show_workers_shows_a_killed_worker(self):
         with Shoald(socket_workers=1, swarm_workers=2) as d:
