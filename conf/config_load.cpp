@@ -5,6 +5,7 @@
 // settings keep their defaults, unknown ones are errors, and cross-field checks run only when
 // both settings are individually valid (so one mistake is reported once).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -217,6 +218,40 @@ void check_access_list(LoadState* st) {
             "must name a file of info_hashes while access_list.mode is \"" + st->config.access_list_mode + "\"", st);
 }
 
+// A tracker that listens on nothing would start "ready" and serve no one: at least one of
+// udp.enabled, http.enabled and https.enabled must be true (reported on the last one written).
+void check_some_protocol(LoadState* st) {
+  const libconfig::Setting* at = nullptr;
+  const char* path = nullptr;
+  for (const ListenCheck& check : kListenChecks) {
+    size_t row = find_row(check.enabled);
+    if (st->failed[row] || st->config.*check.enabled_field) return;
+    if (st->found[row] && (!at || st->found[row]->getSourceLine() > at->getSourceLine())) {
+      at = st->found[row];
+      path = check.enabled;
+    }
+  }
+  if (at) add_error(*at, path, "every protocol is disabled (udp, http, https): shoald would serve nothing", st);
+}
+
+// stats.socket is bound at start: its directory must exist then (checked here so `shoald -t`
+// says so, not the start). The file itself is created by shoald.
+void check_stats_socket_dir(LoadState* st) {
+  size_t row = find_row("stats.socket");
+  const std::string& path = st->config.stats_socket;
+  if (st->failed[row] || path.empty()) return;
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat sb{};
+  std::string why;
+  if (stat(dir.c_str(), &sb) != 0) why = errno == ENOENT ? "no such directory" : strerror(errno);
+  else if (!S_ISDIR(sb.st_mode)) why = "not a directory";
+  else return;
+  std::string message = "directory " + dir + " of \"" + path + "\": " + why + " (create it, or set another path)";
+  if (st->found[row]) add_error(*st->found[row], "stats.socket", message, st);
+  else st->errors.push_back(ConfigError{"", 0, "stats.socket", message});
+}
+
 // libconfig 1.5 silently wraps integer literals that do not fit in 32 bits (4294971392 reads as
 // 4096). promote_wide_integers() appends the L suffix to those, so libconfig reads them as 64-bit
 // and the range checks see what the user wrote. Line numbers are unchanged. The scanner only
@@ -317,6 +352,8 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
     check_tcp_overlap(&st);
     check_https_and_proxies(&st);
     check_access_list(&st);
+    check_some_protocol(&st);
+    check_stats_socket_dir(&st);
   }
   for (ConfigError& error : st.errors) {
     if (error.file.empty()) error.file = name;

@@ -9,6 +9,7 @@
 #include <libconfig.h++>
 
 #include "conf/config.hpp"
+#include "shm/partition_layout.hpp"  // kMaxCapacity: a partition holds at most 2^24 torrents/peers
 
 namespace shoal::conf::internal {
 // Internal interface shared with conf/config_load.cpp (declared there too; no private header).
@@ -197,10 +198,10 @@ const Row kRows[] = {
   {.spec = {"tracker.cleanup_budget", "int", 100, 10000000, "10000",
             "Peers examined per sweep step."},
    .int_field = &Config::cleanup_budget},
-  {.spec = {"capacity.torrents_per_partition", "int", 16, 67108864, "262144",
+  {.spec = {"capacity.torrents_per_partition", "int", 16, shm::kMaxCapacity, "262144",
             "Torrents each swarm partition can hold (fixed at start; sizes shared memory)."},
    .int_field = &Config::torrents_per_partition},
-  {.spec = {"capacity.peers_per_partition", "int", 16, 268435456, "1048576",
+  {.spec = {"capacity.peers_per_partition", "int", 16, shm::kMaxCapacity, "1048576",
             "Peers (IPv4 and IPv6) each swarm partition can hold (fixed at start)."},
    .int_field = &Config::peers_per_partition},
   {.spec = {"capacity.ring_slots", "int", 64, 65536, "4096",

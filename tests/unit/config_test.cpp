@@ -247,6 +247,34 @@ TEST(ConfigErrors, RingSlotsMustBeAPowerOfTwo) {
             Lines{"t.conf:1: capacity.ring_slots: must be between 64 and 65536, got 32"});
 }
 
+// Configurations that parse but cannot work are refused by `shoald -t`, not at start.
+TEST(ConfigUnworkable, EveryProtocolDisabledIsAnError) {
+  EXPECT_EQ(messages(load("udp: { enabled = false; };")),
+            Lines{"t.conf:1: udp.enabled: every protocol is disabled (udp, http, https): shoald would serve nothing"});
+  // Reported on the last enabled = false written.
+  EXPECT_EQ(messages(load("https: { enabled = false; };\nudp: { enabled = false; };\nhttp: { enabled = false; };")),
+            Lines{"t.conf:3: http.enabled: every protocol is disabled (udp, http, https): shoald would serve nothing"});
+  EXPECT_EQ(messages(load("udp: { enabled = false; };\nhttp: { enabled = true; };")), Lines{});
+}
+
+TEST(ConfigUnworkable, StatsSocketDirectoryMustExist) {
+  EXPECT_EQ(messages(load("stats: { socket = \"/nonexistent-shoal-dir/s.sock\"; };")),
+            Lines{"t.conf:1: stats.socket: directory /nonexistent-shoal-dir of \"/nonexistent-shoal-dir/s.sock\": "
+                  "no such directory (create it, or set another path)"});
+  EXPECT_EQ(messages(load("stats: { socket = \"/etc/hostname/s.sock\"; };")),
+            Lines{"t.conf:1: stats.socket: directory /etc/hostname of \"/etc/hostname/s.sock\": "
+                  "not a directory (create it, or set another path)"});
+  EXPECT_EQ(messages(load("stats: { socket = \"/tmp/s.sock\"; };")), Lines{});
+  EXPECT_EQ(messages(load("stats: { socket = \"\"; };")), Lines{});  // off
+}
+
+TEST(ConfigUnworkable, CapacityAbovePartitionLimit) {
+  EXPECT_EQ(messages(load("capacity: { torrents_per_partition = 16777217; peers_per_partition = 33554432; };")),
+            (Lines{"t.conf:1: capacity.torrents_per_partition: must be between 16 and 16777216, got 16777217",
+                   "t.conf:1: capacity.peers_per_partition: must be between 16 and 16777216, got 33554432"}));
+  EXPECT_EQ(messages(load("capacity: { peers_per_partition = 16777216; };")), Lines{});
+}
+
 TEST(ConfigErrors, StringChecks) {
   std::string text =
       "shm_name = \"my/shoal\";\n"
@@ -335,7 +363,7 @@ TEST(ConfigUdpListen, EmptyOnlyWhenDisabled) {
   EXPECT_EQ(
       messages(load("udp: { listen = [ ]; };")),
       Lines{"t.conf:1: udp.listen: must list at least one address while udp.enabled is true"});
-  LoadResult off = load("udp: { enabled = false; listen = [ ]; };");
+  LoadResult off = load("udp: { enabled = false; listen = [ ]; };\nhttp: { enabled = true; };");
   EXPECT_EQ(messages(off), Lines{});
   EXPECT_FALSE(off.config.udp_enabled);
 }
