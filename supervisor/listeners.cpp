@@ -10,6 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "supervisor/log.hpp"
+
 namespace shoal::supervisor {
 namespace {
 
@@ -54,6 +56,26 @@ int open_tcp(const conf::ListenAddress& la, const sockaddr_storage& addr, const 
   throw std::runtime_error(std::string(what) + " " + la.text + ": " + step + ": " + strerror(e));
 }
 
+// Without CAP_NET_ADMIN, SO_RCVBUFFORCE/SO_SNDBUFFORCE fail and SO_RCVBUF/SO_SNDBUF are
+// capped at net.core.rmem_max/wmem_max (socket(7)); say what was obtained. getsockopt reports
+// twice the usable size (the kernel doubles the request for its bookkeeping, socket(7)).
+void warn_small_buffers(int fd, const conf::ListenAddress& la, const conf::Config& cfg) {
+  struct Buf {
+    int opt;
+    uint32_t want;
+    const char* setting;
+    const char* sysctl;
+  };
+  for (const Buf& b : {Buf{SO_RCVBUF, cfg.udp_recv_buffer, "udp.recv_buffer", "net.core.rmem_max"},
+                       Buf{SO_SNDBUF, cfg.udp_send_buffer, "udp.send_buffer", "net.core.wmem_max"}}) {
+    int got = 0;
+    socklen_t len = sizeof got;
+    if (getsockopt(fd, SOL_SOCKET, b.opt, &got, &len) != 0 || uint64_t(got) / 2 >= b.want) continue;
+    LOG_WARN("udp %s: %s is %u bytes but the kernel gave %d (capped by %s without CAP_NET_ADMIN); "
+             "raise %s or run shoald as root", la.text.c_str(), b.setting, b.want, got / 2, b.sysctl, b.sysctl);
+  }
+}
+
 uint16_t port_of(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
@@ -79,6 +101,7 @@ std::vector<std::vector<worker::UdpSocket>> open_udp_listeners(const conf::Confi
     for (uint32_t s = 0; s < cfg.socket_workers; s++) {
       int fd = open_one(la, addr, la.addr_len, cfg);
       if (s == 0 && la.port == 0) set_port(&addr, port_of(fd));
+      if (s == 0) warn_small_buffers(fd, la, cfg);
       slots[s].push_back({fd, la.family});
     }
   }

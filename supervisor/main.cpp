@@ -29,16 +29,18 @@ struct Options {
   std::string config_path;  // empty: embedded default
   bool test = false, print = false, daemon = false;
   bool fresh = false;  // --fresh: discard the shared memory a previous shoald left
+  bool remove_shm = false;  // --remove-shm: delete a stopped shoald's segments and exit
 };
 
 void usage(FILE* out) {
   fprintf(out,
-          "usage: shoald [-c FILE] [-t] [-p] [-d] [--fresh] [-h] [-V]\n"
+          "usage: shoald [-c FILE] [-t] [-p] [-d] [--fresh] [--remove-shm] [-h] [-V]\n"
           "  -c FILE  configuration file (default: the embedded configuration, see -p)\n"
           "  -t       test the configuration and exit (0 valid, 1 invalid)\n"
           "  -p       print the default configuration and exit\n"
           "  -d       daemonize: detach, log to syslog, write the pid file\n"
           "  --fresh  discard the swarms kept in shared memory by a previous shoald\n"
+          "  --remove-shm  delete the shared memory (/dev/shm/SHM_NAME-*) a stopped shoald left, and exit\n"
           "  -V       print version and shared-memory layout version\n"
           "  -h       this help\n");
 }
@@ -46,7 +48,8 @@ void usage(FILE* out) {
 // Returns -1 to go on, or an exit code.
 int parse_args(int argc, char** argv, Options* o) {
   static const option longopts[] = {{"help", no_argument, nullptr, 'h'}, {"version", no_argument, nullptr, 'V'},
-                                     {"fresh", no_argument, nullptr, 'F'}, {}};
+                                     {"fresh", no_argument, nullptr, 'F'}, {"remove-shm", no_argument, nullptr, 'R'},
+                                     {}};
   int ch;
   while ((ch = getopt_long(argc, argv, "c:tpdhV", longopts, nullptr)) != -1) {
     switch (ch) {
@@ -55,6 +58,7 @@ int parse_args(int argc, char** argv, Options* o) {
       case 'p': o->print = true; break;
       case 'd': o->daemon = true; break;
       case 'F': o->fresh = true; break;
+      case 'R': o->remove_shm = true; break;
       case 'h': usage(stdout); return 0;
       case 'V': printf("shoald %s, shm layout %u\n", kShoalVersion, shoal::shm::kLayoutVersion); return 0;
       default: usage(stderr); return 2;
@@ -105,6 +109,9 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
   parse_log_level(cfg.log_level, &level);
   log_init(level, false);
   std::string why = worker::tls_check_config(cfg);  // before detaching, so the error is seen
+  if (!why.empty()) return LOG_ERROR("cannot start: %s", why.c_str()), 1;
+  // Another user's segments can be neither re-attached nor replaced: say so once, clearly.
+  why = supervisor::foreign_segments_problem(cfg);
   if (!why.empty()) return LOG_ERROR("cannot start: %s", why.c_str()), 1;
   if (o.daemon) {
     if (!supervisor::daemonize(&why)) return LOG_ERROR("cannot daemonize: %s", why.c_str()), 1;
@@ -182,6 +189,7 @@ int main(int argc, char** argv) {
     if (o.test) fprintf(stderr, "shoald: configuration %s test failed\n", r.config.source.c_str());
     return 1;
   }
+  if (o.remove_shm) return shoal::supervisor::remove_segments_command(r.config);
   if (o.test) {
     printf("shoald: configuration %s syntax is ok\nshoald: configuration %s test is successful\n", r.config.source.c_str(),
            r.config.source.c_str());

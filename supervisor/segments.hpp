@@ -39,4 +39,21 @@ bool reattach_segments(const conf::Config& cfg, SegmentSet* set, std::string* wh
 // Removes every segment name of this configuration (clean stop).
 void unlink_segments(const conf::Config& cfg);
 
+// True when `pid` runs and its command line starts with "shoald" (supervisor/segments_attach.cpp).
+bool is_shoald_process(uint32_t pid);
+
+// supervisor/segments_remove.cpp:
+// Paths under /dev/shm of every segment named after shm_name (control, rings, access,
+// part-N of any N), sorted.
+std::vector<std::string> segment_files(const std::string& shm_name);
+// Pid of a live shoald worker recorded in shm_name's control segment, or 0 (none recorded, or
+// none of them is running). A running shoald always has live workers.
+uint32_t live_worker_pid(const std::string& shm_name);
+// "" when this user may read and write every existing segment of cfg.shm_name (or there are
+// none); otherwise one sentence naming the segment, its owner, and the remedies.
+std::string foreign_segments_problem(const conf::Config& cfg);
+// `shoald --remove-shm`: unlinks the segments of a stopped shoald and prints what it freed.
+// Refuses (exit 1) while a shoald runs on them. Returns the exit code.
+int remove_segments_command(const conf::Config& cfg);
+
 }  // namespace shoal::supervisor

@@ -17,7 +17,6 @@
 #include "supervisor/segments.hpp"
 
 namespace shoal::supervisor {
-namespace {
 
 bool is_shoald_process(uint32_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
@@ -25,6 +24,8 @@ bool is_shoald_process(uint32_t pid) {
   std::getline(f, cmd, '\0');
   return cmd.rfind("shoald", 0) == 0;
 }
+
+namespace {
 
 // Workers of the previous supervisor get SIGTERM when it dies (PR_SET_PDEATHSIG) and exit
 // within a second; never let one of them write a partition next to a new worker.
