@@ -76,7 +76,7 @@ SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 SAN_INTEGRATION := test_bad_input,test_udp_protocol,test_http,test_access_list,test_daemon
 check-sanitize:
 	$(MAKE) BUILD=build-san OPT="$(SAN_OPT)" build-san/unit_tests build-san/shoald build-san/shoalctl build-san/shm_inspect
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-san/unit_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(PYTHON) tests/run_tests.py --build build-san --only unit
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 $(PYTHON) tests/run_tests.py --build build-san \
 	  --only integration --files $(SAN_INTEGRATION)
 
@@ -112,8 +112,9 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/shoal \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
 	install -m 755 $(BUILD)/shoald $(DESTDIR)$(PREFIX)/sbin/shoald
+	install -m 755 $(BUILD)/shoalctl $(DESTDIR)$(PREFIX)/bin/shoalctl
+	install -m 755 $(BUILD)/shm_inspect $(DESTDIR)$(PREFIX)/bin/shoal-shm-inspect
 	install -m 755 $(BUILD)/udp_load $(DESTDIR)$(PREFIX)/bin/shoal-udp-load
-	if [ -x $(BUILD)/shoalctl ]; then install -m 755 $(BUILD)/shoalctl $(DESTDIR)$(PREFIX)/bin/shoalctl; fi
 	[ -e $(DESTDIR)/etc/shoal/shoal.conf ] || install -m 644 conf/shoal.conf $(DESTDIR)/etc/shoal/shoal.conf
 	install -m 644 man/shoal.conf.5 $(DESTDIR)$(MANDIR)/man5/shoal.conf.5
 	install -m 644 man/shoald.8 man/shoalctl.8 $(DESTDIR)$(MANDIR)/man8/

@@ -127,6 +127,9 @@ def run_integration(build, k, timeout, logdir, only_files=None):
             status = "exit %s" % rc
         elif f:
             status = "FAILED"
+        elif p == 0 and s > 0 and not k:
+            f += 1   # a file that skipped everything tested nothing: say so, and fail
+            status = "ALL %d SKIPPED (a missing tool or binary?)" % s
         if f:
             print(out[-12000:])
         if k and p + f == 0 and s == 0 and rc == 0:
@@ -159,6 +162,9 @@ def main():
         p, f = run_integration(a.build, a.k, a.timeout, logdir, a.files.split(",") if a.files else None)
         passed += p
         failed += f
+    if passed + failed == 0:
+        failed = 1
+        print("nothing ran: no test passed or failed")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -212,6 +212,18 @@ class ManPagesTest(unittest.TestCase):
         for sig in re.findall(r"SIG[A-Z0-9]+", handled):
             self.assertIn("Dv %s" % sig, signals, "%s is not in the SIGNALS section of shoald.8" % sig)
 
+    def test_version_example_matches_the_binary(self):
+        # shoald(8) shows what `shoald -V` prints; a layout bump must update the page.
+        out = subprocess.run([SHOALD, "-V"], capture_output=True, text=True, timeout=10).stdout.strip()
+        self.assertRegex(out, r"^shoald \S+, shm layout \d+$")
+        self.assertIn(".Ql %s ," % out, page("shoald.8"), "shoald.8's -V example is not %r" % out)
+
+    def test_help_example_matches_the_table(self):
+        # shoalctl(8) quotes one `help` line; it must be what the command table gives.
+        text = strip_cxx_comments(source("supervisor/stats_commands.cpp"))
+        usage, what = re.search(r'\{"show torrent",\s*"([^"]*)",\s*"([^"]*)"', text).groups()
+        self.assertIn(".Ql %s: %s ." % (usage, what), page("shoalctl.8"))
+
     def test_every_segment_is_in_shoald_8(self):
         src = page("shoald.8")
         text = source("shm/segment.cpp")
@@ -282,8 +294,9 @@ class ManPagesTest(unittest.TestCase):
                      os.path.join(root, "share/man/man5/shoal.conf.5")]
         for f in installed + [os.path.join(root, "sbin/shoald"), os.path.join(dest, "etc/shoal/shoal.conf")]:
             self.assertTrue(os.path.isfile(f), "not installed: %s" % f)
-        if os.access(os.path.join(BUILD, "shoalctl"), os.X_OK):
-            self.assertTrue(os.access(os.path.join(root, "bin/shoalctl"), os.X_OK), "shoalctl not installed")
+        # The operator tools the README names are installed too.
+        for tool in ("shoalctl", "shoal-shm-inspect", "shoal-udp-load"):
+            self.assertTrue(os.access(os.path.join(root, "bin", tool), os.X_OK), "%s not installed" % tool)
         with open(os.path.join(dest, "lib/systemd/system/shoald.service")) as f:
             unit = f.read()
         self.assertIn("ExecStart=%s/sbin/shoald -c /etc/shoal/shoal.conf\n" % prefix, unit)
