@@ -78,8 +78,8 @@ def free_udp_port():
 
 
 def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
-    """A port free for `kind` on `host` (an IPv4 address), bound to 0 then closed."""
-    s = socket.socket(socket.AF_INET, kind)
+    """A port free for `kind` on `host` (an IPv4 or IPv6 address), bound to 0 then closed."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind)
     s.bind((host, 0))
     port = s.getsockname()[1]
     s.close()

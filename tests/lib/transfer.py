@@ -121,7 +121,7 @@ torrent, save, ip, port, budget = sys.argv[1], sys.argv[2], sys.argv[3], int(sys
 def out(**kw):
     print(json.dumps(kw), flush=True)
 s = lt.session({
-    "listen_interfaces": "%s:%d" % (ip, port),
+    "listen_interfaces": ("[%s]:%d" if ":" in ip else "%s:%d") % (ip, port),
     "outgoing_interfaces": ip,
     "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
     "allow_multiple_connections_per_ip": True,
