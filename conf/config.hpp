@@ -103,6 +103,10 @@ struct Config {
   std::string stats_socket = "/run/shoald.sock";  // Unix socket for shoalctl; "" = off
   std::string stats_mode = "0600";                // its file mode (octal)
   std::string metrics_listen;                     // "host:port" of GET /metrics; "" = off
+
+  // deploy transfers (supervisor/transfer_store.hpp, supervisor/admin_http.hpp)
+  std::string transfers_state_dir;  // where registered .torrent files are kept; "" = off
+  std::string admin_listen;         // "host:port" of the admin HTTP API; "" = off
 };
 
 // One problem found in a configuration. line 0 when unknown.

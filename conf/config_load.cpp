@@ -252,6 +252,14 @@ void check_stats_socket_dir(LoadState* st) {
   else st->errors.push_back(ConfigError{"", 0, "stats.socket", message});
 }
 
+// The admin API registers transfers into transfers.state_dir: it cannot work without one.
+void check_admin_needs_state_dir(LoadState* st) {
+  size_t row = find_row("admin.listen");
+  const libconfig::Setting* at = st->found[row];
+  if (!at || st->failed[row] || st->config.admin_listen.empty() || !st->config.transfers_state_dir.empty()) return;
+  add_error(*at, "admin.listen", "needs transfers.state_dir (where registered .torrent files are kept)", st);
+}
+
 // libconfig 1.5 silently wraps integer literals that do not fit in 32 bits (4294971392 reads as
 // 4096). promote_wide_integers() appends the L suffix to those, so libconfig reads them as 64-bit
 // and the range checks see what the user wrote. Line numbers are unchanged. The scanner only
@@ -354,6 +362,7 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
     check_access_list(&st);
     check_some_protocol(&st);
     check_stats_socket_dir(&st);
+    check_admin_needs_state_dir(&st);
   }
   for (ConfigError& error : st.errors) {
     if (error.file.empty()) error.file = name;

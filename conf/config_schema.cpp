@@ -228,6 +228,14 @@ const Row kRows[] = {
   {.spec = {"metrics.listen", "string", 0, 64, "\"\"",
             "Address of the Prometheus metrics endpoint (GET /metrics), e.g. \"127.0.0.1:9469\"; \"\" disables it."},
    .string_field = &Config::metrics_listen, .string_check = check_optional_address},
+  {.spec = {"transfers.state_dir", "string", 0, 4095, "\"\"",
+            "Directory where registered deploy transfers (.torrent files) are kept across restarts, "
+            "created if missing; \"\" turns transfer registration off."},
+   .string_field = &Config::transfers_state_dir},
+  {.spec = {"admin.listen", "string", 0, 64, "\"\"",
+            "Address of the admin HTTP API for deploy transfers, e.g. \"127.0.0.1:9470\" (keep it on "
+            "loopback or a management network); \"\" disables it. Needs transfers.state_dir."},
+   .string_field = &Config::admin_listen, .string_check = check_optional_address},
 };
 // clang-format on
 

@@ -205,6 +205,10 @@ const std::vector<Command>& stats_commands() {
       {"show torrent", "show torrent <hex info_hash> [json]", "counts and up to 100 peers of one torrent", true, &show_torrent},
       {"reload", "reload", "re-read the access list (as SIGUSR1 does)", false, &reload},
       {"restart workers", "restart workers", "rolling restart of every worker, one slot at a time", false, &restart_workers},
+      {"transfer list", "transfer list [json]", "registered deploy transfers: info_hash, name, length", false, &transfer_list},
+      {"transfer show", "transfer show <name|hex info_hash> [json]", "one transfer and its files", true, &transfer_show},
+      {"transfer add", "transfer add <path of a .torrent>", "register a deploy transfer (kept in transfers.state_dir)", true, &transfer_add},
+      {"transfer remove", "transfer remove <name|hex info_hash>", "unregister a transfer and delete its .torrent", true, &transfer_remove},
       {"help", "help", "this list", false, &help},
   };
   return table;

@@ -31,6 +31,12 @@ struct Command {
   CommandResult (*run)(Supervisor& sup, const std::string& arg);
 };
 
+// Deploy-transfer commands (supervisor/stats_transfers.cpp).
+CommandResult transfer_list(Supervisor& sup, const std::string&);
+CommandResult transfer_show(Supervisor& sup, const std::string& key);
+CommandResult transfer_add(Supervisor& sup, const std::string& path);
+CommandResult transfer_remove(Supervisor& sup, const std::string& key);
+
 // The table (for help, the man page test and dispatch).
 const std::vector<Command>& stats_commands();
 

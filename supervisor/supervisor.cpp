@@ -21,6 +21,7 @@
 
 #include "shm/clock.hpp"
 #include "supervisor/log.hpp"
+#include "supervisor/admin_http.hpp"
 #include "supervisor/metrics_http.hpp"
 #include "supervisor/proctitle.hpp"
 #include "supervisor/readiness.hpp"
@@ -95,6 +96,18 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
     metrics_ = std::make_unique<MetricsHttp>(base_, this, cfg.metrics_listen);
     LOG_INFO("metrics on http://%s/metrics", cfg.metrics_listen.c_str());
   }
+  if (!cfg.transfers_state_dir.empty()) {
+    transfers_ = std::make_unique<TransferStore>();
+    std::vector<std::string> skipped;
+    std::string why;
+    if (!transfers_->open(cfg.transfers_state_dir, &skipped, &why)) throw std::runtime_error("transfers.state_dir: " + why);
+    for (const std::string& s : skipped) LOG_WARN("transfer file skipped: %s", s.c_str());
+    LOG_INFO("transfers: %zu registered in %s", transfers_->size(), cfg.transfers_state_dir.c_str());
+  }
+  if (!cfg.admin_listen.empty()) {
+    admin_ = std::make_unique<AdminHttp>(base_, transfers_.get(), cfg.admin_listen);
+    LOG_INFO("admin API on http://%s/transfers", cfg.admin_listen.c_str());
+  }
   stop_deadline_ = evtimer_new(base_, &Supervisor::on_stop_deadline, this);
   ready_check_ = event_new(base_, -1, EV_PERSIST, &Supervisor::on_ready_check, this);
 }
@@ -102,6 +115,7 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
 Supervisor::~Supervisor() {
   stats_.reset();
   metrics_.reset();
+  admin_.reset();
   if (roll_timer_) event_free(roll_timer_);
   event_free(signal_event_);
   close(signal_fd_);

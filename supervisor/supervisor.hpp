@@ -20,6 +20,8 @@ namespace shoal::supervisor {
 
 class StatsSocket;
 class MetricsHttp;
+class TransferStore;
+class AdminHttp;
 
 enum class SlotState { empty, running, backoff, disabled, draining };
 
@@ -61,6 +63,8 @@ class Supervisor {
   uint64_t start_unix() const { return start_unix_; }
   pid_t pid() const { return self_pid_; }
   event_base* base() const { return base_; }
+  // Registered deploy transfers, or nullptr when transfers.state_dir is "".
+  TransferStore* transfers() const { return transfers_.get(); }
   // Wakes swarm worker j (after writing its query mailbox).
   void wake_swarm_worker(uint32_t j) const;
   // Re-reads the access list (stats "reload", SIGUSR1). *msg says what happened.
@@ -102,6 +106,8 @@ class Supervisor {
   event* ready_check_ = nullptr;
   std::unique_ptr<StatsSocket> stats_;
   std::unique_ptr<MetricsHttp> metrics_;
+  std::unique_ptr<TransferStore> transfers_;  // null when transfers.state_dir is ""
+  std::unique_ptr<AdminHttp> admin_;
   uint64_t start_unix_ = 0;
   // Rolling restart state: which slot, which phase, and until when the phase may take.
   enum class RollPhase { idle, swarm_wait_exit, wait_ready, socket_wait_drained };

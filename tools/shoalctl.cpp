@@ -92,7 +92,20 @@ int main(int argc, char** argv) {
   }
   if (!strcmp(argv[optind], "wait-ready")) return wait_ready(path, optind + 1 < argc ? atof(argv[optind + 1]) : 10.0);
   std::string line;
-  for (int i = optind; i < argc; i++) line += (i > optind ? " " : "") + std::string(argv[i]);
+  for (int i = optind; i < argc; i++) {
+    std::string word = argv[i];
+    // "transfer add FILE": the supervisor reads the file, so send an absolute path.
+    if (i == optind + 2 && !strcmp(argv[optind], "transfer") && !strcmp(argv[optind + 1], "add")) {
+      char* abs = realpath(argv[i], nullptr);
+      if (!abs) {
+        fprintf(stderr, "shoalctl: %s: %s\n", argv[i], strerror(errno));
+        return 1;
+      }
+      word = abs;
+      free(abs);
+    }
+    line += (i > optind ? " " : "") + word;
+  }
   std::string reply;
   if (!ask(path, line, timeout_s * 1000, &reply)) {
     fprintf(stderr, "shoalctl: no reply from %s: %s\n", path.c_str(), errno ? strerror(errno) : "timeout");

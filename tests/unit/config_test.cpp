@@ -268,6 +268,12 @@ TEST(ConfigUnworkable, StatsSocketDirectoryMustExist) {
   EXPECT_EQ(messages(load("stats: { socket = \"\"; };")), Lines{});  // off
 }
 
+TEST(ConfigUnworkable, AdminApiNeedsAStateDir) {
+  EXPECT_EQ(messages(load("admin: { listen = \"127.0.0.1:9470\"; };")),
+            Lines{"t.conf:1: admin.listen: needs transfers.state_dir (where registered .torrent files are kept)"});
+  EXPECT_EQ(messages(load("transfers: { state_dir = \"/tmp/x\"; };\nadmin: { listen = \"127.0.0.1:9470\"; };")), Lines{});
+}
+
 TEST(ConfigUnworkable, CapacityAbovePartitionLimit) {
   EXPECT_EQ(messages(load("capacity: { torrents_per_partition = 16777217; peers_per_partition = 33554432; };")),
             (Lines{"t.conf:1: capacity.torrents_per_partition: must be between 16 and 16777216, got 16777217",
