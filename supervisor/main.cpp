@@ -12,6 +12,7 @@
 #include "conf/config.hpp"
 #include "shm/layout.hpp"
 #include "supervisor/daemon.hpp"
+#include "supervisor/instance_lock.hpp"
 #include "supervisor/listeners.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/proctitle.hpp"
@@ -116,11 +117,18 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
   if (o.daemon) {
     if (!supervisor::daemonize(&why)) return LOG_ERROR("cannot daemonize: %s", why.c_str()), 1;
     log_init(level, true);
-    if (!supervisor::write_pid_file(cfg.pid_file, &why)) {
-      LOG_ERROR("cannot write pid file %s", why.c_str());
-      supervisor::readiness_failed("cannot write pid file " + why);
-      return 1;
-    }
+  }
+  // One supervisor per shm_name, before anything is attached, bound, unlinked or written (the
+  // pid file of the running one stays).
+  if (!supervisor::acquire_instance_lock(cfg.shm_name, &why)) {
+    LOG_ERROR("cannot start: %s", why.c_str());
+    supervisor::readiness_failed(why);
+    return 1;
+  }
+  if (o.daemon && !supervisor::write_pid_file(cfg.pid_file, &why)) {
+    LOG_ERROR("cannot write pid file %s", why.c_str());
+    supervisor::readiness_failed("cannot write pid file " + why);
+    return 1;
   }
   signal(SIGPIPE, SIG_IGN);
   bool created_fresh = true;

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "shm/control_segment.hpp"
+#include "supervisor/instance_lock.hpp"
 #include "supervisor/segments.hpp"
 
 namespace shoal::supervisor {
@@ -74,6 +75,11 @@ int remove_segments_command(const conf::Config& cfg) {
     printf("shoald: no shared memory of shm_name \"%s\" in %s; nothing to remove\n", cfg.shm_name.c_str(), kShmDir);
     return 0;
   }
+  if (pid_t pid = instance_lock_holder(cfg.shm_name)) {
+    fprintf(stderr, "shoald: a shoald (pid %d) is running on shm_name \"%s\": stop it first "
+            "(kill -TERM %d); nothing removed\n", int(pid), cfg.shm_name.c_str(), int(pid));
+    return 1;
+  }
   if (uint32_t pid = live_worker_pid(cfg.shm_name)) {
     fprintf(stderr, "shoald: a shoald is running on shm_name \"%s\" (its worker pid %u): stop it first "
             "(kill -TERM the supervisor); nothing removed\n", cfg.shm_name.c_str(), pid);
@@ -92,6 +98,7 @@ int remove_segments_command(const conf::Config& cfg) {
     bytes += used;
     printf("shoald: removed %s\n", path.c_str());
   }
+  unlink(instance_lock_path(cfg.shm_name).c_str());  // not held: nobody runs on this shm_name
   printf("shoald: %s: freed %.1f MiB of memory; the swarms that were kept in it are gone\n",
          rc == 0 ? "done" : "some segments remain", double(bytes) / (1 << 20));
   return rc;

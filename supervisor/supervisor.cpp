@@ -22,6 +22,7 @@
 #include "shm/clock.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/admin_http.hpp"
+#include "supervisor/instance_lock.hpp"
 #include "supervisor/metrics_http.hpp"
 #include "supervisor/proctitle.hpp"
 #include "supervisor/readiness.hpp"
@@ -161,6 +162,7 @@ void Supervisor::become_worker(Slot& slot) {
   if (getppid() != self_pid_) _exit(0);
   close(signal_fd_);
   readiness_forget();
+  instance_lock_forget();
   for (int sig : kHandledSignals) signal(sig, SIG_DFL);
   // A forwarded SIGHUP must never kill a socket worker that has not installed its handler yet.
   if (slot.role == shm::WorkerRole::socket) signal(SIGHUP, SIG_IGN);

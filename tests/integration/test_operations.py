@@ -300,6 +300,30 @@ class KeptStateTest(unittest.TestCase):
         with d.client() as c:
             return c.scrape(hashes)
 
+    def test_second_shoald_on_the_same_shm_name_is_refused(self):
+        # Issue 12: a second shoald on the same configuration used to SIGKILL the first one's
+        # workers, bind anyway (SO_REUSEPORT), delete its stats socket and share its rings.
+        with Shoald(socket_workers=1, swarm_workers=2) as d:
+            hashes = self.announce_some(d)
+            workers = d.workers()
+            r = subprocess.run([harness.SHOALD, "-c", d.conf_path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=15)
+            out = r.stdout.decode("utf-8", "replace")
+            self.assertEqual(r.returncode, 1, out)
+            self.assertIn('another shoald (pid %d) is running on shm_name "%s"' % (d.pid, d.shm_name), out)
+            self.assertNotIn("re-attach", out)
+            # The first one goes on untouched: same workers, stats socket, swarms.
+            self.assertEqual(d.workers(), workers)
+            self.assertTrue(os.path.exists(d.stats_socket))
+            rc, info = d.ctl("show", "info")
+            self.assertEqual(rc, 0, info)
+            self.assertEqual(self.scrape_all(d, hashes), [(1, 0, 4)] * 10)
+            # --remove-shm refuses too, naming the supervisor.
+            r = subprocess.run([harness.SHOALD, "--remove-shm", "-c", d.conf_path], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=15)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("a shoald (pid %d) is running" % d.pid, r.stdout.decode())
+
     def test_new_shoald_reattaches_after_supervisor_kill9(self):
         d = Shoald(socket_workers=2, swarm_workers=2).start()
         try:

@@ -19,8 +19,10 @@ def run(args, wrapper=(), timeout=15):
     return r.returncode, r.stdout.decode("utf-8", "replace")
 
 
-def segments(shm_name):
-    return sorted(n for n in os.listdir("/dev/shm") if n.startswith(shm_name + "-"))
+def segments(shm_name, lock=False):
+    """Files of shm_name in /dev/shm: the segments, and with lock=True the instance lock too."""
+    return sorted(n for n in os.listdir("/dev/shm")
+                  if n.startswith(shm_name + "-") and (lock or not n.endswith("-lock")))
 
 
 def need_root(test):
@@ -53,7 +55,7 @@ class RemoveShmTest(unittest.TestCase):
             for name in before:
                 self.assertIn("removed /dev/shm/%s" % name, out)
             self.assertIn("freed", out)
-            self.assertEqual(segments(d.shm_name), [])
+            self.assertEqual(segments(d.shm_name, lock=True), [])
             rc, out = run(["--remove-shm", "-c", d.conf_path])
             self.assertEqual(rc, 0, out)
             self.assertIn("nothing to remove", out)
