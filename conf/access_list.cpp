@@ -87,7 +87,9 @@ class Parser {
         return fail("not a hex digit " + quote_char(uint8_t(p[i])) + " at column " + std::to_string(i + 1));
     }
     if (e - b != 40) return fail("expected 40 hex characters, got " + std::to_string(e - b));
-    if (out_->hashes.size() >= max_) return fail("more than max_entries (" + std::to_string(max_) + ") hashes");
+    // Duplicates do not count toward max_entries; the vector is de-duplicated whenever it holds
+    // twice that many lines, which bounds the memory a file of repeated lines can take.
+    if (out_->hashes.size() >= 2 * max_ && !compact()) return false;
     InfoHash& h = out_->hashes.emplace_back();
     for (size_t k = 0; k < 20; k++) h[k] = uint8_t(kHex.v[uint8_t(p[b + 2 * k])] << 4 | kHex.v[uint8_t(p[b + 2 * k + 1])]);
     return true;
@@ -121,9 +123,17 @@ class Parser {
   void finish(const std::string& carry) {
     if (!carry.empty() && !line(carry.data(), carry.size())) return;
     out_->lines = line_no_;
+    compact();
+  }
+
+  // Sorts and de-duplicates the hashes read so far; false (error recorded at this line) when
+  // more than max_entries distinct ones remain.
+  bool compact() {
     std::vector<InfoHash>& v = out_->hashes;
     sort_hashes(&v);
     v.erase(std::unique(v.begin(), v.end()), v.end());
+    if (v.size() <= max_) return true;
+    return fail("more than max_entries (" + std::to_string(max_) + ") distinct hashes");
   }
 
   bool fail(const std::string& reason) {
