@@ -161,7 +161,10 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
   } catch (const std::exception& e) {
     LOG_ERROR("cannot start: %s", e.what());
     supervisor::readiness_failed(e.what());
-    if (created_fresh) supervisor::unlink_segments(cfg);  // never throw kept swarms away
+    if (created_fresh) {  // never throw kept swarms away
+      supervisor::unlink_segments(cfg);
+      unlink(supervisor::instance_lock_path(cfg.shm_name).c_str());  // still held: nobody else uses it
+    }
     return 1;
   }
 }

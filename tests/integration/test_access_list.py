@@ -200,7 +200,7 @@ class AccessListTest(unittest.TestCase):
         conf = os.path.join(tmp, "shoal.conf")
         cases = [
             (listing([A]) + "  " + B.hex()[:6] + "g" + B.hex()[7:] + "\n", 1024, ":4: not a hex digit 'g' at column 9"),
-            (listing([A, B, C]), 2, ":4: more than max_entries (2) hashes"),
+            (listing([A, B, C]), 2, ":5: more than max_entries (2) distinct hashes"),  # found at the end
         ]
         for text, max_entries, want in cases:
             with open(lst, "w") as f:
