@@ -68,11 +68,20 @@ bool daemonize(std::string* why) {
 }
 
 bool write_pid_file(const std::string& path, std::string* why) {
-  FILE* f = fopen(path.c_str(), "w");
-  if (!f) return *why = path + ": " + strerror(errno), false;
-  fprintf(f, "%d\n", int(getpid()));
-  if (fclose(f) != 0) return *why = path + ": " + strerror(errno), false;
-  return true;
+  // O_NOFOLLOW: a symlink planted at the path (e.g. in a world-writable directory) must not
+  // make a root shoald truncate the file it points to (open(2)).
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *why = path + ": " + strerror(errno);
+    if (errno == ELOOP) *why += " (it is a symbolic link; shoald does not follow one)";
+    return false;
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  bool ok = write(fd, pid.data(), pid.size()) == ssize_t(pid.size());
+  int e = errno;
+  if (close(fd) != 0 && ok) e = errno, ok = false;
+  if (!ok) *why = path + ": " + strerror(e);
+  return ok;
 }
 
 }  // namespace shoal::supervisor

@@ -156,6 +156,14 @@ bool parse_event(std::string_view raw, shm::Event* out) {
   return true;
 }
 
+// A BEP 23 flag such as compact=1 or no_peer_id=1: false only for a value that decodes to
+// "0" (so "%30" is "0" too, as every other parameter is compared after percent-decoding).
+bool parse_flag(std::string_view raw) {
+  char buf[8];
+  std::string_view s;
+  return !(decode_text(raw, buf, sizeof(buf), &s) && s == "0");
+}
+
 void init_announce(AnnounceParams* a) {
   std::memset(a, 0, sizeof(*a));
   a->left = UINT64_MAX;
@@ -195,10 +203,10 @@ ParseError apply_param(Field f, const QueryParam& p, AnnounceParams* a, bool* se
     case Field::numwant:
       return parse_int(p.value, &a->numwant) ? ParseError::none : ParseError::invalid_numwant;
     case Field::compact:
-      a->compact = p.value != "0";
+      a->compact = parse_flag(p.value);
       return ParseError::none;
     case Field::no_peer_id:
-      a->no_peer_id = p.value != "0";
+      a->no_peer_id = parse_flag(p.value);
       return ParseError::none;
     case Field::key: {
       // Kept for logging/future use only; a malformed key is dropped rather than failing the

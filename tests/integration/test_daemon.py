@@ -73,6 +73,32 @@ class DaemonizeTest(unittest.TestCase):
             self.assertEqual(c.announce(harness.info_hash("daemon", 1), 6881).leechers, 1)
         sys.stderr.write("\nshoald -d returned after %.0f ms\n" % (took * 1000))
 
+    def test_pid_file_symlink_is_not_followed(self):
+        # Issue 12: the pid file was opened without O_NOFOLLOW, so a symlink at its path made
+        # shoald truncate whatever it pointed to.
+        target = os.path.join(self.d.dir, "precious.txt")
+        with open(target, "w") as f:
+            f.write("keep me\n")
+        os.symlink(target, self.pid_file)
+        rc, err, took = self.daemonize()
+        self.assertEqual(rc, 1, "shoald -d must refuse a symlinked pid file (stderr: %r)" % err)
+        self.assertIn("it is a symbolic link; shoald does not follow one", err)
+        with open(target) as f:
+            self.assertEqual(f.read(), "keep me\n")
+
+    def test_second_daemon_is_refused_and_keeps_the_first_pid_file(self):
+        rc, err, took = self.daemonize()
+        self.assertEqual(rc, 0, err)
+        with open(self.pid_file) as f:
+            pid = int(f.read().strip())
+        self.addCleanup(self.stop_daemon, pid)
+        rc, err, took = self.daemonize()
+        self.assertEqual(rc, 1, err)
+        self.assertIn("another shoald (pid %d) is running on shm_name" % pid, err)
+        with open(self.pid_file) as f:
+            self.assertEqual(int(f.read().strip()), pid)
+        self.assertTrue(harness.pid_alive(pid))
+
     def test_bind_error_reaches_the_terminal_and_the_exit_status(self):
         blocker = occupy_udp(self.d.port)
         self.addCleanup(blocker.close)

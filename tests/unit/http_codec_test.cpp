@@ -268,6 +268,12 @@ TEST(HttpAnnounce, CompactAndNoPeerId) {
   EXPECT_FALSE(a.no_peer_id);
   ASSERT_EQ(announce(valid_query() + "&no_peer_id", &a), ParseError::none);
   EXPECT_TRUE(a.no_peer_id);
+  // Compared after percent-decoding, like every other parameter (issue 12): %30 is "0".
+  ASSERT_EQ(announce(valid_query() + "&compact=%30&no_peer_id=%30", &a), ParseError::none);
+  EXPECT_FALSE(a.compact);
+  EXPECT_FALSE(a.no_peer_id);
+  ASSERT_EQ(announce(valid_query() + "&compact=%31", &a), ParseError::none);
+  EXPECT_TRUE(a.compact);
 }
 
 TEST(HttpAnnounce, NumwantHugeAndNegative) {
