@@ -21,6 +21,10 @@ namespace shoal::supervisor {
 namespace {
 
 constexpr size_t kMaxLine = 1024;
+// Input kept per connection: libevent stops reading the socket above it (the client then
+// blocks on its own send buffer), so a client that floods while its command is pending cannot
+// grow the supervisor (issue 12).
+constexpr size_t kMaxInput = 64 * 1024;
 constexpr int kPollMs = 2;
 constexpr int kPollLimit = 500;  // 1 s
 
@@ -145,6 +149,7 @@ void StatsSocket::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int,
   c->sup = self->sup_;
   c->bev = bev;
   bufferevent_setcb(bev, &on_read, nullptr, &on_event, c);
+  bufferevent_setwatermark(bev, EV_READ, 0, kMaxInput);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 

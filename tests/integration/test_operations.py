@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -77,6 +78,37 @@ class StatsSocketTest(unittest.TestCase):
                 # The command's name is said once: not again after the usage.
                 self.assertNotIn(words, what, mine[0])
             self.assertIn("show torrent <hex info_hash> [json]: counts", out)
+
+    def test_flood_while_a_command_is_pending_does_not_grow_the_supervisor(self):
+        # Issue 12: while "show torrent" waited for a swarm worker, the stats socket read
+        # everything the client sent into memory.
+        def rss_kib(pid):
+            with open("/proc/%d/status" % pid) as f:
+                return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+        with Shoald(socket_workers=1, swarm_workers=1) as d:
+            swarm = d.workers()[("swarm", 0)]
+            before = rss_kib(d.pid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            os.kill(swarm, signal.SIGSTOP)  # the command stays pending (up to 1 s)
+            try:
+                s.connect(d.stats_socket)
+                s.sendall(b"show torrent " + b"ab" * 20 + b"\n")
+                s.setblocking(False)
+                chunk, sent, deadline = b"x" * 65536, 0, time.monotonic() + 0.8
+                while time.monotonic() < deadline and sent < (32 << 20):
+                    try:
+                        sent += s.send(chunk)
+                    except BlockingIOError:
+                        time.sleep(0.01)
+                grown = rss_kib(d.pid) - before
+            finally:
+                os.kill(swarm, signal.SIGCONT)
+                s.close()
+            self.assertLess(sent, 8 << 20, "the supervisor accepted %d bytes while a command was pending" % sent)
+            self.assertLess(grown, 8 * 1024, "supervisor RSS grew by %d KiB" % grown)
+            rc, out = d.ctl("show", "info")
+            self.assertEqual(rc, 0, out)
 
     def test_show_workers_shows_a_killed_worker(self):
         with Shoald(socket_workers=1, swarm_workers=2) as d:
