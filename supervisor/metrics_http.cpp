@@ -15,6 +15,9 @@
 namespace shoal::supervisor {
 namespace {
 
+constexpr ev_ssize_t kMaxHeaderBytes = 8192;  // request line + headers
+constexpr ev_ssize_t kMaxBodyBytes = 1024;    // GET has none
+
 using shm::sum_counter;
 
 // Conventional aggregate series built from individual counters: {counter, metric, labels}.
@@ -139,6 +142,10 @@ MetricsHttp::MetricsHttp(event_base* base, Supervisor* sup, const std::string& l
     throw std::runtime_error("metrics.listen " + listen + ": cannot bind");
   }
   evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET);
+  // libevent's defaults accept unbounded headers and bodies: one 64 MiB header line grew the
+  // supervisor by 66 MB (issue 12). A scrape request is a few hundred bytes.
+  evhttp_set_max_headers_size(http_, kMaxHeaderBytes);
+  evhttp_set_max_body_size(http_, kMaxBodyBytes);
   evhttp_set_timeout(http_, 10);
   evhttp_set_gencb(http_, &MetricsHttp::on_request, this);
 }
