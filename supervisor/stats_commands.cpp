@@ -6,8 +6,11 @@
 
 #include <arpa/inet.h>
 
+#include <array>
 #include <cstring>
 #include <ctime>
+#include <memory>
+#include <vector>
 
 #include "shm/clock.hpp"
 #include "shm/rings_layout.hpp"
@@ -152,23 +155,75 @@ json_t* torrent_json(const shm::TorrentQuery& q, const std::string& hex) {
   return o;
 }
 
+// One query at a time per swarm worker's mailbox (it holds one request): queries of any number
+// of stats clients take a ticket and go in ticket order. A ticket whose client gave up (timeout,
+// closed connection) is skipped, so the queue never stalls. Supervisor only (single-threaded).
+struct MailboxQueue {
+  uint64_t next_ticket = 0;
+  uint64_t serving = 0;               // the ticket whose query may use the mailbox now
+  std::vector<uint64_t> abandoned;    // tickets given up before they were served
+  void advance() {
+    ++serving;
+    for (auto it = abandoned.begin(); it != abandoned.end();) {
+      if (*it == serving) {
+        ++serving;
+        abandoned.erase(it);
+        it = abandoned.begin();
+      } else {
+        ++it;
+      }
+    }
+  }
+};
+
+MailboxQueue& mailbox_queue(uint32_t partition) {
+  static std::vector<MailboxQueue> queues(shm::kMaxSwarmWorkers);
+  return queues[partition];
+}
+
+// Held by a show-torrent poll closure: gives the ticket up however the closure ends.
+struct Ticket {
+  Ticket(uint32_t p, uint64_t n) : partition(p), number(n) {}
+  Ticket(const Ticket&) = delete;
+  Ticket& operator=(const Ticket&) = delete;
+  uint32_t partition;
+  uint64_t number;
+  ~Ticket() {
+    MailboxQueue& m = mailbox_queue(partition);
+    if (m.serving == number) m.advance();
+    else if (number > m.serving) m.abandoned.push_back(number);
+  }
+};
+
 CommandResult show_torrent(Supervisor& sup, const std::string& arg) {
   uint8_t hash[20];
   if (!parse_hex_hash(arg, hash)) return fail("show torrent needs a 40-character hex info_hash");
   uint32_t part = worker::partition_of(hash, sup.config().swarm_workers);
   shm::TorrentQuery& q = sup.control()->queries[part];
-  uint32_t seq = load_u32(q.request_seq) + 1;
-  std::memcpy(q.info_hash, hash, 20);
-  shm::store_u32(q.request_seq, seq);
-  sup.wake_swarm_worker(part);
+  auto ticket = std::make_shared<Ticket>(part, mailbox_queue(part).next_ticket++);
   CommandResult r;
   std::string hex = arg;
   for (char& ch : hex) ch = char(tolower(ch));
-  r.poll = [&q, seq, hex](CommandResult* out) {
+  uint32_t seq = 0;  // request_seq of our query once sent
+  Supervisor* s = &sup;
+  std::array<uint8_t, 20> h;
+  std::memcpy(h.data(), hash, 20);
+  r.poll = [&q, seq, hex, ticket, s, h](CommandResult* out) mutable {
+    out->waiting_turn = mailbox_queue(ticket->partition).serving != ticket->number;
+    if (out->waiting_turn) return false;
+    if (seq == 0) {
+      seq = load_u32(q.request_seq) + 1;
+      if (seq == 0) seq = 1;
+      std::memcpy(q.info_hash, h.data(), 20);
+      shm::store_u32(q.request_seq, seq);
+      s->wake_swarm_worker(ticket->partition);
+      return false;
+    }
     if (load_u32(q.response_seq) != seq) return false;
     out->result = torrent_json(q, hex);
     return true;
   };
+  r.poll(&r);  // an idle mailbox: send at once
   return r;
 }
 

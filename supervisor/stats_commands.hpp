@@ -21,6 +21,7 @@ struct CommandResult {
   json_t* result = nullptr;     // owned; object
   std::string error;            // non-empty: the command failed (reply "error: ...")
   std::function<bool(CommandResult*)> poll;
+  bool waiting_turn = false;    // set by poll: not sent yet, queued behind other clients
 };
 
 struct Command {

@@ -26,7 +26,8 @@ constexpr size_t kMaxLine = 1024;
 // grow the supervisor (issue 12).
 constexpr size_t kMaxInput = 64 * 1024;
 constexpr int kPollMs = 2;
-constexpr int kPollLimit = 500;  // 1 s
+constexpr int kPollLimit = 500;    // 1 s for the answer once the request is sent
+constexpr int kQueueLimit = 2500;  // 5 s waiting for a turn at a busy mailbox
 
 struct Conn {
   Supervisor* sup;
@@ -34,7 +35,8 @@ struct Conn {
   event* poll_timer = nullptr;
   CommandResult pending;
   bool pending_json = false;
-  int polls = 0;
+  int polls = 0;         // polls since the command's request was sent
+  int queued_polls = 0;  // polls while it waited for its turn (CommandResult::waiting_turn)
 };
 
 void close_conn(Conn* c) {
@@ -68,12 +70,14 @@ void process_lines(Conn* c);
 void on_poll(evutil_socket_t, short, void* arg) {
   Conn* c = static_cast<Conn*>(arg);
   if (!c->pending.poll(&c->pending)) {
-    if (++c->polls < kPollLimit) {
+    bool waiting = c->pending.waiting_turn;
+    if (waiting ? ++c->queued_polls < kQueueLimit : ++c->polls < kPollLimit) {
       timeval tv{0, kPollMs * 1000};
       evtimer_add(c->poll_timer, &tv);
       return;
     }
-    c->pending.error = "no answer from the swarm worker within 1 s";
+    c->pending.error = waiting ? "too many show torrent queries waiting for this swarm worker; try again"
+                               : "no answer from the swarm worker within 1 s";
   }
   c->pending.poll = nullptr;
   write_result(c, c->pending, c->pending_json);
@@ -100,6 +104,7 @@ void process_lines(Conn* c) {
       c->pending = std::move(r);
       c->pending_json = json;
       c->polls = 0;
+      c->queued_polls = 0;
       if (!c->poll_timer) c->poll_timer = evtimer_new(bufferevent_get_base(c->bev), &on_poll, c);
       timeval tv{0, kPollMs * 1000};
       evtimer_add(c->poll_timer, &tv);

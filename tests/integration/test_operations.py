@@ -1,6 +1,7 @@
 """Operating shoald as an operator would: shoalctl against the stats socket (counts match what
 was announced), Prometheus metrics, a rolling restart under load that loses no peer, and the
 supervisor killed with SIGKILL (its workers exit within a second)."""
+import json
 import os
 import re
 import shutil
@@ -109,6 +110,44 @@ class StatsSocketTest(unittest.TestCase):
             self.assertLess(grown, 8 * 1024, "supervisor RSS grew by %d KiB" % grown)
             rc, out = d.ctl("show", "info")
             self.assertEqual(rc, 0, out)
+
+    def test_concurrent_show_torrent_queries_all_get_their_own_answer(self):
+        # Issue 12: one mailbox per swarm worker; concurrent clients overwrote each other's
+        # query and 39 of 80 timed out.
+        import threading
+        with Shoald(socket_workers=1, swarm_workers=2) as d:
+            hashes = [info_hash("concurrent", i) for i in range(8)]
+            with d.client() as c:
+                for i, h in enumerate(hashes):
+                    for p in range(i + 1):  # torrent i has i + 1 leechers
+                        c.announce(h, 30000 + p, left=5)
+            results = [None] * 80
+
+            def ask(k):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(10)
+                s.connect(d.stats_socket)
+                s.sendall(b"show torrent %s json\n" % hashes[k % 8].hex().encode())
+                data = b""
+                while not data.endswith(b"\n\n"):
+                    part = s.recv(65536)
+                    if not part:
+                        break
+                    data += part
+                s.close()
+                results[k] = data.decode()
+
+            threads = [threading.Thread(target=ask, args=(k,)) for k in range(80)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(15)
+            for k, text in enumerate(results):
+                self.assertIsNotNone(text, "client %d got no reply" % k)
+                self.assertNotIn("error", text, "client %d: %s" % (k, text))
+                reply = json.loads(text)
+                self.assertEqual(reply["info_hash"], hashes[k % 8].hex(), "client %d got another query's answer" % k)
+                self.assertEqual(reply["leechers"], k % 8 + 1)
 
     def test_show_workers_shows_a_killed_worker(self):
         with Shoald(socket_workers=1, swarm_workers=2) as d:
