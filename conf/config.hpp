@@ -57,6 +57,8 @@ struct Config {
   uint32_t restart_backoff_min_ms = 100;     // first restart delay after a crash
   uint32_t restart_backoff_max_ms = 10000;   // cap of the doubling delay
   uint32_t restart_healthy_after_s = 60;     // uptime after which the delay resets
+  uint32_t crash_loop_limit = 5;             // crashes within crash_loop_window that stop restarts; 0 = never
+  uint32_t crash_loop_window_s = 60;         // seconds
 
   // UDP tracker (BEP 15)
   bool udp_enabled = true;

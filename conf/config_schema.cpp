@@ -121,6 +121,13 @@ const Row kRows[] = {
             "A worker that ran this long (seconds) before crashing restarts after the first "
             "delay again."},
    .int_field = &Config::restart_healthy_after_s},
+  {.spec = {"supervisor.crash_loop_limit", "int", 0, 1000, "5",
+            "A worker slot that crashes this many times within crash_loop_window is not restarted "
+            "again (a crash loop); SIGKILL from outside does not count; 0 restarts forever."},
+   .int_field = &Config::crash_loop_limit},
+  {.spec = {"supervisor.crash_loop_window", "int", 1, 86400, "60",
+            "Seconds over which crash_loop_limit counts a slot's crashes."},
+   .int_field = &Config::crash_loop_window_s},
   {.spec = {"udp.enabled", "bool", 0, 1, "true",
             "Serve the UDP tracker protocol (BEP 15)."},
    .bool_field = &Config::udp_enabled},

@@ -103,6 +103,12 @@ void render_workers(std::string* out, const Supervisor& sup) {
     sample(out, "shoal_worker_up", "role=\"" + role + "\",slot=\"" + std::to_string(s.index) + "\"", up);
     restarts[s.role == shm::WorkerRole::socket ? 0 : 1] += s.restarts;
   }
+  header(out, "shoal_worker_disabled", "gauge", "1 when the slot's worker is not restarted any more (crash loop).");
+  for (const Slot& s : sup.slots()) {
+    std::string role = s.role == shm::WorkerRole::socket ? "socket" : "swarm";
+    sample(out, "shoal_worker_disabled", "role=\"" + role + "\",slot=\"" + std::to_string(s.index) + "\"",
+           s.state == SlotState::disabled);
+  }
   header(out, "shoal_worker_restarts_total", "counter", "Worker restarts after a crash, by role.");
   sample(out, "shoal_worker_restarts_total", "role=\"socket\"", restarts[0]);
   sample(out, "shoal_worker_restarts_total", "role=\"swarm\"", restarts[1]);

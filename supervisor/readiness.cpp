@@ -80,6 +80,8 @@ void readiness_failed(const std::string& reason) {
 
 void readiness_stopping() { sd_notify_send("STOPPING=1"); }
 
+void readiness_status(const std::string& status) { sd_notify_send("STATUS=" + one_line(status)); }
+
 void readiness_forget() {
   if (g_parent_pipe >= 0) close(g_parent_pipe);
   g_parent_pipe = -1;

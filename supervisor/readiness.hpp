@@ -26,6 +26,9 @@ void readiness_ready(const std::string& status);
 // exits 1. No effect after readiness_ready() or without -d.
 void readiness_failed(const std::string& reason);
 
+// A new STATUS= line for systemd (e.g. a degraded state), at any time after start.
+void readiness_status(const std::string& status);
+
 // shoald begins to stop (SIGTERM/SIGINT or a fatal error): "STOPPING=1" to systemd.
 void readiness_stopping();
 

@@ -26,12 +26,25 @@ bool Supervisor::start_rolling_restart(std::string* msg) {
   if (stopping_) return *msg = "shoald is stopping", false;
   if (roll_phase_ != RollPhase::idle || (roll_timer_ && evtimer_pending(roll_timer_, nullptr)))
     return *msg = "a rolling restart is already in progress", false;
+  // Slots stopped by the crash-loop breaker start again now (fresh count); the roll then
+  // skips them, since their new process is already the latest.
+  uint32_t revived = 0;
+  for (Slot& s : slots_) {
+    if (!s.crash_looping) continue;
+    s.crash_looping = false;
+    s.crash_times_ns.clear();
+    s.crash_streak = 0;
+    LOG_INFO("%s: starting it again after its crash loop", s.name().c_str());
+    spawn(s);
+    revived++;
+  }
   if (!roll_timer_) roll_timer_ = event_new(base_, -1, EV_PERSIST, &Supervisor::on_roll_timer, this);
   roll_next_ = 0;
   roll_done_ = 0;
   timeval every{0, 20000};
   evtimer_add(roll_timer_, &every);
   *msg = "rolling restart of " + std::to_string(slots_.size()) + " workers started";
+  if (revived) *msg += " (" + std::to_string(revived) + " stopped by the crash-loop breaker started again)";
   LOG_INFO("%s", msg->c_str());
   return true;
 }

@@ -265,12 +265,37 @@ void Supervisor::on_worker_exit(Slot& slot, int status) {
     begin_stop("a worker could not start", 1);
     return;
   }
+  if (crash_loop_tripped(slot, status, cause)) return;
   uint64_t ran_ns = shm::monotonic_ns() - slot.started_ns;
   if (ran_ns >= uint64_t(cfg_.restart_healthy_after_s) * 1000000000ull) slot.crash_streak = 0;
   slot.restarts++;
   uint64_t delay = schedule_restart(slot);
   LOG_WARN("%s (pid %d) %s; restarting in %llu ms (restart %u)", slot.name().c_str(), int(pid), cause,
            (unsigned long long)delay, slot.restarts);
+}
+
+// The crash-loop breaker (as init systems have: systemd's StartLimitBurst): a slot whose worker
+// crashed crash_loop_limit times within crash_loop_window is not restarted again, so a worker
+// that dies on every start, or on a request it is handed again after each restart, stops
+// burning CPU and flooding the log. SIGKILL comes from outside (an operator, the OOM killer, a
+// kill -9 test) and is not counted. The rest of shoald keeps serving; the slot shows
+// "disabled" in show workers and shoal_worker_disabled, and systemd's status says so. A
+// rolling restart (shoalctl restart workers, SIGUSR2) starts it again.
+bool Supervisor::crash_loop_tripped(Slot& slot, int status, const char* cause) {
+  if (cfg_.crash_loop_limit == 0 || (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) return false;
+  uint64_t now = shm::monotonic_ns(), window = uint64_t(cfg_.crash_loop_window_s) * 1000000000ull;
+  std::vector<uint64_t>& t = slot.crash_times_ns;
+  t.push_back(now);
+  t.erase(std::remove_if(t.begin(), t.end(), [&](uint64_t x) { return now - x > window; }), t.end());
+  if (t.size() < cfg_.crash_loop_limit) return false;
+  slot.state = SlotState::disabled;
+  slot.crash_looping = true;
+  slot.restarts++;
+  LOG_ERROR("%s %s: it crashed %zu times within %u s, a crash loop: not restarting it (the other workers keep "
+            "serving). Fix the cause in the log above, then shoalctl restart workers (or SIGUSR2) starts it again",
+            slot.name().c_str(), cause, t.size(), cfg_.crash_loop_window_s);
+  readiness_status("degraded: " + slot.name() + " stopped after a crash loop; see the log");
+  return true;
 }
 
 // Back-off: restart_backoff_min doubled for each crash in a row, capped at restart_backoff_max.

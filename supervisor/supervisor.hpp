@@ -33,6 +33,8 @@ struct Slot {
   uint32_t generation = 0;
   uint32_t restarts = 0;       // restarts after a crash (not counting the first start)
   uint32_t crash_streak = 0;   // crashes in a row without reaching restart_healthy_after
+  std::vector<uint64_t> crash_times_ns;  // counted crashes within crash_loop_window (monotonic)
+  bool crash_looping = false;  // disabled by the crash-loop breaker (state == disabled)
   uint64_t started_ns = 0;
   SlotState state = SlotState::empty;
   pid_t draining_pid = 0;      // previous process finishing its work (rolling restart)
@@ -82,6 +84,7 @@ class Supervisor {
   void roll_abort(const std::string& why);
   static void on_roll_timer(evutil_socket_t, short, void* arg);
   uint64_t schedule_restart(Slot& slot);  // returns the delay in ms
+  bool crash_loop_tripped(Slot& slot, int status, const char* cause);  // true: slot disabled
   void begin_stop(const char* why, int exit_code);
   void check_ready();
   void forward_reload();

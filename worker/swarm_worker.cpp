@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "shm/clock.hpp"
@@ -258,12 +259,23 @@ int run_swarm_worker(const WorkerContext& ctx) {
     LOG_ERROR("cannot attach shared memory: %s", e.what());
     return 1;
   }
-  shm::Partition part = recover_partition(part_seg, ctx.index, shared.counters);
-  WorkerLoop loop(&shared);
-  SwarmWorker worker(ctx, &shared, &part, &loop);
-  loop.set_ready(ctx.generation);
-  worker.drain();  // requests queued while no owner was running
-  return loop.run();
+  // Setup errors are fatal (exit 1: the supervisor does not respawn a worker that can never
+  // start, and says why); an exception escaping here used to abort, and the worker was
+  // respawned forever.
+  std::optional<shm::Partition> part;
+  std::optional<WorkerLoop> loop;
+  std::optional<SwarmWorker> worker;
+  try {
+    part.emplace(recover_partition(part_seg, ctx.index, shared.counters));
+    loop.emplace(&shared);
+    worker.emplace(ctx, &shared, &*part, &*loop);
+  } catch (const std::exception& e) {
+    LOG_ERROR("fatal: swarm worker %u cannot start: %s", ctx.index, e.what());
+    return 1;
+  }
+  loop->set_ready(ctx.generation);
+  worker->drain();  // requests queued while no owner was running
+  return loop->run();
 }
 
 }  // namespace shoal::worker

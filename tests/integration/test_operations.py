@@ -167,6 +167,56 @@ class StatsSocketTest(unittest.TestCase):
             self.assertEqual(info["swarm_workers"], 2)
 
 
+class CrashLoopTest(unittest.TestCase):
+    """Issue 12: a worker that crashes again and again is not respawned forever."""
+
+    def setUp(self):
+        harness.need_shoald()
+
+    def test_crash_loop_stops_restarts_and_a_rolling_restart_revives(self):
+        port = harness.free_tcp_port()
+        d = Shoald(socket_workers=1, swarm_workers=2,
+                   supervisor={"crash_loop_limit": 3, "crash_loop_window": 60, "restart_backoff_min": 20},
+                   extra='metrics: { listen = "127.0.0.1:%d"; };' % port)
+        with d:
+            def state(role, index):
+                w = {(x["role"], x["index"]): x for x in d.ctl_json("show", "workers")["workers"]}
+                return w[(role, index)]
+
+            for n in range(3):  # a crash is any death but SIGKILL: here SIGABRT, as abort() gives
+                wait_for(lambda: state("swarm", 1)["ready"], 10, what="swarm worker 1 ready")
+                d.kill_worker("swarm", 1, signal.SIGABRT)
+                wait_for(lambda: state("swarm", 1)["pid"] == 0 or state("swarm", 1)["state"] == "disabled", 5,
+                         what="crash %d seen" % (n + 1))
+            wait_for(lambda: state("swarm", 1)["state"] == "disabled", 5, what="slot disabled")
+            time.sleep(0.3)  # no respawn comes
+            self.assertEqual(state("swarm", 1)["pid"], 0)
+            self.assertEqual(state("swarm", 1)["state"], "disabled")
+            self.assertRegex(d.log(), r"swarm worker 1 was terminated by signal 6: Aborted.*crashed 3 times within 60 s, "
+                                      r"a crash loop: not restarting it")
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+                text = r.read().decode()
+            self.assertIn('shoal_worker_disabled{role="swarm",slot="1"} 1', text)
+            self.assertIn('shoal_worker_disabled{role="swarm",slot="0"} 0', text)
+            # The other partition keeps serving.
+            self.assertEqual(state("swarm", 0)["state"], "running")
+            # A rolling restart starts it again.
+            rc, out = d.ctl("restart", "workers")
+            self.assertEqual(rc, 0, out)
+            self.assertIn("1 stopped by the crash-loop breaker started again", out)
+            wait_for(lambda: state("swarm", 1)["ready"] and state("swarm", 1)["state"] == "running", 15,
+                     what="revived swarm worker ready")
+
+    def test_sigkill_is_not_a_crash_loop(self):
+        with Shoald(socket_workers=1, swarm_workers=1, supervisor={"crash_loop_limit": 2, "restart_backoff_min": 20}) as d:
+            for _ in range(4):
+                wait_for(lambda: all(w["ready"] for w in d.ctl_json("show", "workers")["workers"]), 10, what="ready")
+                d.kill_worker("swarm", 0)  # SIGKILL: from outside, never counted
+                time.sleep(0.05)
+            wait_for(lambda: all(w["ready"] for w in d.ctl_json("show", "workers")["workers"]), 10, what="ready")
+            self.assertNotIn("crash loop", d.log())
+
+
 class MetricsTest(unittest.TestCase):
 
     def setUp(self):
