@@ -174,7 +174,8 @@ void HttpFrontend::handle_announce(evhttp_request* req, uint32_t c, const PeerAd
   r.kind = uint8_t(shm::RequestKind::announce);
   r.event = uint8_t(a.event);
   r.seeder = a.has_left && a.left == 0;
-  uint32_t want = a.numwant <= 0 ? cfg_.default_numwant : uint32_t(a.numwant);  // attacks.md A8
+  // numwant absent (-1) or negative = the default; 0 = no peers, only the counts.
+  uint32_t want = a.numwant < 0 ? cfg_.default_numwant : uint32_t(a.numwant);
   r.numwant = a.event == shm::Event::stopped ? 0 : uint16_t(std::min(want, cfg_.max_numwant));
   if (!submitter_->submit(r)) {  // ring full (counted by the submitter)
     release_pending(p);

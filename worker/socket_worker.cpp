@@ -257,7 +257,8 @@ class SocketWorker final : public RequestSubmitter {
     r->event = uint8_t(a.event);
     r->seeder = a.left == 0;
     uint32_t cap = std::min<uint32_t>(cfg_.max_numwant, uint32_t(udp::max_udp_peers(src.family)));
-    uint32_t want = a.numwant <= 0 ? cfg_.default_numwant : uint32_t(a.numwant);
+    // BEP 15: numwant -1 (any negative) = the default; 0 = no peers, only the counts.
+    uint32_t want = a.numwant < 0 ? cfg_.default_numwant : uint32_t(a.numwant);
     r->numwant = a.event == 3 ? 0 : uint16_t(std::min(want, cap));
     r->topology_group = 0;
     shm::count(shared_->counters, Counter::udp_announce);
