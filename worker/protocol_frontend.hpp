@@ -1,8 +1,8 @@
 // worker/protocol_frontend.hpp — a protocol front-end living in a socket worker's event loop
-// besides the built-in UDP one (HTTP/HTTPS, later WebSocket). It owns its codec and its
-// connections, hands validated requests to the worker's RequestPath, and gets the answers as the
-// RequestPath's ResponseSink for its protocol; the socket worker attaches it and drives its
-// lifecycle (rolling-restart drain).
+// (UDP, HTTP/HTTPS, later WebSocket). It owns its codec and its connections, hands validated
+// requests to the worker's RequestPath, and gets the answers as the RequestPath's ResponseSink
+// for its protocol; the socket worker attaches it and drives its lifecycle (rolling-restart
+// drain). One virtual call per response; the request side calls the RequestPath directly.
 #pragma once
 #include "shm/messages.hpp"
 #include "worker/request_path.hpp"
