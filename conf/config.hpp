@@ -85,8 +85,8 @@ struct Config {
   // tracker behaviour
   uint32_t announce_interval = 1800;  // seconds, sent to clients
   uint32_t peer_ttl = 3600;           // seconds without announce before a peer is removed
-  uint32_t default_numwant = 50;      // numwant when the client sends <= 0
-  uint32_t max_numwant = 200;         // cap (UDP also caps to one datagram: 200 IPv4 / 74 IPv6)
+  uint32_t default_numwant = 50;      // numwant when the client sends a negative one (or none)
+  uint32_t max_numwant = 200;         // cap (UDP also caps to one datagram: 200 IPv4 / 67 IPv6)
   uint32_t max_scrape_hashes = 74;    // info_hashes per scrape request (BEP 15 limit ~74)
   uint32_t cleanup_interval = 10;     // seconds between expiry sweep steps
   uint32_t cleanup_budget = 10000;    // peers examined per sweep step

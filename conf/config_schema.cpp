@@ -190,11 +190,12 @@ const Row kRows[] = {
             "Seconds without an announce after which a peer is dropped from its swarm."},
    .int_field = &Config::peer_ttl},
   {.spec = {"tracker.default_numwant", "int", 0, 200, "50",
-            "Peers returned when the client sends numwant <= 0."},
+            "Peers returned when the client sends no numwant or a negative one (BEP 15: -1); "
+            "numwant=0 returns no peers, only the counts."},
    .int_field = &Config::default_numwant},
   {.spec = {"tracker.max_numwant", "int", 1, 200, "200",
             "Most peers returned in one reply (UDP is further capped to one datagram: 200 IPv4, "
-            "74 IPv6)."},
+            "67 IPv6)."},
    .int_field = &Config::max_numwant},
   {.spec = {"tracker.max_scrape_hashes", "int", 1, 74, "74",
             "Most info_hashes answered in one scrape request (BEP 15 allows about 74)."},

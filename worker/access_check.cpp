@@ -22,6 +22,7 @@ AccessCheck::AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uin
 }
 
 void AccessCheck::begin_batch() {
+  if (!header_) return;  // a fixed list
   // generation first: an ack must never claim a newer list than the one read (see the header).
   uint32_t g = shm::access_load(header_->generation);
   if (g != generation_) {

@@ -24,6 +24,11 @@ class AccessCheck {
   // missing or does not match this binary.
   AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uint32_t generation);
 
+  // A fixed list without a segment (unit tests of its users): `sorted` holds `count` 20-byte
+  // hashes in memcmp order and must outlive this object; begin_batch() does nothing.
+  AccessCheck(conf::AccessMode mode, const uint8_t* sorted, uint64_t count)
+      : mode_(mode), list_(sorted), count_(count) {}
+
   // Re-reads generation, then active and its count (in that order), and acks the generation
   // unless a successor owns the slot. Cheap: a few acquire loads and one release store; call
   // once per batch.

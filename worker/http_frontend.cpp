@@ -45,12 +45,10 @@ void fill_ctx(shm::ReplyContext* x, const PeerAddress& peer, uint64_t token) {
 
 }  // namespace
 
-HttpFrontend::HttpFrontend(event_base* base, const conf::Config& cfg, RequestSubmitter* submitter,
+HttpFrontend::HttpFrontend(event_base* base, const conf::Config& cfg, RequestPath* path, shm::CounterBlock* counters,
                            const std::vector<TcpListener>& listeners, uint32_t generation)
-    : base_(base), cfg_(cfg), submitter_(submitter), idle_ms_(uint64_t(cfg.http_idle_timeout) * 1000),
-      max_conns_(connection_limit(cfg)), conns_(max_conns_), pending_(2 * max_conns_, generation << 20),
-      scrape_bufs_(kScrapeBuffers) {
-  for (uint32_t i = 0; i < kScrapeBuffers; i++) free_scrape_.push_back(kScrapeBuffers - 1 - i);
+    : base_(base), cfg_(cfg), path_(path), counters_(counters), idle_ms_(uint64_t(cfg.http_idle_timeout) * 1000),
+      max_conns_(connection_limit(cfg)), conns_(max_conns_), pending_(2 * max_conns_, generation << 20) {
   by_evcon_.reserve(max_conns_);
   bool want_tls = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return l.tls; });
   bool want_plain = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return !l.tls; });
@@ -139,7 +137,7 @@ void HttpFrontend::on_request(evhttp_request* req) {
     handle_announce(req, c, peer, query);
   else
     handle_scrape(req, c, peer, query);
-  submitter_->flush();
+  path_->flush();
 }
 
 // The peer is the connection's address, or for a trusted proxy the address in its header.
@@ -154,31 +152,38 @@ bool HttpFrontend::resolve_peer(evhttp_request* req, uint32_t c, PeerAddress* ou
   return false;
 }
 
+// The reason a request the path did not take gets (ok: none).
+static const char* refusal(PathStatus st) {
+  switch (st) {
+    case PathStatus::ok: return nullptr;
+    case PathStatus::access_denied: return "info_hash not allowed";
+    case PathStatus::tracker_full: return kTrackerFull;
+    default: return kTryAgain;  // ring full, too many scrapes in flight
+  }
+}
+
 void HttpFrontend::handle_announce(evhttp_request* req, uint32_t c, const PeerAddress& peer,
                                    std::string_view query) {
   AnnounceParams a;
   ParseError e = parse_announce(query, &a);
   if (e != ParseError::none) return reply_failure(req, c, error_message(e));
-  if (!submitter_->info_hash_allowed(a.info_hash)) return reply_failure(req, c, "info_hash not allowed");
   uint64_t token = 0;
   uint32_t p = start_pending(req, c, shm::RequestKind::announce, &token);
   if (p == kNone) return reply_failure(req, c, kTryAgain);
   pending_[p].compact = a.compact;
-  shm::Request r;
-  std::memset(&r, 0, sizeof r);
-  fill_ctx(&r.ctx, peer, token);
-  std::memcpy(r.info_hash, a.info_hash, sizeof r.info_hash);
-  std::memcpy(r.peer_addr, peer.addr, peer.family == AF_INET ? 4 : 16);
-  r.peer_port = htons(a.port);
-  r.family = r.ctx.family;
-  r.kind = uint8_t(shm::RequestKind::announce);
-  r.event = uint8_t(a.event);
-  r.seeder = a.has_left && a.left == 0;
-  uint32_t want = a.numwant <= 0 ? cfg_.default_numwant : uint32_t(a.numwant);  // attacks.md A8
-  r.numwant = a.event == shm::Event::stopped ? 0 : uint16_t(std::min(want, cfg_.max_numwant));
-  if (!submitter_->submit(r)) {  // ring full (counted by the submitter)
+  shm::ReplyContext x{};
+  fill_ctx(&x, peer, token);
+  AnnounceIn in;
+  in.info_hash = a.info_hash;
+  in.peer_addr = peer.addr;
+  in.family = x.family;
+  in.peer_port = a.port;
+  in.event = a.event;
+  in.seeder = a.has_left && a.left == 0;
+  in.numwant = a.numwant;  // -1 when absent = default; 0 = no peers
+  if (const char* why = refusal(path_->announce(in, x))) {
     release_pending(p);
-    return reply_failure(req, c, kTryAgain);
+    return reply_failure(req, c, why);
   }
   count(Counter::http_announce);
 }
@@ -188,46 +193,17 @@ void HttpFrontend::handle_scrape(evhttp_request* req, uint32_t c, const PeerAddr
   size_t n = 0;
   ParseError e = parse_scrape(query, hashes_, cfg_.http_max_scrape_hashes, &n);
   if (e != ParseError::none) return reply_failure(req, c, error_message(e));
-  uint32_t partitions = submitter_->partitions();
-  uint32_t parts[shm::kMaxSwarmWorkers] = {};
-  bool refused[kMaxScrapeHashes] = {};  // access list: answered as unknown torrents (zeros)
-  for (size_t h = 0; h < n; h++)
-    if (!(refused[h] = !submitter_->info_hash_allowed(hashes_[h]))) parts[partition_of(hashes_[h], partitions)]++;
-  for (uint32_t w = 0; w < partitions; w++)  // all parts or none
-    if (parts[w] && submitter_->room(w) < parts[w]) return reply_failure(req, c, kTryAgain);
-  if (free_scrape_.empty()) return reply_failure(req, c, kTryAgain);
   uint64_t token = 0;
   uint32_t p = start_pending(req, c, shm::RequestKind::scrape, &token);
   if (p == kNone) return reply_failure(req, c, kTryAgain);
-  Pending& q = pending_[p];
-  q.scrape = free_scrape_.back();
-  free_scrape_.pop_back();
-  std::memset(scrape_bufs_[q.scrape].seen, 0, sizeof scrape_bufs_[q.scrape].seen);
-  q.total = uint16_t(n);
-  for (size_t h = 0; h < n; h++) {
-    if (refused[h]) {
-      ScrapeEntry& z = scrape_bufs_[q.scrape].entries[h];
-      std::memcpy(z.info_hash, hashes_[h], sizeof z.info_hash);
-      z.complete = z.downloaded = z.incomplete = 0;
-      scrape_bufs_[q.scrape].seen[h / 64] |= 1ull << (h % 64);
-      q.received++;
-      continue;
-    }
-    shm::Request r;
-    std::memset(&r, 0, sizeof r);
-    fill_ctx(&r.ctx, peer, token);
-    r.ctx.scrape_index = uint16_t(h);
-    r.ctx.scrape_total = uint16_t(n);
-    std::memcpy(r.info_hash, hashes_[h], sizeof r.info_hash);
-    r.family = r.ctx.family;
-    r.kind = uint8_t(shm::RequestKind::scrape);
-    if (!submitter_->submit(r)) {  // cannot happen after room(); parts sent are ignored later
-      release_pending(p);
-      return reply_failure(req, c, kTryAgain);
-    }
+  shm::ReplyContext x{};
+  fill_ctx(&x, peer, token);
+  // The reply may come before this returns (every hash refused by the access list).
+  if (const char* why = refusal(path_->scrape({hashes_[0], uint32_t(n)}, x))) {
+    release_pending(p);
+    return reply_failure(req, c, why);
   }
   count(Counter::http_scrape);
-  if (q.received == q.total) finish(p, body_, encode_scrape(body_, sizeof body_, scrape_bufs_[q.scrape].entries, q.total));
 }
 
 uint32_t HttpFrontend::start_pending(evhttp_request* req, uint32_t c, shm::RequestKind kind, uint64_t* token) {
@@ -247,7 +223,6 @@ uint32_t HttpFrontend::start_pending(evhttp_request* req, uint32_t c, shm::Reque
 
 void HttpFrontend::release_pending(uint32_t p) {
   Pending& q = pending_[p];
-  if (q.scrape != kNone) free_scrape_.push_back(q.scrape);
   if (q.conn != kNone && conns_[q.conn].inflight == p) conns_[q.conn].inflight = kNone;
   pending_.release(p);
 }
@@ -280,17 +255,10 @@ void HttpFrontend::finish(uint32_t p, const char* body, size_t n) {
   reply(req, c, HTTP_OK, body, n);
 }
 
-void HttpFrontend::on_response(const shm::Response& r) {
-  uint32_t p = pending_.lookup(r.ctx.conn);
-  if (p == kNone || pending_[p].kind != r.kind) return;  // answered, timed out or gone
-  if (r.kind == uint8_t(shm::RequestKind::scrape))
-    answer_scrape_part(p, r);
-  else
-    answer_announce(p, r);
-}
-
-void HttpFrontend::answer_announce(uint32_t p, const shm::Response& r) {
-  if (r.status != uint8_t(shm::ResponseStatus::ok)) {
+void HttpFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResult& r) {
+  uint32_t p = pending_.lookup(ctx.conn);
+  if (p == kNone || pending_[p].kind != uint8_t(shm::RequestKind::announce)) return;  // answered, timed out or gone
+  if (r.status != PathStatus::ok) {
     count(Counter::http_failure);
     return finish(p, body_, encode_failure(body_, sizeof body_, kTrackerFull));
   }
@@ -300,14 +268,12 @@ void HttpFrontend::answer_announce(uint32_t p, const shm::Response& r) {
   a.downloaded = r.completed;
   a.interval = cfg_.announce_interval;
   a.min_interval = cfg_.announce_interval / 2;
-  size_t entry = r.family == 6 ? kPeerBytesV6 : kPeerBytesV4;
-  size_t n = std::min<size_t>(r.peer_count, shm::kMaxResponsePeerBytes / entry);
   if (r.family == 6) {  // BEP 7: IPv6 askers get IPv6 peers in peers6
     a.peers6 = r.peers;
-    a.n6 = n;
+    a.n6 = r.peer_count;
   } else {  // BEP 23
     a.peers4 = r.peers;
-    a.n4 = n;
+    a.n4 = r.peer_count;
   }
   a.compact = pending_[p].compact;
   size_t len = encode_announce(body_, sizeof body_, a);
@@ -315,29 +281,25 @@ void HttpFrontend::answer_announce(uint32_t p, const shm::Response& r) {
   finish(p, body_, len);
 }
 
-void HttpFrontend::answer_scrape_part(uint32_t p, const shm::Response& r) {
-  Pending& q = pending_[p];
-  uint16_t i = r.ctx.scrape_index;
-  if (q.scrape == kNone || i >= q.total) return;
-  ScrapeBuffer& b = scrape_bufs_[q.scrape];
-  uint64_t bit = 1ull << (i % 64);
-  if (b.seen[i / 64] & bit) return;  // a duplicate after a swarm-worker restart
-  b.seen[i / 64] |= bit;
-  ScrapeEntry& e = b.entries[i];
-  std::memcpy(e.info_hash, r.info_hash, sizeof e.info_hash);
-  e.complete = r.seeders;
-  e.downloaded = r.completed;
-  e.incomplete = r.leechers;
-  if (++q.received < q.total) return;
-  finish(p, body_, encode_scrape(body_, sizeof body_, b.entries, q.total));
+void HttpFrontend::on_scrape(const shm::ReplyContext& ctx, const ScrapeResult& r) {
+  uint32_t p = pending_.lookup(ctx.conn);
+  if (p == kNone || pending_[p].kind != uint8_t(shm::RequestKind::scrape)) return;
+  for (uint32_t h = 0; h < r.count; h++) {
+    ScrapeEntry& e = entries_[h];
+    std::memcpy(e.info_hash, r.info_hashes[h], sizeof e.info_hash);
+    e.complete = r.counts[h].seeders;
+    e.downloaded = r.counts[h].completed;
+    e.incomplete = r.counts[h].leechers;
+  }
+  finish(p, body_, encode_scrape(body_, sizeof body_, entries_, r.count));
 }
 }  // namespace http
 
 std::unique_ptr<ProtocolFrontend> make_http_frontend(event_base* base, const conf::Config& cfg,
-                                                     RequestSubmitter* submitter,
+                                                     RequestPath* path, shm::CounterBlock* counters,
                                                      const std::vector<TcpListener>& listeners,
                                                      uint32_t generation) {
-  return std::make_unique<http::HttpFrontend>(base, cfg, submitter, listeners, generation);
+  return std::make_unique<http::HttpFrontend>(base, cfg, path, counters, listeners, generation);
 }
 
 }  // namespace shoal::worker

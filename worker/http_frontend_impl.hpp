@@ -1,7 +1,7 @@
 // worker/http_frontend_impl.hpp — internals of the HTTP/HTTPS front-end shared by its two source
 // files: http_frontend.cpp (set-up, requests, replies) and http_conn.cpp (connection adoption,
 // limits and deadlines, accept errors, TLS reload). Not for use outside those files. Runs in a
-// socket worker; touches shared memory only through the RequestSubmitter.
+// socket worker; touches shared memory only through the RequestPath and its counters.
 #pragma once
 #include <event2/event.h>
 #include <event2/http.h>
@@ -17,8 +17,8 @@
 #include "worker/http_codec.hpp"
 #include "worker/http_peer.hpp"
 #include "worker/http_pending.hpp"
-#include "worker/request_submitter.hpp"
-#include "worker/scrape_merge.hpp"
+#include "worker/protocol_frontend.hpp"
+#include "worker/request_path.hpp"
 #include "worker/tls.hpp"
 #include "worker/worker_context.hpp"
 
@@ -30,7 +30,6 @@ inline constexpr uint64_t kReplyTimeoutMs = 2000;  // no swarm reply by then →
 inline constexpr timeval kSweepEvery{0, 100000};   // deadline checks
 inline constexpr timeval kAcceptPause{0, 100000};  // after accept() failed (EMFILE, ENOBUFS...)
 inline constexpr uint32_t kReservedFds = 128;      // fds besides connections: rings, listeners, logs
-inline constexpr uint32_t kScrapeBuffers = 1024;   // multi-hash scrapes in flight at once
 inline constexpr size_t kBodyBytes = 16384;        // largest body: 200 dict-form IPv6 peers, ~12.5 KiB
 inline constexpr const char* kTryAgain = "try again";
 inline constexpr const char* kTrackerFull = "tracker is full, try again later";
@@ -52,13 +51,6 @@ struct Pending {
   uint32_t conn = kNone;  // kNone once the connection is gone
   uint8_t kind = 0;       // shm::RequestKind
   bool compact = true;
-  uint16_t total = 0, received = 0;  // scrape parts
-  uint32_t scrape = kNone;           // scrape buffer
-};
-
-struct ScrapeBuffer {
-  uint64_t seen[2];  // parts received (bitmap)
-  ScrapeEntry entries[kMaxScrapeHashes];
 };
 
 struct Fresh {  // a connection seen by the bevcb, not yet adopted
@@ -87,11 +79,17 @@ uint32_t connection_limit(const conf::Config& cfg);
 
 class HttpFrontend final : public ProtocolFrontend {
  public:
-  HttpFrontend(event_base* base, const conf::Config& cfg, RequestSubmitter* submitter,
+  HttpFrontend(event_base* base, const conf::Config& cfg, RequestPath* path, shm::CounterBlock* counters,
                const std::vector<TcpListener>& listeners, uint32_t generation);
   ~HttpFrontend() override;
   shm::Protocol protocol() const override { return shm::Protocol::http; }
-  void on_response(const shm::Response& r) override;
+  // As many peers as a swarm worker's Response holds (tracker.max_numwant caps them first).
+  PeerLimits peer_limits() const override {
+    return {uint16_t(shm::kMaxResponsePeerBytes / kPeerBytesV4), uint16_t(shm::kMaxResponsePeerBytes / kPeerBytesV6)};
+  }
+  // ResponseSink: answers the pending request ctx.conn names, if it is still waiting.
+  void on_announce(const shm::ReplyContext& ctx, const AnnounceResult& r) override;
+  void on_scrape(const shm::ReplyContext& ctx, const ScrapeResult& r) override;
   // Rolling restart: stop accepting, close keep-alive connections that are between requests,
   // and answer requests in flight with "Connection: close" (http_conn.cpp).
   void drain() override;
@@ -102,7 +100,7 @@ class HttpFrontend final : public ProtocolFrontend {
  private:
   evhttp* make_server(ServerArg* arg);
   void count(Counter c, uint64_t n = 1) {
-    if (!closing_) shm::count(submitter_->counters(), c, n);  // the submitter may be mid-teardown
+    if (!closing_) shm::count(counters_, c, n);
   }
 
   // connections
@@ -123,8 +121,6 @@ class HttpFrontend final : public ProtocolFrontend {
   void reply(evhttp_request* req, uint32_t c, int code, const char* body, size_t n);
   void reply_failure(evhttp_request* req, uint32_t c, const char* reason);
   void finish(uint32_t p, const char* body, size_t n);
-  void answer_announce(uint32_t p, const shm::Response& r);
-  void answer_scrape_part(uint32_t p, const shm::Response& r);
   void sweep();
   void reload_tls();
 
@@ -139,7 +135,8 @@ class HttpFrontend final : public ProtocolFrontend {
 
   event_base* base_;
   const conf::Config& cfg_;
-  RequestSubmitter* submitter_;
+  RequestPath* path_;
+  shm::CounterBlock* counters_;
   const uint64_t idle_ms_;
   const uint32_t max_conns_;
   std::unique_ptr<TlsContext> tls_;
@@ -158,8 +155,7 @@ class HttpFrontend final : public ProtocolFrontend {
   TimedPool<Conn> conns_;
   std::unordered_map<evhttp_connection*, uint32_t> by_evcon_;
   PendingTable<Pending> pending_;
-  std::vector<ScrapeBuffer> scrape_bufs_;
-  std::vector<uint32_t> free_scrape_;
+  ScrapeEntry entries_[kMaxScrapeHashes];  // a scrape reply being encoded
   std::string missing_header_, malformed_header_;  // failure reasons naming real_ip_header
   uint8_t hashes_[kMaxScrapeHashes][kInfoHashBytes];
   char body_[kBodyBytes];

@@ -1,4 +1,4 @@
-// worker/scrape_merge.hpp — reassembles a multi-info_hash scrape that the socket worker split
+// worker/scrape_merge.hpp — reassembles a multi-info_hash scrape that the request path split
 // into one ring request per hash (each hash may belong to another swarm worker). Fixed table,
 // no allocation; an entry whose parts do not all come back within the timeout is reused and
 // counted. Duplicate parts (a swarm worker redoing requests after a restart) are ignored.
@@ -10,7 +10,7 @@
 
 namespace shoal::worker {
 
-inline constexpr uint32_t kScrapeTableSize = 1024;
+inline constexpr uint32_t kScrapeTableSize = 2048;  // scrapes in flight, every protocol
 inline constexpr uint32_t kMaxScrapeHashes = 74;  // BEP 15 limit
 
 // Per-hash counts as BEP 15 scrape reports them.
@@ -25,6 +25,7 @@ struct PendingScrape {
   uint16_t received = 0;
   uint64_t seen[2] = {0, 0};  // bitmap of parts received
   ScrapeCounts counts[kMaxScrapeHashes];
+  uint8_t info_hashes[kMaxScrapeHashes][20];  // as requested, in order
 };
 
 class ScrapeTable {
@@ -33,10 +34,11 @@ class ScrapeTable {
   // from a previous process of this slot never match a new scrape.
   explicit ScrapeTable(uint32_t first_id = 0) : next_id_(first_id) {}
 
-  // Reserves an entry for a scrape of `total` hashes at time now_ms. Returns its scrape_id
-  // (never 0), or 0 if the next entry is still busy and younger than timeout_ms (table full).
-  // `*expired` is set when a timed-out entry was reused.
-  uint32_t start(uint16_t total, uint32_t now_ms, uint32_t timeout_ms, bool* expired) {
+  // Reserves an entry for a scrape of `total` (<= kMaxScrapeHashes) hashes at time now_ms and
+  // copies the hashes (20 bytes each, contiguous). Returns its scrape_id (never 0), or 0 if the
+  // next entry is still busy and younger than timeout_ms (table full). `*expired` is set when a
+  // timed-out entry was reused.
+  uint32_t start(uint16_t total, const uint8_t* info_hashes, uint32_t now_ms, uint32_t timeout_ms, bool* expired) {
     *expired = false;
     uint32_t id = ++next_id_;
     if (id == 0) id = ++next_id_;
@@ -53,6 +55,7 @@ class ScrapeTable {
     e.total = total;
     e.received = 0;
     e.seen[0] = e.seen[1] = 0;
+    std::memcpy(e.info_hashes, info_hashes, size_t(total) * 20);
     return id;
   }
 

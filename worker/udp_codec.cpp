@@ -186,7 +186,7 @@ size_t encode_error(uint8_t* out, size_t cap, uint32_t transaction, const char* 
 
 size_t max_udp_peers(int family) {
   if (family == AF_INET) return 200;
-  if (family == AF_INET6) return 74;
+  if (family == AF_INET6) return 67;
   return 0;
 }
 

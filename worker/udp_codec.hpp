@@ -59,7 +59,7 @@ struct AnnounceRequest {
   uint32_t event;            // bytes 80..84; 0 none, 1 completed, 2 started, 3 stopped
   uint32_t ip;               // bytes 84..88, host order; 0 = packet source (shoal ignores it)
   uint32_t key;              // bytes 88..92, host order
-  int32_t numwant;           // bytes 92..96; ≤ 0 → default (caller caps, attacks.md A8)
+  int32_t numwant;           // bytes 92..96; < 0 (BEP 15: -1) → default, 0 → none (caller caps)
   uint16_t port;             // bytes 96..98, host order; never 0 when error == none
   const uint8_t* options;    // BEP 41 options: bytes 98..len (nullptr when empty)
   size_t options_len;
@@ -132,8 +132,10 @@ size_t encode_scrape_entry(uint8_t* out, uint32_t seeders, uint32_t completed, u
 // when cap < 8.
 size_t encode_error(uint8_t* out, size_t cap, uint32_t transaction, const char* msg);
 
-// Most peers one announce reply may carry so it fits one unfragmented datagram (attacks.md A8):
-// AF_INET 200 (20 + 6·200 = 1220 B), AF_INET6 74 (20 + 18·74 = 1352 B); 0 for other families.
+// Most peers one announce reply may carry so it fits one unfragmented datagram on any path:
+// AF_INET 200 (20 + 6·200 = 1220 B, within the 1500-byte Ethernet MTU), AF_INET6 67
+// (20 + 18·67 = 1226 B ≤ 1280 − 40 IPv6 − 8 UDP header bytes: RFC 8200 section 5 guarantees
+// only a 1280-byte MTU); 0 for other families.
 size_t max_udp_peers(int family);
 
 }  // namespace shoal::worker::udp

@@ -155,8 +155,9 @@ class HttpTest(unittest.TestCase):
                     self.assertEqual(r.status, want, r)
                     if want in (400, 413):
                         self.assertIsNotNone(c.wait_closed(3), "%s: not closed after 400" % name)
-        # Huge numwant: capped at tracker.max_numwant; <= 0 means tracker.default_numwant.
-        for numwant, peers in (("99999999999999999999", 5), ("-5", 3), ("0", 3), ("4", 4)):
+        # Huge numwant: capped at tracker.max_numwant; absent or negative means
+        # tracker.default_numwant; 0 means no peers (counts only).
+        for numwant, peers in (("99999999999999999999", 5), ("-5", 3), (None, 3), ("0", 0), ("4", 4)):
             r = self.announce(IH_B, 50, 9000, source="127.0.0.10", left=1, numwant=numwant)
             self.assertEqual(len(compact_peers(r[b"peers"])), peers, numwant)
         self.d.assert_alive()

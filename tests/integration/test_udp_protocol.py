@@ -115,7 +115,8 @@ class UdpProtocolTest(unittest.TestCase):
         self._populate(peers)
         asker = ("127.0.9.1", 9999)
         everyone = set(peers)
-        for numwant, want in ((1000, 200), (-1, 50), (0, 50), (10, 10), (1, 1), (199, 199)):
+        # BEP 15: numwant -1 (any negative) = the default; 0 = no peers (counts only).
+        for numwant, want in ((1000, 200), (-1, 50), (-7, 50), (0, 0), (10, 10), (1, 1), (199, 199)):
             r = self.ann(asker[0], asker[1], numwant=numwant)
             self.assertEqual(len(r.peers), want, "numwant %d" % numwant)
             self.assertEqual(len(set(r.peers)), want, "duplicate peers in a reply")
@@ -127,12 +128,15 @@ class UdpProtocolTest(unittest.TestCase):
     def test_numwant_caps_ipv6(self):
         peers = [("::1", 20000 + i) for i in range(100)]
         self._populate(peers)
-        for numwant, want in ((1000, 74), (200, 74), (-1, 50), (5, 5)):
+        # 67 peers = 20 + 67 * 18 = 1226 bytes: the reply fits the IPv6 minimum MTU of 1280
+        # bytes less 40 (IPv6 header) and 8 (UDP header), RFC 8200 section 5.
+        for numwant, want in ((1000, 67), (200, 67), (68, 67), (-1, 50), (0, 0), (5, 5)):
             r = self.ann("::1", 29999, numwant=numwant)
             self.assertEqual(len(r.peers), want, "numwant %d over IPv6" % numwant)
             self.assertEqual(len(set(r.peers)), want)
             self.assertTrue(set(r.peers) <= set(peers))
             self.assertEqual(len(r.raw), 20 + 18 * want)
+            self.assertLessEqual(len(r.raw), 1280 - 40 - 8)
 
     def test_stopped_removes_peer(self):
         self.ann("127.0.0.18", 5001, event=EVENT_STARTED)

@@ -370,10 +370,13 @@ TEST(UdpCodec, ErrorByteExactAndTruncated) {
 
 TEST(UdpCodec, MaxPeersFitOneDatagram) {
   EXPECT_EQ(max_udp_peers(AF_INET), 200u);
-  EXPECT_EQ(max_udp_peers(AF_INET6), 74u);
+  EXPECT_EQ(max_udp_peers(AF_INET6), 67u);
   EXPECT_EQ(max_udp_peers(AF_UNIX), 0u);
   EXPECT_EQ(kAnnounceHeaderBytes + kPeerBytesV4 * max_udp_peers(AF_INET), 1220u);
-  EXPECT_EQ(kAnnounceHeaderBytes + kPeerBytesV6 * max_udp_peers(AF_INET6), 1352u);
+  // RFC 8200 section 5: every IPv6 link carries 1280 bytes; less the IPv6 and UDP headers.
+  EXPECT_EQ(kAnnounceHeaderBytes + kPeerBytesV6 * max_udp_peers(AF_INET6), 1226u);
+  EXPECT_LE(kAnnounceHeaderBytes + kPeerBytesV6 * max_udp_peers(AF_INET6), 1280u - 40u - 8u);
+  EXPECT_GT(kAnnounceHeaderBytes + kPeerBytesV6 * (max_udp_peers(AF_INET6) + 1), 1280u - 40u - 8u);
   EXPECT_EQ(kScrapeHeaderBytes + kScrapeEntryBytes * kMaxUdpScrapeHashes, 896u);
 }
 

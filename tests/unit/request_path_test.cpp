@@ -1,0 +1,369 @@
+// tests/unit/request_path_test.cpp — the request path every front-end shares
+// (worker/request_path.hpp): numwant (BEP 15: -1 = default, 0 = none), scrape split over
+// partitions and merged back in request order with all-or-nothing room, the access list, full
+// rings, one publication and one wake-up per swarm worker per batch, responses routed to the
+// front-end (protocol) and context that asked, and stale or duplicate responses ignored.
+// In-process: rings in heap memory, eventfds as the swarm workers' wake-ups, the test playing
+// the swarm workers; no event loop.
+#include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "worker/request_path.hpp"
+#include "worker/worker_common.hpp"
+#include "worker/worker_context.hpp"
+
+namespace shoal::worker {
+namespace {
+
+using shm::Counter;
+using shm::Protocol;
+
+constexpr uint32_t kRingSlots = 16;
+
+// One recorded callback of a front-end.
+struct Call {
+  bool scrape;
+  shm::ReplyContext ctx;
+  AnnounceResult announce;
+  std::vector<ScrapeCounts> counts;
+  std::vector<std::vector<uint8_t>> hashes;
+};
+
+struct Sink : ResponseSink {
+  std::vector<Call> calls;
+  int batches = 0;
+  void on_announce(const shm::ReplyContext& ctx, const AnnounceResult& r) override {
+    calls.push_back({false, ctx, r, {}, {}});
+  }
+  void on_scrape(const shm::ReplyContext& ctx, const ScrapeResult& r) override {
+    Call c{true, ctx, {}, {}, {}};
+    for (uint32_t i = 0; i < r.count; i++) {
+      c.counts.push_back(r.counts[i]);
+      c.hashes.emplace_back(r.info_hashes[i], r.info_hashes[i] + 20);
+    }
+    calls.push_back(c);
+  }
+  void after_responses() override { batches++; }
+};
+
+// An info_hash owned by partition `w` of `n` (partition_of: first 4 bytes big-endian mod n).
+std::vector<uint8_t> hash_in(uint32_t w, uint8_t tag) {
+  std::vector<uint8_t> h(20, tag);
+  h[0] = h[1] = h[2] = 0;
+  h[3] = uint8_t(w);
+  return h;
+}
+
+class RequestPathTest : public ::testing::Test {
+ protected:
+  void build(uint32_t partitions, const AccessCheck* access = nullptr) {
+    n_ = partitions;
+    size_t req = shm::ring_bytes(kRingSlots, sizeof(shm::Request));
+    size_t resp = shm::ring_bytes(kRingSlots, sizeof(shm::Response));
+    std::vector<shm::SpscRing<shm::Request>> requests;
+    std::vector<shm::SpscRing<shm::Response>> responses;
+    std::vector<int> fds;
+    for (uint32_t w = 0; w < n_; w++) {
+      mem_.emplace_back(static_cast<char*>(std::aligned_alloc(64, req)), &std::free);
+      std::memset(mem_.back().get(), 0, req);
+      requests.push_back(shm::SpscRing<shm::Request>::init(mem_.back().get(), kRingSlots));
+      mem_.emplace_back(static_cast<char*>(std::aligned_alloc(64, (resp + 63) / 64 * 64)), &std::free);
+      std::memset(mem_.back().get(), 0, resp);
+      responses.push_back(shm::SpscRing<shm::Response>::init(mem_.back().get(), kRingSlots));
+      fds.push_back(eventfd(0, EFD_NONBLOCK));
+    }
+    req_ = requests;
+    resp_ = responses;
+    fds_ = fds;
+    cfg_.default_numwant = 50;
+    cfg_.max_numwant = 200;
+    path_ = std::make_unique<RequestPath>(cfg_, requests, responses, fds, access, &counters_, nullptr, 7u << 16);
+    path_->attach(Protocol::udp, &udp_, {200, 67});
+    path_->attach(Protocol::http, &http_, {600, 200});
+  }
+  void TearDown() override {
+    for (int fd : fds_) close(fd);
+  }
+
+  static shm::ReplyContext ctx(Protocol p, uint32_t transaction, uint64_t conn = 0) {
+    shm::ReplyContext c{};
+    c.protocol = uint8_t(p);
+    c.family = 4;
+    c.transaction = transaction;
+    c.conn = conn;
+    return c;
+  }
+  AnnounceIn announce_of(const std::vector<uint8_t>& hash, int64_t numwant, uint8_t family = 4) {
+    AnnounceIn a;
+    a.info_hash = hash.data();
+    a.peer_addr = addr_;
+    a.family = family;
+    a.peer_port = 6881;
+    a.numwant = numwant;
+    return a;
+  }
+  // The swarm worker side: requests published to partition w.
+  std::vector<shm::Request> take(uint32_t w) {
+    std::vector<shm::Request> out;
+    uint64_t n = req_[w].available();
+    for (uint64_t k = 0; k < n; k++) out.push_back(*req_[w].peek(k));
+    req_[w].retire(n);
+    return out;
+  }
+  // Answers a request on partition w's response ring (scrape counts from `seeders`).
+  void answer(uint32_t w, const shm::Request& r, uint32_t seeders, uint16_t peers = 0) {
+    shm::Response* out = resp_[w].slot_for_write(0);
+    std::memset(out, 0, offsetof(shm::Response, peers));
+    out->ctx = r.ctx;
+    std::memcpy(out->info_hash, r.info_hash, 20);
+    out->kind = r.kind;
+    out->family = r.family;
+    out->seeders = seeders;
+    out->leechers = seeders + 1;
+    out->completed = seeders + 2;
+    out->peer_count = peers;
+    std::memset(out->peers, 0xab, size_t(peers) * 6);
+    resp_[w].publish(1);
+  }
+  uint64_t wakes(uint32_t w) { return drain_eventfd(fds_[w]); }
+  uint64_t counter(Counter c) { return shm::read_counter(&counters_, c); }
+
+  conf::Config cfg_;
+  uint32_t n_ = 0;
+  std::vector<std::unique_ptr<char, decltype(&std::free)>> mem_;
+  std::vector<shm::SpscRing<shm::Request>> req_;
+  std::vector<shm::SpscRing<shm::Response>> resp_;
+  std::vector<int> fds_;
+  shm::CounterBlock counters_{};
+  Sink udp_, http_;
+  std::unique_ptr<RequestPath> path_;
+  uint8_t addr_[16] = {127, 0, 0, 1};
+};
+
+TEST(EffectiveNumwant, ZeroMeansNoneNegativeMeansDefault) {
+  conf::Config cfg;
+  cfg.default_numwant = 50;
+  cfg.max_numwant = 200;
+  EXPECT_EQ(effective_numwant(0, shm::Event::none, cfg, 200), 0);  // counts only (BEP 15)
+  EXPECT_EQ(effective_numwant(-1, shm::Event::none, cfg, 200), 50);
+  EXPECT_EQ(effective_numwant(-1000, shm::Event::started, cfg, 200), 50);
+  EXPECT_EQ(effective_numwant(10, shm::Event::none, cfg, 200), 10);
+  EXPECT_EQ(effective_numwant(100000, shm::Event::none, cfg, 600), 200);  // max_numwant
+  EXPECT_EQ(effective_numwant(100000, shm::Event::none, cfg, 67), 67);    // the front-end's reply
+  EXPECT_EQ(effective_numwant(-1, shm::Event::none, cfg, 30), 30);        // default above the limit
+  EXPECT_EQ(effective_numwant(20, shm::Event::stopped, cfg, 200), 0);     // a leaving peer
+}
+
+TEST_F(RequestPathTest, AnnounceNumwantIsCappedPerFrontendAndFamily) {
+  build(1);
+  auto h = hash_in(0, 1);
+  struct Case {
+    Protocol p;
+    uint8_t family;
+    int64_t numwant;
+    uint16_t want;
+  };
+  for (Case c : {Case{Protocol::udp, 4, 0, 0}, Case{Protocol::udp, 4, -1, 50}, Case{Protocol::udp, 4, 5000, 200},
+                 Case{Protocol::udp, 6, 5000, 67}, Case{Protocol::udp, 6, 0, 0}, Case{Protocol::http, 6, 5000, 200},
+                 Case{Protocol::http, 4, 0, 0}, Case{Protocol::http, 4, -1, 50}}) {
+    ASSERT_EQ(path_->announce(announce_of(h, c.numwant, c.family), ctx(c.p, 1)), PathStatus::ok);
+    ASSERT_TRUE(path_->publish());
+    std::vector<shm::Request> got = take(0);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].numwant, c.want) << "protocol " << int(c.p) << " family " << int(c.family) << " numwant " << c.numwant;
+    EXPECT_EQ(got[0].family, c.family);
+    EXPECT_EQ(got[0].kind, uint8_t(shm::RequestKind::announce));
+    EXPECT_EQ(got[0].peer_port, htons(6881));
+  }
+}
+
+TEST_F(RequestPathTest, OnePublicationAndOneWakePerPartitionPerBatch) {
+  build(3);
+  for (uint8_t i = 0; i < 5; i++) path_->announce(announce_of(hash_in(i % 2, i), -1), ctx(Protocol::udp, i));
+  EXPECT_EQ(path_->queued(), 5u);
+  EXPECT_EQ(req_[0].available(), 0u) << "visible before publication";
+  ASSERT_TRUE(path_->publish());
+  EXPECT_EQ(req_[0].available(), 3u);
+  EXPECT_EQ(req_[1].available(), 2u);
+  EXPECT_EQ(wakes(0), 1u);
+  EXPECT_EQ(wakes(1), 1u);
+  EXPECT_EQ(wakes(2), 0u) << "a swarm worker with nothing to do was woken";
+  EXPECT_FALSE(path_->publish());
+  EXPECT_EQ(counter(Counter::ring_wakeups), 2u);
+}
+
+TEST_F(RequestPathTest, AccessDeniedAnnounceNeverReachesARing) {
+  auto listed = hash_in(0, 9);
+  AccessCheck deny(conf::AccessMode::deny, listed.data(), 1);
+  build(1, &deny);
+  EXPECT_EQ(path_->announce(announce_of(listed, -1), ctx(Protocol::udp, 1)), PathStatus::access_denied);
+  EXPECT_EQ(path_->queued(), 0u);
+  EXPECT_EQ(counter(Counter::access_denied), 1u);
+  EXPECT_EQ(path_->announce(announce_of(hash_in(0, 8), -1), ctx(Protocol::udp, 1)), PathStatus::ok);
+}
+
+TEST_F(RequestPathTest, FullRingRefusesAnnounce) {
+  build(1);
+  auto h = hash_in(0, 1);
+  for (uint32_t i = 0; i < kRingSlots; i++) ASSERT_EQ(path_->announce(announce_of(h, -1), ctx(Protocol::udp, i)), PathStatus::ok);
+  EXPECT_EQ(path_->announce(announce_of(h, -1), ctx(Protocol::udp, 99)), PathStatus::ring_full);
+  EXPECT_EQ(counter(Counter::ring_full_drops), 1u);
+  path_->publish();
+  take(0);  // the swarm worker catches up
+  EXPECT_EQ(path_->announce(announce_of(h, -1), ctx(Protocol::udp, 100)), PathStatus::ok);
+}
+
+TEST_F(RequestPathTest, ScrapeSplitsOverPartitionsAndMergesInRequestOrder) {
+  build(3);
+  std::vector<uint8_t> hashes;
+  uint32_t owner[] = {2, 0, 1, 0};
+  for (uint32_t i = 0; i < 4; i++) {
+    auto h = hash_in(owner[i], uint8_t(10 + i));
+    hashes.insert(hashes.end(), h.begin(), h.end());
+  }
+  ASSERT_EQ(path_->scrape({hashes.data(), 4}, ctx(Protocol::http, 0, 42)), PathStatus::ok);
+  path_->publish();
+  std::vector<shm::Request> parts[3] = {take(0), take(1), take(2)};
+  EXPECT_EQ(parts[0].size(), 2u);
+  EXPECT_EQ(parts[1].size(), 1u);
+  EXPECT_EQ(parts[2].size(), 1u);
+  // Answers arrive partition by partition, in reverse; seeders = the hash's position * 10.
+  for (int w = 2; w >= 0; w--) {
+    for (const shm::Request& r : parts[w]) {
+      EXPECT_EQ(r.ctx.scrape_total, 4);
+      EXPECT_EQ(r.kind, uint8_t(shm::RequestKind::scrape));
+      answer(uint32_t(w), r, r.ctx.scrape_index * 10u);
+    }
+    if (w > 0) {
+      path_->drain_responses();
+      EXPECT_TRUE(http_.calls.empty()) << "answered before every partition replied";
+    }
+  }
+  EXPECT_EQ(path_->drain_responses(), 2u);
+  ASSERT_EQ(http_.calls.size(), 1u);
+  const Call& c = http_.calls[0];
+  EXPECT_TRUE(c.scrape);
+  EXPECT_EQ(c.ctx.conn, 42u);
+  ASSERT_EQ(c.counts.size(), 4u);
+  for (uint32_t i = 0; i < 4; i++) {
+    EXPECT_EQ(c.counts[i].seeders, i * 10);
+    EXPECT_EQ(c.counts[i].completed, i * 10 + 2);
+    EXPECT_EQ(c.counts[i].leechers, i * 10 + 1);
+    EXPECT_EQ(c.hashes[i], std::vector<uint8_t>(hashes.begin() + 20 * i, hashes.begin() + 20 * i + 20));
+  }
+  EXPECT_TRUE(udp_.calls.empty());
+}
+
+TEST_F(RequestPathTest, ScrapeIsAllOrNothingWhenOnePartitionIsFull) {
+  build(2);
+  auto a = hash_in(0, 1), b = hash_in(1, 2);
+  for (uint32_t i = 0; i < kRingSlots - 1; i++) ASSERT_EQ(path_->announce(announce_of(b, -1), ctx(Protocol::udp, i)), PathStatus::ok);
+  std::vector<uint8_t> hashes(a);
+  hashes.insert(hashes.end(), b.begin(), b.end());
+  hashes.insert(hashes.end(), b.begin(), b.end());  // partition 1 needs 2 slots, has 1
+  EXPECT_EQ(path_->scrape({hashes.data(), 3}, ctx(Protocol::udp, 5)), PathStatus::ring_full);
+  EXPECT_EQ(path_->queued(), kRingSlots - 1) << "a part went to partition 0 anyway";
+  EXPECT_EQ(counter(Counter::ring_full_drops), 1u);
+  EXPECT_EQ(path_->scrape({hashes.data(), 2}, ctx(Protocol::udp, 6)), PathStatus::ok);  // 1 + 1 fits
+  EXPECT_EQ(path_->queued(), kRingSlots + 1);
+}
+
+TEST_F(RequestPathTest, ScrapeAnswersRefusedHashesAsUnknownTorrents) {
+  auto listed = hash_in(1, 5);
+  AccessCheck allow(conf::AccessMode::allow, listed.data(), 1);
+  build(2, &allow);
+  auto other = hash_in(0, 6);
+  std::vector<uint8_t> hashes(other);
+  hashes.insert(hashes.end(), listed.begin(), listed.end());
+  ASSERT_EQ(path_->scrape({hashes.data(), 2}, ctx(Protocol::udp, 3)), PathStatus::ok);
+  path_->publish();
+  EXPECT_EQ(take(0).size(), 0u) << "a refused hash went to its swarm worker";
+  std::vector<shm::Request> parts = take(1);
+  ASSERT_EQ(parts.size(), 1u);
+  answer(1, parts[0], 4);
+  path_->drain_responses();
+  ASSERT_EQ(udp_.calls.size(), 1u);
+  EXPECT_EQ(udp_.calls[0].counts[0].seeders + udp_.calls[0].counts[0].leechers + udp_.calls[0].counts[0].completed, 0u);
+  EXPECT_EQ(udp_.calls[0].counts[1].seeders, 4u);
+  EXPECT_EQ(counter(Counter::access_denied), 1u);
+  // Every hash refused: answered at once, nothing queued.
+  ASSERT_EQ(path_->scrape({other.data(), 1}, ctx(Protocol::udp, 4)), PathStatus::ok);
+  EXPECT_EQ(path_->queued(), 0u);
+  ASSERT_EQ(udp_.calls.size(), 2u);
+  EXPECT_EQ(udp_.calls[1].ctx.transaction, 4u);
+  EXPECT_EQ(udp_.calls[1].counts.size(), 1u);
+}
+
+TEST_F(RequestPathTest, ResponsesGoToTheFrontendAndContextThatAsked) {
+  build(2);
+  auto a = hash_in(0, 1), b = hash_in(1, 2);
+  path_->announce(announce_of(a, 3), ctx(Protocol::udp, 111));
+  path_->announce(announce_of(b, 3), ctx(Protocol::http, 0, 222));
+  path_->announce(announce_of(a, 3), ctx(Protocol::http, 0, 333));
+  path_->publish();
+  for (uint32_t w = 0; w < 2; w++)
+    for (const shm::Request& r : take(w)) answer(w, r, 1, 3);
+  EXPECT_EQ(path_->drain_responses(), 3u);
+  ASSERT_EQ(udp_.calls.size(), 1u);
+  EXPECT_EQ(udp_.calls[0].ctx.transaction, 111u);
+  EXPECT_EQ(udp_.calls[0].announce.peer_count, 3);
+  EXPECT_EQ(udp_.calls[0].announce.status, PathStatus::ok);
+  ASSERT_EQ(http_.calls.size(), 2u);
+  EXPECT_EQ(http_.calls[0].ctx.conn + http_.calls[1].ctx.conn, 222u + 333u);
+  EXPECT_EQ(udp_.batches, 1);
+  EXPECT_EQ(http_.batches, 1);
+}
+
+TEST_F(RequestPathTest, TrackerFullIsATypedStatus) {
+  build(1);
+  path_->announce(announce_of(hash_in(0, 1), -1), ctx(Protocol::udp, 1));
+  path_->publish();
+  shm::Request r = take(0)[0];
+  answer(0, r, 0);
+  const_cast<shm::Response*>(resp_[0].peek(0))->status = uint8_t(shm::ResponseStatus::tracker_full);
+  path_->drain_responses();
+  ASSERT_EQ(udp_.calls.size(), 1u);
+  EXPECT_EQ(udp_.calls[0].announce.status, PathStatus::tracker_full);
+}
+
+TEST_F(RequestPathTest, StaleAndDuplicateResponsesAreIgnored) {
+  build(2);
+  auto a = hash_in(0, 1), b = hash_in(1, 2);
+  std::vector<uint8_t> hashes(a);
+  hashes.insert(hashes.end(), b.begin(), b.end());
+  ASSERT_EQ(path_->scrape({hashes.data(), 2}, ctx(Protocol::udp, 9)), PathStatus::ok);
+  path_->publish();
+  shm::Request p0 = take(0)[0], p1 = take(1)[0];
+  answer(0, p0, 1);
+  answer(0, p0, 1);  // a swarm worker redoing its ring after a restart
+  path_->drain_responses();
+  EXPECT_TRUE(udp_.calls.empty()) << "a duplicate part completed the scrape";
+  answer(1, p1, 2);
+  path_->drain_responses();
+  ASSERT_EQ(udp_.calls.size(), 1u);
+  answer(1, p1, 2);  // once more after completion: nothing
+  shm::Request old = p1;
+  old.ctx.scrape_id = 12345;  // a scrape of a previous process of this slot
+  answer(1, old, 3);
+  shm::Request ws = p0;  // a protocol without a front-end in this worker
+  ws.kind = uint8_t(shm::RequestKind::announce);
+  ws.ctx.protocol = uint8_t(Protocol::ws);
+  answer(0, ws, 3);
+  EXPECT_EQ(path_->drain_responses(), 3u);
+  EXPECT_EQ(udp_.calls.size(), 1u);
+  EXPECT_TRUE(http_.calls.empty());
+  // Responses left from a process two generations back are dropped at start.
+  answer(0, p0, 1);
+  path_->discard_stale_responses();
+  EXPECT_EQ(path_->drain_responses(), 0u);
+  EXPECT_TRUE(path_->rings_empty());
+}
+
+}  // namespace
+}  // namespace shoal::worker

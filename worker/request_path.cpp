@@ -1,0 +1,221 @@
+// worker/request_path.cpp — see request_path.hpp. Runs in a socket worker; writes only its
+// request rings' producer words, its response rings' consumer words and its counters.
+#include "worker/request_path.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "shm/clock.hpp"
+#include "worker/udp_io.hpp"
+#include "worker/worker_common.hpp"
+#include "worker/worker_context.hpp"
+
+namespace shoal::worker {
+
+using shm::Counter;
+
+namespace {
+constexpr uint32_t kScrapeTimeoutMs = 2000;  // a split scrape not complete by then is dropped
+}  // namespace
+
+uint16_t effective_numwant(int64_t numwant, shm::Event event, const conf::Config& cfg, uint16_t limit) {
+  if (event == shm::Event::stopped) return 0;  // the peer leaves: it gets no peers
+  uint64_t want = numwant < 0 ? cfg.default_numwant : uint64_t(numwant);
+  return uint16_t(std::min<uint64_t>({want, cfg.max_numwant, limit}));
+}
+
+RequestPath::RequestPath(const conf::Config& cfg, std::vector<shm::SpscRing<shm::Request>> requests,
+                         std::vector<shm::SpscRing<shm::Response>> responses, std::vector<int> wake_fds,
+                         const AccessCheck* access, shm::CounterBlock* counters, event_base* base,
+                         uint32_t first_scrape_id)
+    : cfg_(cfg), requests_(std::move(requests)), responses_(std::move(responses)), wake_fds_(std::move(wake_fds)),
+      pending_(requests_.size(), 0), access_(access), counters_(counters), scrapes_(first_scrape_id) {
+  if (base) {
+    publish_soon_ = event_new(base, -1, 0, &on_publish_soon, this);
+    event_priority_set(publish_soon_, kPriorityLow);
+  }
+}
+
+RequestPath::~RequestPath() {
+  if (publish_soon_) event_free(publish_soon_);
+}
+
+void RequestPath::attach(shm::Protocol p, ResponseSink* sink, PeerLimits limits) {
+  size_t i = size_t(p);
+  if (i >= kProtocols) return;
+  sinks_[i] = sink;
+  limits_[i] = limits;
+}
+
+PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& ctx) {
+  if (access_ && !access_->allowed(a.info_hash)) {
+    shm::count(counters_, Counter::access_denied);
+    return PathStatus::access_denied;
+  }
+  uint32_t w = partition_of(a.info_hash, partitions());
+  if (requests_[w].free_slots() <= pending_[w]) {
+    shm::count(counters_, Counter::ring_full_drops);
+    return PathStatus::ring_full;
+  }
+  shm::Request* r = requests_[w].slot_for_write(pending_[w]++);
+  r->ctx = ctx;
+  r->ctx.scrape_id = 0;
+  r->ctx.scrape_index = r->ctx.scrape_total = 0;
+  std::memcpy(r->info_hash, a.info_hash, 20);
+  std::memset(r->peer_addr, 0, sizeof r->peer_addr);
+  std::memcpy(r->peer_addr, a.peer_addr, a.family == 4 ? 4 : 16);
+  r->peer_port = htons(a.peer_port);
+  r->family = a.family;
+  r->kind = uint8_t(shm::RequestKind::announce);
+  r->event = uint8_t(a.event);
+  r->seeder = a.seeder;
+  size_t p = ctx.protocol < kProtocols ? ctx.protocol : 0;
+  r->numwant = effective_numwant(a.numwant, a.event, cfg_, a.family == 4 ? limits_[p].v4 : limits_[p].v6);
+  r->topology_group = 0;
+  return PathStatus::ok;
+}
+
+PathStatus RequestPath::scrape(const ScrapeIn& s, const shm::ReplyContext& ctx) {
+  uint32_t n = std::min<uint32_t>(s.count, kMaxScrapeHashes);
+  uint32_t parts[shm::kMaxSwarmWorkers] = {};
+  bool refused[kMaxScrapeHashes] = {};
+  uint32_t served = 0;
+  for (uint32_t h = 0; h < n; h++) {
+    const uint8_t* hash = s.info_hashes + 20 * h;
+    if ((refused[h] = access_ && !access_->allowed(hash))) continue;
+    parts[partition_of(hash, partitions())]++;
+    served++;
+  }
+  for (size_t w = 0; w < requests_.size(); w++) {  // all parts or none
+    if (parts[w] && requests_[w].free_slots() < pending_[w] + parts[w]) {
+      shm::count(counters_, Counter::ring_full_drops);
+      return PathStatus::ring_full;
+    }
+  }
+  if (served < n) shm::count(counters_, Counter::access_denied, n - served);
+  bool expired = false;
+  uint32_t id = scrapes_.start(uint16_t(n), s.info_hashes, now_ms(), kScrapeTimeoutMs, &expired);
+  if (expired) shm::count(counters_, Counter::scrape_timeouts);
+  if (id == 0) {
+    shm::count(counters_, Counter::ring_full_drops);
+    return PathStatus::busy;
+  }
+  PendingScrape* done = nullptr;
+  for (uint32_t h = 0; h < n; h++) {
+    if (refused[h]) {  // answered as an unknown torrent
+      done = scrapes_.add(id, uint16_t(h), {0, 0, 0});
+      continue;
+    }
+    const uint8_t* hash = s.info_hashes + 20 * h;
+    uint32_t w = partition_of(hash, partitions());
+    shm::Request* r = requests_[w].slot_for_write(pending_[w]++);
+    r->ctx = ctx;
+    r->ctx.scrape_id = id;
+    r->ctx.scrape_index = uint16_t(h);
+    r->ctx.scrape_total = uint16_t(n);
+    std::memcpy(r->info_hash, hash, 20);
+    std::memset(r->peer_addr, 0, sizeof r->peer_addr);
+    r->family = ctx.family;
+    r->kind = uint8_t(shm::RequestKind::scrape);
+    r->numwant = 0;
+  }
+  if (done) {  // every hash refused: nothing went to a ring
+    ResponseSink* sink = ctx.protocol < kProtocols ? sinks_[ctx.protocol] : nullptr;
+    ScrapeResult res{done->total, done->info_hashes, done->counts};
+    if (sink) sink->on_scrape(ctx, res);
+    scrapes_.finish(id);
+  }
+  return PathStatus::ok;
+}
+
+bool RequestPath::publish() {
+  bool any = false;
+  for (size_t w = 0; w < requests_.size(); w++) {
+    if (!pending_[w]) continue;
+    requests_[w].publish(pending_[w]);
+    pending_[w] = 0;
+    wake(wake_fds_[w]);
+    shm::count(counters_, Counter::ring_wakeups);
+    any = true;
+  }
+  return any;
+}
+
+void RequestPath::flush() {
+  uint64_t waiting = queued();
+  if (waiting >= kUdpBatch)
+    publish();
+  else if (waiting && publish_soon_)
+    event_active(publish_soon_, EV_TIMEOUT, 1);  // no-op while it is already active
+}
+
+uint64_t RequestPath::queued() const {
+  uint64_t waiting = 0;
+  for (uint64_t n : pending_) waiting += n;
+  return waiting;
+}
+
+uint64_t RequestPath::drain_responses() {
+  uint64_t total = 0;
+  for (auto& ring : responses_) {
+    uint64_t n = ring.available();
+    if (n == 0) continue;
+    for (uint64_t k = 0; k < n; k++) deliver(*ring.peek(k));
+    ring.retire(n);
+    total += n;
+    shm::count(counters_, Counter::ring_batches);
+    shm::count(counters_, Counter::ring_messages, n);
+  }
+  for (ResponseSink* s : sinks_)
+    if (s) s->after_responses();
+  publish();  // front-ends may have queued follow-up work
+  return total;
+}
+
+void RequestPath::deliver(const shm::Response& r) {
+  const shm::ReplyContext& c = r.ctx;
+  ResponseSink* sink = c.protocol < kProtocols ? sinks_[c.protocol] : nullptr;
+  if (!sink) return;  // no front-end of that protocol here (any more)
+  if (r.kind == uint8_t(shm::RequestKind::scrape)) return deliver_scrape_part(r);
+  AnnounceResult a;
+  a.status = r.status == uint8_t(shm::ResponseStatus::ok) ? PathStatus::ok : PathStatus::tracker_full;
+  a.seeders = r.seeders;
+  a.leechers = r.leechers;
+  a.completed = r.completed;
+  a.family = r.family;
+  size_t entry = r.family == 6 ? 18 : 6;
+  a.peer_count = uint16_t(std::min<size_t>(r.peer_count, shm::kMaxResponsePeerBytes / entry));
+  a.peers = r.peers;
+  sink->on_announce(c, a);
+}
+
+void RequestPath::deliver_scrape_part(const shm::Response& r) {
+  const shm::ReplyContext& c = r.ctx;
+  PendingScrape* e = scrapes_.add(c.scrape_id, c.scrape_index, {r.seeders, r.completed, r.leechers});
+  if (!e) return;  // incomplete, a duplicate, or of a scrape that is gone
+  ScrapeResult res{e->total, e->info_hashes, e->counts};
+  sinks_[c.protocol]->on_scrape(c, res);
+  scrapes_.finish(c.scrape_id);
+}
+
+void RequestPath::discard_stale_responses() {
+  for (auto& ring : responses_) ring.retire(ring.available());
+}
+
+bool RequestPath::rings_empty() const {
+  for (const auto& r : requests_)
+    if (r.depth() != 0) return false;
+  for (const auto& r : responses_)
+    if (r.depth() != 0) return false;
+  return true;
+}
+
+uint32_t RequestPath::now_ms() const { return uint32_t(shm::monotonic_ns() / 1000000ull); }
+
+void RequestPath::on_publish_soon(evutil_socket_t, short, void* arg) {
+  static_cast<RequestPath*>(arg)->publish();
+}
+
+}  // namespace shoal::worker

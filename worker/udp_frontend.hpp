@@ -1,0 +1,34 @@
+// worker/udp_frontend.hpp — the UDP tracker front-end of a socket worker (BEP 15, BEP 41 options
+// ignored). It reads datagrams in batches (recvmmsg) from the slot's SO_REUSEPORT sockets,
+// answers connects itself, checks connection ids (no reply at all to a bad one, so the tracker
+// cannot reflect traffic at a spoofed source), hands each announce and scrape to the socket
+// worker's RequestPath, and publishes the batch's requests once per recvmmsg batch (one eventfd
+// wake-up per swarm worker). Replies go out with sendmmsg, once per batch of responses. No
+// per-request allocation; it keeps no state per request (the ReplyContext carries the client).
+#pragma once
+#include <event2/event.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "conf/config.hpp"
+#include "shm/counters.hpp"
+#include "worker/access_check.hpp"
+#include "worker/protocol_frontend.hpp"
+#include "worker/request_path.hpp"
+#include "worker/worker_context.hpp"
+
+namespace shoal::worker {
+
+// Builds the front-end for the slot's `sockets` on `base`. `conn_id_key`: the 16-byte connection
+// id secret (control segment); `access`: the worker's access list, whose snapshot it refreshes at
+// each batch; `clock_base_ns`: the shared clock base (connection ids use its seconds). Submits
+// through `path` and counts into `counters`; the caller attaches it to `path`. Throws
+// std::runtime_error if OpenSSL cannot set up the connection-id cipher.
+std::unique_ptr<ProtocolFrontend> make_udp_frontend(event_base* base, const conf::Config& cfg, RequestPath* path,
+                                                    AccessCheck* access, shm::CounterBlock* counters,
+                                                    const std::vector<UdpSocket>& sockets,
+                                                    const uint8_t conn_id_key[16], uint64_t clock_base_ns);
+
+}  // namespace shoal::worker
