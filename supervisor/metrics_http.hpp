@@ -2,7 +2,7 @@
 // format 0.0.4), served by libevent's evhttp on the supervisor's loop. Values come from the
 // control segment's per-worker counters and partition gauges and the supervisor's slot table;
 // nothing is computed on the hot path. Labels are bounded (protocol, kind, family, role, slot):
-// never per torrent or per peer (attacks.md A17).
+// never per torrent or per peer (docs/hardening.md A17).
 #pragma once
 #include <event2/event.h>
 #include <event2/http.h>

@@ -6,7 +6,7 @@
 //   udp_load --target 127.0.0.1:6969 --duration 10 --warmup 2 --sockets 16
 //   udp_load --target [::1]:6969 --json --warmup 0 --max-requests 20000
 //
-// Workload (shaped like aquatic_udp_load_test, notes/perf.md section 5):
+// Workload (shaped like aquatic's load tester, aquatic_udp_load_test):
 //  * P peers, each bound for life to one torrent, one socket (p % sockets) and
 //    one announce port; each socket walks its peers round-robin. IPv4 sockets
 //    bind distinct sources 127.0.0.1 ... 127.0.0.254, 127.0.1.1 ... so the

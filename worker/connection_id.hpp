@@ -1,7 +1,7 @@
 // worker/connection_id.hpp — BEP 15 connection ids, derived rather than stored.
 // Runs in every socket worker. The 16-byte key comes from the control segment (conn_id_key,
 // written once by the supervisor before fork), so every socket worker, and a restarted one,
-// makes and accepts the same ids (attacks.md A2, A3). Touches no shm itself: the caller passes
+// makes and accepts the same ids (docs/hardening.md A2, A3). Touches no shm itself: the caller passes
 // the key and the time (u32 seconds since the segment clock base, shm/clock.hpp).
 //   id     = first 8 bytes (big-endian) of CBC-MAC-AES-128(key, block1 ‖ block2)
 //   block1 = canonical client address as 16 bytes (IPv4 as ::ffff:a.b.c.d)
@@ -18,7 +18,7 @@ namespace shoal::worker {
 inline constexpr uint32_t kConnectionIdBucketSeconds = 120;
 
 // Canonicalises a client address: an IPv4-mapped IPv6 address (::ffff:a.b.c.d) becomes AF_INET
-// with its 4 bytes (attacks.md A20). addr_in: 4 bytes (AF_INET) or 16 bytes (AF_INET6), network
+// with its 4 bytes (docs/hardening.md A20). addr_in: 4 bytes (AF_INET) or 16 bytes (AF_INET6), network
 // order. Writes 4 or 16 bytes to addr_out16 (room for 16 required) and returns the canonical
 // family (AF_INET or AF_INET6); returns AF_UNSPEC and writes nothing for any other family.
 int canonical_address(int family, const uint8_t* addr_in, uint8_t* addr_out16);

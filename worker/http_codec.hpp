@@ -1,11 +1,11 @@
 // worker/http_codec.hpp — HTTP tracker codec: query-string decoding, announce (BEP 3, BEP 7,
 // BEP 23) and scrape (BEP 48) request parsing, and bencoded reply bodies. Runs in the socket
 // worker on every HTTP request (called from the evhttp handlers; the HTTP framing, header limits
-// of attacks.md A11 and the client address are the server's job, not this file's).
+// of docs/hardening.md A11 and the client address are the server's job, not this file's).
 // Pure functions over caller-owned memory: no I/O, no allocation, no exceptions, no shm. Every
 // parser is total: any byte string is valid input and nothing outside it is read.
-// Sources: bittorrent.org BEP 3, 7, 23, 48; /work/shared/notes/protocol-notes.md §2;
-// attacks.md A5 (ignored ip params), A8 (numwant), A10 (no full scrape).
+// Sources: bittorrent.org BEP 3, 7, 23, 48;
+// docs/hardening.md A5 (ignored ip params), A8 (numwant), A10 (no full scrape).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +20,7 @@ inline constexpr size_t kPeerIdBytes = 20;
 inline constexpr size_t kMaxKeyBytes = 100;          // `key` bytes kept (as aquatic)
 inline constexpr size_t kPeerBytesV4 = 6;            // compact: 4-byte address + u16 port
 inline constexpr size_t kPeerBytesV6 = 18;           // compact: 16-byte address + u16 port
-inline constexpr size_t kDefaultMaxScrapeHashes = 64;  // attacks.md A10 (HTTP ≤ 64)
+inline constexpr size_t kDefaultMaxScrapeHashes = 64;  // docs/hardening.md A10 (HTTP ≤ 64)
 inline constexpr size_t kMaxScrapeEntries = 256;     // most entries encode_scrape accepts
 
 enum class Route : uint8_t { unknown, announce, scrape };
@@ -41,7 +41,7 @@ enum class ParseError : uint8_t {
   invalid_left,        // not decimal digits
   invalid_numwant,     // not an optionally negative decimal
   invalid_event,       // not "", started, completed, stopped or paused
-  full_scrape,         // scrape without any info_hash (attacks.md A10)
+  full_scrape,         // scrape without any info_hash (docs/hardening.md A10)
 };
 
 // Static NUL-terminated text for e (e.g. "missing info_hash"); "unknown error" for values
@@ -108,7 +108,7 @@ struct AnnounceParams {
 // Parses an announce query string (without '?'). Params are matched by their decoded name;
 // unknown ones are ignored, and so are `ip`, `ipv4` and `ipv6`: the peer address is always the
 // transport source address, because a client-chosen address lets anyone point a swarm at a
-// victim (attacks.md A5; BEP 7 discourages them since 2020). info_hash may appear once; for any
+// victim (docs/hardening.md A5; BEP 7 discourages them since 2020). info_hash may appear once; for any
 // other repeated param the last occurrence wins. Numbers are ASCII decimal after %-decoding, at
 // most 32 bytes, no sign (numwant may have '-'), no spaces; empty is invalid.
 // Returns the first error found walking left to right, then missing info_hash / peer_id / port
@@ -118,7 +118,7 @@ ParseError parse_announce(std::string_view query, AnnounceParams* out);
 // Parses a scrape query string (BEP 48, without '?'): every `info_hash` param is decoded and
 // must be exactly 20 bytes (else invalid_info_hash, even past the cap). The first max_hashes are
 // copied to hashes[0..] in request order, duplicates included; the rest are ignored (as
-// aquatic; attacks.md A10). Other params are ignored. *count = hashes stored. No info_hash at
+// aquatic; docs/hardening.md A10). Other params are ignored. *count = hashes stored. No info_hash at
 // all → full_scrape ("full scrape is not allowed"); so does max_hashes == 0.
 // hashes may be nullptr when max_hashes == 0.
 ParseError parse_scrape(std::string_view query, uint8_t (*hashes)[kInfoHashBytes], size_t max_hashes,
@@ -152,7 +152,7 @@ struct AnnounceReply {
 //  non-compact (BEP 3): `peers` is a list of {ip: text, port: int} dicts, IPv4 peers (dotted
 //    quad) first, then IPv6 peers (RFC 5952 text) in the same list; there is no `peers6`.
 //    `peer id` is never written: shoal does not keep peer ids (peers are keyed by address,
-//    protocol-notes.md §4), and clients accept its absence as with no_peer_id.
+//    BEP 23 no_peer_id), and clients accept its absence as with no_peer_id.
 size_t encode_announce(char* buf, size_t cap, const AnnounceReply& r);
 
 // One scrape result (BEP 48).

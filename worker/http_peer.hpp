@@ -1,6 +1,6 @@
 // worker/http_peer.hpp — which address an HTTP announce is stored under. Normally the TCP
 // connection's source address; behind a configured reverse proxy (http.trusted_proxies), the
-// address the proxy writes into http.real_ip_header (attacks.md A5: a client-chosen `ip` or an
+// address the proxy writes into http.real_ip_header (docs/hardening.md A5: a client-chosen `ip` or an
 // untrusted forwarding header would let anyone point a swarm at a victim). Pure functions run
 // by the socket worker per request: no I/O, no allocation, no shm.
 #pragma once

@@ -2,7 +2,7 @@
 // certificate and key, and swaps in a new one on SIGHUP without touching open connections (each
 // SSL object holds its own reference to the context it was made from). Runs in socket workers
 // (and in the supervisor for the start-up check and `shoald -t`); touches no shared memory.
-// Policy (attacks.md A16): TLS 1.2 minimum, Mozilla "intermediate" ciphers for TLS 1.2 (ECDHE
+// Policy (docs/hardening.md A16): TLS 1.2 minimum, Mozilla "intermediate" ciphers for TLS 1.2 (ECDHE
 // with AES-GCM or ChaCha20-Poly1305 only), OpenSSL's TLS 1.3 suites, no renegotiation, no
 // compression.
 #pragma once

@@ -34,7 +34,7 @@ void store_be64(uint8_t* p, uint64_t v) {
 }
 void store_raw32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
-// Announce field offsets (BEP 15 table, protocol-notes.md §1.3).
+// Announce field offsets (BEP 15, the announce request table).
 constexpr size_t kOffInfoHash = 16, kOffPeerId = 36, kOffDownloaded = 56, kOffLeft = 64,
                  kOffUploaded = 72, kOffEvent = 80, kOffIp = 84, kOffKey = 88, kOffNumwant = 92,
                  kOffPort = 96;
@@ -64,7 +64,7 @@ void parse_announce(const uint8_t* d, size_t len, ParsedRequest* r) {
   if (a.event > 3) {
     r->error = ParseError::bad_event;
   } else if (a.port == 0) {
-    r->error = ParseError::bad_port;  // aquatic: "Port can't be 0" (attacks.md A20)
+    r->error = ParseError::bad_port;  // aquatic: "Port can't be 0" (docs/hardening.md A20)
   }
 }
 
@@ -73,7 +73,7 @@ void parse_scrape(const uint8_t* d, size_t len, uint32_t max_scrape_hashes, Pars
   s.connection_id = r->connection_id;
   s.transaction = r->transaction;
   size_t n = (len - kHeaderBytes) / kInfoHashBytes;  // trailing partial hash dropped
-  if (n > max_scrape_hashes) n = max_scrape_hashes;  // extra hashes ignored (attacks.md A10)
+  if (n > max_scrape_hashes) n = max_scrape_hashes;  // extra hashes ignored (docs/hardening.md A10)
   if (n == 0) {
     r->error = ParseError::no_info_hashes;  // no full scrapes over UDP
     return;

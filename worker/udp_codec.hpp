@@ -3,8 +3,8 @@
 // Pure functions over caller-owned buffers: no allocation, no exceptions, no shared state, and
 // no shm access. The parser is total: any byte string is accepted as input and nothing beyond
 // `len` is ever read. All multi-byte wire integers are big-endian (network order).
-// Sources: BEP 15 (bittorrent.org/beps/bep_0015.html), BEP 41 (bep_0041.html),
-// /work/shared/notes/protocol-notes.md §1.
+// Sources: BEP 15 (bittorrent.org/beps/bep_0015.html), BEP 41 (bep_0041.html, UDP tracker
+// protocol extensions: the options after byte 98 of an announce).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -26,7 +26,7 @@ inline constexpr size_t kPeerBytesV6 = 18;            // 16-byte address + u16 p
 inline constexpr size_t kScrapeHeaderBytes = 8;
 inline constexpr size_t kScrapeEntryBytes = 12;
 inline constexpr size_t kErrorHeaderBytes = 8;        // then the message, no length, no NUL
-inline constexpr uint32_t kMaxUdpScrapeHashes = 74;   // 8 + 12·74 = 896 B (attacks.md A10)
+inline constexpr uint32_t kMaxUdpScrapeHashes = 74;   // 8 + 12·74 = 896 B (docs/hardening.md A10)
 
 // BEP 15 action field. `error` is server → client only; a client sending it is unknown_action.
 // The parser stores the raw u32, so values outside the enum can appear with unknown_action.
@@ -102,8 +102,8 @@ ParsedRequest parse_request(const uint8_t* data, size_t len, uint32_t max_scrape
 // BEP 41: reads the options after byte 98 of an announce and concatenates every URLData (0x02)
 // payload into out[0..cap) (the path + query of the announce URL, e.g. "/announce?x"; not
 // NUL-terminated). EndOfOptions (0x00) stops; NOP (0x01) is skipped; any other type is
-// treated as type + length byte + payload and skipped (protocol-notes.md §1.6: ignore unknown
-// types rather than fail). Running out of bytes ends the list normally between options.
+// treated as type + length byte + payload and skipped (BEP 41 defines only types 0-2;
+// unknown types are skipped rather than failed, as qBittorrent and other clients send them). Running out of bytes ends the list normally between options.
 // Returns false when an option is truncated (a length byte or payload past `len`) or when the
 // URL data would exceed `cap`; *out_len is always set to the bytes written so far.
 bool parse_bep41_url_data(const uint8_t* options, size_t len, char* out, size_t cap, size_t* out_len);

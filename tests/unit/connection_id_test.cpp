@@ -168,7 +168,7 @@ TEST(ConnectionId, UnknownFamilyNeverValid) {
   EXPECT_FALSE(ids.valid(0, AF_UNIX, addr, 100));
 }
 
-// attacks.md A2 (T-CID a, scaled down): random ids from one source are never accepted.
+// docs/hardening.md A2, scaled down: random ids from one source are never accepted.
 TEST(ConnectionId, RandomIdsRejected) {
   ConnectionIds ids(kKey);
   Addr a = v4("198.51.100.77");

@@ -1,5 +1,6 @@
-// tests/unit/partition_crash_test.cpp — crash-point injection for shm/partition (notes/
-// crash-consistency.md §3, test-methods.md T-CRASHPOINT). For random operation sequences, every
+// tests/unit/partition_crash_test.cpp — crash-point injection for shm/partition (the failure
+// model of ARCHITECTURE in README: a swarm worker killed at any instruction). For random
+// operation sequences, every
 // journaled write k of the next operation becomes a kill point: the crash hook throws there,
 // leaving the segment image exactly as a killed swarm worker would; recover() must then yield a
 // clean partition whose state is the state before the announce (all-or-nothing), or, for an
