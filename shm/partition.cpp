@@ -355,7 +355,9 @@ Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k
   }
   PeerTail* tail = reinterpret_cast<PeerTail*>(rec + addr_len(k.family));
   bool counted = tail->flags & kPeerCompletedCounted;
-  bool count_now = in.event == uint8_t(Event::completed) && !counted;
+  // A completion counts once per peer, and only from a peer that has the whole torrent: an
+  // event=completed with left > 0 is a leecher's claim and counts nothing (issue 12).
+  bool count_now = in.event == uint8_t(Event::completed) && in.seeder && !counted;
   tail->port_be = k.port_be;
   tail->flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0));
   tail->topology_group = in.topology_group;

@@ -87,6 +87,9 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
   for (Slot& s : slots_) {
     s.owner = this;
     s.restart_timer = evtimer_new(base_, &Supervisor::on_restart_timer, &s);
+    // Generations go on from the shared memory a previous shoald left (0 in fresh segments),
+    // so a reply token or ring-set owner of a previous process can never match a new one.
+    s.generation = shm::load_u32(segments_.control_view()->slots[slot_number(s)].generation);
   }
   start_unix_ = uint64_t(time(nullptr));
   if (!cfg.stats_socket.empty()) {

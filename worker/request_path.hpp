@@ -98,7 +98,7 @@ class RequestPath {
   // it); `wake_fds`: the swarm workers' eventfds (same order). `access`: the worker's access
   // list snapshot (its owner calls begin_batch()). `base`: the worker's event loop, for
   // flush(); may be nullptr (then flush() publishes only full batches; call publish()).
-  // `first_scrape_id` seeds scrape ids (generation << 16) so parts of a previous process's
+  // `first_scrape_id` seeds scrape ids (random per process) so parts of a previous process's
   // scrapes never match. Counts into `counters`.
   RequestPath(const conf::Config& cfg, std::vector<shm::SpscRing<shm::Request>> requests,
               std::vector<shm::SpscRing<shm::Response>> responses, std::vector<int> wake_fds,

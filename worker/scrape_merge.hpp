@@ -30,7 +30,7 @@ struct PendingScrape {
 
 class ScrapeTable {
  public:
-  // `first_id` seeds the ids (the worker's generation << 16), so parts still in the rings
+  // `first_id` seeds the ids (random per process), so parts still in the rings
   // from a previous process of this slot never match a new scrape.
   explicit ScrapeTable(uint32_t first_id = 0) : next_id_(first_id) {}
 

@@ -7,6 +7,7 @@
 // rings' producer/consumer words, its heartbeat and counters.
 #include <event2/event.h>
 #include <signal.h>
+#include <sys/random.h>
 
 #include <memory>
 #include <vector>
@@ -22,6 +23,14 @@
 
 namespace shoal::worker {
 namespace {
+
+// First scrape id of this process: random, so parts of a previous process's scrapes still in
+// the rings (its ids were consecutive from its own random start) practically never match.
+uint32_t random_u32() {
+  uint32_t v = 0;
+  if (getrandom(&v, sizeof v, 0) != sizeof v) v = uint32_t(shm::monotonic_ns());
+  return v;
+}
 
 constexpr uint64_t kDrainGraceNs = 10ull * 1000000000ull;  // rolling restart: longest drain
 
@@ -39,7 +48,7 @@ class SocketWorker final {
       responses.push_back(shm::response_ring(shared->rings_seg.base(), shared->geometry, ctx.index, w, k));
     }
     path_ = std::make_unique<RequestPath>(cfg_, std::move(requests), std::move(responses), ctx.swarm_eventfds,
-                                          &access_, shared->counters, loop->base(), ctx.generation << 16);
+                                          &access_, shared->counters, loop->base(), random_u32());
     frontends_.push_back(make_udp_frontend(loop->base(), cfg_, path_.get(), &access_, shared->counters, ctx.udp_sockets,
                                            shared->control->control.conn_id_key, shared->clock_base_ns));
     if (!ctx.tcp_listeners.empty())

@@ -481,12 +481,16 @@ class KeptStateTest(unittest.TestCase):
             old = d.client()
             cid = old.connect()
             workers = list(d.workers().values())
+            gens = {(w["role"], w["index"]): w["generation"] for w in d.ctl_json("show", "workers")["workers"]}
             os.kill(d.pid, signal.SIGKILL)
             d.proc.wait(5)
             wait_for(lambda: not any(harness.pid_alive(p) for p in workers), 2.0, what="old workers gone")
             n = self.successor(d).start()
             try:
                 self.assertIn("re-attached the shared memory of a previous shoald: 10 torrents, 50 peers kept", n.log())
+                # Generations go on from the previous shoald's (issue 12: they restarted at 1).
+                for w in n.ctl_json("show", "workers")["workers"]:
+                    self.assertEqual(w["generation"], gens[(w["role"], w["index"])] + 1, w)
                 self.assertEqual(self.scrape_all(n, hashes), [(1, 0, 4)] * 10)
                 with n.client() as c:
                     r = c.announce(hashes[3], 30000, left=7, numwant=50)

@@ -249,6 +249,7 @@ TEST(PartitionCrash, RecoveryKilledHalfWayIsRedone) {
   st.in.addr[0] = 0x30;  // a new peer: grows a list, touches indexes and totals
   st.in.port = htons(7000);
   st.in.event = uint8_t(Event::completed);
+  st.in.seeder = true;  // a completion counts only from a seeder (left = 0): touches the counts
   st.in.now = 200;
   Seg after(before);
   g_last_write = 0;

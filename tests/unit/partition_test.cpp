@@ -213,6 +213,17 @@ TEST_F(PartitionTest, CompletedCountedOncePerPeer) {
   EXPECT_EQ(p.validate(), "");
 }
 
+TEST_F(PartitionTest, CompletedWithLeftAboveZeroCountsNothing) {
+  // Issue 12: event=completed with left > 0 was counted as a download.
+  Hash ih = hash_of(5);
+  EXPECT_EQ(go(in_for(ih, 4, 1, false, Event::completed, 10)).completed, 0u);
+  EXPECT_EQ(go(in_for(ih, 4, 1, false, Event::completed, 11)).completed, 0u);
+  // When it really finishes (left = 0), it counts, once.
+  EXPECT_EQ(go(in_for(ih, 4, 1, true, Event::completed, 12)).completed, 1u);
+  EXPECT_EQ(go(in_for(ih, 4, 1, true, Event::completed, 13)).completed, 1u);
+  EXPECT_EQ(p.validate(), "");
+}
+
 TEST_F(PartitionTest, SelectionRules) {
   Hash ih = hash_of(5);
   for (uint32_t i = 0; i < 5; ++i) go(in_for(ih, 4, i, true, Event::started, 10));
@@ -460,7 +471,7 @@ struct Model {
     auto& peers = torrents[ih];
     auto it = peers.find(id);
     bool counted = it != peers.end() && it->second.counted;
-    if (in.event == uint8_t(Event::completed) && !counted) {
+    if (in.event == uint8_t(Event::completed) && in.seeder && !counted) {
       ++completed[ih];
       counted = true;
     }
