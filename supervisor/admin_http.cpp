@@ -1,17 +1,14 @@
 // supervisor/admin_http.cpp — see admin_http.hpp. Runs in the supervisor.
 #include "supervisor/admin_http.hpp"
 
-#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
-#include "conf/config.hpp"
+#include "supervisor/http_listen.hpp"
 #include "supervisor/log.hpp"
 
 namespace shoal::supervisor {
@@ -70,22 +67,7 @@ json_t* transfer_json(const Transfer& t) {
 }
 
 AdminHttp::AdminHttp(event_base* base, TransferStore* store, const std::string& listen) : store_(store) {
-  conf::ListenAddress la;
-  std::string why;
-  if (!conf::parse_listen_address(listen, &la, &why)) throw std::runtime_error("admin.listen " + listen + ": " + why);
-  http_ = evhttp_new(base);
-  if (!http_) throw std::runtime_error("evhttp_new failed");
-  std::string host = la.family == AF_INET6 ? listen.substr(1, listen.rfind(']') - 1) : listen.substr(0, listen.rfind(':'));
-  evhttp_bound_socket* bound = evhttp_bind_socket_with_handle(http_, host.c_str(), la.port);
-  if (!bound) {
-    evhttp_free(http_);
-    throw std::runtime_error("admin.listen " + listen + ": cannot bind");
-  }
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getsockname(evhttp_bound_socket_get_fd(bound), reinterpret_cast<sockaddr*>(&ss), &len);
-  port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                         : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  http_ = http_listen(base, listen, "admin.listen", &port_);
   evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
   evhttp_set_max_headers_size(http_, kMaxHeaderBytes);
   evhttp_set_max_body_size(http_, kMaxTorrentFileBytes);

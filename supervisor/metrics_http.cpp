@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "shm/rings_layout.hpp"
+#include "supervisor/http_listen.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/version.hpp"
 
@@ -137,16 +138,7 @@ std::string MetricsHttp::render(const Supervisor& sup) {
 }
 
 MetricsHttp::MetricsHttp(event_base* base, Supervisor* sup, const std::string& listen) : sup_(sup) {
-  conf::ListenAddress la;
-  std::string why;
-  if (!conf::parse_listen_address(listen, &la, &why)) throw std::runtime_error("metrics.listen " + listen + ": " + why);
-  http_ = evhttp_new(base);
-  if (!http_) throw std::runtime_error("evhttp_new failed");
-  std::string host = la.family == AF_INET6 ? listen.substr(1, listen.rfind(']') - 1) : listen.substr(0, listen.rfind(':'));
-  if (!evhttp_bind_socket_with_handle(http_, host.c_str(), la.port)) {
-    evhttp_free(http_);
-    throw std::runtime_error("metrics.listen " + listen + ": cannot bind");
-  }
+  http_ = http_listen(base, listen, "metrics.listen");
   evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET);
   // libevent's defaults accept unbounded headers and bodies: one 64 MiB header line grew the
   // supervisor by 66 MB (issue 12). A scrape request is a few hundred bytes.
