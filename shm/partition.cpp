@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <numeric>
 #include <random>
 #include <stdexcept>
 
@@ -373,69 +372,22 @@ Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k
   return pos == kNil ? Placed{kNil, kNil} : Placed{want, pos};
 }
 
-uint64_t next_random(PartitionHeader& h) {  // xorshift64; state is not data, so not journaled
-  uint64_t x = h.rng_state ? h.rng_state : 0x9e3779b97f4a7c15ull;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  h.rng_state = x;
-  return x;
-}
-
-// Candidates of a reply: list `a` (leechers of the asker's family) then list `b` (its seeders,
-// empty for a seeder asker), as one virtual array of n entries; `self` = the asker's index in it.
-struct Candidates {
-  const PartitionRegions* r;
-  uint32_t a, b, block_a, block_b, na, n, self;
-  uint32_t entry_bytes;
-  uint8_t* record(uint32_t v) const { return v < na ? peer_at(*r, block_a, a, v) : peer_at(*r, block_b, b, v - na); }
-  void emit(uint32_t v, uint8_t* out) const {
-    uint32_t list = v < na ? a : b;
-    uint8_t* rec = record(v);
-    uint32_t al = addr_len(list_family(list));
-    std::memcpy(out, rec, al);
-    std::memcpy(out + al, &tail_of(rec, list)->port_be, 2);
-  }
-};
-
-uint16_t select_peers(Op& op, uint32_t t, Placed at, uint16_t numwant, uint8_t* out) {
-  if (numwant == 0 || out == nullptr) return 0;
-  const TorrentRecord& tr = op.r.pool[t];
+// The candidates of a reply as a PeerView (shm/peer_view.hpp), for the selection policy: the
+// leechers of the asker's family, then its seeders unless the asker is a seeder.
+PeerView candidates(const PartitionRegions& r, uint32_t t, Placed at) {
+  const TorrentRecord& tr = r.pool[t];
   uint8_t fam = list_family(at.list);
   bool seeder = at.list & 1;
-  Candidates c{&op.r, list_of(fam, false), list_of(fam, true), 0, 0, 0, 0, kNil, addr_len(fam) + 2};
-  c.block_a = tr.lists[c.a].block;
-  c.block_b = tr.lists[c.b].block;
-  c.na = tr.lists[c.a].count;
-  c.n = c.na + (seeder ? 0 : tr.lists[c.b].count);
-  c.self = seeder ? kNil : at.pos;  // a leecher asker sits in list a
-  uint32_t avail = c.n - (c.self != kNil ? 1 : 0);
-  uint16_t got = 0;
-  if (avail <= numwant) {
-    for (uint32_t v = 0; v < c.n; ++v)
-      if (v != c.self) c.emit(v, out + size_t(got++) * c.entry_bytes);
-    return got;
-  }
-  // Random start and a stride coprime with n visit n distinct entries; need numwant (+ self).
-  uint64_t start = next_random(op.h) % c.n;
-  uint64_t stride = 1 + next_random(op.h) % (c.n - 1);
-  while (std::gcd(stride, uint64_t(c.n)) != 1) stride = stride % (c.n - 1) + 1;
-  // In chunks, two passes: the positions first, each record prefetched, then the copies, so the
-  // cache misses of a large swarm's scattered records overlap instead of queueing one by one.
-  constexpr uint16_t kChunk = 32;
-  uint32_t picked[kChunk];
-  uint64_t v = start;
-  while (got < numwant) {
-    uint16_t n = 0;
-    for (; n < kChunk && got + n < numwant; v = v + stride >= c.n ? v + stride - c.n : v + stride) {
-      if (v == c.self) continue;
-      picked[n++] = uint32_t(v);
-      __builtin_prefetch(c.record(uint32_t(v)));
-    }
-    for (uint16_t i = 0; i < n; ++i) c.emit(picked[i], out + size_t(got + i) * c.entry_bytes);
-    got = uint16_t(got + n);
-  }
-  return got;
+  uint32_t a = list_of(fam, false), b = list_of(fam, true);
+  PeerView v;
+  v.family = fam;
+  v.stride = peer_stride(fam);
+  v.list_a = peer_at(r, tr.lists[a].block, a, 0);
+  v.list_b = peer_at(r, tr.lists[b].block, b, 0);
+  v.na = tr.lists[a].count;
+  v.n = v.na + (seeder ? 0 : tr.lists[b].count);
+  v.self = seeder ? PeerView::kNoSelf : at.pos;  // a leecher asker sits in list a
+  return v;
 }
 
 PeerKey key_of(const AnnounceInput& in) {
@@ -566,7 +518,7 @@ void Partition::prefetch_peer(const uint8_t* info_hash, uint8_t family, const ui
   __builtin_prefetch(ps + 1);  // a 12-byte slot may straddle two cache lines
 }
 
-AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out) {
+AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, const PeerPolicy& policy) {
   AnnounceResult res{};
   if (in.family != 4 && in.family != 6) {
     res.status = uint8_t(ResponseStatus::bad_request);
@@ -588,7 +540,10 @@ AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out) 
   }
   commit(op);
   fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
-  res.peer_count = select_peers(op, t, at, in.numwant, peers_out);
+  if (in.numwant != 0 && peers_out != nullptr) {
+    Asker asker{in.family, in.seeder, in.topology_group};
+    res.peer_count = policy.select(candidates(op.r, t, at), asker, in.numwant, &op.h.rng_state, peers_out);
+  }
   return res;
 }
 

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string>
 
+#include "shm/peer_view.hpp"
+
 namespace shoal::shm {
 
 struct PartitionLayout;  // shm/partition_layout.hpp
@@ -109,11 +111,13 @@ class Partition {
   // once after attaching and before the first mutation.
   RecoverReport recover();
 
-  // Applies one announce and chooses peers for the reply into `peers_out` (room for
-  // numwant entries of the asker's family: 6 or 18 bytes each). Idempotent for a repeated
-  // identical request: a peer is keyed by (info_hash, family, addr, port); completed is
+  // Applies one announce, then has `policy` choose peers for the reply into `peers_out` (room
+  // for numwant entries of the asker's family: 6 or 18 bytes each) from the torrent's
+  // candidates (shm/peer_view.hpp: never the asker, no seeders for a seeder). Idempotent for a
+  // repeated identical request: a peer is keyed by (info_hash, family, addr, port); completed is
   // counted once per peer. BEP 15 / BEP 3 semantics.
-  AnnounceResult announce(const AnnounceInput& in, uint8_t* peers_out);
+  AnnounceResult announce(const AnnounceInput& in, uint8_t* peers_out,
+                          const PeerPolicy& policy = default_peer_policy());
 
   // Counts for one info_hash (20 bytes). Read-only.
   ScrapeResult scrape(const uint8_t* info_hash) const;

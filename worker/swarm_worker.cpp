@@ -18,6 +18,7 @@
 #include "shm/clock.hpp"
 #include "shm/partition.hpp"
 #include "supervisor/log.hpp"
+#include "worker/peer_policy.hpp"
 #include "worker/worker_common.hpp"
 
 namespace shoal::worker {
@@ -32,7 +33,8 @@ constexpr uint64_t kPrefetchPeer = 4;
 class SwarmWorker {
  public:
   SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop)
-      : ctx_(ctx), shared_(shared), part_(part), loop_(loop), woken_(ctx.socket_eventfds.size(), false) {
+      : ctx_(ctx), shared_(shared), part_(part), loop_(loop), woken_(ctx.socket_eventfds.size(), false),
+        policy_(&random_policy()) {
     // Ring r = s * kSets + k: socket worker s, ring set k.
     for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
       for (uint32_t k = 0; k < shm::RingsGeometry::kSets; k++) {
@@ -194,7 +196,7 @@ class SwarmWorker {
     in.numwant = uint16_t(std::min<uint32_t>(rq.numwant, cap));
     in.topology_group = rq.topology_group;
     in.now = now;
-    shm::AnnounceResult r = part_->announce(in, out->peers);
+    shm::AnnounceResult r = part_->announce(in, out->peers, *policy_);
     out->status = r.status == 0 ? uint8_t(shm::ResponseStatus::ok) : uint8_t(shm::ResponseStatus::tracker_full);
     out->seeders = r.seeders;
     out->leechers = r.leechers;
@@ -224,6 +226,7 @@ class SwarmWorker {
   std::vector<shm::SpscRing<shm::Request>> requests_;
   std::vector<shm::SpscRing<shm::Response>> responses_;
   std::vector<bool> woken_;
+  const shm::PeerPolicy* policy_;  // chooses the peers of each reply (worker/peer_policy.hpp)
   shm::Response scratch_;  // response of an orphaned set's request (never sent)
   event* wakeup_ = nullptr;
   event* retry_ = nullptr;
