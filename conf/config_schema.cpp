@@ -151,11 +151,20 @@ const Row kRows[] = {
             "Open HTTP and HTTPS connections per socket worker; more are closed at once (also "
             "capped by the open-file limit)."},
    .int_field = &Config::http_max_connections},
+  {.spec = {"http.max_connections_per_source", "int", 0, 1000000, "256",
+            "Open HTTP and HTTPS connections per source address (an IPv4 address, an IPv6 /64) and "
+            "socket worker; more are closed at once, so one source cannot take every connection; "
+            "trusted proxies are exempt; 0 = no limit."},
+   .int_field = &Config::http_max_connections_per_source},
   {.spec = {"http.idle_timeout", "int", 1, 3600, "15",
             "Seconds a connection has to send a complete request (after connecting, or after the "
             "previous reply) before it is closed; this also bounds slow senders and TLS "
             "handshakes."},
    .int_field = &Config::http_idle_timeout},
+  {.spec = {"http.first_request_timeout", "int", 1, 3600, "5",
+            "Seconds a new connection has to send its first complete request (including a TLS "
+            "handshake) before it is closed; later requests have http.idle_timeout."},
+   .int_field = &Config::http_first_request_timeout},
   {.spec = {"http.max_header_bytes", "int", 512, 65536, "4096",
             "Largest request line plus headers (bytes); larger requests get 400 and are closed."},
    .int_field = &Config::http_max_header_bytes},

@@ -33,7 +33,7 @@ struct Slot {
   uint32_t generation = 0;
   uint32_t restarts = 0;       // restarts after a crash (not counting the first start)
   uint32_t crash_streak = 0;   // crashes in a row without reaching restart_healthy_after
-  std::vector<uint64_t> crash_times_ns;  // counted crashes within crash_loop_window (monotonic)
+  std::vector<uint64_t> crash_times_ns = {};  // counted crashes within crash_loop_window (monotonic)
   bool crash_looping = false;  // disabled by the crash-loop breaker (state == disabled)
   uint64_t started_ns = 0;
   SlotState state = SlotState::empty;

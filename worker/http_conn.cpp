@@ -102,13 +102,30 @@ void HttpFrontend::adopt(const Fresh& f) {
     evhttp_connection_free(evcon);
     return;
   }
-  uint32_t c = conns_.acquire(now_ms() + idle_ms_);
+  bool from_proxy = !cfg_.http_real_ip_header.empty() && is_trusted(cfg_.http_trusted_proxies, addr);
+  // One source must not hold every connection (idle sockets locked all other clients out;
+  // issue 12): a source at its limit gets no more. Trusted proxies carry many clients.
+  uint64_t source = 0;
+  if (cfg_.http_max_connections_per_source != 0 && !from_proxy) {
+    source = source_key(addr);
+    uint32_t& open = per_source_[source];
+    if (open >= cfg_.http_max_connections_per_source) {
+      count(Counter::http_connections_refused);
+      evhttp_connection_free(evcon);
+      return;
+    }
+    ++open;
+  }
+  // A new connection has http.first_request_timeout for its first request (a connection that
+  // never sends one is the cheapest way to hold a slot); later ones get http.idle_timeout.
+  uint32_t c = conns_.acquire(now_ms() + first_request_ms_);
   Conn& k = conns_[c];
   k.evcon = evcon;
   k.bev = f.bev;
   k.tls = f.tls;
   k.addr = addr;
-  k.from_proxy = !cfg_.http_real_ip_header.empty() && is_trusted(cfg_.http_trusted_proxies, addr);
+  k.from_proxy = from_proxy;
+  k.source = source;
   by_evcon_[evcon] = c;
   evhttp_connection_set_closecb(evcon, &on_close_cb, this);
 }
@@ -134,6 +151,11 @@ void HttpFrontend::drop_conn(uint32_t c) {
   if (k.tls) {
     SSL* ssl = bufferevent_openssl_get_ssl(k.bev);
     if (ssl && !SSL_is_init_finished(ssl)) count(Counter::tls_handshake_failures);
+  }
+  if (k.source != 0) {
+    auto it = per_source_.find(k.source);
+    if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
+    k.source = 0;
   }
   by_evcon_.erase(k.evcon);
   conns_.release(c);

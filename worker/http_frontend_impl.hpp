@@ -44,7 +44,20 @@ struct Conn {
   bool tls = false;
   bool from_proxy = false;  // source is in http.trusted_proxies and a real_ip_header is set
   PeerAddress addr;         // source address, canonical
+  uint64_t source = 0;      // source_key(addr) when counted toward the per-source limit, else 0
 };
+
+// Key of a source for http.max_connections_per_source: an IPv4 address, or an IPv6 /64 (one
+// host or customer usually holds a whole /64; RFC 4291 §2.5.4, RFC 6177). Never 0.
+inline uint64_t source_key(const PeerAddress& a) {
+  uint64_t k = 0;
+  if (a.family == AF_INET) {
+    for (int i = 0; i < 4; i++) k = k << 8 | a.addr[i];
+    return (uint64_t(1) << 63) | k;
+  }
+  for (int i = 0; i < 8; i++) k = k << 8 | a.addr[i];
+  return (k & ~(uint64_t(1) << 63)) | 1;  // bit 63 tells the families apart; bit 0 keeps it non-zero
+}
 
 struct Pending {
   evhttp_request* req = nullptr;
@@ -138,6 +151,7 @@ class HttpFrontend final : public ProtocolFrontend {
   RequestPath* path_;
   shm::CounterBlock* counters_;
   const uint64_t idle_ms_;
+  const uint64_t first_request_ms_;
   const uint32_t max_conns_;
   std::unique_ptr<TlsContext> tls_;
   ServerArg plain_arg_{this, false}, tls_arg_{this, true};
@@ -154,6 +168,7 @@ class HttpFrontend final : public ProtocolFrontend {
   std::vector<Fresh> fresh_;
   TimedPool<Conn> conns_;
   std::unordered_map<evhttp_connection*, uint32_t> by_evcon_;
+  std::unordered_map<uint64_t, uint32_t> per_source_;  // open connections by source_key
   PendingTable<Pending> pending_;
   ScrapeEntry entries_[kMaxScrapeHashes];  // a scrape reply being encoded
   std::string missing_header_, malformed_header_;  // failure reasons naming real_ip_header

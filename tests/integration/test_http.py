@@ -12,6 +12,7 @@ curl, openssl) are signalled, by PID, and only through the harness.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,53 @@ class HttpTest(unittest.TestCase):
         r = subprocess.run(["curl", "-s", "-g", "--max-time", "5", url], stdout=subprocess.PIPE, timeout=10)
         self.assertEqual(r.returncode, 0, "curl %s failed" % url)
         return bdecode(r.stdout)
+
+    # ------------------------------------------------------------------ connection floods
+
+    def test_one_source_cannot_take_every_connection(self):
+        # Issue 12: 16 idle connections from one address (max_connections 16) locked every other
+        # client out. Now a source gets at most max_connections_per_source.
+        self.start(http={"max_connections": 16, "max_connections_per_source": 6, "idle_timeout": 30,
+                         "first_request_timeout": 30})
+        socks = []
+        try:
+            for _ in range(12):
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=5, source_address=("127.0.0.5", 0))
+                socks.append(s)
+            def closed_now():
+                n = 0
+                for s in socks:
+                    s.setblocking(False)
+                    try:
+                        n += s.recv(1) == b""
+                    except BlockingIOError:
+                        pass  # open, nothing to read
+                    except OSError:
+                        n += 1
+                return n
+            harness.wait_for(lambda: closed_now() >= 6, 5, what="connections over the per-source limit closed")
+            time.sleep(0.3)  # and no more than those
+            closed = closed_now()
+            self.assertEqual(closed, 6, "connections beyond the per-source limit must be closed, the rest kept")
+            # Another client is still served while the first source holds its connections.
+            r = self.announce(IH_A, 9, 7009, source="127.0.0.6", left=5)
+            self.assertIn(b"interval", r)
+            self.assertGreaterEqual(self.d.counters()["http_connections_refused"], 6)
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_a_connection_that_sends_nothing_is_closed_after_first_request_timeout(self):
+        self.start(http={"idle_timeout": 30, "first_request_timeout": 1})
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        t0 = time.monotonic()
+        try:
+            self.assertEqual(s.recv(1), b"")
+            took = time.monotonic() - t0
+        finally:
+            s.close()
+        self.assertLess(took, 3.5, "closed after %.1f s; first_request_timeout is 1 s" % took)
+        self.assertGreater(took, 0.8)
 
     # ------------------------------------------------------------------ replies and scrape
 
