@@ -14,15 +14,20 @@ struct JsonDel {
 };
 using Json = std::unique_ptr<json_t, JsonDel>;
 
-// Reads a 20-byte binary string field. Returns "" on success, else the reason.
-std::string get_id(json_t* obj, const char* key, Id& out, bool required = true) {
-  json_t* v = json_object_get(obj, key);
-  if (v == nullptr) return required ? std::string("missing ") + key : std::string();
+// Reads a 20-byte binary string value named `key`. Returns "" on success, else the reason.
+std::string id_value(json_t* v, const char* key, Id& out) {
   if (!json_is_string(v)) return std::string(key) + " must be a string";
   std::string_view s(json_string_value(v), json_string_length(v));
   if (!decode_binary_string(s, out.data(), out.size()))
     return std::string(key) + " must be 20 characters, each U+0000..U+00FF";
   return {};
+}
+
+// Reads a required 20-byte binary string field of obj.
+std::string get_id(json_t* obj, const char* key, Id& out) {
+  json_t* v = json_object_get(obj, key);
+  if (v == nullptr) return std::string("missing ") + key;
+  return id_value(v, key, out);
 }
 
 // Reads a non-negative integer field; absent leaves out unchanged.
@@ -101,13 +106,9 @@ std::string parse_scrape(json_t* root, ParseResult& r) {
   if (!json_is_array(v)) return "info_hash must be a string or an array of strings";
   if (json_array_size(v) == 0) return "empty info_hash list (full scrape is not served)";
   if (json_array_size(v) > kMaxScrapeHashes) return "too many info_hash values";
-  size_t i;
-  json_t* h;
-  json_array_foreach(v, i, h) {
-    if (!json_is_string(h)) return "info_hash must be a string or an array of strings";
+  for (size_t i = 0; i < json_array_size(v); ++i) {
     Id id;
-    if (!decode_binary_string({json_string_value(h), json_string_length(h)}, id.data(), id.size()))
-      return "info_hash must be 20 characters, each U+0000..U+00FF";
+    if (auto e = id_value(json_array_get(v, i), "info_hash", id); !e.empty()) return e;
     out.push_back(id);
   }
   return {};

@@ -103,6 +103,10 @@ TEST(WebTorrentCodec, ParsesScrapeStringOrArray) {
   EXPECT_EQ(two.msg.scrape.info_hashes[1], kHigh);
   EXPECT_NE(parse_message(R"({"action":"scrape"})").error, "");
   EXPECT_NE(parse_message(R"({"action":"scrape","info_hash":[]})").error, "");
+  EXPECT_EQ(parse_message(R"({"action":"scrape","info_hash":[")" + js(kHash) + "\",7]}").error,
+            "info_hash must be a string");
+  EXPECT_EQ(parse_message(R"({"action":"scrape","info_hash":["abc"]})").error,
+            "info_hash must be 20 characters, each U+0000..U+00FF");
 }
 
 TEST(WebTorrentCodec, ValidationErrorsNameTheProblem) {
