@@ -12,6 +12,12 @@
 // Offers and answers ({type, sdp}) are opaque to the tracker: they are kept as compact JSON
 // text (at most kMaxSdpJsonBytes) and spliced back unchanged into the relayed message.
 //
+// Fields the reference client reads from a reply (bittorrent-tracker lib/client/
+// websocket-tracker.js): action, info_hash, interval, complete, incomplete, "failure reason";
+// offer + offer_id + peer_id (a relayed offer); answer + offer_id + peer_id (a relayed answer).
+// Its answer is sent as action "announce" with to_peer_id, offer_id and answer. Unknown keys
+// (e.g. trackerid) are ignored; event "update" is read as "none".
+//
 // Scrape: `info_hash` may be one binary string or an array of them (at most kMaxScrapeHashes);
 // absent or an empty array is refused (no full scrape, as the HTTP front-end: BEP 48 lets a
 // tracker refuse it).
