@@ -1,0 +1,194 @@
+// tests/unit/ws_session_test.cpp — unit tests for worker/ws_session (RFC 6455 section 5 framing
+// over libwslay, server side). Client frames are built by hand here (masked, as RFC 6455 5.3
+// requires of clients); the server's output frames are parsed back. Pure: no sockets.
+#include "worker/ws_session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace shoal::worker::ws {
+namespace {
+
+// One client frame: FIN bit, opcode, optional mask (RFC 6455 5.2).
+std::string frame(uint8_t opcode, const std::string& payload, bool fin = true, bool mask = true) {
+  std::string f;
+  f += static_cast<char>((fin ? 0x80 : 0) | opcode);
+  uint8_t m = mask ? 0x80 : 0;
+  if (payload.size() < 126) {
+    f += static_cast<char>(m | payload.size());
+  } else if (payload.size() < 65536) {
+    f += static_cast<char>(m | 126);
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size() & 0xff);
+  } else {
+    f += static_cast<char>(m | 127);
+    for (int i = 7; i >= 0; --i) f += static_cast<char>((uint64_t{payload.size()} >> (8 * i)) & 0xff);
+  }
+  const char key[4] = {0x12, 0x34, 0x56, 0x78};
+  if (mask) f.append(key, 4);
+  for (size_t i = 0; i < payload.size(); ++i)
+    f += mask ? static_cast<char>(payload[i] ^ key[i % 4]) : payload[i];
+  return f;
+}
+
+struct Frame {
+  uint8_t first = 0;  // FIN | opcode
+  std::string payload;
+};
+
+// Parses one unmasked server frame from the front of `out` (payloads < 64 KiB); removes it.
+Frame next_frame(std::string& out) {
+  Frame f;
+  EXPECT_GE(out.size(), 2u);
+  if (out.size() < 2) return f;
+  f.first = static_cast<uint8_t>(out[0]);
+  EXPECT_EQ(static_cast<uint8_t>(out[1]) & 0x80, 0) << "server frames are never masked";
+  size_t len = static_cast<uint8_t>(out[1]) & 0x7f, pos = 2;
+  if (len == 126) {
+    len = (static_cast<uint8_t>(out[2]) << 8) | static_cast<uint8_t>(out[3]);
+    pos = 4;
+  }
+  f.payload = out.substr(pos, len);
+  out.erase(0, pos + len);
+  return f;
+}
+
+uint16_t close_code(const Frame& f) {
+  if (f.payload.size() < 2) return 0;
+  return static_cast<uint16_t>((static_cast<uint8_t>(f.payload[0]) << 8) |
+                               static_cast<uint8_t>(f.payload[1]));
+}
+
+TEST(WsSession, MaskedTextFrameIsDelivered) {
+  Session s;
+  ASSERT_TRUE(s.ok());
+  s.feed(frame(0x1, R"({"action":"announce"})"));
+  auto msgs = s.take_messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0], R"({"action":"announce"})");
+  EXPECT_TRUE(s.take_output().empty());
+  EXPECT_FALSE(s.done());
+}
+
+TEST(WsSession, BytesFedOneAtATimeAndSeveralMessagesInOneFeed) {
+  Session s;
+  std::string two = frame(0x1, "first") + frame(0x1, std::string(300, 'x'));
+  for (char c : two) s.feed(std::string(1, c));
+  auto msgs = s.take_messages();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0], "first");
+  EXPECT_EQ(msgs[1], std::string(300, 'x'));
+}
+
+TEST(WsSession, UnmaskedClientFrameGetsClose1002) {
+  Session s;
+  s.feed(frame(0x1, "hello", true, false));
+  EXPECT_TRUE(s.take_messages().empty());
+  std::string out = s.take_output();
+  Frame f = next_frame(out);
+  EXPECT_EQ(f.first, 0x88);
+  EXPECT_EQ(close_code(f), kCloseProtocolError);
+  EXPECT_EQ(s.close_code_sent(), kCloseProtocolError);
+}
+
+TEST(WsSession, FragmentedMessageIsReassembledAroundAPing) {
+  Session s;
+  s.feed(frame(0x1, "{\"a\":", false));
+  s.feed(frame(0x9, "p1"));  // control frames may come between fragments (RFC 6455 5.4)
+  s.feed(frame(0x0, "1", false));
+  EXPECT_TRUE(s.take_messages().empty());
+  s.feed(frame(0x0, "}", true));
+  auto msgs = s.take_messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0], "{\"a\":1}");
+  std::string out = s.take_output();
+  Frame pong = next_frame(out);
+  EXPECT_EQ(pong.first, 0x8a);
+  EXPECT_EQ(pong.payload, "p1");
+}
+
+TEST(WsSession, PingGetsPongWithSamePayload) {
+  Session s;
+  s.feed(frame(0x9, "are you there"));
+  std::string out = s.take_output();
+  Frame f = next_frame(out);
+  EXPECT_EQ(f.first, 0x8a);
+  EXPECT_EQ(f.payload, "are you there");
+  EXPECT_FALSE(s.done());
+}
+
+TEST(WsSession, ClientCloseIsEchoedAndSessionIsDone) {
+  Session s;
+  s.feed(frame(0x8, std::string("\x03\xe8", 2)));  // 1000
+  std::string out = s.take_output();
+  Frame f = next_frame(out);
+  EXPECT_EQ(f.first, 0x88);
+  EXPECT_EQ(close_code(f), kCloseNormal);
+  EXPECT_EQ(s.close_code_received(), kCloseNormal);
+  EXPECT_TRUE(s.done());
+  EXPECT_FALSE(s.send_text("late"));
+}
+
+TEST(WsSession, ServerCloseGoingAwayThenClientReply) {
+  Session s;
+  s.close(kCloseGoingAway, "draining");
+  std::string out = s.take_output();
+  Frame f = next_frame(out);
+  EXPECT_EQ(f.first, 0x88);
+  EXPECT_EQ(close_code(f), kCloseGoingAway);
+  EXPECT_EQ(f.payload.substr(2), "draining");
+  EXPECT_FALSE(s.done());  // waits for the client's close
+  EXPECT_FALSE(s.send_text("after close"));
+  s.feed(frame(0x8, std::string("\x03\xe9", 2)));
+  EXPECT_TRUE(s.done());
+}
+
+TEST(WsSession, OversizeMessageGetsClose1009) {
+  Session s(100);
+  s.feed(frame(0x1, std::string(101, 'a')));
+  EXPECT_TRUE(s.take_messages().empty());
+  std::string out = s.take_output();
+  Frame f = next_frame(out);
+  EXPECT_EQ(f.first, 0x88);
+  EXPECT_EQ(close_code(f), kCloseTooBig);
+  // Also when the excess only shows up across fragments.
+  Session t(100);
+  t.feed(frame(0x1, std::string(60, 'a'), false));
+  t.feed(frame(0x0, std::string(60, 'a'), true));
+  EXPECT_TRUE(t.take_messages().empty());
+  out = t.take_output();
+  EXPECT_EQ(close_code(next_frame(out)), kCloseTooBig);
+}
+
+TEST(WsSession, BinaryMessageGetsClose1003) {
+  Session s;
+  s.feed(frame(0x2, "\x01\x02"));
+  EXPECT_TRUE(s.take_messages().empty());
+  std::string out = s.take_output();
+  Frame f = next_frame(out);
+  EXPECT_EQ(f.first, 0x88);
+  EXPECT_EQ(close_code(f), kCloseUnsupported);
+}
+
+TEST(WsSession, InvalidUtf8TextGetsClose1007) {
+  Session s;
+  s.feed(frame(0x1, "\xff\xfe"));
+  EXPECT_TRUE(s.take_messages().empty());
+  std::string out = s.take_output();
+  EXPECT_EQ(close_code(next_frame(out)), kCloseBadPayload);
+}
+
+TEST(WsSession, SendTextProducesOneUnmaskedTextFrame) {
+  Session s;
+  std::string body(200, 'r');
+  ASSERT_TRUE(s.send_text(body));
+  std::string out = s.take_output();
+  Frame f = next_frame(out);
+  EXPECT_EQ(f.first, 0x81);
+  EXPECT_EQ(f.payload, body);
+  EXPECT_TRUE(out.empty());
+}
+
+}  // namespace
+}  // namespace shoal::worker::ws

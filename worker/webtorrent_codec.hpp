@@ -1,0 +1,119 @@
+// worker/webtorrent_codec.hpp — WebTorrent tracker messages (JSON text over WebSocket, as npm
+// bittorrent-tracker's websocket client and aquatic_ws speak them): parse the client's
+// announce / answer / scrape, encode the tracker's replies. jansson does the JSON; this file
+// validates fields and turns them into fixed-size structs.
+//
+// Binary strings: info_hash, peer_id, offer_id and to_peer_id are 20-byte values that the
+// JavaScript client sends as JSON strings of 20 code points, each 0..255 (one byte per code
+// point, "latin1"). Parsing maps each code point to one byte and rejects any code point > 255
+// or a length other than 20; encoding writes each byte back as the code point of that value
+// (UTF-8 on the wire).
+//
+// Offers and answers ({type, sdp}) are opaque to the tracker: they are kept as compact JSON
+// text (at most kMaxSdpJsonBytes) and spliced back unchanged into the relayed message.
+//
+// Fields the reference client reads from a reply (bittorrent-tracker lib/client/
+// websocket-tracker.js): action, info_hash, interval, complete, incomplete, "failure reason";
+// offer + offer_id + peer_id (a relayed offer); answer + offer_id + peer_id (a relayed answer).
+// Its answer is sent as action "announce" with to_peer_id, offer_id and answer. Unknown keys
+// (e.g. trackerid) are ignored; event "update" is read as "none".
+//
+// Scrape: `info_hash` may be one binary string or an array of them (at most kMaxScrapeHashes);
+// absent or an empty array is refused (no full scrape, as the HTTP front-end: BEP 48 lets a
+// tracker refuse it).
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shoal::worker::webtorrent {
+
+inline constexpr size_t kIdBytes = 20;            // info_hash, peer_id, offer_id
+inline constexpr size_t kMaxOffers = 20;          // offers kept per announce (more: error)
+inline constexpr size_t kMaxScrapeHashes = 64;
+inline constexpr size_t kMaxSdpJsonBytes = 16384;  // one offer/answer as compact JSON text
+
+using Id = std::array<uint8_t, kIdBytes>;
+
+enum class Action : uint8_t { announce, answer, scrape };
+enum class Event : uint8_t { none, started, completed, stopped };
+
+struct Offer {
+  Id offer_id{};
+  std::string sdp_json;  // the `offer` object, compact JSON text, relayed as-is
+};
+
+struct Announce {
+  Id info_hash{};
+  Id peer_id{};
+  int64_t numwant = -1;   // -1: absent (the caller applies its default)
+  Event event = Event::none;
+  int64_t uploaded = 0, downloaded = 0, left = -1;  // bytes; left -1: absent
+  std::vector<Offer> offers;
+};
+
+// An answer (bittorrent-tracker sends it as action "announce" with `answer`, `to_peer_id`,
+// `offer_id`): goes back to the peer that made the offer.
+struct Answer {
+  Id info_hash{};
+  Id peer_id{};      // the answering peer
+  Id to_peer_id{};   // the peer that made the offer
+  Id offer_id{};
+  std::string sdp_json;  // the `answer` object, compact JSON text
+};
+
+struct Scrape {
+  std::vector<Id> info_hashes;
+};
+
+struct Message {
+  Action action = Action::announce;
+  Announce announce;  // action == announce
+  Answer answer;      // action == answer
+  Scrape scrape;      // action == scrape
+};
+
+// The result of parse_message. error is empty on success, else a client-facing reason; then
+// action/info_hash say what the error answers, when they could be read (for encode_error).
+struct ParseResult {
+  Message msg;
+  std::string error;
+  std::string action_text;   // "announce" / "scrape" / "" if unreadable
+  bool has_info_hash = false;
+  Id info_hash{};
+};
+
+// Parses one client message (the text of one WebSocket message; jansson rejects invalid UTF-8,
+// NUL escapes are allowed so binary strings may hold byte 0).
+ParseResult parse_message(std::string_view text);
+
+// Encoders: each returns compact JSON text for one WebSocket text message.
+// Announce reply: {"action":"announce","info_hash":..,"interval":..,"complete":..,"incomplete":..}
+std::string encode_announce_reply(const Id& info_hash, uint32_t interval_s, uint32_t complete,
+                                  uint32_t incomplete);
+// An offer relayed to a peer: {"action":"announce","info_hash","peer_id" (the offering peer),
+// "offer_id","offer"}. sdp_json must be the text kept by parse_message.
+std::string encode_relayed_offer(const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
+                                 std::string_view sdp_json);
+// An answer relayed to the offering peer: {"action":"announce","info_hash","peer_id" (the
+// answering peer),"offer_id","answer"}.
+std::string encode_relayed_answer(const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
+                                  std::string_view sdp_json);
+struct ScrapeEntry {
+  Id info_hash{};
+  uint32_t complete = 0, incomplete = 0, downloaded = 0;
+};
+// {"action":"scrape","files":{<info_hash>:{"complete","incomplete","downloaded"}}}
+std::string encode_scrape_reply(const std::vector<ScrapeEntry>& entries);
+// {"failure reason":..,"action":..(if non-empty),"info_hash":..(if given)}
+std::string encode_error(std::string_view reason, std::string_view action, const Id* info_hash);
+
+// A binary string as UTF-8 JSON-string content (each byte one code point), and back:
+// decode_binary_string returns false on a code point > 255 or a length other than out.size().
+std::string encode_binary_string(const uint8_t* bytes, size_t n);
+bool decode_binary_string(std::string_view utf8, uint8_t* out, size_t n);
+
+}  // namespace shoal::worker::webtorrent
