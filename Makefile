@@ -1,5 +1,5 @@
 # shoal — BitTorrent tracker daemon. GNU make.
-# Targets: deps all test check-sanitize run clean install bench lint lint-man
+# Targets: deps all test check-sanitize fuzz run clean install bench lint lint-man
 SHELL := /bin/bash
 CXX      ?= g++
 BUILD    ?= build
@@ -15,7 +15,7 @@ PYTHON   ?= /usr/bin/python3
 
 DEB_PACKAGES := build-essential g++ make pkg-config libevent-dev libssl-dev libjansson-dev libwslay-dev \
   libconfig++-dev libboost-dev libgtest-dev libtorrent-rasterbar-dev python3 python3-libtorrent aria2 mktorrent curl openssl \
-  procps iproute2 util-linux prometheus mandoc man-db
+  procps iproute2 util-linux prometheus mandoc man-db clang libclang-rt-14-dev
 
 LIB_SRCS  := $(wildcard shm/*.cpp conf/*.cpp worker/*.cpp) $(filter-out supervisor/main.cpp,$(wildcard supervisor/*.cpp))
 LIB_OBJS  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/default_conf.o
@@ -24,7 +24,7 @@ TEST_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tools/*.cpp)
 TOOLS     := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
 
-.PHONY: all deps test unit integration check-sanitize run clean install bench lint lint-man
+.PHONY: all deps test unit integration check-sanitize fuzz run clean install bench lint lint-man
 # Keep object files of tools (intermediate in the pattern chain) so a second make rebuilds nothing.
 .SECONDARY:
 all: $(BUILD)/shoald $(BUILD)/unit_tests $(TOOLS)
@@ -83,6 +83,20 @@ check-sanitize:
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 $(PYTHON) tests/run_tests.py --build build-san \
 	  --only integration --files $(SAN_INTEGRATION)
 
+# libFuzzer (Debian clang) with ASan+UBSan: every parser of outside input and a stateful
+# partition target (tests/fuzz/, seeds in tests/fuzz/corpus/). The library is built with clang
+# into build-fuzz; each target runs FUZZ_SECONDS (tools/run_fuzz.sh).
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp))
+fuzz:
+	$(MAKE) CXX=clang++ BUILD=$(FUZZ_BUILD) OPT="$(FUZZ_OPT)" $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
+	@tools/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/libshoal.a
+	$(CXX) $(CXXFLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
+
 # Benchmarks (not part of `make test`): an optimised build in $(BUILD)/bench, the peers it is
 # compared with (Debian opentracker, npm bittorrent-tracker under $(BUILD)/bench-node), then
 # tools/bench/bench.py (writes tools/bench/RESULTS.md and README's table). BENCH_QUICK=1: ~2 min.
@@ -125,6 +139,6 @@ install: all
 	chmod 644 $(DESTDIR)$(UNITDIR)/shoald.service
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/obj/supervisor/main.d $(TOOL_SRCS:tools/%.cpp=$(BUILD)/obj/tools/%.d)
