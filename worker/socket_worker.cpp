@@ -128,17 +128,20 @@ int run_socket_worker(const WorkerContext& ctx) {
     LOG_ERROR("cannot attach shared memory: %s", e.what());
     return 1;
   }
-  WorkerLoop loop(&shared);
+  // Setup errors (the event loop included) are fatal: exit 1, which the supervisor does not
+  // respawn, rather than an abort that would be respawned forever.
+  std::unique_ptr<WorkerLoop> loop;
   std::unique_ptr<SocketWorker> worker;
   try {
-    worker = std::make_unique<SocketWorker>(ctx, &shared, &loop);
+    loop = std::make_unique<WorkerLoop>(&shared);
+    worker = std::make_unique<SocketWorker>(ctx, &shared, loop.get());
   } catch (const std::exception& e) {
-    LOG_ERROR("socket worker setup failed: %s", e.what());
+    LOG_ERROR("fatal: socket worker %u cannot start: %s", ctx.index, e.what());
     return 1;
   }
   worker->discard_stale_responses();
-  loop.set_ready(ctx.generation);
-  return loop.run();
+  loop->set_ready(ctx.generation);
+  return loop->run();
 }
 
 }  // namespace shoal::worker

@@ -33,7 +33,7 @@ constexpr uint64_t kPrefetchPeer = 4;
 class SwarmWorker {
  public:
   SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop)
-      : ctx_(ctx), shared_(shared), part_(part), loop_(loop), woken_(ctx.socket_eventfds.size(), false),
+      : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false),
         policy_(&random_policy()) {
     // Ring r = s * kSets + k: socket worker s, ring set k.
     for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
@@ -222,7 +222,6 @@ class SwarmWorker {
   const WorkerContext& ctx_;
   SharedState* shared_;
   shm::Partition* part_;
-  WorkerLoop* loop_;
   std::vector<shm::SpscRing<shm::Request>> requests_;
   std::vector<shm::SpscRing<shm::Response>> responses_;
   std::vector<bool> woken_;

@@ -185,9 +185,9 @@ class CrashLoopTest(unittest.TestCase):
 
             for n in range(3):  # a crash is any death but SIGKILL: here SIGABRT, as abort() gives
                 wait_for(lambda: state("swarm", 1)["ready"], 10, what="swarm worker 1 ready")
-                d.kill_worker("swarm", 1, signal.SIGABRT)
-                wait_for(lambda: state("swarm", 1)["pid"] == 0 or state("swarm", 1)["state"] == "disabled", 5,
-                         what="crash %d seen" % (n + 1))
+                old = d.kill_worker("swarm", 1, signal.SIGABRT)
+                # Seen once the old process is gone from the slot (respawned, or not: disabled).
+                wait_for(lambda: state("swarm", 1)["pid"] != old, 10, what="crash %d seen" % (n + 1))
             wait_for(lambda: state("swarm", 1)["state"] == "disabled", 5, what="slot disabled")
             time.sleep(0.3)  # no respawn comes
             self.assertEqual(state("swarm", 1)["pid"], 0)
