@@ -15,6 +15,7 @@
 #include "shm/clock.hpp"
 #include "shm/rings_layout.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/torrent_file.hpp"
 #include "supervisor/version.hpp"
 #include "worker/worker_context.hpp"
 
@@ -122,16 +123,6 @@ CommandResult show_stats(Supervisor& sup, const std::string&) {
   return ok(o);
 }
 
-bool parse_hex_hash(const std::string& hex, uint8_t out[20]) {
-  if (hex.size() != 40) return false;
-  for (size_t i = 0; i < 20; i++) {
-    unsigned v;
-    if (sscanf(hex.c_str() + 2 * i, "%2x", &v) != 1 || !isxdigit(hex[2 * i]) || !isxdigit(hex[2 * i + 1])) return false;
-    out[i] = uint8_t(v);
-  }
-  return true;
-}
-
 json_t* torrent_json(const shm::TorrentQuery& q, const std::string& hex) {
   json_t* o = json_object();
   json_object_set_new(o, "info_hash", json_string(hex.c_str()));
@@ -197,7 +188,7 @@ struct Ticket {
 
 CommandResult show_torrent(Supervisor& sup, const std::string& arg) {
   uint8_t hash[20];
-  if (!parse_hex_hash(arg, hash)) return fail("show torrent needs a 40-character hex info_hash");
+  if (!parse_info_hash_hex(arg, hash)) return fail("show torrent needs a 40-character hex info_hash");
   uint32_t part = worker::partition_of(hash, sup.config().swarm_workers);
   shm::TorrentQuery& q = sup.control()->queries[part];
   auto ticket = std::make_shared<Ticket>(part, mailbox_queue(part).next_ticket++);

@@ -23,17 +23,6 @@ TransferStore* store_or_null(Supervisor& sup) { return sup.transfers(); }
 
 const char* kOff = "transfers are off: set transfers.state_dir in the configuration";
 
-bool read_small_file(const std::string& path, std::string* out, std::string* why) {
-  FILE* f = fopen(path.c_str(), "rb");
-  if (!f) return *why = path + ": " + strerror(errno), false;
-  char buf[65536];
-  size_t n;
-  out->clear();
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0 && out->size() <= kMaxTorrentFileBytes) out->append(buf, n);
-  fclose(f);
-  return true;
-}
-
 }  // namespace
 
 CommandResult transfer_list(Supervisor& sup, const std::string&) {
@@ -60,7 +49,7 @@ CommandResult transfer_add(Supervisor& sup, const std::string& path) {
   TransferStore* store = store_or_null(sup);
   if (!store) return result(nullptr, kOff);
   std::string bytes, why;
-  if (!read_small_file(path, &bytes, &why)) return result(nullptr, "cannot read " + why);
+  if (!read_torrent_file(path, true, &bytes, &why)) return result(nullptr, "cannot read " + why);
   const Transfer* t = nullptr;
   switch (store->add(bytes, &t, &why)) {
     case TransferStore::AddResult::added:

@@ -20,6 +20,17 @@ std::string info_hash_hex(const uint8_t info_hash[20]) {
   return out;
 }
 
+bool parse_info_hash_hex(std::string_view hex, uint8_t out[20]) {
+  if (hex.size() != 40) return false;
+  for (size_t i = 0; i < 40; i++) {
+    char c = hex[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (v < 0) return false;
+    out[i / 2] = uint8_t(i % 2 ? (out[i / 2] | v) : v << 4);
+  }
+  return true;
+}
+
 bool decode_torrent(const std::string& bytes, TorrentMeta* out, std::string* why) {
   if (bytes.size() > kMaxTorrentFileBytes) {
     *why = "larger than " + std::to_string(kMaxTorrentFileBytes >> 20) + " MiB";

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace shoal::supervisor {
@@ -46,5 +47,9 @@ bool decode_torrent(const std::string& bytes, TorrentMeta* out, std::string* why
 
 // 40 lowercase hex digits of a 20-byte info_hash.
 std::string info_hash_hex(const uint8_t info_hash[20]);
+
+// The 20 bytes of an info_hash written as exactly 40 hex digits (either case); false for
+// anything else (*out may then be partly written).
+bool parse_info_hash_hex(std::string_view hex, uint8_t out[20]);
 
 }  // namespace shoal::supervisor

@@ -15,8 +15,10 @@ namespace {
 
 std::string errno_text(const std::string& what) { return what + ": " + strerror(errno); }
 
-bool read_file(const std::string& path, std::string* out, std::string* why) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}  // namespace
+
+bool read_torrent_file(const std::string& path, bool follow_links, std::string* out, std::string* why) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (follow_links ? 0 : O_NOFOLLOW));
   if (fd < 0) return *why = errno_text(path), false;
   out->clear();
   char buf[65536];
@@ -36,6 +38,8 @@ bool read_file(const std::string& path, std::string* out, std::string* why) {
   return true;
 }
 
+namespace {
+
 bool write_all(int fd, const std::string& bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
@@ -43,17 +47,6 @@ bool write_all(int fd, const std::string& bytes) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     done += size_t(n);
-  }
-  return true;
-}
-
-bool parse_hex20(const std::string& s, uint8_t out[20]) {
-  if (s.size() != 40) return false;
-  for (int i = 0; i < 40; i++) {
-    char c = s[size_t(i)];
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (v < 0) return false;
-    out[i / 2] = uint8_t(i % 2 ? (out[i / 2] | v) : v << 4);
   }
   return true;
 }
@@ -74,7 +67,7 @@ bool TransferStore::open(const std::string& dir, std::vector<std::string>* skipp
     std::string path = dir + "/" + name, bytes, problem;
     Transfer t;
     uint8_t named[20];
-    if (!read_file(path, &bytes, &problem)) {
+    if (!read_torrent_file(path, false, &bytes, &problem)) {
       skipped->push_back(problem);
       continue;
     }
@@ -82,7 +75,7 @@ bool TransferStore::open(const std::string& dir, std::vector<std::string>* skipp
       skipped->push_back(path + ": " + problem);
       continue;
     }
-    if (!parse_hex20(name.substr(0, name.size() - 8), named) || memcmp(named, t.meta.info_hash, 20) != 0) {
+    if (!parse_info_hash_hex(name.substr(0, name.size() - 8), named) || memcmp(named, t.meta.info_hash, 20) != 0) {
       skipped->push_back(path + ": the file name is not its info_hash (" + info_hash_hex(t.meta.info_hash) + ")");
       continue;
     }
@@ -143,7 +136,7 @@ const Transfer* TransferStore::find(const uint8_t info_hash[20]) const {
 
 const Transfer* TransferStore::find_by_key(const std::string& key) const {
   uint8_t hash[20];
-  if (parse_hex20(key, hash)) {
+  if (parse_info_hash_hex(key, hash)) {
     if (const Transfer* t = find(hash)) return t;
   }
   const Transfer* found = nullptr;
@@ -162,7 +155,7 @@ std::vector<const Transfer*> TransferStore::list() const {
 }
 
 bool TransferStore::read_torrent(const Transfer& t, std::string* bytes, std::string* why) const {
-  return read_file(t.path, bytes, why);
+  return read_torrent_file(t.path, false, bytes, why);
 }
 
 }  // namespace shoal::supervisor

@@ -20,6 +20,11 @@ struct Transfer {
   int64_t registered_at = 0;
 };
 
+// Reads a whole .torrent file into *out, stopping once it exceeds kMaxTorrentFileBytes (which
+// decode_torrent then reports). follow_links false: a symbolic link is refused (O_NOFOLLOW).
+// False with *why = "path: reason" when it cannot be opened or read.
+bool read_torrent_file(const std::string& path, bool follow_links, std::string* out, std::string* why);
+
 class TransferStore {
  public:
   enum class AddResult { added, already_registered, invalid, io_error };

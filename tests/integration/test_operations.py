@@ -83,13 +83,9 @@ class StatsSocketTest(unittest.TestCase):
     def test_flood_while_a_command_is_pending_does_not_grow_the_supervisor(self):
         # Issue 12: while "show torrent" waited for a swarm worker, the stats socket read
         # everything the client sent into memory.
-        def rss_kib(pid):
-            with open("/proc/%d/status" % pid) as f:
-                return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
-
         with Shoald(socket_workers=1, swarm_workers=1) as d:
             swarm = d.workers()[("swarm", 0)]
-            before = rss_kib(d.pid)
+            before = harness.rss_kib(d.pid)
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             os.kill(swarm, signal.SIGSTOP)  # the command stays pending (up to 1 s)
             try:
@@ -102,7 +98,7 @@ class StatsSocketTest(unittest.TestCase):
                         sent += s.send(chunk)
                     except BlockingIOError:
                         time.sleep(0.01)
-                grown = rss_kib(d.pid) - before
+                grown = harness.rss_kib(d.pid) - before
             finally:
                 os.kill(swarm, signal.SIGCONT)
                 s.close()
@@ -229,13 +225,9 @@ class MetricsTest(unittest.TestCase):
 
     def test_oversized_header_is_refused_and_does_not_grow_the_supervisor(self):
         # Issue 12: one 64 MiB header line took the supervisor from 8 MB to 74 MB RSS.
-        def rss_kib(pid):
-            with open("/proc/%d/status" % pid) as f:
-                return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
-
         port = harness.free_tcp_port()
         with Shoald(extra='metrics: { listen = "127.0.0.1:%d"; };' % port) as d:
-            before = rss_kib(d.pid)
+            before = harness.rss_kib(d.pid)
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             reply = b""
             try:
@@ -253,7 +245,7 @@ class MetricsTest(unittest.TestCase):
             s.close()
             self.assertTrue(reply == b"" or b" 400 " in reply.split(b"\r\n")[0] or b" 413 " in reply.split(b"\r\n")[0],
                             reply[:200])
-            self.assertLess(rss_kib(d.pid) - before, 4 * 1024, "supervisor RSS grew")
+            self.assertLess(harness.rss_kib(d.pid) - before, 4 * 1024, "supervisor RSS grew")
             self.assertIn("shoal_torrents", self.fetch(port))  # still serving
 
     def test_metrics_reflect_announces(self):

@@ -90,6 +90,12 @@ def free_tcp_port(host="127.0.0.1"):
     return free_port(host, socket.SOCK_STREAM)
 
 
+def rss_kib(pid):
+    """Resident set size of a live pid, KiB (VmRSS of /proc/PID/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+
 def proc_stat(pid):
     """(ppid, starttime) of a live pid, or None."""
     try:
