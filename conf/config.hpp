@@ -102,6 +102,16 @@ struct Config {
   std::string access_list_mode = "off";        // "off" | "allow" | "deny"
   std::string access_list_path;                // hex info_hash file; required unless off
   uint32_t access_list_max_entries = 1048576;  // hashes a list may hold (sizes shared memory)
+  // topology map and peer selection (issue 11: conf/topology_map.hpp, worker/peer_policy.hpp)
+  std::string topology_mode = "off";              // "off" | "file" | "prefix"
+  std::string topology_file;                      // map file; required when mode is "file"
+  std::string topology_default_location = "unknown";  // location of uncovered addresses
+  uint32_t topology_prefix_v4 = 24;               // mode prefix: bits that make one location
+  uint32_t topology_prefix_v6 = 64;
+  uint32_t topology_max_prefixes = 131072;        // mappings a map may hold (sizes shared memory)
+  uint32_t topology_max_locations = 4096;         // locations over the daemon's life
+  std::string peer_selection_policy = "random";   // "random" | "nearest" | "tiered"
+  uint32_t max_representatives_per_rack = 2;      // policy tiered
 
   // operations
   std::string stats_socket = "/run/shoald.sock";  // Unix socket for shoalctl; "" = off

@@ -218,6 +218,25 @@ void check_access_list(LoadState* st) {
             "must name a file of info_hashes while access_list.mode is \"" + st->config.access_list_mode + "\"", st);
 }
 
+// topology.mode "file" needs a file; the nearest and tiered policies need a topology.
+void check_topology(LoadState* st) {
+  size_t mode_row = find_row("topology.mode"), file_row = find_row("topology.file");
+  const libconfig::Setting* mode = st->found[mode_row];
+  if (mode && !st->failed[mode_row] && !st->failed[file_row] && st->config.topology_mode == "file" &&
+      st->config.topology_file.empty()) {
+    const libconfig::Setting* at = st->found[file_row] ? st->found[file_row] : mode;
+    add_error(*at, "topology.file", "must name a topology map while topology.mode is \"file\"", st);
+  }
+  size_t policy_row = find_row("peer_selection.policy");
+  const libconfig::Setting* policy = st->found[policy_row];
+  if (policy && !st->failed[policy_row] && !st->failed[mode_row] && st->config.peer_selection_policy != "random" &&
+      st->config.topology_mode == "off") {
+    add_error(*policy, "peer_selection.policy",
+              "\"" + st->config.peer_selection_policy + "\" needs locations: set topology.mode to \"file\" or \"prefix\"",
+              st);
+  }
+}
+
 // A tracker that listens on nothing would start "ready" and serve no one: at least one of
 // udp.enabled, http.enabled and https.enabled must be true (reported on the last one written).
 void check_some_protocol(LoadState* st) {
@@ -360,6 +379,7 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
     check_tcp_overlap(&st);
     check_https_and_proxies(&st);
     check_access_list(&st);
+    check_topology(&st);
     check_some_protocol(&st);
     check_stats_socket_dir(&st);
     check_admin_needs_state_dir(&st);

@@ -9,6 +9,7 @@
 #include <libconfig.h++>
 
 #include "conf/config.hpp"
+#include "conf/topology_map.hpp"
 #include "shm/partition_layout.hpp"  // kMaxCapacity: a partition holds at most 2^24 torrents/peers
 
 namespace shoal::conf::internal {
@@ -68,6 +69,18 @@ std::string check_optional_address(const std::string& value) {
 std::string check_access_mode(const std::string& value) {
   if (value == "off" || value == "allow" || value == "deny") return "";
   return "must be one of \"off\", \"allow\", \"deny\", got \"" + value + "\"";
+}
+
+std::string check_topology_mode(const std::string& value) {
+  if (value == "off" || value == "file" || value == "prefix") return "";
+  return "must be one of \"off\", \"file\", \"prefix\", got \"" + value + "\"";
+}
+
+std::string check_location_setting(const std::string& value) { return check_location(value); }
+
+std::string check_policy(const std::string& value) {
+  if (value == "random" || value == "nearest" || value == "tiered") return "";
+  return "must be one of \"random\", \"nearest\", \"tiered\", got \"" + value + "\"";
 }
 
 // An HTTP header name (RFC 9110 token characters), or "" for none.
@@ -236,6 +249,38 @@ const Row kRows[] = {
             "Most hashes a list may hold (fixed at start; shared memory holds two lists of 20 "
             "bytes a hash)."},
    .int_field = &Config::access_list_max_entries},
+  {.spec = {"topology.mode", "string", 0, 0, "\"off\"",
+            "Where peers sit, for the location-aware peer_selection policies: \"off\"; \"file\" reads "
+            "the map in file; \"prefix\" groups addresses by prefix_v4 / prefix_v6 without a map."},
+   .string_field = &Config::topology_mode, .string_check = check_topology_mode},
+  {.spec = {"topology.file", "string", 0, 4095, "\"\"",
+            "Topology map: \"<CIDR> <location>\" a line, location = 1 to 4 levels such as "
+            "region/zone/rack; longest prefix wins. Required when mode is \"file\". Re-read with the "
+            "access list (SIGUSR1, shoalctl reload)."},
+   .string_field = &Config::topology_file},
+  {.spec = {"topology.default_location", "string", 0, 55, "\"unknown\"",
+            "Location of addresses the map does not cover."},
+   .string_field = &Config::topology_default_location, .string_check = check_location_setting},
+  {.spec = {"topology.prefix_v4", "int", 1, 32, "24",
+            "Mode \"prefix\": IPv4 addresses sharing this many leading bits are one location (rack)."},
+   .int_field = &Config::topology_prefix_v4},
+  {.spec = {"topology.prefix_v6", "int", 1, 128, "64",
+            "Mode \"prefix\": IPv6 addresses sharing this many leading bits are one location (rack)."},
+   .int_field = &Config::topology_prefix_v6},
+  {.spec = {"topology.max_prefixes", "int", 1, 4194304, "131072",
+            "Most mappings a map may hold (fixed at start; shared memory holds two range tables of "
+            "about 48 bytes a mapping)."},
+   .int_field = &Config::topology_max_prefixes},
+  {.spec = {"topology.max_locations", "int", 1, 65535, "4096",
+            "Most distinct locations over the daemon's life (fixed at start; 64 bytes each)."},
+   .int_field = &Config::topology_max_locations},
+  {.spec = {"peer_selection.policy", "string", 0, 0, "\"random\"",
+            "How announce replies pick peers: \"random\"; \"nearest\" (same rack, then zone, then "
+            "region, then anywhere); \"tiered\" (rack representatives; needs topology)."},
+   .string_field = &Config::peer_selection_policy, .string_check = check_policy},
+  {.spec = {"peer_selection.max_representatives_per_rack", "int", 1, 64, "2",
+            "Policy \"tiered\": hosts per rack and torrent that get peers from other racks."},
+   .int_field = &Config::max_representatives_per_rack},
   {.spec = {"stats.socket", "string", 0, 107, "\"/run/shoald.sock\"",
             "Unix socket of the stats/admin protocol used by shoalctl; \"\" disables it."},
    .string_field = &Config::stats_socket},

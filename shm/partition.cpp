@@ -358,7 +358,9 @@ Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k
   // event=completed with left > 0 is a leecher's claim and counts nothing (issue 12).
   bool count_now = in.event == uint8_t(Event::completed) && in.seeder && !counted;
   tail->port_be = k.port_be;
-  tail->flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0));
+  // A representative stays one while it leeches (policy tiered); completing ends it.
+  uint8_t rep = in.seeder ? 0 : uint8_t(tail->flags & kPeerRepresentative);
+  tail->flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0) | rep);
   tail->topology_group = in.topology_group;
   tail->last_seen = in.now;
   if (count_now) count_completed(op, t);
@@ -540,10 +542,21 @@ AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, 
   }
   commit(op);
   fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
-  if (in.numwant != 0 && peers_out != nullptr) {
-    Asker asker{in.family, in.seeder, in.topology_group};
-    res.peer_count = policy.select(candidates(op.r, t, at), asker, in.numwant, &op.h.rng_state, peers_out);
+  PeerView view = candidates(op.r, t, at);
+  Asker asker{in.family, in.seeder, in.topology_group, false};
+  if (!in.seeder) {  // the policy may elect the asker (tiered); the flag is stored with the peer
+    uint8_t* rec = peer_at(op.r, op.r.pool[t].lists[at.list].block, at.list, at.pos);
+    PeerTail* tail = tail_of(rec, at.list);
+    asker.representative = tail->flags & kPeerRepresentative;
+    bool elected = policy.elect(view, asker);
+    if (elected != asker.representative) {
+      op.tx.set(tail->flags, uint8_t(elected ? tail->flags | kPeerRepresentative : tail->flags & ~kPeerRepresentative));
+      commit(op);
+      asker.representative = elected;
+    }
   }
+  if (in.numwant != 0 && peers_out != nullptr)
+    res.peer_count = policy.select(view, asker, in.numwant, &op.h.rng_state, peers_out);
   return res;
 }
 

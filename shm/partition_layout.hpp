@@ -33,6 +33,7 @@
 #include <stdexcept>
 
 #include "shm/layout.hpp"
+#include "shm/peer_view.hpp"  // kPeerRepresentative
 
 namespace shoal::shm {
 
@@ -52,6 +53,7 @@ inline constexpr uint32_t kLists = 4;
 // Peer flags (PeerTail::flags).
 inline constexpr uint8_t kPeerSeeder = 1;            // the peer's last announce had left == 0
 inline constexpr uint8_t kPeerCompletedCounted = 2;  // its event=completed was counted once
+// kPeerRepresentative = 4 (shm/peer_view.hpp): a leecher elected by the tiered policy.
 
 // Geometry and state of the partition, right after the SegmentHeader (offset 64).
 //   format            kPartitionFormat once partition_format finished (written last)
@@ -172,7 +174,7 @@ static_assert(sizeof(PeerSlot) == 12 && kShmSafe<PeerSlot>);
 
 // What follows the address in both peer records.
 //   port_be         port, network order
-//   flags           kPeerSeeder | kPeerCompletedCounted
+//   flags           kPeerSeeder | kPeerCompletedCounted | kPeerRepresentative (leechers only)
 //   topology_group  location group id (0 unknown)
 //   last_seen       seconds since the segment's clock base (shm/clock.hpp)
 struct PeerTail {

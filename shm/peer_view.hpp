@@ -15,6 +15,11 @@ namespace shoal::shm {
 // order), then the port (network order, 2 bytes), a flags byte, a reserved byte and the
 // topology group (uint16, 0 = unknown): the PeerTail of shm/partition_layout.hpp.
 //   self  the asker's own index (it is never chosen), or kNoSelf
+// Peer flag a policy may set through PeerPolicy::elect (policy `tiered`): the peer is one of its
+// rack's representatives in this torrent. Kept in the partition (PeerTail::flags) so it survives
+// a kill -9 of the swarm worker; only leechers carry it (completion clears it).
+inline constexpr uint8_t kPeerRepresentative = 4;
+
 struct PeerView {
   static constexpr uint32_t kNoSelf = 0xffffffffu;
   const uint8_t* list_a = nullptr;  // na records
@@ -31,6 +36,9 @@ struct PeerView {
     return v < na ? list_a + size_t(v) * stride : list_b + size_t(v - na) * stride;
   }
   bool is_seeder(uint32_t v) const { return v >= na; }
+  // The record's flags byte (kPeerRepresentative and the storage's own bits).
+  uint8_t flags(uint32_t v) const { return record(v)[addr_bytes() + 2]; }
+  bool is_representative(uint32_t v) const { return flags(v) & kPeerRepresentative; }
   uint16_t topology_group(uint32_t v) const {
     uint16_t g;
     std::memcpy(&g, record(v) + addr_bytes() + 4, 2);
@@ -43,11 +51,13 @@ struct PeerView {
   }
 };
 
-// Who asks: its family (that of the view), whether it is a seeder, its topology group.
+// Who asks: its family (that of the view), whether it is a seeder, its topology group, and
+// whether it is (after elect) a representative of its rack.
 struct Asker {
   uint8_t family = 4;
   bool seeder = false;
   uint16_t topology_group = 0;
+  bool representative = false;
 };
 
 // xorshift64 step: the selection's randomness. The state lives in the partition header and is
@@ -71,6 +81,14 @@ class PeerPolicy {
   virtual const char* name() const = 0;
   virtual uint16_t select(const PeerView& view, const Asker& asker, uint16_t numwant, uint64_t* rng,
                           uint8_t* out) const = 0;
+  // Called before select() for a leecher asker (the view's `self`): whether the asker shall carry
+  // kPeerRepresentative from now on (asker.representative: whether it does now). The storage
+  // stores the answer in the asker's record. Policies without representatives keep none.
+  virtual bool elect(const PeerView& view, const Asker& asker) const {
+    (void)view;
+    (void)asker;
+    return false;
+  }
 };
 
 // The default policy, `random` (defined with the policies, worker/peer_policy.cpp).

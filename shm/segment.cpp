@@ -85,5 +85,6 @@ std::string partition_segment_name(const std::string& prefix, uint32_t index) {
   return "/" + prefix + "-part-" + std::to_string(index);
 }
 std::string access_segment_name(const std::string& prefix) { return "/" + prefix + "-access"; }
+std::string topology_segment_name(const std::string& prefix) { return "/" + prefix + "-topology"; }
 
 }  // namespace shoal::shm

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "conf/access_list.hpp"
+#include "conf/topology_map.hpp"
 #include "conf/config.hpp"
 #include "shm/layout.hpp"
 #include "supervisor/daemon.hpp"
@@ -194,6 +195,11 @@ int main(int argc, char** argv) {
     if (!acl.empty()) {
       fprintf(stderr, "shoald: %s\n", acl.c_str());
       r.errors.push_back({r.config.source, 0, "", acl});
+    }
+    std::string map = shoal::conf::check_topology_config(r.config);  // "path:line: reason"
+    if (!map.empty()) {
+      fprintf(stderr, "shoald: %s\n", map.c_str());
+      r.errors.push_back({r.config.source, 0, "", map});
     }
   }
   if (!r.ok()) {

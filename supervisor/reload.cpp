@@ -13,6 +13,7 @@
 #include "shm/clock.hpp"
 #include "shm/control_segment.hpp"
 #include "supervisor/log.hpp"
+#include "supervisor/topology_load.hpp"
 
 namespace shoal::supervisor {
 namespace {
@@ -41,24 +42,36 @@ class AccessReloader {
  public:
   AccessReloader(event_base* base, const conf::Config& cfg, const SegmentSet& segments)
       : cfg_(cfg), control_(segments.control_view()), seg_base_(segments.access.base()),
-        h_(shm::access_header(segments.access.base())) {
+        h_(shm::access_header(segments.access.base())), topology_(segments.topology) {
     timer_ = evtimer_new(base, &AccessReloader::on_timer, this);
   }
 
   bool request(std::string* msg) {
-    if (mode_of(cfg_) == conf::AccessMode::off) {
-      LOG_INFO("access list reload requested, but access_list.mode is \"off\": nothing to reload");
-      return say(msg, "access_list.mode is \"off\": nothing to reload"), false;
+    bool access_on = mode_of(cfg_) != conf::AccessMode::off, topology_on = cfg_.topology_mode == "file";
+    if (!access_on && !topology_on) {
+      LOG_INFO("reload requested, but access_list.mode is \"off\" and there is no topology map: nothing to reload");
+      return say(msg, "access_list.mode is \"off\" and topology.mode is not \"file\": nothing to reload"), false;
     }
     uint64_t t0 = shm::monotonic_ns();
-    conf::AccessListResult r = conf::load_access_list(cfg_.access_list_path, h_->capacity);
+    conf::AccessListResult r;
+    if (access_on) r = conf::load_access_list(cfg_.access_list_path, h_->capacity);
     if (!r.ok()) {
       shm::access_store(h_->reload_errors, shm::access_load(h_->reload_errors) + 1);
       uint64_t kept = shm::access_load(h_->count[shm::access_load(h_->active)]);
       std::string line = r.error + "; keeping previous list (" + std::to_string(kept) + " hashes)";
+      if (topology_on) line += " and topology map";
       LOG_ERROR("%s", line.c_str());
       return say(msg, line), false;
     }
+    PendingTopology topo;
+    std::string topo_error;
+    if (!prepare_topology_reload(cfg_, topology_, &topo, &topo_error)) {
+      shm::access_store(h_->reload_errors, shm::access_load(h_->reload_errors) + 1);
+      std::string line = topo_error + "; keeping previous topology map" + (access_on ? " and access list" : "");
+      LOG_ERROR("%s", line.c_str());
+      return say(msg, line), false;
+    }
+    pending_topology_ = std::move(topo);
     pending_ = std::move(r.hashes);
     have_pending_ = true;
     requested_ns_ = waiting_since_ns_ = t0;
@@ -99,17 +112,25 @@ class AccessReloader {
     }
     uint32_t inactive = 1 - shm::access_load(h_->active);
     uint64_t copy_ns = shm::monotonic_ns();
+    publish_topology(topology_, pending_topology_);  // before the generation: one ack covers both
     publish(h_, seg_base_, inactive, pending_);
     uint64_t total_ms = ms_since(requested_ns_);
     shm::access_store(h_->reloads, shm::access_load(h_->reloads) + 1);
     shm::access_store(h_->last_reload_ms, total_ms);
-    char line[200];
-    snprintf(line, sizeof line, "access list reloaded: %zu hashes in %llu ms (parse %llu ms, copy %llu ms; generation %u)",
-             pending_.size(), (unsigned long long)total_ms, (unsigned long long)parse_ms_,
-             (unsigned long long)ms_since(copy_ns), generation + 1);
-    LOG_INFO("%s", line);
+    char what[96] = "", line[240];
+    bool topology = cfg_.topology_mode == "file";
+    if (mode_of(cfg_) != conf::AccessMode::off)
+      snprintf(what, sizeof what, "access list reloaded: %zu hashes", pending_.size());
+    if (topology)
+      snprintf(what + strlen(what), sizeof what - strlen(what), "%stopology map reloaded: %zu prefixes",
+               what[0] ? "; " : "", pending_topology_.prefixes);
+    snprintf(line, sizeof line, "%s in %llu ms (parse %llu ms, copy %llu ms; generation %u)", what,
+             (unsigned long long)total_ms, (unsigned long long)parse_ms_, (unsigned long long)ms_since(copy_ns),
+             generation + 1);
     last_line_ = line;
+    LOG_INFO("%s", last_line_.c_str());
     std::vector<conf::InfoHash>().swap(pending_);  // give the memory back
+    pending_topology_ = PendingTopology{};
     have_pending_ = false;
     return true;
   }
@@ -124,7 +145,9 @@ class AccessReloader {
   void* seg_base_;
   shm::AccessHeader* h_;
   event* timer_ = nullptr;
+  const shm::Segment& topology_;
   std::vector<conf::InfoHash> pending_;
+  PendingTopology pending_topology_;
   bool have_pending_ = false;
   uint64_t requested_ns_ = 0, waiting_since_ns_ = 0, parse_ms_ = 0;
   std::string last_line_;

@@ -17,6 +17,7 @@
 #include "shm/partition.hpp"
 #include "shm/rings_layout.hpp"
 #include "supervisor/reload.hpp"
+#include "supervisor/topology_load.hpp"
 
 namespace shoal::supervisor {
 
@@ -43,6 +44,8 @@ void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t cl
                                      shm::SegmentKind::access, 0, 0, clock_base_ns);
   reserve(set->access);
   load_access_list_at_start(cfg, set->access);
+  set->topology = create_topology_segment(cfg, clock_base_ns);
+  reserve(set->topology);
 }
 
 SegmentSet create_segments(const conf::Config& cfg) {
@@ -93,6 +96,7 @@ void unlink_segments(const conf::Config& cfg) {
   shm::Segment::unlink(shm::control_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::rings_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::access_segment_name(cfg.shm_name));
+  shm::Segment::unlink(shm::topology_segment_name(cfg.shm_name));
   for (uint32_t p = 0; p < cfg.swarm_workers; p++) shm::Segment::unlink(shm::partition_segment_name(cfg.shm_name, p));
 }
 

@@ -15,7 +15,8 @@ namespace shoal::supervisor {
 struct SegmentSet {
   shm::Segment control;
   shm::Segment rings;
-  shm::Segment access;  // shm/access_segment.hpp; only the supervisor writes it
+  shm::Segment access;    // shm/access_segment.hpp; only the supervisor writes it
+  shm::Segment topology;  // shm/topology_segment.hpp; only the supervisor writes it
   shm::ControlSegment* control_view() const { return static_cast<shm::ControlSegment*>(control.base()); }
 };
 
@@ -25,8 +26,8 @@ struct SegmentSet {
 // access list file.
 SegmentSet create_segments(const conf::Config& cfg);
 
-// Creates the access-list segment and loads the configured list into it (at start, also after
-// re-attaching). Throws like create_segments.
+// Creates the access-list and topology segments and loads the configured list and map into them
+// (at start, also after re-attaching). Throws like create_segments.
 void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t clock_base_ns);
 
 // Re-attaches the control, rings and partition segments a previous shoald with this shm_name

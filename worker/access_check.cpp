@@ -9,7 +9,8 @@ namespace shoal::worker {
 
 AccessCheck::AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uint32_t generation)
     : seg_(shm::Segment::attach(shm::access_segment_name(shm_name), shm::SegmentKind::access, true)),
-      slot_(slot), process_generation_(generation) {
+      slot_(slot), process_generation_(generation),
+      topo_seg_(shm::Segment::attach(shm::topology_segment_name(shm_name), shm::SegmentKind::topology, true)) {
   if (seg_.size() < shm::kAccessBuffersOffset) throw std::runtime_error(seg_.name() + ": too small for its header");
   header_ = shm::access_header(seg_.base());
   capacity_ = header_->capacity;  // both written before fork, never changed
@@ -18,6 +19,15 @@ AccessCheck::AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uin
     throw std::runtime_error(seg_.name() + ": smaller than its capacity of " + std::to_string(capacity_) + " hashes");
   if (mode_ != conf::AccessMode::off && mode_ != conf::AccessMode::allow && mode_ != conf::AccessMode::deny)
     throw std::runtime_error(seg_.name() + ": unknown access mode " + std::to_string(header_->mode));
+  if (topo_seg_.size() < shm::kLocationsOffset) throw std::runtime_error(topo_seg_.name() + ": too small for its header");
+  const shm::TopologyHeader* th = shm::topology_header(topo_seg_.base());
+  if (topo_seg_.size() < shm::topology_segment_bytes(th->location_capacity, th->capacity))
+    throw std::runtime_error(topo_seg_.name() + ": smaller than its capacity");
+  if (th->mode > uint32_t(shm::TopologyMode::prefix))
+    throw std::runtime_error(topo_seg_.name() + ": unknown topology mode " + std::to_string(th->mode));
+  topo_mode_ = shm::TopologyMode(th->mode);
+  prefix4_ = std::clamp<uint8_t>(th->prefix4, 1, 32);
+  prefix6_ = std::clamp<uint8_t>(th->prefix6, 1, 128);
   begin_batch();
 }
 
@@ -29,10 +39,24 @@ void AccessCheck::begin_batch() {
     uint32_t b = shm::access_load(header_->active) & 1;
     count_ = std::min<uint64_t>(shm::access_load(header_->count[b]), capacity_);
     list_ = shm::access_buffer(seg_.base(), capacity_, b);
+    snapshot_topology();
     generation_ = g;
   }
   // A superseded process (rolling restart) must not overwrite its successor's ack.
   if (shm::load_u32(slot_->generation) == process_generation_) shm::store_u32(slot_->access_generation, generation_);
+}
+
+// Reads the topology buffer in use (after the access generation: see shm/topology_segment.hpp).
+void AccessCheck::snapshot_topology() {
+  if (topo_mode_ != shm::TopologyMode::file) return;
+  const shm::TopologyHeader* h = shm::topology_header(topo_seg_.base());
+  uint32_t b = shm::topology_load(h->active) & 1, cap = h->capacity;
+  const char* buf = static_cast<const char*>(topo_seg_.base()) + shm::range_buffer_offset(h->location_capacity, cap, b);
+  shm::RangeBufferLayout l = shm::RangeBufferLayout::of(cap);
+  v4_ = {reinterpret_cast<const uint32_t*>(buf + l.v4_starts), reinterpret_cast<const uint16_t*>(buf + l.v4_groups),
+         std::min(shm::topology_load(h->count4[b]), cap)};
+  v6_ = {reinterpret_cast<const uint64_t*>(buf + l.v6_hi), reinterpret_cast<const uint64_t*>(buf + l.v6_lo),
+         reinterpret_cast<const uint16_t*>(buf + l.v6_groups), std::min(shm::topology_load(h->count6[b]), cap)};
 }
 
 }  // namespace shoal::worker

@@ -6,6 +6,8 @@
 // begin_batch() calls every check uses the same list, so a batch never sees a mixed list.
 // During a rolling restart two processes of one slot run for a while; only the one whose
 // generation is the slot's current one acks (the one the supervisor waits for).
+// The same snapshot covers the topology map (shm/topology_segment.hpp, issue 11), whose buffers
+// flip under the access segment's generation: topology_group() resolves a peer's location.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -13,6 +15,7 @@
 #include "conf/access_list.hpp"
 #include "shm/access_segment.hpp"
 #include "shm/control_segment.hpp"
+#include "shm/topology_segment.hpp"
 #include "shm/segment.hpp"
 
 namespace shoal::worker {
@@ -41,6 +44,20 @@ class AccessCheck {
     return conf::access_allows(mode_, conf::access_list_contains(list_, count_, info_hash));
   }
 
+  // Location group of a peer address (4 or 16 bytes, network order; family 4 or 6) under the
+  // snapshot's topology: 0 (unknown) when topology.mode is off; mode prefix hashes the address's
+  // prefix; mode file searches the map (longest prefix, else the default location).
+  uint16_t topology_group(uint8_t family, const uint8_t* addr) const {
+    switch (topo_mode_) {
+      case shm::TopologyMode::file:
+        return family == 4 ? shm::range_lookup_v4(v4_, addr) : shm::range_lookup_v6(v6_, addr);
+      case shm::TopologyMode::prefix:
+        return shm::prefix_group(family, addr, prefix4_, prefix6_);
+      default:
+        return 0;
+    }
+  }
+
   conf::AccessMode mode() const { return mode_; }
   uint32_t generation() const { return generation_; }  // of the snapshot in use
   uint64_t size() const { return count_; }              // hashes in the snapshot
@@ -55,6 +72,13 @@ class AccessCheck {
   uint32_t generation_ = 0;
   const uint8_t* list_ = nullptr;
   uint64_t count_ = 0;
+  // topology snapshot
+  void snapshot_topology();
+  shm::Segment topo_seg_;
+  shm::TopologyMode topo_mode_ = shm::TopologyMode::off;
+  uint8_t prefix4_ = 24, prefix6_ = 64;
+  shm::RangesV4 v4_;
+  shm::RangesV6 v6_;
 };
 
 }  // namespace shoal::worker

@@ -73,7 +73,7 @@ PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& c
   r->seeder = a.seeder;
   size_t p = ctx.protocol < kProtocols ? ctx.protocol : 0;
   r->numwant = effective_numwant(a.numwant, a.event, cfg_, a.family == 4 ? limits_[p].v4 : limits_[p].v6);
-  r->topology_group = 0;
+  r->topology_group = access_ ? access_->topology_group(a.family, a.peer_addr) : 0;
   return PathStatus::ok;
 }
 

@@ -18,7 +18,9 @@
 #include "shm/clock.hpp"
 #include "shm/partition.hpp"
 #include "supervisor/log.hpp"
+#include "shm/topology_segment.hpp"
 #include "worker/peer_policy.hpp"
+#include "worker/peer_policy_location.hpp"
 #include "worker/worker_common.hpp"
 
 namespace shoal::worker {
@@ -32,9 +34,9 @@ constexpr uint64_t kPrefetchPeer = 4;
 
 class SwarmWorker {
  public:
-  SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop)
-      : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false),
-        policy_(&random_policy()) {
+  SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop,
+              const shm::PeerPolicy* policy)
+      : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false), policy_(policy) {
     // Ring r = s * kSets + k: socket worker s, ring set k.
     for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
       for (uint32_t k = 0; k < shm::RingsGeometry::kSets; k++) {
@@ -225,7 +227,7 @@ class SwarmWorker {
   std::vector<shm::SpscRing<shm::Request>> requests_;
   std::vector<shm::SpscRing<shm::Response>> responses_;
   std::vector<bool> woken_;
-  const shm::PeerPolicy* policy_;  // chooses the peers of each reply (worker/peer_policy.hpp)
+  const shm::PeerPolicy* policy_;  // chooses the peers of each reply (peer_selection.policy)
   shm::Response scratch_;  // response of an orphaned set's request (never sent)
   event* wakeup_ = nullptr;
   event* retry_ = nullptr;
@@ -249,12 +251,26 @@ shm::Partition recover_partition(const shm::Segment& seg, uint32_t index, shm::C
   return part;
 }
 
+// The configured peer-selection policy, reading locations from the topology segment.
+std::unique_ptr<shm::PeerPolicy> open_policy(const conf::Config& cfg, const shm::Segment& topology) {
+  Locations loc;
+  const shm::TopologyHeader* h = shm::topology_header(topology.base());
+  if (topology.size() >= shm::topology_segment_bytes(h->location_capacity, h->capacity) && h->location_capacity > 0) {
+    loc.entries = shm::location_entries(topology.base());
+    loc.count = &h->locations;
+  }
+  std::unique_ptr<shm::PeerPolicy> p = make_peer_policy(cfg.peer_selection_policy, loc, cfg.max_representatives_per_rack);
+  if (!p) throw std::runtime_error("unknown peer_selection.policy \"" + cfg.peer_selection_policy + "\"");
+  return p;
+}
+
 }  // namespace
 
 int run_swarm_worker(const WorkerContext& ctx) {
   SharedState shared;
-  shm::Segment part_seg;
+  shm::Segment part_seg, topology_seg;
   try {
+    topology_seg = shm::Segment::attach(shm::topology_segment_name(ctx.config->shm_name), shm::SegmentKind::topology, true);
     shared = attach_shared(ctx);
     part_seg = shm::Segment::attach(shm::partition_segment_name(ctx.config->shm_name, ctx.index), shm::SegmentKind::partition);
   } catch (const std::exception& e) {
@@ -267,10 +283,12 @@ int run_swarm_worker(const WorkerContext& ctx) {
   std::optional<shm::Partition> part;
   std::optional<WorkerLoop> loop;
   std::optional<SwarmWorker> worker;
+  std::unique_ptr<shm::PeerPolicy> policy;
   try {
     part.emplace(recover_partition(part_seg, ctx.index, shared.counters));
     loop.emplace(&shared);
-    worker.emplace(ctx, &shared, &*part, &*loop);
+    policy = open_policy(*ctx.config, topology_seg);
+    worker.emplace(ctx, &shared, &*part, &*loop, policy.get());
   } catch (const std::exception& e) {
     LOG_ERROR("fatal: swarm worker %u cannot start: %s", ctx.index, e.what());
     return 1;

@@ -18,6 +18,7 @@
 #include "shm/access_segment.hpp"
 #include "shm/control_segment.hpp"
 #include "supervisor/reload.hpp"
+#include "supervisor/topology_load.hpp"
 #include "worker/access_check.hpp"
 
 namespace shoal::conf {
@@ -241,13 +242,20 @@ TEST(AccessListConfig, CheckForDashT) {
 
 // ---- the worker's snapshot over a real segment ------------------------------------------------
 
+// The topology map (issue 11) rides on the same snapshot: its buffers flip with the access
+// generation, so a batch resolves every address under one map.
 TEST(AccessListCheck, SnapshotPerBatchAckAndFlip) {
   TempFile f(kA + "\n" + kB + "\n");
+  TempFile map("10.0.0.0/8 eu/r1\n");
   Config cfg;
   cfg.shm_name = "shoalunit-" + std::to_string(getpid());
   cfg.access_list_mode = "allow";
   cfg.access_list_path = f.path;
   cfg.access_list_max_entries = 4;
+  cfg.topology_mode = "file";
+  cfg.topology_file = map.path;
+  shm::Segment topo = supervisor::create_topology_segment(cfg, 0);
+  const uint8_t in10[4] = {10, 1, 2, 3}, in11[4] = {11, 1, 2, 3};
   std::string name = shm::access_segment_name(cfg.shm_name);
   shm::Segment seg = shm::Segment::create(name, shm::access_segment_bytes(4), shm::SegmentKind::access, 0, 0, 0);
   supervisor::load_access_list_at_start(cfg, seg);
@@ -261,18 +269,30 @@ TEST(AccessListCheck, SnapshotPerBatchAckAndFlip) {
   EXPECT_EQ(slot.access_generation, 1u);
   EXPECT_TRUE(check.allowed(hash_of(kA).data()));
   EXPECT_FALSE(check.allowed(hash_of(kC).data()));
+  const shm::LocationEntry* locations = shm::location_entries(topo.base());
+  EXPECT_STREQ(locations[check.topology_group(4, in10) - 1].name, "eu/r1");
+  EXPECT_STREQ(locations[check.topology_group(4, in11) - 1].name, "unknown");
 
+  // A new map, prepared and published into the inactive buffer as reload.cpp does.
+  { std::ofstream(map.path) << "10.0.0.0/8 us/r9\n11.0.0.0/8 eu/r1\n"; }
+  supervisor::PendingTopology pending;
+  std::string error;
+  ASSERT_TRUE(supervisor::prepare_topology_reload(cfg, topo, &pending, &error)) << error;
+  supervisor::publish_topology(topo, pending);
   // The supervisor's flip (reload.cpp's order): buffer 1, count, active, generation.
   std::memcpy(shm::access_buffer(seg.base(), 4, 1), hash_of(kC).data(), 20);
   shm::access_store(h->count[1], uint64_t(1));
   shm::access_store(h->active, 1u);
   shm::access_store(h->generation, 2u);
   EXPECT_TRUE(check.allowed(hash_of(kA).data())) << "the batch's snapshot must not change mid-batch";
+  EXPECT_STREQ(locations[check.topology_group(4, in10) - 1].name, "eu/r1");
   EXPECT_EQ(slot.access_generation, 1u);
   check.begin_batch();
   EXPECT_EQ(slot.access_generation, 2u);
   EXPECT_FALSE(check.allowed(hash_of(kA).data()));
   EXPECT_TRUE(check.allowed(hash_of(kC).data()));
+  EXPECT_STREQ(locations[check.topology_group(4, in10) - 1].name, "us/r9");
+  EXPECT_STREQ(locations[check.topology_group(4, in11) - 1].name, "eu/r1");  // the same group as before
 
   // A superseded process (its successor has generation 8) reads on but never acks.
   slot.generation = 8;
@@ -281,6 +301,7 @@ TEST(AccessListCheck, SnapshotPerBatchAckAndFlip) {
   EXPECT_EQ(check.generation(), 3u);
   EXPECT_EQ(slot.access_generation, 2u);
   shm::Segment::unlink(name);
+  shm::Segment::unlink(shm::topology_segment_name(cfg.shm_name));
 }
 
 TEST(AccessListCheck, BadFileAtStartThrowsTheLine) {
