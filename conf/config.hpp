@@ -120,6 +120,9 @@ struct Config {
 
   // deploy transfers (supervisor/transfer_store.hpp, supervisor/admin_http.hpp)
   std::string transfers_state_dir;  // where registered .torrent files are kept; "" = off
+  std::string transfers_mode = "open";       // "open" | "deploy" (peers only for registered transfers)
+  uint32_t transfers_max = 4096;             // transfers registered at once (sizes shared memory)
+  uint32_t transfers_active_interval = 30;   // seconds: registered transfers in progress
   std::string admin_listen;         // "host:port" of the admin HTTP API; "" = off
 };
 

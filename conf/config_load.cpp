@@ -279,6 +279,14 @@ void check_admin_needs_state_dir(LoadState* st) {
   add_error(*at, "admin.listen", "needs transfers.state_dir (where registered .torrent files are kept)", st);
 }
 
+// transfers.mode "deploy" serves only registered transfers: without a state_dir there are none.
+void check_deploy_needs_state_dir(LoadState* st) {
+  size_t row = find_row("transfers.mode");
+  const libconfig::Setting* at = st->found[row];
+  if (!at || st->failed[row] || st->config.transfers_mode != "deploy" || !st->config.transfers_state_dir.empty()) return;
+  add_error(*at, "transfers.mode", "\"deploy\" needs transfers.state_dir (where registered transfers are kept)", st);
+}
+
 // libconfig 1.5 silently wraps integer literals that do not fit in 32 bits (4294971392 reads as
 // 4096). promote_wide_integers() appends the L suffix to those, so libconfig reads them as 64-bit
 // and the range checks see what the user wrote. Line numbers are unchanged. The scanner only
@@ -383,6 +391,7 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
     check_some_protocol(&st);
     check_stats_socket_dir(&st);
     check_admin_needs_state_dir(&st);
+    check_deploy_needs_state_dir(&st);
   }
   for (ConfigError& error : st.errors) {
     if (error.file.empty()) error.file = name;

@@ -76,6 +76,11 @@ std::string check_topology_mode(const std::string& value) {
   return "must be one of \"off\", \"file\", \"prefix\", got \"" + value + "\"";
 }
 
+std::string check_transfers_mode(const std::string& value) {
+  if (value == "open" || value == "deploy") return "";
+  return "must be one of \"open\", \"deploy\", got \"" + value + "\"";
+}
+
 std::string check_location_setting(const std::string& value) { return check_location(value); }
 
 std::string check_policy(const std::string& value) {
@@ -294,6 +299,18 @@ const Row kRows[] = {
             "Directory where registered deploy transfers (.torrent files) are kept across restarts, "
             "created if missing; \"\" turns transfer registration off."},
    .string_field = &Config::transfers_state_dir},
+  {.spec = {"transfers.mode", "string", 0, 0, "\"open\"",
+            "\"open\" serves every torrent (registration only adds metadata); \"deploy\" serves peers only "
+            "for registered transfers (others get no peers and a warning). Needs state_dir."},
+   .string_field = &Config::transfers_mode, .string_check = check_transfers_mode},
+  {.spec = {"transfers.max_transfers", "int", 1, 1048576, "4096",
+            "Most transfers registered at once (fixed at start; shared memory holds two tables of 32 bytes "
+            "a transfer)."},
+   .int_field = &Config::transfers_max},
+  {.spec = {"transfers.active_interval", "int", 10, 86400, "30",
+            "Announce interval (seconds) of a registered transfer in progress (a leecher left, or no completion "
+            "yet); every other torrent gets tracker.announce_interval, the passive interval."},
+   .int_field = &Config::transfers_active_interval},
   {.spec = {"admin.listen", "string", 0, 64, "\"\"",
             "Address of the admin HTTP API for deploy transfers, e.g. \"127.0.0.1:9470\" (keep it on "
             "loopback or a management network); \"\" disables it. Needs transfers.state_dir."},

@@ -13,7 +13,7 @@ inline constexpr uint64_t kMagic = 0x67657320616f6873ull;  // "shoa seg" little-
 inline constexpr uint32_t kLayoutVersion = 3;
 
 // Which segment a header belongs to.
-enum class SegmentKind : uint32_t { control = 1, rings = 2, partition = 3, access = 4, topology = 5 };
+enum class SegmentKind : uint32_t { control = 1, rings = 2, partition = 3, access = 4, topology = 5, transfers = 6 };
 
 // First 64 bytes of every segment.
 //   magic           kMagic

@@ -86,5 +86,6 @@ std::string partition_segment_name(const std::string& prefix, uint32_t index) {
 }
 std::string access_segment_name(const std::string& prefix) { return "/" + prefix + "-access"; }
 std::string topology_segment_name(const std::string& prefix) { return "/" + prefix + "-topology"; }
+std::string transfers_segment_name(const std::string& prefix) { return "/" + prefix + "-transfers"; }
 
 }  // namespace shoal::shm

@@ -14,6 +14,7 @@
 #include "shm/control_segment.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/topology_load.hpp"
+#include "shm/transfers_segment.hpp"
 
 namespace shoal::supervisor {
 namespace {
@@ -42,8 +43,19 @@ class AccessReloader {
  public:
   AccessReloader(event_base* base, const conf::Config& cfg, const SegmentSet& segments)
       : cfg_(cfg), control_(segments.control_view()), seg_base_(segments.access.base()),
-        h_(shm::access_header(segments.access.base())), topology_(segments.topology) {
+        h_(shm::access_header(segments.access.base())), topology_(segments.topology),
+        transfers_(segments.transfers) {
     timer_ = evtimer_new(base, &AccessReloader::on_timer, this);
+  }
+
+  // Publishes `sorted` (by info_hash) as the registered transfers at the next flip, without
+  // touching the access list or the topology map (unless a reload of those is pending too).
+  void request_transfers(std::vector<shm::TransferEntry> sorted) {
+    pending_transfers_ = std::move(sorted);
+    transfers_pending_ = true;
+    if (!have_pending_) requested_ns_ = waiting_since_ns_ = shm::monotonic_ns();
+    have_pending_ = true;
+    if (!try_publish()) evtimer_add(timer_, &kPoll);
   }
 
   bool request(std::string* msg) {
@@ -73,8 +85,9 @@ class AccessReloader {
     }
     pending_topology_ = std::move(topo);
     pending_ = std::move(r.hashes);
+    lists_pending_ = true;
+    if (!have_pending_) requested_ns_ = waiting_since_ns_ = t0;
     have_pending_ = true;
-    requested_ns_ = waiting_since_ns_ = t0;
     parse_ms_ = ms_since(t0);
     if (try_publish()) return say(msg, last_line_), true;
     evtimer_add(timer_, &kPoll);
@@ -112,18 +125,24 @@ class AccessReloader {
     }
     uint32_t inactive = 1 - shm::access_load(h_->active);
     uint64_t copy_ns = shm::monotonic_ns();
-    publish_topology(topology_, pending_topology_);  // before the generation: one ack covers both
-    publish(h_, seg_base_, inactive, pending_);
+    // Every part first, then one generation: one ack covers them all.
+    if (transfers_pending_) publish_transfers(transfers_, pending_transfers_);
+    if (lists_pending_) publish_topology(topology_, pending_topology_);
+    if (lists_pending_) publish(h_, seg_base_, inactive, pending_);
+    else shm::access_store(h_->generation, shm::access_load(h_->generation) + 1);
     uint64_t total_ms = ms_since(requested_ns_);
     shm::access_store(h_->reloads, shm::access_load(h_->reloads) + 1);
     shm::access_store(h_->last_reload_ms, total_ms);
-    char what[96] = "", line[240];
-    bool topology = cfg_.topology_mode == "file";
-    if (mode_of(cfg_) != conf::AccessMode::off)
+    char what[160] = "", line[300];
+    bool topology = lists_pending_ && cfg_.topology_mode == "file";
+    if (lists_pending_ && mode_of(cfg_) != conf::AccessMode::off)
       snprintf(what, sizeof what, "access list reloaded: %zu hashes", pending_.size());
     if (topology)
       snprintf(what + strlen(what), sizeof what - strlen(what), "%stopology map reloaded: %zu prefixes",
                what[0] ? "; " : "", pending_topology_.prefixes);
+    if (transfers_pending_)
+      snprintf(what + strlen(what), sizeof what - strlen(what), "%sregistered transfers published: %zu",
+               what[0] ? "; " : "", pending_transfers_.size());
     snprintf(line, sizeof line, "%s in %llu ms (parse %llu ms, copy %llu ms; generation %u)", what,
              (unsigned long long)total_ms, (unsigned long long)parse_ms_, (unsigned long long)ms_since(copy_ns),
              generation + 1);
@@ -131,7 +150,8 @@ class AccessReloader {
     LOG_INFO("%s", last_line_.c_str());
     std::vector<conf::InfoHash>().swap(pending_);  // give the memory back
     pending_topology_ = PendingTopology{};
-    have_pending_ = false;
+    std::vector<shm::TransferEntry>().swap(pending_transfers_);
+    have_pending_ = lists_pending_ = transfers_pending_ = false;
     return true;
   }
 
@@ -146,9 +166,13 @@ class AccessReloader {
   shm::AccessHeader* h_;
   event* timer_ = nullptr;
   const shm::Segment& topology_;
+  const shm::Segment& transfers_;
   std::vector<conf::InfoHash> pending_;
   PendingTopology pending_topology_;
-  bool have_pending_ = false;
+  std::vector<shm::TransferEntry> pending_transfers_;
+  bool have_pending_ = false;     // something waits for the flip
+  bool lists_pending_ = false;    // the access list and topology map (a reload)
+  bool transfers_pending_ = false;
   uint64_t requested_ns_ = 0, waiting_since_ns_ = 0, parse_ms_ = 0;
   std::string last_line_;
 };
@@ -193,6 +217,22 @@ bool request_access_list_reload(event_base* base, const conf::Config& cfg, const
                                 std::string* msg) {
   if (!g_reloader) g_reloader = new AccessReloader(base, cfg, segments);
   return g_reloader->request(msg);
+}
+
+void publish_transfers(const shm::Segment& seg, const std::vector<shm::TransferEntry>& sorted) {
+  shm::TransfersHeader* h = shm::transfers_header(seg.base());
+  uint32_t n = uint32_t(std::min<size_t>(sorted.size(), h->capacity));
+  uint32_t b = 1 - (shm::topology_load(h->active) & 1);
+  if (n) std::memcpy(shm::transfers_buffer(seg.base(), h->capacity, b), sorted.data(), n * sizeof(shm::TransferEntry));
+  shm::topology_store(h->count[b], n);
+  shm::topology_store(h->active, b);
+}
+
+void request_transfers_publish(event_base* base, const conf::Config& cfg, const SegmentSet& segments,
+                               std::vector<shm::TransferEntry> sorted) {
+  if (segments.transfers.size() < shm::transfers_segment_bytes(1)) return;  // no state_dir: nothing to publish
+  if (!g_reloader) g_reloader = new AccessReloader(base, cfg, segments);
+  g_reloader->request_transfers(std::move(sorted));
 }
 
 }  // namespace shoal::supervisor

@@ -10,10 +10,12 @@
 #include <event2/event.h>
 
 #include <string>
+#include <vector>
 
 #include "conf/config.hpp"
 #include "shm/control_segment.hpp"
 #include "shm/segment.hpp"
+#include "shm/transfers_segment.hpp"
 #include "supervisor/segments.hpp"
 
 namespace shoal::supervisor {
@@ -40,6 +42,17 @@ bool request_access_list_reload(event_base* base, const conf::Config& cfg, const
 // whose previous worker is still draining after a rolling restart (*draining = true: it shares
 // the slot's ack word with its successor, so its own ack cannot be read, and it may still
 // check a request against the old buffer until it exits). -1 when no slot does.
+// Writes `sorted` (registered transfers by info_hash, at most the segment's capacity) into the
+// inactive buffer of the transfers segment and flips its `active`. Before any fork (start) the
+// caller may use it directly; afterwards only the reloader does, right before a generation bump.
+void publish_transfers(const shm::Segment& transfers, const std::vector<shm::TransferEntry>& sorted);
+
+// Publishes the registered transfers (after an add or remove) at the next flip of the access
+// generation, as a reload publishes the access list: at once if every socket worker has acked,
+// else from the reloader's timer. The access list and topology map stay as they are.
+void request_transfers_publish(event_base* base, const conf::Config& cfg, const SegmentSet& segments,
+                               std::vector<shm::TransferEntry> sorted);
+
 int access_laggard(const shm::ControlSegment* control, uint32_t generation, uint32_t* ack, bool* draining);
 
 }  // namespace shoal::supervisor

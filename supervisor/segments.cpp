@@ -16,6 +16,7 @@
 #include "shm/clock.hpp"
 #include "shm/partition.hpp"
 #include "shm/rings_layout.hpp"
+#include "shm/transfers_segment.hpp"
 #include "supervisor/reload.hpp"
 #include "supervisor/topology_load.hpp"
 
@@ -46,6 +47,14 @@ void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t cl
   load_access_list_at_start(cfg, set->access);
   set->topology = create_topology_segment(cfg, clock_base_ns);
   reserve(set->topology);
+  // Registered transfers: filled by the supervisor from transfers.state_dir before any fork.
+  uint32_t transfers = cfg.transfers_state_dir.empty() ? 0 : cfg.transfers_max;
+  set->transfers = shm::Segment::create(shm::transfers_segment_name(cfg.shm_name), shm::transfers_segment_bytes(transfers),
+                                        shm::SegmentKind::transfers, 0, 0, clock_base_ns);
+  reserve(set->transfers);
+  shm::TransfersHeader* th = shm::transfers_header(set->transfers.base());
+  th->mode = uint32_t(cfg.transfers_mode == "deploy" ? shm::TransfersMode::deploy : shm::TransfersMode::open);
+  th->capacity = transfers;
 }
 
 SegmentSet create_segments(const conf::Config& cfg) {
@@ -97,6 +106,7 @@ void unlink_segments(const conf::Config& cfg) {
   shm::Segment::unlink(shm::rings_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::access_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::topology_segment_name(cfg.shm_name));
+  shm::Segment::unlink(shm::transfers_segment_name(cfg.shm_name));
   for (uint32_t p = 0; p < cfg.swarm_workers; p++) shm::Segment::unlink(shm::partition_segment_name(cfg.shm_name, p));
 }
 

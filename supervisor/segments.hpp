@@ -17,6 +17,7 @@ struct SegmentSet {
   shm::Segment rings;
   shm::Segment access;    // shm/access_segment.hpp; only the supervisor writes it
   shm::Segment topology;  // shm/topology_segment.hpp; only the supervisor writes it
+  shm::Segment transfers; // shm/transfers_segment.hpp; only the supervisor writes it
   shm::ControlSegment* control_view() const { return static_cast<shm::ControlSegment*>(control.base()); }
 };
 

@@ -107,6 +107,12 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
     if (!transfers_->open(cfg.transfers_state_dir, &skipped, &why)) throw std::runtime_error("transfers.state_dir: " + why);
     for (const std::string& s : skipped) LOG_WARN("transfer file skipped: %s", s.c_str());
     LOG_INFO("transfers: %zu registered in %s", transfers_->size(), cfg.transfers_state_dir.c_str());
+    if (transfers_->size() > cfg.transfers_max)
+      LOG_WARN("transfers: %zu registered but transfers.max_transfers is %u: only the first %u are served as registered",
+               transfers_->size(), cfg.transfers_max, cfg.transfers_max);
+    transfers_->set_capacity(cfg.transfers_max);
+    publish_transfers(segments_.transfers, transfer_entries());  // no worker runs yet
+    transfers_->set_on_change([this] { request_transfers_publish(base_, cfg_, segments_, transfer_entries()); });
   }
   if (!cfg.admin_listen.empty()) {
     admin_ = std::make_unique<AdminHttp>(base_, transfers_.get(), cfg.admin_listen);
@@ -114,6 +120,17 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
   }
   stop_deadline_ = evtimer_new(base_, &Supervisor::on_stop_deadline, this);
   ready_check_ = event_new(base_, -1, EV_PERSIST, &Supervisor::on_ready_check, this);
+}
+
+std::vector<shm::TransferEntry> Supervisor::transfer_entries() const {
+  std::vector<shm::TransferEntry> out;
+  for (const Transfer* t : transfers_->list()) {  // by info_hash: the order workers search in
+    shm::TransferEntry e{};
+    std::memcpy(e.info_hash, t->meta.info_hash, 20);
+    e.length = t->meta.total_length;
+    out.push_back(e);
+  }
+  return out;
 }
 
 Supervisor::~Supervisor() {

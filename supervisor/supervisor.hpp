@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conf/config.hpp"
+#include "shm/transfers_segment.hpp"
 #include "supervisor/segments.hpp"
 #include "worker/worker_context.hpp"
 
@@ -67,6 +68,8 @@ class Supervisor {
   event_base* base() const { return base_; }
   // Registered deploy transfers, or nullptr when transfers.state_dir is "".
   TransferStore* transfers() const { return transfers_.get(); }
+  // The registered transfers as the transfers segment holds them (sorted by info_hash).
+  std::vector<shm::TransferEntry> transfer_entries() const;
   // Wakes swarm worker j (after writing its query mailbox).
   void wake_swarm_worker(uint32_t j) const;
   // Re-reads the access list (stats "reload", SIGUSR1). *msg says what happened.

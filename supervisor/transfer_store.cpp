@@ -97,6 +97,9 @@ TransferStore::AddResult TransferStore::add(const std::string& bytes, const Tran
     *out = &it->second;
     return AddResult::already_registered;
   }
+  if (by_hash_.size() >= capacity_)
+    return *why = std::to_string(capacity_) + " transfers are registered, the most transfers.max_transfers allows; "
+                  "remove one first", AddResult::invalid;
   t.path = dir_ + "/" + info_hash_hex(t.meta.info_hash) + ".torrent";
   std::string tmp = t.path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
@@ -118,6 +121,7 @@ TransferStore::AddResult TransferStore::add(const std::string& bytes, const Tran
   t.registered_at = int64_t(time(nullptr));
   auto [pos, inserted] = by_hash_.emplace(key, std::move(t));
   *out = &pos->second;
+  if (on_change_) on_change_();
   return AddResult::added;
 }
 
@@ -126,6 +130,7 @@ bool TransferStore::remove(const uint8_t info_hash[20], std::string* why) {
   if (it == by_hash_.end()) return false;
   if (unlink(it->second.path.c_str()) != 0 && errno != ENOENT) return *why = errno_text(it->second.path), false;
   by_hash_.erase(it);
+  if (on_change_) on_change_();
   return true;
 }
 

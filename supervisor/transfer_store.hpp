@@ -4,6 +4,7 @@
 // the hosts by name or info_hash. Owned by the supervisor (single-threaded); no shared memory.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -57,7 +58,15 @@ class TransferStore {
   const std::string& dir() const { return dir_; }
   size_t size() const { return by_hash_.size(); }
 
+  // At most `n` transfers at once: add() refuses more (invalid, saying so). Default: no limit.
+  void set_capacity(size_t n) { capacity_ = n; }
+  // Called after every successful add() and remove() (the supervisor publishes the set to the
+  // socket workers).
+  void set_on_change(std::function<void()> f) { on_change_ = std::move(f); }
+
  private:
+  size_t capacity_ = SIZE_MAX;
+  std::function<void()> on_change_;
   std::string dir_;
   std::map<std::string, Transfer> by_hash_;  // key: 20 raw info_hash bytes
 };

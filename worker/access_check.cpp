@@ -10,7 +10,8 @@ namespace shoal::worker {
 AccessCheck::AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uint32_t generation)
     : seg_(shm::Segment::attach(shm::access_segment_name(shm_name), shm::SegmentKind::access, true)),
       slot_(slot), process_generation_(generation),
-      topo_seg_(shm::Segment::attach(shm::topology_segment_name(shm_name), shm::SegmentKind::topology, true)) {
+      topo_seg_(shm::Segment::attach(shm::topology_segment_name(shm_name), shm::SegmentKind::topology, true)),
+      transfers_seg_(shm::Segment::attach(shm::transfers_segment_name(shm_name), shm::SegmentKind::transfers, true)) {
   if (seg_.size() < shm::kAccessBuffersOffset) throw std::runtime_error(seg_.name() + ": too small for its header");
   header_ = shm::access_header(seg_.base());
   capacity_ = header_->capacity;  // both written before fork, never changed
@@ -28,6 +29,10 @@ AccessCheck::AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uin
   topo_mode_ = shm::TopologyMode(th->mode);
   prefix4_ = std::clamp<uint8_t>(th->prefix4, 1, 32);
   prefix6_ = std::clamp<uint8_t>(th->prefix6, 1, 128);
+  const shm::TransfersHeader* xh = shm::transfers_header(transfers_seg_.base());
+  if (transfers_seg_.size() < shm::transfers_segment_bytes(xh->capacity))
+    throw std::runtime_error(transfers_seg_.name() + ": smaller than its capacity");
+  deploy_ = xh->mode == uint32_t(shm::TransfersMode::deploy);
   begin_batch();
 }
 
@@ -40,6 +45,7 @@ void AccessCheck::begin_batch() {
     count_ = std::min<uint64_t>(shm::access_load(header_->count[b]), capacity_);
     list_ = shm::access_buffer(seg_.base(), capacity_, b);
     snapshot_topology();
+    snapshot_transfers();
     generation_ = g;
   }
   // A superseded process (rolling restart) must not overwrite its successor's ack.
@@ -57,6 +63,16 @@ void AccessCheck::snapshot_topology() {
          std::min(shm::topology_load(h->count4[b]), cap)};
   v6_ = {reinterpret_cast<const uint64_t*>(buf + l.v6_hi), reinterpret_cast<const uint64_t*>(buf + l.v6_lo),
          reinterpret_cast<const uint16_t*>(buf + l.v6_groups), std::min(shm::topology_load(h->count6[b]), cap)};
+}
+
+// Reads the transfers buffer in use (after the access generation: shm/transfers_segment.hpp).
+void AccessCheck::snapshot_transfers() {
+  if (!transfers_seg_.valid()) return;
+  const shm::TransfersHeader* h = shm::transfers_header(transfers_seg_.base());
+  if (h->capacity == 0) return;
+  uint32_t b = shm::topology_load(h->active) & 1;
+  transfers_ = shm::transfers_buffer(transfers_seg_.base(), h->capacity, b);
+  transfers_count_ = std::min(shm::topology_load(h->count[b]), h->capacity);
 }
 
 }  // namespace shoal::worker

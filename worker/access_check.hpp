@@ -6,8 +6,10 @@
 // begin_batch() calls every check uses the same list, so a batch never sees a mixed list.
 // During a rolling restart two processes of one slot run for a while; only the one whose
 // generation is the slot's current one acks (the one the supervisor waits for).
-// The same snapshot covers the topology map (shm/topology_segment.hpp, issue 11), whose buffers
-// flip under the access segment's generation: topology_group() resolves a peer's location.
+// The same snapshot covers the topology map (shm/topology_segment.hpp, issue 11) and the
+// registered transfers (shm/transfers_segment.hpp), whose buffers flip under the access
+// segment's generation: topology_group() resolves a peer's location, transfer() finds a
+// registered transfer.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,6 +18,7 @@
 #include "shm/access_segment.hpp"
 #include "shm/control_segment.hpp"
 #include "shm/topology_segment.hpp"
+#include "shm/transfers_segment.hpp"
 #include "shm/segment.hpp"
 
 namespace shoal::worker {
@@ -58,6 +61,14 @@ class AccessCheck {
     }
   }
 
+  // The registered transfer (shm/transfers_segment.hpp) with this 20-byte info_hash under the
+  // snapshot, or nullptr. Binary search.
+  const shm::TransferEntry* transfer(const uint8_t* info_hash) const {
+    return transfers_count_ ? shm::find_transfer(transfers_, transfers_count_, info_hash) : nullptr;
+  }
+  // transfers.mode "deploy": peers only for registered transfers.
+  bool deploy_mode() const { return deploy_; }
+
   conf::AccessMode mode() const { return mode_; }
   uint32_t generation() const { return generation_; }  // of the snapshot in use
   uint64_t size() const { return count_; }              // hashes in the snapshot
@@ -79,6 +90,12 @@ class AccessCheck {
   uint8_t prefix4_ = 24, prefix6_ = 64;
   shm::RangesV4 v4_;
   shm::RangesV6 v6_;
+  // registered transfers snapshot
+  void snapshot_transfers();
+  shm::Segment transfers_seg_;
+  bool deploy_ = false;
+  const shm::TransferEntry* transfers_ = nullptr;
+  uint32_t transfers_count_ = 0;
 };
 
 }  // namespace shoal::worker

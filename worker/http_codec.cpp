@@ -355,6 +355,10 @@ size_t encode_announce(char* buf, size_t cap, const AnnounceReply& r) {
     write_dict_peers(w, r.peers6, r.n6, true);
     w.list_end();
   }
+  if (r.warning) {
+    w.key("warning message");
+    w.string(std::string_view(r.warning));
+  }
   w.dict_end();
   return w.finish();
 }

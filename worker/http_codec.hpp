@@ -140,11 +140,12 @@ struct AnnounceReply {
   bool compact;           // AnnounceParams::compact
   bool no_peer_id;        // accepted for completeness; shoal stores no peer ids, so the dict
                           // form never has `peer id` either way
+  const char* warning = nullptr;  // BEP 3 "warning message" (NUL-terminated), or none
 };
 
 // Writes the bencoded announce reply into buf[0..cap); returns its length, or 0 if it does not
 // fit. Keys in sorted order: complete, downloaded, incomplete, interval, min interval, peers,
-// peers6.
+// peers6, warning message (only when r.warning is set).
 //  compact (BEP 23): `peers` is a string of the n4 6-byte entries (always present, possibly
 //    "5:peers0:", as BEP 3 requires the key); `peers6` (BEP 7) is the n6 18-byte entries and is
 //    written only when n6 > 0 (clients treat a missing peers6 as no IPv6 peers; the socket

@@ -267,8 +267,9 @@ void HttpFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResul
   a.complete = r.seeders;
   a.incomplete = r.leechers;
   a.downloaded = r.completed;
-  a.interval = cfg_.announce_interval;
-  a.min_interval = cfg_.announce_interval / 2;
+  a.interval = r.interval;
+  a.min_interval = r.interval / 2;
+  a.warning = r.warning;
   if (r.family == 6) {  // BEP 7: IPv6 askers get IPv6 peers in peers6
     a.peers6 = r.peers;
     a.n6 = r.peer_count;

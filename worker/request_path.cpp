@@ -18,6 +18,7 @@ using shm::Counter;
 
 namespace {
 constexpr uint32_t kScrapeTimeoutMs = 2000;  // a split scrape not complete by then is dropped
+constexpr const char* kNotRegistered = "not a registered transfer: this tracker serves peers only for its deploy transfers";
 }  // namespace
 
 uint16_t effective_numwant(int64_t numwant, shm::Event event, const conf::Config& cfg, uint16_t limit) {
@@ -74,6 +75,9 @@ PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& c
   size_t p = ctx.protocol < kProtocols ? ctx.protocol : 0;
   r->numwant = effective_numwant(a.numwant, a.event, cfg_, a.family == 4 ? limits_[p].v4 : limits_[p].v6);
   r->topology_group = access_ ? access_->topology_group(a.family, a.peer_addr) : 0;
+  // transfers.mode "deploy": a torrent that is not a registered transfer is counted and stored
+  // like any other, but its peers are not handed out (p2ptracker's behaviour).
+  if (access_ && access_->deploy_mode() && !access_->transfer(a.info_hash)) r->numwant = 0;
   return PathStatus::ok;
 }
 
@@ -188,6 +192,11 @@ void RequestPath::deliver(const shm::Response& r) {
   size_t entry = r.family == 6 ? 18 : 6;
   a.peer_count = uint16_t(std::min<size_t>(r.peer_count, shm::kMaxResponsePeerBytes / entry));
   a.peers = r.peers;
+  // Two intervals (issue 11): a registered transfer in progress (someone still downloading, or
+  // no completion yet) is asked back soon; everything else at the passive interval.
+  const shm::TransferEntry* t = access_ ? access_->transfer(r.info_hash) : nullptr;
+  a.interval = t && (r.leechers > 0 || r.completed == 0) ? cfg_.transfers_active_interval : cfg_.announce_interval;
+  if (!t && access_ && access_->deploy_mode()) a.warning = kNotRegistered;
   sink->on_announce(c, a);
 }
 

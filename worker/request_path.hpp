@@ -57,6 +57,9 @@ struct AnnounceResult {
   uint8_t family = 4;
   uint16_t peer_count = 0;
   const uint8_t* peers = nullptr;
+  uint32_t interval = 1800;        // seconds to tell the client: transfers.active_interval for a
+                                   // registered transfer in progress, else tracker.announce_interval
+  const char* warning = nullptr;   // a warning for the client (HTTP "warning message"), or none
 };
 
 // A scrape's answer, merged over partitions, in the order of the request's info_hashes. Valid

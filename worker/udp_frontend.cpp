@@ -62,7 +62,7 @@ class UdpFrontend final : public ProtocolFrontend {
       n = udp::encode_error(out, kUdpBufferBytes, c.transaction, "tracker is full, try again later");
       shm::count(counters_, Counter::udp_error_sent);
     } else {
-      n = udp::encode_announce_header(out, c.transaction, cfg_.announce_interval, r.leechers, r.seeders);
+      n = udp::encode_announce_header(out, c.transaction, r.interval, r.leechers, r.seeders);
       size_t peer_bytes = size_t(r.peer_count) * (r.family == 6 ? 18 : 6);
       peer_bytes = std::min(peer_bytes, kUdpBufferBytes - n);
       std::memcpy(out + n, r.peers, peer_bytes);

@@ -255,6 +255,11 @@ TEST(AccessListCheck, SnapshotPerBatchAckAndFlip) {
   cfg.topology_mode = "file";
   cfg.topology_file = map.path;
   shm::Segment topo = supervisor::create_topology_segment(cfg, 0);
+  shm::Segment xfers = shm::Segment::create(shm::transfers_segment_name(cfg.shm_name), shm::transfers_segment_bytes(4),
+                                            shm::SegmentKind::transfers, 0, 0, 0);
+  shm::transfers_header(xfers.base())->capacity = 4;
+  shm::TransferEntry registered{};
+  std::memcpy(registered.info_hash, hash_of(kB).data(), 20);
   const uint8_t in10[4] = {10, 1, 2, 3}, in11[4] = {11, 1, 2, 3};
   std::string name = shm::access_segment_name(cfg.shm_name);
   shm::Segment seg = shm::Segment::create(name, shm::access_segment_bytes(4), shm::SegmentKind::access, 0, 0, 0);
@@ -279,6 +284,8 @@ TEST(AccessListCheck, SnapshotPerBatchAckAndFlip) {
   std::string error;
   ASSERT_TRUE(supervisor::prepare_topology_reload(cfg, topo, &pending, &error)) << error;
   supervisor::publish_topology(topo, pending);
+  supervisor::publish_transfers(xfers, {registered});
+  EXPECT_EQ(check.transfer(hash_of(kB).data()), nullptr) << "published, but not flipped yet";
   // The supervisor's flip (reload.cpp's order): buffer 1, count, active, generation.
   std::memcpy(shm::access_buffer(seg.base(), 4, 1), hash_of(kC).data(), 20);
   shm::access_store(h->count[1], uint64_t(1));
@@ -293,6 +300,8 @@ TEST(AccessListCheck, SnapshotPerBatchAckAndFlip) {
   EXPECT_TRUE(check.allowed(hash_of(kC).data()));
   EXPECT_STREQ(locations[check.topology_group(4, in10) - 1].name, "us/r9");
   EXPECT_STREQ(locations[check.topology_group(4, in11) - 1].name, "eu/r1");  // the same group as before
+  ASSERT_NE(check.transfer(hash_of(kB).data()), nullptr);
+  EXPECT_EQ(check.transfer(hash_of(kA).data()), nullptr);
 
   // A superseded process (its successor has generation 8) reads on but never acks.
   slot.generation = 8;
@@ -302,6 +311,7 @@ TEST(AccessListCheck, SnapshotPerBatchAckAndFlip) {
   EXPECT_EQ(slot.access_generation, 2u);
   shm::Segment::unlink(name);
   shm::Segment::unlink(shm::topology_segment_name(cfg.shm_name));
+  shm::Segment::unlink(shm::transfers_segment_name(cfg.shm_name));
 }
 
 TEST(AccessListCheck, BadFileAtStartThrowsTheLine) {
