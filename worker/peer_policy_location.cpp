@@ -72,6 +72,11 @@ uint16_t NearestPolicy::select(const shm::PeerView& view, const shm::Asker& aske
 
 bool TieredPolicy::elect(const shm::PeerView& view, const shm::Asker& asker) const {
   if (asker.seeder || asker.topology_group == 0) return false;
+  // A rack that has a seeder needs no representative (its hosts never leave the rack): none is
+  // elected there, and one that has become unnecessary steps down at its next announce, so other
+  // racks are not sent to it either.
+  for (uint32_t v = view.na; v < view.n; v++)
+    if (view.topology_group(v) == asker.topology_group) return false;
   if (asker.representative) return true;
   uint32_t reps = 0;
   for (uint32_t v = 0; v < view.na; v++) {  // representatives are leechers (list a)

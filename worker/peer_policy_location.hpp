@@ -45,7 +45,8 @@ class NearestPolicy final : public shm::PeerPolicy {
 // `tiered`: the two-tier swarm of p2ptracker, generalised. Per torrent and rack (group), at most
 // `max_representatives` leechers are representatives (kPeerRepresentative, kept in the
 // partition). A leecher becomes one at its announce when its rack has fewer (so one that stops,
-// expires or completes is replaced by the next host of the rack to announce). Replies:
+// expires or completes is replaced by the next host of the rack to announce; a rack that has a
+// seeder has none, and its representatives step down at their next announce). Replies:
 //   - a rack that has a seeder needs no other rack: its hosts get that rack's seeders, then its
 //     leechers;
 //   - a representative gets other racks' representatives and seeders (the global tier), then

@@ -128,6 +128,7 @@ s = lt.session({
     "enable_outgoing_utp": False, "enable_incoming_utp": False,
     "announce_to_all_trackers": True, "min_announce_interval": 1,
     "stop_tracker_timeout": 1, "tracker_completion_timeout": 5, "tracker_receive_timeout": 3,
+    "min_reconnect_time": 1,  # retry a peer that was unreachable or useless before within seconds
     "alert_mask": lt.alert.category_t.status_notification | lt.alert.category_t.tracker_notification
                   | lt.alert.category_t.connect_notification | lt.alert.category_t.error_notification,
 })

@@ -214,12 +214,15 @@ TEST(TieredPolicy, AStoppedExpiredOrCompletedRepresentativeIsReplaced) {
   d.announce(1, d.m.r1, false, shm::Event::stopped);
   d.announce(4, d.m.r1);  // the next host to announce takes the free place
   EXPECT_EQ(d.representatives(), (std::set<uint32_t>{2, 4}));
-  d.announce(2, d.m.r1, true, shm::Event::completed);  // completion ends it
+  d.announce(2, d.m.r1, true, shm::Event::completed);  // completion ends it: the rack has a copy now
+  d.announce(3, d.m.r1);                               // so nobody is elected
+  d.announce(4, d.m.r1);                               // and 4 steps down
+  EXPECT_EQ(d.representatives(), (std::set<uint32_t>{}));
+  d.announce(2, d.m.r1, true, shm::Event::stopped);  // the copy leaves: the next host to ask is elected
   d.announce(3, d.m.r1);
-  EXPECT_EQ(d.representatives(), (std::set<uint32_t>{3, 4}));
-  d.now = 200;  // only host 5 and the seeder 2 renew; 3 and 4 expire
+  EXPECT_EQ(d.representatives(), (std::set<uint32_t>{3}));
+  d.now = 200;  // only host 5 renews; 3 and 4 expire
   d.announce(5, d.m.r1);
-  d.announce(2, d.m.r1, true);
   while (!d.part.expire_step(200 + 50, 60, 64).wrapped) {
   }
   d.announce(5, d.m.r1);
