@@ -83,21 +83,49 @@ static_assert(sizeof(QueryPeer) == 20);
 
 inline constexpr uint32_t kQueryMaxPeers = 100;
 
-// Admin mailbox of one swarm worker, used by the stats socket's "show torrent": the supervisor
-// writes info_hash, release-stores request_seq (+1) and wakes the worker; the worker writes the
-// answer and release-stores response_seq = request_seq. The supervisor never reads partition
-// data itself. peer_total counts every peer; peers[] holds the first min(peer_total, 100).
+// One location of a torrent in a TorrentQuery answer of op `locations` (deploy progress):
+// hosts (peers) there, of which seeders and representatives, and the sum of their progress in
+// permille over the `known` hosts whose progress is known (registered transfers only).
+struct QueryLocation {
+  uint16_t topology_group;
+  uint16_t representatives;
+  uint16_t hosts;
+  uint16_t seeders;
+  uint16_t known;
+  uint16_t reserved;
+  uint32_t progress_sum;
+};
+static_assert(sizeof(QueryLocation) == 16);
+inline constexpr uint32_t kQueryMaxLocations = 125;
+
+// What a TorrentQuery asks (its `op`).
+enum class QueryOp : uint8_t {
+  show = 0,       // counts and the first 100 peers (peers[])
+  locations = 1,  // counts and one row per location (locations[]; location_total rows in all)
+  drop = 2,       // remove the torrent and its peers (transfer remove); counts are those before
+};
+
+// Admin mailbox of one swarm worker, used by the stats socket's "show torrent" and the deploy
+// transfers: the supervisor writes op and info_hash, release-stores request_seq (+1) and wakes
+// the worker; the worker writes the answer and release-stores response_seq = request_seq. The
+// supervisor never reads partition data itself. peer_total counts every peer; peers[] holds
+// the first min(peer_total, 100) (op show), locations[] the first min(location_total, 125)
+// (op locations).
 struct alignas(64) TorrentQuery {
   uint32_t request_seq;
   uint32_t response_seq;
   uint8_t info_hash[20];
   uint8_t found;
-  uint8_t reserved0[3];
+  uint8_t op;  // QueryOp
+  uint16_t location_total;
   uint32_t seeders;
   uint32_t leechers;
   uint32_t completed;
   uint32_t peer_total;
-  QueryPeer peers[kQueryMaxPeers];
+  union {
+    QueryPeer peers[kQueryMaxPeers];
+    QueryLocation locations[kQueryMaxLocations];
+  };
 };
 static_assert(offsetof(TorrentQuery, peers) == 48);
 static_assert(kShmSafe<TorrentQuery>);

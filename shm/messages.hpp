@@ -52,6 +52,8 @@ static_assert(kShmSafe<ReplyContext>);
 //   event         Event; seeder = 1 when left == 0
 //   numwant       peers wanted, already capped by the socket worker (0 = none)
 //   topology_group  location group id of the peer (0 = unknown)
+//   progress      permille of a registered transfer the peer has (from its left and the
+//                 transfer's length), 0xffff when unknown (not a registered transfer)
 struct Request {
   ReplyContext ctx;
   uint8_t info_hash[20];
@@ -63,11 +65,15 @@ struct Request {
   uint8_t seeder;
   uint16_t numwant;
   uint16_t topology_group;
-  uint8_t reserved[30];
+  uint16_t progress;
+  uint8_t reserved[28];
 };
 static_assert(sizeof(Request) == 128);
 static_assert(offsetof(Request, info_hash) == 48 && offsetof(Request, peer_addr) == 68);
 static_assert(kShmSafe<Request>);
+
+// Request::progress of a peer whose progress is unknown (not a registered transfer).
+inline constexpr uint16_t kProgressUnknown = 0xffff;
 
 // Most peer bytes a response can carry: 200 IPv6 peers of 18 bytes (covers 200 IPv4 of 6 bytes).
 inline constexpr size_t kMaxResponsePeerBytes = 200 * 18;

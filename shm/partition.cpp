@@ -362,6 +362,7 @@ Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k
   uint8_t rep = in.seeder ? 0 : uint8_t(tail->flags & kPeerRepresentative);
   tail->flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0) | rep);
   tail->topology_group = in.topology_group;
+  tail->progress = in.progress;
   tail->last_seen = in.now;
   if (count_now) count_completed(op, t);
   if (old.list == want) {
@@ -595,6 +596,31 @@ ExpireResult Partition::expire_step(uint32_t now, uint32_t peer_ttl, uint32_t bu
   return res;
 }
 
+uint32_t Partition::drop_torrent(const uint8_t* info_hash) {
+  Op op(p_);
+  uint32_t slot = find_torrent_slot(op.r, info_hash, torrent_tag(op.h.hash_seed, info_hash));
+  if (slot == kNil) return 0;
+  uint32_t t = op.r.tindex[slot].torrent, removed = 0, in_tx = 0;
+  TorrentRecord& tr = op.r.pool[t];
+  for (uint32_t list = 0; list < kLists; ++list) {
+    while (tr.lists[list].count > 0) {  // from the end: nothing moves
+      uint32_t pos = tr.lists[list].count - 1;
+      uint8_t* rec = peer_at(op.r, tr.lists[list].block, list, pos);
+      uint32_t ps = find_peer_slot_at(op.r, record_tag(op, t, list, rec), t, pack_where(list, pos));
+      if (ps == kNil) impossible("dropped peer not indexed");
+      list_remove(op, t, list, pos, ps);
+      ++removed;
+      if (++in_tx >= kRemovalsPerTx || op.tx.pending() + op.frees * kWorstFreeWrites > kJournalCapacity / 2) {
+        commit(op);
+        in_tx = 0;
+      }
+    }
+  }
+  remove_torrent(op, t);
+  commit(op);
+  return removed;
+}
+
 PartitionTotals Partition::totals() const {
   const PartitionHeader& h = p_->header;
   return {h.torrents, h.seeders, h.leechers, h.peers_v4, h.peers_v6, h.completed, h.seeders_v6};
@@ -610,7 +636,9 @@ void Partition::visit_peers(const uint8_t* info_hash, PeerVisitor& v) const {
       uint8_t* rec = peer_at(r, tr.lists[list].block, list, pos);
       uint8_t addr[16] = {};
       std::memcpy(addr, rec, addr_len(list_family(list)));
-      v.visit(list_family(list), addr, tail_of(rec, list)->port_be, list & 1);
+      const PeerTail* tail = tail_of(rec, list);
+      v.visit({list_family(list), addr, tail->port_be, bool(list & 1), bool(tail->flags & kPeerRepresentative),
+               tail->topology_group, tail->progress});
     }
   }
 }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "shm/messages.hpp"  // kProgressUnknown
 #include "shm/peer_view.hpp"
 
 namespace shoal::shm {
@@ -37,7 +38,8 @@ void partition_format(void* segment_base, size_t segment_size, const PartitionCa
 // Input of one announce (BEP 15 / BEP 3). Addresses and ports in network byte order.
 //   family 4 or 6 (IPv4 uses addr[0..3]); event as shm::Event (0 none, 1 completed, 2 started,
 //   3 stopped); seeder = left == 0; numwant already capped by the caller; now = seconds since
-//   the clock base; topology_group 0 = unknown.
+//   the clock base; topology_group 0 = unknown; progress = permille of a registered transfer the
+//   peer has (0..1000, from its `left`), kProgressUnknown otherwise.
 struct AnnounceInput {
   const uint8_t* info_hash;  // 20 bytes
   uint8_t family;
@@ -48,6 +50,18 @@ struct AnnounceInput {
   uint16_t numwant;
   uint16_t topology_group;
   uint32_t now;
+  uint16_t progress = kProgressUnknown;
+};
+
+// One stored peer, as for_each_peer shows it. addr16: 4 (family 4) or 16 bytes, network order.
+struct PeerInfo {
+  uint8_t family;
+  const uint8_t* addr16;
+  uint16_t port_be;
+  bool seeder;
+  bool representative;  // kPeerRepresentative (policy tiered)
+  uint16_t topology_group;
+  uint16_t progress;    // AnnounceInput::progress of its last announce
 };
 
 // Result of one announce.
@@ -142,9 +156,13 @@ class Partition {
 
   PartitionTotals totals() const;
 
-  // Visits every peer of a torrent (for tests and stats): fn(family, addr16, port_be, seeder).
+  // Visits every peer of a torrent (for tests and stats): fn(const PeerInfo&).
   template <class Fn>
   void for_each_peer(const uint8_t* info_hash, Fn&& fn) const;
+
+  // Removes the torrent and every peer of it (an operator's `transfer remove`), in journaled
+  // steps like the expiry sweep. Returns the peers removed (0 for an unknown torrent).
+  uint32_t drop_torrent(const uint8_t* info_hash);
 
   // Test hook: when set, called before every journaled write of a transaction with the
   // running write number (1, 2, ...); a test can throw from it to simulate a kill at that
@@ -157,7 +175,7 @@ class Partition {
   // Implementation helpers are free functions in partition.cpp.
   friend struct PartitionAccess;
   struct PeerVisitor {
-    virtual void visit(uint8_t family, const uint8_t* addr16, uint16_t port_be, bool seeder) = 0;
+    virtual void visit(const PeerInfo& peer) = 0;
     virtual ~PeerVisitor() = default;
   };
   void visit_peers(const uint8_t* info_hash, PeerVisitor& v) const;
@@ -168,7 +186,7 @@ void Partition::for_each_peer(const uint8_t* info_hash, Fn&& fn) const {
   struct V : PeerVisitor {
     Fn& f;
     explicit V(Fn& f_) : f(f_) {}
-    void visit(uint8_t family, const uint8_t* a, uint16_t p, bool s) override { f(family, a, p, s); }
+    void visit(const PeerInfo& peer) override { f(peer); }
   } v(fn);
   visit_peers(info_hash, v);
 }

@@ -176,13 +176,15 @@ static_assert(sizeof(PeerSlot) == 12 && kShmSafe<PeerSlot>);
 //   port_be         port, network order
 //   flags           kPeerSeeder | kPeerCompletedCounted | kPeerRepresentative (leechers only)
 //   topology_group  location group id (0 unknown)
+//   progress        permille of a registered transfer the peer had at its last announce, 0xffff
+//                   unknown (shm/partition.hpp, kProgressUnknown; 0 in segments of older binaries)
 //   last_seen       seconds since the segment's clock base (shm/clock.hpp)
 struct PeerTail {
   uint16_t port_be;
   uint8_t flags;
   uint8_t reserved0;
   uint16_t topology_group;
-  uint16_t reserved1;
+  uint16_t progress;
   uint32_t last_seen;
 };
 static_assert(sizeof(PeerTail) == 12 && offsetof(PeerTail, last_seen) == 8 && kShmSafe<PeerTail>);

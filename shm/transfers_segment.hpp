@@ -10,10 +10,16 @@
 // socket worker acked the current access generation, release-stores count and `active`, then the
 // access segment's generation; readers read both after the generation.
 //
+// Deploy progress: each registered transfer has a stats slot (TransferEntry::slot, stable while
+// it is registered) that socket workers update with atomic min/max when a peer of the transfer
+// starts or completes; it is the only part of the segment they write (they map it read-write).
+// The supervisor zeroes a slot before it gives it to a new transfer.
+//
 // Layout:
 //   SegmentHeader     64 B   kind transfers
 //   TransfersHeader   64 B
 //   buffer 0, 1       capacity × TransferEntry (32 B), sorted by info_hash (memcmp order)
+//   stats             capacity × TransferStats (32 B), by slot
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -39,19 +45,34 @@ struct TransfersHeader {
 static_assert(sizeof(TransfersHeader) == 64 && kShmSafe<TransfersHeader>);
 
 // One registered transfer. length: total bytes of its files (the .torrent's info), for the
-// progress of a peer from its `left`.
+// progress of a peer from its `left`; slot: its TransferStats (< capacity).
 struct TransferEntry {
   uint8_t info_hash[20];
-  uint32_t reserved;
+  uint32_t slot;
   uint64_t length;
 };
 static_assert(sizeof(TransferEntry) == 32 && kShmSafe<TransferEntry>);
+
+// When a transfer's peers started and completed: Unix seconds, 0 = not yet. first_started: the
+// first event=started; first_completed / last_completed: the first and last event=completed of
+// a peer with left = 0.
+struct TransferStats {
+  uint64_t first_started;
+  uint64_t first_completed;
+  uint64_t last_completed;
+  uint64_t reserved;
+};
+static_assert(sizeof(TransferStats) == 32 && kShmSafe<TransferStats>);
 
 inline constexpr size_t kTransfersHeaderOffset = sizeof(SegmentHeader);
 inline constexpr size_t kTransfersBuffersOffset = kTransfersHeaderOffset + sizeof(TransfersHeader);
 
 inline constexpr size_t transfers_segment_bytes(uint32_t capacity) {
-  return kTransfersBuffersOffset + 2 * size_t(capacity) * sizeof(TransferEntry);
+  return kTransfersBuffersOffset + 2 * size_t(capacity) * sizeof(TransferEntry) + size_t(capacity) * sizeof(TransferStats);
+}
+inline TransferStats* transfers_stats(void* base, uint32_t capacity) {
+  return reinterpret_cast<TransferStats*>(static_cast<char*>(base) + kTransfersBuffersOffset +
+                                          2 * size_t(capacity) * sizeof(TransferEntry));
 }
 inline TransfersHeader* transfers_header(void* base) {
   return reinterpret_cast<TransfersHeader*>(static_cast<char*>(base) + kTransfersHeaderOffset);

@@ -10,6 +10,7 @@
 
 #include "supervisor/http_listen.hpp"
 #include "supervisor/log.hpp"
+#include "supervisor/transfer_progress.hpp"
 
 namespace shoal::supervisor {
 namespace {
@@ -66,7 +67,9 @@ json_t* transfer_json(const Transfer& t) {
                    t.meta.announce.c_str(), "registered_at", json_int_t(t.registered_at), "files", files);
 }
 
-AdminHttp::AdminHttp(event_base* base, TransferStore* store, const std::string& listen) : store_(store) {
+AdminHttp::AdminHttp(event_base* base, TransferStore* store, const std::string& listen,
+                     const TransferProgressPoller* progress)
+    : store_(store), progress_(progress) {
   http_ = http_listen(base, listen, "admin.listen", &port_);
   evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
   evhttp_set_max_headers_size(http_, kMaxHeaderBytes);
@@ -125,7 +128,20 @@ void AdminHttp::handle(evhttp_request* req) {
     return reply_json(req, HTTP_OK, "OK", json_pack("{s:s}", "removed", hex.c_str()));
   }
   if (method != EVHTTP_REQ_GET) return reply_error(req, 405, "Method Not Allowed", "GET KEY.json or KEY.torrent; DELETE KEY");
-  if (ext == "json") return reply_json(req, HTTP_OK, "OK", transfer_json(*t));
+  if (ext == "json") {
+    json_t* o = transfer_json(*t);
+    const char* query = uri ? evhttp_uri_get_query(uri) : nullptr;
+    evkeyvalq params{};
+    bool racks = false;
+    if (query && evhttp_parse_query_str(query, &params) == 0) {
+      const char* v = evhttp_find_header(&params, "racks");
+      racks = v && strcmp(v, "0") != 0;
+      evhttp_clear_headers(&params);
+    }
+    if (const TransferProgress* p = progress_ ? progress_->get(t->meta.info_hash) : nullptr)
+      json_object_set_new(o, "deploy", progress_json(*p, racks));
+    return reply_json(req, HTTP_OK, "OK", o);
+  }
   if (ext != "torrent") return reply_error(req, HTTP_NOTFOUND, "Not Found", "ask for KEY.json or KEY.torrent");
   std::string bytes, why;
   if (!store_->read_torrent(*t, &bytes, &why)) return reply_error(req, HTTP_INTERNAL, "Internal Server Error", why);

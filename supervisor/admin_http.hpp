@@ -29,7 +29,10 @@ class AdminHttp {
  public:
   // Binds `listen` ("127.0.0.1:9470" or "[::1]:9470"). Throws std::runtime_error naming the
   // address when it cannot.
-  AdminHttp(event_base* base, TransferStore* store, const std::string& listen);
+  // `progress` (may be null) adds the deploy progress to GET /transfers/KEY.json: counts, times,
+  // complete and progress, and with ?racks=1 one object per location.
+  AdminHttp(event_base* base, TransferStore* store, const std::string& listen,
+            const class TransferProgressPoller* progress = nullptr);
   ~AdminHttp();
   AdminHttp(const AdminHttp&) = delete;
   AdminHttp& operator=(const AdminHttp&) = delete;
@@ -41,6 +44,7 @@ class AdminHttp {
   static void on_request(evhttp_request* req, void* arg);
   void handle(evhttp_request* req);
   TransferStore* store_;
+  const TransferProgressPoller* progress_;
   evhttp* http_ = nullptr;
   uint16_t port_ = 0;
 };

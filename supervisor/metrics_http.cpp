@@ -11,6 +11,8 @@
 #include "shm/rings_layout.hpp"
 #include "supervisor/http_listen.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/transfer_progress.hpp"
+#include "supervisor/transfer_store.hpp"
 #include "supervisor/version.hpp"
 
 namespace shoal::supervisor {
@@ -123,6 +125,52 @@ void render_workers(std::string* out, const Supervisor& sup) {
   }
 }
 
+// A label value in the text format: backslash, double quote and newline escaped.
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (char ch : v) {
+    if (ch == '\\' || ch == '"') out += '\\', out += ch;
+    else if (ch == '\n') out += "\\n";
+    else out += ch;
+  }
+  return out;
+}
+
+// Deploy progress of the registered transfers (issue 11): per transfer and location, from the
+// progress poller's last snapshot (supervisor/transfer_progress.hpp).
+void render_transfers(std::string* out, const Supervisor& sup) {
+  if (!sup.transfers() || !sup.progress()) return;
+  std::vector<std::pair<const Transfer*, const TransferProgress*>> rows;
+  for (const Transfer* t : sup.transfers()->list())
+    if (const TransferProgress* p = sup.progress()->get(t->meta.info_hash)) rows.emplace_back(t, p);
+  auto labels = [](const Transfer* t) {
+    return "info_hash=\"" + info_hash_hex(t->meta.info_hash) + "\",name=\"" + label_value(t->meta.name) + "\"";
+  };
+  header(out, "shoal_transfer_complete", "gauge", "1 when every peer of a registered transfer seeds and one completed.");
+  for (auto& [t, p] : rows) sample(out, "shoal_transfer_complete", labels(t), p->complete);
+  header(out, "shoal_transfer_progress_permille", "gauge",
+         "How much of a registered transfer its peers have, averaged over those that sent left (permille).");
+  for (auto& [t, p] : rows)
+    if (p->progress >= 0) sample(out, "shoal_transfer_progress_permille", labels(t), uint64_t(p->progress * 10 + 0.5));
+  struct Metric {
+    const char* name;
+    const char* help;
+    uint32_t LocationProgress::*field;
+  };
+  const Metric per_location[] = {
+      {"shoal_transfer_location_hosts", "Hosts of a registered transfer, per location.", &LocationProgress::hosts},
+      {"shoal_transfer_location_seeders", "Seeders of a registered transfer, per location.", &LocationProgress::seeders},
+      {"shoal_transfer_location_representatives", "Representatives (policy tiered) of a registered transfer, per location.",
+       &LocationProgress::representatives},
+  };
+  for (const Metric& m : per_location) {
+    header(out, m.name, "gauge", m.help);
+    for (auto& [t, p] : rows)
+      for (const LocationProgress& l : p->locations)
+        sample(out, m.name, labels(t) + ",location=\"" + label_value(l.name) + "\"", l.*m.field);
+  }
+}
+
 }  // namespace
 
 std::string MetricsHttp::render(const Supervisor& sup) {
@@ -134,6 +182,7 @@ std::string MetricsHttp::render(const Supervisor& sup) {
   render_counters(&out, sup.control());
   render_gauges(&out, sup);
   render_workers(&out, sup);
+  render_transfers(&out, sup);
   return out;
 }
 

@@ -2,6 +2,7 @@
 // the control segment (slots, counters, gauges) and ring heads/tails with atomic loads only;
 // "show torrent" goes through a swarm worker's mailbox because the supervisor never reads
 // partition data.
+#include "supervisor/mailbox.hpp"
 #include "supervisor/stats_commands.hpp"
 
 #include <arpa/inet.h>
@@ -146,46 +147,6 @@ json_t* torrent_json(const shm::TorrentQuery& q, const std::string& hex) {
   return o;
 }
 
-// One query at a time per swarm worker's mailbox (it holds one request): queries of any number
-// of stats clients take a ticket and go in ticket order. A ticket whose client gave up (timeout,
-// closed connection) is skipped, so the queue never stalls. Supervisor only (single-threaded).
-struct MailboxQueue {
-  uint64_t next_ticket = 0;
-  uint64_t serving = 0;               // the ticket whose query may use the mailbox now
-  std::vector<uint64_t> abandoned;    // tickets given up before they were served
-  void advance() {
-    ++serving;
-    for (auto it = abandoned.begin(); it != abandoned.end();) {
-      if (*it == serving) {
-        ++serving;
-        abandoned.erase(it);
-        it = abandoned.begin();
-      } else {
-        ++it;
-      }
-    }
-  }
-};
-
-MailboxQueue& mailbox_queue(uint32_t partition) {
-  static std::vector<MailboxQueue> queues(shm::kMaxSwarmWorkers);
-  return queues[partition];
-}
-
-// Held by a show-torrent poll closure: gives the ticket up however the closure ends.
-struct Ticket {
-  Ticket(uint32_t p, uint64_t n) : partition(p), number(n) {}
-  Ticket(const Ticket&) = delete;
-  Ticket& operator=(const Ticket&) = delete;
-  uint32_t partition;
-  uint64_t number;
-  ~Ticket() {
-    MailboxQueue& m = mailbox_queue(partition);
-    if (m.serving == number) m.advance();
-    else if (number > m.serving) m.abandoned.push_back(number);
-  }
-};
-
 CommandResult show_torrent(Supervisor& sup, const std::string& arg) {
   uint8_t hash[20];
   if (!parse_info_hash_hex(arg, hash)) return fail("show torrent needs a 40-character hex info_hash");
@@ -206,6 +167,7 @@ CommandResult show_torrent(Supervisor& sup, const std::string& arg) {
       seq = load_u32(q.request_seq) + 1;
       if (seq == 0) seq = 1;
       std::memcpy(q.info_hash, h.data(), 20);
+      q.op = uint8_t(shm::QueryOp::show);
       shm::store_u32(q.request_seq, seq);
       s->wake_swarm_worker(ticket->partition);
       return false;

@@ -8,6 +8,7 @@
 #include "supervisor/admin_http.hpp"
 #include "supervisor/stats_commands.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/transfer_progress.hpp"
 
 namespace shoal::supervisor {
 namespace {
@@ -42,7 +43,10 @@ CommandResult transfer_show(Supervisor& sup, const std::string& key) {
   if (!store) return result(nullptr, kOff);
   const Transfer* t = store->find_by_key(key);
   if (!t) return result(nullptr, "no transfer \"" + key + "\" (give its name or 40-hex info_hash)");
-  return result(transfer_json(*t));
+  json_t* o = transfer_json(*t);
+  const TransferProgress* p = sup.progress() ? sup.progress()->get(t->meta.info_hash) : nullptr;
+  if (p) json_object_set_new(o, "deploy", progress_json(*p, true));
+  return result(o);
 }
 
 CommandResult transfer_add(Supervisor& sup, const std::string& path) {

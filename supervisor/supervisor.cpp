@@ -27,6 +27,7 @@
 #include "supervisor/proctitle.hpp"
 #include "supervisor/readiness.hpp"
 #include "supervisor/reload.hpp"
+#include "supervisor/transfer_progress.hpp"
 #include "supervisor/stats_socket.hpp"
 
 namespace shoal::supervisor {
@@ -112,28 +113,52 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
                transfers_->size(), cfg.transfers_max, cfg.transfers_max);
     transfers_->set_capacity(cfg.transfers_max);
     publish_transfers(segments_.transfers, transfer_entries());  // no worker runs yet
-    transfers_->set_on_change([this] { request_transfers_publish(base_, cfg_, segments_, transfer_entries()); });
+    progress_ = std::make_unique<TransferProgressPoller>(this, base_);
+    transfers_->set_on_change([this](const uint8_t* info_hash, bool added) {
+      request_transfers_publish(base_, cfg_, segments_, transfer_entries());
+      if (!added) progress_->drop_swarm(info_hash);  // "transfer remove also drops its swarm"
+    });
   }
   if (!cfg.admin_listen.empty()) {
-    admin_ = std::make_unique<AdminHttp>(base_, transfers_.get(), cfg.admin_listen);
+    admin_ = std::make_unique<AdminHttp>(base_, transfers_.get(), cfg.admin_listen, progress_.get());
     LOG_INFO("admin API on http://%s/transfers", cfg.admin_listen.c_str());
   }
   stop_deadline_ = evtimer_new(base_, &Supervisor::on_stop_deadline, this);
   ready_check_ = event_new(base_, -1, EV_PERSIST, &Supervisor::on_ready_check, this);
 }
 
-std::vector<shm::TransferEntry> Supervisor::transfer_entries() const {
+std::vector<shm::TransferEntry> Supervisor::transfer_entries() {
+  uint32_t cap = shm::transfers_header(segments_.transfers.base())->capacity;
+  std::vector<bool> used(cap, false);
+  std::map<std::string, uint32_t> slots;
   std::vector<shm::TransferEntry> out;
   for (const Transfer* t : transfers_->list()) {  // by info_hash: the order workers search in
+    if (out.size() >= cap) break;
     shm::TransferEntry e{};
     std::memcpy(e.info_hash, t->meta.info_hash, 20);
     e.length = t->meta.total_length;
+    std::string key(reinterpret_cast<const char*>(e.info_hash), 20);
+    auto it = transfer_slots_.find(key);
+    e.slot = it == transfer_slots_.end() ? cap : it->second;
+    if (e.slot < cap) used[e.slot] = true;
     out.push_back(e);
   }
+  shm::TransferStats* stats = shm::transfers_stats(segments_.transfers.base(), cap);
+  for (shm::TransferEntry& e : out) {
+    if (e.slot >= cap) {  // new: the next free slot in rotation, zeroed
+      while (used[next_slot_ % cap]) ++next_slot_;
+      e.slot = next_slot_++ % cap;
+      used[e.slot] = true;
+      stats[e.slot] = shm::TransferStats{};
+    }
+    slots[std::string(reinterpret_cast<const char*>(e.info_hash), 20)] = e.slot;
+  }
+  transfer_slots_ = std::move(slots);
   return out;
 }
 
 Supervisor::~Supervisor() {
+  progress_.reset();
   stats_.reset();
   metrics_.reset();
   admin_.reset();

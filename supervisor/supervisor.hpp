@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ namespace shoal::supervisor {
 class StatsSocket;
 class MetricsHttp;
 class TransferStore;
+class TransferProgressPoller;
 class AdminHttp;
 
 enum class SlotState { empty, running, backoff, disabled, draining };
@@ -68,8 +70,13 @@ class Supervisor {
   event_base* base() const { return base_; }
   // Registered deploy transfers, or nullptr when transfers.state_dir is "".
   TransferStore* transfers() const { return transfers_.get(); }
-  // The registered transfers as the transfers segment holds them (sorted by info_hash).
-  std::vector<shm::TransferEntry> transfer_entries() const;
+  // The registered transfers as the transfers segment holds them (sorted by info_hash), each
+  // with its stats slot: a transfer keeps its slot while registered; a new one gets a free slot
+  // (taken in rotation, so a slot just given up is reused last), zeroed first.
+  std::vector<shm::TransferEntry> transfer_entries();
+  // Deploy progress of the registered transfers, or nullptr without transfers.state_dir.
+  TransferProgressPoller* progress() const { return progress_.get(); }
+  const SegmentSet& segments() const { return segments_; }
   // Wakes swarm worker j (after writing its query mailbox).
   void wake_swarm_worker(uint32_t j) const;
   // Re-reads the access list (stats "reload", SIGUSR1). *msg says what happened.
@@ -113,6 +120,9 @@ class Supervisor {
   std::unique_ptr<StatsSocket> stats_;
   std::unique_ptr<MetricsHttp> metrics_;
   std::unique_ptr<TransferStore> transfers_;  // null when transfers.state_dir is ""
+  std::unique_ptr<TransferProgressPoller> progress_;  // with transfers_
+  std::map<std::string, uint32_t> transfer_slots_;  // raw info_hash → stats slot
+  uint32_t next_slot_ = 0;
   std::unique_ptr<AdminHttp> admin_;
   uint64_t start_unix_ = 0;
   // Rolling restart state: which slot, which phase, and until when the phase may take.

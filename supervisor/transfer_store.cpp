@@ -121,7 +121,7 @@ TransferStore::AddResult TransferStore::add(const std::string& bytes, const Tran
   t.registered_at = int64_t(time(nullptr));
   auto [pos, inserted] = by_hash_.emplace(key, std::move(t));
   *out = &pos->second;
-  if (on_change_) on_change_();
+  if (on_change_) on_change_(pos->second.meta.info_hash, true);
   return AddResult::added;
 }
 
@@ -130,7 +130,7 @@ bool TransferStore::remove(const uint8_t info_hash[20], std::string* why) {
   if (it == by_hash_.end()) return false;
   if (unlink(it->second.path.c_str()) != 0 && errno != ENOENT) return *why = errno_text(it->second.path), false;
   by_hash_.erase(it);
-  if (on_change_) on_change_();
+  if (on_change_) on_change_(info_hash, false);
   return true;
 }
 

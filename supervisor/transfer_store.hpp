@@ -60,13 +60,14 @@ class TransferStore {
 
   // At most `n` transfers at once: add() refuses more (invalid, saying so). Default: no limit.
   void set_capacity(size_t n) { capacity_ = n; }
-  // Called after every successful add() and remove() (the supervisor publishes the set to the
-  // socket workers).
-  void set_on_change(std::function<void()> f) { on_change_ = std::move(f); }
+  // Called after every successful add() and remove() with the transfer's 20-byte info_hash and
+  // whether it was added (the supervisor publishes the set to the socket workers, and drops a
+  // removed transfer's swarm).
+  void set_on_change(std::function<void(const uint8_t* info_hash, bool added)> f) { on_change_ = std::move(f); }
 
  private:
   size_t capacity_ = SIZE_MAX;
-  std::function<void()> on_change_;
+  std::function<void(const uint8_t*, bool)> on_change_;
   std::string dir_;
   std::map<std::string, Transfer> by_hash_;  // key: 20 raw info_hash bytes
 };

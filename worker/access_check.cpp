@@ -3,6 +3,8 @@
 #include "worker/access_check.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <ctime>
 #include <stdexcept>
 
 namespace shoal::worker {
@@ -11,7 +13,8 @@ AccessCheck::AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uin
     : seg_(shm::Segment::attach(shm::access_segment_name(shm_name), shm::SegmentKind::access, true)),
       slot_(slot), process_generation_(generation),
       topo_seg_(shm::Segment::attach(shm::topology_segment_name(shm_name), shm::SegmentKind::topology, true)),
-      transfers_seg_(shm::Segment::attach(shm::transfers_segment_name(shm_name), shm::SegmentKind::transfers, true)) {
+      // read-write: socket workers update the transfers' stats slots (shm/transfers_segment.hpp)
+      transfers_seg_(shm::Segment::attach(shm::transfers_segment_name(shm_name), shm::SegmentKind::transfers, false)) {
   if (seg_.size() < shm::kAccessBuffersOffset) throw std::runtime_error(seg_.name() + ": too small for its header");
   header_ = shm::access_header(seg_.base());
   capacity_ = header_->capacity;  // both written before fork, never changed
@@ -33,6 +36,8 @@ AccessCheck::AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uin
   if (transfers_seg_.size() < shm::transfers_segment_bytes(xh->capacity))
     throw std::runtime_error(transfers_seg_.name() + ": smaller than its capacity");
   deploy_ = xh->mode == uint32_t(shm::TransfersMode::deploy);
+  transfers_capacity_ = xh->capacity;
+  transfer_stats_ = shm::transfers_stats(transfers_seg_.base(), xh->capacity);
   begin_batch();
 }
 
@@ -73,6 +78,28 @@ void AccessCheck::snapshot_transfers() {
   uint32_t b = shm::topology_load(h->active) & 1;
   transfers_ = shm::transfers_buffer(transfers_seg_.base(), h->capacity, b);
   transfers_count_ = std::min(shm::topology_load(h->count[b]), h->capacity);
+}
+
+namespace {
+// *word = min(*word, v) when *word is 0 (unset) or larger; max when `up`.
+void atomic_extreme(uint64_t& word, uint64_t v, bool up) {
+  std::atomic_ref<uint64_t> w(word);
+  uint64_t cur = w.load(std::memory_order_relaxed);
+  while ((up ? cur < v : (cur == 0 || cur > v)) && !w.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+  }
+}
+}  // namespace
+
+void AccessCheck::note_transfer_event(const shm::TransferEntry& t, shm::Event event, bool seeder) const {
+  if (!transfer_stats_ || t.slot >= transfers_capacity_) return;
+  shm::TransferStats& s = transfer_stats_[t.slot];
+  if (event == shm::Event::started) {
+    atomic_extreme(s.first_started, uint64_t(time(nullptr)), false);
+  } else if (event == shm::Event::completed && seeder) {
+    uint64_t now = uint64_t(time(nullptr));
+    atomic_extreme(s.first_completed, now, false);
+    atomic_extreme(s.last_completed, now, true);
+  }
 }
 
 }  // namespace shoal::worker

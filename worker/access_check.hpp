@@ -17,6 +17,7 @@
 #include "conf/access_list.hpp"
 #include "shm/access_segment.hpp"
 #include "shm/control_segment.hpp"
+#include "shm/messages.hpp"
 #include "shm/topology_segment.hpp"
 #include "shm/transfers_segment.hpp"
 #include "shm/segment.hpp"
@@ -68,6 +69,9 @@ class AccessCheck {
   }
   // transfers.mode "deploy": peers only for registered transfers.
   bool deploy_mode() const { return deploy_; }
+  // Records an announce of registered transfer `t` in its stats slot (first started, first and
+  // last completed: atomic min/max, Unix time). Only started and completed (with left = 0) count.
+  void note_transfer_event(const shm::TransferEntry& t, shm::Event event, bool seeder) const;
 
   conf::AccessMode mode() const { return mode_; }
   uint32_t generation() const { return generation_; }  // of the snapshot in use
@@ -96,6 +100,8 @@ class AccessCheck {
   bool deploy_ = false;
   const shm::TransferEntry* transfers_ = nullptr;
   uint32_t transfers_count_ = 0;
+  shm::TransferStats* transfer_stats_ = nullptr;
+  uint32_t transfers_capacity_ = 0;
 };
 
 }  // namespace shoal::worker

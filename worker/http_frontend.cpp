@@ -181,6 +181,7 @@ void HttpFrontend::handle_announce(evhttp_request* req, uint32_t c, const PeerAd
   in.peer_port = a.port;
   in.event = a.event;
   in.seeder = a.has_left && a.left == 0;
+  in.left = a.has_left ? a.left : UINT64_MAX;
   in.numwant = a.numwant;  // -1 when absent = default; 0 = no peers
   if (const char* why = refusal(path_->announce(in, x))) {
     release_pending(p);

@@ -76,8 +76,12 @@ PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& c
   r->numwant = effective_numwant(a.numwant, a.event, cfg_, a.family == 4 ? limits_[p].v4 : limits_[p].v6);
   r->topology_group = access_ ? access_->topology_group(a.family, a.peer_addr) : 0;
   // transfers.mode "deploy": a torrent that is not a registered transfer is counted and stored
-  // like any other, but its peers are not handed out (p2ptracker's behaviour).
-  if (access_ && access_->deploy_mode() && !access_->transfer(a.info_hash)) r->numwant = 0;
+  // like any other, but its peers are not handed out (p2ptracker's behaviour). A registered
+  // one records how far each peer is (deploy progress) and when it started and completed.
+  const shm::TransferEntry* t = access_ ? access_->transfer(a.info_hash) : nullptr;
+  r->progress = t ? progress_permille(a.left, t->length) : shm::kProgressUnknown;
+  if (t) access_->note_transfer_event(*t, a.event, a.seeder);
+  if (!t && access_ && access_->deploy_mode()) r->numwant = 0;
   return PathStatus::ok;
 }
 

@@ -40,6 +40,7 @@ struct AnnounceIn {
   uint16_t peer_port = 0;              // the announced port, host order
   shm::Event event = shm::Event::none;
   bool seeder = false;                 // left == 0
+  uint64_t left = UINT64_MAX;          // bytes the peer still needs; UINT64_MAX = not sent
   int64_t numwant = -1;                // as the client sent it; negative = absent = default
 };
 
@@ -94,6 +95,15 @@ struct PeerLimits {
 // absent in HTTP) = default_numwant; 0 = none (the client wants counts only); else as asked.
 // Then capped at max_numwant and at `limit`, the front-end's reply capacity; stopped → 0.
 uint16_t effective_numwant(int64_t numwant, shm::Event event, const conf::Config& cfg, uint16_t limit);
+
+// How far a peer of a registered transfer is, in permille (0..1000): (length - left) / length,
+// left clamped to length; a peer that did not send left counts as 0. kProgressUnknown for a
+// transfer of length 0.
+inline uint16_t progress_permille(uint64_t left, uint64_t length) {
+  if (length == 0) return shm::kProgressUnknown;
+  if (left >= length) return 0;
+  return uint16_t((unsigned __int128)(length - left) * 1000 / length);
+}
 
 class RequestPath {
  public:

@@ -93,7 +93,8 @@ class SwarmWorker {
     std::atomic_ref<uint64_t>(g.completed).store(t.completed, std::memory_order_release);
   }
 
-  // Answers the supervisor's "show torrent" query in the mailbox, if one is pending.
+  // Answers the supervisor's query in the mailbox (show torrent, deploy progress per location,
+  // drop a transfer's swarm), if one is pending.
   void answer_query() {
     shm::TorrentQuery& q = shared_->control->queries[ctx_.index];
     uint32_t want = shm::load_u32(q.request_seq);
@@ -102,20 +103,40 @@ class SwarmWorker {
     q.seeders = r.seeders;
     q.leechers = r.leechers;
     q.completed = r.completed;
-    uint32_t total = 0;
-    part_->for_each_peer(q.info_hash, [&](uint8_t family, const uint8_t* addr, uint16_t port_be, bool seeder) {
-      if (total < shm::kQueryMaxPeers) {
+    uint32_t total = 0, rows = 0;
+    auto op = shm::QueryOp(q.op);
+    part_->for_each_peer(q.info_hash, [&](const shm::PeerInfo& peer) {
+      if (op == shm::QueryOp::locations) {
+        uint32_t i = 0;
+        while (i < rows && q.locations[i].topology_group != peer.topology_group) i++;
+        if (i == rows && rows < shm::kQueryMaxLocations) q.locations[rows++] = shm::QueryLocation{peer.topology_group, 0, 0, 0, 0, 0, 0};
+        if (i < rows) {
+          shm::QueryLocation& l = q.locations[i];
+          l.hosts++;
+          l.seeders += peer.seeder;
+          l.representatives += peer.representative;
+          if (peer.progress <= 1000) {
+            l.known++;
+            l.progress_sum += peer.progress;
+          }
+        }
+      } else if (total < shm::kQueryMaxPeers) {
         shm::QueryPeer& p = q.peers[total];
-        p.family = family;
-        p.seeder = seeder;
-        p.port_be = port_be;
+        p.family = peer.family;
+        p.seeder = peer.seeder;
+        p.port_be = peer.port_be;
         std::memset(p.addr, 0, sizeof p.addr);
-        std::memcpy(p.addr, addr, family == 4 ? 4 : 16);
+        std::memcpy(p.addr, peer.addr16, peer.family == 4 ? 4 : 16);
       }
       total++;
     });
     q.found = (r.seeders + r.leechers + r.completed) > 0 || total > 0;
     q.peer_total = total;
+    q.location_total = uint16_t(rows);
+    if (op == shm::QueryOp::drop && q.found) {
+      uint32_t n = part_->drop_torrent(q.info_hash);
+      LOG_INFO("dropped the swarm of a removed transfer: %u peers", n);
+    }
     shm::store_u32(q.response_seq, want);
   }
 
@@ -197,6 +218,7 @@ class SwarmWorker {
     uint32_t cap = uint32_t(shm::kMaxResponsePeerBytes / (rq.family == 6 ? 18 : 6));
     in.numwant = uint16_t(std::min<uint32_t>(rq.numwant, cap));
     in.topology_group = rq.topology_group;
+    in.progress = rq.progress;
     in.now = now;
     shm::AnnounceResult r = part_->announce(in, out->peers, *policy_);
     out->status = r.status == 0 ? uint8_t(shm::ResponseStatus::ok) : uint8_t(shm::ResponseStatus::tracker_full);

@@ -195,6 +195,7 @@ class UdpFrontend final : public ProtocolFrontend {
     in.peer_port = a.port;
     in.event = shm::Event(a.event);
     in.seeder = a.left == 0;
+    in.left = a.left < 0 ? UINT64_MAX : uint64_t(a.left);
     in.numwant = a.numwant;  // BEP 15: -1 (any negative) = default
     PathStatus st = path_->announce(in, c);
     if (st == PathStatus::access_denied) return reply_error(sock, i, a.transaction, "info_hash not allowed");

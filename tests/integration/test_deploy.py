@@ -5,11 +5,13 @@ takes effect without a restart; a registered transfer in progress is told
 transfers.active_interval, and once every peer seeds (and one completed) it falls back to
 tracker.announce_interval, as does every torrent in the default "open" mode, which serves all.
 Loopback only; every wait is bounded; only our shoald is signalled, by PID."""
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -48,17 +50,17 @@ class DeployTest(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="shoal-deploy-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
 
-    def start(self, mode):
+    def start(self, mode, extra="", files=None):
         self.http_port = harness.free_tcp_port()
-        extra = ('transfers:\n{\n  state_dir = "%s";\n  mode = "%s";\n  active_interval = %d;\n};\n'
-                 % (os.path.join(self.tmp, "state"), mode, ACTIVE))
+        extra += ('transfers:\n{\n  state_dir = "%s";\n  mode = "%s";\n  active_interval = %d;\n};\n'
+                  % (os.path.join(self.tmp, "state"), mode, ACTIVE))
         extra += config_block("http", self.http_port)
-        d = harness.Shoald(extra=extra)
+        d = harness.Shoald(extra=extra, files=files)
         self.addCleanup(d.__exit__, None, None, None)
         return d.start()
 
-    def http_announce(self, ih, n, left, event=None):
-        with RawHttp("127.0.0.1", self.http_port, source="127.0.0.%d" % n) as c:
+    def http_announce(self, ih, n, left, event=None, rack=0):
+        with RawHttp("127.0.0.1", self.http_port, source="127.0.%d.%d" % (rack, n)) as c:
             r = c.request(announce_target(ih, peer_id(n), 7000 + n, left=left, event=event, compact=1))
         self.assertEqual(r.status, 200, r)
         return r.bencoded()
@@ -126,6 +128,65 @@ class DeployTest(unittest.TestCase):
         # A registered transfer with no completion yet is in progress, even with only seeders.
         self.assertEqual(self.http_announce(ih, 1, left=0)[b"interval"], ACTIVE)
         self.assertEqual(self.http_announce(ih, 1, left=0, event="completed")[b"interval"], PASSIVE)
+
+    def test_progress_per_location_and_remove_drops_the_swarm(self):
+        size = 40000
+        path, ih = make_torrent(self.tmp, "artifact.bin", size)
+        metrics_port = harness.free_tcp_port()
+        admin_port = harness.free_tcp_port()
+        topo = ('topology:\n{\n  mode = "file";\n  file = "@DIR@/topology.map";\n};\n'
+                'peer_selection:\n{\n  policy = "tiered";\n  max_representatives_per_rack = 1;\n};\n'
+                'metrics:\n{\n  listen = "127.0.0.1:%d";\n};\nadmin:\n{\n  listen = "127.0.0.1:%d";\n};\n'
+                % (metrics_port, admin_port))
+        d = self.start("open", extra=topo, files={"topology.map": "127.0.1.0/24 dc/r1\n127.0.2.0/24 dc/r2\n"})
+        rc, out = d.ctl("transfer", "add", path)
+        self.assertEqual(rc, 0, out)
+        self.wait_published(d, 1, probe_of(ih, lambda r: r[b"interval"] == ACTIVE))
+        t0 = time.time()
+        self.http_announce(ih, 1, left=0, event="started", rack=1)          # r1: a seeder
+        self.http_announce(ih, 2, left=size // 2, event="started", rack=1)  # r1: half
+        for n in (1, 2, 3):
+            self.http_announce(ih, n, left=size, event="started", rack=2)   # r2: nothing yet
+
+        def deploy():
+            rc, out = d.ctl("transfer", "show", ih.hex(), "json")
+            self.assertEqual(rc, 0, out)
+            return json.loads(out).get("deploy")
+        harness.wait_for(lambda: (deploy() or {}).get("leechers") == 4, 10, what="the progress poll")
+        p = deploy()
+        self.assertFalse(p["complete"])
+        self.assertAlmostEqual(p["progress"], 30.0, delta=0.2)  # (100 + 50 + 0 + 0 + 0) / 5
+        self.assertGreaterEqual(p["first_started"], int(t0) - 1)
+        self.assertIsNone(p["first_completed"])
+        racks = {l["location"]: l for l in p["locations"]}
+        self.assertEqual(racks["dc/r1"], {"location": "dc/r1", "hosts": 2, "seeders": 1, "representatives": 0,
+                                          "progress": 75.0})
+        self.assertEqual(racks["dc/r2"], {"location": "dc/r2", "hosts": 3, "seeders": 0, "representatives": 1,
+                                          "progress": 0.0})
+        # The admin API (p2ptracker's /transfers/<hash>.json?racks=1) and the metrics say the same.
+        body = subprocess.run(["curl", "-s", "--max-time", "5",
+                               "http://127.0.0.1:%d/transfers/%s.json?racks=1" % (admin_port, ih.hex())],
+                              stdout=subprocess.PIPE, timeout=15).stdout
+        self.assertEqual(len(json.loads(body)["deploy"]["locations"]), 2)
+        metrics = subprocess.run(["curl", "-s", "--max-time", "5", "http://127.0.0.1:%d/metrics" % metrics_port],
+                                 stdout=subprocess.PIPE, timeout=15).stdout.decode()
+        self.assertIn('shoal_transfer_location_hosts{info_hash="%s",name="artifact.bin",location="dc/r2"} 3'
+                      % ih.hex(), metrics)
+        self.assertIn('shoal_transfer_progress_permille{info_hash="%s",name="artifact.bin"} 300' % ih.hex(), metrics)
+        # Everyone completes.
+        self.http_announce(ih, 2, left=0, event="completed", rack=1)
+        for n in (1, 2, 3):
+            self.http_announce(ih, n, left=0, event="completed", rack=2)
+        harness.wait_for(lambda: deploy()["complete"], 10, what="the transfer to be complete")
+        p = deploy()
+        self.assertEqual(p["progress"], 100.0)
+        self.assertLessEqual(p["first_completed"], p["last_completed"])
+        # Remove: the registration and the swarm go.
+        rc, out = d.ctl("transfer", "remove", ih.hex())
+        self.assertEqual(rc, 0, out)
+        harness.wait_for(lambda: "its swarm (5 peers) is dropped" in d.log(), 10, what="the swarm to be dropped")
+        rc, out = d.ctl("show", "torrent", ih.hex(), "json")
+        self.assertEqual(json.loads(out)["peer_total"], 0, out)
 
     def test_deploy_mode_needs_a_state_dir(self):
         conf = os.path.join(self.tmp, "shoal.conf")

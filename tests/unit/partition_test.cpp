@@ -84,10 +84,10 @@ std::vector<PeerId> decode(uint8_t family, const uint8_t* out, uint16_t n) {
 
 std::map<PeerId, bool> peers_of(const Partition& p, const Hash& ih) {
   std::map<PeerId, bool> m;
-  p.for_each_peer(ih.data(), [&](uint8_t f, const uint8_t* a, uint16_t port, bool seeder) {
+  p.for_each_peer(ih.data(), [&](const PeerInfo& peer) {
     std::array<uint8_t, 16> aa{};
-    std::memcpy(aa.data(), a, 16);
-    EXPECT_TRUE(m.emplace(PeerId{f, aa, port}, seeder).second) << "peer listed twice";
+    std::memcpy(aa.data(), peer.addr16, 16);
+    EXPECT_TRUE(m.emplace(PeerId{peer.family, aa, peer.port_be}, peer.seeder).second) << "peer listed twice";
   });
   return m;
 }
@@ -561,5 +561,36 @@ TEST(PartitionModel, HundredThousandRandomOpsMatchReferenceModel) {
   expect_same(p, m, universe);
 }
 
+}  // namespace
+}  // namespace shoal::shm
+
+// `transfer remove` drops the swarm: every peer of both families, over many journaled steps;
+// other torrents keep theirs; the partition stays consistent.
+namespace shoal::shm {
+namespace {
+TEST(PartitionDrop, DropTorrentRemovesEveryPeerAndKeepsTheRest) {
+  Seg seg{{64, 4096}};
+  Partition p{seg.base, seg.size};
+  Hash a = hash_of(1), b = hash_of(2);
+  for (uint32_t id = 0; id < 300; id++) {
+    AnnounceInput in = in_for(a, id % 3 == 0 ? 6 : 4, id, id % 5 == 0, Event::started, 10);
+    in.progress = uint16_t(id % 1001);
+    EXPECT_EQ(p.announce(in, nullptr).status, 0);
+  }
+  EXPECT_EQ(p.announce(in_for(b, 4, 7, false, Event::started, 10), nullptr).status, 0);
+  uint32_t with_progress = 0;
+  p.for_each_peer(a.data(), [&](const PeerInfo& peer) { with_progress += peer.progress <= 1000; });
+  EXPECT_EQ(with_progress, 300u);  // stored with the peer, shown to the stats
+  EXPECT_EQ(p.drop_torrent(a.data()), 300u);
+  EXPECT_EQ(p.validate(), "");
+  ScrapeResult gone = p.scrape(a.data());
+  EXPECT_EQ(gone.seeders + gone.leechers, 0u);
+  EXPECT_EQ(p.scrape(b.data()).leechers, 1u);
+  EXPECT_EQ(p.totals().torrents, 1u);
+  EXPECT_EQ(p.drop_torrent(a.data()), 0u);  // twice: nothing left
+  // The torrent can come back.
+  EXPECT_EQ(p.announce(in_for(a, 4, 1, false, Event::started, 11), nullptr).status, 0);
+  EXPECT_EQ(p.scrape(a.data()).leechers, 1u);
+}
 }  // namespace
 }  // namespace shoal::shm
