@@ -216,7 +216,7 @@ const std::vector<Command>& stats_commands() {
       {"transfer list", "transfer list [json]", "registered deploy transfers: info_hash, name, length", false, &transfer_list},
       {"transfer show", "transfer show <name|hex info_hash> [json]", "one transfer and its files", true, &transfer_show},
       {"transfer add", "transfer add <path of a .torrent>", "register a deploy transfer (kept in transfers.state_dir)", true, &transfer_add},
-      {"transfer remove", "transfer remove <name|hex info_hash>", "unregister a transfer and delete its .torrent", true, &transfer_remove},
+      {"transfer remove", "transfer remove <name|hex info_hash>", "unregister a transfer, delete its .torrent and drop its swarm", true, &transfer_remove},
       {"help", "help", "this list", false, &help},
   };
   return table;
