@@ -35,6 +35,11 @@ class AccessCheck {
   // hashes in memcmp order and must outlive this object; begin_batch() does nothing.
   AccessCheck(conf::AccessMode mode, const uint8_t* sorted, uint64_t count)
       : mode_(mode), list_(sorted), count_(count) {}
+  // Same, with `n` registered transfers sorted by info_hash (outliving this object) and the
+  // transfers mode; their stats slots are not written.
+  AccessCheck(conf::AccessMode mode, const uint8_t* sorted, uint64_t count, const shm::TransferEntry* transfers,
+              uint32_t n, bool deploy)
+      : mode_(mode), list_(sorted), count_(count), deploy_(deploy), transfers_(transfers), transfers_count_(n) {}
 
   // Re-reads generation, then active and its count (in that order), and acks the generation
   // unless a successor owns the slot. Cheap: a few acquire loads and one release store; call

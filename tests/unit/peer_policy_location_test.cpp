@@ -134,6 +134,7 @@ struct Deploy {
   TieredPolicy policy{m.locations(), 2};
   Hash ih{};
   uint32_t now = 100;
+  uint8_t family = 4;  // of every host (6: fd00::rack:id)
   Deploy() { ih[0] = 0xab; }
 
   // Host `id` (10.0.rack.id, port 10000 + id) of rack group `g` announces; returns the peers it got.
@@ -141,18 +142,19 @@ struct Deploy {
                                  uint16_t numwant = 50) {
     shm::AnnounceInput in{};
     in.info_hash = ih.data();
-    in.family = 4;
-    in.addr[0] = 10, in.addr[2] = uint8_t(g), in.addr[3] = uint8_t(id);
+    in.family = family;
+    if (family == 4) in.addr[0] = 10, in.addr[2] = uint8_t(g), in.addr[3] = uint8_t(id);
+    else in.addr[0] = 0xfd, in.addr[13] = uint8_t(g), in.addr[15] = uint8_t(id);
     in.port = htons(uint16_t(10000 + id));
     in.event = uint8_t(ev);
     in.seeder = seeder;
     in.numwant = numwant;
     in.topology_group = g;
     in.now = now;
-    std::vector<uint8_t> out(200 * 6);
+    std::vector<uint8_t> out(200 * 18);
     shm::AnnounceResult r = part.announce(in, out.data(), policy);
     EXPECT_EQ(r.status, 0);
-    return peers_of(out, r.peer_count);
+    return peers_of(out, r.peer_count, family == 4 ? 6 : 18);
   }
   // The representatives stored in the partition, as host ids.
   std::set<uint32_t> representatives() {
@@ -165,7 +167,7 @@ struct Deploy {
         for (uint32_t i = 0; i < v.na; i++) {
           if (!v.is_representative(i)) continue;
           uint16_t port;
-          memcpy(&port, v.record(i) + 4, 2);
+          memcpy(&port, v.record(i) + v.addr_bytes(), 2);
           reps->insert(ntohs(port) - 10000u);
         }
         return 0;
@@ -174,13 +176,13 @@ struct Deploy {
     probe.reps = &reps;
     shm::AnnounceInput in{};
     in.info_hash = ih.data();
-    in.family = 4;
+    in.family = family;
     in.addr[0] = 127, in.addr[3] = 1;  // a seeder probe: sees every leecher, joins as a seeder
     in.port = htons(1);
     in.seeder = true;
     in.numwant = 1;
     in.now = now;
-    uint8_t out[6];
+    uint8_t out[18];
     part.announce(in, out, probe);
     in.event = uint8_t(shm::Event::stopped);
     part.announce(in, out, probe);
@@ -258,6 +260,19 @@ TEST(TieredPolicy, ARackWithASeederKeepsToItselfAndNobodyStarves) {
   d.announce(21, d.m.r3);
   got = d.announce(22, d.m.r3);
   EXPECT_EQ(got, (std::vector<uint32_t>{21}));
+}
+
+TEST(TieredPolicy, IPv6SwarmsAlike) {
+  Deploy d;
+  d.family = 6;
+  d.announce(99, d.m.r4, true);
+  for (uint32_t id = 1; id <= 3; id++) d.announce(id, d.m.r1);
+  for (uint32_t id = 11; id <= 13; id++) d.announce(id, d.m.r2);
+  EXPECT_EQ(d.representatives(), (std::set<uint32_t>{1, 2, 11, 12}));
+  std::vector<uint32_t> got = d.announce(3, d.m.r1);
+  EXPECT_EQ(std::set<uint32_t>(got.begin(), got.end()), (std::set<uint32_t>{1, 2}));
+  got = d.announce(1, d.m.r1, false, shm::Event::none, 3);
+  EXPECT_EQ(std::set<uint32_t>(got.begin(), got.end()), (std::set<uint32_t>{99, 11, 12}));
 }
 
 }  // namespace

@@ -367,3 +367,77 @@ TEST_F(RequestPathTest, StaleAndDuplicateResponsesAreIgnored) {
 
 }  // namespace
 }  // namespace shoal::worker
+
+// Deploy transfers (issue 11): two intervals, deploy mode, the peer's progress in the request.
+namespace shoal::worker {
+namespace {
+
+class RequestPathDeployTest : public RequestPathTest {
+ protected:
+  // Answers the one request of partition 0 with these counts; returns the front-end's result.
+  AnnounceResult round_trip(const AnnounceIn& a, uint32_t leechers, uint32_t completed, shm::Request* sent = nullptr) {
+    EXPECT_EQ(path_->announce(a, ctx(Protocol::http, 0, 9)), PathStatus::ok);
+    path_->publish();
+    shm::Request r = take(0).at(0);
+    if (sent) *sent = r;
+    answer(0, r, 1, 1);
+    auto* resp = const_cast<shm::Response*>(resp_[0].peek(0));
+    resp->leechers = leechers;
+    resp->completed = completed;
+    path_->drain_responses();
+    return http_.calls.back().announce;
+  }
+};
+
+TEST_F(RequestPathDeployTest, RegisteredTransfersInProgressGetTheActiveInterval) {
+  auto reg = hash_in(0, 1), other = hash_in(0, 2);
+  shm::TransferEntry t{};
+  std::memcpy(t.info_hash, reg.data(), 20);
+  t.length = 1000;
+  AccessCheck access(conf::AccessMode::off, nullptr, 0, &t, 1, false);
+  cfg_.announce_interval = 1800;
+  cfg_.transfers_active_interval = 30;
+  build(1, &access);
+  AnnounceIn a = announce_of(reg, 10);
+  a.left = 250;
+  shm::Request sent{};
+  EXPECT_EQ(round_trip(a, 3, 0, &sent).interval, 30u);  // leechers left: in progress
+  EXPECT_EQ(sent.progress, 750);                         // (1000 - 250) permille of 1000
+  EXPECT_EQ(sent.numwant, 10);
+  EXPECT_EQ(round_trip(a, 0, 0).interval, 30u);     // nobody completed yet: still in progress
+  EXPECT_EQ(round_trip(a, 0, 2).interval, 1800u);   // all seed and one completed: passive
+  AnnounceIn b = announce_of(other, 10);
+  EXPECT_EQ(round_trip(b, 3, 0, &sent).interval, 1800u);  // not registered: passive
+  EXPECT_EQ(sent.progress, shm::kProgressUnknown);
+  EXPECT_EQ(http_.calls.back().announce.warning, nullptr);  // open mode serves everything
+  EXPECT_EQ(sent.numwant, 10);
+}
+
+TEST_F(RequestPathDeployTest, DeployModeServesNoPeersForUnregisteredTorrents) {
+  auto reg = hash_in(0, 1), other = hash_in(0, 2);
+  shm::TransferEntry t{};
+  std::memcpy(t.info_hash, reg.data(), 20);
+  t.length = 1000;
+  AccessCheck access(conf::AccessMode::off, nullptr, 0, &t, 1, true);
+  build(1, &access);
+  shm::Request sent{};
+  AnnounceResult r = round_trip(announce_of(other, 10), 3, 0, &sent);
+  EXPECT_EQ(sent.numwant, 0);  // stored and counted, but no peers
+  ASSERT_NE(r.warning, nullptr);
+  EXPECT_NE(std::string(r.warning).find("not a registered transfer"), std::string::npos);
+  r = round_trip(announce_of(reg, 10), 3, 0, &sent);
+  EXPECT_EQ(sent.numwant, 10);
+  EXPECT_EQ(r.warning, nullptr);
+}
+
+TEST(ProgressPermille, FromLeftAndLength) {
+  EXPECT_EQ(progress_permille(0, 1000), 1000);
+  EXPECT_EQ(progress_permille(1000, 1000), 0);
+  EXPECT_EQ(progress_permille(UINT64_MAX, 1000), 0);  // left not sent
+  EXPECT_EQ(progress_permille(1, 3), 666);
+  EXPECT_EQ(progress_permille(5, 0), shm::kProgressUnknown);
+  EXPECT_EQ(progress_permille(1ull << 50, 1ull << 51), 500);  // no overflow on large transfers
+}
+
+}  // namespace
+}  // namespace shoal::worker
