@@ -137,6 +137,19 @@ class TransfersTest(TransferCase):
         self.wait_aria2_download(leech)
         self.assertEqual(sha256_file(os.path.join(dl, "build-7.bin")), sha256_file(src))
         self.assertIsNone(seeder.p.poll())
+        # The deploy's progress as the tracker saw it: both hosts, complete once the leecher said
+        # completed, with the times of its start and completion.
+        def deploy():
+            rc, out = self.d.ctl("transfer", "show", ih, "json")
+            self.assertEqual(rc, 0, out)
+            return json.loads(out).get("deploy") or {}
+        harness.wait_for(lambda: deploy().get("complete"), min(20, self.left()), what="the transfer to show complete")
+        p = deploy()
+        self.assertEqual((p["seeders"], p["leechers"], p["progress"]), (2, 0, 100.0), p)
+        self.assertGreaterEqual(p["completed"], 1)
+        self.assertIsNotNone(p["first_started"])
+        self.assertIsNotNone(p["first_completed"])
+        self.assertEqual([(l["location"], l["hosts"]) for l in p["locations"]], [("unknown", 2)])
 
 
 if __name__ == "__main__":
