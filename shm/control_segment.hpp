@@ -131,15 +131,22 @@ static_assert(offsetof(TorrentQuery, peers) == 48);
 static_assert(kShmSafe<TorrentQuery>);
 
 // Which ring sets of a socket-worker slot are in use (supervisor writes, swarm workers read).
-//   active_generation    generation of the slot's current process (uses set active % 2)
-//   draining_generation  generation of a process finishing its work during a rolling restart
-//                        (uses set draining % 2), 0 when none
+//   active_generation    generation of the slot's current process (0 before the first start)
+//   active_set           the ring set (0 or 1) the supervisor gave that process
+//   draining_generation  generation of a process finishing its work during a rolling restart,
+//                        0 when none
+//   draining_set         its ring set
+// Ring sets are assigned, never derived from generations: a process started while another of
+// its slot drains always gets the set the draining one does not use (also when it is itself a
+// respawn of a successor that died), so two live processes never share a single-producer ring.
 // A set used by neither is orphaned: swarm workers still apply its requests but write no
 // responses for it.
 struct alignas(64) SocketSets {
   uint32_t active_generation;
   uint32_t draining_generation;
-  uint32_t reserved[14];
+  uint32_t active_set;
+  uint32_t draining_set;
+  uint32_t reserved[12];
 };
 static_assert(sizeof(SocketSets) == 64);
 static_assert(kShmSafe<SocketSets>);

@@ -85,9 +85,11 @@ void Supervisor::roll_step() {
     } else {
       s.draining_pid = s.pid;
       s.draining_generation = s.generation;
+      s.draining_set = s.ring_set;
+      shm::store_u32(control()->socket_sets[s.index].draining_set, s.draining_set);
       shm::store_u32(control()->socket_sets[s.index].draining_generation, s.generation);
       s.pid = 0;
-      spawn(s);
+      spawn(s);  // on the other ring set
       roll_phase_ = RollPhase::wait_ready;
       roll_deadline_ns_ = now + kReadyTimeoutNs;
     }
@@ -124,8 +126,11 @@ void Supervisor::roll_step() {
             kill(fresh, SIGKILL);
             waitpid(fresh, nullptr, 0);
           }
+          evtimer_del(s.restart_timer);  // a successor in back-off must not be started later
           s.pid = s.draining_pid;
           s.generation = s.draining_generation;
+          s.ring_set = s.draining_set;
+          shm::store_u32(control()->socket_sets[s.index].active_set, s.ring_set);
           s.draining_pid = 0;
           s.draining_generation = 0;
           s.state = SlotState::running;

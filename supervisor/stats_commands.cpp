@@ -100,6 +100,13 @@ CommandResult show_workers(Supervisor& sup, const std::string&) {
     json_object_set_new(w, "restarts", json_integer(s.restarts));
     json_object_set_new(w, "heartbeat_age_seconds", json_integer(s.pid ? int64_t(now) - int64_t(tick) : -1));
     json_object_set_new(w, "queue_depth", json_integer(int64_t(queue_depth(sup, s))));
+    if (s.role == shm::WorkerRole::socket) {  // which ring set each live process of the slot owns
+      json_object_set_new(w, "ring_set", json_integer(s.ring_set));
+      if (s.draining_pid != 0) {
+        json_object_set_new(w, "draining_pid", json_integer(s.draining_pid));
+        json_object_set_new(w, "draining_ring_set", json_integer(s.draining_set));
+      }
+    }
     json_array_append_new(arr, w);
   }
   json_t* o = json_object();

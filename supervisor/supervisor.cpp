@@ -185,7 +185,13 @@ void Supervisor::spawn(Slot& slot) {
   shm::WorkerSlot& ws = c->slots[slot.role == shm::WorkerRole::socket ? shm::socket_slot(slot.index) : shm::swarm_slot(slot.index)];
   shm::store_u32(ws.ready, 0);
   shm::store_u32(ws.generation, slot.generation);
-  if (slot.role == shm::WorkerRole::socket) shm::store_u32(c->socket_sets[slot.index].active_generation, slot.generation);
+  if (slot.role == shm::WorkerRole::socket) {
+    // The ring set: while a predecessor drains, the one it does not use (whatever happened to
+    // earlier successors); otherwise the slot's own (its previous process is gone).
+    if (slot.draining_pid != 0) slot.ring_set = 1 - slot.draining_set;
+    shm::store_u32(c->socket_sets[slot.index].active_set, slot.ring_set);
+    shm::store_u32(c->socket_sets[slot.index].active_generation, slot.generation);
+  }
   shm::store_u32(ws.restarts, slot.restarts);
   pid_t pid = fork();
   if (pid < 0) {
@@ -220,6 +226,7 @@ void Supervisor::become_worker(Slot& slot) {
   ctx.role = slot.role;
   ctx.index = slot.index;
   ctx.generation = slot.generation;
+  ctx.ring_set = slot.ring_set;
   ctx.supervisor_pid = self_pid_;
   ctx.socket_eventfds = socket_eventfds_;
   ctx.swarm_eventfds = swarm_eventfds_;

@@ -42,6 +42,8 @@ struct Slot {
   SlotState state = SlotState::empty;
   pid_t draining_pid = 0;      // previous process finishing its work (rolling restart)
   uint32_t draining_generation = 0;
+  uint32_t ring_set = 0;       // socket slots: ring set of the current process (assigned by spawn)
+  uint32_t draining_set = 0;   // and of the draining one
   event* restart_timer = nullptr;
   class Supervisor* owner = nullptr;
   std::string name() const;  // "socket worker 0"

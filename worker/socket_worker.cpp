@@ -41,9 +41,9 @@ class SocketWorker final {
     std::vector<shm::SpscRing<shm::Request>> requests;
     std::vector<shm::SpscRing<shm::Response>> responses;
     for (uint32_t w = 0; w < shared->geometry.swarm_workers; w++) {
-      // This process's ring set: generation % 2 (the other set may belong to a predecessor
-      // still finishing its work during a rolling restart).
-      uint32_t k = ctx.generation % shm::RingsGeometry::kSets;
+      // This process's ring set, as the supervisor assigned it (the other set may belong to a
+      // predecessor still finishing its work during a rolling restart).
+      uint32_t k = ctx.ring_set;
       requests.push_back(shm::request_ring(shared->rings_seg.base(), shared->geometry, ctx.index, w, k));
       responses.push_back(shm::response_ring(shared->rings_seg.base(), shared->geometry, ctx.index, w, k));
     }

@@ -145,8 +145,7 @@ class SwarmWorker {
   bool set_in_use(uint32_t s, uint32_t k) const {
     const shm::SocketSets& ss = shared_->control->socket_sets[s];
     uint32_t active = shm::load_u32(ss.active_generation), draining = shm::load_u32(ss.draining_generation);
-    return (active != 0 && active % shm::RingsGeometry::kSets == k) ||
-           (draining != 0 && draining % shm::RingsGeometry::kSets == k);
+    return (active != 0 && shm::load_u32(ss.active_set) == k) || (draining != 0 && shm::load_u32(ss.draining_set) == k);
   }
 
   // A set whose socket worker died: its queued announces still count, but nobody would read

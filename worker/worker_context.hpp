@@ -31,6 +31,7 @@ struct WorkerContext {
   shm::WorkerRole role = shm::WorkerRole::socket;
   uint32_t index = 0;       // slot index within the role
   uint32_t generation = 0;  // bumped on every (re)start of the slot
+  uint32_t ring_set = 0;    // socket workers: the ring set (0 or 1) assigned by the supervisor
   pid_t supervisor_pid = 0;
   std::vector<int> socket_eventfds;  // [socket worker i] wakes socket worker i
   std::vector<int> swarm_eventfds;   // [swarm worker j] wakes swarm worker j

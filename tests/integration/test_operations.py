@@ -17,6 +17,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import bep15  # noqa: E402
 import harness  # noqa: E402
+from ledger import LoadWithLedger  # noqa: E402
 from harness import Shoald, info_hash, wait_for  # noqa: E402
 
 
@@ -277,44 +278,6 @@ class MetricsTest(unittest.TestCase):
             r = subprocess.run([promtool, "check", "metrics"], input=text.encode(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=30)
             self.assertEqual(r.returncode, 0, r.stdout.decode())
-
-
-class LoadWithLedger:
-    """Announces from a background thread; a peer enters the ledger when its reply arrived.
-    Counts requests that had to be resent (lost) and ones never answered."""
-
-    def __init__(self, d, torrents=200):
-        self.d = d
-        self.hashes = [info_hash("roll", i) for i in range(torrents)]
-        self.ledger = {h: set() for h in self.hashes}
-        self.lost = self.failed = self.sent = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        port = 10000
-        with self.d.client(timeout=0.3, attempts=1) as c:
-            while not self.stop.is_set():
-                h = self.hashes[self.sent % len(self.hashes)]
-                port += 1
-                for attempt in range(10):
-                    try:
-                        c.announce(h, port, left=5, event=bep15.EVENT_STARTED)
-                        self.ledger[h].add(port)
-                        break
-                    except bep15.TrackerTimeout:
-                        self.lost += 1
-                else:
-                    self.failed += 1
-                self.sent += 1
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
 
 
 class RollingRestartTest(unittest.TestCase):
