@@ -58,6 +58,7 @@ struct Config {
   uint32_t restart_backoff_max_ms = 10000;   // cap of the doubling delay
   uint32_t restart_healthy_after_s = 60;     // uptime after which the delay resets
   uint32_t crash_loop_limit = 5;             // crashes within crash_loop_window that stop restarts; 0 = never
+  uint32_t heartbeat_timeout_s = 10;         // a ready worker silent this long is killed; 0 = never
   uint32_t crash_loop_window_s = 60;         // seconds
 
   // UDP tracker (BEP 15)

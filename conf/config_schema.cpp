@@ -143,6 +143,10 @@ const Row kRows[] = {
             "A worker slot that crashes this many times within crash_loop_window is not restarted "
             "again (a crash loop); SIGKILL from outside does not count; 0 restarts forever."},
    .int_field = &Config::crash_loop_limit},
+  {.spec = {"supervisor.heartbeat_timeout", "int", 0, 3600, "10",
+            "A ready worker whose heartbeat (written every second) is this many seconds old is hung: it is "
+            "killed and restarted, counting as a crash; 0 never."},
+   .int_field = &Config::heartbeat_timeout_s},
   {.spec = {"supervisor.crash_loop_window", "int", 1, 86400, "60",
             "Seconds over which crash_loop_limit counts a slot's crashes."},
    .int_field = &Config::crash_loop_window_s},

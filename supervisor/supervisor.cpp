@@ -125,6 +125,7 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
   }
   stop_deadline_ = evtimer_new(base_, &Supervisor::on_stop_deadline, this);
   ready_check_ = event_new(base_, -1, EV_PERSIST, &Supervisor::on_ready_check, this);
+  watchdog_ = event_new(base_, -1, EV_PERSIST, &Supervisor::on_watchdog, this);
 }
 
 std::vector<shm::TransferEntry> Supervisor::transfer_entries() {
@@ -168,6 +169,7 @@ Supervisor::~Supervisor() {
   for (Slot& s : slots_) event_free(s.restart_timer);
   event_free(stop_deadline_);
   event_free(ready_check_);
+  event_free(watchdog_);
   event_base_free(base_);
 }
 
@@ -175,6 +177,8 @@ int Supervisor::run() {
   for (Slot& s : slots_) spawn(s);
   timeval tick{0, 50000};
   event_add(ready_check_, &tick);
+  timeval second{1, 0};
+  if (cfg_.heartbeat_timeout_s) event_add(watchdog_, &second);
   event_base_dispatch(base_);
   return exit_code_;
 }
@@ -193,6 +197,7 @@ void Supervisor::spawn(Slot& slot) {
     shm::store_u32(c->socket_sets[slot.index].active_generation, slot.generation);
   }
   shm::store_u32(ws.restarts, slot.restarts);
+  slot.killed_hung = false;
   pid_t pid = fork();
   if (pid < 0) {
     LOG_ERROR("cannot fork %s: %s; retrying", slot.name().c_str(), strerror(errno));
@@ -300,7 +305,9 @@ void Supervisor::on_worker_exit(Slot& slot, int status) {
     shm::store_u32(c->socket_sets[slot.index].active_generation, 0);
   bool planned = slot.state == SlotState::draining;  // stopped by a rolling restart
   char cause[128];
-  if (WIFSIGNALED(status))
+  if (slot.killed_hung)
+    snprintf(cause, sizeof cause, "was killed by the watchdog (its heartbeat had stopped)");
+  else if (WIFSIGNALED(status))
     snprintf(cause, sizeof cause, "was terminated by signal %d: %s%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
              WCOREDUMP(status) ? " (core dumped)" : "");
   else
@@ -334,7 +341,8 @@ void Supervisor::on_worker_exit(Slot& slot, int status) {
 // "disabled" in show workers and shoal_worker_disabled, and systemd's status says so. A
 // rolling restart (shoalctl restart workers, SIGUSR2) starts it again.
 bool Supervisor::crash_loop_tripped(Slot& slot, int status, const char* cause) {
-  if (cfg_.crash_loop_limit == 0 || (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) return false;
+  // A hang the watchdog ended counts: a request that hangs every worker it reaches is a loop too.
+  if (cfg_.crash_loop_limit == 0 || (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !slot.killed_hung)) return false;
   uint64_t now = shm::monotonic_ns(), window = uint64_t(cfg_.crash_loop_window_s) * 1000000000ull;
   std::vector<uint64_t>& t = slot.crash_times_ns;
   t.push_back(now);
@@ -441,6 +449,24 @@ void Supervisor::on_stop_deadline(evutil_socket_t, short, void* arg) {
       LOG_WARN("%s (pid %d) did not stop within %d s: sending SIGKILL", s.name().c_str(), int(pid), kStopGraceSeconds);
       kill(pid, SIGKILL);
     }
+  }
+}
+
+void Supervisor::on_watchdog(evutil_socket_t, short, void* arg) { static_cast<Supervisor*>(arg)->check_heartbeats(); }
+
+void Supervisor::check_heartbeats() {
+  if (stopping_) return;
+  uint32_t now = shm::seconds_since(segments_.control_view()->header.clock_base_ns);
+  for (Slot& s : slots_) {
+    if (s.pid == 0 || s.state != SlotState::running || s.killed_hung) continue;
+    const shm::WorkerSlot& ws = segments_.control_view()->slots[slot_number(s)];
+    if (shm::load_u32(ws.ready) != s.generation) continue;  // still starting: no heartbeat yet
+    uint32_t tick = shm::load_u32(ws.last_tick);
+    if (now < tick || now - tick < cfg_.heartbeat_timeout_s) continue;
+    LOG_ERROR("%s (pid %d) is hung: no heartbeat for %u s (supervisor.heartbeat_timeout %u s); killing it to restart it",
+              s.name().c_str(), int(s.pid), now - tick, cfg_.heartbeat_timeout_s);
+    s.killed_hung = true;
+    kill(s.pid, SIGKILL);
   }
 }
 

@@ -42,6 +42,7 @@ struct Slot {
   SlotState state = SlotState::empty;
   pid_t draining_pid = 0;      // previous process finishing its work (rolling restart)
   uint32_t draining_generation = 0;
+  bool killed_hung = false;    // the watchdog killed the current process (its heartbeat stopped)
   uint32_t ring_set = 0;       // socket slots: ring set of the current process (assigned by spawn)
   uint32_t draining_set = 0;   // and of the draining one
   event* restart_timer = nullptr;
@@ -107,6 +108,10 @@ class Supervisor {
   static void on_restart_timer(evutil_socket_t, short, void* arg);
   static void on_stop_deadline(evutil_socket_t, short, void* arg);
   static void on_ready_check(evutil_socket_t, short, void* arg);
+  static void on_watchdog(evutil_socket_t, short, void* arg);
+  // Kills a ready worker whose heartbeat is older than supervisor.heartbeat_timeout (a hung
+  // worker: stuck in a loop or a blocking call); reap() then restarts it like a crashed one.
+  void check_heartbeats();
 
   const conf::Config& cfg_;
   SegmentSet segments_;
@@ -119,6 +124,7 @@ class Supervisor {
   event* signal_event_ = nullptr;
   event* stop_deadline_ = nullptr;
   event* ready_check_ = nullptr;
+  event* watchdog_ = nullptr;  // supervisor.heartbeat_timeout, every second
   std::unique_ptr<StatsSocket> stats_;
   std::unique_ptr<MetricsHttp> metrics_;
   std::unique_ptr<TransferStore> transfers_;  // null when transfers.state_dir is ""
