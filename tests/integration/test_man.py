@@ -300,8 +300,19 @@ class ManPagesTest(unittest.TestCase):
         with open(os.path.join(dest, "lib/systemd/system/shoald.service")) as f:
             unit = f.read()
         self.assertIn("ExecStart=%s/sbin/shoald -c /etc/shoal/shoal.conf\n" % prefix, unit)
-        for line in ("Type=notify", "KillMode=mixed", "LimitNOFILE=1048576", "Restart=on-failure", "RestartSec=1s"):
+        for line in ("Type=notify", "KillMode=mixed", "LimitNOFILE=1048576", "Restart=on-failure", "RestartSec=1s",
+                     "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN"):
             self.assertIn(line + "\n", unit)
+        # systemd itself accepts every directive (the man pages are not installed system-wide
+        # here, so systemd-analyze's complaints about man: links are left out).
+        if shutil.which("systemd-analyze"):
+            r = subprocess.run(["systemd-analyze", "verify", os.path.join(dest, "lib/systemd/system/shoald.service")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60,
+                               env=dict(os.environ, SYSTEMD_LOG_LEVEL="warning"))
+            problems = [l for l in r.stdout.decode("utf-8", "replace").splitlines()
+                        if l.strip() and "Command 'man " not in l and "is not executable" not in l
+                        and "No such file" not in l]
+            self.assertEqual(problems, [], r.stdout.decode("utf-8", "replace"))
         env = dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat", LC_ALL="C.UTF-8")
         for f in installed:
             with self.subTest(page=os.path.basename(f)):
