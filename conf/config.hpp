@@ -66,6 +66,8 @@ struct Config {
   std::vector<ListenAddress> udp_listen;     // default 0.0.0.0:6969 and [::]:6969
   uint32_t udp_recv_buffer = 8 << 20;        // SO_RCVBUF bytes per socket
   uint32_t udp_send_buffer = 4 << 20;        // SO_SNDBUF bytes per socket
+  uint32_t udp_per_source_rate = 0;          // datagrams/s per source and socket worker; 0 = no limit
+  uint32_t udp_per_source_burst = 200;       // bucket size, datagrams
 
   // HTTP tracker (BEP 3, 7, 23, 48), served by the socket workers
   bool http_enabled = false;

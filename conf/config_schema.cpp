@@ -162,6 +162,13 @@ const Row kRows[] = {
   {.spec = {"udp.send_buffer", "int", 4096, 1073741824, "4194304",
             "Kernel send buffer per socket (bytes, SO_SNDBUF)."},
    .int_field = &Config::udp_send_buffer},
+  {.spec = {"udp.per_source_rate", "int", 0, 1000000, "0",
+            "Datagrams per second one source (an IPv4 address or IPv6 /64) may send to a socket worker, "
+            "on average; more are dropped and counted. 0: no limit (private deployments)."},
+   .int_field = &Config::udp_per_source_rate},
+  {.spec = {"udp.per_source_burst", "int", 1, 1000000, "200",
+            "Datagrams a source may send at once above udp.per_source_rate (its bucket size)."},
+   .int_field = &Config::udp_per_source_burst},
   {.spec = {"http.enabled", "bool", 0, 1, "false",
             "Serve the HTTP tracker protocol (BEP 3, 7, 23, 48) on TCP."},
    .bool_field = &Config::http_enabled},

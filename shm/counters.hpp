@@ -42,7 +42,8 @@ namespace shoal::shm {
   X(http_not_found, "HTTP requests for a path other than announce or scrape (404)")       \
   X(http_timeouts, "HTTP requests answered \"try again\": no swarm reply within 2 s")      \
   X(tls_handshake_failures, "HTTPS connections closed before the TLS handshake finished") \
-  X(access_denied, "announces refused and scrape hashes zeroed by the access list")
+  X(access_denied, "announces refused and scrape hashes zeroed by the access list")           \
+  X(udp_rate_limited, "UDP datagrams dropped: over udp.per_source_rate")
 
 enum class Counter : uint32_t {
 #define SHOAL_COUNTER_ENUM(name, help) name,

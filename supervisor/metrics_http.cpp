@@ -52,6 +52,7 @@ const Series kErrors[] = {
     {shm::Counter::http_connections_refused, "cause=\"http_connection_limit\""},
     {shm::Counter::tls_handshake_failures, "cause=\"tls_handshake\""},
     {shm::Counter::access_denied, "cause=\"access_denied\""},
+    {shm::Counter::udp_rate_limited, "cause=\"rate_limited\""},
 };
 
 void header(std::string* out, const char* name, const char* type, const char* help) {

@@ -9,6 +9,7 @@
 
 #include "shm/clock.hpp"
 #include "worker/connection_id.hpp"
+#include "worker/source_limiter.hpp"
 #include "worker/udp_codec.hpp"
 #include "worker/udp_io.hpp"
 
@@ -32,7 +33,8 @@ class UdpFrontend final : public ProtocolFrontend {
               shm::CounterBlock* counters, const std::vector<UdpSocket>& sockets, const uint8_t conn_id_key[16],
               uint64_t clock_base_ns)
       : cfg_(cfg), path_(path), access_(access), counters_(counters), sockets_(sockets), clock_base_ns_(clock_base_ns),
-        conn_ids_(conn_id_key), recv_(std::make_unique<RecvBatch>()) {
+        conn_ids_(conn_id_key), recv_(std::make_unique<RecvBatch>()),
+        limiter_(cfg.udp_per_source_rate, cfg.udp_per_source_burst) {
     for (const UdpSocket& s : sockets_) {
       sends_.push_back(std::make_unique<SendQueue>(s.fd));
       events_.push_back(event_new(base, s.fd, EV_READ | EV_PERSIST, &on_readable, this));
@@ -88,6 +90,7 @@ class UdpFrontend final : public ProtocolFrontend {
       size_t n = recv_->receive(sockets_[sock].fd);
       if (n == 0) break;
       now_s_ = shm::seconds_since(clock_base_ns_);
+      if (limiter_.enabled()) now_ms_ = shm::monotonic_ns() / 1000000ull;
       access_->begin_batch();  // one access list for the whole batch, and the ack
       shm::count(counters_, Counter::udp_received, n);
       for (size_t i = 0; i < n; i++) handle_datagram(sock, i);
@@ -103,6 +106,10 @@ class UdpFrontend final : public ProtocolFrontend {
     if (!source_of(recv_->source(i), &src)) return;
     if (src.port_be == 0) {
       shm::count(counters_, Counter::udp_source_port_zero);
+      return;
+    }
+    if (limiter_.enabled() && !limiter_.allow(src.family == AF_INET ? 4 : 6, src.addr, now_ms_)) {
+      shm::count(counters_, Counter::udp_rate_limited);  // dropped unanswered: no reply to amplify
       return;
     }
     size_t len = recv_->truncated(i) ? 0 : recv_->length(i);
@@ -277,7 +284,9 @@ class UdpFrontend final : public ProtocolFrontend {
   std::unique_ptr<RecvBatch> recv_;
   std::vector<std::unique_ptr<SendQueue>> sends_;
   std::vector<event*> events_;
+  SourceLimiter limiter_;  // udp.per_source_rate
   uint32_t now_s_ = 0;
+  uint64_t now_ms_ = 0;    // monotonic, for the limiter (read once per batch)
 };
 
 }  // namespace
