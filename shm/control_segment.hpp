@@ -8,7 +8,7 @@
 //   SegmentHeader                      64 B
 //   ControlHeader                      64 B   (connection-id key, worker counts)
 //   WorkerSlot slots[kMaxWorkerSlots]  64 B each; socket workers first, then swarm workers
-//   CounterBlock counters[kMaxWorkerSlots]  256 B each, same order as slots
+//   CounterBlock counters[kMaxWorkerSlots]  512 B each, same order as slots
 //   PartitionGauges gauges[kMaxSwarmWorkers]  64 B each: totals of each partition
 //   TorrentQuery queries[kMaxSwarmWorkers]    admin mailbox of each swarm worker
 #pragma once
@@ -42,6 +42,10 @@ static_assert(kShmSafe<ControlHeader>);
 // writes (ready = generation it runs once it serves; last_tick = seconds since clock base).
 // access_generation: a socket worker writes the access-list generation it reads (its ack;
 // shm/access_segment.hpp); 0 = none yet.
+// Poison requests (swarm workers; worker/swarm_worker.cpp): applying = 1 + (ring << 48 |
+// position) of the request being applied, 0 between batches, so a replacement knows which
+// request its predecessor died on; poison_suspect / poison_strikes: the last such request and how
+// many workers in a row died on it (a replacement skips it after kPoisonStrikes).
 struct alignas(64) WorkerSlot {
   uint32_t role;  // WorkerRole
   uint32_t index;
@@ -51,10 +55,13 @@ struct alignas(64) WorkerSlot {
   uint32_t last_tick;
   uint32_t restarts;
   uint32_t access_generation;
-  uint32_t reserved[8];
+  uint64_t applying;
+  uint64_t poison_suspect;
+  uint32_t poison_strikes;
+  uint32_t reserved[3];
 };
 static_assert(sizeof(WorkerSlot) == 64);
-static_assert(offsetof(WorkerSlot, access_generation) == 28);
+static_assert(offsetof(WorkerSlot, access_generation) == 28 && offsetof(WorkerSlot, applying) == 32);
 static_assert(kShmSafe<WorkerSlot>);
 
 // Totals of one partition, published by its swarm worker after every batch (single writer;
@@ -163,7 +170,7 @@ struct ControlSegment {
 static_assert(offsetof(ControlSegment, control) == 64);
 static_assert(offsetof(ControlSegment, slots) == 128);
 static_assert(offsetof(ControlSegment, counters) == 128 + 64 * kMaxWorkerSlots);
-static_assert(offsetof(ControlSegment, gauges) == 128 + (64 + 256) * kMaxWorkerSlots);
+static_assert(offsetof(ControlSegment, gauges) == 128 + (64 + 512) * kMaxWorkerSlots);
 static_assert(kShmSafe<ControlSegment>);
 
 // Slot number of a worker: socket workers 0..S-1, swarm workers kMaxSocketWorkers + i.

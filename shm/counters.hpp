@@ -43,7 +43,8 @@ namespace shoal::shm {
   X(http_timeouts, "HTTP requests answered \"try again\": no swarm reply within 2 s")      \
   X(tls_handshake_failures, "HTTPS connections closed before the TLS handshake finished") \
   X(access_denied, "announces refused and scrape hashes zeroed by the access list")           \
-  X(udp_rate_limited, "UDP datagrams dropped: over udp.per_source_rate")
+  X(udp_rate_limited, "UDP datagrams dropped: over udp.per_source_rate")                    \
+  X(poison_requests_skipped, "requests skipped: swarm workers died applying them twice")
 
 enum class Counter : uint32_t {
 #define SHOAL_COUNTER_ENUM(name, help) name,
@@ -65,9 +66,9 @@ inline constexpr CounterInfo kCounterInfo[kCounterCount] = {
 
 // One worker slot's counters; single writer, cache-line aligned so slots never share a line.
 struct alignas(64) CounterBlock {
-  uint64_t value[32];
+  uint64_t value[64];
 };
-static_assert(kCounterCount <= 32, "grow CounterBlock::value (a layout change)");
+static_assert(kCounterCount <= 64, "grow CounterBlock::value (a layout change)");
 static_assert(kShmSafe<CounterBlock>);
 
 // Owner-side increment (relaxed: counters order nothing).

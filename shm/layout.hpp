@@ -10,7 +10,7 @@
 namespace shoal::shm {
 
 inline constexpr uint64_t kMagic = 0x67657320616f6873ull;  // "shoa seg" little-endian
-inline constexpr uint32_t kLayoutVersion = 3;
+inline constexpr uint32_t kLayoutVersion = 4;
 
 // Which segment a header belongs to.
 enum class SegmentKind : uint32_t { control = 1, rings = 2, partition = 3, access = 4, topology = 5, transfers = 6 };

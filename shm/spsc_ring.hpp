@@ -80,6 +80,9 @@ class SpscRing {
     uint64_t c = ref(h_->tail).load(std::memory_order_relaxed) + offset;
     return &slots_[c & (h_->capacity - 1)];
   }
+  // Consumer: the counter of the entry at peek(0) (entries ever retired): a request's stable
+  // position in its ring.
+  uint64_t read_position() const { return ref(h_->tail).load(std::memory_order_relaxed); }
   // Consumer: retires `n` entries (release), returning their slots to the producer.
   void retire(uint64_t n) {
     uint64_t c = ref(h_->tail).load(std::memory_order_relaxed);

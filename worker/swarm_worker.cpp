@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <atomic>
 #include <cstring>
 #include <optional>
@@ -31,6 +33,12 @@ constexpr uint32_t kMaxBatch = 256;  // requests taken from one ring per pass
 // slot first, then (reading that slot) the torrent record and peer index slot.
 constexpr uint64_t kPrefetchTorrent = 8;
 constexpr uint64_t kPrefetchPeer = 4;
+// A request that killed this many swarm workers in a row (each replacement redoes it: requests
+// are retired only after their responses are published) is skipped by the next one: a poison
+// request (a broken invariant, a journal overflow) must not crash the partition's owner forever.
+constexpr uint32_t kPoisonStrikes = 2;
+
+uint64_t request_mark(size_t ring, uint64_t position) { return 1 + (uint64_t(ring) << 48 | (position & ((1ull << 48) - 1))); }
 
 class SwarmWorker {
  public:
@@ -50,6 +58,11 @@ class SwarmWorker {
     expire_ = event_new(loop->base(), -1, EV_PERSIST, &on_expire, this);
     timeval every{long(ctx.config->cleanup_interval), 0};
     event_add(expire_, &every);
+    if (const char* hex = getenv("SHOAL_TEST_ABORT_INFO_HASH")) {
+      fault_hash_set_ = strlen(hex) == 40;
+      for (int i = 0; fault_hash_set_ && i < 20; i++) fault_hash_set_ = sscanf(hex + 2 * i, "%2hhx", &fault_hash_[i]) == 1;
+      if (fault_hash_set_) LOG_WARN("SHOAL_TEST_ABORT_INFO_HASH is set: this worker aborts on requests for %.40s (a test)", hex);
+    }
   }
   ~SwarmWorker() {
     event_free(wakeup_);
@@ -152,8 +165,13 @@ class SwarmWorker {
   // responses, so none are written.
   uint64_t drain_orphaned(size_t r, uint32_t now) {
     auto& req = requests_[r];
-    uint64_t n = req.available();
-    for (uint64_t k = 0; k < n; k++) apply(*req.peek(k), &scratch_, now);
+    uint64_t n = req.available(), base = req.read_position();
+    for (uint64_t k = 0; k < n; k++) {
+      if (skip_poison(r, base + k)) continue;
+      mark_applying(request_mark(r, base + k));
+      apply(*req.peek(k), &scratch_, now);
+    }
+    mark_applying(0);
     req.retire(n);
     return 0;
   }
@@ -172,18 +190,59 @@ class SwarmWorker {
         *backlog = true;  // the socket worker has not taken its responses yet
         break;
       }
+      uint64_t base = req.read_position(), out = 0;
       for (uint64_t k = 0; k < n; k++) {
         if (k + kPrefetchTorrent < n) part_->prefetch_torrent(req.peek(k + kPrefetchTorrent)->info_hash);
         if (k + kPrefetchPeer < n) prefetch_peer(*req.peek(k + kPrefetchPeer));
-        apply(*req.peek(k), resp.slot_for_write(k), now);
+        if (skip_poison(r, base + k)) continue;  // no response: the client's retry is a new request
+        mark_applying(request_mark(r, base + k));
+        apply(*req.peek(k), resp.slot_for_write(out++), now);
       }
-      resp.publish(n);
+      mark_applying(0);
+      resp.publish(out);
       req.retire(n);
       total += n;
       shm::count(shared_->counters, shm::Counter::ring_batches);
       shm::count(shared_->counters, shm::Counter::ring_messages, n);
     }
     return total;
+  }
+
+  // Records which request is being applied (a relaxed store to this worker's own slot).
+  void mark_applying(uint64_t mark) {
+    std::atomic_ref<uint64_t>(shared_->slot->applying).store(mark, std::memory_order_relaxed);
+  }
+
+ public:
+  // At start: the request a predecessor died applying (if any) becomes a suspect; one that
+  // killed kPoisonStrikes workers in a row is skipped when this worker reaches it.
+  void judge_predecessor() {
+    shm::WorkerSlot* ws = shared_->slot;
+    uint64_t died_on = std::atomic_ref<uint64_t>(ws->applying).load(std::memory_order_relaxed);
+    ws->applying = 0;
+    if (died_on == 0) return;
+    if (died_on == ws->poison_suspect) ws->poison_strikes++;
+    else ws->poison_suspect = died_on, ws->poison_strikes = 1;
+    uint64_t v = died_on - 1;
+    if (ws->poison_strikes >= kPoisonStrikes) {
+      poison_ = died_on;
+      LOG_ERROR("the last %u swarm workers of partition %u died applying the request at position %llu of ring %llu: "
+                "skipping it (a poison request; its client gets no reply)",
+                ws->poison_strikes, ctx_.index, (unsigned long long)(v & ((1ull << 48) - 1)), (unsigned long long)(v >> 48));
+    } else {
+      LOG_WARN("the previous swarm worker of partition %u died applying the request at position %llu of ring %llu; "
+               "redoing it (it is skipped if it kills %u workers in a row)",
+               ctx_.index, (unsigned long long)(v & ((1ull << 48) - 1)), (unsigned long long)(v >> 48), kPoisonStrikes);
+    }
+  }
+
+ private:
+  bool skip_poison(size_t r, uint64_t position) {
+    if (poison_ == 0 || request_mark(r, position) != poison_) return false;
+    poison_ = 0;
+    shared_->slot->poison_strikes = 0;
+    shm::count(shared_->counters, shm::Counter::poison_requests_skipped);
+    return true;
   }
 
   void prefetch_peer(const shm::Request& rq) {
@@ -193,6 +252,7 @@ class SwarmWorker {
 
   // Applies one request to the partition and writes its response (header + used peer bytes).
   void apply(const shm::Request& rq, shm::Response* out, uint32_t now) {
+    if (fault_hash_set_ && std::memcmp(rq.info_hash, fault_hash_, 20) == 0) abort();  // tests only
     std::memcpy(&out->ctx, &rq.ctx, sizeof rq.ctx);
     std::memcpy(out->info_hash, rq.info_hash, sizeof rq.info_hash);
     out->kind = rq.kind;
@@ -249,6 +309,11 @@ class SwarmWorker {
   std::vector<shm::SpscRing<shm::Response>> responses_;
   std::vector<bool> woken_;
   const shm::PeerPolicy* policy_;  // chooses the peers of each reply (peer_selection.policy)
+  uint64_t poison_ = 0;            // request_mark() of a request to skip, 0 = none
+  // Fault injection for the test suite (shoald(8), ENVIRONMENT): SHOAL_TEST_ABORT_INFO_HASH, 40
+  // hex digits, makes this worker abort when it applies a request for that info_hash.
+  bool fault_hash_set_ = false;
+  uint8_t fault_hash_[20] = {};
   shm::Response scratch_;  // response of an orphaned set's request (never sent)
   event* wakeup_ = nullptr;
   event* retry_ = nullptr;
@@ -314,6 +379,7 @@ int run_swarm_worker(const WorkerContext& ctx) {
     LOG_ERROR("fatal: swarm worker %u cannot start: %s", ctx.index, e.what());
     return 1;
   }
+  worker->judge_predecessor();
   loop->set_ready(ctx.generation);
   worker->drain();  // requests queued while no owner was running
   return loop->run();
