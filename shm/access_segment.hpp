@@ -71,13 +71,4 @@ inline uint8_t* access_buffer(void* segment_base, uint32_t capacity, uint32_t b)
   return static_cast<uint8_t*>(segment_base) + kAccessBuffersOffset + size_t(b) * capacity * kAccessEntryBytes;
 }
 
-template <class T>
-inline T access_load(const T& v) {
-  return std::atomic_ref<T>(const_cast<T&>(v)).load(std::memory_order_acquire);
-}
-template <class T>
-inline void access_store(T& v, T x) {
-  std::atomic_ref<T>(v).store(x, std::memory_order_release);
-}
-
 }  // namespace shoal::shm

@@ -3,6 +3,7 @@
 // trusting anything else in a segment (shm/segment.cpp). Bump kLayoutVersion whenever any shm
 // struct changes size, offset or meaning: a process never attaches to another layout.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -11,6 +12,17 @@ namespace shoal::shm {
 
 inline constexpr uint64_t kMagic = 0x67657320616f6873ull;  // "shoa seg" little-endian
 inline constexpr uint32_t kLayoutVersion = 4;
+
+// A word of a segment shared with other processes, read with acquire / written with release
+// ordering (the publication protocols of the access, topology and transfers segments).
+template <class T>
+inline T acquire_load(const T& v) {
+  return std::atomic_ref<T>(const_cast<T&>(v)).load(std::memory_order_acquire);
+}
+template <class T>
+inline void release_store(T& v, T x) {
+  std::atomic_ref<T>(v).store(x, std::memory_order_release);
+}
 
 // Which segment a header belongs to.
 enum class SegmentKind : uint32_t { control = 1, rings = 2, partition = 3, access = 4, topology = 5, transfers = 6 };

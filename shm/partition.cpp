@@ -543,9 +543,11 @@ AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, 
   }
   commit(op);
   fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
+  bool elect = !in.seeder && policy.elects();
+  if (in.numwant == 0 && !elect) return res;
   PeerView view = candidates(op.r, t, at);
   Asker asker{in.family, in.seeder, in.topology_group, false};
-  if (!in.seeder) {  // the policy may elect the asker (tiered); the flag is stored with the peer
+  if (elect) {  // the policy may elect the asker (tiered); the flag is stored with the peer
     uint8_t* rec = peer_at(op.r, op.r.pool[t].lists[at.list].block, at.list, at.pos);
     PeerTail* tail = tail_of(rec, at.list);
     asker.representative = tail->flags & kPeerRepresentative;

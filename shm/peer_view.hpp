@@ -89,6 +89,8 @@ class PeerPolicy {
     (void)asker;
     return false;
   }
+  // Whether elect() can ever answer true (the storage skips it, and the record read, otherwise).
+  virtual bool elects() const { return false; }
 };
 
 // The default policy, `random` (defined with the policies, worker/peer_policy.cpp).

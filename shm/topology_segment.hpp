@@ -170,13 +170,4 @@ inline uint16_t prefix_group(uint8_t family, const uint8_t* addr, uint8_t prefix
   return uint16_t(1 + x % kMaxGroups);
 }
 
-template <class T>
-inline T topology_load(const T& v) {
-  return std::atomic_ref<T>(const_cast<T&>(v)).load(std::memory_order_acquire);
-}
-template <class T>
-inline void topology_store(T& v, T x) {
-  std::atomic_ref<T>(v).store(x, std::memory_order_release);
-}
-
 }  // namespace shoal::shm

@@ -34,9 +34,9 @@ conf::AccessMode mode_of(const conf::Config& cfg) {
 void publish(shm::AccessHeader* h, void* base, uint32_t b, const std::vector<conf::InfoHash>& hashes) {
   uint8_t* dst = shm::access_buffer(base, h->capacity, b);
   if (!hashes.empty()) std::memcpy(dst, hashes.data(), hashes.size() * shm::kAccessEntryBytes);
-  shm::access_store(h->count[b], uint64_t(hashes.size()));
-  shm::access_store(h->active, b);
-  shm::access_store(h->generation, shm::access_load(h->generation) + 1);
+  shm::release_store(h->count[b], uint64_t(hashes.size()));
+  shm::release_store(h->active, b);
+  shm::release_store(h->generation, shm::acquire_load(h->generation) + 1);
 }
 
 class AccessReloader {
@@ -68,8 +68,8 @@ class AccessReloader {
     conf::AccessListResult r;
     if (access_on) r = conf::load_access_list(cfg_.access_list_path, h_->capacity);
     if (!r.ok()) {
-      shm::access_store(h_->reload_errors, shm::access_load(h_->reload_errors) + 1);
-      uint64_t kept = shm::access_load(h_->count[shm::access_load(h_->active)]);
+      shm::release_store(h_->reload_errors, shm::acquire_load(h_->reload_errors) + 1);
+      uint64_t kept = shm::acquire_load(h_->count[shm::acquire_load(h_->active)]);
       std::string line = r.error + "; keeping previous list (" + std::to_string(kept) + " hashes)";
       if (topology_on) line += " and topology map";
       LOG_ERROR("%s", line.c_str());
@@ -78,7 +78,7 @@ class AccessReloader {
     PendingTopology topo;
     std::string topo_error;
     if (!prepare_topology_reload(cfg_, topology_, &topo, &topo_error)) {
-      shm::access_store(h_->reload_errors, shm::access_load(h_->reload_errors) + 1);
+      shm::release_store(h_->reload_errors, shm::acquire_load(h_->reload_errors) + 1);
       std::string line = topo_error + "; keeping previous topology map" + (access_on ? " and access list" : "");
       LOG_ERROR("%s", line.c_str());
       return say(msg, line), false;
@@ -105,7 +105,7 @@ class AccessReloader {
 
   // Publishes the pending list if no live worker can still read the inactive buffer.
   bool try_publish() {
-    uint32_t generation = shm::access_load(h_->generation), ack = 0;
+    uint32_t generation = shm::acquire_load(h_->generation), ack = 0;
     bool draining = false;
     int late = access_laggard(control_, generation, &ack, &draining);
     if (late >= 0) {
@@ -123,16 +123,16 @@ class AccessReloader {
       }
       return false;
     }
-    uint32_t inactive = 1 - shm::access_load(h_->active);
+    uint32_t inactive = 1 - shm::acquire_load(h_->active);
     uint64_t copy_ns = shm::monotonic_ns();
     // Every part first, then one generation: one ack covers them all.
     if (transfers_pending_) publish_transfers(transfers_, pending_transfers_);
     if (lists_pending_) publish_topology(topology_, pending_topology_);
     if (lists_pending_) publish(h_, seg_base_, inactive, pending_);
-    else shm::access_store(h_->generation, shm::access_load(h_->generation) + 1);
+    else shm::release_store(h_->generation, shm::acquire_load(h_->generation) + 1);
     uint64_t total_ms = ms_since(requested_ns_);
-    shm::access_store(h_->reloads, shm::access_load(h_->reloads) + 1);
-    shm::access_store(h_->last_reload_ms, total_ms);
+    shm::release_store(h_->reloads, shm::acquire_load(h_->reloads) + 1);
+    shm::release_store(h_->last_reload_ms, total_ms);
     char what[160] = "", line[300];
     bool topology = lists_pending_ && cfg_.topology_mode == "file";
     if (lists_pending_ && mode_of(cfg_) != conf::AccessMode::off)
@@ -208,7 +208,7 @@ void load_access_list_at_start(const conf::Config& cfg, const shm::Segment& acce
   conf::AccessListResult r = conf::load_access_list(cfg.access_list_path, h->capacity);
   if (!r.ok()) throw std::runtime_error(r.error);
   if (!r.hashes.empty()) std::memcpy(shm::access_buffer(access.base(), h->capacity, 0), r.hashes.data(), r.hashes.size() * 20);
-  shm::access_store(h->count[0], uint64_t(r.hashes.size()));
+  shm::release_store(h->count[0], uint64_t(r.hashes.size()));
   LOG_INFO("access list (%s mode): %zu hashes from %s in %llu ms", conf::access_mode_name(mode), r.hashes.size(),
            cfg.access_list_path.c_str(), (unsigned long long)ms_since(t0));
 }
@@ -222,10 +222,10 @@ bool request_access_list_reload(event_base* base, const conf::Config& cfg, const
 void publish_transfers(const shm::Segment& seg, const std::vector<shm::TransferEntry>& sorted) {
   shm::TransfersHeader* h = shm::transfers_header(seg.base());
   uint32_t n = uint32_t(std::min<size_t>(sorted.size(), h->capacity));
-  uint32_t b = 1 - (shm::topology_load(h->active) & 1);
+  uint32_t b = 1 - (shm::acquire_load(h->active) & 1);
   if (n) std::memcpy(shm::transfers_buffer(seg.base(), h->capacity, b), sorted.data(), n * sizeof(shm::TransferEntry));
-  shm::topology_store(h->count[b], n);
-  shm::topology_store(h->active, b);
+  shm::release_store(h->count[b], n);
+  shm::release_store(h->active, b);
 }
 
 void request_transfers_publish(event_base* base, const conf::Config& cfg, const SegmentSet& segments,

@@ -22,10 +22,10 @@ uint32_t range_capacity(const conf::Config& cfg) { return 2 * cfg.topology_max_p
 void publish_locations(const shm::Segment& seg) {
   shm::TopologyHeader* h = shm::topology_header(seg.base());
   const auto& entries = g_registry->entries();
-  uint32_t have = shm::topology_load(h->locations);
+  uint32_t have = shm::acquire_load(h->locations);
   for (size_t i = have; i < entries.size() && i < h->location_capacity; i++)
     shm::location_entries(seg.base())[i] = entries[i];
-  shm::topology_store(h->locations, uint32_t(std::min<size_t>(entries.size(), h->location_capacity)));
+  shm::release_store(h->locations, uint32_t(std::min<size_t>(entries.size(), h->location_capacity)));
 }
 
 // Copies `t` into buffer b and stores its counts (release).
@@ -41,8 +41,8 @@ void write_buffer(const shm::Segment& seg, uint32_t b, const conf::RangeTables& 
   copy(l.v6_hi, t.v6_hi);
   copy(l.v6_lo, t.v6_lo);
   copy(l.v6_groups, t.v6_groups);
-  shm::topology_store(h->count4[b], uint32_t(t.v4_starts.size()));
-  shm::topology_store(h->count6[b], uint32_t(t.v6_hi.size()));
+  shm::release_store(h->count4[b], uint32_t(t.v4_starts.size()));
+  shm::release_store(h->count6[b], uint32_t(t.v6_hi.size()));
 }
 
 bool build(const conf::Config& cfg, PendingTopology* out, std::string* error) {
@@ -95,9 +95,9 @@ bool prepare_topology_reload(const conf::Config& cfg, const shm::Segment& topolo
 void publish_topology(const shm::Segment& topology, const PendingTopology& p) {
   shm::TopologyHeader* h = shm::topology_header(topology.base());
   if (shm::TopologyMode(h->mode) != shm::TopologyMode::file) return;
-  uint32_t b = 1 - (shm::topology_load(h->active) & 1);
+  uint32_t b = 1 - (shm::acquire_load(h->active) & 1);
   write_buffer(topology, b, p.tables);
-  shm::topology_store(h->active, b);
+  shm::release_store(h->active, b);
 }
 
 }  // namespace shoal::supervisor

@@ -29,7 +29,7 @@ uint64_t now_ms() { return shm::monotonic_ns() / 1000000ull; }
 std::string location_name(const shm::Segment& topology, uint16_t g) {
   if (g == 0) return "unknown";
   const shm::TopologyHeader* h = shm::topology_header(topology.base());
-  uint32_t n = std::min(shm::topology_load(h->locations), h->location_capacity);
+  uint32_t n = std::min(shm::acquire_load(h->locations), h->location_capacity);
   if (g <= n) return shm::location_entries(topology.base())[g - 1].name;
   return "group " + std::to_string(g);
 }
@@ -38,9 +38,9 @@ std::string location_name(const shm::Segment& topology, uint16_t g) {
 const shm::TransferStats* stats_of(const shm::Segment& transfers, const uint8_t* hash) {
   shm::TransfersHeader* h = shm::transfers_header(transfers.base());
   if (h->capacity == 0) return nullptr;
-  uint32_t b = shm::topology_load(h->active) & 1;
+  uint32_t b = shm::acquire_load(h->active) & 1;
   const shm::TransferEntry* e = shm::find_transfer(shm::transfers_buffer(transfers.base(), h->capacity, b),
-                                                   std::min(shm::topology_load(h->count[b]), h->capacity), hash);
+                                                   std::min(shm::acquire_load(h->count[b]), h->capacity), hash);
   if (!e || e->slot >= h->capacity) return nullptr;
   return &shm::transfers_stats(transfers.base(), h->capacity)[e->slot];
 }

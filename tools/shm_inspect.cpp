@@ -44,13 +44,13 @@ void print_header(const ControlSegment* c) {
 int print_access(const std::string& name) {
   Segment seg = Segment::attach(access_segment_name(name), SegmentKind::access, true);
   const AccessHeader* h = access_header(seg.base());
-  uint32_t active = access_load(h->active);
+  uint32_t active = acquire_load(h->active);
   printf("mode %u\nactive %u\ngeneration %u\ncapacity %u\ncount0 %llu\ncount1 %llu\nactive_count %llu\n", h->mode,
-         active, access_load(h->generation), h->capacity, (unsigned long long)access_load(h->count[0]),
-         (unsigned long long)access_load(h->count[1]), (unsigned long long)access_load(h->count[active & 1]));
+         active, acquire_load(h->generation), h->capacity, (unsigned long long)acquire_load(h->count[0]),
+         (unsigned long long)acquire_load(h->count[1]), (unsigned long long)acquire_load(h->count[active & 1]));
   printf("reloads %llu\nreload_errors %llu\nlast_reload_ms %llu\nsegment_size %zu\n",
-         (unsigned long long)access_load(h->reloads), (unsigned long long)access_load(h->reload_errors),
-         (unsigned long long)access_load(h->last_reload_ms), seg.size());
+         (unsigned long long)acquire_load(h->reloads), (unsigned long long)acquire_load(h->reload_errors),
+         (unsigned long long)acquire_load(h->last_reload_ms), seg.size());
   Segment ctl = Segment::attach(control_segment_name(name), SegmentKind::control, true);
   auto* c = static_cast<const ControlSegment*>(ctl.base());
   for (uint32_t i = 0; i < c->control.socket_workers; i++)

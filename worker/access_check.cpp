@@ -44,10 +44,10 @@ AccessCheck::AccessCheck(const std::string& shm_name, shm::WorkerSlot* slot, uin
 void AccessCheck::begin_batch() {
   if (!header_) return;  // a fixed list
   // generation first: an ack must never claim a newer list than the one read (see the header).
-  uint32_t g = shm::access_load(header_->generation);
+  uint32_t g = shm::acquire_load(header_->generation);
   if (g != generation_) {
-    uint32_t b = shm::access_load(header_->active) & 1;
-    count_ = std::min<uint64_t>(shm::access_load(header_->count[b]), capacity_);
+    uint32_t b = shm::acquire_load(header_->active) & 1;
+    count_ = std::min<uint64_t>(shm::acquire_load(header_->count[b]), capacity_);
     list_ = shm::access_buffer(seg_.base(), capacity_, b);
     snapshot_topology();
     snapshot_transfers();
@@ -61,13 +61,13 @@ void AccessCheck::begin_batch() {
 void AccessCheck::snapshot_topology() {
   if (topo_mode_ != shm::TopologyMode::file) return;
   const shm::TopologyHeader* h = shm::topology_header(topo_seg_.base());
-  uint32_t b = shm::topology_load(h->active) & 1, cap = h->capacity;
+  uint32_t b = shm::acquire_load(h->active) & 1, cap = h->capacity;
   const char* buf = static_cast<const char*>(topo_seg_.base()) + shm::range_buffer_offset(h->location_capacity, cap, b);
   shm::RangeBufferLayout l = shm::RangeBufferLayout::of(cap);
   v4_ = {reinterpret_cast<const uint32_t*>(buf + l.v4_starts), reinterpret_cast<const uint16_t*>(buf + l.v4_groups),
-         std::min(shm::topology_load(h->count4[b]), cap)};
+         std::min(shm::acquire_load(h->count4[b]), cap)};
   v6_ = {reinterpret_cast<const uint64_t*>(buf + l.v6_hi), reinterpret_cast<const uint64_t*>(buf + l.v6_lo),
-         reinterpret_cast<const uint16_t*>(buf + l.v6_groups), std::min(shm::topology_load(h->count6[b]), cap)};
+         reinterpret_cast<const uint16_t*>(buf + l.v6_groups), std::min(shm::acquire_load(h->count6[b]), cap)};
 }
 
 // Reads the transfers buffer in use (after the access generation: shm/transfers_segment.hpp).
@@ -75,9 +75,9 @@ void AccessCheck::snapshot_transfers() {
   if (!transfers_seg_.valid()) return;
   const shm::TransfersHeader* h = shm::transfers_header(transfers_seg_.base());
   if (h->capacity == 0) return;
-  uint32_t b = shm::topology_load(h->active) & 1;
+  uint32_t b = shm::acquire_load(h->active) & 1;
   transfers_ = shm::transfers_buffer(transfers_seg_.base(), h->capacity, b);
-  transfers_count_ = std::min(shm::topology_load(h->count[b]), h->capacity);
+  transfers_count_ = std::min(shm::acquire_load(h->count[b]), h->capacity);
 }
 
 namespace {

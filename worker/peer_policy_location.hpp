@@ -64,6 +64,7 @@ class TieredPolicy final : public shm::PeerPolicy {
   uint16_t select(const shm::PeerView& view, const shm::Asker& asker, uint16_t numwant, uint64_t* rng,
                   uint8_t* out) const override;
   bool elect(const shm::PeerView& view, const shm::Asker& asker) const override;
+  bool elects() const override { return true; }
 
  private:
   Locations loc_;

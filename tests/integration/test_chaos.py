@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import bep15  # noqa: E402
 import harness  # noqa: E402
 from bep15 import EVENT_STARTED  # noqa: E402
-from chaos_load import Load, verify_ledger  # noqa: E402
+from chaos_load import BudgetedCase, Load, verify_ledger  # noqa: E402
 
 SWARM_KILLS_PER_WORKER = 8
 SOCKET_KILLS_PER_WORKER = 3
@@ -27,14 +27,8 @@ MAX_ACK_GAP = 2.5       # seconds without any acknowledged announce = "stopped a
 TEST_BUDGET = 110.0
 
 
-class ChaosTest(unittest.TestCase):
-
-    def setUp(self):
-        harness.need_shoald()
-        self.t0 = time.monotonic()
-
-    def left(self):
-        return max(1.0, TEST_BUDGET - (time.monotonic() - self.t0))
+class ChaosTest(BudgetedCase):
+    TEST_BUDGET = TEST_BUDGET
 
     def probe(self, d, hashes, sources=("127.0.4.1", "127.0.4.2", "127.0.4.3", "127.0.4.4")):
         """The tracker answers a connect + scrape from several sources (so both socket workers

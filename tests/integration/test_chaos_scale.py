@@ -9,11 +9,10 @@ import random
 import signal
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from chaos_load import Load, verify_ledger  # noqa: E402
+from chaos_load import BudgetedCase, Load, verify_ledger  # noqa: E402
 
 KILLS = 100
 KILL_SECONDS = 60.0
@@ -21,14 +20,8 @@ ROLL_EVERY = 25          # a rolling restart after every 25 kills
 TEST_BUDGET = 150.0
 
 
-class ChaosScaleTest(unittest.TestCase):
-
-    def setUp(self):
-        harness.need_shoald()
-        self.t0 = time.monotonic()
-
-    def left(self):
-        return max(1.0, TEST_BUDGET - (time.monotonic() - self.t0))
+class ChaosScaleTest(BudgetedCase):
+    TEST_BUDGET = TEST_BUDGET
 
     def test_a_hundred_kills_in_a_minute_lose_no_acknowledged_peer(self):
         rng = random.Random(7)

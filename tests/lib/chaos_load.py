@@ -6,10 +6,23 @@ import collections
 import random
 import threading
 import time
+import unittest
 
 import bep15
 import harness
 from bep15 import EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, Op
+
+class BudgetedCase(unittest.TestCase):
+    """A test case with a time budget (TEST_BUDGET seconds) that every wait is capped by."""
+    TEST_BUDGET = 110.0
+
+    def setUp(self):
+        harness.need_shoald()
+        self.t0 = time.monotonic()
+
+    def left(self):
+        return max(1.0, self.TEST_BUDGET - (time.monotonic() - self.t0))
+
 
 N_TORRENTS = 2000
 PEERS_PER_TORRENT = 5

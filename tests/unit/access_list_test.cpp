@@ -288,9 +288,9 @@ TEST(AccessListCheck, SnapshotPerBatchAckAndFlip) {
   EXPECT_EQ(check.transfer(hash_of(kB).data()), nullptr) << "published, but not flipped yet";
   // The supervisor's flip (reload.cpp's order): buffer 1, count, active, generation.
   std::memcpy(shm::access_buffer(seg.base(), 4, 1), hash_of(kC).data(), 20);
-  shm::access_store(h->count[1], uint64_t(1));
-  shm::access_store(h->active, 1u);
-  shm::access_store(h->generation, 2u);
+  shm::release_store(h->count[1], uint64_t(1));
+  shm::release_store(h->active, 1u);
+  shm::release_store(h->generation, 2u);
   EXPECT_TRUE(check.allowed(hash_of(kA).data())) << "the batch's snapshot must not change mid-batch";
   EXPECT_STREQ(locations[check.topology_group(4, in10) - 1].name, "eu/r1");
   EXPECT_EQ(slot.access_generation, 1u);
@@ -305,7 +305,7 @@ TEST(AccessListCheck, SnapshotPerBatchAckAndFlip) {
 
   // A superseded process (its successor has generation 8) reads on but never acks.
   slot.generation = 8;
-  shm::access_store(h->generation, 3u);
+  shm::release_store(h->generation, 3u);
   check.begin_batch();
   EXPECT_EQ(check.generation(), 3u);
   EXPECT_EQ(slot.access_generation, 2u);
