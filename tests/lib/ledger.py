@@ -21,11 +21,10 @@ class LoadWithLedger:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self):
-        port = 10000
         with self.d.client(timeout=0.3, attempts=1) as c:
             while not self.stop.is_set():
                 h = self.hashes[self.sent % len(self.hashes)]
-                port += 1
+                port = 10001 + self.sent % 50000  # a fast tracker answers thousands a second
                 for attempt in range(10):
                     try:
                         c.announce(h, port, left=5, event=bep15.EVENT_STARTED)
