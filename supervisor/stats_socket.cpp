@@ -6,6 +6,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -120,6 +121,16 @@ void on_event(bufferevent*, short what, void* arg) {
   if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) close_conn(static_cast<Conn*>(arg));
 }
 
+// Whether a process accepts connections on the Unix socket at `path` (another shoald's stats
+// socket): only a stale file, whose connect() is refused, may be replaced.
+bool socket_in_use(const sockaddr_un& sun) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool live = connect(fd, reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0 || errno == EAGAIN;
+  close(fd);
+  return live;
+}
+
 }  // namespace
 
 StatsSocket::StatsSocket(event_base* base, Supervisor* sup, const std::string& path, unsigned mode)
@@ -128,6 +139,9 @@ StatsSocket::StatsSocket(event_base* base, Supervisor* sup, const std::string& p
   if (path.size() >= sizeof sun.sun_path) throw std::runtime_error("stats socket path too long: " + path);
   sun.sun_family = AF_UNIX;
   std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  if (socket_in_use(sun))
+    throw std::runtime_error("stats socket " + path + " is in use by another process (another shoald?); "
+                             "stats.socket must differ between daemons");
   unlink(path.c_str());
   mode_t old = umask(0777 & ~mode);
   listener_ = evconnlistener_new_bind(base, &StatsSocket::on_accept, this, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
@@ -136,11 +150,14 @@ StatsSocket::StatsSocket(event_base* base, Supervisor* sup, const std::string& p
   umask(old);
   if (!listener_) throw std::runtime_error("stats socket " + path + ": " + strerror(e));
   chmod(path.c_str(), mode);
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) inode_ = st.st_ino;
 }
 
 StatsSocket::~StatsSocket() {
   if (listener_) evconnlistener_free(listener_);
-  unlink(path_.c_str());
+  struct stat st;  // only our own socket file: never one that replaced it since
+  if (inode_ != 0 && stat(path_.c_str(), &st) == 0 && st.st_ino == inode_ && S_ISSOCK(st.st_mode)) unlink(path_.c_str());
 }
 
 void StatsSocket::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {

@@ -7,6 +7,7 @@
 #pragma once
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <sys/types.h>
 
 #include <string>
 
@@ -16,8 +17,10 @@ class Supervisor;
 
 class StatsSocket {
  public:
-  // Listens on `path` (an existing socket file is replaced) with file mode `mode` (e.g. 0600).
-  // Throws std::runtime_error naming the path and errno.
+  // Listens on `path` with file mode `mode` (e.g. 0600). A stale socket file there is replaced;
+  // one that still accepts connections (another daemon's) is left alone and this throws.
+  // Throws std::runtime_error naming the path and errno. The destructor removes the file if it is
+  // still the one this object created.
   StatsSocket(event_base* base, Supervisor* sup, const std::string& path, unsigned mode);
   ~StatsSocket();
   const std::string& path() const { return path_; }
@@ -28,6 +31,7 @@ class StatsSocket {
   Supervisor* sup_;
   std::string path_;
   evconnlistener* listener_ = nullptr;
+  ino_t inode_ = 0;  // of the socket file we bound
 };
 
 }  // namespace shoal::supervisor

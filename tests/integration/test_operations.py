@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -428,6 +429,26 @@ class KeptStateTest(unittest.TestCase):
                                stderr=subprocess.STDOUT, timeout=15)
             self.assertEqual(r.returncode, 1)
             self.assertIn("a shoald (pid %d) is running" % d.pid, r.stdout.decode())
+
+    def test_live_stats_socket_of_another_daemon_is_never_unlinked(self):
+        # Issue 12: a start on another shm_name but the same stats.socket path deleted the running
+        # daemon's socket (no instance lock protects that path), leaving it without shoalctl.
+        with Shoald() as d:
+            other = Shoald()
+            other.dir = tempfile.mkdtemp(prefix="shoaltest-")
+            self.addCleanup(other._cleanup_dir)
+            other.port = harness.free_udp_port()
+            conf = os.path.join(other.dir, "shoal.conf")
+            with open(conf, "w") as f:
+                f.write(other.config_text().replace(other.stats_socket, d.stats_socket))
+            r = subprocess.run([harness.SHOALD, "-c", conf], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=15)
+            out = r.stdout.decode("utf-8", "replace")
+            self.assertEqual(r.returncode, 1, out)
+            self.assertIn("stats socket %s is in use by another process" % d.stats_socket, out)
+            self.assertEqual(d.ctl_json("show", "info")["pid"], d.pid)
+            # A stale socket file (its daemon killed) is still replaced: the re-attach tests below
+            # start on the socket path a kill -9 left behind.
 
     def test_new_shoald_reattaches_after_supervisor_kill9(self):
         d = Shoald(socket_workers=2, swarm_workers=2).start()
