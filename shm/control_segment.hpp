@@ -27,13 +27,16 @@ inline constexpr uint32_t kMaxWorkerSlots = kMaxSocketWorkers + kMaxSwarmWorkers
 
 enum class WorkerRole : uint32_t { socket = 1, swarm = 2 };
 
-// conn_id_key   16-byte AES-128 key for BEP 15 connection ids (random, set at creation)
+// conn_id_key    16-byte AES-128 key for BEP 15 connection ids (random, set at creation)
+// partition_key  secret of the info_hash → partition map (worker::partition_of; random, set at
+//                creation, kept across re-attach so stored swarms stay where they are)
 struct ControlHeader {
   uint8_t conn_id_key[16];
   uint32_t socket_workers;
   uint32_t swarm_workers;
   uint64_t created_unix;  // wall-clock seconds when created (for "show info")
-  uint8_t reserved[32];
+  uint64_t partition_key;
+  uint8_t reserved[24];
 };
 static_assert(sizeof(ControlHeader) == 64);
 static_assert(kShmSafe<ControlHeader>);

@@ -65,8 +65,9 @@ SegmentSet create_segments(const conf::Config& cfg) {
   set.control = shm::Segment::create(shm::control_segment_name(cfg.shm_name), sizeof(shm::ControlSegment),
                                      shm::SegmentKind::control, 0, 0, base);
   shm::ControlSegment* c = set.control_view();
-  if (RAND_bytes(c->control.conn_id_key, sizeof c->control.conn_id_key) != 1)
-    throw std::runtime_error("cannot get random bytes for the connection-id key");
+  if (RAND_bytes(c->control.conn_id_key, sizeof c->control.conn_id_key) != 1 ||
+      RAND_bytes(reinterpret_cast<unsigned char*>(&c->control.partition_key), sizeof c->control.partition_key) != 1)
+    throw std::runtime_error("cannot get random bytes for the connection-id and partition keys");
   c->control.socket_workers = cfg.socket_workers;
   c->control.swarm_workers = cfg.swarm_workers;
   c->control.created_unix = uint64_t(time(nullptr));

@@ -157,7 +157,7 @@ json_t* torrent_json(const shm::TorrentQuery& q, const std::string& hex) {
 CommandResult show_torrent(Supervisor& sup, const std::string& arg) {
   uint8_t hash[20];
   if (!parse_info_hash_hex(arg, hash)) return fail("show torrent needs a 40-character hex info_hash");
-  uint32_t part = worker::partition_of(hash, sup.config().swarm_workers);
+  uint32_t part = worker::partition_of(hash, sup.config().swarm_workers, sup.control()->control.partition_key);
   shm::TorrentQuery& q = sup.control()->queries[part];
   auto ticket = std::make_shared<Ticket>(part, mailbox_queue(part).next_ticket++);
   CommandResult r;

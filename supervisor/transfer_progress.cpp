@@ -107,7 +107,8 @@ bool TransferProgressPoller::next_job(Job* out) {
 void TransferProgressPoller::step() {
   if (!busy_) {
     if (!next_job(&job_)) return;
-    uint32_t part = worker::partition_of(job_.hash.data(), sup_->config().swarm_workers);
+    uint32_t part = worker::partition_of(job_.hash.data(), sup_->config().swarm_workers,
+                                         sup_->control()->control.partition_key);
     ticket_ = std::make_shared<Ticket>(part, mailbox_queue(part).next_ticket++);
     busy_ = true;
     seq_ = 0;

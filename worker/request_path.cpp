@@ -30,9 +30,10 @@ uint16_t effective_numwant(int64_t numwant, shm::Event event, const conf::Config
 RequestPath::RequestPath(const conf::Config& cfg, std::vector<shm::SpscRing<shm::Request>> requests,
                          std::vector<shm::SpscRing<shm::Response>> responses, std::vector<int> wake_fds,
                          const AccessCheck* access, shm::CounterBlock* counters, event_base* base,
-                         uint32_t first_scrape_id)
+                         uint32_t first_scrape_id, uint64_t partition_key)
     : cfg_(cfg), requests_(std::move(requests)), responses_(std::move(responses)), wake_fds_(std::move(wake_fds)),
-      pending_(requests_.size(), 0), access_(access), counters_(counters), scrapes_(first_scrape_id) {
+      pending_(requests_.size(), 0), access_(access), counters_(counters), partition_key_(partition_key),
+      scrapes_(first_scrape_id) {
   if (base) {
     publish_soon_ = event_new(base, -1, 0, &on_publish_soon, this);
     event_priority_set(publish_soon_, kPriorityLow);
@@ -55,7 +56,7 @@ PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& c
     shm::count(counters_, Counter::access_denied);
     return PathStatus::access_denied;
   }
-  uint32_t w = partition_of(a.info_hash, partitions());
+  uint32_t w = partition_of(a.info_hash, partitions(), partition_key_);
   if (requests_[w].free_slots() <= pending_[w]) {
     shm::count(counters_, Counter::ring_full_drops);
     return PathStatus::ring_full;
@@ -93,7 +94,7 @@ PathStatus RequestPath::scrape(const ScrapeIn& s, const shm::ReplyContext& ctx) 
   for (uint32_t h = 0; h < n; h++) {
     const uint8_t* hash = s.info_hashes + 20 * h;
     if ((refused[h] = access_ && !access_->allowed(hash))) continue;
-    parts[partition_of(hash, partitions())]++;
+    parts[partition_of(hash, partitions(), partition_key_)]++;
     served++;
   }
   for (size_t w = 0; w < requests_.size(); w++) {  // all parts or none
@@ -117,7 +118,7 @@ PathStatus RequestPath::scrape(const ScrapeIn& s, const shm::ReplyContext& ctx) 
       continue;
     }
     const uint8_t* hash = s.info_hashes + 20 * h;
-    uint32_t w = partition_of(hash, partitions());
+    uint32_t w = partition_of(hash, partitions(), partition_key_);
     shm::Request* r = requests_[w].slot_for_write(pending_[w]++);
     r->ctx = ctx;
     r->ctx.scrape_id = id;

@@ -112,11 +112,12 @@ class RequestPath {
   // list snapshot (its owner calls begin_batch()). `base`: the worker's event loop, for
   // flush(); may be nullptr (then flush() publishes only full batches; call publish()).
   // `first_scrape_id` seeds scrape ids (random per process) so parts of a previous process's
-  // scrapes never match. Counts into `counters`.
+  // scrapes never match. `partition_key`: the daemon's partition secret (partition_of). Counts
+  // into `counters`.
   RequestPath(const conf::Config& cfg, std::vector<shm::SpscRing<shm::Request>> requests,
               std::vector<shm::SpscRing<shm::Response>> responses, std::vector<int> wake_fds,
               const AccessCheck* access, shm::CounterBlock* counters, event_base* base,
-              uint32_t first_scrape_id);
+              uint32_t first_scrape_id, uint64_t partition_key);
   ~RequestPath();
   RequestPath(const RequestPath&) = delete;
   RequestPath& operator=(const RequestPath&) = delete;
@@ -168,6 +169,7 @@ class RequestPath {
   std::vector<uint64_t> pending_;  // requests written but not yet published, per swarm worker
   const AccessCheck* access_;
   shm::CounterBlock* counters_;
+  uint64_t partition_key_;
   event* publish_soon_ = nullptr;  // low priority: publishes after a loop pass
   ScrapeTable scrapes_;
   static constexpr size_t kProtocols = 4;  // indexed by shm::Protocol

@@ -48,7 +48,8 @@ class SocketWorker final {
       responses.push_back(shm::response_ring(shared->rings_seg.base(), shared->geometry, ctx.index, w, k));
     }
     path_ = std::make_unique<RequestPath>(cfg_, std::move(requests), std::move(responses), ctx.swarm_eventfds,
-                                          &access_, shared->counters, loop->base(), random_u32());
+                                          &access_, shared->counters, loop->base(), random_u32(),
+                                          shared->control->control.partition_key);
     frontends_.push_back(make_udp_frontend(loop->base(), cfg_, path_.get(), &access_, shared->counters, ctx.udp_sockets,
                                            shared->control->control.conn_id_key, shared->clock_base_ns));
     if (!ctx.tcp_listeners.empty())

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "conf/config.hpp"
@@ -43,12 +44,20 @@ struct WorkerContext {
 int run_socket_worker(const WorkerContext& ctx);
 int run_swarm_worker(const WorkerContext& ctx);
 
-// Owner of an info_hash (20 bytes): its first four bytes (big-endian) modulo the number of swarm
-// workers. info_hashes are SHA-1/SHA-256 output, so the prefix is uniform.
-inline uint32_t partition_of(const uint8_t* info_hash, uint32_t swarm_workers) {
-  uint32_t v = (uint32_t(info_hash[0]) << 24) | (uint32_t(info_hash[1]) << 16) |
-               (uint32_t(info_hash[2]) << 8) | uint32_t(info_hash[3]);
-  return v % swarm_workers;
+// Owner of an info_hash (20 bytes) among `swarm_workers` partitions: its first eight bytes mixed
+// with the daemon's secret `key` (ControlHeader::partition_key). info_hashes are SHA-1 output,
+// but a client chooses them: without the key, anyone could aim a flood of made-up info_hashes
+// at one partition and fill it (issue 12); with it, the flood spreads over all of them.
+inline uint32_t partition_of(const uint8_t* info_hash, uint32_t swarm_workers, uint64_t key) {
+  uint64_t x;
+  std::memcpy(&x, info_hash, 8);
+  x ^= key;
+  x ^= x >> 30;  // splitmix64 finaliser
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return uint32_t((uint64_t(uint32_t(x)) * swarm_workers) >> 32);
 }
 
 }  // namespace shoal::worker

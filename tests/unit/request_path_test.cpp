@@ -52,12 +52,18 @@ struct Sink : ResponseSink {
   void after_responses() override { batches++; }
 };
 
-// An info_hash owned by partition `w` of `n` (partition_of: first 4 bytes big-endian mod n).
+constexpr uint64_t kPartitionKey = 0x5eedf00dcafe1234ull;  // the tests' partition secret
+
+// An info_hash owned by partition `w` under kPartitionKey whether the test built 2 or 3
+// partitions (with 1, everything is partition 0): the first with bytes 0..3 = 0, 1, 2, ... that
+// maps to w of 3, and to w of 2 when w < 2.
 std::vector<uint8_t> hash_in(uint32_t w, uint8_t tag) {
   std::vector<uint8_t> h(20, tag);
-  h[0] = h[1] = h[2] = 0;
-  h[3] = uint8_t(w);
-  return h;
+  for (uint32_t i = 0;; i++) {
+    std::memcpy(h.data(), &i, 4);
+    if (partition_of(h.data(), 3, kPartitionKey) == w && (w >= 2 || partition_of(h.data(), 2, kPartitionKey) == w))
+      return h;
+  }
 }
 
 class RequestPathTest : public ::testing::Test {
@@ -83,7 +89,8 @@ class RequestPathTest : public ::testing::Test {
     fds_ = fds;
     cfg_.default_numwant = 50;
     cfg_.max_numwant = 200;
-    path_ = std::make_unique<RequestPath>(cfg_, requests, responses, fds, access, &counters_, nullptr, 7u << 16);
+    path_ = std::make_unique<RequestPath>(cfg_, requests, responses, fds, access, &counters_, nullptr, 7u << 16,
+                                          kPartitionKey);
     path_->attach(Protocol::udp, &udp_, {200, 67});
     path_->attach(Protocol::http, &http_, {600, 200});
   }
@@ -145,6 +152,23 @@ class RequestPathTest : public ::testing::Test {
   std::unique_ptr<RequestPath> path_;
   uint8_t addr_[16] = {127, 0, 0, 1};
 };
+
+// The partition map is keyed (issue 12): spread evenly, and another key gives another map, so
+// info_hashes made up to land on one partition land everywhere.
+TEST(PartitionOf, KeyedAndEven) {
+  uint32_t count[4] = {}, moved = 0;
+  for (uint32_t i = 0; i < 40000; i++) {
+    uint8_t h[20] = {};
+    std::memcpy(h, &i, 4);  // "one partition's" hashes under an unkeyed prefix map: all ≡ 0 mod 4
+    h[3] = 0;
+    uint32_t p = partition_of(h, 4, kPartitionKey);
+    count[p]++;
+    moved += p != partition_of(h, 4, kPartitionKey + 1);
+    EXPECT_EQ(p, partition_of(h, 4, kPartitionKey));  // stable
+  }
+  for (uint32_t c : count) EXPECT_NEAR(c, 10000, 600);
+  EXPECT_GT(moved, 25000u);  // about 3/4 move under another key
+}
 
 TEST(EffectiveNumwant, ZeroMeansNoneNegativeMeansDefault) {
   conf::Config cfg;
