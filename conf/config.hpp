@@ -99,6 +99,7 @@ struct Config {
   // capacity (fixed at start; shm segments are sized from it)
   uint32_t torrents_per_partition = 262144;
   uint32_t peers_per_partition = 1048576;
+  uint32_t headroom_percent = 10;     // of peers_per_partition, kept for existing swarms
   uint32_t ring_slots = 4096;         // slots per request/response ring (power of two)
 
   // access list (conf/access_list.hpp): which info_hashes are served

@@ -250,6 +250,10 @@ const Row kRows[] = {
   {.spec = {"capacity.peers_per_partition", "int", 16, shm::kMaxCapacity, "1048576",
             "Peers (IPv4 and IPv6) each swarm partition can hold (fixed at start)."},
    .int_field = &Config::peers_per_partition},
+  {.spec = {"capacity.headroom_percent", "int", 0, 50, "10",
+            "Share of peers_per_partition kept for swarms that exist: a new torrent is refused once a "
+            "partition is this close to full, so a flood of new info_hashes cannot lock out every swarm."},
+   .int_field = &Config::headroom_percent},
   {.spec = {"capacity.ring_slots", "int", 64, 65536, "4096",
             "Slots in each socket-worker/swarm-worker ring (power of two, 64-65536)."},
    .int_field = &Config::ring_slots, .int_check = check_power_of_two},

@@ -534,7 +534,9 @@ AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, 
   uint32_t t = tslot == kNil ? kNil : op.r.tindex[tslot].torrent;
   if (in.event == uint8_t(Event::stopped)) return announce_stopped(op, t, k, res);
   Placed at{kNil, kNil};
-  if (t != kNil || (t = create_torrent(op, in.info_hash, ttag)) != kNil) at = upsert_peer(op, t, in, k);
+  bool room_for_new = op.h.peers_v4 + op.h.peers_v6 < new_torrent_peer_limit_;  // headroom for existing swarms
+  if (t != kNil || (room_for_new && (t = create_torrent(op, in.info_hash, ttag)) != kNil))
+    at = upsert_peer(op, t, in, k);
   if (at.list == kNil) {  // tracker full: undo whatever this announce wrote
     abort_op(op);
     res.status = uint8_t(ResponseStatus::tracker_full);

@@ -125,6 +125,12 @@ class Partition {
   // once after attaching and before the first mutation.
   RecoverReport recover();
 
+  // Headroom for existing swarms (issue 12): a new torrent is refused (tracker full) once the
+  // partition holds `peers` peers or more, while torrents already stored may still add peers up
+  // to the capacity, so a flood of made-up info_hashes cannot lock every swarm out. Default: the
+  // capacity (no headroom). Not stored in the segment: the owner sets it after attaching.
+  void set_new_torrent_peer_limit(uint32_t peers) { new_torrent_peer_limit_ = peers; }
+
   // Applies one announce, then has `policy` choose peers for the reply into `peers_out` (room
   // for numwant entries of the asker's family: 6 or 18 bytes each) from the torrent's
   // candidates (shm/peer_view.hpp: never the asker, no seeders for a seeder). Idempotent for a
@@ -172,6 +178,7 @@ class Partition {
 
  private:
   PartitionLayout* p_;
+  uint32_t new_torrent_peer_limit_ = 0xffffffffu;
   // Implementation helpers are free functions in partition.cpp.
   friend struct PartitionAccess;
   struct PeerVisitor {

@@ -372,6 +372,8 @@ int run_swarm_worker(const WorkerContext& ctx) {
   std::unique_ptr<shm::PeerPolicy> policy;
   try {
     part.emplace(recover_partition(part_seg, ctx.index, shared.counters));
+    const conf::Config& c = *ctx.config;
+    part->set_new_torrent_peer_limit(uint32_t(uint64_t(c.peers_per_partition) * (100 - c.headroom_percent) / 100));
     loop.emplace(&shared);
     policy = open_policy(*ctx.config, topology_seg);
     worker.emplace(ctx, &shared, &*part, &*loop, policy.get());

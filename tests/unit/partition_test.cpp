@@ -594,3 +594,27 @@ TEST(PartitionDrop, DropTorrentRemovesEveryPeerAndKeepsTheRest) {
 }
 }  // namespace
 }  // namespace shoal::shm
+
+// Headroom for existing swarms (issue 12): once the partition is near full, new torrents are
+// refused while stored torrents still take peers up to the capacity.
+namespace shoal::shm {
+namespace {
+TEST(PartitionHeadroom, NewTorrentsStopShortExistingSwarmsGrowToCapacity) {
+  Seg seg{{64, 100}};
+  Partition p{seg.base, seg.size};
+  p.set_new_torrent_peer_limit(90);
+  uint32_t id = 0;
+  for (uint32_t t = 0; t < 45; t++)  // 45 torrents of 2 peers: 90 peers
+    for (int k = 0; k < 2; k++) ASSERT_EQ(p.announce(in_for(hash_of(t), 4, id++, false, Event::started, 10), nullptr).status, 0);
+  AnnounceResult refused = p.announce(in_for(hash_of(1000), 4, id++, false, Event::started, 10), nullptr);
+  EXPECT_EQ(refused.status, uint8_t(ResponseStatus::tracker_full));
+  EXPECT_EQ(p.scrape(hash_of(1000).data()).leechers, 0u);
+  for (uint32_t k = 0; k < 10; k++)  // an existing swarm still grows, to the capacity
+    EXPECT_EQ(p.announce(in_for(hash_of(k), 4, id++, false, Event::started, 10), nullptr).status, 0);
+  EXPECT_EQ(p.announce(in_for(hash_of(3), 4, id++, false, Event::started, 10), nullptr).status,
+            uint8_t(ResponseStatus::tracker_full));  // full now
+  EXPECT_EQ(p.totals().peers_v4, 100u);
+  EXPECT_EQ(p.validate(), "");
+}
+}  // namespace
+}  // namespace shoal::shm
