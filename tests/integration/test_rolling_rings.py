@@ -4,7 +4,9 @@ its respawn is not ready yet, and after it took over while its predecessor still
 sets are assigned by the supervisor, so at no time may the live process of a slot and the one
 draining use the same ring set (two producers on a single-producer ring); a sampler reads
 `shoalctl show workers` every few milliseconds and checks it. The load's ledger then proves no
-peer was lost. Loopback only; every wait is bounded; only our shoald's workers are killed, by
+peer was lost. Two more cases: a successor killed after it is ready while its predecessor
+(stopped) certainly has not drained, and a roll that gives up while the killed successor waits
+in back-off (that respawn must never start beside the old worker). Loopback only; every wait is bounded; only our shoald's workers are killed, by
 PID."""
 import os
 import signal
@@ -115,6 +117,86 @@ class RollingRingsTest(unittest.TestCase):
             d.assert_alive()
             print("\n  successor killed %d times; %d announces, %d resent; %d slot states seen"
                   % (len(kills), load.sent, load.lost, len(sampler.seen)))
+
+    def check_swarms(self, d, load):
+        """Every answered announce is in its swarm: scrape, show torrent and show stats agree
+        with the ledger (each peer announced left=5: a leecher)."""
+        self.assertEqual(load.failed, 0)
+        self.assertGreater(load.sent, 100)
+        with d.client() as c:
+            for i in range(0, len(load.hashes), 74):
+                chunk = load.hashes[i:i + 74]
+                for h, (seeders, completed, leechers) in zip(chunk, c.scrape(chunk)):
+                    self.assertEqual((seeders, leechers), (0, len(load.ledger[h])), h.hex())
+        for h in load.hashes[:3]:
+            t = d.ctl_json("show", "torrent", h.hex())
+            self.assertEqual(t["leechers"], len(load.ledger[h]))
+            if t["peer_total"] <= 100:
+                self.assertEqual({p["port"] for p in t["peers"]}, load.ledger[h])
+        st = d.ctl_json("show", "stats")
+        self.assertEqual(st["leechers"], sum(len(v) for v in load.ledger.values()))
+        self.assertGreaterEqual(st["counters"]["udp_announce"], load.sent)
+
+    def test_successor_killed_after_ready_while_the_old_one_has_not_drained(self):
+        # The old socket worker is stopped (SIGSTOP) before the roll, so it cannot drain: the
+        # successor is killed after it is ready and certainly while the old one is still there;
+        # its respawn must take the successor's set again, never the old one's.
+        with harness.Shoald(socket_workers=1, swarm_workers=1, supervisor={"restart_backoff_min": 20}) as d:
+            def slot():
+                return next(w for w in d.ctl_json("show", "workers")["workers"] if w["role"] == "socket")
+
+            with LoadWithLedger(d, torrents=100) as load:
+                time.sleep(0.5)
+                old = slot()["pid"]
+                os.kill(old, signal.SIGSTOP)
+                try:
+                    rc, out = d.ctl("restart", "workers")
+                    self.assertEqual(rc, 0, out)
+                    first = harness.wait_for(lambda: (lambda w: w if w["pid"] not in (0, old) and w["ready"] else None)(slot()),
+                                             10, what="a ready successor")
+                    self.assertEqual(first.get("draining_pid"), old)
+                    self.assertNotEqual(first["ring_set"], first["draining_ring_set"])
+                    os.kill(first["pid"], signal.SIGKILL)
+                    again = harness.wait_for(
+                        lambda: (lambda w: w if w["pid"] not in (0, old, first["pid"]) else None)(slot()),
+                        10, interval=0.002, what="the successor's respawn")
+                    self.assertEqual(again.get("draining_pid"), old)
+                    self.assertEqual(again["ring_set"], first["ring_set"], again)
+                    harness.wait_for(lambda: slot()["ready"], 5, what="the respawn ready")
+                finally:
+                    os.kill(old, signal.SIGCONT)  # it drains now and exits
+                harness.wait_for(lambda: "rolling restart done: 2 workers replaced" in d.log(), 20, what="the roll done")
+                w = slot()
+                self.assertNotIn("draining_pid", w)
+                self.assertNotIn(w["pid"], (0, old, first["pid"]))
+                time.sleep(0.3)
+            self.check_swarms(d, load)
+            d.assert_alive()
+
+    def test_abandoned_roll_does_not_start_the_successor_later(self):
+        # A back-off longer than the 5 s the roll waits for a ready successor: the roll gives
+        # up while the killed successor waits for its respawn; the old worker must stay the
+        # slot's only process, and that respawn must never come.
+        with harness.Shoald(socket_workers=1, swarm_workers=1,
+                            supervisor={"restart_backoff_min": 6000, "restart_backoff_max": 6000}) as d:
+            def slot():
+                return next(w for w in d.ctl_json("show", "workers")["workers"] if w["role"] == "socket")
+
+            with LoadWithLedger(d, torrents=50) as load:
+                time.sleep(0.3)
+                old = slot()["pid"]
+                rc, out = d.ctl("restart", "workers")
+                self.assertEqual(rc, 0, out)
+                fresh = harness.wait_for(lambda: (lambda w: w["pid"] not in (0, old) and w["pid"])(slot()), 10,
+                                         interval=0.002, what="a successor")
+                os.kill(fresh, signal.SIGKILL)
+                harness.wait_for(lambda: "rolling restart abandoned" in d.log(), 10, what="the roll abandoned")
+                time.sleep(2.5)  # past the respawn the back-off had planned (6 s after the kill)
+                w = slot()
+                self.assertEqual((w["pid"], w["state"], w["ready"]), (old, "running", True), w)
+                self.assertNotIn("draining_pid", w)
+                self.assertEqual(d.log().count("started socket worker 0"), 2, "the successor was started again")
+            self.check_swarms(d, load)
 
 
 if __name__ == "__main__":
