@@ -79,6 +79,8 @@ class RollingRingsTest(unittest.TestCase):
                 have finished draining by then: it takes milliseconds). Returns its pid."""
                 def check():
                     w = slot()
+                    if w["pid"] and w.get("draining_pid"):  # every state read here is checked too
+                        self.assertNotEqual(w["ring_set"], w["draining_ring_set"], "two processes on one ring set: %r" % w)
                     fresh = w["pid"] and w["pid"] != old and w["pid"] not in kills
                     if ready:
                         return fresh and w["ready"] and w["pid"]
