@@ -182,8 +182,10 @@ const Row kRows[] = {
    .int_field = &Config::http_max_connections},
   {.spec = {"http.max_connections_per_source", "int", 0, 1000000, "256",
             "Open HTTP and HTTPS connections per source address (an IPv4 address, an IPv6 /64) and "
-            "socket worker; more are closed at once, so one source cannot take every connection; "
-            "trusted proxies are exempt; 0 = no limit."},
+            "socket worker; at the limit, the source's oldest idle connection (no request in "
+            "progress) is closed to make room for the new one, or the new one when none is idle, "
+            "so one source cannot take every connection; trusted proxies are exempt; 0 = no "
+            "limit."},
    .int_field = &Config::http_max_connections_per_source},
   {.spec = {"http.idle_timeout", "int", 1, 3600, "15",
             "Seconds a connection has to send a complete request (after connecting, or after the "

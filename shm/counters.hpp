@@ -35,7 +35,7 @@ namespace shoal::shm {
   X(torrents_removed, "empty torrents removed by the expiry sweep")                       \
   X(partition_repairs, "partitions found mid-update at attach and repaired")              \
   X(http_connections, "HTTP and HTTPS connections accepted")                              \
-  X(http_connections_refused, "HTTP(S) connections closed at once: http.max_connections(_per_source)") \
+  X(http_connections_refused, "HTTP(S) connections closed: over http.max_connections(_per_source)") \
   X(http_announce, "HTTP announce requests passed to a swarm worker")                     \
   X(http_scrape, "HTTP scrape requests passed to swarm workers")                          \
   X(http_failure, "HTTP requests answered with a failure reason (bad or refused input)")  \

@@ -3,7 +3,8 @@
 // socket; adoption of the evhttp_connection libevent builds around it (evhttp announces new
 // connections to nobody, so the bevcb queues the bufferevent and an event activated in the same
 // loop iteration, before any of the connection's I/O is polled, finds its connection through
-// bufferevent_getcb and registers the close callback); max_connections; the total request
+// bufferevent_getcb and registers the close callback); max_connections and
+// max_connections_per_source (closing the source's oldest idle connection); the total request
 // deadline (a complete request within http.idle_timeout of connecting or of the previous reply,
 // so trickled bytes buy nothing); the reply deadline sweep; accept-error back-off; and the SIGHUP
 // certificate reload. Runs in a socket worker.
@@ -104,17 +105,16 @@ void HttpFrontend::adopt(const Fresh& f) {
   }
   bool from_proxy = !cfg_.http_real_ip_header.empty() && is_trusted(cfg_.http_trusted_proxies, addr);
   // One source must not hold every connection (idle sockets locked all other clients out;
-  // issue 12): a source at its limit gets no more. Trusted proxies carry many clients.
+  // issue 12): a source at its limit loses its oldest idle connection to the new one, or the
+  // new one when all of them are busy. Trusted proxies carry many clients.
   uint64_t source = 0;
   if (cfg_.http_max_connections_per_source != 0 && !from_proxy) {
     source = source_key(addr);
-    uint32_t& open = per_source_[source];
-    if (open >= cfg_.http_max_connections_per_source) {
+    if (!make_room(source)) {
       count(Counter::http_connections_refused);
       evhttp_connection_free(evcon);
       return;
     }
-    ++open;
   }
   // A new connection has http.first_request_timeout for its first request (a connection that
   // never sends one is the cheapest way to hold a slot); later ones get http.idle_timeout.
@@ -126,8 +126,46 @@ void HttpFrontend::adopt(const Fresh& f) {
   k.addr = addr;
   k.from_proxy = from_proxy;
   k.source = source;
+  if (source != 0) {
+    SourceConns& sc = per_source_[source];
+    k.src_prev = sc.tail;
+    if (sc.tail != kNone) conns_[sc.tail].src_next = c;
+    else sc.head = c;
+    sc.tail = c;
+    sc.open++;
+  }
   by_evcon_[evcon] = c;
   evhttp_connection_set_closecb(evcon, &on_close_cb, this);
+}
+
+// True when `source` may open one more connection: it is under the limit, or its oldest idle
+// connection was closed (counted in http_connections_refused, like a refused one).
+bool HttpFrontend::make_room(uint64_t source) {
+  auto it = per_source_.find(source);
+  if (it == per_source_.end() || it->second.open < cfg_.http_max_connections_per_source) return true;
+  for (uint32_t c = it->second.head; c != kNone; c = conns_[c].src_next) {
+    if (!is_idle(c)) continue;
+    count(Counter::http_connections_refused);
+    close_conn(c);
+    return true;
+  }
+  return false;
+}
+
+// No request in flight, nothing received of a next one and the last reply fully written: a
+// keep-alive connection between requests, or one that has sent nothing yet.
+bool HttpFrontend::is_idle(uint32_t c) const {
+  const Conn& k = conns_[c];
+  if (k.inflight != kNone) return false;
+  return !k.bev || (evbuffer_get_length(bufferevent_get_output(k.bev)) == 0 &&
+                    evbuffer_get_length(bufferevent_get_input(k.bev)) == 0);
+}
+
+// Closes connection c now (forgotten first, so the close callback finds nothing left to do).
+void HttpFrontend::close_conn(uint32_t c) {
+  evhttp_connection* evcon = conns_[c].evcon;
+  drop_conn(c);
+  evhttp_connection_free(evcon);
 }
 
 void HttpFrontend::on_close_cb(evhttp_connection* evcon, void* arg) {
@@ -154,8 +192,16 @@ void HttpFrontend::drop_conn(uint32_t c) {
   }
   if (k.source != 0) {
     auto it = per_source_.find(k.source);
-    if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
+    if (it != per_source_.end()) {
+      SourceConns& sc = it->second;
+      if (k.src_prev != kNone) conns_[k.src_prev].src_next = k.src_next;
+      else sc.head = k.src_next;
+      if (k.src_next != kNone) conns_[k.src_next].src_prev = k.src_prev;
+      else sc.tail = k.src_prev;
+      if (--sc.open == 0) per_source_.erase(it);
+    }
     k.source = 0;
+    k.src_prev = k.src_next = kNone;
   }
   by_evcon_.erase(k.evcon);
   conns_.release(c);
@@ -185,11 +231,7 @@ void HttpFrontend::sweep() {
     count(Counter::http_failure);
     finish(p, body_, encode_failure(body_, sizeof body_, kTryAgain));
   }
-  for (uint32_t c; (c = conns_.expired(now)) != kNone;) {
-    evhttp_connection* evcon = conns_[c].evcon;
-    drop_conn(c);  // first, so the close callback finds nothing left to do
-    evhttp_connection_free(evcon);
-  }
+  for (uint32_t c; (c = conns_.expired(now)) != kNone;) close_conn(c);
   if (draining_) close_idle_connections();
 }
 
@@ -200,16 +242,13 @@ void HttpFrontend::drain() {
   LOG_INFO("http: stopped accepting; closed %zu idle keep-alive connections, finishing the others", closed);
 }
 
-// Closes connections between requests whose last reply is fully written (draining only; the
-// sweep calls it again every 100 ms). Returns how many.
+// Closes the idle connections (is_idle; draining only; the sweep calls it again every 100 ms).
+// Returns how many.
 size_t HttpFrontend::close_idle_connections() {
   size_t closed = 0;
   for (uint32_t c = 0; c < conns_.capacity(); c++) {
-    if (!conns_.busy(c) || conns_[c].inflight != kNone) continue;
-    if (conns_[c].bev && evbuffer_get_length(bufferevent_get_output(conns_[c].bev)) != 0) continue;
-    evhttp_connection* evcon = conns_[c].evcon;
-    drop_conn(c);
-    evhttp_connection_free(evcon);
+    if (!conns_.busy(c) || !is_idle(c)) continue;
+    close_conn(c);
     closed++;
   }
   return closed;

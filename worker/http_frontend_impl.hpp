@@ -45,6 +45,14 @@ struct Conn {
   bool from_proxy = false;  // source is in http.trusted_proxies and a real_ip_header is set
   PeerAddress addr;         // source address, canonical
   uint64_t source = 0;      // source_key(addr) when counted toward the per-source limit, else 0
+  uint32_t src_prev = kNone, src_next = kNone;  // the source's connections, oldest first
+};
+
+// The connections of one source counted toward http.max_connections_per_source: how many, and
+// a list through Conn::src_prev/src_next in the order they were accepted.
+struct SourceConns {
+  uint32_t open = 0;
+  uint32_t head = kNone, tail = kNone;
 };
 
 // Key of a source for http.max_connections_per_source: an IPv4 address, or an IPv6 /64 (one
@@ -120,6 +128,9 @@ class HttpFrontend final : public ProtocolFrontend {
   bufferevent* new_bufferevent(event_base* base, bool tls);
   void adopt_fresh();
   void adopt(const Fresh& f);
+  bool make_room(uint64_t source);
+  bool is_idle(uint32_t c) const;
+  void close_conn(uint32_t c);
   void drop_conn(uint32_t c);
 
   // requests
@@ -168,7 +179,7 @@ class HttpFrontend final : public ProtocolFrontend {
   std::vector<Fresh> fresh_;
   TimedPool<Conn> conns_;
   std::unordered_map<evhttp_connection*, uint32_t> by_evcon_;
-  std::unordered_map<uint64_t, uint32_t> per_source_;  // open connections by source_key
+  std::unordered_map<uint64_t, SourceConns> per_source_;  // by source_key
   PendingTable<Pending> pending_;
   ScrapeEntry entries_[kMaxScrapeHashes];  // a scrape reply being encoded
   std::string missing_header_, malformed_header_;  // failure reasons naming real_ip_header

@@ -108,6 +108,39 @@ class HttpTest(unittest.TestCase):
             for s in socks:
                 s.close()
 
+    def test_a_source_at_its_limit_loses_its_oldest_idle_connection_not_the_new_one(self):
+        # Issue 12: at http.max_connections_per_source the new connection was refused, so a
+        # source whose idle keep-alive connections filled its share could not send a request.
+        # Now its oldest idle connection makes room; a connection with a request in progress stays.
+        self.start(http={"max_connections_per_source": 3, "idle_timeout": 30, "first_request_timeout": 30})
+        src = "127.0.0.7"
+        old = []
+        try:
+            for n in range(3):  # three keep-alive connections, idle after one announce each
+                c = self.conn(source=src)
+                r = c.request(announce_target(IH_A, peer_id(20 + n), 7020 + n, left=5))
+                self.assertEqual(r.status, 200)
+                old.append(c)
+            # Part of a request: the second-oldest is busy, not idle.
+            pending = get(announce_target(IH_A, peer_id(21), 7021, left=5))
+            old[1].send(pending[:20])
+            time.sleep(0.2)
+            old.append(self.conn(source=src))  # a fourth connection is served (and kept open)
+            self.assertEqual(old[3].request(announce_target(IH_A, peer_id(30), 7030, left=5)).status, 200)
+            with self.assertRaises(ConnectionError, msg="the oldest idle connection must be closed"):
+                old[0].request(announce_target(IH_A, peer_id(20), 7020, left=5))
+            # A fifth closes old[2], now the oldest idle one; the busy one stays and is served.
+            r = self.announce(IH_A, 31, 7031, source=src, left=5)
+            self.assertIn(b"interval", r)
+            with self.assertRaises(ConnectionError, msg="the oldest idle connection must be closed"):
+                old[2].request(announce_target(IH_A, peer_id(22), 7022, left=5))
+            old[1].send(pending[20:])
+            self.assertEqual(old[1].read_response().status, 200)
+            self.assertGreaterEqual(self.d.counters()["http_connections_refused"], 2)
+        finally:
+            for c in old:
+                c.close()
+
     def test_a_connection_that_sends_nothing_is_closed_after_first_request_timeout(self):
         self.start(http={"idle_timeout": 30, "first_request_timeout": 1})
         s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
