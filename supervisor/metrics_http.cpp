@@ -2,12 +2,14 @@
 #include "supervisor/metrics_http.hpp"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 
 #include <atomic>
 #include <cstring>
 #include <stdexcept>
 
+#include "shm/clock.hpp"
 #include "shm/rings_layout.hpp"
 #include "supervisor/http_listen.hpp"
 #include "supervisor/supervisor.hpp"
@@ -20,6 +22,9 @@ namespace {
 
 constexpr ev_ssize_t kMaxHeaderBytes = 8192;  // request line + headers
 constexpr ev_ssize_t kMaxBodyBytes = 1024;    // GET has none
+constexpr timeval kSweepEvery{0, 250000};     // deadline checks
+
+uint64_t now_ms() { return shm::monotonic_ns() / 1000000; }
 
 using shm::sum_counter;
 
@@ -194,16 +199,85 @@ MetricsHttp::MetricsHttp(event_base* base, Supervisor* sup, const std::string& l
   // supervisor by 66 MB (issue 12). A scrape request is a few hundred bytes.
   evhttp_set_max_headers_size(http_, kMaxHeaderBytes);
   evhttp_set_max_body_size(http_, kMaxBodyBytes);
-  evhttp_set_timeout(http_, 10);
+  evhttp_set_timeout(http_, 10);  // a stalled read or write; the request deadline is shorter
   evhttp_set_gencb(http_, &MetricsHttp::on_request, this);
+  // evhttp's timeout restarts with every byte and it has no connection limit: a client trickling
+  // bytes held a connection forever. Track the connections to bound both.
+  evhttp_set_bevcb(http_, &MetricsHttp::on_bev, this);
+  fresh_ev_ = event_new(base, -1, 0, &MetricsHttp::on_fresh, this);
+  sweep_ev_ = event_new(base, -1, EV_PERSIST, &MetricsHttp::on_sweep, this);
+  if (!fresh_ev_ || !sweep_ev_) throw std::runtime_error("metrics: event_new failed");
+  evtimer_add(sweep_ev_, &kSweepEvery);
 }
 
 MetricsHttp::~MetricsHttp() {
-  if (http_) evhttp_free(http_);
+  if (http_) evhttp_free(http_);  // frees the connections; their close callbacks run now
+  if (fresh_ev_) event_free(fresh_ev_);
+  if (sweep_ev_) event_free(sweep_ev_);
+}
+
+// evhttp tells nobody about a new connection; it asks us for its bufferevent. The connection is
+// adopted by an event activated now, which runs before any of the connection's I/O is polled.
+bufferevent* MetricsHttp::on_bev(event_base* base, void* arg) {
+  auto* self = static_cast<MetricsHttp*>(arg);
+  bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  if (bev) {
+    self->fresh_.push_back(bev);
+    event_active(self->fresh_ev_, EV_TIMEOUT, 0);
+  }
+  return bev;
+}
+
+void MetricsHttp::on_fresh(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<MetricsHttp*>(arg);
+  std::vector<bufferevent*> fresh;
+  fresh.swap(self->fresh_);
+  for (bufferevent* bev : fresh) self->adopt(bev);
+}
+
+// evhttp set the bufferevent's callback argument to its connection.
+void MetricsHttp::adopt(bufferevent* bev) {
+  void* arg = nullptr;
+  bufferevent_getcb(bev, nullptr, nullptr, nullptr, &arg);
+  auto* evcon = static_cast<evhttp_connection*>(arg);
+  if (!evcon || evhttp_connection_get_bufferevent(evcon) != bev) return;  // libevent failed it
+  if (conns_.size() >= kMaxConnections) close_conn(0);  // the oldest makes room
+  conns_.push_back({evcon, now_ms() + kRequestDeadlineMs});
+  evhttp_connection_set_closecb(evcon, &MetricsHttp::on_close, this);
+}
+
+// Forgets connection i first (so its close callback finds nothing), then closes it.
+void MetricsHttp::close_conn(size_t i) {
+  evhttp_connection* evcon = conns_[i].evcon;
+  conns_.erase(conns_.begin() + ptrdiff_t(i));
+  evhttp_connection_free(evcon);
+}
+
+void MetricsHttp::on_close(evhttp_connection* evcon, void* arg) {
+  auto* self = static_cast<MetricsHttp*>(arg);
+  for (size_t i = 0; i < self->conns_.size(); i++)
+    if (self->conns_[i].evcon == evcon) {
+      self->conns_.erase(self->conns_.begin() + ptrdiff_t(i));
+      return;
+    }
+}
+
+void MetricsHttp::on_sweep(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<MetricsHttp*>(arg);
+  uint64_t now = now_ms();
+  for (size_t i = 0; i < self->conns_.size();)
+    if (self->conns_[i].deadline_ms <= now)
+      self->close_conn(i);
+    else
+      i++;
 }
 
 void MetricsHttp::on_request(evhttp_request* req, void* arg) {
   auto* self = static_cast<MetricsHttp*>(arg);
+  // A complete request: the connection has a new deadline for its next one (keep-alive).
+  evhttp_connection* evcon = evhttp_request_get_connection(req);
+  for (Conn& c : self->conns_)
+    if (c.evcon == evcon) c.deadline_ms = now_ms() + kRequestDeadlineMs;
   const char* uri = evhttp_request_get_uri(req);
   if (!uri || (strcmp(uri, "/metrics") != 0 && strncmp(uri, "/metrics?", 9) != 0)) {
     evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");

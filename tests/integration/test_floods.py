@@ -2,13 +2,16 @@
 with udp.per_source_rate set, a source sending far above it gets at most its burst plus the rate
 answered, the rest is dropped unanswered (no reply to amplify) and counted (udp_rate_limited,
 shoal_errors_total{cause="rate_limited"}), while another source is served as usual, and the
-flooding source is served again once it slows down. Loopback only; bounded; only our shoald."""
+flooding source is served again once it slows down. The Prometheus endpoint bounds its
+connections in number and time: a client trickling bytes (slowloris) is closed at the request
+deadline, and many of them do not lock the scraper out. Loopback only; bounded; only our shoald."""
 import os
 import socket
 import struct
 import sys
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import bep15  # noqa: E402
@@ -61,6 +64,77 @@ class FloodTest(unittest.TestCase):
             time.sleep(1.0)
             self.assertGreaterEqual(blast(d, "127.0.0.7", 5), 5)
             print("\n  flood: %d of 500 connects answered in %.2f s at %d/s, burst %d" % (got, secs, RATE, BURST))
+
+
+class MetricsSlowClientTest(unittest.TestCase):
+    """The metrics endpoint: a request must be complete within 5 s (MetricsHttp::kRequestDeadlineMs)
+    however slowly it trickles in, and at most 16 connections are open (kMaxConnections)."""
+
+    DEADLINE = 5.0
+    MAX_CONNECTIONS = 16
+
+    def setUp(self):
+        harness.need_shoald()
+        self.port = harness.free_tcp_port()
+        self.d = harness.Shoald(extra='metrics: { listen = "127.0.0.1:%d"; };' % self.port).start()
+        self.addCleanup(self.d.__exit__, None, None, None)
+
+    def fetch(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.port, timeout=5) as r:
+            return r.read().decode()
+
+    @staticmethod
+    def closed(s):
+        s.setblocking(False)
+        try:
+            return s.recv(4096) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def test_a_trickling_client_is_closed_at_the_deadline(self):
+        # Issue 12: evhttp's timeout restarts with every byte, so one byte a second kept a
+        # connection open forever.
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        t0 = time.monotonic()
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\n")
+            closed_after = None
+            while time.monotonic() - t0 < self.DEADLINE + 4:
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    closed_after = time.monotonic() - t0
+                    break
+                if self.closed(s):
+                    closed_after = time.monotonic() - t0
+                    break
+                time.sleep(0.5)
+        finally:
+            s.close()
+        self.assertIsNotNone(closed_after, "a client trickling a byte every 0.5 s was never closed")
+        self.assertGreater(closed_after, self.DEADLINE - 1)
+        self.assertIn("shoal_torrents", self.fetch())
+
+    def test_many_slow_clients_do_not_lock_the_scraper_out(self):
+        socks = []
+        try:
+            for _ in range(3 * self.MAX_CONNECTIONS):
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # never finished
+                socks.append(s)
+            # The oldest make room for the newest: at most MAX_CONNECTIONS stay open.
+            harness.wait_for(lambda: sum(self.closed(s) for s in socks) >= 2 * self.MAX_CONNECTIONS, 3,
+                     what="connections beyond the limit closed")
+            self.assertTrue(all(self.closed(s) for s in socks[:2 * self.MAX_CONNECTIONS]), "the oldest are closed")
+            self.assertFalse(any(self.closed(s) for s in socks[2 * self.MAX_CONNECTIONS:]), "the newest stay")
+            # The scraper is served while the slow clients hold the endpoint.
+            self.assertIn("shoal_torrents", self.fetch())
+        finally:
+            for s in socks:
+                s.close()
+        self.d.assert_alive()
 
 
 if __name__ == "__main__":
