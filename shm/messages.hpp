@@ -27,13 +27,15 @@ enum class ResponseStatus : uint8_t { ok = 0, tracker_full = 1, bad_request = 2 
 //   scrape_id     socket-worker-local id of a split scrape (0 for announces)
 //   scrape_index  position of this hash in the original scrape; scrape_total = hashes in it
 //   conn          protocol-specific connection token (HTTP/WS), 0 for UDP
+//   flags         kReplyRegistered (worker/request_path.cpp writes it into the request)
 struct ReplyContext {
   uint8_t addr[16];
   uint16_t port;
   uint8_t family;
   uint8_t protocol;  // Protocol
   uint8_t socket_index;
-  uint8_t reserved0[3];
+  uint8_t flags;  // kReplyRegistered; set by the request path, copied back unchanged
+  uint8_t reserved0[2];
   uint32_t transaction;
   uint32_t scrape_id;
   uint16_t scrape_index;
@@ -42,6 +44,9 @@ struct ReplyContext {
   uint64_t conn;
 };
 static_assert(sizeof(ReplyContext) == 48);
+// ReplyContext::flags: the announce is for a registered deploy transfer (decided once, when the
+// request is made, so its reply's interval and warning need no second lookup).
+inline constexpr uint8_t kReplyRegistered = 1;
 static_assert(offsetof(ReplyContext, transaction) == 24 && offsetof(ReplyContext, conn) == 40);
 static_assert(kShmSafe<ReplyContext>);
 

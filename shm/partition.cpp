@@ -420,9 +420,13 @@ struct Sweep {
   uint32_t examined, in_tx;     // peers examined this step; removals since the last commit
 };
 
-bool checkpoint_due(const Op& op, const Sweep& s) {
-  return s.in_tx >= kRemovalsPerTx || op.tx.pending() + op.frees * kWorstFreeWrites > kJournalCapacity / 2;
+// A transaction of removals commits after kRemovalsPerTx of them, or before the journal could
+// overflow (each removal may free blocks: kWorstFreeWrites writes each).
+bool removals_due(const Op& op, uint32_t in_tx) {
+  return in_tx >= kRemovalsPerTx || op.tx.pending() + op.frees * kWorstFreeWrites > kJournalCapacity / 2;
 }
+
+bool checkpoint_due(const Op& op, const Sweep& s) { return removals_due(op, s.in_tx); }
 
 void sweep_checkpoint(Op& op, Sweep& s) {
   op.tx.set(op.h.sweep_torrent, s.torrent);
@@ -614,7 +618,7 @@ uint32_t Partition::drop_torrent(const uint8_t* info_hash) {
       if (ps == kNil) impossible("dropped peer not indexed");
       list_remove(op, t, list, pos, ps);
       ++removed;
-      if (++in_tx >= kRemovalsPerTx || op.tx.pending() + op.frees * kWorstFreeWrites > kJournalCapacity / 2) {
+      if (removals_due(op, ++in_tx)) {
         commit(op);
         in_tx = 0;
       }

@@ -55,11 +55,11 @@ uint16_t NearestPolicy::select(const shm::PeerView& view, const shm::Asker& aske
   if (numwant == 0 || out == nullptr || view.n == 0) return 0;
   std::vector<Tier>& tiers = scratch(5);
   uint16_t last = 0;
-  uint8_t cache = 0;  // closeness of the last group seen (neighbours often share it)
+  uint8_t cache = 0;  // closeness of group `last` (0 for group 0); neighbours often share a group
   for (uint32_t v = 0; v < view.n; v++) {
     if (v == view.self) continue;
     uint16_t g = view.topology_group(v);
-    if (g != last || v == 0) {
+    if (g != last) {
       last = g;
       cache = loc_.closeness(asker.topology_group, g);
     }

@@ -80,6 +80,7 @@ PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& c
   // like any other, but its peers are not handed out (p2ptracker's behaviour). A registered
   // one records how far each peer is (deploy progress) and when it started and completed.
   const shm::TransferEntry* t = access_ ? access_->transfer(a.info_hash) : nullptr;
+  r->ctx.flags = t ? shm::kReplyRegistered : 0;
   r->progress = t ? progress_permille(a.left, t->length) : shm::kProgressUnknown;
   if (t) access_->note_transfer_event(*t, a.event, a.seeder);
   if (!t && access_ && access_->deploy_mode()) r->numwant = 0;
@@ -198,10 +199,11 @@ void RequestPath::deliver(const shm::Response& r) {
   a.peer_count = uint16_t(std::min<size_t>(r.peer_count, shm::kMaxResponsePeerBytes / entry));
   a.peers = r.peers;
   // Two intervals (issue 11): a registered transfer in progress (someone still downloading, or
-  // no completion yet) is asked back soon; everything else at the passive interval.
-  const shm::TransferEntry* t = access_ ? access_->transfer(r.info_hash) : nullptr;
-  a.interval = t && (r.leechers > 0 || r.completed == 0) ? cfg_.transfers_active_interval : cfg_.announce_interval;
-  if (!t && access_ && access_->deploy_mode()) a.warning = kNotRegistered;
+  // no completion yet) is asked back soon; everything else at the passive interval. Whether it
+  // is registered was decided when the request was made (ReplyContext::flags).
+  bool registered = c.flags & shm::kReplyRegistered;
+  a.interval = registered && (r.leechers > 0 || r.completed == 0) ? cfg_.transfers_active_interval : cfg_.announce_interval;
+  if (!registered && access_ && access_->deploy_mode()) a.warning = kNotRegistered;
   sink->on_announce(c, a);
 }
 

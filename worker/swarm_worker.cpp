@@ -368,8 +368,8 @@ int run_swarm_worker(const WorkerContext& ctx) {
   // respawned forever.
   std::optional<shm::Partition> part;
   std::optional<WorkerLoop> loop;
+  std::unique_ptr<shm::PeerPolicy> policy;  // before the worker, which points to it
   std::optional<SwarmWorker> worker;
-  std::unique_ptr<shm::PeerPolicy> policy;
   try {
     part.emplace(recover_partition(part_seg, ctx.index, shared.counters));
     const conf::Config& c = *ctx.config;
