@@ -11,25 +11,23 @@ PID."""
 import os
 import signal
 import sys
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from ledger import LoadWithLedger  # noqa: E402
+from ledger import Background, LoadWithLedger  # noqa: E402
 
 
-class Sampler:
+class Sampler(Background):
     """Reads the socket slot from `show workers` in a loop; records every (pid, ring set,
     draining pid, draining ring set) seen and every violation of the ownership rule."""
 
     def __init__(self, d):
+        super().__init__()
         self.d = d
         self.seen = []
         self.violations = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
 
     def socket_slot(self):
         for w in self.d.ctl_json("show", "workers")["workers"]:
@@ -51,14 +49,6 @@ class Sampler:
             if w.get("draining_pid") and w["pid"] and w.get("ring_set") == w.get("draining_ring_set"):
                 self.violations.append(row)
             time.sleep(0.003)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
 
 
 class RollingRingsTest(unittest.TestCase):

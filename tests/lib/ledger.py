@@ -8,17 +8,36 @@ import bep15
 from harness import info_hash
 
 
-class LoadWithLedger:
+class Background:
+    """A loop in a daemon thread for the length of a `with` block: run() until self.stop is set;
+    leaving the block sets it and joins the thread (at most 10 s)."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+class LoadWithLedger(Background):
     """Announces from a background thread; a peer enters the ledger when its reply arrived.
     Counts requests that had to be resent (lost) and ones never answered."""
 
     def __init__(self, d, torrents=200):
+        super().__init__()
         self.d = d
         self.hashes = [info_hash("roll", i) for i in range(torrents)]
         self.ledger = {h: set() for h in self.hashes}
         self.lost = self.failed = self.sent = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self):
         with self.d.client(timeout=0.3, attempts=1) as c:
@@ -35,11 +54,3 @@ class LoadWithLedger:
                 else:
                     self.failed += 1
                 self.sent += 1
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
