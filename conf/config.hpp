@@ -74,6 +74,8 @@ struct Config {
   std::vector<ListenAddress> http_listen;    // default 0.0.0.0:6969 and [::]:6969 (TCP)
   uint32_t http_max_connections = 10000;     // open HTTP+HTTPS connections per socket worker
   uint32_t http_max_connections_per_source = 256;  // per /32 (IPv4) or /64 (IPv6); 0 = no limit
+  uint32_t http_per_source_accept_rate = 0;  // new HTTP(S) connections/s per source and socket worker; 0 = no limit
+  uint32_t http_per_source_accept_burst = 100;  // bucket size, connections
   uint32_t http_idle_timeout = 15;           // seconds a connection may take to send a request
   uint32_t http_first_request_timeout = 5;   // seconds a new connection has for its first request
   uint32_t http_max_header_bytes = 4096;     // request line + headers

@@ -187,6 +187,16 @@ const Row kRows[] = {
             "so one source cannot take every connection; trusted proxies are exempt; 0 = no "
             "limit."},
    .int_field = &Config::http_max_connections_per_source},
+  {.spec = {"http.per_source_accept_rate", "int", 0, 1000000, "0",
+            "New HTTP and HTTPS connections per second one source (an IPv4 address or IPv6 /64) "
+            "may open to a socket worker, on average; more are closed at once, before any TLS "
+            "handshake, and counted; trusted proxies are exempt. Requests on open connections "
+            "are not limited. 0: no limit (private deployments)."},
+   .int_field = &Config::http_per_source_accept_rate},
+  {.spec = {"http.per_source_accept_burst", "int", 1, 1000000, "100",
+            "Connections a source may open at once above http.per_source_accept_rate (its bucket "
+            "size)."},
+   .int_field = &Config::http_per_source_accept_burst},
   {.spec = {"http.idle_timeout", "int", 1, 3600, "15",
             "Seconds a connection has to send a complete request (after connecting, or after the "
             "previous reply) before it is closed; this also bounds slow senders and TLS "

@@ -44,7 +44,8 @@ namespace shoal::shm {
   X(tls_handshake_failures, "HTTPS connections closed before the TLS handshake finished") \
   X(access_denied, "announces refused and scrape hashes zeroed by the access list")           \
   X(udp_rate_limited, "UDP datagrams dropped: over udp.per_source_rate")                    \
-  X(poison_requests_skipped, "requests skipped: swarm workers died applying them twice")
+  X(poison_requests_skipped, "requests skipped: swarm workers died applying them twice")     \
+  X(http_accept_rate_limited, "HTTP(S) connections closed at once: over http.per_source_accept_rate")
 
 enum class Counter : uint32_t {
 #define SHOAL_COUNTER_ENUM(name, help) name,

@@ -58,6 +58,7 @@ const Series kErrors[] = {
     {shm::Counter::tls_handshake_failures, "cause=\"tls_handshake\""},
     {shm::Counter::access_denied, "cause=\"access_denied\""},
     {shm::Counter::udp_rate_limited, "cause=\"rate_limited\""},
+    {shm::Counter::http_accept_rate_limited, "cause=\"accept_rate_limited\""},
 };
 
 void header(std::string* out, const char* name, const char* type, const char* help) {

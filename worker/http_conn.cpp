@@ -4,7 +4,8 @@
 // connections to nobody, so the bevcb queues the bufferevent and an event activated in the same
 // loop iteration, before any of the connection's I/O is polled, finds its connection through
 // bufferevent_getcb and registers the close callback); max_connections and
-// max_connections_per_source (closing the source's oldest idle connection); the total request
+// max_connections_per_source (closing the source's oldest idle connection) and
+// per_source_accept_rate (token buckets, worker/source_limiter.hpp); the total request
 // deadline (a complete request within http.idle_timeout of connecting or of the previous reply,
 // so trickled bytes buy nothing); the reply deadline sweep; accept-error back-off; and the SIGHUP
 // certificate reload. Runs in a socket worker.
@@ -98,12 +99,22 @@ void HttpFrontend::adopt(const Fresh& f) {
   if (!evcon || evhttp_connection_get_bufferevent(evcon) != f.bev) return;  // libevent failed it
   count(Counter::http_connections);
   PeerAddress addr;
-  if (f.refuse || conns_.used() >= max_conns_ || !address_of(evcon, &addr)) {
+  bool have_addr = address_of(evcon, &addr);
+  bool from_proxy = have_addr && !cfg_.http_real_ip_header.empty() && is_trusted(cfg_.http_trusted_proxies, addr);
+  // A source opening connections faster than http.per_source_accept_rate loses the new ones
+  // here, before a TLS handshake or a connection slot costs anything (issue 12, floods;
+  // docs/hardening.md A7, A16). Trusted proxies carry many clients.
+  if (have_addr && !f.refuse && !from_proxy && accept_limiter_.enabled() &&
+      !accept_limiter_.allow(addr.family == AF_INET ? 4 : 6, addr.addr, now_ms())) {
+    count(Counter::http_accept_rate_limited);
+    evhttp_connection_free(evcon);
+    return;
+  }
+  if (f.refuse || conns_.used() >= max_conns_ || !have_addr) {
     count(Counter::http_connections_refused);
     evhttp_connection_free(evcon);
     return;
   }
-  bool from_proxy = !cfg_.http_real_ip_header.empty() && is_trusted(cfg_.http_trusted_proxies, addr);
   // One source must not hold every connection (idle sockets locked all other clients out;
   // issue 12): a source at its limit loses its oldest idle connection to the new one, or the
   // new one when all of them are busy. Trusted proxies carry many clients.

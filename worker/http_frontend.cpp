@@ -49,7 +49,8 @@ HttpFrontend::HttpFrontend(event_base* base, const conf::Config& cfg, RequestPat
                            const std::vector<TcpListener>& listeners, uint32_t generation)
     : base_(base), cfg_(cfg), path_(path), counters_(counters), idle_ms_(uint64_t(cfg.http_idle_timeout) * 1000),
       first_request_ms_(uint64_t(std::min(cfg.http_first_request_timeout, cfg.http_idle_timeout)) * 1000),
-      max_conns_(connection_limit(cfg)), conns_(max_conns_), pending_(2 * max_conns_, generation << 20) {
+      max_conns_(connection_limit(cfg)), conns_(max_conns_),
+      accept_limiter_(cfg.http_per_source_accept_rate, cfg.http_per_source_accept_burst), pending_(2 * max_conns_, generation << 20) {
   by_evcon_.reserve(max_conns_);
   bool want_tls = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return l.tls; });
   bool want_plain = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return !l.tls; });

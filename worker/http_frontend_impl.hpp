@@ -19,6 +19,7 @@
 #include "worker/http_pending.hpp"
 #include "worker/protocol_frontend.hpp"
 #include "worker/request_path.hpp"
+#include "worker/source_limiter.hpp"
 #include "worker/tls.hpp"
 #include "worker/worker_context.hpp"
 
@@ -180,6 +181,7 @@ class HttpFrontend final : public ProtocolFrontend {
   TimedPool<Conn> conns_;
   std::unordered_map<evhttp_connection*, uint32_t> by_evcon_;
   std::unordered_map<uint64_t, SourceConns> per_source_;  // by source_key
+  SourceLimiter accept_limiter_;  // http.per_source_accept_rate: new connections per source
   PendingTable<Pending> pending_;
   ScrapeEntry entries_[kMaxScrapeHashes];  // a scrape reply being encoded
   std::string missing_header_, malformed_header_;  // failure reasons naming real_ip_header

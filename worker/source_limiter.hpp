@@ -1,7 +1,8 @@
 // worker/source_limiter.hpp — per-source token buckets (issue 12, floods): one address (an IPv4
 // address, or an IPv6 /64, which one host usually holds) may make at most `rate` requests a
 // second on average, in bursts of at most `burst`, so one source cannot take a socket worker's
-// whole time. Used by the UDP front-end for every datagram (udp.per_source_rate). Runs in one
+// whole time. Used by the UDP front-end for every datagram (udp.per_source_rate) and by the
+// HTTP/HTTPS front-end for every new connection (http.per_source_accept_rate). Runs in one
 // socket worker (single-threaded); each worker keeps its own table.
 //
 // The table is fixed-size and direct-mapped: a source's slot is a keyed hash of its address

@@ -2,13 +2,23 @@
 with udp.per_source_rate set, a source sending far above it gets at most its burst plus the rate
 answered, the rest is dropped unanswered (no reply to amplify) and counted (udp_rate_limited,
 shoal_errors_total{cause="rate_limited"}), while another source is served as usual, and the
-flooding source is served again once it slows down. The Prometheus endpoint bounds its
+flooding source is served again once it slows down. With http.per_source_accept_rate set, a
+connect flood from one source (plain HTTP announces and bare TLS ClientHellos, which cost the
+server a handshake and the sender nothing) gets at most its burst plus the rate of connections
+served, the rest closed before any handshake and counted (http_accept_rate_limited,
+shoal_errors_total{cause="accept_rate_limited"}), while announces from another source are all
+answered, as fast as before the flood. The Prometheus endpoint bounds its
 connections in number and time: a client trickling bytes (slowloris) is closed at the request
 deadline, and many of them do not lock the scraper out. Loopback only; bounded; only our shoald."""
+import multiprocessing
 import os
+import shutil
 import socket
+import ssl
+import statistics
 import struct
 import sys
+import tempfile
 import time
 import unittest
 import urllib.request
@@ -16,8 +26,13 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import bep15  # noqa: E402
 import harness  # noqa: E402
+from http_client import (RawHttp, announce_target, config_block, free_tcp_port_both, get, make_cert,  # noqa: E402
+                         peer_id)
 
 RATE, BURST = 20, 10
+ACCEPT_RATE, ACCEPT_BURST = 100, 50
+FLOOD_SECONDS = 3.0
+FLOODER, VICTIM = "127.0.0.2", "127.0.0.9"
 
 
 def blast(d, source, n):
@@ -64,6 +79,126 @@ class FloodTest(unittest.TestCase):
             time.sleep(1.0)
             self.assertGreaterEqual(blast(d, "127.0.0.7", 5), 5)
             print("\n  flood: %d of 500 connects answered in %.2f s at %d/s, burst %d" % (got, secs, RATE, BURST))
+
+
+def client_hello():
+    """The bytes of a TLS ClientHello (computed once: a flood replays them, so each connection
+    costs the server a handshake and the sender only a connect and a send)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def connect_flood(port, sport, hello, seconds, results):
+    """In a child process: new connections from FLOODER as fast as one process can, for
+    `seconds`: odd ones send a ClientHello to the HTTPS port and close, even ones an announce to
+    the HTTP port and wait for the answer or the close. Puts (attempts, announces answered)."""
+    req = get(announce_target(harness.info_hash("flood", "http"), peer_id(99), 9099, left=5))
+    attempts = served = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(2)
+        try:
+            s.bind((FLOODER, 0))
+            tls = attempts % 2 == 1
+            s.connect(("127.0.0.1", sport if tls else port))
+            attempts += 1
+            if tls:
+                s.send(hello)
+            else:
+                s.sendall(req)
+                served += s.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            pass
+        finally:
+            s.close()
+    results.put((attempts, served))
+
+
+def timed_announce(port, n):
+    """ms for one announce from VICTIM over a new connection, or None if it was not answered.
+    Paced (20 ms apart) to stay below ACCEPT_RATE itself."""
+    time.sleep(0.02)
+    t0 = time.monotonic()
+    try:
+        with RawHttp("127.0.0.1", port, source=VICTIM, timeout=5) as c:
+            r = c.request(announce_target(harness.info_hash("flood", "victim"), peer_id(n % 40), 7100 + n % 40, left=5))
+            return (time.monotonic() - t0) * 1000 if r.status == 200 else None
+    except OSError:
+        return None
+
+
+class HttpAcceptFloodTest(unittest.TestCase):
+
+    def setUp(self):
+        harness.need_shoald()
+        self.tmp = tempfile.mkdtemp(prefix="shoal-flood-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def test_a_connect_flood_from_one_source_is_cut_and_does_not_slow_another(self):
+        port, sport, mport = free_tcp_port_both(), free_tcp_port_both(), harness.free_tcp_port()
+        cert, key = make_cert(self.tmp)
+        extra = (config_block("http", port, per_source_accept_rate=ACCEPT_RATE, per_source_accept_burst=ACCEPT_BURST)
+                 + config_block("https", sport, certificate=cert, private_key=key)
+                 + 'metrics: { listen = "127.0.0.1:%d"; };' % mport)
+        with harness.Shoald(extra=extra) as d:
+            before = [timed_announce(port, n) for n in range(40)]
+            self.assertNotIn(None, before, "announces before the flood")
+            results = multiprocessing.Queue()
+            flooders = [multiprocessing.Process(target=connect_flood, args=(port, sport, client_hello(), FLOOD_SECONDS, results))
+                        for _ in range(2)]
+            t0 = time.monotonic()
+            for p in flooders:
+                p.start()
+            during = []
+            while time.monotonic() - t0 < FLOOD_SECONDS - 0.2:
+                during.append(timed_announce(port, len(during)))
+            counts = [results.get(timeout=FLOOD_SECONDS + 10) for _ in flooders]
+            flood_secs = time.monotonic() - t0
+            for p in flooders:
+                p.join(5)
+                if p.is_alive():
+                    p.terminate()
+            attempts, served = sum(a for a, _ in counts), sum(s for _, s in counts)
+            victim_conns = len(before) + len(during)
+            # Every flood connection is adopted, then let through or closed at once.
+            harness.wait_for(lambda: d.counters()["http_connections"] >= attempts + victim_conns, 5,
+                             what="every connection to be counted")
+            c = d.counters()
+            limited = c["http_accept_rate_limited"]
+            let_through = c["http_connections"] - victim_conns - limited
+            allowed = ACCEPT_BURST + ACCEPT_RATE * flood_secs + 5
+            print("\n  accept flood: %d connections from one source in %.1f s, %d let through (%d announces "
+                  "answered, %d TLS handshakes), %d closed at once; another source's announce: median %.2f ms "
+                  "before, %.2f ms during (%d announces)"
+                  % (attempts, flood_secs, let_through, served, c["tls_handshake_failures"], limited,
+                     statistics.median(before), statistics.median([x for x in during if x is not None] or [0]),
+                     len(during)))
+            self.assertGreater(attempts, 2 * allowed, "the flood was too weak to tell anything")
+            self.assertLessEqual(let_through, allowed)
+            self.assertLessEqual(served + c["tls_handshake_failures"], let_through)
+            self.assertGreaterEqual(limited, attempts - allowed)
+            # Another source: every announce answered, and no slower than before (loosely: this
+            # machine is shared, and the flooders take CPU from everyone).
+            self.assertNotIn(None, during, "announces from another source during the flood")
+            self.assertLessEqual(statistics.median(during), 3 * statistics.median(before) + 10)
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5) as r:
+                metrics = r.read().decode()
+            self.assertIn('shoal_errors_total{cause="accept_rate_limited"} %d' % limited, metrics)
+            # The flooding source, slowed down, is served again.
+            time.sleep(1.0)
+            with RawHttp("127.0.0.1", port, source=FLOODER, timeout=5) as h:
+                self.assertEqual(h.request(announce_target(harness.info_hash("flood", "http"), peer_id(98), 9098,
+                                                           left=5)).status, 200)
+            d.assert_alive()
 
 
 class MetricsSlowClientTest(unittest.TestCase):
