@@ -60,6 +60,8 @@ struct Config {
   uint32_t crash_loop_limit = 5;             // crashes within crash_loop_window that stop restarts; 0 = never
   uint32_t heartbeat_timeout_s = 10;         // a ready worker silent this long is killed; 0 = never
   uint32_t crash_loop_window_s = 60;         // seconds
+  std::string daemon_user;   // after binding, run as this user (name or number); "" = stay
+  std::string daemon_group;  // and this group; "" = daemon_user's primary group
 
   // UDP tracker (BEP 15)
   bool udp_enabled = true;

@@ -287,6 +287,14 @@ void check_admin_needs_state_dir(LoadState* st) {
   add_error(*at, "admin.listen", "needs transfers.state_dir (where registered .torrent files are kept)", st);
 }
 
+// daemon.group is the group of daemon.user: without a user to switch to, root would keep uid 0.
+void check_group_needs_user(LoadState* st) {
+  size_t row = find_row("daemon.group");
+  const libconfig::Setting* at = st->found[row];
+  if (!at || st->failed[row] || st->config.daemon_group.empty() || !st->config.daemon_user.empty()) return;
+  add_error(*at, "daemon.group", "needs daemon.user (the user to run as)", st);
+}
+
 // transfers.mode "deploy" serves only registered transfers: without a state_dir there are none.
 void check_deploy_needs_state_dir(LoadState* st) {
   size_t row = find_row("transfers.mode");
@@ -400,6 +408,7 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
     check_stats_socket_dir(&st);
     check_admin_needs_state_dir(&st);
     check_deploy_needs_state_dir(&st);
+    check_group_needs_user(&st);
   }
   for (ConfigError& error : st.errors) {
     if (error.file.empty()) error.file = name;

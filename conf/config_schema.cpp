@@ -59,6 +59,17 @@ std::string check_octal_mode(const std::string& value) {
   return "must be four octal digits such as \"0600\", got \"" + value + "\"";
 }
 
+// "" or a user or group name (POSIX portable characters, not starting with '-') or number.
+std::string check_account_name(const std::string& value) {
+  for (size_t i = 0; i < value.size(); i++) {
+    char c = value[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              (c == '-' && i > 0) || (c == '$' && i + 1 == value.size() && i > 0);
+    if (!ok) return "must be a user or group name or number, got \"" + value + "\"";
+  }
+  return "";
+}
+
 // "" (disabled) or a "host:port" listen address.
 std::string check_optional_address(const std::string& value) {
   if (value.empty()) return "";
@@ -152,6 +163,15 @@ const Row kRows[] = {
   {.spec = {"supervisor.crash_loop_window", "int", 1, 86400, "60",
             "Seconds over which crash_loop_limit counts a slot's crashes."},
    .int_field = &Config::crash_loop_window_s},
+  {.spec = {"daemon.user", "string", 0, 32, "\"\"",
+            "Started as root, shoald binds its sockets and makes its files as root, then runs as "
+            "this user (a name or a number), supervisor and workers; \"\" stays the user it was "
+            "started as."},
+   .string_field = &Config::daemon_user, .string_check = check_account_name},
+  {.spec = {"daemon.group", "string", 0, 32, "\"\"",
+            "Group to run as with daemon.user (a name or a number); \"\" = the user's primary "
+            "group. The user's supplementary groups are kept."},
+   .string_field = &Config::daemon_group, .string_check = check_account_name},
   {.spec = {"udp.enabled", "bool", 0, 1, "true",
             "Serve the UDP tracker protocol (BEP 15)."},
    .bool_field = &Config::udp_enabled},

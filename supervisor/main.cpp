@@ -16,6 +16,7 @@
 #include "supervisor/instance_lock.hpp"
 #include "supervisor/listeners.hpp"
 #include "supervisor/log.hpp"
+#include "supervisor/privileges.hpp"
 #include "supervisor/proctitle.hpp"
 #include "supervisor/readiness.hpp"
 #include "supervisor/segments.hpp"
@@ -81,6 +82,18 @@ void swarm_totals(const shoal::shm::ControlSegment* c, const shoal::conf::Config
   *peers = t.peers_v4 + t.peers_v6 + t.peers_ws;
 }
 
+// fn() with the identity of daemon.user (supervisor/privileges.hpp): its result, or why the
+// switch failed.
+template <class F>
+std::string as_user(const shoal::supervisor::Identity& id, F fn) {
+  try {
+    shoal::supervisor::AsUser user(id);
+    return fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
 // Re-attaches what a previous shoald left (same layout and geometry) unless --fresh, else
 // creates new segments. *kept tells which.
 shoal::supervisor::SegmentSet open_segments(const shoal::conf::Config& cfg, bool fresh, bool* kept) {
@@ -110,10 +123,14 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
   shoal::LogLevel level = LogLevel::info;
   parse_log_level(cfg.log_level, &level);
   log_init(level, false);
-  std::string why = worker::tls_check_config(cfg);  // before detaching, so the error is seen
-  if (!why.empty()) return LOG_ERROR("cannot start: %s", why.c_str()), 1;
-  // Another user's segments can be neither re-attached nor replaced: say so once, clearly.
-  why = supervisor::foreign_segments_problem(cfg);
+  supervisor::Identity id;  // daemon.user: whom the workers, and the supervisor after binding, run as
+  std::string why;
+  if (!supervisor::resolve_identity(cfg, &id, &why)) return LOG_ERROR("cannot start: %s", why.c_str()), 1;
+  why = as_user(id, [&] { return worker::tls_check_config(cfg); });  // the workers read them as daemon.user
+  if (!why.empty()) return LOG_ERROR("cannot start: %s", why.c_str()), 1;  // before detaching, so it is seen
+  // Another user's segments can be neither re-attached nor replaced: say so once, clearly
+  // (with daemon.user, once the lock is held and root's leftovers are the user's).
+  if (!id.change) why = supervisor::foreign_segments_problem(cfg);
   if (!why.empty()) return LOG_ERROR("cannot start: %s", why.c_str()), 1;
   if (o.daemon) {
     if (!supervisor::daemonize(&why)) return LOG_ERROR("cannot daemonize: %s", why.c_str()), 1;
@@ -131,13 +148,28 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
     supervisor::readiness_failed("cannot write pid file " + why);
     return 1;
   }
+  if (id.change) {
+    supervisor::hand_over_segments(cfg, id);
+    why = as_user(id, [&] { return supervisor::foreign_segments_problem(cfg); });
+    if (!why.empty()) {
+      LOG_ERROR("cannot start: %s", why.c_str());
+      supervisor::readiness_failed(why);
+      return 1;
+    }
+  }
   signal(SIGPIPE, SIG_IGN);
   bool created_fresh = true;
   std::string title = "shoald: supervisor " + cfg.source;
   proctitle_set(title.c_str());
   try {
     bool kept = false;
-    supervisor::SegmentSet segs = open_segments(cfg, o.fresh, &kept);
+    supervisor::SegmentSet segs;
+    {
+      // The segments are daemon.user's: its workers attach them, and the next start re-attaches
+      // them as that user, needing no capability to override file permissions.
+      supervisor::AsUser user(id);
+      segs = open_segments(cfg, o.fresh, &kept);
+    }
     created_fresh = !kept;
     auto udp = supervisor::open_udp_listeners(cfg);
     for (const auto& s : udp.empty() ? std::vector<worker::UdpSocket>{} : udp[0])
@@ -149,6 +181,13 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
     LOG_INFO("shoald %s starting: config %s, shm \"%s\", layout %u", kShoalVersion, cfg.source.c_str(), cfg.shm_name.c_str(),
              shm::kLayoutVersion);
     supervisor::Supervisor sup(cfg, std::move(segs), std::move(udp), std::move(tcp));
+    // Everything is bound: from here on no process of shoald is root (daemon.user).
+    if (id.change) {
+      supervisor::hand_over_files(cfg, id);
+      if (!supervisor::drop_privileges(id, &why)) throw std::runtime_error("cannot run as daemon.user " + id.user + ": " + why);
+      why = supervisor::check_access_as_user(cfg, id);
+      if (!why.empty()) throw std::runtime_error(why);
+    }
     int rc = sup.run();
     // No effect once ready: these only reach a `shoald -d` still waiting for the first word.
     if (rc != 0) supervisor::readiness_failed("stopped during start (exit code " + std::to_string(rc) + "); see the log");
@@ -195,6 +234,11 @@ int main(int argc, char** argv) {
     if (!acl.empty()) {
       fprintf(stderr, "shoald: %s\n", acl.c_str());
       r.errors.push_back({r.config.source, 0, "", acl});
+    }
+    std::string account = shoal::supervisor::check_identity_names(r.config);  // daemon.user, daemon.group
+    if (!account.empty()) {
+      fprintf(stderr, "shoald: %s: %s\n", r.config.source.c_str(), account.c_str());
+      r.errors.push_back({r.config.source, 0, "", account});
     }
     std::string map = shoal::conf::check_topology_config(r.config);  // "path:line: reason"
     if (!map.empty()) {

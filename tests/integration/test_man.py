@@ -301,7 +301,7 @@ class ManPagesTest(unittest.TestCase):
             unit = f.read()
         self.assertIn("ExecStart=%s/sbin/shoald -c /etc/shoal/shoal.conf\n" % prefix, unit)
         for line in ("Type=notify", "KillMode=mixed", "LimitNOFILE=1048576", "Restart=on-failure", "RestartSec=1s",
-                     "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN"):
+                     "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_SETUID CAP_SETGID CAP_CHOWN"):
             self.assertIn(line + "\n", unit)
         # systemd itself accepts every directive (the man pages are not installed system-wide
         # here, so systemd-analyze's complaints about man: links are left out).

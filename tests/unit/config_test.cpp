@@ -274,6 +274,18 @@ TEST(ConfigUnworkable, AdminApiNeedsAStateDir) {
   EXPECT_EQ(messages(load("transfers: { state_dir = \"/tmp/x\"; };\nadmin: { listen = \"127.0.0.1:9470\"; };")), Lines{});
 }
 
+TEST(ConfigUnworkable, DaemonGroupNeedsAUserAndNamesAreChecked) {
+  EXPECT_EQ(messages(load("daemon: { group = \"nogroup\"; };")),
+            Lines{"t.conf:1: daemon.group: needs daemon.user (the user to run as)"});
+  EXPECT_EQ(messages(load("daemon: { user = \"../root\"; group = \"-g\"; };")),
+            (Lines{"t.conf:1: daemon.user: must be a user or group name or number, got \"../root\"",
+                   "t.conf:1: daemon.group: must be a user or group name or number, got \"-g\""}));
+  LoadResult r = load("daemon: { user = \"shoal\"; group = \"998\"; };");
+  EXPECT_EQ(messages(r), Lines{});
+  EXPECT_EQ(r.config.daemon_user, "shoal");
+  EXPECT_EQ(r.config.daemon_group, "998");
+}
+
 TEST(ConfigUnworkable, CapacityAbovePartitionLimit) {
   EXPECT_EQ(messages(load("capacity: { torrents_per_partition = 16777217; peers_per_partition = 33554432; };")),
             (Lines{"t.conf:1: capacity.torrents_per_partition: must be between 16 and 16777216, got 16777217",
