@@ -211,7 +211,10 @@ class Partition {
   // and torrents left with no peers, continuing from a cursor kept in the segment (so a
   // restarted worker resumes the sweep).
   // With `live`, WebTorrent peers whose socket-worker process is gone are removed as well.
-  ExpireResult expire_step(uint32_t now, uint32_t peer_ttl, uint32_t budget, const WsLiveness* live = nullptr);
+  // webtorrent_only (the purge after a socket worker died): only WebTorrent swarms are
+  // visited, and only their dead peers (and then empty WebTorrent torrents) are removed.
+  ExpireResult expire_step(uint32_t now, uint32_t peer_ttl, uint32_t budget, const WsLiveness* live = nullptr,
+                           bool webtorrent_only = false);
 
   // Full consistency check (index ↔ records, counts, free lists). "" when consistent, else
   // a description of the first problem. O(capacity).

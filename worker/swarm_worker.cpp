@@ -349,7 +349,7 @@ class SwarmWorker {
       uint32_t g = shm::load_u32(shared_->control->socket_sets[s].active_generation);
       if (g != seen_generation_[s]) changed |= seen_generation_[s] != 0, seen_generation_[s] = g;
     }
-    if (changed && purge_wraps_ == 0) {
+    if (changed && purge_wraps_ == 0 && (ctx_.config->ws_enabled || ctx_.config->wss_enabled)) {
       purge_wraps_ = 2;  // two wraps of the sweep cursor: one full pass from wherever it was
       on_purge(-1, 0, this);  // the first steps now, the rest from a timer
     }
@@ -360,7 +360,7 @@ class SwarmWorker {
     auto* self = static_cast<SwarmWorker*>(arg);
     const conf::Config& c = *self->ctx_.config;
     for (int step = 0; step < 4; step++) {  // ≤ 4 × 4096 peers per turn of the event loop
-      shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, 4096, &self->live_);
+      shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, 4096, &self->live_, true);
       if (r.peers_removed) shm::count(self->shared_->counters, shm::Counter::peers_expired, r.peers_removed);
       if (r.torrents_removed) shm::count(self->shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
       if (r.wrapped && --self->purge_wraps_ == 0) return;
