@@ -127,6 +127,7 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
   std::string why;
   if (!supervisor::resolve_identity(cfg, &id, &why)) return LOG_ERROR("cannot start: %s", why.c_str()), 1;
   why = as_user(id, [&] { return worker::tls_check_config(cfg); });  // the workers read them as daemon.user
+  if (!why.empty() && id.change) why += " (read as daemon.user " + id.user + ")";
   if (!why.empty()) return LOG_ERROR("cannot start: %s", why.c_str()), 1;  // before detaching, so it is seen
   // Another user's segments can be neither re-attached nor replaced: say so once, clearly
   // (with daemon.user, once the lock is held and root's leftovers are the user's).

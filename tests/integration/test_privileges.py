@@ -197,6 +197,7 @@ class PrivilegeDropTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("cannot start", out)
         self.assertIn(key, out)
+        self.assertIn("(read as daemon.user %s)" % USER, out)
         # Started without root, shoald cannot switch to another user: it says so and stops.
         other = conf("other.conf", 'daemon: { user = "daemon"; };\n')
         os.chmod(other, 0o644)
