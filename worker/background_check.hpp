@@ -20,7 +20,7 @@ class BackgroundCheck {
   // Checks `part` (partition `index`) from `base`'s loop, `budget` records and slots a slice;
   // counts a repair into `counters`. Logs the outcome. Throws std::runtime_error if libevent fails.
   BackgroundCheck(event_base* base, shm::Partition* part, uint32_t index, shm::CounterBlock* counters,
-                  uint32_t budget = 20000);
+                  uint32_t budget = 4000);
   ~BackgroundCheck();
   BackgroundCheck(const BackgroundCheck&) = delete;
   BackgroundCheck& operator=(const BackgroundCheck&) = delete;

@@ -449,6 +449,7 @@ std::unique_ptr<shm::PeerPolicy> open_policy(const conf::Config& cfg, const shm:
 }  // namespace
 
 int run_swarm_worker(const WorkerContext& ctx) {
+  uint64_t started_ns = shm::monotonic_ns();
   SharedState shared;
   shm::Segment part_seg, topology_seg;
   try {
@@ -482,6 +483,7 @@ int run_swarm_worker(const WorkerContext& ctx) {
   worker->judge_predecessor();
   loop->set_ready(ctx.generation);
   worker->drain();  // requests queued while no owner was running
+  LOG_INFO("partition %u serving %.1f ms after this worker started", ctx.index, double(shm::monotonic_ns() - started_ns) / 1e6);
   // The full check of a fast start, in slices while serving.
   std::unique_ptr<BackgroundCheck> check;
   if (fast) {
