@@ -8,10 +8,12 @@
 // answers, A must receive it. A talks to --url-a, B to --url-b (default: the same URL; give two
 // so the clients use two connections, e.g. on two socket workers), each from its --local-* source
 // address. ICE gathers no candidates (iceTransportPolicy "relay" with no relay server), so the
-// peers exchange SDP through the tracker but never send a packet to each other.
+// peers exchange SDP through the tracker but never send a packet to each other. Last, A scrapes
+// the swarm (client.scrape()).
 //
-// Result line: {"ok", "error"?, "info_hash", "a": side, "b": side, "rounds": [...]}, where a side
-// is {"peer_id", "sent": [msg], "received": [msg], "warnings": [text]} and a msg is
+// Result line: {"ok", "error"?, "info_hash", "a": side, "b": side, "rounds": [...], "scrape":
+// {"complete", "incomplete", "downloaded"}}, where a side is {"peer_id", "url", "local",
+// "sent": [msg], "received": [msg], "warnings": [text]} and a msg is
 // {"action", "kind": offer|answer|offers|reply|failure, "peer_id", "to_peer_id", "offer_id",
 // "offer_ids", "complete", "incomplete"} (ids in hex). With --hold S the clients stay connected
 // S seconds after the result line (or until stdin ends), so a test can see their connections.
@@ -88,8 +90,9 @@ function makeClient (url, local) {
 
 const A = makeClient(urlA, args['local-a'])
 const B = makeClient(urlB, args['local-b'])
-const report = () => ({ info_hash: infoHash, a: A.side, b: B.side, rounds })
+const report = () => ({ info_hash: infoHash, a: A.side, b: B.side, rounds, scrape: scraped })
 const rounds = []
+let scraped = null
 deadline(timeout, report)
 
 /** Resolves once pred() holds (checked every 20 ms). */
@@ -117,6 +120,11 @@ await until(() => got(A.side, 'answer', B.side.peer_id).length > 0)
 const r2offer = got(B.side, 'offer', A.side.peer_id)[0]
 const r2answer = got(A.side, 'answer', B.side.peer_id)[0]
 rounds.push({ offer_to_b: r2offer, answer_to_a: r2answer, answer_matches: matches(r2offer, r2answer, A.side) })
+
+// The real client's scrape of the swarm both are in.
+A.client.once('scrape', data => { scraped = { complete: data.complete, incomplete: data.incomplete, downloaded: data.downloaded } })
+A.client.scrape()
+await until(() => scraped !== null)
 
 const ok = rounds.every(r => r.answer_matches)
 result(Object.assign({ ok }, report()))

@@ -13,7 +13,9 @@
 //                                                    have every match value and every has key
 //   {"op": "sleep", "s": 0.5}
 //   {"op": "pause", "label": "x"}                   prints {"pause": "x", "conns": {c: {"local_port",
-//                                                    "local_address", "open"}}}, waits for a stdin line
+//                                                    "local_address", "open", "received"}}} and waits
+//                                                    for a stdin line: a JSON list of steps runs next
+//                                                    (so a test can act, look, and go on)
 //   {"op": "close", "c": "a"}                       closes and waits for the close
 // The tracker's 20-byte ids are JSON strings of one char per byte (\u00XX), as in the messages.
 //
@@ -83,7 +85,8 @@ function matches (entry, step) {
   return true
 }
 
-for (const step of steps) {
+for (let i = 0; i < steps.length; i++) {
+  const step = steps[i]
   const c = conns[step.c]
   if (step.op === 'open') {
     await open(step)
@@ -105,9 +108,14 @@ for (const step of steps) {
   } else if (step.op === 'pause') {
     const r = report()
     const brief = {}
-    for (const [name, x] of Object.entries(r.conns)) brief[name] = { local_port: x.local_port, local_address: x.local_address, open: x.open }
-    emit({ pause: step.label || '', conns: brief })
-    await stdinLine()
+    for (const [name, x] of Object.entries(r.conns)) {
+      brief[name] = { local_port: x.local_port, local_address: x.local_address, open: x.open, received: x.received.length }
+    }
+    emit({ pause: step.label || '', conns: brief, waits })
+    const line = await stdinLine()
+    let more = null
+    try { more = JSON.parse(line) } catch (err) { /* a plain line: go on */ }
+    if (Array.isArray(more)) steps.splice(i + 1, 0, ...more)
   } else if (step.op === 'close') {
     if (c && c.open) { c.ws.close(1000); await Promise.race([c.closed, sleep(3000)]) }
   } else {
