@@ -113,9 +113,10 @@ class NodeProc:
         """The result line ({"ok": ...}); fails with the output if none came within timeout."""
         obj = self.read_json(timeout, lambda o: "ok" in o)
         if obj is None:
+            err = self.stderr()
             self.stop()
-            raise AssertionError("%s printed no result within %.0f s; stdout: %s; stderr: %s"
-                                 % (self.name, timeout, "\n".join(self.out)[-3000:], self.stderr()[-3000:]))
+            raise AssertionError("%s printed no result within %.0f s (exit %s); stdout: %s; stderr: %s"
+                                 % (self.name, timeout, self.p.returncode, "\n".join(self.out)[-3000:], err[-3000:]))
         return obj
 
     def send_line(self, text):
@@ -206,9 +207,10 @@ class RawWs:
     Interactive: s = r.start(15); s.pause() -> the pause line; s.go([more steps]); s.result().
     """
 
-    def __init__(self, env=None):
+    def __init__(self, env=None, wrapper=()):
         self.steps = []
         self.env = env
+        self.wrapper = list(wrapper)   # e.g. ["ip", "netns", "exec", NS]
 
     def open(self, c, url, local=None):
         self.steps.append({"op": "open", "c": c, "url": url, **({"local": local} if local else {})})
@@ -244,22 +246,23 @@ class RawWs:
     def run(self, timeout=15.0):
         path = self._file()
         try:
-            return run_json("rawws.js", ["--steps", path], timeout, env=self.env)
+            return run_json("rawws.js", ["--steps", path], timeout, env=self.env, wrapper=self.wrapper)
         finally:
             os.unlink(path)
 
     def start(self, timeout=30.0):
-        return RawSession(self._file(), timeout, self.env)
+        return RawSession(self._file(), timeout, self.env, self.wrapper)
 
 
 class RawSession:
     """A running rawws.js with pause steps: pause() waits for the next pause line, go() lets it
     run on (with more steps), result() waits for the result line. close() stops it by PID."""
 
-    def __init__(self, path, timeout, env):
+    def __init__(self, path, timeout, env, wrapper=()):
         self.path = path
         self.deadline = time.monotonic() + timeout
-        self.proc = NodeProc("rawws.js", ["--steps", path, "--timeout", "%g" % max(1.0, timeout - 3)], env=env)
+        self.proc = NodeProc("rawws.js", ["--steps", path, "--timeout", "%g" % max(1.0, timeout - 3)], env=env,
+                             wrapper=wrapper)
 
     def left(self):
         return max(0.5, self.deadline - time.monotonic())
@@ -310,10 +313,13 @@ def ws_config(ws_port, wss_port=None, cert=None, key=None, **ws_opts):
 
 class WsShoald(harness.Shoald):
     """A shoald with the WebTorrent front-end on: ws on ws_port, wss on wss_port (test
-    certificate in its temp dir) when tls=True. ws_opts: more settings of the ws group."""
+    certificate in its temp dir) when tls=True. ws_opts: more settings of the ws group.
+    wrapper: e.g. ["ip", "netns", "exec", NS] to run it in a namespace (then readiness is read
+    from the stats socket, a Unix socket the namespace shares)."""
 
-    def __init__(self, tls=False, ws_opts=None, **kw):
+    def __init__(self, tls=False, ws_opts=None, wrapper=(), **kw):
         super().__init__(**kw)
+        self.wrapper = list(wrapper)
         self.tls = tls
         self.ws_opts = ws_opts or {}
         self.ws_port = free_tcp_port_both()
@@ -328,6 +334,18 @@ class WsShoald(harness.Shoald):
     def wss_url(self, path="/announce", host="127.0.0.1"):
         return "wss://%s:%d%s" % (host, self.wss_port, path)
 
+    def wait_ready(self, timeout=None):
+        if not self.wrapper:
+            return super().wait_ready(timeout)
+        timeout = self.ready_timeout if timeout is None else timeout
+        harness.wait_for(lambda: self.proc.poll() is not None or os.path.exists(self.stats_socket), timeout,
+                         what="the stats socket")
+        if self.proc.poll() is not None:
+            raise harness.ShoaldError("shoald exited with %s before it was ready" % self.proc.returncode)
+        rc, out = self.ctl("wait-ready", "%.1f" % timeout, timeout=timeout + 5)
+        if rc != 0:
+            raise harness.ShoaldError("workers not ready per the stats socket: %s" % out.strip())
+
     def __exit__(self, *exc):
         try:
             return super().__exit__(*exc)
@@ -338,8 +356,9 @@ class WsShoald(harness.Shoald):
 class NodeTracker:
     """npm bittorrent-tracker's server (tracker.js) on 127.0.0.1: ws, and wss when tls=True."""
 
-    def __init__(self, tls=False, **_ignored):
+    def __init__(self, tls=False, wrapper=(), **_ignored):
         self.tls = tls
+        self.wrapper = list(wrapper)
         self.certdir = tempfile.mkdtemp(prefix="shoal-ws-cert-")
         self.cert = self.key = None
         self.proc = None
@@ -349,7 +368,7 @@ class NodeTracker:
         if self.tls:
             self.cert, self.key = make_cert(self.certdir)
             args += ["--wss-port", "0", "--cert", self.cert, "--key", self.key]
-        self.proc = NodeProc("tracker.js", args)
+        self.proc = NodeProc("tracker.js", args, wrapper=self.wrapper)
         r = self.proc.result(15)
         if not r["ok"]:
             raise AssertionError("tracker.js failed: %s" % r)
@@ -378,7 +397,7 @@ class NodeTracker:
 
 def tracker(tls=False, **kw):
     """The tracker the tests run against: WsShoald, or NodeTracker with SHOAL_WS_TRACKER=node."""
-    return NodeTracker(tls=tls) if BACKEND == "node" else WsShoald(tls=tls, **kw)
+    return NodeTracker(tls=tls, **kw) if BACKEND == "node" else WsShoald(tls=tls, **kw)
 
 
 # ----------------------------------------------------------------------------- which worker

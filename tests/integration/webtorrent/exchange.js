@@ -76,8 +76,16 @@ function makeClient (url, local) {
   const side = { peer_id: peerId, url, local: local || null, sent: [], received: [], warnings: [] }
   sides.set(client, side)
   instrument(client._trackers[0])
-  // Each client its own connection, even to the same URL: the module pools one socket per URL.
-  delete client._trackers[0].constructor._socketPool[url]
+  // Each client its own connection, even to the same URL: the module pools one socket per URL,
+  // so take ours out of the pool, and put it back for the tracker's destroy (which reads it).
+  const tracker = client._trackers[0]
+  const pool = tracker.constructor._socketPool
+  delete pool[url]
+  const destroy = tracker.destroy
+  tracker.destroy = function (cb) {
+    if (this.socket && !pool[this.announceUrl]) pool[this.announceUrl] = this.socket
+    return destroy.call(this, cb)
+  }
   client.on('warning', err => {
     side.warnings.push(String(err.message || err))
     // The tracker client would retry in 10 s or more: report the failure now.
