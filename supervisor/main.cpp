@@ -78,7 +78,7 @@ int parse_args(int argc, char** argv, Options* o) {
 void swarm_totals(const shoal::shm::ControlSegment* c, const shoal::conf::Config& cfg, uint64_t* torrents, uint64_t* peers) {
   shoal::shm::GaugeTotals t = shoal::shm::sum_gauges(c, cfg.swarm_workers);
   *torrents = t.torrents;
-  *peers = t.peers_v4 + t.peers_v6;
+  *peers = t.peers_v4 + t.peers_v6 + t.peers_ws;
 }
 
 // Re-attaches what a previous shoald left (same layout and geometry) unless --fresh, else

@@ -90,13 +90,17 @@ void render_gauges(std::string* out, const Supervisor& sup) {
   uint64_t completed = t.completed, seeders6 = t.seeders_v6;
   header(out, "shoal_torrents", "gauge", "Torrents stored (empty ones stay until the expiry sweep removes them).");
   sample(out, "shoal_torrents", "", torrents);
-  // seeders and leechers are totals over both families; seeders_v6 splits them.
-  uint64_t seeders4 = seeders - seeders6, leechers6 = v6 - seeders6, leechers4 = leechers - leechers6;
+  // seeders and leechers are totals over every family; seeders_v6 and seeders_ws split them.
+  uint64_t seeders_ws = t.seeders_ws, leechers_ws = t.peers_ws - t.seeders_ws;
+  uint64_t seeders4 = seeders - seeders6 - seeders_ws, leechers6 = v6 - seeders6;
+  uint64_t leechers4 = leechers - leechers6 - leechers_ws;
   header(out, "shoal_peers", "gauge", "Peers stored, by address family and role.");
   sample(out, "shoal_peers", "family=\"ipv4\",role=\"seeder\"", seeders4);
   sample(out, "shoal_peers", "family=\"ipv4\",role=\"leecher\"", leechers4);
   sample(out, "shoal_peers", "family=\"ipv6\",role=\"seeder\"", seeders6);
   sample(out, "shoal_peers", "family=\"ipv6\",role=\"leecher\"", leechers6);
+  sample(out, "shoal_peers", "family=\"webtorrent\",role=\"seeder\"", seeders_ws);
+  sample(out, "shoal_peers", "family=\"webtorrent\",role=\"leecher\"", leechers_ws);
   header(out, "shoal_completed", "gauge", "Sum of the completed (downloaded) counts of stored torrents.");
   sample(out, "shoal_completed", "", completed);
 }
