@@ -20,7 +20,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 import webtorrent as wt  # noqa: E402
-from webtorrent import announce, answer, b2s, msgs, offer, scrape, RawWs  # noqa: E402
+from webtorrent import announce, answer, b2s, counts, msgs, offer, scrape, RawWs  # noqa: E402
 
 A_IP, B_IP = "127.0.0.2", "127.0.0.3"
 
@@ -35,8 +35,9 @@ def ih(*parts):
     return harness.info_hash("ws", *parts)
 
 
-def pid(name):
-    return ("-WS0001-%012s" % name).encode()[:20]
+def pid(*parts):
+    """A peer_id unique to `parts` (20 bytes, Azureus-style prefix)."""
+    return b"-WS0001-" + harness.info_hash("peer", *parts).hex()[:12].encode()
 
 
 class WsTest(unittest.TestCase):
@@ -122,62 +123,64 @@ class WsTest(unittest.TestCase):
             r.open(c, url)
         for c, h, left in (("s1", h1, 0), ("s2", h1, 0), ("l1", h1, 5), ("l2", h2, 5)):
             r.send(c, announce(h, pid(c), left=left)).wait(c, match={"action": "announce"})
+        s = r.pause("joined").start(timeout=45)
+        self.addCleanup(s.close)
+        p = s.pause()
+        self.assertTrue(all(p["conns"][c]["received"] == 1 for c in ("s1", "s2", "l1", "l2")), p)
 
-        def ask(n, *hs):
-            r.send("q", scrape(*hs)).wait("q", count=n, match={"action": "scrape"})
-        ask(1, h1, h2, h3)
-        r.send("l1", announce(h1, pid("l1"), left=0, event="completed")).wait("l1", count=2, match={"action": "announce"})
-        ask(2, h1)
-        r.send("s2", announce(h1, pid("s2"), left=0, event="stopped")).wait("s2", count=2, match={"action": "announce"})
-        ask(3, h1)
-        r.close("l2")
-        # A closed connection takes its peers along (bounded: ask up to 10 times).
-        for i in range(10):
-            r.sleep(0.2)
-            ask(4 + i, h2)
-        res = r.run(timeout=30)
-        self.assertTrue(res["ok"], res)
-        self.assertEqual([w for w in res["waits"] if w["timed_out"] and w["c"] != "q"], [], res["waits"])
-        scrapes = msgs(res, "q", lambda m: m.get("action") == "scrape")
-
-        def counts(m, h):
-            f = m["files"][b2s(h)]
-            return f["complete"], f["incomplete"]
-        self.assertGreaterEqual(len(scrapes), 4, res["conns"]["q"])
-        self.assertEqual(counts(scrapes[0], h1), (2, 1))
-        self.assertEqual(counts(scrapes[0], h2), (0, 1))
-        self.assertEqual(counts(scrapes[0], h3), (0, 0))
-        self.assertEqual(counts(scrapes[1], h1), (3, 0), "after l1's completed")
+        def phase(steps, hashes, want, what):
+            """steps, then scrape (up to 5 s) until every hash in `want` has its counts."""
+            if steps:
+                s.step(steps)
+            files = s.scrape_until("q", hashes, lambda f: all(counts(f, h) == c for h, c in want.items()))
+            self.assertIsNotNone(files, "%s: no scrape reply" % what)
+            self.assertEqual({h.hex(): counts(files, h) for h in want}, {h.hex(): c for h, c in want.items()},
+                             "%s: (complete, incomplete)" % what)
+            return files
+        phase(None, (h1, h2, h3), {h1: (2, 1), h2: (0, 1), h3: (0, 0)}, "2 seeders + 1 leecher, 1 leecher, none")
+        files = phase(RawWs().send("l1", announce(h1, pid("l1"), left=0, event="completed")), (h1,),
+                      {h1: (3, 0)}, "after l1's completed")
         if wt.BACKEND != "node":   # npm bittorrent-tracker reports downloaded = complete
-            self.assertEqual(scrapes[1]["files"][b2s(h1)]["downloaded"], 1)
-        self.assertEqual(counts(scrapes[2], h1), (2, 0), "after s2's stopped")
-        self.assertEqual(counts(scrapes[-1], h2), (0, 0), "l2's connection closed: %s" % scrapes[3:])
+            self.assertEqual(files[b2s(h1)]["downloaded"], 1)
+        phase(RawWs().send("s2", announce(h1, pid("s2"), left=0, event="stopped")), (h1,),
+              {h1: (2, 0)}, "after s2's stopped")
+        phase(RawWs().close("l2"), (h2, h1), {h2: (0, 0), h1: (2, 0)}, "after l2's connection closed")
+        # A scrape names info_hashes as a list, or one as a string (what the npm client sends).
+        p = s.step(RawWs().send("q", {"action": "scrape", "info_hash": b2s(h1)}).wait(
+            "q", match={"action": "scrape"}, fresh=True))
+        self.assertEqual(counts(p["conns"]["q"]["last"].get("files"), h1), (2, 0), p["conns"]["q"]["last"])
+        res = s.result()
+        self.assertTrue(res["ok"], res)
+        self.assertEqual([w for w in res["waits"] if w["timed_out"]], [], res["waits"])
         t.assert_alive()
 
     # ------------------------------------------------------------------ raw client: forged answers
 
     def forged_case(self, t, name, forge, expect=None, wait_before=0.0):
         """Swarm {A, B, C}: B joins, A announces one offer (so it can only go to B), then C joins.
-        forge(r, h, oid) adds the forged sends. A must then have received exactly the answers
+        forge(r, h, oid, p) adds the forged sends (p(c): the peer_id of connection c in this case). A must then have received exactly the answers
         whose sdp is in `expect` (default: B's valid answer, sent after the forgeries), and B and
         C none. Returns rawws.js's result."""
         url = t.ws_url()
         h = ih("forged", name)
         oid = ih("offer", name)
+
+        def p(c):
+            return pid(name, c)
         r = RawWs()
         for c in ("a", "b", "c"):
             r.open(c, url)
-        r.send("b", announce(h, pid("b"))).wait("b", match={"action": "announce"})
-        r.send("a", announce(h, pid("a"), offers=[offer(oid, "sdp-offer-" + name)], numwant=1))
+        r.send("b", announce(h, p("b"))).wait("b", match={"action": "announce"})
+        r.send("a", announce(h, p("a"), offers=[offer(oid, "sdp-offer-" + name)], numwant=1))
         r.wait("b", has=["offer"], timeout=5)
-        r.send("c", announce(h, pid("c"))).wait("c", match={"action": "announce"})
+        r.send("c", announce(h, p("c"))).wait("c", match={"action": "announce"})
         if wait_before:
             r.sleep(wait_before)
-        forge(r, h, oid)
+        forge(r, h, oid, p)
         r.sleep(0.5)
         if expect is None:
             expect = ["sdp-valid-" + name]
-            r.send("b", answer(h, pid("b"), pid("a"), oid, expect[0]))
+            r.send("b", answer(h, p("b"), p("a"), oid, expect[0]))
             r.wait("a", has=["answer"], timeout=5)
             r.sleep(0.3)
         res = r.run(timeout=30)
@@ -185,43 +188,43 @@ class WsTest(unittest.TestCase):
         got_offer = msgs(res, "b", lambda m: "offer" in m)
         self.assertEqual(len(got_offer), 1, "B should get A's one offer: %s" % res["conns"]["b"])
         self.assertEqual(got_offer[0]["offer_id"], b2s(oid))
-        self.assertEqual(got_offer[0]["peer_id"], b2s(pid("a")))
+        self.assertEqual(got_offer[0]["peer_id"], b2s(p("a")))
         self.assertEqual(msgs(res, "c", lambda m: "offer" in m), [], "C joined after A's offer")
         answers = {c: [m["answer"]["sdp"] for m in msgs(res, c, lambda m: "answer" in m)] for c in ("a", "b", "c")}
         self.assertEqual(answers["b"], [], "%s: B made no offer: %s" % (name, answers))
         self.assertEqual(answers["c"], [], "%s: C made no offer: %s" % (name, answers))
         self.assertEqual(answers["a"], expect, "%s: answers relayed to A" % name)
         for m in msgs(res, "a", lambda m: "answer" in m):
-            self.assertEqual((m["offer_id"], m["peer_id"]), (b2s(oid), b2s(pid("b"))))
+            self.assertEqual((m["offer_id"], m["peer_id"]), (b2s(oid), b2s(p("b"))))
         return res
 
     @shoald_only
     def test_forged_answers_are_not_relayed(self):
         t = self.tracker()
         # An offer_id B never received.
-        self.forged_case(t, "wrong-offer-id", lambda r, h, oid: r.send(
-            "b", answer(h, pid("b"), pid("a"), ih("never", "offered"), "sdp-forged")))
+        self.forged_case(t, "wrong-offer-id", lambda r, h, oid, p: r.send(
+            "b", answer(h, p("b"), p("a"), ih("never", "offered"), "sdp-forged")))
         # The offer B received, answered to the wrong peer (C, who made no offer).
-        self.forged_case(t, "wrong-to-peer-id", lambda r, h, oid: r.send(
-            "b", answer(h, pid("b"), pid("c"), oid, "sdp-forged")))
+        self.forged_case(t, "wrong-to-peer-id", lambda r, h, oid, p: r.send(
+            "b", answer(h, p("b"), p("c"), oid, "sdp-forged")))
         # C answers the offer it never received, in its own name and in B's.
-        self.forged_case(t, "third-party", lambda r, h, oid: r.send(
-            "c", answer(h, pid("c"), pid("a"), oid, "sdp-forged")).send(
-            "c", answer(h, pid("b"), pid("a"), oid, "sdp-forged")))
+        self.forged_case(t, "third-party", lambda r, h, oid, p: r.send(
+            "c", answer(h, p("c"), p("a"), oid, "sdp-forged")).send(
+            "c", answer(h, p("b"), p("a"), oid, "sdp-forged")))
 
         # B's answer, then the very same message again: relayed once.
-        def replay(r, h, oid):
-            r.send("b", answer(h, pid("b"), pid("a"), oid, "sdp-once"))
+        def replay(r, h, oid, p):
+            r.send("b", answer(h, p("b"), p("a"), oid, "sdp-once"))
             r.wait("a", has=["answer"], timeout=5)
-            r.send("b", answer(h, pid("b"), pid("a"), oid, "sdp-once"))
+            r.send("b", answer(h, p("b"), p("a"), oid, "sdp-once"))
         self.forged_case(t, "replay", replay, expect=["sdp-once"])
         t.assert_alive()
 
     @shoald_only
     def test_an_expired_offer_lets_no_answer_through(self):
         t = self.tracker(ws_opts={"offer_ttl": 1})
-        self.forged_case(t, "expired", lambda r, h, oid: r.send(
-            "b", answer(h, pid("b"), pid("a"), oid, "sdp-late")), expect=[], wait_before=2.5)
+        self.forged_case(t, "expired", lambda r, h, oid, p: r.send(
+            "b", answer(h, p("b"), p("a"), oid, "sdp-late")), expect=[], wait_before=2.5)
         t.assert_alive()
 
     # ------------------------------------------------------------------ kill -9 of a socket worker
@@ -230,14 +233,16 @@ class WsTest(unittest.TestCase):
     def test_killed_socket_worker_takes_its_peers_along(self):
         t = self.tracker(socket_workers=2)
         url = t.ws_url()
-        hs, ho = ih("kill", "scrape"), ih("kill", "offers")
         names = ["p%d" % i for i in range(6)]
-        for attempt in range(3):
+        for attempt in range(3):   # new peers and swarms each time
+            hs, ho = ih("kill", "scrape", attempt), ih("kill", "offers", attempt)
+
+            def peer(c, attempt=attempt):
+                return pid("kill", attempt, c)
             r = RawWs()
             for c in names:
-                r.open(c, url).send(c, announce(hs, pid(c))).wait(c, match={"action": "announce"})
-            r.pause("opened")
-            s = r.start(timeout=60)
+                r.open(c, url).send(c, announce(hs, peer(c))).wait(c, match={"action": "announce"})
+            s = r.pause("opened").start(timeout=60)
             self.addCleanup(s.close)
             conns = s.pause()["conns"]
             by_port = {port: slot for (_, port), slot in wt.conn_workers(t, t.ws_port).items()}
@@ -252,46 +257,44 @@ class WsTest(unittest.TestCase):
         doomed = [c for c in names if where[c] == victim]
         live = [c for c in names if where[c] != victim]
         rcv = live[0]
-        # The doomed peers and one live one (rcv) join a second swarm for the offer check.
-        more = RawWs()
+        # The doomed peers and one live one (rcv) also join a second swarm, for the offer check.
+        steps = RawWs()
         for c in doomed + [rcv]:
-            more.send(c, announce(ho, pid(c))).wait(c, count=2, match={"action": "announce"})
-        more.send(rcv, scrape(hs, ho)).wait(rcv, match={"action": "scrape"}).pause("joined")
-        s.go(more)
-        s.pause()
+            steps.send(c, announce(ho, peer(c))).wait(c, match={"action": "announce"}, fresh=True)
+        s.step(steps)
+        before = {hs: (0, 6), ho: (0, len(doomed) + 1)}
+        files = s.scrape_until(rcv, (hs, ho), lambda f: all(counts(f, h) == c for h, c in before.items()))
+        self.assertEqual({h.hex(): counts(files, h) for h in before}, {h.hex(): c for h, c in before.items()},
+                         "before the kill")
+
         old = t.kill_worker("socket", victim)
         t.wait_worker_replaced("socket", victim, old)
+        t0 = time.monotonic()
+        after = {hs: (0, len(live)), ho: (0, 1)}
+        files = s.scrape_until(rcv, (hs, ho), lambda f: all(counts(f, h) == c for h, c in after.items()), timeout=10)
+        self.assertEqual({h.hex(): counts(files, h) for h in after}, {h.hex(): c for h, c in after.items()},
+                         "10 s after the kill of socket worker %d, which held %s" % (victim, doomed))
+        gone = time.monotonic() - t0
 
-        # From a live connection: scrape 20 times, 0.3 s apart (the last must show the dead
-        # worker's peers gone); then a new peer (o) announces 8 times with one offer each, and
-        # every offer must reach rcv: none may go to a peer of the dead worker.
-        after = RawWs()
-        for i in range(20):
-            after.sleep(0.3).send(rcv, scrape(hs, ho)).wait(rcv, count=2 + i, match={"action": "scrape"})
-        after.open("o", url)
+        # A new peer (o) announces 8 times with one offer each: every offer must reach rcv, the one
+        # live peer of that swarm; an offer sent to a peer of the dead worker would be lost.
+        steps = RawWs().open("o", url)
         for i in range(8):
-            after.send("o", announce(ho, pid("o"), offers=[offer(ih("kill-offer", i))], numwant=1))
-            after.wait("o", count=i + 1, match={"action": "announce"})
-        after.wait(rcv, count=8, has=["offer"], timeout=5)
-        s.go(after)
+            steps.send("o", announce(ho, peer("o"), offers=[offer(ih("kill-offer", attempt, i))], numwant=1))
+            steps.wait("o", match={"action": "announce"}, fresh=True)
+        steps.wait(rcv, count=8, has=["offer"], timeout=5)
+        s.step(steps)
         res = s.result()
         self.assertTrue(res["ok"], res)
-        scrapes = msgs(res, rcv, lambda m: m.get("action") == "scrape")
-
-        def counts(m):
-            return {h: (f["complete"], f["incomplete"]) for h, f in m["files"].items()}
-        self.assertEqual(counts(scrapes[0]), {b2s(hs): (0, 6), b2s(ho): (0, len(doomed) + 1)},
-                         "before the kill (victim worker %d held %s)" % (victim, doomed))
-        self.assertEqual(counts(scrapes[-1]), {b2s(hs): (0, len(live)), b2s(ho): (0, 1)},
-                         "6 s after the kill of socket worker %d (it held %s): scrapes %s"
-                         % (victim, doomed, [counts(m) for m in scrapes]))
         offers = msgs(res, rcv, lambda m: "offer" in m)
-        self.assertEqual(sorted(m["offer_id"] for m in offers), sorted(b2s(ih("kill-offer", i)) for i in range(8)),
-                         "offers of o: %d of 8 reached the live peer; the rest went to dead ones?" % len(offers))
+        self.assertEqual(sorted(m["offer_id"] for m in offers), sorted(b2s(ih("kill-offer", attempt, i)) for i in range(8)),
+                         "%d of o's 8 offers reached the live peer" % len(offers))
         for c in doomed:
             self.assertFalse(res["conns"][c]["open"], "%s was on the killed worker" % c)
         for c in live:
             self.assertTrue(res["conns"][c]["open"], "%s was on the other worker" % c)
+        print("\n  socket worker %d killed with %d of 6 peers; scrape without them after %.1f s"
+              % (victim, len(doomed), gone))
         t.assert_alive()
 
 

@@ -220,9 +220,9 @@ class RawWs:
         self.steps.append({"op": "send", "c": c, **({"raw": raw} if raw is not None else {"msg": msg})})
         return self
 
-    def wait(self, c, count=1, timeout=3.0, match=None, has=()):
+    def wait(self, c, count=1, timeout=3.0, match=None, has=(), fresh=False):
         self.steps.append({"op": "wait", "c": c, "count": count, "timeout": timeout,
-                           "match": match or {}, "has": list(has)})
+                           "match": match or {}, "has": list(has), "fresh": fresh})
         return self
 
     def sleep(self, s):
@@ -263,6 +263,7 @@ class RawSession:
         self.deadline = time.monotonic() + timeout
         self.proc = NodeProc("rawws.js", ["--steps", path, "--timeout", "%g" % max(1.0, timeout - 3)], env=env,
                              wrapper=wrapper)
+        self.paused = False
 
     def left(self):
         return max(0.5, self.deadline - time.monotonic())
@@ -272,12 +273,35 @@ class RawSession:
         if obj is None or "ok" in obj:
             self.close()
             raise AssertionError("rawws.js did not pause: %s %s" % (obj, self.proc.stderr()[-2000:]))
+        self.paused = True
         return obj
 
     def go(self, steps=None):
+        self.paused = False
         self.proc.send_line(json.dumps(list(steps.steps if isinstance(steps, RawWs) else steps or [])))
 
+    def step(self, steps):
+        """Runs `steps` (a RawWs) and waits for the pause after them; returns the pause line."""
+        self.go(steps.pause("step"))
+        return self.pause()
+
+    def scrape_until(self, c, hashes, pred, timeout=5.0, interval=0.2):
+        """Scrapes `hashes` on connection c until pred(files) holds or `timeout` s pass; returns
+        the last "files" ({binary info_hash: {"complete", "incomplete", ...}}) or None."""
+        deadline = time.monotonic() + timeout
+        files = None
+        while True:
+            last = self.step(RawWs().send(c, scrape(*hashes)).wait(c, match={"action": "scrape"}, fresh=True))
+            m = last["conns"][c]["last"]
+            files = m.get("files") if isinstance(m, dict) and m.get("action") == "scrape" else None
+            if (files is not None and pred(files)) or time.monotonic() > deadline:
+                return files
+            time.sleep(interval)
+
     def result(self):
+        """Lets a paused script run to its end; returns its result line."""
+        if self.paused:
+            self.go([])
         try:
             return self.proc.result(self.left())
         finally:
@@ -289,6 +313,12 @@ class RawSession:
             os.unlink(self.path)
         except OSError:
             pass
+
+
+def counts(files, h):
+    """(complete, incomplete) of info_hash h (bytes) in a scrape reply's files (0, 0 if absent)."""
+    f = (files or {}).get(b2s(h), {})
+    return f.get("complete", 0), f.get("incomplete", 0)
 
 
 def msgs(res, c, pred=lambda m: True):

@@ -9,11 +9,13 @@
 //   {"op": "send", "c": "a", "msg": {...}}          JSON.stringify(msg) as one text message
 //   {"op": "send", "c": "a", "raw": "text"}         the text as is
 //   {"op": "wait", "c": "a", "count": 1, "timeout": 3, "match": {"action": "announce"},
-//    "has": ["offer"]}                               until `count` received messages (in all)
-//                                                    have every match value and every has key
+//    "has": ["offer"], "fresh": false}               until `count` received messages (in all, or
+//                                                    with fresh: since this step) have every
+//                                                    match value and every has key
 //   {"op": "sleep", "s": 0.5}
 //   {"op": "pause", "label": "x"}                   prints {"pause": "x", "conns": {c: {"local_port",
-//                                                    "local_address", "open", "received"}}} and waits
+//                                                    "local_address", "open", "received" (count),
+//                                                    "last" (last message)}}, "waits"} and waits
 //                                                    for a stdin line: a JSON list of steps runs next
 //                                                    (so a test can act, look, and go on)
 //   {"op": "close", "c": "a"}                       closes and waits for the close
@@ -94,11 +96,13 @@ for (let i = 0; i < steps.length; i++) {
     if (!c || !c.open) { c?.errors.push('send on a closed connection'); continue }
     c.ws.send(step.raw !== undefined ? step.raw : JSON.stringify(step.msg))
   } else if (step.op === 'wait') {
+    const seen = () => c ? c.received.filter(e => matches(e, step)).length : 0
+    const base = step.fresh ? seen() : 0
     const want = step.count || 1
     const end = Date.now() + (step.timeout || 3) * 1000
     let got = 0
     while (true) {
-      got = c ? c.received.filter(e => matches(e, step)).length : 0
+      got = seen() - base
       if (got >= want || Date.now() > end) break
       await sleep(10)
     }
@@ -109,7 +113,8 @@ for (let i = 0; i < steps.length; i++) {
     const r = report()
     const brief = {}
     for (const [name, x] of Object.entries(r.conns)) {
-      brief[name] = { local_port: x.local_port, local_address: x.local_address, open: x.open, received: x.received.length }
+      const last = x.received.length ? x.received[x.received.length - 1].msg : null
+      brief[name] = { local_port: x.local_port, local_address: x.local_address, open: x.open, received: x.received.length, last }
     }
     emit({ pause: step.label || '', conns: brief, waits })
     const line = await stdinLine()
