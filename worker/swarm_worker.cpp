@@ -77,6 +77,7 @@ class SwarmWorker {
 
   // Drains every request ring as far as the response rings allow.
   void drain() {
+    check_socket_generations();  // before the requests: a scrape must not count dead peers
     bool backlog = false;
     uint32_t now = shm::seconds_since(shared_->clock_base_ns);
     for (size_t r = 0; r < requests_.size(); r++) {
@@ -96,7 +97,6 @@ class SwarmWorker {
     }
     answer_query();
     publish_gauges();
-    check_socket_generations();
   }
 
   // Copies the partition's totals to this worker's gauges in the control segment.
@@ -351,8 +351,7 @@ class SwarmWorker {
     }
     if (changed && purge_wraps_ == 0) {
       purge_wraps_ = 2;  // two wraps of the sweep cursor: one full pass from wherever it was
-      timeval soon{0, 1000};
-      evtimer_add(purge_, &soon);
+      on_purge(-1, 0, this);  // the first steps now, the rest from a timer
     }
   }
 
@@ -360,10 +359,12 @@ class SwarmWorker {
   static void on_purge(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<SwarmWorker*>(arg);
     const conf::Config& c = *self->ctx_.config;
-    shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, 4096, &self->live_);
-    if (r.peers_removed) shm::count(self->shared_->counters, shm::Counter::peers_expired, r.peers_removed);
-    if (r.torrents_removed) shm::count(self->shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
-    if (r.wrapped && --self->purge_wraps_ == 0) return;
+    for (int step = 0; step < 4; step++) {  // ≤ 4 × 4096 peers per turn of the event loop
+      shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, 4096, &self->live_);
+      if (r.peers_removed) shm::count(self->shared_->counters, shm::Counter::peers_expired, r.peers_removed);
+      if (r.torrents_removed) shm::count(self->shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
+      if (r.wrapped && --self->purge_wraps_ == 0) return;
+    }
     timeval soon{0, 1000};
     evtimer_add(self->purge_, &soon);
   }
