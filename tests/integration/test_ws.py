@@ -83,15 +83,24 @@ class WsTest(unittest.TestCase):
         s = r["scrape"]
         self.assertEqual(s["complete"] + s["incomplete"], 2, "scrape by the client: %s" % s)
 
+    def check_counters(self, t, **want):
+        """shoald's own counters (shm_inspect) agree with what the clients saw."""
+        if wt.BACKEND == "node":
+            return
+        for name, value in want.items():
+            t.wait_counter(name, lambda v, value=value: v == value)
+
     def test_offer_and_answer_over_ws(self):
         t = self.tracker()
         r = self.exchange(t, t.ws_url("/announce"), t.ws_url("/"))
         self.check_exchange(r)
+        self.check_counters(t, ws_answers_relayed=2, ws_answers_dropped=0, ws_relay_dropped=0, ws_failure=0)
 
     def test_offer_and_answer_over_wss(self):
         t = self.tracker(tls=True)
         r = self.exchange(t, t.wss_url("/announce"), t.wss_url("/announce"), env=wt.node_env(t.cert))
         self.check_exchange(r)
+        self.check_counters(t, ws_answers_relayed=2, ws_answers_dropped=0, ws_handshake_failures=0)
 
     @shoald_only
     def test_offer_and_answer_across_socket_workers(self):
@@ -110,6 +119,9 @@ class WsTest(unittest.TestCase):
             if slots[A_IP] != slots[B_IP]:
                 break
         self.assertNotEqual(seen[-1][0], seen[-1][1], "A and B always on one worker: %s" % seen)
+        # Every run relayed one answer each way, wherever the clients were.
+        self.check_counters(t, ws_answers_relayed=2 * len(seen), ws_answers_dropped=0, ws_relay_dropped=0)
+        print("\n  (A's worker, B's worker) per run: %s" % seen)
         t.assert_alive()
 
     # ------------------------------------------------------------------ raw client: scrape
@@ -218,6 +230,8 @@ class WsTest(unittest.TestCase):
             r.wait("a", has=["answer"], timeout=5)
             r.send("b", answer(h, p("b"), p("a"), oid, "sdp-once"))
         self.forged_case(t, "replay", replay, expect=["sdp-once"])
+        # Dropped: 1 + 1 + 2 + 1 forged; relayed: the 3 valid answers and the replay's first.
+        self.check_counters(t, ws_answers_dropped=5, ws_answers_relayed=4, ws_offers_relayed=4)
         t.assert_alive()
 
     @shoald_only
@@ -225,6 +239,7 @@ class WsTest(unittest.TestCase):
         t = self.tracker(ws_opts={"offer_ttl": 1})
         self.forged_case(t, "expired", lambda r, h, oid, p: r.send(
             "b", answer(h, p("b"), p("a"), oid, "sdp-late")), expect=[], wait_before=2.5)
+        self.check_counters(t, ws_answers_dropped=1, ws_answers_relayed=0)
         t.assert_alive()
 
     # ------------------------------------------------------------------ kill -9 of a socket worker
@@ -293,6 +308,7 @@ class WsTest(unittest.TestCase):
             self.assertFalse(res["conns"][c]["open"], "%s was on the killed worker" % c)
         for c in live:
             self.assertTrue(res["conns"][c]["open"], "%s was on the other worker" % c)
+        self.check_counters(t, ws_relay_dropped=0)
         print("\n  socket worker %d killed with %d of 6 peers; scrape without them after %.1f s"
               % (victim, len(doomed), gone))
         t.assert_alive()
