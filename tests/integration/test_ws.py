@@ -2,7 +2,8 @@
 
   * npm bittorrent-tracker clients (WebRTC from @roamhq/wrtc; exchange.js) announce one info_hash
     over ws:// and wss://: an offer of each reaches the other, its answer comes back, and the
-    client's own scrape counts both; also with the two clients on different socket workers;
+    client's own scrape counts both; also with the two clients on different socket workers, and
+    with one on IPv4 and one on IPv6;
   * a raw ws client (rawws.js) speaking the tracker JSON: scrape counts per info_hash follow
     announces, completed, stopped and closed connections; forged answers (an offer_id the sender
     never received, a wrong to_peer_id, a replay, an expired offer) are never relayed;
@@ -59,7 +60,9 @@ class WsTest(unittest.TestCase):
     # ------------------------------------------------------------------ bittorrent-tracker clients
 
     def exchange(self, t, url_a, url_b, env=None, hold=0, timeout=30):
-        args = ["--url-a", url_a, "--url-b", url_b, "--local-a", A_IP, "--local-b", B_IP]
+        args = ["--url-a", url_a, "--url-b", url_b, "--local-a", A_IP]
+        if "[" not in url_b:
+            args += ["--local-b", B_IP]
         if not hold:
             return wt.run_json("exchange.js", args, timeout, env=env)
         p = wt.NodeProc("exchange.js", args + ["--hold", str(hold), "--timeout", str(timeout - 3)], env=env)
@@ -101,6 +104,13 @@ class WsTest(unittest.TestCase):
         r = self.exchange(t, t.wss_url("/announce"), t.wss_url("/announce"), env=wt.node_env(t.cert))
         self.check_exchange(r)
         self.check_counters(t, ws_answers_relayed=2, ws_answers_dropped=0, ws_handshake_failures=0)
+
+    @shoald_only
+    def test_offer_and_answer_between_ipv4_and_ipv6_connections(self):
+        """WebRTC peers meet whatever address family their tracker connection has."""
+        t = self.tracker()
+        r = self.exchange(t, t.ws_url(), t.ws_url(host="[::1]"))
+        self.check_exchange(r)
 
     @shoald_only
     def test_offer_and_answer_across_socket_workers(self):
