@@ -83,6 +83,11 @@ class WebTorrentTransferTest(unittest.TestCase):
             "q", match={"action": "scrape"}).run(timeout=15)
         files = msgs(res, "q", lambda m: m.get("action") == "scrape")[0]["files"]
         self.assertGreaterEqual(files[b2s(ih)]["complete"], 1, files)
+        if wt.BACKEND != "node":   # shoald's counters: the peers met through its relay
+            c = t.counters()
+            self.assertGreaterEqual(c["ws_offers_relayed"], 1, c)
+            self.assertGreaterEqual(c["ws_answers_relayed"], 1, c)
+            self.assertEqual(c["ws_failure"], 0, c)
         t.assert_alive()
         print("\n  %s: %d MiB in %.1f s (leecher), test %.1f s" % (url.split(":")[0], FILE_MIB, r["seconds"],
                                                                time.monotonic() - t0))
