@@ -49,34 +49,16 @@ def b2s(b):
     return b.decode("latin1")
 
 
-def s2b(s):
-    return s.encode("latin1")
-
-
 # ----------------------------------------------------------------------------- processes
 
-def parse_result(out):
-    """The last line of `out` that is a JSON object with "ok", or None."""
-    for line in reversed(out.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if "ok" in obj:
-                return obj
-    return None
-
-
 class NodeProc:
-    """One node script started by this test (stdin and stdout are pipes; stderr to a file).
-    lines(): JSON lines it printed; stop() by PID."""
+    """One node script started by this test (stdin and stdout are pipes; stderr to a temp file).
+    read_json()/result(): the JSON lines it prints; send_line(): a line to its stdin; stop(): by
+    PID (stdin closed first, which ends the scripts that wait on it; then SIGTERM, SIGKILL)."""
 
-    def __init__(self, script, args, env=None, wrapper=(), logdir=None):
+    def __init__(self, script, args, env=None, wrapper=()):
         self.name = script
-        fd, self.err_path = tempfile.mkstemp(prefix="node-%s-" % script.replace(".js", ""), suffix=".err",
-                                             dir=logdir)
+        fd, self.err_path = tempfile.mkstemp(prefix="node-%s-" % script.replace(".js", ""), suffix=".err")
         self.err = os.fdopen(fd, "wb")
         argv = list(wrapper) + ["node", os.path.join(NODE_DIR, script)] + [str(a) for a in args]
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
