@@ -117,7 +117,7 @@ class WsTest(unittest.TestCase):
         """SO_REUSEPORT picks the worker: new connections until A and B are on different ones."""
         t = self.tracker(socket_workers=2)
         seen = []
-        for attempt in range(8):
+        for attempt in range(12):   # both on one worker 12 times: 1 in 4096
             p, r = self.exchange(t, t.ws_url(), t.ws_url("/"), hold=20)
             self.check_exchange(r)
             held = wt.conn_workers(t, t.ws_port)
