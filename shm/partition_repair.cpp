@@ -450,6 +450,27 @@ std::string Partition::validate() const {
   return c.problem;
 }
 
+RecoverReport Partition::recover_fast() {
+  RecoverReport rep{};
+  uint32_t bad = 0;
+  rep.was_dirty = std::atomic_ref<uint32_t>(p_->journal.count).load(std::memory_order_acquire) != 0;
+  rep.undone_writes = undo_journal(p_, &bad);
+  if (p_->header.rng_state == 0) p_->header.rng_state = kRngFallback;
+  Checker c{partition_regions(p_), p_->header, {}, {}};
+  if (bad || !check_header(c)) return recover();  // the journal or the header is damaged: check it all
+  rep.torrents = p_->header.torrents;
+  rep.peers = p_->header.peers_v4 + p_->header.peers_v6 + p_->header.peers_ws;
+  return rep;
+}
+
+std::string Partition::validate_copy(void* copy, size_t size) {
+  try {
+    return Partition(copy, size).validate();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
 RecoverReport Partition::recover() {
   RecoverReport rep{};
   uint32_t bad = 0;

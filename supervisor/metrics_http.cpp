@@ -40,6 +40,8 @@ const Series kRequests[] = {
     {shm::Counter::udp_scrape, "protocol=\"udp\",kind=\"scrape\""},
     {shm::Counter::http_announce, "protocol=\"http\",kind=\"announce\""},
     {shm::Counter::http_scrape, "protocol=\"http\",kind=\"scrape\""},
+    {shm::Counter::ws_announce, "protocol=\"ws\",kind=\"announce\""},
+    {shm::Counter::ws_scrape, "protocol=\"ws\",kind=\"scrape\""},
 };
 
 const Series kErrors[] = {
@@ -58,6 +60,11 @@ const Series kErrors[] = {
     {shm::Counter::tls_handshake_failures, "cause=\"tls_handshake\""},
     {shm::Counter::access_denied, "cause=\"access_denied\""},
     {shm::Counter::udp_rate_limited, "cause=\"rate_limited\""},
+    {shm::Counter::ws_failure, "cause=\"ws_failure\""},
+    {shm::Counter::ws_connections_refused, "cause=\"ws_connection_limit\""},
+    {shm::Counter::ws_handshake_failures, "cause=\"ws_handshake\""},
+    {shm::Counter::ws_answers_dropped, "cause=\"ws_answer_dropped\""},
+    {shm::Counter::ws_relay_dropped, "cause=\"ws_relay_dropped\""},
 };
 
 void header(std::string* out, const char* name, const char* type, const char* help) {
@@ -75,6 +82,9 @@ void render_counters(std::string* out, const shm::ControlSegment* c) {
   for (const Series& s : kRequests) sample(out, "shoal_requests_total", s.labels, sum_counter(c, s.counter));
   header(out, "shoal_errors_total", "counter", "Requests refused, dropped or failed, by cause.");
   for (const Series& s : kErrors) sample(out, "shoal_errors_total", s.labels, sum_counter(c, s.counter));
+  uint64_t ws_open = sum_counter(c, shm::Counter::ws_connections) - sum_counter(c, shm::Counter::ws_connections_closed);
+  header(out, "shoal_ws_connections", "gauge", "WebSocket connections open (ws and wss), every socket worker.");
+  sample(out, "shoal_ws_connections", "", ws_open);
   // Every worker counter also on its own, named after the counter (see shoalctl(8)).
   for (uint32_t k = 0; k < shm::kCounterCount; k++) {
     std::string name = std::string("shoal_") + shm::kCounterInfo[k].name + "_total";

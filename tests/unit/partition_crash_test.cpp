@@ -277,6 +277,49 @@ TEST(PartitionCrash, RecoveryKilledHalfWayIsRedone) {
   }
 }
 
+// Fast start (issue 12, recovery time): recover_fast rolls back a killed transaction exactly as
+// recover() does, so the partition is consistent at once; damage beyond the header is left to
+// the snapshot check (validate_copy finds it, recover() then repairs the live partition); a
+// damaged header makes recover_fast check and rebuild everything itself.
+TEST(PartitionCrash, FastRecoveryRollsBackAtOnceAndLeavesTheFullCheckToASnapshot) {
+  HookGuard guard;
+  Seg before = populated(120);
+  Step st{hash_of(1), {}, 0, 0};
+  st.in.family = 4;
+  st.in.port = htons(7001);
+  st.in.now = 200;
+  Seg work(before);
+  g_kill_at = 5;
+  EXPECT_THROW(run(work, st), Killed);
+  g_kill_at = 0;
+  Partition p(work.base, work.size);
+  RecoverReport rep = p.recover_fast();
+  EXPECT_TRUE(rep.was_dirty);
+  EXPECT_EQ(rep.undone_writes, 4u);
+  EXPECT_FALSE(rep.rebuilt);
+  EXPECT_TRUE(snapshot(work) == snapshot(before));
+  Seg copy(work);
+  EXPECT_EQ(Partition::validate_copy(copy.base, copy.size), "");
+
+  PartitionRegions r = partition_regions(work.layout());  // damage the fast start cannot see
+  for (uint32_t i = 0; i < r.pslots; ++i)
+    if (r.pindex[i].tag) {
+      r.pindex[i] = PeerSlot{};
+      break;
+    }
+  EXPECT_FALSE(Partition(work.base, work.size).recover_fast().rebuilt) << "O(1): the header only";
+  Seg copy2(work);
+  EXPECT_NE(Partition::validate_copy(copy2.base, copy2.size), "") << "the snapshot check sees it";
+  EXPECT_TRUE(p.recover().rebuilt);
+  EXPECT_EQ(p.validate(), "");
+
+  work.layout()->header.torrent_high = work.layout()->header.max_torrents + 1;  // a damaged header
+  RecoverReport full = Partition(work.base, work.size).recover_fast();
+  EXPECT_TRUE(full.rebuilt) << "a bad header makes the fast start check everything";
+  EXPECT_EQ(p.validate(), "");
+  EXPECT_NE(Partition::validate_copy(copy.base, 100), "") << "a copy too small is reported, not read";
+}
+
 // Corrupts one thing, then checks validate() notices and recover() rebuilds without loss.
 template <class Scribble>
 void expect_rebuilt(const char* what, Scribble scribble, size_t lost = 0) {
