@@ -89,7 +89,7 @@ integration: all
 # ASan+UBSan: the unit tests, then shoald itself under the integration files that feed it bad and
 # unusual input (a sanitizer report in its log fails the test: tests/lib/harness.py).
 SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-SAN_INTEGRATION := test_bad_input,test_udp_protocol,test_http,test_access_list,test_daemon
+SAN_INTEGRATION := test_bad_input,test_udp_protocol,test_http,test_access_list,test_daemon,test_ws,test_ws_operations
 check-sanitize:
 	$(MAKE) BUILD=build-san OPT="$(SAN_OPT)" build-san/unit_tests build-san/shoald build-san/shoalctl build-san/shm_inspect
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(PYTHON) tests/run_tests.py --build build-san --only unit
