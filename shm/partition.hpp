@@ -173,14 +173,21 @@ class Partition {
   // The fast start of a replacement worker (issue 12, recovery time): rolls back an interrupted
   // transaction and checks the header's bounds (O(1)), then validates only if that check fails
   // (and rebuilds as recover() does). The partition is consistent after the rollback when the
-  // code is right; the full validation, which guards against bugs and takes ~0.2-0.5 s at
-  // 1,000,000 peers, is then run on a snapshot (validate_copy) while the worker serves.
+  // code is right; the full check, which guards against bugs and takes ~0.2-0.5 s at 1,000,000
+  // peers, then runs in slices while the worker serves (check_step).
   RecoverReport recover_fast();
 
-  // Validates a byte copy of a partition segment (`copy`, `size` bytes, 64-byte aligned): ""
-  // when consistent, else the first problem, as validate(). Touches nothing else, so it may run
-  // on another thread while the owner keeps writing the live segment.
-  static std::string validate_copy(void* copy, size_t size);
+  // The full check in slices (shm/partition_check.cpp), for a worker that serves meanwhile:
+  // call between transactions with the same `st` (start from {}) until st.phase == 3; each
+  // call looks at about `budget` records and index slots. Checks every torrent and peer against
+  // both indexes and every index slot against its record; the sums of validate() are not
+  // checked (they change between slices). "" while consistent, else the first problem found.
+  struct IncrementalCheck {
+    uint32_t phase = 0;  // 0 torrent records, 1 torrent index, 2 peer index, 3 done
+    uint32_t next = 0;   // next torrent or slot of the phase
+    uint64_t items = 0;  // records and slots looked at so far
+  };
+  std::string check_step(IncrementalCheck& st, uint32_t budget) const;
 
   // Headroom for existing swarms (issue 12): a new torrent is refused (tracker full) once the
   // partition holds `peers` peers or more, while torrents already stored may still add peers up

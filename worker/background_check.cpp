@@ -1,50 +1,48 @@
 // worker/background_check.cpp — see background_check.hpp.
 #include "worker/background_check.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 
 #include "shm/clock.hpp"
-#include "shm/partition.hpp"
+#include "supervisor/log.hpp"
 #include "worker/worker_common.hpp"
 
 namespace shoal::worker {
 
-BackgroundCheck::BackgroundCheck(event_base* base, const void* segment, size_t size,
-                                 std::function<void(const std::string&, double)> done)
-    : copy_(static_cast<uint8_t*>(std::aligned_alloc(64, (size + 63) / 64 * 64)), &std::free), size_(size),
-      done_(std::move(done)) {
-  if (!copy_) throw std::runtime_error("no memory for a snapshot of the partition");
-  std::memcpy(copy_.get(), segment, size);
-  efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (efd_ < 0) throw std::runtime_error("eventfd failed");
-  ev_ = event_new(base, efd_, EV_READ, &on_done, this);
-  event_add(ev_, nullptr);
-  thread_ = std::thread([this] {
-    uint64_t t0 = shm::monotonic_ns();
-    problem_ = shm::Partition::validate_copy(copy_.get(), size_);
-    ms_ = double(shm::monotonic_ns() - t0) / 1e6;
-    wake(efd_);  // the write orders problem_ and ms_ before the loop's read of the eventfd
-  });
+namespace {
+constexpr timeval kEvery{0, 1000};  // one slice per millisecond
 }
 
-BackgroundCheck::~BackgroundCheck() {
-  if (thread_.joinable()) thread_.join();
-  if (ev_) event_free(ev_);
-  if (efd_ >= 0) close(efd_);
+BackgroundCheck::BackgroundCheck(event_base* base, shm::Partition* part, uint32_t index, shm::CounterBlock* counters,
+                                 uint32_t budget)
+    : part_(part), index_(index), counters_(counters), budget_(budget), started_ns_(shm::monotonic_ns()) {
+  ev_ = event_new(base, -1, EV_PERSIST, &on_slice, this);
+  if (!ev_) throw std::runtime_error("event_new failed");
+  event_priority_set(ev_, kPriorityLow);
+  event_add(ev_, &kEvery);
 }
 
-void BackgroundCheck::on_done(evutil_socket_t fd, short, void* arg) {
+BackgroundCheck::~BackgroundCheck() { event_free(ev_); }
+
+void BackgroundCheck::on_slice(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<BackgroundCheck*>(arg);
-  drain_eventfd(fd);
-  self->thread_.join();
-  self->copy_.reset();  // give the snapshot's memory back now
+  self->slices_++;
+  std::string problem = self->part_->check_step(self->st_, self->budget_);
+  double ms = double(shm::monotonic_ns() - self->started_ns_) / 1e6;
+  if (!problem.empty()) {
+    shm::RecoverReport rep = self->part_->recover();  // validates it all, rebuilds it if damaged
+    shm::count(self->counters_, shm::Counter::partition_repairs);
+    LOG_ERROR("partition %u: the check in the background found damage (%s); repaired: %s; %u torrents, %u peers kept",
+              self->index_, problem.c_str(), rep.rebuilt ? ("rebuilt, " + rep.problem).c_str() : "it checks clean now",
+              rep.torrents, rep.peers);
+  } else if (self->st_.phase < 3) {
+    return;
+  } else {
+    LOG_INFO("partition %u checked in full in the background: consistent (%llu records and index slots, %u slices, %.0f ms)",
+             self->index_, (unsigned long long)self->st_.items, self->slices_, ms);
+  }
   self->finished_ = true;
-  self->done_(self->problem_, self->ms_);
+  event_del(self->ev_);
 }
 
 }  // namespace shoal::worker

@@ -1,47 +1,43 @@
-// worker/background_check.hpp — the full validation of a swarm worker's partition, run on a
-// snapshot while the worker already serves (issue 12, recovery time). A replacement worker rolls
-// back its predecessor's unfinished transaction and serves at once (Partition::recover_fast);
-// this class then copies the segment between two batches (one memcpy: ~10 ms at 1,000,000
-// peers), validates the copy on a helper thread (Partition::validate_copy, ~0.2-0.5 s), and
-// reports back in the worker's event loop. Only the copy is shared with the thread; the live
-// segment is read once, by the worker's own thread, at a point where no transaction is open.
+// worker/background_check.hpp — the full check of a swarm worker's partition while the worker
+// already serves (issue 12, recovery time). A replacement worker rolls back its predecessor's
+// unfinished transaction and serves at once (Partition::recover_fast); this class then runs
+// Partition::check_step in slices from the worker's event loop, one slice per millisecond at the
+// loop's lowest priority (after the ready requests), so no request waits more than one slice
+// (~1 ms). Damage found is repaired at once (Partition::recover: validate, rebuild).
 #pragma once
 #include <event2/event.h>
 
-#include <cstddef>
 #include <cstdint>
-#include <functional>
-#include <memory>
 #include <string>
-#include <thread>
+
+#include "shm/counters.hpp"
+#include "shm/partition.hpp"
 
 namespace shoal::worker {
 
 class BackgroundCheck {
  public:
-  // Copies `size` bytes of the mapped partition at `segment` (call between transactions), then
-  // validates the copy on a thread; `done(problem, ms)` runs in `base`'s loop when it finishes
-  // (problem "" when consistent; ms = validation time). Throws std::runtime_error if the copy
-  // cannot be allocated or the thread not started.
-  BackgroundCheck(event_base* base, const void* segment, size_t size,
-                  std::function<void(const std::string& problem, double ms)> done);
-  ~BackgroundCheck();  // waits for the thread
+  // Checks `part` (partition `index`) from `base`'s loop, `budget` records and slots a slice;
+  // counts a repair into `counters`. Logs the outcome. Throws std::runtime_error if libevent fails.
+  BackgroundCheck(event_base* base, shm::Partition* part, uint32_t index, shm::CounterBlock* counters,
+                  uint32_t budget = 4000);
+  ~BackgroundCheck();
   BackgroundCheck(const BackgroundCheck&) = delete;
   BackgroundCheck& operator=(const BackgroundCheck&) = delete;
 
   bool finished() const { return finished_; }
 
  private:
-  static void on_done(evutil_socket_t fd, short, void* arg);
-  std::unique_ptr<uint8_t, void (*)(void*)> copy_;
-  size_t size_;
-  int efd_ = -1;
+  static void on_slice(evutil_socket_t, short, void* arg);
+  shm::Partition* part_;
+  uint32_t index_;
+  shm::CounterBlock* counters_;
+  uint32_t budget_;
+  shm::Partition::IncrementalCheck st_;
   event* ev_ = nullptr;
-  std::thread thread_;
-  std::string problem_;
-  double ms_ = 0;
+  uint64_t started_ns_;
+  uint32_t slices_ = 0;
   bool finished_ = false;
-  std::function<void(const std::string&, double)> done_;
 };
 
 }  // namespace shoal::worker

@@ -449,6 +449,7 @@ std::unique_ptr<shm::PeerPolicy> open_policy(const conf::Config& cfg, const shm:
 }  // namespace
 
 int run_swarm_worker(const WorkerContext& ctx) {
+  uint64_t started_ns = shm::monotonic_ns();
   SharedState shared;
   shm::Segment part_seg, topology_seg;
   try {
@@ -482,27 +483,14 @@ int run_swarm_worker(const WorkerContext& ctx) {
   worker->judge_predecessor();
   loop->set_ready(ctx.generation);
   worker->drain();  // requests queued while no owner was running
-  // The full validation of a fast start, on a snapshot taken now (between two batches).
+  LOG_INFO("partition %u serving %.1f ms after this worker started", ctx.index, double(shm::monotonic_ns() - started_ns) / 1e6);
+  // The full check of a fast start, in slices while serving.
   std::unique_ptr<BackgroundCheck> check;
   if (fast) {
     try {
-      shm::Partition* p = &*part;
-      uint32_t index = ctx.index;
-      shm::CounterBlock* counters = shared.counters;
-      check = std::make_unique<BackgroundCheck>(loop->base(), part_seg.base(), part_seg.size(),
-                                                [p, index, counters](const std::string& problem, double ms) {
-        if (problem.empty()) {
-          LOG_INFO("partition %u checked in full in the background: consistent (%.0f ms)", index, ms);
-          return;
-        }
-        shm::RecoverReport rep = p->recover();  // validates the live partition, rebuilds it if damaged
-        shm::count(counters, shm::Counter::partition_repairs);
-        LOG_ERROR("partition %u: the background check found damage (%s); repaired: %s; %u torrents, %u peers kept", index,
-                  problem.c_str(), rep.rebuilt ? ("rebuilt, " + rep.problem).c_str() : "the live partition checks clean now",
-                  rep.torrents, rep.peers);
-      });
+      check = std::make_unique<BackgroundCheck>(loop->base(), &*part, ctx.index, shared.counters);
     } catch (const std::exception& e) {
-      LOG_WARN("partition %u: no background check (%s); checking it now", ctx.index, e.what());
+      LOG_WARN("partition %u: no check in the background (%s); checking it now", ctx.index, e.what());
       part->recover();
     }
   }

@@ -470,7 +470,7 @@ class Bench:
                 f.write(text)
 
 
-ALL_SECTIONS = "udp,latency,http,scaling,memory,topology"
+ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,recovery"
 
 
 def fmt(x):
@@ -557,6 +557,9 @@ def main():
             b.sec_memory()
         if "topology" in only:
             b.sec_topology()
+        if "recovery" in only:
+            import bench_recovery
+            b.md.append(bench_recovery.run(b, log))
     finally:
         T.stop_all()
         shutil.rmtree(b.work, ignore_errors=True)
