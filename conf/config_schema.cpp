@@ -143,7 +143,8 @@ const Row kRows[] = {
             "Log level: \"error\", \"warn\", \"info\" or \"debug\"."},
    .string_field = &Config::log_level, .string_check = check_log_level},
   {.spec = {"supervisor.restart_backoff_min", "int", 1, 60000, "100",
-            "First delay (milliseconds) before restarting a worker that crashed."},
+            "Delay (milliseconds) before restarting a worker that crashed twice in a row; the first "
+            "crash is restarted at once."},
    .int_field = &Config::restart_backoff_min_ms},
   {.spec = {"supervisor.restart_backoff_max", "int", 1, 600000, "10000",
             "The delay doubles on each crash up to this cap (milliseconds)."},

@@ -126,8 +126,11 @@ void WorkerCycle::on_worker_exit(size_t pos, int status) {
   if (ran_ns >= uint64_t(cfg_.restart_healthy_after_s) * 1000000000ull) slot.crash_streak = 0;
   slot.restarts++;
   uint64_t delay = schedule_restart(pos);
-  LOG_WARN("%s (pid %d) %s; restarting in %llu ms (restart %u)", slot.name().c_str(), int(pid), cause,
-           (unsigned long long)delay, slot.restarts);
+  if (delay == 0)
+    LOG_WARN("%s (pid %d) %s; restarting now (restart %u)", slot.name().c_str(), int(pid), cause, slot.restarts);
+  else
+    LOG_WARN("%s (pid %d) %s; restarting in %llu ms (restart %u)", slot.name().c_str(), int(pid), cause,
+             (unsigned long long)delay, slot.restarts);
 }
 
 // The crash-loop breaker (as init systems have: systemd's StartLimitBurst): a slot whose worker
@@ -155,13 +158,15 @@ bool WorkerCycle::crash_loop_tripped(Slot& slot, int status, const char* cause) 
   return true;
 }
 
-// Back-off: restart_backoff_min doubled for each crash in a row, capped at restart_backoff_max.
+// Back-off: the first crash of a streak is restarted at once (the next turn of the loop: a
+// killed swarm worker's partition must serve again fast, issue 12); then restart_backoff_min,
+// doubled for each further crash in a row, capped at restart_backoff_max.
 uint64_t WorkerCycle::schedule_restart(size_t pos) {
   Slot& slot = slots_[pos];
   slot.crash_streak++;
   uint64_t delay = cfg_.restart_backoff_min_ms;
-  for (uint32_t i = 1; i < slot.crash_streak && delay < cfg_.restart_backoff_max_ms; i++) delay *= 2;
-  delay = std::min<uint64_t>(delay, cfg_.restart_backoff_max_ms);
+  for (uint32_t i = 2; i < slot.crash_streak && delay < cfg_.restart_backoff_max_ms; i++) delay *= 2;
+  delay = slot.crash_streak == 1 ? 0 : std::min<uint64_t>(delay, cfg_.restart_backoff_max_ms);
   slot.state = SlotState::backoff;
   ops_->arm_restart(pos, delay);
   return delay;
