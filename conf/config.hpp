@@ -98,6 +98,9 @@ struct Config {
   bool wss_enabled = false;
   std::vector<ListenAddress> wss_listen;     // default 0.0.0.0:6972 and [::]:6972 (TCP)
   uint32_t ws_max_connections = 16384;       // open WS+WSS connections per socket worker
+  uint32_t ws_max_connections_per_source = 256;  // of them, per /32 (IPv4) or /64 (IPv6); 0 = no limit
+  uint32_t ws_per_source_accept_rate = 0;    // new WS(S) connections/s per source and socket worker; 0 = no limit
+  uint32_t ws_per_source_accept_burst = 100; // bucket size, connections
   uint32_t ws_max_message_bytes = 65536;     // one reassembled message
   uint32_t ws_handshake_timeout = 10;        // seconds to finish the opening handshake (and TLS)
   uint32_t ws_idle_timeout = 360;            // seconds without a message before the close

@@ -266,6 +266,17 @@ const Row kRows[] = {
   {.spec = {"ws.max_connections", "int", 16, 1000000, "16384",
             "Open WebSocket connections (ws and wss) per socket worker; a new one past it is closed."},
    .int_field = &Config::ws_max_connections},
+  {.spec = {"ws.max_connections_per_source", "int", 0, 1000000, "256",
+            "Of those, connections one source (an IPv4 address or an IPv6 /64) may hold per socket "
+            "worker; a new one beyond it is closed at once. 0 = no limit."},
+   .int_field = &Config::ws_max_connections_per_source},
+  {.spec = {"ws.per_source_accept_rate", "int", 0, 1000000, "0",
+            "New WebSocket connections per second one source may open per socket worker (token "
+            "bucket); the excess is closed at once, before any TLS or opening handshake. 0 = no limit."},
+   .int_field = &Config::ws_per_source_accept_rate},
+  {.spec = {"ws.per_source_accept_burst", "int", 1, 1000000, "100",
+            "Connections a source may open at once above ws.per_source_accept_rate (its bucket size)."},
+   .int_field = &Config::ws_per_source_accept_burst},
   {.spec = {"ws.max_message_bytes", "int", 1024, 1048576, "65536",
             "Largest WebSocket message accepted, in bytes (a larger one closes the connection, 1009)."},
    .int_field = &Config::ws_max_message_bytes},

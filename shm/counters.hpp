@@ -47,7 +47,7 @@ namespace shoal::shm {
   X(poison_requests_skipped, "requests skipped: swarm workers died applying them twice")   \
   X(ws_connections, "WebSocket connections accepted (ws and wss)")                        \
   X(ws_connections_closed, "WebSocket connections closed (open = accepted - closed)")     \
-  X(ws_connections_refused, "WebSocket connections closed at once: over ws.max_connections") \
+  X(ws_connections_refused, "WebSocket connections closed at once: over ws.max_connections(_per_source) or the accept rate") \
   X(ws_handshake_failures, "WebSocket connections closed before the TLS or opening handshake finished") \
   X(ws_messages_in, "WebSocket text messages received")                                   \
   X(ws_messages_out, "WebSocket text messages sent")                                      \

@@ -52,7 +52,8 @@ uint32_t raise_fd_limit(uint32_t want_conns) {
 WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* path, shm::CounterBlock* counters,
                        const std::vector<TcpListener>& listeners, WsIdentity self, std::unique_ptr<WsRelay> relay)
     : base_(base), cfg_(cfg), path_(path), counters_(counters), self_(self), relay_(std::move(relay)),
-      max_conns_(raise_fd_limit(cfg.ws_max_connections)) {
+      max_conns_(raise_fd_limit(cfg.ws_max_connections)),
+      accept_limiter_(cfg.ws_per_source_accept_rate, cfg.ws_per_source_accept_burst) {
   bool want_tls = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return l.tls; });
   if (want_tls) tls_ = std::make_unique<TlsContext>(cfg.https_certificate, cfg.https_private_key);
   for (const TcpListener& l : listeners) {
@@ -94,8 +95,28 @@ void WsFrontend::on_accept(evconnlistener* ln, evutil_socket_t fd, sockaddr* sa,
   self->accept_conn(fd, sa, tls);
 }
 
+uint64_t WsFrontend::source_key(const WsConn* c) {
+  uint64_t k = 0;
+  std::memcpy(&k, c->addr, c->family == 4 ? 4 : 8);  // an IPv4 address, or an IPv6 /64
+  return k ^ (uint64_t(c->family) << 56);
+}
+
+// Refused at once (before TLS or the opening handshake cost anything): draining, the worker's
+// connection cap, the source's share of it, or the source's accept rate (docs/hardening.md A24).
 void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
-  if (draining_ || conns_.size() >= max_conns_) {
+  WsConn probe;
+  if (sa->sa_family == AF_INET) {
+    std::memcpy(probe.addr, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, 4);
+  } else {
+    std::memcpy(probe.addr, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, 16);
+    probe.family = 6;
+  }
+  uint64_t key = source_key(&probe);
+  auto held = per_source_.find(key);
+  bool over_share = cfg_.ws_max_connections_per_source && held != per_source_.end() &&
+                    held->second >= cfg_.ws_max_connections_per_source;
+  if (draining_ || conns_.size() >= max_conns_ || over_share ||
+      (accept_limiter_.enabled() && !accept_limiter_.allow(probe.family, probe.addr, now_ms()))) {
     shm::count(counters_, shm::Counter::ws_connections_refused);
     close(fd);
     return;
@@ -133,6 +154,7 @@ void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
   c->created_ms = c->last_ms = c->relay_refill_ms = now_ms();
   c->relay_tokens = double(cfg_.ws_relay_bytes_per_second);
   WsConn* raw = c.get();
+  per_source_[source_key(raw)]++;
   conns_.emplace(c->token, std::move(c));
   shm::count(counters_, shm::Counter::ws_connections);
   bufferevent_setcb(bev, &on_read, nullptr, &on_event, raw);
@@ -269,6 +291,8 @@ void WsFrontend::free_conn(WsConn* c) {
   leave_swarms(c);
   bufferevent_free(c->bev);
   shm::count(counters_, shm::Counter::ws_connections_closed);
+  auto held = per_source_.find(source_key(c));
+  if (held != per_source_.end() && --held->second == 0) per_source_.erase(held);
   conns_.erase(c->token);  // destroys c
   path_->flush();
 }

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "worker/source_limiter.hpp"
 #include "worker/tls.hpp"
 #include "worker/webtorrent_codec.hpp"
 #include "worker/ws_frontend.hpp"
@@ -150,6 +151,10 @@ class WsFrontend final : public WsFrontendApi {
     uint32_t token;
   };
   std::vector<Leave> leave_queue_;  // stopped announces the rings had no room for
+  SourceLimiter accept_limiter_;    // ws.per_source_accept_rate
+  // Open connections per source (IPv4 address or IPv6 /64), for ws.max_connections_per_source.
+  std::unordered_map<uint64_t, uint32_t> per_source_;
+  static uint64_t source_key(const WsConn* c);
 };
 
 }  // namespace shoal::worker

@@ -199,6 +199,50 @@ class WsOperationsTest(unittest.TestCase):
         self.d.wait_counter("ws_handshake_failures", lambda v: v >= 2)
         self.d.assert_alive()
 
+    def connect_from(self, source):
+        """A WebSocket connection from `source` (a 127.0.0.0/8 address); None if the tracker
+        closed it before or during the opening handshake."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((source, 0))
+        sock.settimeout(TIMEOUT)
+        sock.connect(("127.0.0.1", self.port))
+        try:
+            c = WsClient("ws://127.0.0.1:%d/announce" % self.port, socket=sock)
+        except (websocket.WebSocketException, ConnectionError, OSError):
+            sock.close()
+            return None
+        self.clients.append(c)
+        try:  # refused connections are closed at accept: the handshake may still have "worked"
+            c.scrape(ih_of("probe"))
+        except (websocket.WebSocketException, ConnectionError, OSError, ValueError):
+            return None
+        return c
+
+    def test_one_source_cannot_take_every_connection(self):
+        self.start(ws_opts="max_connections_per_source = 4;")
+        held = [self.connect_from("127.0.0.2") for _ in range(4)]
+        self.assertTrue(all(held), "4 connections from one source fit its share")
+        self.assertIsNone(self.connect_from("127.0.0.2"), "the 5th from the same source is closed")
+        self.assertIsNotNone(self.connect_from("127.0.0.3"), "another source still gets in")
+        held[0].close()
+        harness.wait_for(lambda: self.d.counter("ws_connections_closed") >= 1, 5, what="the close")
+        self.assertIsNotNone(self.connect_from("127.0.0.2"), "a freed place is taken again")
+        self.assertEqual(self.d.counter("ws_connections_refused"), 1)
+        self.d.assert_alive()
+
+    def test_one_source_cannot_open_connections_faster_than_its_rate(self):
+        self.start(ws_opts="max_connections_per_source = 0; per_source_accept_rate = 1; per_source_accept_burst = 3;")
+        t0 = time.monotonic()
+        burst = [self.connect_from("127.0.0.4") for _ in range(3)]
+        refused = self.connect_from("127.0.0.4") is None
+        if time.monotonic() - t0 < 0.9:  # no token refilled meanwhile (1 a second)
+            self.assertTrue(refused, "the 4th within a second is over ws.per_source_accept_rate")
+        self.assertTrue(all(burst), "the burst of 3 is let in")
+        self.assertIsNotNone(self.connect_from("127.0.0.5"), "other sources are not limited")
+        time.sleep(1.1)
+        self.assertIsNotNone(self.connect_from("127.0.0.4"), "a second later it may open one more")
+        self.assertGreaterEqual(self.d.counter("ws_connections_refused"), 1)
+
     def test_webtorrent_peers_are_kept_apart_from_udp_peers(self):
         self.start()
         ih = ih_of("apart")
