@@ -119,6 +119,8 @@ struct Config {
   uint32_t max_scrape_hashes = 74;    // info_hashes per scrape request (BEP 15 limit ~74)
   uint32_t cleanup_interval = 10;     // seconds between expiry sweep steps
   uint32_t cleanup_budget = 10000;    // peers examined per sweep step
+  uint32_t new_torrents_per_source_rate = 0;     // torrents one source may create per second per partition; 0 = no limit
+  uint32_t new_torrents_per_source_burst = 1000; // bucket size, torrents
 
   // capacity (fixed at start; shm segments are sized from it)
   uint32_t torrents_per_partition = 262144;

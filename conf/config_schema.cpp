@@ -315,6 +315,13 @@ const Row kRows[] = {
   {.spec = {"tracker.announce_interval", "int", 10, 86400, "1800",
             "Seconds clients are told to wait between announces (the \"interval\" field)."},
    .int_field = &Config::announce_interval},
+  {.spec = {"tracker.new_torrents_per_source_rate", "int", 0, 1000000, "0",
+            "Torrents one source (an IPv4 address or an IPv6 /64) may create per second in each "
+            "partition (token bucket); an announce that would create one more gets an error. 0 = no limit."},
+   .int_field = &Config::new_torrents_per_source_rate},
+  {.spec = {"tracker.new_torrents_per_source_burst", "int", 1, 1000000, "1000",
+            "Torrents a source may create at once above tracker.new_torrents_per_source_rate (its bucket size)."},
+   .int_field = &Config::new_torrents_per_source_burst},
   {.spec = {"tracker.peer_ttl", "int", 20, 172800, "3600",
             "Seconds without an announce after which a peer is dropped from its swarm."},
    .int_field = &Config::peer_ttl},

@@ -60,7 +60,8 @@ namespace shoal::shm {
   X(ws_answers_relayed, "WebRTC answers delivered to the offering peer's connection")     \
   X(ws_answers_dropped, "answers dropped: not an offer this connection received, expired or replayed") \
   X(ws_relay_dropped, "offers and answers dropped: target gone, relay ring full or over ws.relay_bytes_per_second") \
-  X(http_accept_rate_limited, "HTTP(S) connections closed at once: over http.per_source_accept_rate")
+  X(http_accept_rate_limited, "HTTP(S) connections closed at once: over http.per_source_accept_rate") \
+  X(new_torrents_refused, "announces refused: a new torrent over tracker.new_torrents_per_source_rate")
 
 enum class Counter : uint32_t {
 #define SHOAL_COUNTER_ENUM(name, help) name,

@@ -19,7 +19,9 @@ enum class RequestKind : uint8_t { announce = 1, scrape = 2 };
 enum class Event : uint8_t { none = 0, completed = 1, started = 2, stopped = 3 };
 // peer_id_taken: a WebTorrent announce whose peer_id is bound to another live connection in
 // that swarm (issue 10).
-enum class ResponseStatus : uint8_t { ok = 0, tracker_full = 1, bad_request = 2, peer_id_taken = 3 };
+// source_quota: the announce would create a torrent, and its source has created its share of new
+// torrents lately (tracker.new_torrents_per_source_rate, issue 12).
+enum class ResponseStatus : uint8_t { ok = 0, tracker_full = 1, bad_request = 2, peer_id_taken = 3, source_quota = 4 };
 
 // Request::family / Response::family of a WebTorrent (WS/WSS) announce or scrape. Not an address
 // family: a WebTorrent peer is a connection of a socket worker, keyed by its peer_id, and is
@@ -72,6 +74,7 @@ static_assert(kShmSafe<ReplyContext>);
 //                    ctx.conn (low 32 bits) is the connection's token in that process, and the
 //                    socket slot is the ring the request came from
 //   numwant          offers to place (targets wanted), already capped by the socket worker
+//   peer_addr, conn_family  the connection's address (for per-source quotas only)
 struct Request {
   ReplyContext ctx;
   uint8_t info_hash[20];
@@ -86,7 +89,8 @@ struct Request {
   uint16_t progress;
   uint8_t peer_id[20];
   uint32_t conn_generation;
-  uint8_t reserved[8];
+  uint8_t conn_family;  // WebTorrent: 4 or 6, the family of peer_addr (the connection's address)
+  uint8_t reserved[7];
 };
 static_assert(sizeof(Request) == 128);
 static_assert(offsetof(Request, peer_id) == 96);

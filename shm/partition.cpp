@@ -236,6 +236,10 @@ AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, 
   if (in.event == uint8_t(Event::stopped)) return announce_stopped(op, t, k, res);
   Placed at{kNil, kNil};
   bool room_for_new = stored_peers(op.h) < new_torrent_peer_limit_;  // headroom for existing swarms
+  if (t == kNil && room_for_new && in.gate && !in.gate->allow_new_torrent(in.family, in.addr)) {
+    res.status = uint8_t(ResponseStatus::source_quota);  // nothing written yet
+    return res;
+  }
   if (t != kNil || (room_for_new && (t = create_torrent(op, in.info_hash, ttag)) != kNil))
     at = upsert_peer(op, t, in, k);
   if (at.list == kNil) {  // tracker full: undo whatever this announce wrote

@@ -35,6 +35,15 @@ size_t partition_segment_bytes(const PartitionCapacity& cap);
 // Segment::create). Supervisor only, before any worker attaches.
 void partition_format(void* segment_base, size_t segment_size, const PartitionCapacity& cap);
 
+// Decides whether an announce may create a torrent (a per-source quota, issue 12); asked only
+// when the announce's torrent does not exist yet. family 4/6, addr (4 or 16 bytes, network
+// order): the announcing peer's address.
+class TorrentGate {
+ public:
+  virtual ~TorrentGate() = default;
+  virtual bool allow_new_torrent(uint8_t family, const uint8_t* addr) = 0;
+};
+
 // Input of one announce (BEP 15 / BEP 3). Addresses and ports in network byte order.
 //   family 4 or 6 (IPv4 uses addr[0..3]); event as shm::Event (0 none, 1 completed, 2 started,
 //   3 stopped); seeder = left == 0; numwant already capped by the caller; now = seconds since
@@ -51,6 +60,7 @@ struct AnnounceInput {
   uint16_t topology_group;
   uint32_t now;
   uint16_t progress = kProgressUnknown;
+  TorrentGate* gate = nullptr;  // asked before a new torrent is created; nullptr = always allowed
 };
 
 // One stored peer, as for_each_peer shows it. addr16: 4 (family 4) or 16 bytes, network order.
@@ -65,7 +75,8 @@ struct PeerInfo {
 };
 
 // Result of one announce.
-//   status     0 ok, 1 tracker full (no room for the torrent or the peer; nothing changed)
+//   status     ResponseStatus: ok, tracker_full (no room for the torrent or the peer; nothing
+//              changed), source_quota (a new torrent the gate refused; nothing changed)
 //   seeders/leechers/completed  counts of the torrent after the announce, both families
 //   peer_count peers written to the caller's buffer: compact entries of the asker's family
 //              (6 bytes IPv4+port or 18 bytes IPv6+port, network order), never the asker,
@@ -142,10 +153,13 @@ struct WsAnnounceInput {
   bool seeder;
   uint16_t offers;
   uint32_t now;
+  uint8_t family = 4;            // the connection's address, for the gate
+  const uint8_t* addr = nullptr;
+  TorrentGate* gate = nullptr;   // as AnnounceInput::gate
 };
 
 // Result of a WebTorrent announce.
-//   status        ResponseStatus: ok, tracker_full (nothing changed), peer_id_taken (the peer_id
+//   status        ResponseStatus: ok, tracker_full or source_quota (nothing changed), peer_id_taken (the peer_id
 //                 is bound to another live connection in this swarm: nothing changed)
 //   seeders/leechers/completed  counts of the torrent's WebTorrent peers after the announce
 //   target_count  WsTarget entries written: distinct live peers of the swarm, never the asker,

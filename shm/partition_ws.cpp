@@ -78,6 +78,10 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   // Insert or refresh (a dead connection's record is taken over by the asking one).
   bool created = false;
   if (t == kNil) {
+    if (stored_peers(op.h) < new_torrent_peer_limit_ && in.gate && in.addr && !in.gate->allow_new_torrent(in.family, in.addr)) {
+      res.status = uint8_t(ResponseStatus::source_quota);
+      return res;
+    }
     if (stored_peers(op.h) >= new_torrent_peer_limit_ || (t = create_torrent(op, in.info_hash, ttag, kTorrentWebTorrent)) == kNil) {
       abort_op(op);
       res.status = uint8_t(ResponseStatus::tracker_full);

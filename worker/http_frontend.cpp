@@ -263,7 +263,7 @@ void HttpFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResul
   if (p == kNone || pending_[p].kind != uint8_t(shm::RequestKind::announce)) return;  // answered, timed out or gone
   if (r.status != PathStatus::ok) {
     count(Counter::http_failure);
-    return finish(p, body_, encode_failure(body_, sizeof body_, kTrackerFull));
+    return finish(p, body_, encode_failure(body_, sizeof body_, refusal_text(r.status)));
   }
   AnnounceReply a{};
   a.complete = r.seeders;

@@ -76,6 +76,8 @@ PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& c
   if (a.family == shm::kFamilyWebTorrent) {  // a connection, not an address: no topology, no deploy
     std::memcpy(r->peer_id, a.peer_id, 20);
     r->conn_generation = a.conn_generation;
+    r->conn_family = a.conn_family == 6 ? 6 : 4;
+    std::memcpy(r->peer_addr, a.peer_addr, r->conn_family == 6 ? 16 : 4);
     r->numwant = a.event == shm::Event::stopped ? 0 : uint16_t(std::min<int64_t>(std::max<int64_t>(a.numwant, 0), limits_[p].v4));
     r->topology_group = 0;
     r->ctx.flags = 0;
@@ -201,6 +203,7 @@ void RequestPath::deliver(const shm::Response& r) {
   AnnounceResult a;
   a.status = r.status == uint8_t(shm::ResponseStatus::ok)              ? PathStatus::ok
              : r.status == uint8_t(shm::ResponseStatus::peer_id_taken) ? PathStatus::peer_id_taken
+             : r.status == uint8_t(shm::ResponseStatus::source_quota)  ? PathStatus::source_quota
                                                                         : PathStatus::tracker_full;
   a.seeders = r.seeders;
   a.leechers = r.leechers;

@@ -30,7 +30,20 @@ namespace shoal::worker {
 //   busy           too many scrapes in flight (kScrapeTableSize): "try again"
 //   tracker_full   the swarm worker's partition has no room for the torrent or peer
 //   peer_id_taken  WebTorrent: the peer_id is bound to another live connection in that swarm
-enum class PathStatus : uint8_t { ok, access_denied, ring_full, busy, tracker_full, peer_id_taken };
+//   source_quota   the announce would create a torrent over its source's quota
+//                  (tracker.new_torrents_per_source_rate)
+enum class PathStatus : uint8_t { ok, access_denied, ring_full, busy, tracker_full, peer_id_taken, source_quota };
+
+// The client-facing reason of a refused announce (the same text over UDP, HTTP and WebSocket).
+inline const char* refusal_text(PathStatus st) {
+  switch (st) {
+    case PathStatus::access_denied: return "info_hash not allowed";
+    case PathStatus::tracker_full: return "tracker is full, try again later";
+    case PathStatus::peer_id_taken: return "peer_id is in use by another connection in this swarm";
+    case PathStatus::source_quota: return "too many new torrents from your address, try again later";
+    default: return "tracker busy, try again";
+  }
+}
 
 // A validated announce, protocol-neutral. Pointers must stay valid during the call only.
 struct AnnounceIn {
@@ -48,6 +61,7 @@ struct AnnounceIn {
   // the offers to place (ReplyContext::conn carries the connection's token).
   const uint8_t* peer_id = nullptr;    // 20 bytes
   uint32_t conn_generation = 0;
+  uint8_t conn_family = 4;             // family of peer_addr, the connection's address (4 or 6)
 };
 
 // A validated scrape: `count` (1..kMaxScrapeHashes) info_hashes of 20 bytes, contiguous.

@@ -23,6 +23,7 @@
 #include "shm/topology_segment.hpp"
 #include "worker/background_check.hpp"
 #include "worker/peer_policy.hpp"
+#include "worker/source_limiter.hpp"
 #include "worker/peer_policy_location.hpp"
 #include "worker/worker_common.hpp"
 
@@ -45,7 +46,8 @@ class SwarmWorker {
  public:
   SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop,
               const shm::PeerPolicy* policy)
-      : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false), policy_(policy) {
+      : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false), policy_(policy),
+        gate_(ctx.config->new_torrents_per_source_rate, ctx.config->new_torrents_per_source_burst) {
     // Ring r = s * kSets + k: socket worker s, ring set k.
     for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
       for (uint32_t k = 0; k < shm::RingsGeometry::kSets; k++) {
@@ -296,13 +298,19 @@ class SwarmWorker {
     in.topology_group = rq.topology_group;
     in.progress = rq.progress;
     in.now = now;
+    in.gate = gate_.enabled() ? &gate_ : nullptr;
     shm::AnnounceResult r = part_->announce(in, out->peers, *policy_);
-    out->status = r.status == 0 ? uint8_t(shm::ResponseStatus::ok) : uint8_t(shm::ResponseStatus::tracker_full);
+    out->status = r.status;
+    if (r.status == uint8_t(shm::ResponseStatus::source_quota)) {
+      shm::count(shared_->counters, shm::Counter::new_torrents_refused);
+      return;
+    }
     out->seeders = r.seeders;
     out->leechers = r.leechers;
     out->completed = r.completed;
     out->peer_count = r.peer_count;
     shm::count(shared_->counters, r.status == 0 ? shm::Counter::announces_applied : shm::Counter::announce_tracker_full);
+    // (source_quota returned above)
   }
 
   // A WebTorrent announce (issue 10): the peer is the connection (slot, conn_generation,
@@ -318,14 +326,18 @@ class SwarmWorker {
     in.seeder = rq.seeder != 0;
     in.offers = uint16_t(std::min<size_t>(rq.numwant, shm::kMaxResponsePeerBytes / sizeof(shm::WsTarget)));
     in.now = now;
+    in.family = rq.conn_family == 6 ? 6 : 4;
+    in.addr = rq.peer_addr;  // the connection's address
+    in.gate = gate_.enabled() ? &gate_ : nullptr;
     shm::WsAnnounceResult r = part_->announce_webtorrent(in, reinterpret_cast<shm::WsTarget*>(out->peers), live_);
     out->status = r.status;
     out->seeders = r.seeders;
     out->leechers = r.leechers;
     out->completed = r.completed;
     out->peer_count = r.target_count;
-    shm::count(shared_->counters, r.status == uint8_t(shm::ResponseStatus::tracker_full) ? shm::Counter::announce_tracker_full
-                                                                                        : shm::Counter::announces_applied);
+    shm::count(shared_->counters, r.status == uint8_t(shm::ResponseStatus::tracker_full)   ? shm::Counter::announce_tracker_full
+                                  : r.status == uint8_t(shm::ResponseStatus::source_quota) ? shm::Counter::new_torrents_refused
+                                                                                          : shm::Counter::announces_applied);
   }
 
   // WebTorrent liveness from the control segment: a peer's connection lives while its socket
@@ -403,6 +415,15 @@ class SwarmWorker {
   event* expire_ = nullptr;
   event* purge_ = nullptr;
   ControlLiveness live_;
+  // tracker.new_torrents_per_source_rate: token buckets of torrent creations per source.
+  struct SourceGate final : shm::TorrentGate {
+    SourceLimiter limiter;
+    SourceGate(uint32_t rate, uint32_t burst) : limiter(rate, burst) {}
+    bool enabled() const { return limiter.enabled(); }
+    bool allow_new_torrent(uint8_t family, const uint8_t* addr) override {
+      return limiter.allow(family, addr, shm::monotonic_ns() / 1000000);
+    }
+  } gate_;
   std::vector<uint32_t> seen_generation_;  // per socket slot: the active generation last seen
   uint32_t purge_wraps_ = 0;               // sweep wraps left in a running purge (0 = none)
 };

@@ -61,7 +61,7 @@ class UdpFrontend final : public ProtocolFrontend {
     uint8_t* out = sends_[c.socket_index]->next();
     size_t n;
     if (r.status != PathStatus::ok) {
-      n = udp::encode_error(out, kUdpBufferBytes, c.transaction, "tracker is full, try again later");
+      n = udp::encode_error(out, kUdpBufferBytes, c.transaction, refusal_text(r.status));
       shm::count(counters_, Counter::udp_error_sent);
     } else {
       n = udp::encode_announce_header(out, c.transaction, r.interval, r.leechers, r.seeders);

@@ -21,14 +21,7 @@ shm::Event to_event(wt::Event e) {
   }
 }
 
-const char* refusal(PathStatus st) {
-  switch (st) {
-    case PathStatus::access_denied: return "info_hash not allowed";
-    case PathStatus::tracker_full: return "tracker is full";
-    case PathStatus::peer_id_taken: return "peer_id is in use by another connection in this swarm";
-    default: return "tracker busy, try again";
-  }
-}
+const char* refusal(PathStatus st) { return refusal_text(st); }
 
 }  // namespace
 
@@ -82,6 +75,7 @@ void WsFrontend::handle_announce(WsConn* c, wt::Announce& a) {
   in.numwant = int64_t(offers);
   in.peer_id = a.peer_id.data();
   in.conn_generation = self_.generation;
+  in.conn_family = c->family;
   uint32_t seq = c->next_seq++;
   PathStatus st = path_->announce(in, context_of(c, seq, shm::kFamilyWebTorrent));
   if (st != PathStatus::ok) return send_error(c, refusal(st), "announce", &a.info_hash);

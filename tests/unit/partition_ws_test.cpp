@@ -219,6 +219,44 @@ TEST_F(WsFixture, TrackerFullChangesNothing) {
   EXPECT_EQ(p.validate(), "");
 }
 
+// The per-source quota of new torrents (issue 12): the gate is asked only when an announce would
+// create a torrent; a refusal changes nothing; existing torrents are never gated.
+TEST_F(WsFixture, TheTorrentGateDecidesOnlyNewTorrents) {
+  struct Gate final : TorrentGate {
+    int asked = 0;
+    bool allow = false;
+    bool allow_new_torrent(uint8_t, const uint8_t*) override { return ++asked, allow; }
+  } gate;
+  AnnounceInput in{};
+  in.info_hash = hash.data();
+  in.family = 4;
+  in.port = htons(1);
+  in.now = 1;
+  in.gate = &gate;
+  EXPECT_EQ(part.announce(in, nullptr).status, uint8_t(ResponseStatus::source_quota));
+  EXPECT_EQ(part.totals().torrents, 0u) << "nothing created";
+  EXPECT_EQ(part.validate(), "");
+  gate.allow = true;
+  EXPECT_EQ(part.announce(in, nullptr).status, 0);
+  gate.allow = false;
+  in.port = htons(2);  // another peer of the torrent that exists now
+  EXPECT_EQ(part.announce(in, nullptr).status, 0);
+  EXPECT_EQ(gate.asked, 2) << "not asked for an existing torrent";
+  Id pid = id_of(9);
+  WsAnnounceInput w{};
+  w.info_hash = hash.data();
+  w.peer_id = pid.data();
+  w.generation = 7;
+  w.token = 1;
+  w.now = 1;
+  uint8_t addr[4] = {127, 0, 0, 1};
+  w.addr = addr;
+  w.gate = &gate;
+  EXPECT_EQ(part.announce_webtorrent(w, targets, live).status, uint8_t(ResponseStatus::source_quota))
+      << "the WebTorrent swarm of the info_hash is a new torrent too";
+  EXPECT_EQ(part.totals().peers_ws, 0u);
+}
+
 TEST_F(WsFixture, RecoverRebuildKeepsWebTorrentPeersApart) {
   for (uint32_t p = 1; p <= 4; ++p) ASSERT_EQ(ann(p, 0, p, p == 4).status, 0);
   // Corrupt a derived table: the peer index. Recovery must rebuild it from the records, keeping
