@@ -62,6 +62,9 @@ $(BUILD)/unit_tests: $(TEST_OBJS) $(BUILD)/libshoal.a
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libshoal.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
+# ws_load's WebSocket client and WebTorrent messages live in tools/ws/ (not tools of their own).
+$(BUILD)/ws_load: $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tools/ws/*.cpp))
+
 # The README's test command: unit tests, then integration tests against a real shoald.
 test: deps all
 	@$(PYTHON) tests/run_tests.py --build $(BUILD)
