@@ -56,7 +56,8 @@ $(BUILD)/libshoal.a: $(LIB_OBJS)
 $(BUILD)/shoald: $(BUILD)/obj/supervisor/main.o $(BUILD)/libshoal.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/unit_tests: $(TEST_OBJS) $(BUILD)/libshoal.a
+# ws_load's messages are tested against shoald's codec (tests/unit/ws_load_messages_test.cpp).
+$(BUILD)/unit_tests: $(TEST_OBJS) $(BUILD)/libshoal.a $(BUILD)/obj/tools/ws/wt_messages.o
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(GTEST_LIBS) $(LDLIBS)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libshoal.a
