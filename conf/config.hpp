@@ -87,6 +87,23 @@ struct Config {
   std::string https_certificate;             // PEM certificate chain file
   std::string https_private_key;             // PEM private key file
 
+  // WebTorrent tracker over WebSocket (issue 10): ws:// plain, wss:// over TLS with the https
+  // certificate. Limits are per socket worker or per connection as named.
+  bool ws_enabled = false;
+  std::vector<ListenAddress> ws_listen;      // default 0.0.0.0:6971 and [::]:6971 (TCP)
+  bool wss_enabled = false;
+  std::vector<ListenAddress> wss_listen;     // default 0.0.0.0:6972 and [::]:6972 (TCP)
+  uint32_t ws_max_connections = 16384;       // open WS+WSS connections per socket worker
+  uint32_t ws_max_message_bytes = 65536;     // one reassembled message
+  uint32_t ws_handshake_timeout = 10;        // seconds to finish the opening handshake (and TLS)
+  uint32_t ws_idle_timeout = 360;            // seconds without a message before the close
+  uint32_t ws_announce_interval = 120;       // seconds, the "interval" sent to WebTorrent clients
+  uint32_t ws_max_offers = 10;               // offers relayed per announce
+  uint32_t ws_max_pending_offers = 64;       // offers delivered to a connection awaiting its answer
+  uint32_t ws_offer_ttl = 30;                // seconds an answer to a delivered offer is accepted
+  uint32_t ws_relay_bytes_per_second = 262144;  // offers+answers a connection may send, bytes/s
+  uint32_t ws_relay_ring_bytes = 1 << 20;    // each socket-to-socket relay ring, bytes
+
   // tracker behaviour
   uint32_t announce_interval = 1800;  // seconds, sent to clients
   uint32_t peer_ttl = 3600;           // seconds without announce before a peer is removed

@@ -150,6 +150,8 @@ const ListenCheck kListenChecks[] = {
     {"udp.enabled", "udp.listen", &Config::udp_enabled, &Config::udp_listen},
     {"http.enabled", "http.listen", &Config::http_enabled, &Config::http_listen},
     {"https.enabled", "https.listen", &Config::https_enabled, &Config::https_listen},
+    {"ws.enabled", "ws.listen", &Config::ws_enabled, &Config::ws_listen},
+    {"wss.enabled", "wss.listen", &Config::wss_enabled, &Config::wss_listen},
 };
 
 void check_listen_lists(LoadState* st) {
@@ -166,18 +168,21 @@ void check_listen_lists(LoadState* st) {
   }
 }
 
-// HTTP and HTTPS are both TCP: one address cannot serve both.
+// HTTP, HTTPS, WS and WSS are all TCP: one address cannot serve two of them (reported on the
+// later list of a clashing pair; their defaults differ in port).
 void check_tcp_overlap(LoadState* st) {
-  size_t http_row = find_row("http.listen"), https_row = find_row("https.listen");
-  if (st->failed[http_row] || st->failed[https_row]) return;
-  if (!st->found[http_row] && !st->found[https_row]) return;
-  const libconfig::Setting* at = st->found[https_row] ? st->found[https_row] : st->found[http_row];
-  for (const ListenAddress& a : st->config.https_listen) {
-    for (const ListenAddress& b : st->config.http_listen) {
-      if (a.addr_len == b.addr_len && memcmp(&a.addr, &b.addr, a.addr_len) == 0 && a.port != 0) {
-        add_error(*at, at == st->found[https_row] ? "https.listen" : "http.listen",
-                  "\"" + a.text + "\" is both an http.listen and an https.listen address", st);
-      }
+  const ListenCheck* tcp = kListenChecks + 1;  // every row after udp
+  size_t n = std::size(kListenChecks) - 1;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = i + 1; j < n; ++j) {
+      size_t ri = find_row(tcp[i].listen), rj = find_row(tcp[j].listen);
+      if (st->failed[ri] || st->failed[rj] || (!st->found[ri] && !st->found[rj])) continue;
+      const libconfig::Setting* at = st->found[rj] ? st->found[rj] : st->found[ri];
+      const char* where = st->found[rj] ? tcp[j].listen : tcp[i].listen;
+      for (const ListenAddress& a : st->config.*tcp[j].listen_field)
+        for (const ListenAddress& b : st->config.*tcp[i].listen_field)
+          if (a.addr_len == b.addr_len && memcmp(&a.addr, &b.addr, a.addr_len) == 0 && a.port != 0)
+            add_error(*at, where, "\"" + a.text + "\" is in both " + tcp[i].listen + " and " + tcp[j].listen, st);
     }
   }
 }
@@ -185,7 +190,9 @@ void check_tcp_overlap(LoadState* st) {
 // https.enabled needs a certificate and a key; a real_ip_header needs proxies to trust.
 void check_https_and_proxies(LoadState* st) {
   size_t enabled_row = find_row("https.enabled");
-  if (st->found[enabled_row] && !st->failed[enabled_row] && st->config.https_enabled) {
+  if (!st->config.https_enabled && st->config.wss_enabled && !st->failed[find_row("wss.enabled")])
+    enabled_row = find_row("wss.enabled");  // wss uses the https certificate
+  if (st->found[enabled_row] && !st->failed[enabled_row] && (st->config.https_enabled || st->config.wss_enabled)) {
     for (const char* path : {"https.certificate", "https.private_key"}) {
       size_t row = find_row(path);
       if (st->failed[row]) continue;
@@ -194,7 +201,8 @@ void check_https_and_proxies(LoadState* st) {
                                      : st->config.https_private_key;
       if (value.empty()) {
         const libconfig::Setting* at = st->found[row] ? st->found[row] : st->found[enabled_row];
-        add_error(*at, path, "must name a PEM file while https.enabled is true", st);
+        add_error(*at, path, std::string("must name a PEM file while ") + (st->config.https_enabled ? "https" : "wss") +
+                                 ".enabled is true", st);
       }
     }
   }
@@ -250,7 +258,7 @@ void check_some_protocol(LoadState* st) {
       path = check.enabled;
     }
   }
-  if (at) add_error(*at, path, "every protocol is disabled (udp, http, https): shoald would serve nothing", st);
+  if (at) add_error(*at, path, "every protocol is disabled (udp, http, https, ws, wss): shoald would serve nothing", st);
 }
 
 // stats.socket is bound at start: its directory must exist then (checked here so `shoald -t`

@@ -28,6 +28,8 @@ constexpr int64_t kMaxTrustedProxies = 64;
 const char* const kDefaultUdpListen[] = {"0.0.0.0:6969", "[::]:6969"};
 const char* const kDefaultHttpListen[] = {"0.0.0.0:6969", "[::]:6969"};
 const char* const kDefaultHttpsListen[] = {"0.0.0.0:6970", "[::]:6970"};
+const char* const kDefaultWsListen[] = {"0.0.0.0:6971", "[::]:6971"};
+const char* const kDefaultWssListen[] = {"0.0.0.0:6972", "[::]:6972"};
 
 // Extra checks for a value that passed the type and range checks. Return "" or the problem.
 using IntCheck = std::string (*)(int64_t value);
@@ -223,6 +225,51 @@ const Row kRows[] = {
   {.spec = {"https.private_key", "string", 0, 4095, "\"\"",
             "PEM private key file of the certificate. Re-read on SIGHUP."},
    .string_field = &Config::https_private_key},
+  {.spec = {"ws.enabled", "bool", 0, 1, "false",
+            "Serve the WebTorrent tracker over WebSocket (ws://host:port/announce): announces with "
+            "WebRTC offers, answers relayed back, scrape."},
+   .bool_field = &Config::ws_enabled},
+  {.spec = {"ws.listen", "list", 0, kMaxListenAddresses, "[ \"0.0.0.0:6971\", \"[::]:6971\" ]",
+            "TCP addresses for ws://, \"host:port\" or \"[v6host]:port\"."},
+   .list_field = &Config::ws_listen},
+  {.spec = {"ws.max_connections", "int", 16, 1000000, "16384",
+            "Open WebSocket connections (ws and wss) per socket worker; a new one past it is closed."},
+   .int_field = &Config::ws_max_connections},
+  {.spec = {"ws.max_message_bytes", "int", 1024, 1048576, "65536",
+            "Largest WebSocket message accepted, in bytes (a larger one closes the connection, 1009)."},
+   .int_field = &Config::ws_max_message_bytes},
+  {.spec = {"ws.handshake_timeout", "int", 1, 300, "10",
+            "Seconds a new connection has to finish its TLS and WebSocket handshakes."},
+   .int_field = &Config::ws_handshake_timeout},
+  {.spec = {"ws.idle_timeout", "int", 10, 86400, "360",
+            "Seconds without a message from the client before the tracker closes the connection."},
+   .int_field = &Config::ws_idle_timeout},
+  {.spec = {"ws.announce_interval", "int", 10, 86400, "120",
+            "Seconds WebTorrent clients are told to wait between announces (\"interval\")."},
+   .int_field = &Config::ws_announce_interval},
+  {.spec = {"ws.max_offers", "int", 0, 50, "10",
+            "Offers relayed per announce (each to a different peer of the swarm); more are ignored."},
+   .int_field = &Config::ws_max_offers},
+  {.spec = {"ws.max_pending_offers", "int", 1, 4096, "64",
+            "Offers delivered to one connection and still awaiting its answer; the oldest is forgotten past it."},
+   .int_field = &Config::ws_max_pending_offers},
+  {.spec = {"ws.offer_ttl", "int", 1, 3600, "30",
+            "Seconds an answer to a delivered offer is relayed; a later answer is dropped and counted."},
+   .int_field = &Config::ws_offer_ttl},
+  {.spec = {"ws.relay_bytes_per_second", "int", 1024, 1073741824, "262144",
+            "Bytes of offers and answers one connection may have relayed per second (token bucket, "
+            "burst of one second); the excess is dropped and counted."},
+   .int_field = &Config::ws_relay_bytes_per_second},
+  {.spec = {"ws.relay_ring_bytes", "int", 65536, 67108864, "1048576",
+            "Size of each ring carrying offers and answers between two socket workers, in bytes "
+            "(4 rings per ordered pair of socket workers)."},
+   .int_field = &Config::ws_relay_ring_bytes},
+  {.spec = {"wss.enabled", "bool", 0, 1, "false",
+            "Serve the WebTorrent tracker over TLS (wss://); uses https.certificate and https.private_key."},
+   .bool_field = &Config::wss_enabled},
+  {.spec = {"wss.listen", "list", 0, kMaxListenAddresses, "[ \"0.0.0.0:6972\", \"[::]:6972\" ]",
+            "TCP addresses for wss://, \"host:port\" or \"[v6host]:port\"."},
+   .list_field = &Config::wss_listen},
   {.spec = {"tracker.announce_interval", "int", 10, 86400, "1800",
             "Seconds clients are told to wait between announces (the \"interval\" field)."},
    .int_field = &Config::announce_interval},
@@ -539,6 +586,8 @@ Config default_config() {
   fill(kDefaultUdpListen, std::size(kDefaultUdpListen), &config.udp_listen);
   fill(kDefaultHttpListen, std::size(kDefaultHttpListen), &config.http_listen);
   fill(kDefaultHttpsListen, std::size(kDefaultHttpsListen), &config.https_listen);
+  fill(kDefaultWsListen, std::size(kDefaultWsListen), &config.ws_listen);
+  fill(kDefaultWssListen, std::size(kDefaultWssListen), &config.wss_listen);
   return config;
 }
 

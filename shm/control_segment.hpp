@@ -77,7 +77,9 @@ struct alignas(64) PartitionGauges {
   uint32_t peers_v6;
   uint32_t seeders_v6;    // of `seeders`, IPv6 ones (the rest are IPv4)
   uint64_t completed;     // sum of the torrents' completed counts
-  uint64_t reserved1[4];
+  uint32_t peers_ws;      // WebTorrent peers (issue 10; not in peers_v4/v6, in seeders/leechers)
+  uint32_t seeders_ws;    // of `seeders`, WebTorrent ones
+  uint64_t reserved1[3];
 };
 static_assert(sizeof(PartitionGauges) == 64);
 static_assert(kShmSafe<PartitionGauges>);
@@ -132,12 +134,16 @@ struct alignas(64) TorrentQuery {
   uint32_t leechers;
   uint32_t completed;
   uint32_t peer_total;
+  uint32_t ws_seeders;    // the torrent's WebTorrent peers (issue 10), apart from the counts
+  uint32_t ws_leechers;   // above, which are its UDP/HTTP peers
+  uint32_t ws_completed;
+  uint32_t reserved;
   union {
     QueryPeer peers[kQueryMaxPeers];
     QueryLocation locations[kQueryMaxLocations];
   };
 };
-static_assert(offsetof(TorrentQuery, peers) == 48);
+static_assert(offsetof(TorrentQuery, peers) == 64);
 static_assert(kShmSafe<TorrentQuery>);
 
 // Which ring sets of a socket-worker slot are in use (supervisor writes, swarm workers read).
@@ -198,6 +204,7 @@ inline uint64_t sum_counter(const ControlSegment* c, Counter k) {
 // Reader side: the gauges of partitions 0..partitions-1 added up.
 struct GaugeTotals {
   uint64_t torrents = 0, seeders = 0, leechers = 0, peers_v4 = 0, peers_v6 = 0, seeders_v6 = 0, completed = 0;
+  uint64_t peers_ws = 0, seeders_ws = 0;
 };
 inline GaugeTotals sum_gauges(const ControlSegment* c, uint32_t partitions) {
   GaugeTotals t;
@@ -209,6 +216,8 @@ inline GaugeTotals sum_gauges(const ControlSegment* c, uint32_t partitions) {
     t.peers_v4 += load_u32(g.peers_v4);
     t.peers_v6 += load_u32(g.peers_v6);
     t.seeders_v6 += load_u32(g.seeders_v6);
+    t.peers_ws += load_u32(g.peers_ws);
+    t.seeders_ws += load_u32(g.seeders_ws);
     t.completed += load_u64(g.completed);
   }
   return t;

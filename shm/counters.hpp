@@ -44,7 +44,22 @@ namespace shoal::shm {
   X(tls_handshake_failures, "HTTPS connections closed before the TLS handshake finished") \
   X(access_denied, "announces refused and scrape hashes zeroed by the access list")           \
   X(udp_rate_limited, "UDP datagrams dropped: over udp.per_source_rate")                    \
-  X(poison_requests_skipped, "requests skipped: swarm workers died applying them twice")
+  X(poison_requests_skipped, "requests skipped: swarm workers died applying them twice")   \
+  X(ws_connections, "WebSocket connections accepted (ws and wss)")                        \
+  X(ws_connections_closed, "WebSocket connections closed (open = accepted - closed)")     \
+  X(ws_connections_refused, "WebSocket connections closed at once: over ws.max_connections") \
+  X(ws_handshake_failures, "WebSocket connections closed before the TLS or opening handshake finished") \
+  X(ws_messages_in, "WebSocket text messages received")                                   \
+  X(ws_messages_out, "WebSocket text messages sent")                                      \
+  X(ws_bytes_in, "bytes received on WebSocket connections (after TLS)")                   \
+  X(ws_bytes_out, "bytes sent on WebSocket connections (before TLS)")                     \
+  X(ws_announce, "WebTorrent announces passed to a swarm worker")                         \
+  X(ws_scrape, "WebTorrent scrapes passed to swarm workers")                              \
+  X(ws_failure, "WebTorrent messages answered with a failure reason (malformed or refused)") \
+  X(ws_offers_relayed, "WebRTC offers delivered to a peer's connection")                  \
+  X(ws_answers_relayed, "WebRTC answers delivered to the offering peer's connection")     \
+  X(ws_answers_dropped, "answers dropped: not an offer this connection received, expired or replayed") \
+  X(ws_relay_dropped, "offers and answers dropped: target gone, relay ring full or over ws.relay_bytes_per_second")
 
 enum class Counter : uint32_t {
 #define SHOAL_COUNTER_ENUM(name, help) name,

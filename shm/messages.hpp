@@ -17,7 +17,14 @@ enum class Protocol : uint8_t { udp = 1, http = 2, ws = 3 };
 enum class RequestKind : uint8_t { announce = 1, scrape = 2 };
 // BEP 15 event numbering (HTTP/WS map their strings onto it).
 enum class Event : uint8_t { none = 0, completed = 1, started = 2, stopped = 3 };
-enum class ResponseStatus : uint8_t { ok = 0, tracker_full = 1, bad_request = 2 };
+// peer_id_taken: a WebTorrent announce whose peer_id is bound to another live connection in
+// that swarm (issue 10).
+enum class ResponseStatus : uint8_t { ok = 0, tracker_full = 1, bad_request = 2, peer_id_taken = 3 };
+
+// Request::family / Response::family of a WebTorrent (WS/WSS) announce or scrape. Not an address
+// family: a WebTorrent peer is a connection of a socket worker, keyed by its peer_id, and is
+// kept apart from the UDP/HTTP peers of the same info_hash (they cannot connect to each other).
+inline constexpr uint8_t kFamilyWebTorrent = 'w';
 
 // Where and how to answer; opaque to the swarm worker. 48 bytes.
 //   addr/port     the client's transport address (network byte order), family 4 or 6;
@@ -59,6 +66,12 @@ static_assert(kShmSafe<ReplyContext>);
 //   topology_group  location group id of the peer (0 = unknown)
 //   progress      permille of a registered transfer the peer has (from its left and the
 //                 transfer's length), 0xffff when unknown (not a registered transfer)
+// WebTorrent announces (family kFamilyWebTorrent; peer_addr/peer_port unused):
+//   peer_id          the announcing peer's 20-byte peer_id
+//   conn_generation  generation of the socket-worker process holding the connection;
+//                    ctx.conn (low 32 bits) is the connection's token in that process, and the
+//                    socket slot is the ring the request came from
+//   numwant          offers to place (targets wanted), already capped by the socket worker
 struct Request {
   ReplyContext ctx;
   uint8_t info_hash[20];
@@ -71,14 +84,30 @@ struct Request {
   uint16_t numwant;
   uint16_t topology_group;
   uint16_t progress;
-  uint8_t reserved[28];
+  uint8_t peer_id[20];
+  uint32_t conn_generation;
+  uint8_t reserved[8];
 };
 static_assert(sizeof(Request) == 128);
+static_assert(offsetof(Request, peer_id) == 96);
 static_assert(offsetof(Request, info_hash) == 48 && offsetof(Request, peer_addr) == 68);
 static_assert(kShmSafe<Request>);
 
 // Request::progress of a peer whose progress is unknown (not a registered transfer).
 inline constexpr uint16_t kProgressUnknown = 0xffff;
+
+// One offer target of a WebTorrent announce, in Response::peers (peer_count entries): the
+// connection of another peer of the swarm, where the asking socket worker forwards one offer.
+//   slot        socket-worker slot holding the connection; ring_set its process's ring set
+//   generation  that process's generation; token the connection's token in it
+struct WsTarget {
+  uint32_t generation;
+  uint32_t token;
+  uint8_t slot;
+  uint8_t ring_set;
+  uint8_t reserved[2];
+};
+static_assert(sizeof(WsTarget) == 12 && kShmSafe<WsTarget>);
 
 // Most peer bytes a response can carry: 200 IPv6 peers of 18 bytes (covers 200 IPv4 of 6 bytes).
 inline constexpr size_t kMaxResponsePeerBytes = 200 * 18;

@@ -111,6 +111,51 @@ struct PartitionTotals {
   uint32_t peers_v6;
   uint64_t completed;
   uint32_t seeders_v6;  // of `seeders`, those with an IPv6 address
+  uint32_t peers_ws;    // WebTorrent peers (not in peers_v4/peers_v6; in seeders/leechers)
+  uint32_t seeders_ws;  // of `seeders`, WebTorrent ones
+};
+
+// ---- WebTorrent (issue 10) ----------------------------------------------------------------
+// A WebTorrent peer is a WebSocket connection of a socket worker, keyed by its peer_id in the
+// WebTorrent record of its info_hash (kept apart from the UDP/HTTP peers of that info_hash).
+
+// Whether the socket-worker process behind a WebTorrent peer still lives. The swarm worker
+// answers from the control segment (the slot's active process and its ring set).
+class WsLiveness {
+ public:
+  virtual ~WsLiveness() = default;
+  // The ring set (0 or 1) of socket slot `slot`'s process of `generation` if that process is
+  // the slot's live one, else -1 (it died or was replaced: its connections are gone).
+  virtual int ring_set(uint8_t slot, uint32_t generation) const = 0;
+};
+
+// One WebTorrent announce (action "announce" over WS/WSS). event as shm::Event; seeder = left
+// == 0; offers = targets wanted (already capped by the socket worker: min(offers sent,
+// numwant, ws.max_offers), 0 for stopped); now = seconds since the clock base.
+struct WsAnnounceInput {
+  const uint8_t* info_hash;  // 20 bytes
+  const uint8_t* peer_id;    // 20 bytes
+  uint8_t slot;              // the asking connection: socket slot, process generation, token
+  uint32_t generation;
+  uint32_t token;
+  uint8_t event;
+  bool seeder;
+  uint16_t offers;
+  uint32_t now;
+};
+
+// Result of a WebTorrent announce.
+//   status        ResponseStatus: ok, tracker_full (nothing changed), peer_id_taken (the peer_id
+//                 is bound to another live connection in this swarm: nothing changed)
+//   seeders/leechers/completed  counts of the torrent's WebTorrent peers after the announce
+//   target_count  WsTarget entries written: distinct live peers of the swarm, never the asker,
+//                 no seeders when the asker is a seeder, none for stopped
+struct WsAnnounceResult {
+  uint8_t status;
+  uint32_t seeders;
+  uint32_t leechers;
+  uint32_t completed;
+  uint16_t target_count;
 };
 
 // A view over a mapped partition segment. Not thread-safe; the owning swarm worker is the only
@@ -142,6 +187,17 @@ class Partition {
   // Counts for one info_hash (20 bytes). Read-only.
   ScrapeResult scrape(const uint8_t* info_hash) const;
 
+  // WebTorrent announce (shm/partition_ws.cpp): binds peer_id to the asking connection in the
+  // swarm (a peer_id held by another live connection is refused: peer_id_taken; one held by a
+  // dead connection is taken over), stores or refreshes the peer, counts completed once per
+  // peer with left = 0, and writes up to in.offers offer targets to `targets_out` (room for
+  // in.offers WsTargets). A stopped announce removes the peer if it belongs to the asking
+  // connection. Dead peers met while choosing targets are removed.
+  WsAnnounceResult announce_webtorrent(const WsAnnounceInput& in, WsTarget* targets_out, const WsLiveness& live);
+
+  // WebTorrent counts of one info_hash (its WebTorrent peers only). Read-only.
+  ScrapeResult scrape_webtorrent(const uint8_t* info_hash) const;
+
   // Prefetch hints for a batch of requests: no effect on the partition's state, safe for any
   // input. A swarm worker calls prefetch_torrent a few requests ahead of announce()/scrape()
   // (it prefetches the torrent index slot of the 20-byte info_hash), then prefetch_peer one or
@@ -154,7 +210,8 @@ class Partition {
   // Removes up to `budget` peers whose last announce is older than `now - peer_ttl` seconds,
   // and torrents left with no peers, continuing from a cursor kept in the segment (so a
   // restarted worker resumes the sweep).
-  ExpireResult expire_step(uint32_t now, uint32_t peer_ttl, uint32_t budget);
+  // With `live`, WebTorrent peers whose socket-worker process is gone are removed as well.
+  ExpireResult expire_step(uint32_t now, uint32_t peer_ttl, uint32_t budget, const WsLiveness* live = nullptr);
 
   // Full consistency check (index ↔ records, counts, free lists). "" when consistent, else
   // a description of the first problem. O(capacity).

@@ -41,7 +41,8 @@ inline constexpr uint64_t kPartitionFormat = 0x3174706c616f6873ull;  // "shoalpt
 inline constexpr uint32_t kNil = 0xffffffffu;
 inline constexpr uint32_t kJournalCapacity = 2048;  // entries; see the bound in partition.cpp
 inline constexpr uint32_t kJournalMaxBytes = 16;    // old bytes per entry; larger writes split
-inline constexpr uint32_t kSizeClasses = 32;        // free-list heads, class c = blocks of 2^c units
+inline constexpr uint32_t kSizeClasses = 30;        // free-list heads, class c = blocks of 2^c units
+                                                    // (arena ≤ 2^25 units: classes 0..25 used)
 inline constexpr uint32_t kArenaUnit = 16;          // bytes
 inline constexpr uint32_t kMaxCapacity = 1u << 24;  // max_torrents / max_peers (pos is 24 bits)
 inline constexpr uint32_t kMinListCapLog2 = 1;      // smallest peer list holds 2 peers
@@ -66,6 +67,8 @@ inline constexpr uint8_t kPeerCompletedCounted = 2;  // its event=completed was 
 //   rng_state         xorshift64 state for peer selection; written without journaling
 // Journaled state (changes only inside a transaction):
 //   torrents, seeders, leechers, peers_v4, peers_v6, completed   totals over stored torrents
+//                     (seeders/leechers count every family; peers_v6 only IPv6 peers)
+//   peers_ws, seeders_ws  WebTorrent peers and, of them, seeders (their torrents have kind 1)
 //   torrent_high      pool slots [0, torrent_high) have been handed out at least once
 //   torrent_free      first free pool slot (its TorrentRecord::completed links the next)
 //   arena_bump        arena units [0, arena_bump) have been handed out at least once
@@ -100,6 +103,8 @@ struct PartitionHeader {
   uint32_t sweep_pos;
   uint32_t seeders_v6;  // IPv6 seeders (so totals split by family and role)
   uint32_t free_heads[kSizeClasses];
+  uint32_t peers_ws;
+  uint32_t seeders_ws;
 };
 static_assert(sizeof(PartitionHeader) == 256);
 static_assert(offsetof(PartitionHeader, hash_seed) == 56 && offsetof(PartitionHeader, rng_state) == 64);
@@ -150,14 +155,21 @@ static_assert(sizeof(PeerListRef) == 8 && kShmSafe<PeerListRef>);
 //   lists       the 4 peer lists, indexed by PeerList
 //   cap_log2    capacity of each list = 2^cap_log2 peers (0 when the list has no block)
 //   in_use      1 = live torrent, 0 = free slot
+//   kind        kTorrentBitTorrent (UDP/HTTP peers) or kTorrentWebTorrent (WS/WSS peers): one
+//               info_hash may have one record of each kind, indexed apart (torrent_tag mixes
+//               the kind in). A WebTorrent record keeps its peers in the two IPv6-sized lists
+//               (kV6Leechers/kV6Seeders) as PeerWs records; its IPv4 lists stay empty.
 struct TorrentRecord {
   uint8_t info_hash[20];
   uint32_t completed;
   PeerListRef lists[kLists];
   uint8_t cap_log2[kLists];
   uint8_t in_use;
-  uint8_t reserved[3];
+  uint8_t kind;
+  uint8_t reserved[2];
 };
+inline constexpr uint8_t kTorrentBitTorrent = 0;
+inline constexpr uint8_t kTorrentWebTorrent = 1;
 static_assert(sizeof(TorrentRecord) == 64);
 static_assert(offsetof(TorrentRecord, completed) == 20 && offsetof(TorrentRecord, lists) == 24);
 static_assert(offsetof(TorrentRecord, cap_log2) == 56 && offsetof(TorrentRecord, in_use) == 60);
@@ -204,6 +216,29 @@ struct PeerV6 {
   uint32_t reserved;
 };
 static_assert(sizeof(PeerV6) == 32 && offsetof(PeerV6, tail) == 16 && kShmSafe<PeerV6>);
+
+// WebTorrent peer (issue 10), 32 B, the same shape as PeerV6 so list, index, expiry and repair
+// code treat it as one: `key` takes the place of the address and port_be is always 0, so the
+// peer index finds a WebTorrent peer by (torrent, peer_key(peer_id)). Where PeerV6 has
+// reserved0/topology_group/progress/reserved, it keeps its connection:
+//   key         peer_key() of the peer_id: 16 bytes of a keyed hash (the peer_id itself is
+//               not needed: offers carry the offering peer's id, sent by its socket worker)
+//   slot        socket-worker slot holding the connection
+//   generation  generation of that slot's process: a record whose generation is no longer the
+//               slot's live process is dead (its connection went with the process)
+//   token       the connection's token within that process
+struct PeerWs {
+  uint8_t key[16];
+  uint16_t port_be;  // 0
+  uint8_t flags;     // kPeerSeeder | kPeerCompletedCounted
+  uint8_t slot;
+  uint32_t generation;
+  uint32_t last_seen;
+  uint32_t token;
+};
+static_assert(sizeof(PeerWs) == 32 && offsetof(PeerWs, flags) == offsetof(PeerV6, tail) + offsetof(PeerTail, flags));
+static_assert(offsetof(PeerWs, last_seen) == offsetof(PeerV6, tail) + offsetof(PeerTail, last_seen));
+static_assert(offsetof(PeerWs, port_be) == offsetof(PeerV6, tail) && kShmSafe<PeerWs>);
 
 // First 12 bytes of a free arena block (its free-map bit is set). next/prev: neighbours in the
 // free list of class `cls` (kNil at the ends); the rest of the block is garbage.
@@ -290,9 +325,11 @@ inline constexpr uint32_t tag_of(uint64_t h) {
   return t ? t : 1;
 }
 
-// Index tag of a 20-byte info_hash. All 20 bytes are mixed with the secret seed: bytes 0..7
-// also choose the partition (hash % swarm_workers), and a client may send any info_hash.
-inline uint32_t torrent_tag(uint64_t seed, const uint8_t* info_hash) {
+// Index tag of a 20-byte info_hash of a torrent kind (kTorrentBitTorrent, kTorrentWebTorrent).
+// All 20 bytes are mixed with the secret seed: bytes 0..7 also choose the partition, and a
+// client may send any info_hash.
+inline uint32_t torrent_tag(uint64_t seed, const uint8_t* info_hash, uint8_t kind = kTorrentBitTorrent) {
+  seed ^= uint64_t(kind) * 0x9e3779b97f4a7c15ull;
   uint32_t tail;
   std::memcpy(&tail, info_hash + 16, 4);
   uint64_t h = fmix64(seed ^ load_u64(info_hash + 8));
@@ -311,6 +348,19 @@ inline uint32_t peer_tag(uint64_t seed, uint32_t torrent, uint8_t family, const 
   }
   h = fmix64(h ^ load_u64(addr));
   return tag_of(fmix64(h ^ load_u64(addr + 8)));
+}
+
+// A WebTorrent peer's 16-byte index key: a keyed hash of its 20-byte peer_id (the partition's
+// secret seed, so nobody can make two peer_ids collide on purpose).
+inline void peer_key(uint64_t seed, const uint8_t* peer_id, uint8_t out[16]) {
+  uint32_t tail;
+  std::memcpy(&tail, peer_id + 16, 4);
+  uint64_t a = fmix64(seed ^ 0x7773706565726964ull ^ load_u64(peer_id));
+  a = fmix64(a ^ load_u64(peer_id + 8));
+  uint64_t b = fmix64(a ^ tail ^ 0x5bd1e9955bd1e995ull);
+  a = fmix64(a ^ b ^ tail);
+  std::memcpy(out, &a, 8);
+  std::memcpy(out + 8, &b, 8);
 }
 
 inline constexpr uint8_t list_family(uint32_t list) { return list < 2 ? 4 : 6; }

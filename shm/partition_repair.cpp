@@ -39,13 +39,13 @@ uint8_t* live_peer(const PartitionRegions& r, uint32_t t, uint32_t where) {
   return peer_at(r, r.pool[t].lists[list].block, list, pos);
 }
 
-// Slot of the first index entry for info_hash, kNil if none (bounded, corruption-safe).
-uint32_t probe_torrent(const PartitionRegions& r, const uint8_t* ih, uint32_t tag) {
+// Slot of the first index entry for (info_hash, kind), kNil if none (bounded, corruption-safe).
+uint32_t probe_torrent(const PartitionRegions& r, const uint8_t* ih, uint32_t tag, uint8_t kind) {
   for (uint32_t i = index_home(tag, r.tslots), n = 0; n < r.tslots; i = index_next(i, r.tslots), ++n) {
     const TorrentSlot& s = r.tindex[i];
     if (s.tag == 0) return kNil;
     if (s.tag == tag && s.torrent < r.h->torrent_high && r.pool[s.torrent].in_use == 1 &&
-        std::memcmp(r.pool[s.torrent].info_hash, ih, 20) == 0)
+        r.pool[s.torrent].kind == kind && std::memcmp(r.pool[s.torrent].info_hash, ih, 20) == 0)
       return i;
   }
   return kNil;
@@ -187,7 +187,9 @@ bool check_torrent_index(Checker& c) {
     if (s.torrent >= c.h.torrent_high || !c.r.pool[s.torrent].in_use)
       return c.fail(cat("torrent index slot ", i, " points at dead torrent ", s.torrent));
     const uint8_t* ih = c.r.pool[s.torrent].info_hash;
-    if (s.tag != torrent_tag(c.h.hash_seed, ih) || probe_torrent(c.r, ih, s.tag) != i || indexed[s.torrent]++)
+    uint8_t kind = c.r.pool[s.torrent].kind;
+    if (kind > kTorrentWebTorrent) return c.fail(cat("torrent ", s.torrent, " has unknown kind ", unsigned(kind)));
+    if (s.tag != torrent_tag(c.h.hash_seed, ih, kind) || probe_torrent(c.r, ih, s.tag, kind) != i || indexed[s.torrent]++)
       return c.fail(cat("torrent index slot ", i, " (torrent ", s.torrent, ") unreachable or duplicate"));
   }
   for (uint32_t t = 0; t < c.h.torrent_high; ++t)
@@ -223,20 +225,27 @@ bool check_peer_index(Checker& c) {
 }
 
 bool check_totals(Checker& c) {
-  uint64_t n[kLists] = {}, torrents = 0, completed = 0;
+  uint64_t n[kLists] = {}, ws[kLists] = {}, torrents = 0, completed = 0;
   for (uint32_t t = 0; t < c.h.torrent_high; ++t) {
     const TorrentRecord& tr = c.r.pool[t];
     if (!tr.in_use) continue;
     ++torrents;
     completed += tr.completed;
-    for (uint32_t list = 0; list < kLists; ++list) n[list] += tr.lists[list].count;
+    for (uint32_t list = 0; list < kLists; ++list) (tr.kind == kTorrentWebTorrent ? ws : n)[list] += tr.lists[list].count;
   }
   const PartitionHeader& h = c.h;
+  uint64_t ws_peers = ws[0] + ws[1] + ws[2] + ws[3];
+  if (ws[0] + ws[1]) return c.fail("a WebTorrent torrent holds IPv4-sized records");
+  if (ws_peers != h.peers_ws || ws[3] != h.seeders_ws)
+    return c.fail(cat("WebTorrent totals disagree with records: peers ", h.peers_ws, "/", ws_peers));
+  n[2] += ws[2];  // seeders/leechers count every family
+  n[3] += ws[3];
   if (torrents != h.torrents || completed != h.completed || n[0] + n[2] != h.leechers ||
-      n[1] + n[3] != h.seeders || n[0] + n[1] != h.peers_v4 || n[2] + n[3] != h.peers_v6 || n[3] != h.seeders_v6)
+      n[1] + n[3] != h.seeders || n[0] + n[1] != h.peers_v4 || n[2] + n[3] - ws_peers != h.peers_v6 ||
+      n[3] - ws[3] != h.seeders_v6)
     return c.fail(cat("totals disagree with records: torrents ", h.torrents, "/", torrents, ", seeders ",
                       h.seeders, "/", n[1] + n[3], ", leechers ", h.leechers, "/", n[0] + n[2]));
-  if (h.peers_v4 + uint64_t(h.peers_v6) > h.max_peers) return c.fail("more peers than max_peers");
+  if (h.peers_v4 + uint64_t(h.peers_v6) + h.peers_ws > h.max_peers) return c.fail("more peers than max_peers");
   return true;
 }
 
@@ -301,12 +310,14 @@ void rebuild_torrents(const PartitionRegions& r, uint32_t& dropped_torrents) {
   std::memset(r.tindex, 0, sizeof(TorrentSlot) * size_t(r.tslots));
   for (uint32_t t = 0; t < h.max_torrents; ++t) {
     TorrentRecord& tr = r.pool[t];
-    if (tr.in_use != 1 || t >= h.torrent_high) {
+    if (tr.in_use != 1 || t >= h.torrent_high || tr.kind > kTorrentWebTorrent) {
+      if (tr.in_use == 1 && t < h.torrent_high) ++dropped_torrents;
       tr.in_use = 0;
       continue;
     }
-    uint32_t tag = torrent_tag(h.hash_seed, tr.info_hash);
-    if (probe_torrent(r, tr.info_hash, tag) != kNil) {  // duplicate info_hash: keep the first
+    if (tr.kind == kTorrentWebTorrent) tr.lists[kV4Leechers] = tr.lists[kV4Seeders] = PeerListRef{kNil, 0};
+    uint32_t tag = torrent_tag(h.hash_seed, tr.info_hash, tr.kind);
+    if (probe_torrent(r, tr.info_hash, tag, tr.kind) != kNil) {  // duplicate key: keep the first
       tr.in_use = 0;
       ++dropped_torrents;
       continue;
@@ -354,7 +365,7 @@ void rebuild_arena(const PartitionRegions& r, const std::vector<uint8_t>& used) 
 
 void rebuild_counts(const PartitionRegions& r) {
   PartitionHeader& h = *r.h;
-  h.torrents = h.seeders = h.leechers = h.peers_v4 = h.peers_v6 = h.seeders_v6 = 0;
+  h.torrents = h.seeders = h.leechers = h.peers_v4 = h.peers_v6 = h.seeders_v6 = h.peers_ws = h.seeders_ws = 0;
   h.completed = 0;
   h.torrent_free = kNil;
   for (uint32_t t = h.torrent_high; t-- > 0;) {
@@ -369,8 +380,9 @@ void rebuild_counts(const PartitionRegions& r) {
     h.leechers += tr.lists[kV4Leechers].count + tr.lists[kV6Leechers].count;
     h.seeders += tr.lists[kV4Seeders].count + tr.lists[kV6Seeders].count;
     h.peers_v4 += tr.lists[kV4Leechers].count + tr.lists[kV4Seeders].count;
-    h.peers_v6 += tr.lists[kV6Leechers].count + tr.lists[kV6Seeders].count;
-    h.seeders_v6 += tr.lists[kV6Seeders].count;
+    bool ws = tr.kind == kTorrentWebTorrent;
+    (ws ? h.peers_ws : h.peers_v6) += tr.lists[kV6Leechers].count + tr.lists[kV6Seeders].count;
+    (ws ? h.seeders_ws : h.seeders_v6) += tr.lists[kV6Seeders].count;
   }
   if (h.sweep_torrent > h.torrent_high || h.sweep_list >= kLists) h.sweep_torrent = 0;
   if (h.sweep_list >= kLists) h.sweep_list = h.sweep_pos = 0;
@@ -457,7 +469,7 @@ RecoverReport Partition::recover() {
     }
   }
   rep.torrents = p_->header.torrents;
-  rep.peers = p_->header.peers_v4 + p_->header.peers_v6;
+  rep.peers = p_->header.peers_v4 + p_->header.peers_v6 + p_->header.peers_ws;
   return rep;
 }
 

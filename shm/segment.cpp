@@ -87,5 +87,6 @@ std::string partition_segment_name(const std::string& prefix, uint32_t index) {
 std::string access_segment_name(const std::string& prefix) { return "/" + prefix + "-access"; }
 std::string topology_segment_name(const std::string& prefix) { return "/" + prefix + "-topology"; }
 std::string transfers_segment_name(const std::string& prefix) { return "/" + prefix + "-transfers"; }
+std::string relay_segment_name(const std::string& prefix) { return "/" + prefix + "-relay"; }
 
 }  // namespace shoal::shm

@@ -2,7 +2,7 @@
 // Uses Boost.Interprocess shared_memory_object + mapped_region only (never its mutexes,
 // containers or allocator: see ../ARCHITECTURE "Hard rules").
 // Segment names: "/<prefix>-control", "/<prefix>-rings", "/<prefix>-part-<n>", "/<prefix>-access",
-// "/<prefix>-topology", "/<prefix>-transfers",
+// "/<prefix>-topology", "/<prefix>-transfers", "/<prefix>-relay",
 // where <prefix> is the configured shm_name (default "shoal"), so two daemons with different
 // names coexist.
 #pragma once
@@ -54,5 +54,6 @@ std::string partition_segment_name(const std::string& prefix, uint32_t index);
 std::string access_segment_name(const std::string& prefix);  // the access list (shm/access_segment.hpp)
 std::string topology_segment_name(const std::string& prefix);  // the topology map (shm/topology_segment.hpp)
 std::string transfers_segment_name(const std::string& prefix);  // registered transfers (shm/transfers_segment.hpp)
+std::string relay_segment_name(const std::string& prefix);  // socket-to-socket relay rings (shm/relay_ring.hpp)
 
 }  // namespace shoal::shm

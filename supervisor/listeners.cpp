@@ -114,10 +114,13 @@ std::vector<std::vector<worker::TcpListener>> open_tcp_listeners(const conf::Con
     bool enabled;
     const std::vector<conf::ListenAddress>* addresses;
     bool tls;
+    bool websocket;
     const char* what;
   };
-  const Kind kinds[] = {{cfg.http_enabled, &cfg.http_listen, false, "http"},
-                        {cfg.https_enabled, &cfg.https_listen, true, "https"}};
+  const Kind kinds[] = {{cfg.http_enabled, &cfg.http_listen, false, false, "http"},
+                        {cfg.https_enabled, &cfg.https_listen, true, false, "https"},
+                        {cfg.ws_enabled, &cfg.ws_listen, false, true, "ws"},
+                        {cfg.wss_enabled, &cfg.wss_listen, true, true, "wss"}};
   try {
     for (const Kind& k : kinds) {
       if (!k.enabled) continue;
@@ -126,7 +129,7 @@ std::vector<std::vector<worker::TcpListener>> open_tcp_listeners(const conf::Con
         for (uint32_t s = 0; s < cfg.socket_workers; s++) {
           int fd = open_tcp(la, addr, k.what);
           if (s == 0 && la.port == 0) set_port(&addr, port_of(fd));
-          slots[s].push_back({fd, la.family, k.tls});
+          slots[s].push_back({fd, la.family, k.tls, k.websocket});
         }
       }
     }

@@ -78,7 +78,7 @@ int parse_args(int argc, char** argv, Options* o) {
 void swarm_totals(const shoal::shm::ControlSegment* c, const shoal::conf::Config& cfg, uint64_t* torrents, uint64_t* peers) {
   shoal::shm::GaugeTotals t = shoal::shm::sum_gauges(c, cfg.swarm_workers);
   *torrents = t.torrents;
-  *peers = t.peers_v4 + t.peers_v6;
+  *peers = t.peers_v4 + t.peers_v6 + t.peers_ws;
 }
 
 // Re-attaches what a previous shoald left (same layout and geometry) unless --fresh, else
@@ -144,7 +144,7 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
       LOG_INFO("udp listening on %s (%u sockets, SO_REUSEPORT)", supervisor::bound_address(s.fd).c_str(), cfg.socket_workers);
     auto tcp = supervisor::open_tcp_listeners(cfg);
     for (const auto& l : tcp.empty() ? std::vector<worker::TcpListener>{} : tcp[0])
-      LOG_INFO("%s listening on %s (%u sockets, SO_REUSEPORT)", l.tls ? "https" : "http",
+      LOG_INFO("%s listening on %s (%u sockets, SO_REUSEPORT)", l.scheme(),
                supervisor::bound_address(l.fd).c_str(), cfg.socket_workers);
     LOG_INFO("shoald %s starting: config %s, shm \"%s\", layout %u", kShoalVersion, cfg.source.c_str(), cfg.shm_name.c_str(),
              shm::kLayoutVersion);

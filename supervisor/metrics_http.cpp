@@ -40,6 +40,8 @@ const Series kRequests[] = {
     {shm::Counter::udp_scrape, "protocol=\"udp\",kind=\"scrape\""},
     {shm::Counter::http_announce, "protocol=\"http\",kind=\"announce\""},
     {shm::Counter::http_scrape, "protocol=\"http\",kind=\"scrape\""},
+    {shm::Counter::ws_announce, "protocol=\"ws\",kind=\"announce\""},
+    {shm::Counter::ws_scrape, "protocol=\"ws\",kind=\"scrape\""},
 };
 
 const Series kErrors[] = {
@@ -58,6 +60,11 @@ const Series kErrors[] = {
     {shm::Counter::tls_handshake_failures, "cause=\"tls_handshake\""},
     {shm::Counter::access_denied, "cause=\"access_denied\""},
     {shm::Counter::udp_rate_limited, "cause=\"rate_limited\""},
+    {shm::Counter::ws_failure, "cause=\"ws_failure\""},
+    {shm::Counter::ws_connections_refused, "cause=\"ws_connection_limit\""},
+    {shm::Counter::ws_handshake_failures, "cause=\"ws_handshake\""},
+    {shm::Counter::ws_answers_dropped, "cause=\"ws_answer_dropped\""},
+    {shm::Counter::ws_relay_dropped, "cause=\"ws_relay_dropped\""},
 };
 
 void header(std::string* out, const char* name, const char* type, const char* help) {
@@ -75,6 +82,9 @@ void render_counters(std::string* out, const shm::ControlSegment* c) {
   for (const Series& s : kRequests) sample(out, "shoal_requests_total", s.labels, sum_counter(c, s.counter));
   header(out, "shoal_errors_total", "counter", "Requests refused, dropped or failed, by cause.");
   for (const Series& s : kErrors) sample(out, "shoal_errors_total", s.labels, sum_counter(c, s.counter));
+  uint64_t ws_open = sum_counter(c, shm::Counter::ws_connections) - sum_counter(c, shm::Counter::ws_connections_closed);
+  header(out, "shoal_ws_connections", "gauge", "WebSocket connections open (ws and wss), every socket worker.");
+  sample(out, "shoal_ws_connections", "", ws_open);
   // Every worker counter also on its own, named after the counter (see shoalctl(8)).
   for (uint32_t k = 0; k < shm::kCounterCount; k++) {
     std::string name = std::string("shoal_") + shm::kCounterInfo[k].name + "_total";
@@ -90,13 +100,17 @@ void render_gauges(std::string* out, const Supervisor& sup) {
   uint64_t completed = t.completed, seeders6 = t.seeders_v6;
   header(out, "shoal_torrents", "gauge", "Torrents stored (empty ones stay until the expiry sweep removes them).");
   sample(out, "shoal_torrents", "", torrents);
-  // seeders and leechers are totals over both families; seeders_v6 splits them.
-  uint64_t seeders4 = seeders - seeders6, leechers6 = v6 - seeders6, leechers4 = leechers - leechers6;
+  // seeders and leechers are totals over every family; seeders_v6 and seeders_ws split them.
+  uint64_t seeders_ws = t.seeders_ws, leechers_ws = t.peers_ws - t.seeders_ws;
+  uint64_t seeders4 = seeders - seeders6 - seeders_ws, leechers6 = v6 - seeders6;
+  uint64_t leechers4 = leechers - leechers6 - leechers_ws;
   header(out, "shoal_peers", "gauge", "Peers stored, by address family and role.");
   sample(out, "shoal_peers", "family=\"ipv4\",role=\"seeder\"", seeders4);
   sample(out, "shoal_peers", "family=\"ipv4\",role=\"leecher\"", leechers4);
   sample(out, "shoal_peers", "family=\"ipv6\",role=\"seeder\"", seeders6);
   sample(out, "shoal_peers", "family=\"ipv6\",role=\"leecher\"", leechers6);
+  sample(out, "shoal_peers", "family=\"webtorrent\",role=\"seeder\"", seeders_ws);
+  sample(out, "shoal_peers", "family=\"webtorrent\",role=\"leecher\"", leechers_ws);
   header(out, "shoal_completed", "gauge", "Sum of the completed (downloaded) counts of stored torrents.");
   sample(out, "shoal_completed", "", completed);
 }

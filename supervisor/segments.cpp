@@ -16,6 +16,7 @@
 #include "shm/clock.hpp"
 #include "shm/partition.hpp"
 #include "shm/rings_layout.hpp"
+#include "shm/relay_ring.hpp"
 #include "shm/transfers_segment.hpp"
 #include "supervisor/reload.hpp"
 #include "supervisor/topology_load.hpp"
@@ -55,6 +56,19 @@ void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t cl
   shm::TransfersHeader* th = shm::transfers_header(set->transfers.base());
   th->mode = uint32_t(cfg.transfers_mode == "deploy" ? shm::TransfersMode::deploy : shm::TransfersMode::open);
   th->capacity = transfers;
+  // WebTorrent relay rings (issue 10): fresh at every start, touched only when used.
+  if (cfg.ws_enabled || cfg.wss_enabled) {
+    shm::RelayGeometry g{cfg.socket_workers, shm::relay_ring_bytes(cfg.ws_relay_ring_bytes)};
+    set->relay = shm::Segment::create(shm::relay_segment_name(cfg.shm_name), g.segment_bytes(), shm::SegmentKind::relay,
+                                      0, cfg.socket_workers, clock_base_ns);
+    for (uint32_t s = 0; s < g.workers; s++)
+      for (uint32_t ks = 0; ks < g.kSets; ks++)
+        for (uint32_t d = 0; d < g.workers; d++)
+          for (uint32_t kd = 0; kd < g.kSets; kd++)
+            if (s != d || ks != kd) shm::RelayRing::init(static_cast<char*>(set->relay.base()) + g.ring_offset(s, ks, d, kd), g.bytes);
+  } else {
+    shm::Segment::unlink(shm::relay_segment_name(cfg.shm_name));
+  }
 }
 
 SegmentSet create_segments(const conf::Config& cfg) {
@@ -108,6 +122,7 @@ void unlink_segments(const conf::Config& cfg) {
   shm::Segment::unlink(shm::access_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::topology_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::transfers_segment_name(cfg.shm_name));
+  shm::Segment::unlink(shm::relay_segment_name(cfg.shm_name));
   for (uint32_t p = 0; p < cfg.swarm_workers; p++) shm::Segment::unlink(shm::partition_segment_name(cfg.shm_name, p));
 }
 

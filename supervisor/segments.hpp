@@ -18,6 +18,7 @@ struct SegmentSet {
   shm::Segment access;    // shm/access_segment.hpp; only the supervisor writes it
   shm::Segment topology;  // shm/topology_segment.hpp; only the supervisor writes it
   shm::Segment transfers; // shm/transfers_segment.hpp; only the supervisor writes it
+  shm::Segment relay;     // shm/relay_ring.hpp; only when ws or wss is enabled (socket workers)
   shm::ControlSegment* control_view() const { return static_cast<shm::ControlSegment*>(control.base()); }
 };
 
@@ -27,8 +28,8 @@ struct SegmentSet {
 // access list file.
 SegmentSet create_segments(const conf::Config& cfg);
 
-// Creates the access-list and topology segments and loads the configured list and map into them
-// (at start, also after re-attaching). Throws like create_segments.
+// Creates the access-list, topology, transfers and relay segments and loads the configured list
+// and map into them (at start, also after re-attaching). Throws like create_segments.
 void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t clock_base_ns);
 
 // Re-attaches the control, rings and partition segments a previous shoald with this shm_name

@@ -126,6 +126,7 @@ CommandResult show_stats(Supervisor& sup, const std::string&) {
   json_object_set_new(o, "leechers", json_integer(json_int_t(t.leechers)));
   json_object_set_new(o, "peers_ipv4", json_integer(json_int_t(t.peers_v4)));
   json_object_set_new(o, "peers_ipv6", json_integer(json_int_t(t.peers_v6)));
+  json_object_set_new(o, "peers_webtorrent", json_integer(json_int_t(t.peers_ws)));
   json_object_set_new(o, "completed", json_integer(json_int_t(t.completed)));
   json_object_set_new(o, "counters", counters);
   return ok(o);
@@ -139,6 +140,11 @@ json_t* torrent_json(const shm::TorrentQuery& q, const std::string& hex) {
   json_object_set_new(o, "leechers", json_integer(q.leechers));
   json_object_set_new(o, "completed", json_integer(q.completed));
   json_object_set_new(o, "peer_total", json_integer(q.peer_total));
+  json_t* wt = json_object();  // WebTorrent peers of the info_hash: a family of their own
+  json_object_set_new(wt, "seeders", json_integer(q.ws_seeders));
+  json_object_set_new(wt, "leechers", json_integer(q.ws_leechers));
+  json_object_set_new(wt, "completed", json_integer(q.ws_completed));
+  json_object_set_new(o, "webtorrent", wt);
   json_t* peers = json_array();
   for (uint32_t i = 0; i < std::min(q.peer_total, shm::kQueryMaxPeers); i++) {
     const shm::QueryPeer& p = q.peers[i];

@@ -402,8 +402,8 @@ void Supervisor::check_ready() {
 // SIGHUP: the only reloadable state so far is the TLS certificate, which each socket worker
 // re-reads itself (so a worker that cannot read it keeps its old one and says so).
 void Supervisor::forward_reload() {
-  if (!cfg_.https_enabled) {
-    LOG_INFO("SIGHUP received: nothing to reload (https is off)");
+  if (!cfg_.https_enabled && !cfg_.wss_enabled) {
+    LOG_INFO("SIGHUP received: nothing to reload (https and wss are off)");
     return;
   }
   size_t n = 0;

@@ -67,13 +67,22 @@ PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& c
   r->ctx.scrape_index = r->ctx.scrape_total = 0;
   std::memcpy(r->info_hash, a.info_hash, 20);
   std::memset(r->peer_addr, 0, sizeof r->peer_addr);
-  std::memcpy(r->peer_addr, a.peer_addr, a.family == 4 ? 4 : 16);
   r->peer_port = htons(a.peer_port);
   r->family = a.family;
   r->kind = uint8_t(shm::RequestKind::announce);
   r->event = uint8_t(a.event);
   r->seeder = a.seeder;
   size_t p = ctx.protocol < kProtocols ? ctx.protocol : 0;
+  if (a.family == shm::kFamilyWebTorrent) {  // a connection, not an address: no topology, no deploy
+    std::memcpy(r->peer_id, a.peer_id, 20);
+    r->conn_generation = a.conn_generation;
+    r->numwant = a.event == shm::Event::stopped ? 0 : uint16_t(std::min<int64_t>(std::max<int64_t>(a.numwant, 0), limits_[p].v4));
+    r->topology_group = 0;
+    r->ctx.flags = 0;
+    r->progress = shm::kProgressUnknown;
+    return PathStatus::ok;
+  }
+  std::memcpy(r->peer_addr, a.peer_addr, a.family == 4 ? 4 : 16);
   r->numwant = effective_numwant(a.numwant, a.event, cfg_, a.family == 4 ? limits_[p].v4 : limits_[p].v6);
   r->topology_group = access_ ? access_->topology_group(a.family, a.peer_addr) : 0;
   // transfers.mode "deploy": a torrent that is not a registered transfer is counted and stored
@@ -190,17 +199,24 @@ void RequestPath::deliver(const shm::Response& r) {
   if (!sink) return;  // no front-end of that protocol here (any more)
   if (r.kind == uint8_t(shm::RequestKind::scrape)) return deliver_scrape_part(r);
   AnnounceResult a;
-  a.status = r.status == uint8_t(shm::ResponseStatus::ok) ? PathStatus::ok : PathStatus::tracker_full;
+  a.status = r.status == uint8_t(shm::ResponseStatus::ok)              ? PathStatus::ok
+             : r.status == uint8_t(shm::ResponseStatus::peer_id_taken) ? PathStatus::peer_id_taken
+                                                                        : PathStatus::tracker_full;
   a.seeders = r.seeders;
   a.leechers = r.leechers;
   a.completed = r.completed;
   a.family = r.family;
-  size_t entry = r.family == 6 ? 18 : 6;
+  size_t entry = r.family == shm::kFamilyWebTorrent ? sizeof(shm::WsTarget) : r.family == 6 ? 18 : 6;
   a.peer_count = uint16_t(std::min<size_t>(r.peer_count, shm::kMaxResponsePeerBytes / entry));
   a.peers = r.peers;
   // Two intervals (issue 11): a registered transfer in progress (someone still downloading, or
   // no completion yet) is asked back soon; everything else at the passive interval. Whether it
   // is registered was decided when the request was made (ReplyContext::flags).
+  if (r.family == shm::kFamilyWebTorrent) {
+    a.interval = cfg_.ws_announce_interval;
+    sink->on_announce(c, a);
+    return;
+  }
   bool registered = c.flags & shm::kReplyRegistered;
   a.interval = registered && (r.leechers > 0 || r.completed == 0) ? cfg_.transfers_active_interval : cfg_.announce_interval;
   if (!registered && access_ && access_->deploy_mode()) a.warning = kNotRegistered;

@@ -29,7 +29,8 @@ namespace shoal::worker {
 //   ring_full      a swarm worker's request ring has no room: "try again"
 //   busy           too many scrapes in flight (kScrapeTableSize): "try again"
 //   tracker_full   the swarm worker's partition has no room for the torrent or peer
-enum class PathStatus : uint8_t { ok, access_denied, ring_full, busy, tracker_full };
+//   peer_id_taken  WebTorrent: the peer_id is bound to another live connection in that swarm
+enum class PathStatus : uint8_t { ok, access_denied, ring_full, busy, tracker_full, peer_id_taken };
 
 // A validated announce, protocol-neutral. Pointers must stay valid during the call only.
 struct AnnounceIn {
@@ -42,6 +43,11 @@ struct AnnounceIn {
   bool seeder = false;                 // left == 0
   uint64_t left = UINT64_MAX;          // bytes the peer still needs; UINT64_MAX = not sent
   int64_t numwant = -1;                // as the client sent it; negative = absent = default
+  // WebTorrent (family shm::kFamilyWebTorrent; peer_addr/peer_port are the connection's and
+  // are not stored): the peer_id and the generation of this socket-worker process; numwant is
+  // the offers to place (ReplyContext::conn carries the connection's token).
+  const uint8_t* peer_id = nullptr;    // 20 bytes
+  uint32_t conn_generation = 0;
 };
 
 // A validated scrape: `count` (1..kMaxScrapeHashes) info_hashes of 20 bytes, contiguous.
@@ -52,8 +58,10 @@ struct ScrapeIn {
 
 // An announce's answer. peers: peer_count compact entries of the asker's family (6 bytes for
 // IPv4, 18 for IPv6, network order), valid during the callback only.
+// WebTorrent announces (family shm::kFamilyWebTorrent): peers holds peer_count shm::WsTarget
+// entries (the connections to forward one offer each to).
 struct AnnounceResult {
-  PathStatus status = PathStatus::ok;  // ok or tracker_full
+  PathStatus status = PathStatus::ok;  // ok, tracker_full or peer_id_taken
   uint32_t seeders = 0, leechers = 0, completed = 0;
   uint8_t family = 4;
   uint16_t peer_count = 0;

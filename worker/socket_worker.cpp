@@ -20,6 +20,8 @@
 #include "worker/request_path.hpp"
 #include "worker/udp_frontend.hpp"
 #include "worker/worker_common.hpp"
+#include "worker/ws_frontend.hpp"
+#include "shm/relay_ring.hpp"
 
 namespace shoal::worker {
 namespace {
@@ -52,8 +54,23 @@ class SocketWorker final {
                                           shared->control->control.partition_key);
     frontends_.push_back(make_udp_frontend(loop->base(), cfg_, path_.get(), &access_, shared->counters, ctx.udp_sockets,
                                            shared->control->control.conn_id_key, shared->clock_base_ns));
-    if (!ctx.tcp_listeners.empty())
-      frontends_.push_back(make_http_frontend(loop->base(), cfg_, path_.get(), shared->counters, ctx.tcp_listeners, ctx.generation));
+    std::vector<TcpListener> http, ws;
+    for (const TcpListener& l : ctx.tcp_listeners) (l.websocket ? ws : http).push_back(l);
+    if (!http.empty())
+      frontends_.push_back(make_http_frontend(loop->base(), cfg_, path_.get(), shared->counters, http, ctx.generation));
+    if (!ws.empty()) {
+      // WebTorrent: offers and answers for connections of other socket workers go through the
+      // relay rings (shm/relay_ring.hpp), created by the supervisor when ws or wss is on.
+      relay_seg_ = shm::Segment::attach(shm::relay_segment_name(cfg_.shm_name), shm::SegmentKind::relay);
+      shm::RelayGeometry g{shared->geometry.socket_workers, shm::relay_ring_bytes(cfg_.ws_relay_ring_bytes)};
+      if (relay_seg_.size() < g.segment_bytes()) throw std::runtime_error("relay segment smaller than its geometry");
+      WsIdentity self{ctx.index, ctx.ring_set, ctx.generation};
+      auto relay = std::make_unique<WsRelay>(relay_seg_.base(), g, ctx.index, ctx.ring_set, ctx.generation,
+                                             ctx.socket_eventfds, shared->counters);
+      auto f = make_ws_frontend(loop->base(), cfg_, path_.get(), shared->counters, ws, self, std::move(relay));
+      ws_ = f.get();
+      frontends_.push_back(std::move(f));
+    }
     for (auto& f : frontends_) path_->attach(f->protocol(), f.get(), f->peer_limits());
     wakeup_ = event_new(loop->base(), ctx.socket_eventfds[ctx.index], EV_READ | EV_PERSIST, &on_wakeup, this);
     event_add(wakeup_, nullptr);
@@ -71,7 +88,10 @@ class SocketWorker final {
 
   void discard_stale_responses() { path_->discard_stale_responses(); }
 
-  void drain_responses() { path_->drain_responses(); }
+  void drain_responses() {
+    if (ws_) ws_->poll_relay();
+    path_->drain_responses();
+  }
 
  private:
   static void on_wakeup(evutil_socket_t fd, short, void* arg) {
@@ -109,6 +129,8 @@ class SocketWorker final {
 
   const conf::Config& cfg_;
   WorkerLoop* loop_;
+  shm::Segment relay_seg_;      // WebTorrent relay rings (only with ws/wss listeners)
+  WsFrontendApi* ws_ = nullptr;  // the WebTorrent front-end in frontends_, if any
   AccessCheck access_;  // the access list snapshot of the current batch
   std::unique_ptr<RequestPath> path_;  // before frontends_, which call it until they are gone
   std::vector<std::unique_ptr<ProtocolFrontend>> frontends_;  // UDP, then HTTP/HTTPS if configured

@@ -56,6 +56,10 @@ class SwarmWorker {
     event_add(wakeup_, nullptr);
     retry_ = evtimer_new(loop->base(), &on_retry, this);
     expire_ = event_new(loop->base(), -1, EV_PERSIST, &on_expire, this);
+    purge_ = evtimer_new(loop->base(), &on_purge, this);
+    live_.control = shared_->control;
+    live_.socket_workers = shared_->geometry.socket_workers;
+    seen_generation_.assign(live_.socket_workers, 0);
     timeval every{long(ctx.config->cleanup_interval), 0};
     event_add(expire_, &every);
     if (const char* hex = getenv("SHOAL_TEST_ABORT_INFO_HASH")) {
@@ -68,10 +72,12 @@ class SwarmWorker {
     event_free(wakeup_);
     event_free(retry_);
     event_free(expire_);
+    event_free(purge_);
   }
 
   // Drains every request ring as far as the response rings allow.
   void drain() {
+    check_socket_generations();  // before the requests: a scrape must not count dead peers
     bool backlog = false;
     uint32_t now = shm::seconds_since(shared_->clock_base_ns);
     for (size_t r = 0; r < requests_.size(); r++) {
@@ -103,6 +109,8 @@ class SwarmWorker {
     shm::store_u32(g.peers_v4, t.peers_v4);
     shm::store_u32(g.peers_v6, t.peers_v6);
     shm::store_u32(g.seeders_v6, t.seeders_v6);
+    shm::store_u32(g.peers_ws, t.peers_ws);
+    shm::store_u32(g.seeders_ws, t.seeders_ws);
     std::atomic_ref<uint64_t>(g.completed).store(t.completed, std::memory_order_release);
   }
 
@@ -116,6 +124,10 @@ class SwarmWorker {
     q.seeders = r.seeders;
     q.leechers = r.leechers;
     q.completed = r.completed;
+    shm::ScrapeResult w = part_->scrape_webtorrent(q.info_hash);
+    q.ws_seeders = w.seeders;
+    q.ws_leechers = w.leechers;
+    q.ws_completed = w.completed;
     uint32_t total = 0, rows = 0;
     auto op = shm::QueryOp(q.op);
     part_->for_each_peer(q.info_hash, [&](const shm::PeerInfo& peer) {
@@ -143,7 +155,7 @@ class SwarmWorker {
       }
       total++;
     });
-    q.found = (r.seeders + r.leechers + r.completed) > 0 || total > 0;
+    q.found = (r.seeders + r.leechers + r.completed) > 0 || total > 0 || (w.seeders + w.leechers + w.completed) > 0;
     q.peer_total = total;
     q.location_total = uint16_t(rows);
     if (op == shm::QueryOp::drop && q.found) {
@@ -169,7 +181,9 @@ class SwarmWorker {
     for (uint64_t k = 0; k < n; k++) {
       if (skip_poison(r, base + k)) continue;
       mark_applying(request_mark(r, base + k));
-      apply(*req.peek(k), &scratch_, now);
+      // A WebTorrent announce of a dead socket worker would store a peer whose connection is
+      // gone: skip it (its stopped announces do not matter either: the purge removes its peers).
+      if (req.peek(k)->family != shm::kFamilyWebTorrent) apply(*req.peek(k), &scratch_, now, uint32_t(r / shm::RingsGeometry::kSets));
     }
     mark_applying(0);
     req.retire(n);
@@ -196,7 +210,7 @@ class SwarmWorker {
         if (k + kPrefetchPeer < n) prefetch_peer(*req.peek(k + kPrefetchPeer));
         if (skip_poison(r, base + k)) continue;  // no response: the client's retry is a new request
         mark_applying(request_mark(r, base + k));
-        apply(*req.peek(k), resp.slot_for_write(out++), now);
+        apply(*req.peek(k), resp.slot_for_write(out++), now, uint32_t(r / shm::RingsGeometry::kSets));
       }
       mark_applying(0);
       resp.publish(out);
@@ -250,8 +264,9 @@ class SwarmWorker {
     part_->prefetch_peer(rq.info_hash, announce ? rq.family : 0, rq.peer_addr, rq.peer_port);
   }
 
-  // Applies one request to the partition and writes its response (header + used peer bytes).
-  void apply(const shm::Request& rq, shm::Response* out, uint32_t now) {
+  // Applies one request from socket slot `slot`'s ring to the partition and writes its response
+  // (header + used peer bytes).
+  void apply(const shm::Request& rq, shm::Response* out, uint32_t now, uint32_t slot) {
     if (fault_hash_set_ && std::memcmp(rq.info_hash, fault_hash_, 20) == 0) abort();  // tests only
     std::memcpy(&out->ctx, &rq.ctx, sizeof rq.ctx);
     std::memcpy(out->info_hash, rq.info_hash, sizeof rq.info_hash);
@@ -259,7 +274,7 @@ class SwarmWorker {
     out->family = rq.family;
     out->peer_count = 0;
     if (rq.kind == uint8_t(shm::RequestKind::scrape)) {
-      shm::ScrapeResult r = part_->scrape(rq.info_hash);
+      shm::ScrapeResult r = rq.family == shm::kFamilyWebTorrent ? part_->scrape_webtorrent(rq.info_hash) : part_->scrape(rq.info_hash);
       out->status = uint8_t(shm::ResponseStatus::ok);
       out->seeders = r.seeders;
       out->leechers = r.leechers;
@@ -267,6 +282,7 @@ class SwarmWorker {
       shm::count(shared_->counters, shm::Counter::scrapes_applied);
       return;
     }
+    if (rq.family == shm::kFamilyWebTorrent) return apply_webtorrent(rq, out, now, slot);
     shm::AnnounceInput in{};
     in.info_hash = rq.info_hash;
     in.family = rq.family;
@@ -288,6 +304,71 @@ class SwarmWorker {
     shm::count(shared_->counters, r.status == 0 ? shm::Counter::announces_applied : shm::Counter::announce_tracker_full);
   }
 
+  // A WebTorrent announce (issue 10): the peer is the connection (slot, conn_generation,
+  // ctx.conn) of the asking socket worker; the response carries offer targets (WsTarget).
+  void apply_webtorrent(const shm::Request& rq, shm::Response* out, uint32_t now, uint32_t slot) {
+    shm::WsAnnounceInput in{};
+    in.info_hash = rq.info_hash;
+    in.peer_id = rq.peer_id;
+    in.slot = uint8_t(slot);
+    in.generation = rq.conn_generation;
+    in.token = uint32_t(rq.ctx.conn);
+    in.event = rq.event;
+    in.seeder = rq.seeder != 0;
+    in.offers = uint16_t(std::min<size_t>(rq.numwant, shm::kMaxResponsePeerBytes / sizeof(shm::WsTarget)));
+    in.now = now;
+    shm::WsAnnounceResult r = part_->announce_webtorrent(in, reinterpret_cast<shm::WsTarget*>(out->peers), live_);
+    out->status = r.status;
+    out->seeders = r.seeders;
+    out->leechers = r.leechers;
+    out->completed = r.completed;
+    out->peer_count = r.target_count;
+    shm::count(shared_->counters, r.status == uint8_t(shm::ResponseStatus::tracker_full) ? shm::Counter::announce_tracker_full
+                                                                                        : shm::Counter::announces_applied);
+  }
+
+  // WebTorrent liveness from the control segment: a peer's connection lives while its socket
+  // slot's active process is the generation that stored it.
+  struct ControlLiveness final : shm::WsLiveness {
+    const shm::ControlSegment* control = nullptr;
+    uint32_t socket_workers = 0;
+    int ring_set(uint8_t slot, uint32_t generation) const override {
+      if (slot >= socket_workers || generation == 0) return -1;
+      const shm::SocketSets& ss = control->socket_sets[slot];
+      if (shm::load_u32(ss.active_generation) != generation) return -1;
+      return int(shm::load_u32(ss.active_set) & 1);
+    }
+  };
+
+ public:
+  // Notices a socket slot whose process changed (died, restarted, rolled): its WebTorrent
+  // connections are gone, so a purge pass removes their peers from every WebTorrent swarm.
+  void check_socket_generations() {
+    bool changed = false;
+    for (uint32_t s = 0; s < live_.socket_workers; s++) {
+      uint32_t g = shm::load_u32(shared_->control->socket_sets[s].active_generation);
+      if (g != seen_generation_[s]) changed |= seen_generation_[s] != 0, seen_generation_[s] = g;
+    }
+    if (changed && purge_wraps_ == 0) {
+      purge_wraps_ = 2;  // two wraps of the sweep cursor: one full pass from wherever it was
+      on_purge(-1, 0, this);  // the first steps now, the rest from a timer
+    }
+  }
+
+ private:
+  static void on_purge(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<SwarmWorker*>(arg);
+    const conf::Config& c = *self->ctx_.config;
+    for (int step = 0; step < 4; step++) {  // ≤ 4 × 4096 peers per turn of the event loop
+      shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, 4096, &self->live_);
+      if (r.peers_removed) shm::count(self->shared_->counters, shm::Counter::peers_expired, r.peers_removed);
+      if (r.torrents_removed) shm::count(self->shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
+      if (r.wrapped && --self->purge_wraps_ == 0) return;
+    }
+    timeval soon{0, 1000};
+    evtimer_add(self->purge_, &soon);
+  }
+
   static void on_wakeup(evutil_socket_t fd, short, void* arg) {
     drain_eventfd(fd);
     static_cast<SwarmWorker*>(arg)->drain();
@@ -296,7 +377,8 @@ class SwarmWorker {
   static void on_expire(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<SwarmWorker*>(arg);
     const conf::Config& c = *self->ctx_.config;
-    shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, c.cleanup_budget);
+    self->check_socket_generations();
+    shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, c.cleanup_budget, &self->live_);
     if (r.peers_removed) shm::count(self->shared_->counters, shm::Counter::peers_expired, r.peers_removed);
     if (r.torrents_removed) shm::count(self->shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
     self->drain();  // also a safety net against a lost wake-up
@@ -318,6 +400,10 @@ class SwarmWorker {
   event* wakeup_ = nullptr;
   event* retry_ = nullptr;
   event* expire_ = nullptr;
+  event* purge_ = nullptr;
+  ControlLiveness live_;
+  std::vector<uint32_t> seen_generation_;  // per socket slot: the active generation last seen
+  uint32_t purge_wraps_ = 0;               // sweep wraps left in a running purge (0 = none)
 };
 
 // Attaches and recovers the partition; logs what recovery did.

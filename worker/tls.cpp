@@ -97,7 +97,7 @@ SSL_CTX* tls_make_server_context(const std::string& certificate, const std::stri
 }
 
 std::string tls_check_config(const conf::Config& cfg) {
-  if (!cfg.https_enabled) return "";
+  if (!cfg.https_enabled && !cfg.wss_enabled) return "";
   std::string why;
   SSL_CTX* ctx = tls_make_server_context(cfg.https_certificate, cfg.https_private_key, &why);
   if (!ctx) return why;

@@ -19,12 +19,15 @@ struct UdpSocket {
   int family = 0;  // AF_INET or AF_INET6
 };
 
-// One listening TCP socket of a socket-worker slot (HTTP, or HTTPS when tls is set); already
-// bound, SO_REUSEPORT, listen()ing, non-blocking.
+// One listening TCP socket of a socket-worker slot: HTTP, HTTPS (tls), WebSocket (websocket) or
+// WebSocket over TLS (both); already bound, SO_REUSEPORT, listen()ing, non-blocking.
 struct TcpListener {
   int fd = -1;
   int family = 0;  // AF_INET or AF_INET6
   bool tls = false;
+  bool websocket = false;
+  // "http", "https", "ws" or "wss"
+  const char* scheme() const { return websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http"); }
 };
 
 struct WorkerContext {

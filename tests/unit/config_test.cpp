@@ -250,10 +250,10 @@ TEST(ConfigErrors, RingSlotsMustBeAPowerOfTwo) {
 // Configurations that parse but cannot work are refused by `shoald -t`, not at start.
 TEST(ConfigUnworkable, EveryProtocolDisabledIsAnError) {
   EXPECT_EQ(messages(load("udp: { enabled = false; };")),
-            Lines{"t.conf:1: udp.enabled: every protocol is disabled (udp, http, https): shoald would serve nothing"});
+            Lines{"t.conf:1: udp.enabled: every protocol is disabled (udp, http, https, ws, wss): shoald would serve nothing"});
   // Reported on the last enabled = false written.
   EXPECT_EQ(messages(load("https: { enabled = false; };\nudp: { enabled = false; };\nhttp: { enabled = false; };")),
-            Lines{"t.conf:3: http.enabled: every protocol is disabled (udp, http, https): shoald would serve nothing"});
+            Lines{"t.conf:3: http.enabled: every protocol is disabled (udp, http, https, ws, wss): shoald would serve nothing"});
   EXPECT_EQ(messages(load("udp: { enabled = false; };\nhttp: { enabled = true; };")), Lines{});
 }
 

@@ -255,8 +255,13 @@ TEST(HttpConfig, CrossChecks) {
             Lines{"t.conf:1: http.real_ip_header: is read only from http.trusted_proxies, which is "
                   "empty; list the proxies"});
   EXPECT_EQ(errors_of("http: { listen = [ \"127.0.0.1:80\" ]; };\nhttps: { listen = [ \"127.0.0.1:80\" ]; };"),
-            Lines{"t.conf:2: https.listen: \"127.0.0.1:80\" is both an http.listen and an https.listen "
-                  "address"});
+            Lines{"t.conf:2: https.listen: \"127.0.0.1:80\" is in both http.listen and https.listen"});
+  EXPECT_EQ(errors_of("ws: { listen = [ \"127.0.0.1:81\" ]; };\nwss: { listen = [ \"127.0.0.1:81\" ]; };"),
+            Lines{"t.conf:2: wss.listen: \"127.0.0.1:81\" is in both ws.listen and wss.listen"});
+  EXPECT_EQ(errors_of("wss: { enabled = true; listen = [ \"127.0.0.1:82\" ]; };"),
+            (Lines{"t.conf:1: https.certificate: must name a PEM file while wss.enabled is true",
+                   "t.conf:1: https.private_key: must name a PEM file while wss.enabled is true"}));
+  EXPECT_EQ(errors_of("udp: { enabled = false; };\nws: { enabled = true; listen = [ \"127.0.0.1:83\" ]; };"), Lines{});
   EXPECT_EQ(errors_of("http: { real_ip_header = \"X Forwarded\"; trusted_proxies = [ \"::1\" ]; };"),
             Lines{"t.conf:1: http.real_ip_header: must be an HTTP header name such as "
                   "\"X-Forwarded-For\", got \"X Forwarded\""});

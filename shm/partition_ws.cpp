@@ -1,0 +1,183 @@
+// shm/partition_ws.cpp — WebTorrent peers in a swarm partition (issue 10; API: shm/partition.hpp,
+// records: PeerWs in shm/partition_layout.hpp). A WebTorrent swarm is the torrent record of kind
+// kTorrentWebTorrent of its info_hash; its peers live in that record's two IPv6-sized lists, keyed
+// in the peer index by peer_key(peer_id) with port 0, so insertion, removal, expiry and repair
+// are the same code as for IPv6 peers. What is different: a peer_id is bound to the connection
+// that announced it first (another live connection is refused), and an announce returns offer
+// targets (the connections of other peers) instead of addresses.
+#include <cstring>
+
+#include "shm/partition.hpp"
+#include "shm/partition_layout.hpp"
+#include "shm/partition_ops.hpp"
+#include "shm/peer_view.hpp"
+
+namespace shoal::shm {
+
+namespace {
+
+using namespace pops;
+
+constexpr uint32_t kMaxDeadRemoved = 8;  // dead peers removed per announce (the sweep does the rest)
+
+PeerKey ws_key(const PartitionHeader& h, const uint8_t* peer_id) {
+  PeerKey k{};
+  k.family = 6;  // PeerWs has PeerV6's shape
+  peer_key(h.hash_seed, peer_id, k.addr);
+  k.port_be = 0;
+  return k;
+}
+
+PeerWs* ws_at(const PartitionRegions& r, uint32_t t, uint32_t list, uint32_t pos) {
+  return reinterpret_cast<PeerWs*>(peer_at(r, r.pool[t].lists[list].block, list, pos));
+}
+
+bool same_conn(const PeerWs& p, const WsAnnounceInput& in) {
+  return p.slot == in.slot && p.generation == in.generation && p.token == in.token;
+}
+
+// Removes the peer keyed `k` of torrent t if it is indexed. True if removed.
+bool remove_key(Op& op, uint32_t t, const PeerKey& k) {
+  uint32_t slot = find_peer_slot(op.r, t, k, peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be));
+  if (slot == kNil) return false;
+  const PeerSlot s = op.r.pindex[slot];
+  list_remove(op, t, where_list(s.where), where_pos(s.where), slot);
+  return true;
+}
+
+}  // namespace
+
+WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTarget* targets_out, const WsLiveness& live) {
+  WsAnnounceResult res{};
+  Op op(p_);
+  PeerKey k = ws_key(op.h, in.peer_id);
+  uint32_t ttag = torrent_tag(op.h.hash_seed, in.info_hash, kTorrentWebTorrent);
+  uint32_t tslot = find_torrent_slot(op.r, in.info_hash, ttag, kTorrentWebTorrent);
+  uint32_t t = tslot == kNil ? kNil : op.r.tindex[tslot].torrent;
+  uint32_t tag = t == kNil ? 0 : peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
+  uint32_t slot = t == kNil ? kNil : find_peer_slot(op.r, t, k, tag);
+  Placed old{kNil, kNil};
+  PeerWs rec{};
+  if (slot != kNil) {
+    old = {where_list(op.r.pindex[slot].where), where_pos(op.r.pindex[slot].where)};
+    rec = *ws_at(op.r, t, old.list, old.pos);
+    if (!same_conn(rec, in) && live.ring_set(rec.slot, rec.generation) >= 0) {
+      res.status = uint8_t(ResponseStatus::peer_id_taken);  // bound to another live connection
+      fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
+      return res;
+    }
+  }
+  if (in.event == uint8_t(Event::stopped)) {
+    if (slot != kNil) {
+      list_remove(op, t, old.list, old.pos, slot);
+      commit(op);
+    }
+    if (t != kNil) fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
+    return res;
+  }
+  // Insert or refresh (a dead connection's record is taken over by the asking one).
+  bool created = false;
+  if (t == kNil) {
+    if (stored_peers(op.h) >= new_torrent_peer_limit_ || (t = create_torrent(op, in.info_hash, ttag, kTorrentWebTorrent)) == kNil) {
+      abort_op(op);
+      res.status = uint8_t(ResponseStatus::tracker_full);
+      return res;
+    }
+    created = true;
+    tag = peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
+  }
+  if (slot == kNil && stored_peers(op.h) >= op.h.max_peers) {
+    abort_op(op);
+    res.status = uint8_t(ResponseStatus::tracker_full);
+    if (!created) fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
+    return res;
+  }
+  if (slot == kNil) std::memcpy(rec.key, k.addr, 16);
+  bool counted = rec.flags & kPeerCompletedCounted;
+  bool count_now = in.event == uint8_t(Event::completed) && in.seeder && !counted;
+  rec.port_be = 0;
+  rec.flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0));
+  rec.slot = in.slot;
+  rec.generation = in.generation;
+  rec.token = in.token;
+  rec.last_seen = in.now;
+  if (count_now) count_completed(op, t);
+  uint32_t want = list_of(6, in.seeder);
+  Placed at{want, kNil};
+  if (old.list == want) {
+    op.tx.write(ws_at(op.r, t, want, old.pos), &rec, sizeof rec);
+    at.pos = old.pos;
+  } else {
+    if (old.list != kNil) list_remove(op, t, old.list, old.pos, slot);
+    at.pos = list_push(op, t, want, reinterpret_cast<const uint8_t*>(&rec), tag);
+    if (at.pos == kNil) {
+      abort_op(op);
+      res.status = uint8_t(ResponseStatus::tracker_full);
+      if (!created) fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
+      return res;
+    }
+  }
+  commit(op);
+
+  // Offer targets: distinct random live peers of the swarm other than the asker; a seeder gets
+  // leechers only. Dead peers met on the way are removed afterwards (by key: positions move).
+  const TorrentRecord& tr = op.r.pool[t];
+  uint32_t nl = tr.lists[kV6Leechers].count;
+  uint32_t n = nl + (in.seeder ? 0 : tr.lists[kV6Seeders].count);
+  uint32_t picked[kMaxResponsePeerBytes / sizeof(WsTarget)];
+  uint8_t dead_keys[kMaxDeadRemoved][16];
+  uint32_t dead = 0;
+  uint16_t got = 0;
+  uint32_t want_targets = in.offers;
+  if (want_targets > kMaxResponsePeerBytes / sizeof(WsTarget)) want_targets = kMaxResponsePeerBytes / sizeof(WsTarget);
+  for (uint32_t tries = 0; got < want_targets && n > 0 && tries < want_targets * 4 + 8; ++tries) {
+    uint32_t i = uint32_t(xorshift_next(&op.h.rng_state) % n);
+    bool seen = false;
+    for (uint32_t j = 0; j < got && !seen; ++j) seen = picked[j] == i;
+    if (seen) continue;
+    uint32_t list = i < nl ? kV6Leechers : kV6Seeders;
+    uint32_t pos = i < nl ? i : i - nl;
+    if (list == at.list && pos == at.pos) continue;  // the asker
+    const PeerWs* p = ws_at(op.r, t, list, pos);
+    int set = live.ring_set(p->slot, p->generation);
+    if (set < 0) {
+      bool known = false;
+      for (uint32_t d = 0; d < dead && !known; ++d) known = std::memcmp(dead_keys[d], p->key, 16) == 0;
+      if (!known && dead < kMaxDeadRemoved) std::memcpy(dead_keys[dead++], p->key, 16);
+      continue;
+    }
+    picked[got] = i;
+    WsTarget& w = targets_out[got++];
+    w = WsTarget{};
+    w.generation = p->generation;
+    w.token = p->token;
+    w.slot = p->slot;
+    w.ring_set = uint8_t(set);
+  }
+  res.target_count = got;
+  if (dead) {
+    uint32_t in_tx = 0;
+    for (uint32_t d = 0; d < dead; ++d) {
+      PeerKey dk{};
+      dk.family = 6;
+      std::memcpy(dk.addr, dead_keys[d], 16);
+      if (remove_key(op, t, dk) && removals_due(op, ++in_tx)) {
+        commit(op);
+        in_tx = 0;
+      }
+    }
+    commit(op);
+  }
+  fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
+  return res;
+}
+
+ScrapeResult Partition::scrape_webtorrent(const uint8_t* info_hash) const {
+  PartitionRegions r = partition_regions(p_);
+  ScrapeResult res{};
+  uint32_t slot = find_torrent_slot(r, info_hash, torrent_tag(r.h->hash_seed, info_hash, kTorrentWebTorrent), kTorrentWebTorrent);
+  if (slot != kNil) fill_counts(r, r.tindex[slot].torrent, res.seeders, res.leechers, res.completed);
+  return res;
+}
+
+}  // namespace shoal::shm

@@ -1,0 +1,150 @@
+// worker/ws_frontend_impl.hpp — the WebTorrent front-end's class (private to worker/ws_*.cpp;
+// API and behaviour: worker/ws_frontend.hpp). Connections and their I/O: ws_frontend.cpp;
+// messages, offers and answers: ws_messages.cpp.
+#pragma once
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "worker/tls.hpp"
+#include "worker/webtorrent_codec.hpp"
+#include "worker/ws_frontend.hpp"
+#include "worker/ws_session.hpp"
+
+namespace shoal::worker {
+
+namespace wt = webtorrent;
+
+inline constexpr size_t kMaxSwarmsPerConn = 256;       // (info_hash, peer_id) pairs one connection holds
+inline constexpr size_t kMaxAnnouncesInFlight = 16;    // per connection
+inline constexpr uint64_t kCloseGraceMs = 2000;        // a closing connection's last chance to flush
+inline constexpr size_t kMaxLeaveQueue = 1 << 16;      // stopped announces waiting for ring room
+
+class WsFrontend;
+
+// One WebSocket connection.
+struct WsConn {
+  enum class State : uint8_t { handshake, open, closing };
+  // A swarm the connection announced in: its peer there leaves when the connection closes.
+  struct Swarm {
+    wt::Id info_hash;
+    wt::Id peer_id;
+  };
+  // An announce waiting for its swarm worker's reply, with the offers to forward then.
+  struct Pending {
+    uint32_t seq;
+    wt::Id info_hash;
+    wt::Id peer_id;
+    bool stopped;
+    std::vector<wt::Offer> offers;
+  };
+  // An offer delivered to this connection, awaiting its answer.
+  struct Delivered {
+    wt::Id offer_id;
+    wt::Id info_hash;
+    wt::Id from_peer_id;
+    RelayTarget from;
+    uint64_t expires_ms;
+  };
+
+  WsFrontend* owner = nullptr;  // for the bufferevent callbacks
+  uint32_t token = 0;
+  bufferevent* bev = nullptr;
+  State state = State::handshake;
+  bool tls = false;
+  uint8_t family = 4;  // of the client address
+  uint8_t addr[16] = {};
+  uint16_t port = 0;   // host order
+  uint64_t created_ms = 0, last_ms = 0, closing_ms = 0;
+  std::string handshake;                 // bytes of the opening handshake so far
+  std::unique_ptr<ws::Session> session;  // after the handshake
+  std::vector<Swarm> swarms;
+  std::vector<Pending> pending;
+  std::vector<Delivered> delivered;      // oldest first, at most ws.max_pending_offers
+  double relay_tokens = 0;               // bytes of offers/answers it may still have relayed
+  uint64_t relay_refill_ms = 0;
+  uint32_t next_seq = 1;
+};
+
+class WsFrontend final : public WsFrontendApi {
+ public:
+  WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* path, shm::CounterBlock* counters,
+             const std::vector<TcpListener>& listeners, WsIdentity self, std::unique_ptr<WsRelay> relay);
+  ~WsFrontend() override;
+
+  shm::Protocol protocol() const override { return shm::Protocol::ws; }
+  PeerLimits peer_limits() const override { return {uint16_t(cfg_.ws_max_offers), uint16_t(cfg_.ws_max_offers)}; }
+  void on_announce(const shm::ReplyContext& ctx, const AnnounceResult& r) override;
+  void on_scrape(const shm::ReplyContext& ctx, const ScrapeResult& r) override;
+  void after_responses() override;
+  void drain() override;
+  bool idle() const override { return conns_.empty(); }
+  uint64_t poll_relay() override;
+
+ private:
+  // ---- connections (ws_frontend.cpp)
+  static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int len, void* arg);
+  static void on_read(bufferevent* bev, void* arg);
+  static void on_write(bufferevent* bev, void* arg);
+  static void on_event(bufferevent* bev, short what, void* arg);
+  static void on_sweep(evutil_socket_t, short, void* arg);
+  static void on_hup(evutil_socket_t, short, void* arg);
+  void accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls);
+  void read_handshake(WsConn* c, std::string_view bytes);
+  void read_frames(WsConn* c, std::string_view bytes);
+  // Sends one text message; false (and the connection is closing) if it cannot be sent.
+  bool send_text(WsConn* c, std::string_view text);
+  void write_output(WsConn* c);
+  // Starts the close handshake (code per RFC 6455 7.4.1); the connection is freed once its
+  // output is written or after kCloseGraceMs.
+  void start_close(WsConn* c, uint16_t code, std::string_view reason);
+  void free_conn(WsConn* c);  // its peers leave their swarms
+  void leave_swarms(WsConn* c);
+  void retry_leaves();
+  WsConn* find(uint64_t token);
+  uint64_t now_ms() const;
+
+  // ---- messages (ws_messages.cpp)
+  void handle_message(WsConn* c, const std::string& text);
+  void handle_announce(WsConn* c, wt::Announce& a);
+  void handle_answer(WsConn* c, const wt::Answer& a);
+  void handle_scrape(WsConn* c, const wt::Scrape& s);
+  void send_error(WsConn* c, std::string_view reason, std::string_view action, const wt::Id* info_hash);
+  // Token bucket of relayed bytes (ws.relay_bytes_per_second, burst one second): takes n bytes.
+  bool take_relay_budget(WsConn* c, size_t n);
+  void forward(const RelayTarget& to, uint16_t kind, const RelayHead& head, std::string_view sdp);
+  void deliver_offer(uint32_t token, const RelayHead& head, std::string_view sdp);
+  void deliver_answer(uint32_t token, const RelayHead& head, std::string_view sdp);
+  shm::ReplyContext context_of(const WsConn* c, uint32_t seq, uint8_t family) const;
+
+  event_base* base_;
+  const conf::Config& cfg_;
+  RequestPath* path_;
+  shm::CounterBlock* counters_;
+  WsIdentity self_;
+  std::unique_ptr<WsRelay> relay_;
+  std::unique_ptr<TlsContext> tls_;
+  std::vector<evconnlistener*> listeners_;
+  std::vector<evconnlistener*> tls_listeners_;  // of listeners_, the wss ones
+  event* sweep_ = nullptr;
+  event* hup_ = nullptr;
+  std::unordered_map<uint32_t, std::unique_ptr<WsConn>> conns_;
+  uint32_t next_token_ = 1;
+  uint32_t max_conns_;
+  bool draining_ = false;
+  struct Leave {
+    wt::Id info_hash;
+    wt::Id peer_id;
+    uint32_t token;
+  };
+  std::vector<Leave> leave_queue_;  // stopped announces the rings had no room for
+};
+
+}  // namespace shoal::worker

@@ -1,0 +1,76 @@
+// worker/ws_relay.hpp — a socket worker's end of the WebTorrent relay (issue 10): it forwards an
+// offer to the socket worker holding the target peer's connection, and an answer back to the one
+// holding the offering peer's, over the socket-to-socket rings of shm/relay_ring.hpp; records
+// for this process come out of its inbound rings. A record for a connection of this very
+// process never touches a ring (the front-end delivers it directly).
+//
+// Record payload (after the RelayRecord header): RelayHead, then the offer or answer object as
+// compact JSON text (worker/webtorrent_codec.hpp keeps it; at most kMaxSdpJsonBytes).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "shm/counters.hpp"
+#include "shm/relay_ring.hpp"
+
+namespace shoal::worker {
+
+// Who sent a relayed message and about what. For an offer, peer_id is the offering peer's and
+// (from_slot, from_set, from_generation, from_token) its connection, so the target's socket
+// worker can route the answer back with no swarm lookup; for an answer, peer_id is the
+// answering peer's (the from_* fields are not used).
+struct RelayHead {
+  uint8_t info_hash[20];
+  uint8_t peer_id[20];
+  uint8_t offer_id[20];
+  uint8_t from_slot;
+  uint8_t from_set;
+  uint8_t reserved[2];
+  uint32_t from_generation;
+  uint32_t from_token;
+};
+static_assert(sizeof(RelayHead) == 72);
+
+// Where a relayed message goes: a connection (token) of socket slot `slot`'s process of
+// `generation`, which uses ring set `ring_set`.
+struct RelayTarget {
+  uint8_t slot;
+  uint8_t ring_set;
+  uint32_t generation;
+  uint32_t token;
+};
+
+class WsRelay {
+ public:
+  // `base`: the relay segment's mapping (shm/relay_ring.hpp geometry `g`); this process is
+  // socket slot `slot`, ring set `ring_set`, generation `generation`; `wake_fds[d]` wakes
+  // socket worker d. Counts drops into `counters`.
+  WsRelay(void* base, shm::RelayGeometry g, uint32_t slot, uint32_t ring_set, uint32_t generation,
+          std::vector<int> wake_fds, shm::CounterBlock* counters);
+
+  // Queues one record for `to` (kind shm::kRelayOffer or kRelayAnswer). False (counted in
+  // ws_relay_dropped) when the ring to that process is full or the payload too large.
+  bool send(const RelayTarget& to, uint16_t kind, const RelayHead& head, std::string_view sdp_json);
+
+  // Publishes what send() queued and wakes each target worker once. Call after each batch.
+  void flush();
+
+  // Hands every record addressed to this process to `fn(kind, token, head, sdp_json)` (records
+  // for another generation of this slot are dropped), then frees their ring space. Returns the
+  // records delivered.
+  using Handler = std::function<void(uint16_t kind, uint32_t token, const RelayHead& head, std::string_view sdp_json)>;
+  uint64_t poll(const Handler& fn);
+
+ private:
+  shm::RelayGeometry g_;
+  uint32_t slot_, set_, generation_;
+  std::vector<int> wake_fds_;
+  shm::CounterBlock* counters_;
+  std::vector<shm::RelayRing> out_;  // [d * 2 + kd]: this process → (d, kd)
+  std::vector<shm::RelayRing> in_;   // [s * 2 + ks]: (s, ks) → this process
+  std::vector<uint8_t> dirty_;       // out_ rings with unpublished records
+};
+
+}  // namespace shoal::worker
