@@ -398,8 +398,8 @@ void LoadGen::tick() {
   }
 }
 
-/// One JSON line (jansson). Load mode's "end" line reports the measured window; idle lines
-/// report totals since the start.
+/// One JSON line (jansson). Load mode's "end" line reports the measured window (and the whole
+/// run's counters in run_totals); idle lines report totals since the start.
 void LoadGen::print(const char* phase, uint64_t now) const {
   bool window = !o_.idle && measured_ns_ > 0;
   const Counters& c = window ? window_ : st_;
@@ -416,6 +416,13 @@ void LoadGen::print(const char* phase, uint64_t now) const {
 #define WS_JSON(n) json_object_set_new(j, #n, json_integer(json_int_t(c.n)));
   WS_LOAD_COUNTERS(WS_JSON)
 #undef WS_JSON
+  if (window) {  // the whole run too (opening, warm-up, drain): problems outside the window
+    json_t* all = json_object();
+#define WS_ALL(n) json_object_set_new(all, #n, json_integer(json_int_t(st_.n)));
+    WS_LOAD_COUNTERS(WS_ALL)
+#undef WS_ALL
+    json_object_set_new(j, "run_totals", all);
+  }
   json_object_set_new(j, "p50_us", json_real(latency_.quantile_us(0.5)));
   json_object_set_new(j, "p99_us", json_real(latency_.quantile_us(0.99)));
   json_t* msgs = json_array();

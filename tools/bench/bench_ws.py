@@ -30,6 +30,9 @@ import time
 import trackers as T
 
 TORRENTS, OFFERS, CONNECTIONS = 1000, 5, 64
+# shoald counters that show trouble (shm_inspect counters), reported when they move in a run.
+TROUBLE = ["ring_full_drops", "ws_connections_refused", "ws_handshake_failures", "ws_failure",
+           "ws_answers_dropped", "ws_relay_dropped", "tls_handshake_failures"]
 LABELS = {"shoald": "shoald (1 socket + 1 swarm worker)", "bittorrent-tracker": "bittorrent-tracker (npm, node)"}
 _ws_cache = {}
 
@@ -157,10 +160,14 @@ class WsSection:
         try:
             tr.start()
             self.h.wait_quiet()
-            c0, f0, t0 = tr.cpu_seconds(), self.h.foreign_cpu(), time.monotonic()
+            c0, s0, f0, t0 = tr.cpu_seconds(), tr.counters(), self.h.foreign_cpu(), time.monotonic()
             res, gcpu = self.h.run_gen(self.gen_argv(tr.url(tls), connections, warmup, seconds, extra),
                                        warmup + seconds + 150)
             wall = time.monotonic() - t0
+            s1 = tr.counters()
+            if s0 and s1:  # shoald's own account of trouble during the run
+                res["tracker_counters"] = {k: s1.get(k, 0) - s0.get(k, 0) for k in TROUBLE
+                                           if s1.get(k, 0) - s0.get(k, 0)}
             res.update(tracker_cpu=(tr.cpu_seconds() - c0) / wall * 100, generator_cpu=gcpu,
                        other_cpu=self.h.foreign_delta(f0, self.h.foreign_cpu()) / wall * 100)
             res.setdefault("announces_per_s", 0.0)
@@ -290,6 +297,12 @@ class WsSection:
                 r.get("p50_us", 0) / 1000, r.get("p99_us", 0) / 1000, r.get("errors", 0), r.get("invalid", 0),
                 r.get("timeouts", 0), r.get("late", 0), r.get("disconnects", 0) + r.get("server_closes", 0),
                 r["tracker_cpu"], r["generator_cpu"], r["other_cpu"], ratio))
+        trouble = [t for n in self.names for t in self.trouble(n, "ws", [hold[n]])]
+        msgs = sorted({"%s: %s" % (n, m) for n in self.names for m in hold[n].get("messages", [])})
+        if msgs:
+            out += ["", "Messages seen: " + "; ".join(msgs[:8])]
+        if trouble:
+            out += ["", "Over the whole runs: " + "; ".join(trouble) + "."]
         out += ["", "### Memory per idle WebSocket connection", "",
                 "`ws_load --idle` opens %s connections (upgrade done, nothing sent) and holds them; the tracker's "
                 "memory is read before and 1 s after the last one opened. shoald: private RSS of all its processes "
@@ -311,8 +324,24 @@ class WsSection:
                     "only bittorrent-tracker was measured."]
         return "\n".join(out)
 
+    @staticmethod
+    def trouble(name, transport, rs):
+        """Notes on one row's runs: problems outside the measured window, shoald's counters."""
+        out = []
+        for key in ("errors", "invalid", "timeouts", "late", "disconnects", "server_closes"):
+            extra = sum(r.get("run_totals", {}).get(key, 0) - r.get(key, 0) for r in rs)
+            if extra:
+                out.append("%d %s outside the measured window" % (extra, key))
+        counters = {}
+        for r in rs:
+            for k, v in r.get("tracker_counters", {}).items():
+                counters[k] = counters.get(k, 0) + v
+        out += ["%s %d" % (k, v) for k, v in sorted(counters.items())]
+        return ["%s (%s): %s" % (name, transport, ", ".join(out))] if out else []
+
     def notes(self, tput):
         msgs = sorted({"%s: %s" % (n, m) for (n, _), rs in tput.items() for r in rs for m in r.get("messages", [])})
+        trouble = [t for (n, tls), rs in tput.items() for t in self.trouble(n, "wss" if tls else "ws", rs)]
         gen_busy = any(statistics.median([r["generator_cpu"] for r in rs]) > 90 for rs in tput.values() if rs)
         out = []
         if gen_busy:
@@ -321,6 +350,9 @@ class WsSection:
                     "offers and the answers), on one core."]
         if msgs:
             out += ["", "Messages seen: " + "; ".join(msgs[:8])]
+        if trouble:
+            out += ["", "Over whole runs (opening and closing included; shoald's counters from shm_inspect): "
+                    + "; ".join(trouble) + "."]
         return out
 
 
