@@ -1,5 +1,5 @@
 # shoal — BitTorrent tracker daemon. GNU make.
-# Targets: deps all test check-sanitize fuzz run clean install bench lint lint-man
+# Targets: deps node-deps all test check-sanitize fuzz run clean install bench lint lint-man
 SHELL := /bin/bash
 CXX      ?= g++
 BUILD    ?= build
@@ -15,7 +15,7 @@ PYTHON   ?= /usr/bin/python3
 
 DEB_PACKAGES := build-essential g++ make pkg-config libevent-dev libssl-dev libjansson-dev libwslay-dev \
   libconfig++-dev libboost-dev libgtest-dev libtorrent-rasterbar-dev python3 python3-libtorrent aria2 mktorrent curl openssl \
-  procps iproute2 util-linux prometheus mandoc man-db clang libclang-rt-14-dev
+  procps iproute2 util-linux prometheus mandoc man-db clang libclang-rt-14-dev python3-websocket nodejs
 
 LIB_SRCS  := $(wildcard shm/*.cpp conf/*.cpp worker/*.cpp) $(filter-out supervisor/main.cpp,$(wildcard supervisor/*.cpp))
 LIB_OBJS  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/default_conf.o
@@ -24,7 +24,7 @@ TEST_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tools/*.cpp)
 TOOLS     := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
 
-.PHONY: all deps test unit integration check-sanitize fuzz run clean install bench lint lint-man
+.PHONY: all deps node-deps test unit integration check-sanitize fuzz run clean install bench lint lint-man
 # Keep object files of tools (intermediate in the pattern chain) so a second make rebuilds nothing.
 .SECONDARY:
 all: $(BUILD)/shoald $(BUILD)/unit_tests $(TOOLS)
@@ -34,6 +34,19 @@ deps:
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "deps: all Debian packages present"; fi
+	@$(MAKE) --no-print-directory node-deps
+
+# npm packages of the WebTorrent integration tests (tests/integration/webtorrent/package-lock.json):
+# `npm ci` when node_modules is missing or the lock or package.json changed since the last install
+# (stamp: their sha256 in node_modules/.shoal-stamp). Debian's npm only where nodejs came without one.
+# --ignore-scripts: every native part used (@roamhq/wrtc) ships its binary in an npm package.
+WT_NODE := tests/integration/webtorrent
+node-deps:
+	@command -v npm >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	@stamp="$$(cat $(WT_NODE)/package.json $(WT_NODE)/package-lock.json | sha256sum)"; \
+	if [ "$$(cat $(WT_NODE)/node_modules/.shoal-stamp 2>/dev/null)" = "$$stamp" ]; then echo "deps: npm packages present"; \
+	else echo "installing npm packages into $(WT_NODE)"; \
+	  (cd $(WT_NODE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) && echo "$$stamp" > $(WT_NODE)/node_modules/.shoal-stamp; fi
 
 $(BUILD)/gen/default_conf.cpp: conf/shoal.conf
 	@mkdir -p $(dir $@)
@@ -80,7 +93,7 @@ integration: all
 # ASan+UBSan: the unit tests, then shoald itself under the integration files that feed it bad and
 # unusual input (a sanitizer report in its log fails the test: tests/lib/harness.py).
 SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-SAN_INTEGRATION := test_bad_input,test_udp_protocol,test_http,test_access_list,test_daemon
+SAN_INTEGRATION := test_bad_input,test_udp_protocol,test_http,test_access_list,test_daemon,test_ws,test_ws_operations
 check-sanitize:
 	$(MAKE) BUILD=build-san OPT="$(SAN_OPT)" build-san/unit_tests build-san/shoald build-san/shoalctl build-san/shm_inspect
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(PYTHON) tests/run_tests.py --build build-san --only unit

@@ -277,7 +277,8 @@ ScrapeResult Partition::scrape(const uint8_t* info_hash) const {
 // Budget: at most `budget` peers examined and at most `budget` torrent slots visited per step
 // (the second bound keeps a sweep over many free slots short). The crash hook numbers writes
 // across all transactions of the step.
-ExpireResult Partition::expire_step(uint32_t now, uint32_t peer_ttl, uint32_t budget, const WsLiveness* live) {
+ExpireResult Partition::expire_step(uint32_t now, uint32_t peer_ttl, uint32_t budget, const WsLiveness* live,
+                                    bool webtorrent_only) {
   ExpireResult res{};
   Op op(p_);
   Sweep s{op.h.sweep_torrent, op.h.sweep_list, op.h.sweep_pos, 0, 0};
@@ -288,8 +289,10 @@ ExpireResult Partition::expire_step(uint32_t now, uint32_t peer_ttl, uint32_t bu
       break;
     }
     TorrentRecord& tr = op.r.pool[s.torrent];
-    if (tr.in_use && !sweep_torrent(op, s, now, peer_ttl, budget, res, live)) break;
-    if (tr.in_use && torrent_empty(tr)) {
+    bool visit = tr.in_use && (!webtorrent_only || tr.kind == kTorrentWebTorrent);
+    // webtorrent_only: dead connections' peers go, nothing expires by time (ttl: never)
+    if (visit && !sweep_torrent(op, s, now, webtorrent_only ? UINT32_MAX : peer_ttl, budget, res, live)) break;
+    if (visit && torrent_empty(tr)) {
       remove_torrent(op, s.torrent);
       ++res.torrents_removed;
       ++s.in_tx;

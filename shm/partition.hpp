@@ -170,6 +170,25 @@ class Partition {
   // once after attaching and before the first mutation.
   RecoverReport recover();
 
+  // The fast start of a replacement worker (issue 12, recovery time): rolls back an interrupted
+  // transaction and checks the header's bounds (O(1)), then validates only if that check fails
+  // (and rebuilds as recover() does). The partition is consistent after the rollback when the
+  // code is right; the full check, which guards against bugs and takes ~0.2-0.5 s at 1,000,000
+  // peers, then runs in slices while the worker serves (check_step).
+  RecoverReport recover_fast();
+
+  // The full check in slices (shm/partition_check.cpp), for a worker that serves meanwhile:
+  // call between transactions with the same `st` (start from {}) until st.phase == 3; each
+  // call looks at about `budget` records and index slots. Checks every torrent and peer against
+  // both indexes and every index slot against its record; the sums of validate() are not
+  // checked (they change between slices). "" while consistent, else the first problem found.
+  struct IncrementalCheck {
+    uint32_t phase = 0;  // 0 torrent records, 1 torrent index, 2 peer index, 3 done
+    uint32_t next = 0;   // next torrent or slot of the phase
+    uint64_t items = 0;  // records and slots looked at so far
+  };
+  std::string check_step(IncrementalCheck& st, uint32_t budget) const;
+
   // Headroom for existing swarms (issue 12): a new torrent is refused (tracker full) once the
   // partition holds `peers` peers or more, while torrents already stored may still add peers up
   // to the capacity, so a flood of made-up info_hashes cannot lock every swarm out. Default: the
@@ -211,7 +230,10 @@ class Partition {
   // and torrents left with no peers, continuing from a cursor kept in the segment (so a
   // restarted worker resumes the sweep).
   // With `live`, WebTorrent peers whose socket-worker process is gone are removed as well.
-  ExpireResult expire_step(uint32_t now, uint32_t peer_ttl, uint32_t budget, const WsLiveness* live = nullptr);
+  // webtorrent_only (the purge after a socket worker died): only WebTorrent swarms are
+  // visited, and only their dead peers (and then empty WebTorrent torrents) are removed.
+  ExpireResult expire_step(uint32_t now, uint32_t peer_ttl, uint32_t budget, const WsLiveness* live = nullptr,
+                           bool webtorrent_only = false);
 
   // Full consistency check (index ↔ records, counts, free lists). "" when consistent, else
   // a description of the first problem. O(capacity).

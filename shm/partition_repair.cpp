@@ -14,61 +14,16 @@
 #include "shm/partition.hpp"
 #include "shm/partition_journal.hpp"
 #include "shm/partition_layout.hpp"
+#include "shm/partition_probe.hpp"
 
 namespace shoal::shm {
 
 namespace {
 
+using namespace probes;
+
 constexpr uint32_t kMaxCapLog2 = 24;  // a list never holds more than kMaxCapacity peers
 constexpr uint64_t kRngFallback = 0x9e3779b97f4a7c15ull;
-
-template <class... A>
-std::string cat(const A&... a) {
-  std::ostringstream o;
-  (o << ... << a);
-  return o.str();
-}
-
-uint32_t units_per_peer(uint32_t list) { return peer_stride(list_family(list)) / kArenaUnit; }
-
-// Record of (torrent, where) if it names a live peer, else nullptr. Safe on corrupt input.
-uint8_t* live_peer(const PartitionRegions& r, uint32_t t, uint32_t where) {
-  if (t >= r.h->torrent_high || r.pool[t].in_use != 1) return nullptr;
-  uint32_t list = where_list(where), pos = where_pos(where);
-  if (list >= kLists || pos >= r.pool[t].lists[list].count) return nullptr;
-  return peer_at(r, r.pool[t].lists[list].block, list, pos);
-}
-
-// Slot of the first index entry for (info_hash, kind), kNil if none (bounded, corruption-safe).
-uint32_t probe_torrent(const PartitionRegions& r, const uint8_t* ih, uint32_t tag, uint8_t kind) {
-  for (uint32_t i = index_home(tag, r.tslots), n = 0; n < r.tslots; i = index_next(i, r.tslots), ++n) {
-    const TorrentSlot& s = r.tindex[i];
-    if (s.tag == 0) return kNil;
-    if (s.tag == tag && s.torrent < r.h->torrent_high && r.pool[s.torrent].in_use == 1 &&
-        r.pool[s.torrent].kind == kind && std::memcmp(r.pool[s.torrent].info_hash, ih, 20) == 0)
-      return i;
-  }
-  return kNil;
-}
-
-// Slot of the first index entry for (torrent, family, addr, port), kNil if none.
-uint32_t probe_peer(const PartitionRegions& r, uint32_t t, uint8_t family, const uint8_t* addr,
-                    uint16_t port_be, uint32_t tag) {
-  for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
-    const PeerSlot& s = r.pindex[i];
-    if (s.tag == 0) return kNil;
-    if (s.tag != tag || s.torrent != t || list_family(where_list(s.where) & 3) != family) continue;
-    const uint8_t* rec = live_peer(r, t, s.where);
-    if (rec && std::memcmp(rec, addr, addr_len(family)) == 0 &&
-        tail_of(const_cast<uint8_t*>(rec), where_list(s.where))->port_be == port_be)
-      return i;
-  }
-  return kNil;
-}
-
-uint32_t tag_of_record(const PartitionRegions& r, uint32_t t, uint32_t list, uint8_t* rec) {
-  return peer_tag(r.h->hash_seed, t, list_family(list), rec, tail_of(rec, list)->port_be);
-}
 
 // ---- validate ----------------------------------------------------------------------------
 
@@ -448,6 +403,19 @@ std::string Partition::validate() const {
   check_header(c) && check_records(c) && check_free_blocks(c) && check_torrent_free_list(c) &&
       check_torrent_index(c) && check_peer_index(c) && check_totals(c);
   return c.problem;
+}
+
+RecoverReport Partition::recover_fast() {
+  RecoverReport rep{};
+  uint32_t bad = 0;
+  rep.was_dirty = std::atomic_ref<uint32_t>(p_->journal.count).load(std::memory_order_acquire) != 0;
+  rep.undone_writes = undo_journal(p_, &bad);
+  if (p_->header.rng_state == 0) p_->header.rng_state = kRngFallback;
+  Checker c{partition_regions(p_), p_->header, {}, {}};
+  if (bad || !check_header(c)) return recover();  // the journal or the header is damaged: check it all
+  rep.torrents = p_->header.torrents;
+  rep.peers = p_->header.peers_v4 + p_->header.peers_v6 + p_->header.peers_ws;
+  return rep;
 }
 
 RecoverReport Partition::recover() {

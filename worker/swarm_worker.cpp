@@ -21,6 +21,7 @@
 #include "shm/partition.hpp"
 #include "supervisor/log.hpp"
 #include "shm/topology_segment.hpp"
+#include "worker/background_check.hpp"
 #include "worker/peer_policy.hpp"
 #include "worker/peer_policy_location.hpp"
 #include "worker/worker_common.hpp"
@@ -349,7 +350,7 @@ class SwarmWorker {
       uint32_t g = shm::load_u32(shared_->control->socket_sets[s].active_generation);
       if (g != seen_generation_[s]) changed |= seen_generation_[s] != 0, seen_generation_[s] = g;
     }
-    if (changed && purge_wraps_ == 0) {
+    if (changed && purge_wraps_ == 0 && (ctx_.config->ws_enabled || ctx_.config->wss_enabled)) {
       purge_wraps_ = 2;  // two wraps of the sweep cursor: one full pass from wherever it was
       on_purge(-1, 0, this);  // the first steps now, the rest from a timer
     }
@@ -360,7 +361,7 @@ class SwarmWorker {
     auto* self = static_cast<SwarmWorker*>(arg);
     const conf::Config& c = *self->ctx_.config;
     for (int step = 0; step < 4; step++) {  // ≤ 4 × 4096 peers per turn of the event loop
-      shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, 4096, &self->live_);
+      shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, 4096, &self->live_, true);
       if (r.peers_removed) shm::count(self->shared_->counters, shm::Counter::peers_expired, r.peers_removed);
       if (r.torrents_removed) shm::count(self->shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
       if (r.wrapped && --self->purge_wraps_ == 0) return;
@@ -406,11 +407,12 @@ class SwarmWorker {
   uint32_t purge_wraps_ = 0;               // sweep wraps left in a running purge (0 = none)
 };
 
-// Attaches and recovers the partition; logs what recovery did.
-shm::Partition recover_partition(const shm::Segment& seg, uint32_t index, shm::CounterBlock* counters) {
+// Attaches and recovers the partition; logs what recovery did. `fast`: roll back and check the
+// header only (the full validation follows on a snapshot: BackgroundCheck).
+shm::Partition recover_partition(const shm::Segment& seg, uint32_t index, shm::CounterBlock* counters, bool fast) {
   shm::Partition part(seg.base(), seg.size());
   uint64_t t0 = shm::monotonic_ns();
-  shm::RecoverReport rep = part.recover();
+  shm::RecoverReport rep = fast ? part.recover_fast() : part.recover();
   double ms = double(shm::monotonic_ns() - t0) / 1e6;
   if (rep.was_dirty || rep.rebuilt) {
     shm::count(counters, shm::Counter::partition_repairs);
@@ -418,9 +420,17 @@ shm::Partition recover_partition(const shm::Segment& seg, uint32_t index, shm::C
              index, rep.undone_writes, rep.rebuilt ? ", rebuilt indexes: " : "", rep.rebuilt ? rep.problem.c_str() : "", ms,
              rep.torrents, rep.peers);
   } else {
-    LOG_INFO("partition %u attached clean: %u torrents, %u peers (checked in %.2f ms)", index, rep.torrents, rep.peers, ms);
+    LOG_INFO("partition %u attached clean: %u torrents, %u peers (%s in %.2f ms)", index, rep.torrents, rep.peers,
+             fast ? "header checked; full check in the background" : "checked", ms);
   }
   return part;
+}
+
+// Whether the previous process of this slot died applying the same request as the one before
+// it: then a bug may have damaged the partition, so it is checked in full before serving.
+bool poison_suspected(const shm::WorkerSlot* ws) {
+  uint64_t died_on = std::atomic_ref<const uint64_t>(ws->applying).load(std::memory_order_relaxed);
+  return died_on != 0 && died_on == ws->poison_suspect;
 }
 
 // The configured peer-selection policy, reading locations from the topology segment.
@@ -439,6 +449,7 @@ std::unique_ptr<shm::PeerPolicy> open_policy(const conf::Config& cfg, const shm:
 }  // namespace
 
 int run_swarm_worker(const WorkerContext& ctx) {
+  uint64_t started_ns = shm::monotonic_ns();
   SharedState shared;
   shm::Segment part_seg, topology_seg;
   try {
@@ -456,8 +467,10 @@ int run_swarm_worker(const WorkerContext& ctx) {
   std::optional<WorkerLoop> loop;
   std::unique_ptr<shm::PeerPolicy> policy;  // before the worker, which points to it
   std::optional<SwarmWorker> worker;
+  bool fast = true;
   try {
-    part.emplace(recover_partition(part_seg, ctx.index, shared.counters));
+    fast = !poison_suspected(shared.slot);
+    part.emplace(recover_partition(part_seg, ctx.index, shared.counters, fast));
     const conf::Config& c = *ctx.config;
     part->set_new_torrent_peer_limit(uint32_t(uint64_t(c.peers_per_partition) * (100 - c.headroom_percent) / 100));
     loop.emplace(&shared);
@@ -470,6 +483,17 @@ int run_swarm_worker(const WorkerContext& ctx) {
   worker->judge_predecessor();
   loop->set_ready(ctx.generation);
   worker->drain();  // requests queued while no owner was running
+  LOG_INFO("partition %u serving %.1f ms after this worker started", ctx.index, double(shm::monotonic_ns() - started_ns) / 1e6);
+  // The full check of a fast start, in slices while serving.
+  std::unique_ptr<BackgroundCheck> check;
+  if (fast) {
+    try {
+      check = std::make_unique<BackgroundCheck>(loop->base(), &*part, ctx.index, shared.counters);
+    } catch (const std::exception& e) {
+      LOG_WARN("partition %u: no check in the background (%s); checking it now", ctx.index, e.what());
+      part->recover();
+    }
+  }
   return loop->run();
 }
 

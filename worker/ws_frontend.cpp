@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -161,8 +162,11 @@ void WsFrontend::on_read(bufferevent* bev, void* arg) {
   c->last_ms = self->now_ms();
   if (c->state == WsConn::State::handshake) self->read_handshake(c, bytes);
   else if (c->state == WsConn::State::open) self->read_frames(c, bytes);
-  else if (c->session) c->session->feed(bytes);  // closing: only the peer's close frame matters
-  if (c->state == WsConn::State::closing && c->session && c->session->done()) self->write_output(c);
+  else if (c->session && !c->half_closed) c->session->feed(bytes);  // closing: only the peer's close frame matters
+  if (c->state == WsConn::State::closing) {
+    self->write_output(c);
+    self->maybe_finish(c);
+  }
   if (self->relay_) self->relay_->flush();
   self->path_->flush();
 }
@@ -176,7 +180,7 @@ void WsFrontend::read_handshake(WsConn* c, std::string_view bytes) {
     shm::count(counters_, shm::Counter::ws_handshake_failures);
     c->state = WsConn::State::closing;
     c->closing_ms = now_ms();
-    bufferevent_setcb(c->bev, nullptr, &on_write, &on_event, c);  // freed once the reply is out
+    bufferevent_setcb(c->bev, &on_read, &on_write, &on_event, c);  // finished once the reply is out
     return;
   }
   std::string rest = c->handshake.substr(h.consumed);
@@ -198,8 +202,7 @@ void WsFrontend::read_frames(WsConn* c, std::string_view bytes) {
   if (c->state == WsConn::State::open && c->session->done()) {  // the peer closed, or broke the protocol
     c->state = WsConn::State::closing;
     c->closing_ms = now_ms();
-    bufferevent_setcb(c->bev, nullptr, &on_write, &on_event, c);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) free_conn(c);
+    bufferevent_setcb(c->bev, &on_read, &on_write, &on_event, c);
   }
 }
 
@@ -236,18 +239,25 @@ void WsFrontend::start_close(WsConn* c, uint16_t code, std::string_view reason) 
   bufferevent_setcb(c->bev, &on_read, &on_write, &on_event, c);
 }
 
-// Output written. A closing connection whose last bytes are out is freed: after a close we
-// sent, waiting for the client's close frame only until kCloseGraceMs (the sweep).
-void WsFrontend::on_write(bufferevent* bev, void* arg) {
+// Output written: a closing connection may be finished now.
+void WsFrontend::on_write(bufferevent*, void* arg) {
   auto* c = static_cast<WsConn*>(arg);
-  if (c->state != WsConn::State::closing || evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
-  if (!c->session || c->session->done()) c->owner->free_conn(c);
+  c->owner->maybe_finish(c);
+}
+
+void WsFrontend::maybe_finish(WsConn* c) {
+  if (c->state != WsConn::State::closing || c->half_closed) return;
+  if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0) return;
+  if (c->session && !c->session->done()) return;  // waiting for the client's close frame
+  c->half_closed = true;
+  shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 }
 
 void WsFrontend::on_event(bufferevent*, short what, void* arg) {
   auto* c = static_cast<WsConn*>(arg);
   WsFrontend* self = c->owner;
   if (what & BEV_EVENT_CONNECTED) return;  // TLS handshake done; the opening handshake follows
+  // The client's FIN, a reset or a TLS error: the connection is over.
   if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) && c->state == WsConn::State::handshake)
     shm::count(self->counters_, shm::Counter::ws_handshake_failures);
   self->free_conn(c);

@@ -59,6 +59,7 @@ struct WsConn {
   bufferevent* bev = nullptr;
   State state = State::handshake;
   bool tls = false;
+  bool half_closed = false;  // closing: our side is shut down, waiting for the client's FIN
   uint8_t family = 4;  // of the client address
   uint8_t addr[16] = {};
   uint16_t port = 0;   // host order
@@ -105,6 +106,10 @@ class WsFrontend final : public WsFrontendApi {
   // Starts the close handshake (code per RFC 6455 7.4.1); the connection is freed once its
   // output is written or after kCloseGraceMs.
   void start_close(WsConn* c, uint16_t code, std::string_view reason);
+  // A closing connection whose last bytes are out shuts down its sending side and waits (at
+  // most kCloseGraceMs) for the client's FIN, reading and dropping what still arrives: closing
+  // with unread input would send a RST that can destroy the close frame before it is read.
+  void maybe_finish(WsConn* c);
   void free_conn(WsConn* c);  // its peers leave their swarms
   void leave_swarms(WsConn* c);
   void retry_leaves();

@@ -138,3 +138,36 @@ class Datacenter:
             except RuntimeError:
                 pass
         self.made = []
+
+
+class Island:
+    """One network namespace with lo and a veth pair whose two ends (10.98.0.1/24 and
+    10.98.0.2/24) both stay inside: for WebRTC peers, which gather candidates on every interface
+    but lo, and must find a non-loopback address that leads nowhere outside. Programs run in it
+    with run_argv(); loopback inside is the namespace's own. close() deletes it."""
+
+    ADDRS = ("10.98.0.1", "10.98.0.2")
+
+    def __init__(self):
+        self.name = "shis%d-%d" % (os.getpid(), next(_serial))
+        ip("netns", "add", self.name)
+        try:
+            ip("link", "set", "lo", "up", ns=self.name)
+            ip("link", "add", "wa", "type", "veth", "peer", "name", "wb", ns=self.name)
+            for dev, addr in zip(("wa", "wb"), self.ADDRS):
+                ip("addr", "add", addr + "/24", "dev", dev, ns=self.name)
+                ip("link", "set", dev, "up", ns=self.name)
+        except BaseException:
+            self.close()
+            raise
+
+    def run_argv(self, argv):
+        return in_ns(self.name, *argv)
+
+    def close(self):
+        if self.name:
+            try:
+                ip("netns", "del", self.name)
+            except RuntimeError:
+                pass
+            self.name = None

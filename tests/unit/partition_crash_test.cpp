@@ -277,6 +277,70 @@ TEST(PartitionCrash, RecoveryKilledHalfWayIsRedone) {
   }
 }
 
+// Fast start (issue 12, recovery time): recover_fast rolls back a killed transaction exactly as
+// recover() does, so the partition is consistent at once; damage beyond the header is left to
+// the check in slices (check_step finds it, recover() then repairs it); a damaged header makes
+// recover_fast check and rebuild everything itself.
+std::string check_in_slices(const Partition& p, uint32_t budget, uint32_t* slices) {
+  Partition::IncrementalCheck st;
+  *slices = 0;
+  while (st.phase < 3) {
+    ++*slices;
+    std::string problem = p.check_step(st, budget);
+    if (!problem.empty()) return problem;
+  }
+  return "";
+}
+
+TEST(PartitionCrash, FastRecoveryRollsBackAtOnceAndLeavesTheFullCheckToSlices) {
+  HookGuard guard;
+  Seg before = populated(120);
+  Step st{hash_of(1), {}, 0, 0};
+  st.in.family = 4;
+  st.in.port = htons(7001);
+  st.in.now = 200;
+  Seg work(before);
+  g_kill_at = 5;
+  EXPECT_THROW(run(work, st), Killed);
+  g_kill_at = 0;
+  Partition p(work.base, work.size);
+  RecoverReport rep = p.recover_fast();
+  EXPECT_TRUE(rep.was_dirty);
+  EXPECT_EQ(rep.undone_writes, 4u);
+  EXPECT_FALSE(rep.rebuilt);
+  EXPECT_TRUE(snapshot(work) == snapshot(before));
+  uint32_t slices = 0;
+  EXPECT_EQ(check_in_slices(p, 16, &slices), "");
+  EXPECT_GT(slices, 10u) << "many small slices";
+
+  PartitionRegions r = partition_regions(work.layout());  // damage the fast start cannot see
+  for (uint32_t i = 0; i < r.pslots; ++i)
+    if (r.pindex[i].tag) {
+      r.pindex[i] = PeerSlot{};
+      break;
+    }
+  EXPECT_FALSE(Partition(work.base, work.size).recover_fast().rebuilt) << "O(1): the header only";
+  EXPECT_NE(check_in_slices(p, 16, &slices), "") << "the check in slices sees it";
+  EXPECT_TRUE(p.recover().rebuilt);
+  EXPECT_EQ(check_in_slices(p, 1000, &slices), "");
+
+  // Serving between slices never makes the check see damage that is not there.
+  Partition::IncrementalCheck cs;
+  std::mt19937 rng(5);
+  uint32_t now = 300;
+  while (cs.phase < 3) {
+    ASSERT_EQ(p.check_step(cs, 8), "");
+    Step s2 = random_step(rng, ++now);
+    run(work, s2);
+  }
+  EXPECT_EQ(p.validate(), "");
+
+  work.layout()->header.torrent_high = work.layout()->header.max_torrents + 1;  // a damaged header
+  RecoverReport full = Partition(work.base, work.size).recover_fast();
+  EXPECT_TRUE(full.rebuilt) << "a bad header makes the fast start check everything";
+  EXPECT_EQ(p.validate(), "");
+}
+
 // Corrupts one thing, then checks validate() notices and recover() rebuilds without loss.
 template <class Scribble>
 void expect_rebuilt(const char* what, Scribble scribble, size_t lost = 0) {

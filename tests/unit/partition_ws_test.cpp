@@ -154,14 +154,27 @@ TEST_F(WsFixture, DeadConnectionsPeersAreNeverTargetsAndAreTakenOver) {
 TEST_F(WsFixture, ExpireStepWithLivenessPurgesDeadPeers) {
   for (uint32_t p = 1; p <= 5; ++p) ASSERT_EQ(ann(p, uint8_t(p % 2), p).status, 0);
   live.live_gen[1] = 0;  // slot 1 died: peers 1, 3, 5
-  ExpireResult e = part.expire_step(101, 3600, 1000, &live);
+  // The purge after a socket worker died touches WebTorrent swarms only: an empty UDP/HTTP
+  // torrent (kept until the regular sweep, with its completed count) stays.
+  AnnounceInput bt{};
+  bt.info_hash = hash.data();
+  bt.family = 4;
+  bt.port = htons(1);
+  bt.seeder = true;
+  bt.event = uint8_t(Event::completed);
+  bt.now = 1;
+  ASSERT_EQ(part.announce(bt, nullptr).status, 0);
+  bt.event = uint8_t(Event::stopped);
+  ASSERT_EQ(part.announce(bt, nullptr).status, 0);
+  ExpireResult e = part.expire_step(101, 3600, 1000, &live, true);
+  EXPECT_EQ(part.scrape(hash.data()).completed, 1u) << "the empty UDP/HTTP torrent is still there";
   EXPECT_EQ(e.peers_removed, 3u);
   EXPECT_EQ(part.scrape_webtorrent(hash.data()).leechers, 2u);
   live.live_gen[0] = 0;
-  part.expire_step(101, 3600, 1000, &live);
-  part.expire_step(101, 3600, 1000, &live);
+  part.expire_step(101, 3600, 1000, &live, true);
+  part.expire_step(101, 3600, 1000, &live, true);
   EXPECT_EQ(part.totals().peers_ws, 0u);
-  EXPECT_EQ(part.totals().torrents, 0u) << "the empty WebTorrent swarm is removed";
+  EXPECT_EQ(part.totals().torrents, 1u) << "the empty WebTorrent swarm is removed, the UDP one is not";
   EXPECT_EQ(part.validate(), "");
 }
 

@@ -463,5 +463,60 @@ TEST(ProgressPermille, FromLeftAndLength) {
   EXPECT_EQ(progress_permille(1ull << 50, 1ull << 51), 500);  // no overflow on large transfers
 }
 
+
+// WebTorrent (issue 10): the same path carries the peer_id, the process generation and the
+// offers wanted (capped at the ws front-end's limit, none for stopped), and brings the offer
+// targets and the "peer_id taken" refusal back to the ws front-end.
+TEST_F(RequestPathTest, WebTorrentAnnounceCarriesPeerIdAndTargets) {
+  build(1);
+  Sink ws;
+  path_->attach(Protocol::ws, &ws, {10, 10});
+  auto h = hash_in(0, 3);
+  uint8_t peer_id[20];
+  std::memset(peer_id, 'p', 20);
+  AnnounceIn a = announce_of(h, 25, shm::kFamilyWebTorrent);
+  a.peer_id = peer_id;
+  a.conn_generation = 42;
+  ASSERT_EQ(path_->announce(a, ctx(Protocol::ws, 9, 1234)), PathStatus::ok);
+  a.event = shm::Event::stopped;
+  ASSERT_EQ(path_->announce(a, ctx(Protocol::ws, 10, 1234)), PathStatus::ok);
+  ASSERT_TRUE(path_->publish());
+  std::vector<shm::Request> rq = take(0);
+  ASSERT_EQ(rq.size(), 2u);
+  EXPECT_EQ(rq[0].family, shm::kFamilyWebTorrent);
+  EXPECT_EQ(std::memcmp(rq[0].peer_id, peer_id, 20), 0);
+  EXPECT_EQ(rq[0].conn_generation, 42u);
+  EXPECT_EQ(rq[0].numwant, 10) << "offers capped at ws.max_offers";
+  EXPECT_EQ(rq[0].ctx.conn, 1234u);
+  EXPECT_EQ(rq[0].progress, shm::kProgressUnknown);
+  EXPECT_EQ(rq[1].numwant, 0) << "a leaving peer places no offers";
+
+  // The swarm worker's answer: two targets, then a refusal.
+  shm::Response* out = resp_[0].slot_for_write(0);
+  std::memset(out, 0, offsetof(shm::Response, peers));
+  out->ctx = rq[0].ctx;
+  out->kind = rq[0].kind;
+  out->family = shm::kFamilyWebTorrent;
+  out->leechers = 3;
+  out->peer_count = 2;
+  shm::WsTarget t[2] = {{7, 100, 1, 0, {}}, {8, 200, 0, 1, {}}};
+  std::memcpy(out->peers, t, sizeof t);
+  shm::Response* out2 = resp_[0].slot_for_write(1);
+  std::memcpy(out2, out, offsetof(shm::Response, peers));
+  out2->ctx.transaction = 10;
+  out2->status = uint8_t(shm::ResponseStatus::peer_id_taken);
+  out2->peer_count = 0;
+  resp_[0].publish(2);
+  path_->drain_responses();
+  ASSERT_EQ(ws.calls.size(), 2u);
+  EXPECT_TRUE(udp_.calls.empty() && http_.calls.empty()) << "routed to the ws front-end only";
+  const AnnounceResult& r = ws.calls[0].announce;
+  EXPECT_EQ(r.status, PathStatus::ok);
+  EXPECT_EQ(r.leechers, 3u);
+  EXPECT_EQ(r.interval, cfg_.ws_announce_interval);
+  ASSERT_EQ(r.peer_count, 2);
+  EXPECT_EQ(ws.calls[1].announce.status, PathStatus::peer_id_taken);
+}
+
 }  // namespace
 }  // namespace shoal::worker

@@ -472,7 +472,7 @@ class Bench:
                 f.write(text)
 
 
-ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,ws"
+ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,recovery,ws"
 
 
 def fmt(x):
@@ -559,6 +559,9 @@ def main():
             b.sec_memory()
         if "topology" in only:
             b.sec_topology()
+        if "recovery" in only:
+            import bench_recovery
+            b.md.append(bench_recovery.run(b, log))
         if "ws" in only:
             bench_ws.sec_ws(b, sys.modules[__name__])
     finally:

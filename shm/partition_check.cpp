@@ -1,0 +1,111 @@
+// shm/partition_check.cpp — Partition::check_step: the consistency check of a partition in slices,
+// run by its swarm worker between batches while it serves (issue 12, recovery time). Each slice
+// runs at a consistent moment (no transaction open), so what it checks holds there: every live
+// torrent record is found by the torrent index under its own key, its lists are in range, and
+// every peer of them is found by the peer index at its own position; every torrent index slot and
+// every peer index slot names a live record with the right key and is reachable from its home
+// slot. Global sums (totals, free lists, arena ownership) change between slices and are left to
+// validate(); two lists sharing a block show up here as a peer the index finds in another list.
+#include <cstring>
+#include <string>
+
+#include "shm/partition.hpp"
+#include "shm/partition_layout.hpp"
+#include "shm/partition_probe.hpp"
+
+namespace shoal::shm {
+
+namespace {
+
+using namespace probes;
+
+constexpr uint32_t kMaxCapLog2 = 24;
+
+// The lists and peers of live torrent t; "" when consistent. *items counts what was looked at.
+std::string check_torrent(const PartitionRegions& r, uint32_t t, uint64_t* items) {
+  const TorrentRecord& tr = r.pool[t];
+  if (tr.kind > kTorrentWebTorrent) return cat("torrent ", t, ": unknown kind ", unsigned(tr.kind));
+  uint32_t tag = torrent_tag(r.h->hash_seed, tr.info_hash, tr.kind);
+  uint32_t slot = probe_torrent(r, tr.info_hash, tag, tr.kind);
+  if (slot == kNil || r.tindex[slot].torrent != t) return cat("torrent ", t, ": not found by the torrent index");
+  for (uint32_t list = 0; list < kLists; ++list) {
+    const PeerListRef& pl = tr.lists[list];
+    uint32_t lg = tr.cap_log2[list];
+    if (pl.count == 0) continue;
+    if (tr.kind == kTorrentWebTorrent && list_family(list) == 4)
+      return cat("torrent ", t, ": a WebTorrent torrent holds IPv4-sized records");
+    if (lg < kMinListCapLog2 || lg > kMaxCapLog2 || pl.count > (1u << lg))
+      return cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity 2^", lg);
+    uint64_t units = 1ull << block_class(list_family(list), lg);
+    if (pl.block % units != 0 || uint64_t(pl.block) + units > r.h->arena_bump)
+      return cat("torrent ", t, " list ", list, ": block ", pl.block, " misaligned or outside the arena in use");
+    for (uint32_t pos = 0; pos < pl.count; ++pos) {
+      uint8_t* rec = peer_at(r, pl.block, list, pos);
+      const PeerTail* tail = tail_of(rec, list);
+      if ((tail->flags & kPeerSeeder) != (list & 1))
+        return cat("torrent ", t, " list ", list, " peer ", pos, ": seeder flag disagrees with its list");
+      uint32_t s = probe_peer(r, t, list_family(list), rec, tail->port_be, tag_of_record(r, t, list, rec));
+      if (s == kNil || r.pindex[s].where != pack_where(list, pos))
+        return cat("torrent ", t, " list ", list, " peer ", pos, ": not found by the peer index at its place");
+    }
+    *items += pl.count;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string Partition::check_step(IncrementalCheck& st, uint32_t budget) const {
+  PartitionRegions r = partition_regions(p_);
+  const PartitionHeader& h = p_->header;
+  if (h.torrent_high > h.max_torrents || h.arena_bump > h.arena_units)
+    return cat("header out of range: torrent_high ", h.torrent_high, ", arena_bump ", h.arena_bump);
+  uint64_t stop = st.items + budget;
+  while (st.phase < 3 && st.items < stop) {
+    if (st.phase == 0) {  // torrent records → indexes
+      if (st.next >= h.torrent_high) {
+        st.phase = 1, st.next = 0;
+        continue;
+      }
+      uint32_t t = st.next++;
+      ++st.items;
+      if (r.pool[t].in_use > 1) return cat("torrent ", t, ": in_use ", unsigned(r.pool[t].in_use));
+      if (r.pool[t].in_use) {
+        std::string problem = check_torrent(r, t, &st.items);
+        if (!problem.empty()) return problem;
+      }
+    } else if (st.phase == 1) {  // torrent index → records
+      if (st.next >= r.tslots) {
+        st.phase = 2, st.next = 0;
+        continue;
+      }
+      uint32_t i = st.next++;
+      ++st.items;
+      const TorrentSlot& s = r.tindex[i];
+      if (s.tag == 0) continue;
+      if (s.torrent >= h.torrent_high || r.pool[s.torrent].in_use != 1)
+        return cat("torrent index slot ", i, " points at dead torrent ", s.torrent);
+      const TorrentRecord& tr = r.pool[s.torrent];
+      if (s.tag != torrent_tag(h.hash_seed, tr.info_hash, tr.kind) || probe_torrent(r, tr.info_hash, s.tag, tr.kind) != i)
+        return cat("torrent index slot ", i, " (torrent ", s.torrent, ") unreachable or duplicate");
+    } else {  // peer index → records
+      if (st.next >= r.pslots) {
+        st.phase = 3;
+        break;
+      }
+      uint32_t i = st.next++;
+      ++st.items;
+      const PeerSlot& s = r.pindex[i];
+      if (s.tag == 0) continue;
+      uint8_t* rec = live_peer(r, s.torrent, s.where);
+      if (!rec) return cat("peer index slot ", i, " points at no live peer");
+      uint32_t list = where_list(s.where);
+      if (s.tag != tag_of_record(r, s.torrent, list, rec) ||
+          probe_peer(r, s.torrent, list_family(list), rec, tail_of(rec, list)->port_be, s.tag) != i)
+        return cat("peer index slot ", i, ": wrong tag, unreachable or duplicate key");
+    }
+  }
+  return "";
+}
+
+}  // namespace shoal::shm
