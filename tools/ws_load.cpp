@@ -342,11 +342,11 @@ void LoadGen::start_phase(Phase ph, uint64_t now) {
       return;
     case Phase::measuring:
       at_measure_ = st_, latency_ = Histogram(), measure_ns_ = now;
-      return;
+      return print("measuring", now);  // marks for whoever watches the tracker meanwhile
     case Phase::draining:
       measured_ns_ = now - measure_ns_;
       window_ = minus(st_, at_measure_);
-      return;
+      return print("measured", now);
     default:
       return;
   }

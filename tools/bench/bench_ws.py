@@ -154,24 +154,55 @@ class WsSection:
                  "--warmup", str(warmup), "--seconds", str(seconds), "--cacert",
                  os.path.join(self.cert_dir, "cert.pem")] + list(extra))
 
+    def start(self, name, tls):
+        """A freshly started tracker. A start that fails (e.g. a port taken by another user's
+        process between the free-port check and the bind) is logged and tried once more on
+        new ports."""
+        for attempt in range(2):
+            tr = self.make(name, tls)
+            try:
+                tr.start()
+                return tr
+            except RuntimeError as e:
+                log = getattr(tr, "log", None)
+                tail = open(log.name, errors="replace").read()[-600:] if log else ""
+                tr.stop()
+                self.h.log("ws: %s did not start (%s): %s" % (name, e, tail.strip().replace("\n", " | ")))
+                if attempt:
+                    raise
+
     def one_run(self, name, tls, connections, warmup, seconds, extra=()):
-        """A fresh tracker, one ws_load run; the generator's JSON plus CPU shares."""
-        tr = self.make(name, tls)
+        """A fresh tracker, one ws_load run: the generator's window figures plus, read at its
+        "measuring" and "measured" lines, the CPU shares and shoald's trouble counters over the
+        same window (and over the whole run)."""
+        tr = self.start(name, tls)
         try:
-            tr.start()
             self.h.wait_quiet()
-            c0, s0, f0, t0 = tr.cpu_seconds(), tr.counters(), self.h.foreign_cpu(), time.monotonic()
-            res, gcpu = self.h.run_gen(self.gen_argv(tr.url(tls), connections, warmup, seconds, extra),
-                                       warmup + seconds + 150)
-            wall = time.monotonic() - t0
-            s1 = tr.counters()
-            if s0 and s1:  # shoald's own account of trouble during the run
-                res["tracker_counters"] = {k: s1.get(k, 0) - s0.get(k, 0) for k in TROUBLE
-                                           if s1.get(k, 0) - s0.get(k, 0)}
-            res.update(tracker_cpu=(tr.cpu_seconds() - c0) / wall * 100, generator_cpu=gcpu,
-                       other_cpu=self.h.foreign_delta(f0, self.h.foreign_cpu()) / wall * 100)
+            marks = {}
+
+            def mark(phase, pid):
+                marks[phase] = (time.monotonic(), tr.cpu_seconds(), proc_cpu_seconds(pid),
+                                self.h.foreign_cpu(), tr.counters() or {})
+            mark("start", None)
+            res = run_ws_load(self.gen_argv(tr.url(tls), connections, warmup, seconds, extra),
+                              warmup + seconds + 150, mark)
+            mark("end", None)
+            a, b = marks.get("measuring"), marks.get("measured")
+            if a and b:
+                wall = b[0] - a[0]
+                res.update(tracker_cpu=(b[1] - a[1]) / wall * 100, generator_cpu=(b[2] - a[2]) / wall * 100,
+                           other_cpu=self.h.foreign_delta(a[3], b[3]) / wall * 100)
+                # CPU per announce (with its relayed offers and answers): what a busy shared
+                # machine disturbs least.
+                answered = max(1, res.get("responses", 0))
+                res.update(tracker_us_per_announce=(b[1] - a[1]) * 1e6 / answered,
+                           gen_us_per_announce=(b[2] - a[2]) * 1e6 / answered)
+                res["tracker_counters"] = counter_delta(a[4], b[4])
+            else:
+                res.update(tracker_cpu=0.0, generator_cpu=0.0, other_cpu=0.0)
+            res["tracker_counters_run"] = counter_delta(marks["start"][4], marks["end"][4])
             res.setdefault("announces_per_s", 0.0)
-            res.setdefault("messages", res.pop("error_messages", []))
+            res.setdefault("messages", [])
             if tr.proc.poll() is not None:
                 res.setdefault("messages", []).append("tracker exited with %s" % tr.proc.returncode)
             self.h.log("ws %s %s %d conns: %.0f announces/s, offers %d answers %d errors %d invalid %d timeouts %d "
@@ -179,7 +210,7 @@ class WsSection:
                            name, "wss" if tls else "ws", connections, res["announces_per_s"],
                            res.get("offers_received", 0), res.get("answers_received", 0), res.get("errors", 0),
                            res.get("invalid", 0), res.get("timeouts", 0), res.get("connections_open"),
-                           res["tracker_cpu"], gcpu, res["other_cpu"], res.get("messages", [])[:3]))
+                           res["tracker_cpu"], res["generator_cpu"], res["other_cpu"], res.get("messages", [])[:3]))
             return res
         finally:
             tr.stop()
@@ -217,10 +248,9 @@ class WsSection:
 
     def idle_memory(self, name, tls, n):
         """RSS (shoald: private + touched shm) before and after n idle connections."""
-        tr = self.make(name, tls)
+        tr = self.start(name, tls)
         gen = None
         try:
-            tr.start()
             time.sleep(1.0)
             m0 = tr.memory()
             argv = self.gen_argv(tr.url(tls), n, 0, 300, ("--idle", "--open-timeout", "120"))
@@ -262,8 +292,9 @@ class WsSection:
                "wss: TLS 1.3 with a P-256 certificate, verified by the generator." % (
                    CONNECTIONS, fmt(TORRENTS), OFFERS, OFFERS), "",
                "| tracker | transport | announces/s (median) | range | offers relayed/s | answers relayed/s | "
-               "p99 ms | errors / invalid / timeouts | CPU: tracker / gen / other | shoald ÷ this |",
-               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "p99 ms | errors / invalid / timeouts | CPU: tracker / gen / other | CPU µs per announce: "
+               "tracker / gen | shoald ÷ this |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for tls in (False, True):
             ref = med(tput.get(("shoald", tls), []), "announces_per_s")
             for n in self.names:
@@ -272,37 +303,46 @@ class WsSection:
                 v = [r["announces_per_s"] for r in rs]
                 secs = [max(r.get("seconds", 0), 1e-9) for r in rs]
                 ratio = "—" if n == "shoald" else ("%.2f×" % (ref / m) if ref and m else "n/a")
-                out.append("| %s | %s | %s | %s – %s | %s | %s | %.0f | %d / %d / %d | %.0f%% / %.0f%% / %.0f%% | %s |" % (
+                out.append("| %s | %s | %s | %s – %s | %s | %s | %.0f | %d / %d / %d | %.0f%% / %.0f%% / %.0f%% | "
+                           "%.0f / %.0f | %s |" % (
                     LABELS[n], "wss" if tls else "ws", fmt(m), fmt(min(v)), fmt(max(v)),
                     fmt(statistics.median([r.get("offers_received", 0) / s for r, s in zip(rs, secs)])),
                     fmt(statistics.median([r.get("answers_received", 0) / s for r, s in zip(rs, secs)])),
                     med(rs, "p99_us") / 1000, sum(r.get("errors", 0) for r in rs),
                     sum(r.get("invalid", 0) for r in rs), sum(r.get("timeouts", 0) for r in rs),
-                    med(rs, "tracker_cpu"), med(rs, "generator_cpu"), med(rs, "other_cpu"), ratio))
+                    med(rs, "tracker_cpu"), med(rs, "generator_cpu"), med(rs, "other_cpu"),
+                    med(rs, "tracker_us_per_announce"), med(rs, "gen_us_per_announce"), ratio))
+        out += ["", "CPU columns are over the measured window (read when ws_load prints its window marks). "
+                "*CPU µs per announce*: CPU time of the tracker's processes (of ws_load) in the window divided by "
+                "the announces answered in it; each announce brings its relayed offers and answers. Other users' "
+                "jobs on this shared machine change it least of all columns."]
         out += self.notes(tput)
         out += ["", "### %s WebSocket connections on one socket worker, all announcing (ws://)" % fmt(self.hold), "",
                 "The same load from %s connections (closed loop: each has one announce in flight, so the "
                 "latency is the queue); 5 s warm-up after the last connection opened, then %d s measured." % (
                     fmt(self.hold), 6 if self.a.quick else 10), "",
                 "| tracker | connections open (end) | opened in s | announces/s | p50 ms | p99 ms | "
-                "errors / invalid / timeouts / late | disconnects | CPU: tracker / gen / other | shoald ÷ this |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "errors / invalid / timeouts / late | disconnects | CPU: tracker / gen / other | "
+                "CPU µs per announce: tracker / gen | shoald ÷ this |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         ref = hold.get("shoald", {}).get("announces_per_s", 0)
         for n in self.names:
             r = hold[n]
             m = r.get("announces_per_s", 0)
             ratio = "—" if n == "shoald" else ("%.2f×" % (ref / m) if ref and m else "n/a")
-            out.append("| %s | %s | %.1f | %s | %.0f | %.0f | %d / %d / %d / %d | %d | %.0f%% / %.0f%% / %.0f%% | %s |" % (
+            out.append("| %s | %s | %.1f | %s | %.0f | %.0f | %d / %d / %d / %d | %d | %.0f%% / %.0f%% / %.0f%% | "
+                       "%.0f / %.0f | %s |" % (
                 LABELS[n], fmt(r.get("connections_open", 0)), r.get("open_seconds", 0), fmt(m),
                 r.get("p50_us", 0) / 1000, r.get("p99_us", 0) / 1000, r.get("errors", 0), r.get("invalid", 0),
                 r.get("timeouts", 0), r.get("late", 0), r.get("disconnects", 0) + r.get("server_closes", 0),
-                r["tracker_cpu"], r["generator_cpu"], r["other_cpu"], ratio))
+                r["tracker_cpu"], r["generator_cpu"], r["other_cpu"], r.get("tracker_us_per_announce", 0),
+                r.get("gen_us_per_announce", 0), ratio))
         trouble = [t for n in self.names for t in self.trouble(n, "ws", [hold[n]])]
         msgs = sorted({"%s: %s" % (n, m) for n in self.names for m in hold[n].get("messages", [])})
         if msgs:
             out += ["", "Messages seen: " + "; ".join(msgs[:8])]
         if trouble:
-            out += ["", "Over the whole runs: " + "; ".join(trouble) + "."]
+            out += ["", "Problems: " + "; ".join(trouble) + "."]
         out += ["", "### Memory per idle WebSocket connection", "",
                 "`ws_load --idle` opens %s connections (upgrade done, nothing sent) and holds them; the tracker's "
                 "memory is read before and 1 s after the last one opened. shoald: private RSS of all its processes "
@@ -332,11 +372,12 @@ class WsSection:
             extra = sum(r.get("run_totals", {}).get(key, 0) - r.get(key, 0) for r in rs)
             if extra:
                 out.append("%d %s outside the measured window" % (extra, key))
-        counters = {}
-        for r in rs:
-            for k, v in r.get("tracker_counters", {}).items():
-                counters[k] = counters.get(k, 0) + v
-        out += ["%s %d" % (k, v) for k, v in sorted(counters.items())]
+        for key, when in (("tracker_counters", "in the window"), ("tracker_counters_run", "in the whole run")):
+            counters = {}
+            for r in rs:
+                for k, v in r.get(key, {}).items():
+                    counters[k] = counters.get(k, 0) + v
+            out += ["%s %d %s" % (k, v, when) for k, v in sorted(counters.items())]
         return ["%s (%s): %s" % (name, transport, ", ".join(out))] if out else []
 
     def notes(self, tput):
@@ -351,7 +392,8 @@ class WsSection:
         if msgs:
             out += ["", "Messages seen: " + "; ".join(msgs[:8])]
         if trouble:
-            out += ["", "Over whole runs (opening and closing included; shoald's counters from shm_inspect): "
+            out += ["", "Problems (shoald's counters from shm_inspect, read when the window opened and closed, "
+                    "and at the start and end of the run: opening and closing the connections included): "
                     + "; ".join(trouble) + "."]
         return out
 
@@ -367,6 +409,47 @@ def raise_nofile(need):
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(need, hard), max(need, hard)))
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of process pid in seconds (0 if gone or None)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+def counter_delta(before, after):
+    """The TROUBLE counters that moved between two shm_inspect readings."""
+    return {k: after.get(k, 0) - before.get(k, 0) for k in TROUBLE if after.get(k, 0) != before.get(k, 0)}
+
+
+def run_ws_load(argv, timeout, on_phase):
+    """Runs ws_load (argv; taskset execs it, so the child's PID is ws_load's), calls
+    on_phase(phase, pid) for every JSON line as it comes, and returns the last line's dict."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    last = None
+    try:
+        while True:
+            line = read_line(p, max(0.0, deadline - time.monotonic()))
+            if not line:
+                break
+            d = parse_json(line)
+            on_phase(d.get("phase"), p.pid)
+            last = d
+        p.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        stop_pid(p)
+    if last is None:
+        last = {"messages": ["ws_load: no output (exit %s): %s" % (p.returncode, p.stderr.read()[-200:].strip())]}
+    return last
 
 
 def read_line(p, timeout):

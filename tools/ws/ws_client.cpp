@@ -138,10 +138,6 @@ bool Client::start(const Url& url, const sockaddr* source, socklen_t source_len,
       return ::close(fd), false;
     }
   }
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&url.addr), url.addr_len) < 0 && errno != EINPROGRESS) {
-    *error = std::string("connect: ") + strerror(errno);
-    return ::close(fd), false;
-  }
   if (tls_ != nullptr) {
     SSL* ssl = SSL_new(tls_);
     if (url.v6 || url.host.find_first_not_of("0123456789.") == std::string::npos) {
@@ -156,6 +152,11 @@ bool Client::start(const Url& url, const sockaddr* source, socklen_t source_len,
     bev_ = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
   }
   if (bev_ == nullptr) return ::close(fd), *error = "bufferevent_new failed", false;
+  // libevent connects the bound socket and reports a refused or failed connect as an event.
+  if (bufferevent_socket_connect(bev_, reinterpret_cast<const sockaddr*>(&url.addr), int(url.addr_len)) != 0) {
+    *error = std::string("connect: ") + strerror(errno);
+    return close(), false;
+  }
 
   wslay_event_callbacks cb{};
   cb.recv_callback = &Client::wslay_recv;
@@ -199,10 +200,10 @@ void Client::on_event(short what) {
   if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) return;
   char detail[160] = "connection closed";
   unsigned long ssl_err = tls_ != nullptr ? bufferevent_get_openssl_error(bev_) : 0;
-  if (ssl_err != 0) {
+  if (ssl_err != 0 && ERR_GET_LIB(ssl_err) != 0) {  // lib 0: a system call's, not OpenSSL's
     ERR_error_string_n(ssl_err, detail, sizeof detail);
-  } else if ((what & BEV_EVENT_ERROR) && errno != 0) {
-    snprintf(detail, sizeof detail, "%s", strerror(errno));
+  } else if ((what & BEV_EVENT_ERROR) && EVUTIL_SOCKET_ERROR() != 0) {
+    snprintf(detail, sizeof detail, "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
   }
   fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, detail);
 }
