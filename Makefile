@@ -69,11 +69,15 @@ $(BUILD)/libshoal.a: $(LIB_OBJS)
 $(BUILD)/shoald: $(BUILD)/obj/supervisor/main.o $(BUILD)/libshoal.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/unit_tests: $(TEST_OBJS) $(BUILD)/libshoal.a
+# ws_load's messages are tested against shoald's codec (tests/unit/ws_load_messages_test.cpp).
+$(BUILD)/unit_tests: $(TEST_OBJS) $(BUILD)/libshoal.a $(BUILD)/obj/tools/ws/wt_messages.o
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(GTEST_LIBS) $(LDLIBS)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libshoal.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+# ws_load's WebSocket client and WebTorrent messages live in tools/ws/ (not tools of their own).
+$(BUILD)/ws_load: $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tools/ws/*.cpp))
 
 # The README's test command: unit tests, then integration tests against a real shoald.
 test: deps all
@@ -117,7 +121,7 @@ BENCH_BUILD ?= $(BUILD)/bench
 BENCH_OPT   ?= -O3 -g
 BENCH_NODE  ?= $(BUILD)/bench-node
 bench:
-	$(MAKE) BUILD=$(BENCH_BUILD) OPT="$(BENCH_OPT)" $(addprefix $(BENCH_BUILD)/,shoald shm_inspect udp_load http_load limit_server topology_bench)
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT="$(BENCH_OPT)" $(addprefix $(BENCH_BUILD)/,shoald shm_inspect udp_load http_load limit_server topology_bench ws_load)
 	@command -v opentracker >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opentracker; }
 	@[ -f $(BENCH_NODE)/node_modules/bittorrent-tracker/server.js ] || \
 	  npm install --prefix $(BENCH_NODE) --ignore-scripts --no-audit --no-fund bittorrent-tracker

@@ -8,8 +8,9 @@ them, with the date, machine, commit and exact command, to tools/bench/RESULTS.m
 Benchmarks section gets the same tables between its bench markers.
 
 Sections: UDP (plus the socket->swarm ring hop cost read from shm_inspect), HTTP keep-alive and
-no keep-alive, UDP latency at about half the maximum rate, scaling over socket workers, and
-memory (1,000,000 peers over 100,000 torrents, IPv4 then IPv6).
+no keep-alive, UDP latency at about half the maximum rate, scaling over socket workers, memory
+(1,000,000 peers over 100,000 torrents, IPv4 then IPv6), the topology map, and WebTorrent over
+WebSocket (bench_ws.py: ws/wss throughput, 16,000 connections, memory per idle connection).
 
     tools/bench/bench.py --build build/bench --node-dir build/bench-node [--rounds 5] [--quick]
 
@@ -35,6 +36,7 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trackers as T  # noqa: E402
+import bench_ws  # noqa: E402
 
 CEILING_SHARE = 0.95   # a tracker at >= 95 % of the generator's ceiling is reported as "≥ ceiling"
 
@@ -470,7 +472,7 @@ class Bench:
                 f.write(text)
 
 
-ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,recovery"
+ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,recovery,ws"
 
 
 def fmt(x):
@@ -560,6 +562,8 @@ def main():
         if "recovery" in only:
             import bench_recovery
             b.md.append(bench_recovery.run(b, log))
+        if "ws" in only:
+            bench_ws.sec_ws(b, sys.modules[__name__])
     finally:
         T.stop_all()
         shutil.rmtree(b.work, ignore_errors=True)

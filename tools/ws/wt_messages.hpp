@@ -1,0 +1,91 @@
+// tools/ws/wt_messages.hpp — the WebTorrent tracker messages that tools/ws_load sends and
+// checks, as npm bittorrent-tracker's websocket client speaks them (lib/client/
+// websocket-tracker.js): an announce with offers, the answer to a relayed offer (action
+// "announce" with to_peer_id, offer_id, answer), and the tracker's announce reply, relayed
+// offer, relayed answer and error. JSON by jansson.
+//
+// Binary strings (info_hash, peer_id, offer_id, to_peer_id) are 20 bytes sent as a JSON string
+// of 20 code points 0..255, one per byte (UTF-8 on the wire), as the JavaScript client does.
+//
+// Self-checking ids, so that every relayed id can be verified without remembering it:
+//   peer_id  = "-WL0100-" | connection index (u32 LE) | tag64(key, index)
+//   offer_id = connection index (u32 LE) | offer sequence (u32 LE) | torrent (u32 LE) | tag64(...)
+// and the SDP text of an offer (answer) is a function of the offer id (and the answering
+// connection), so a relayed offer or answer is compared byte for byte with what was sent.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+typedef struct json_t json_t;
+
+namespace shoal_load::wt {
+
+using Id = std::array<uint8_t, 20>;
+
+/// Deterministic ids and SDP texts for one run (key: from --seed). The SDP texts come from a
+/// pool of kSdpPool offers and kSdpPool answers made once (the tracker relays them unread, so
+/// more variety buys nothing, and formatting each one would cost the generator CPU); which
+/// one an offer id carries follows from its tag. The JSON objects {type, sdp} are kept too,
+/// so encoding an announce copies no SDP text into jansson.
+class Ids {
+ public:
+  static constexpr size_t kSdpPool = 256;
+  explicit Ids(uint64_t key);
+  ~Ids();
+  Ids(const Ids&) = delete;
+  Ids& operator=(const Ids&) = delete;
+  Id peer_id(uint32_t conn) const;
+  // The connection whose peer_id this is, or -1 if it is not one of ours.
+  int64_t peer_conn(const Id& peer_id) const;
+  Id offer_id(uint32_t conn, uint32_t seq, uint32_t torrent) const;
+  // Decodes an offer id made by offer_id(); false if its tag does not match.
+  bool offer_parts(const Id& offer_id, uint32_t* conn, uint32_t* seq, uint32_t* torrent) const;
+  // The SDP text (about 560 bytes, a browser's data-channel offer/answer in shape) of the
+  // offer with this id; an answer's also depends on the answering connection.
+  const std::string& offer_sdp(const Id& offer_id) const { return offers_[offer_slot(offer_id)]; }
+  const std::string& answer_sdp(const Id& offer_id, uint32_t answering_conn) const {
+    return answers_[answer_slot(offer_id, answering_conn)];
+  }
+
+  /// {"action":"announce","info_hash","peer_id","numwant","uploaded":0,"downloaded":0,"left",
+  ///  "event" (omitted if null), "offers":[{"offer":{"type":"offer","sdp"},"offer_id"}]}
+  std::string encode_announce(const Id& info_hash, const Id& peer_id, const char* event, int64_t left,
+                              const std::vector<Id>& offer_ids) const;
+  /// {"action":"announce","info_hash","peer_id","to_peer_id","offer_id",
+  ///  "answer":{"type":"answer","sdp"}} sent by connection `conn`.
+  std::string encode_answer(const Id& info_hash, uint32_t conn, const Id& to_peer_id, const Id& offer_id) const;
+
+ private:
+  static size_t offer_slot(const Id& offer_id) { return offer_id[12] % kSdpPool; }
+  static size_t answer_slot(const Id& offer_id, uint32_t conn) { return (offer_id[13] ^ conn) % kSdpPool; }
+  uint64_t key_;
+  std::vector<std::string> offers_, answers_;
+  std::vector<json_t*> offer_json_, answer_json_;  // {type, sdp} objects, one reference each
+};
+
+enum class Kind : uint8_t { announce_reply, offer, answer, error, scrape_reply, invalid };
+
+/// One message from the tracker, classified and with its fields read. For invalid, `why`
+/// names the first problem. Field rules checked here: action is "announce" or "scrape";
+/// binary strings are 20 code points <= 255; an announce reply has integer complete and
+/// incomplete >= 0 and interval > 0; an offer (answer) object has type "offer" ("answer") and
+/// a string sdp; an error has a string "failure reason".
+struct Reply {
+  Kind kind = Kind::invalid;
+  std::string why;
+  Id info_hash{}, peer_id{}, offer_id{};
+  bool has_info_hash = false;
+  int64_t complete = -1, incomplete = -1, interval = -1;
+  std::string sdp, failure;
+};
+
+Reply parse_reply(std::string_view text);
+
+/// The UTF-8 form of a binary string and back (false on a code point > 255 or wrong length).
+std::string latin1_to_utf8(const uint8_t* bytes, size_t n);
+bool utf8_to_latin1(std::string_view utf8, uint8_t* out, size_t n);
+
+}  // namespace shoal_load::wt
