@@ -79,7 +79,7 @@ class ShoaldWs(T.Shoald):
     def argv(self):
         argv = super().argv()
         with open(argv[-1], "a") as f:  # super() wrote the UDP config; the UDP probe says ready
-            f.write('ws:\n{\n  enabled = true;\n  listen = [ "127.0.0.1:%d" ];\n  max_connections = 16384;\n};\n'
+            f.write('ws:\n{\n  enabled = true;\n  listen = [ "127.0.0.1:%d" ];\n  max_connections = 16384;\n  max_connections_per_source = 0;\n};\n'
                     'wss:\n{\n  enabled = true;\n  listen = [ "127.0.0.1:%d" ];\n};\n'
                     'https:\n{\n  certificate = "%s/cert.pem";\n  private_key = "%s/key.pem";\n};\n'
                     % (self.ws_port, self.wss_port, self.cert_dir, self.cert_dir))
