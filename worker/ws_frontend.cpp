@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@ namespace shoal::worker {
 namespace {
 
 constexpr timeval kSweepEvery{1, 0};
+constexpr uint64_t kReleaseIdleMs = 2000;  // a connection quiet this long gives its wslay context back
 constexpr rlim_t kReservedFds = 64;
 
 // Raises RLIMIT_NOFILE by ws.max_connections (the HTTP front-end raised it for its own share);
@@ -347,6 +349,7 @@ void WsFrontend::on_sweep(evutil_socket_t, short, void* arg) {
   uint64_t now = self->now_ms();
   const conf::Config& cfg = self->cfg_;
   std::vector<WsConn*> expired, idle;
+  uint32_t released = 0;
   for (auto& [token, cp] : self->conns_) {
     WsConn* c = cp.get();
     if (c->state == WsConn::State::handshake && now - c->created_ms > uint64_t(cfg.ws_handshake_timeout) * 1000)
@@ -355,6 +358,11 @@ void WsFrontend::on_sweep(evutil_socket_t, short, void* arg) {
       expired.push_back(c);
     else if (c->state == WsConn::State::open && now - c->last_ms > uint64_t(cfg.ws_idle_timeout) * 1000)
       idle.push_back(c);
+    else if (c->state == WsConn::State::open && now - c->last_ms > kReleaseIdleMs && c->session->release_if_idle()) {
+      released++;
+      if (c->pending.empty()) std::vector<WsConn::Pending>().swap(c->pending);  // between messages: keep
+      if (c->delivered.empty()) std::vector<WsConn::Delivered>().swap(c->delivered);  // only what matters
+    }
     auto& d = c->delivered;  // offers whose answer time is over
     d.erase(std::remove_if(d.begin(), d.end(), [now](const WsConn::Delivered& x) { return x.expires_ms <= now; }), d.end());
   }
@@ -363,6 +371,7 @@ void WsFrontend::on_sweep(evutil_socket_t, short, void* arg) {
     self->free_conn(c);
   }
   for (WsConn* c : idle) self->start_close(c, ws::kCloseNormal, "idle");
+  if (released >= 64) malloc_trim(0);  // give the freed wslay buffers back to the kernel
   self->retry_leaves();
   self->path_->flush();
 }

@@ -39,15 +39,61 @@ void Session::on_msg(wslay_event_context* ctx, const wslay_event_on_msg_recv_arg
   }
 }
 
-Session::Session(size_t max_message_bytes) {
+void Session::on_frame_start(wslay_event_context*, const wslay_event_on_frame_recv_start_arg* arg, void* self) {
+  auto* s = static_cast<Session*>(self);
+  s->in_frame_ = true;
+  if (arg->opcode < 0x8) s->fragmented_ = !arg->fin;  // data or continuation frame; control frames interleave
+  // Its size on the wire (RFC 6455 5.2): 2 bytes, the extended length (2 bytes for 126..65535,
+  // 8 above), the 4-byte masking key of a client frame, the payload. A client that encodes a
+  // length longer than needed makes this too small: its connection is then never released.
+  uint64_t n = arg->payload_length;
+  s->frame_bytes_ = 2 + (n < 126 ? 0 : n < 65536 ? 2 : 8) + 4 + n;
+}
+
+void Session::on_frame_end(wslay_event_context*, void* self) {
+  auto* s = static_cast<Session*>(self);
+  s->in_frame_ = false;
+  s->framed_ += s->frame_bytes_;
+}
+
+bool Session::init() {
   wslay_event_callbacks cb{};
   cb.recv_callback = &Session::on_recv;
   cb.send_callback = &Session::on_send;
   cb.on_msg_recv_callback = &Session::on_msg;
+  cb.on_frame_recv_start_callback = &Session::on_frame_start;
+  cb.on_frame_recv_end_callback = &Session::on_frame_end;
   wslay_event_context_ptr ctx = nullptr;
-  if (wslay_event_context_server_init(&ctx, &cb, this) != 0) return;
+  if (wslay_event_context_server_init(&ctx, &cb, this) != 0) return false;
   ctx_ = ctx;
-  wslay_event_config_set_max_recv_msg_length(ctx_, max_message_bytes);
+  wslay_event_config_set_max_recv_msg_length(ctx_, max_message_bytes_);
+  return true;
+}
+
+// The context is made when the first bytes come or go (ensure): a connection that only
+// opened costs no wslay buffers.
+Session::Session(size_t max_message_bytes) : released_(true), max_message_bytes_(max_message_bytes) {}
+
+bool Session::ensure() {
+  if (!released_) return ctx_ != nullptr;
+  released_ = false;
+  return init();
+}
+
+bool Session::release_if_idle() {
+  // Every byte fed belongs to a completed frame: nothing (not even half a header) is inside wslay.
+  if (ctx_ == nullptr || released_ || failed_ || in_frame_ || fragmented_ || fed_ != framed_) return false;
+  if (in_pos_ != in_.size() || !out_.empty() || !messages_.empty()) return false;
+  if (wslay_event_get_close_sent(ctx_) || wslay_event_get_close_received(ctx_) ||
+      wslay_event_get_queued_msg_count(ctx_) != 0)
+    return false;
+  wslay_event_context_free(ctx_);
+  ctx_ = nullptr;
+  released_ = true;
+  std::string().swap(in_);
+  std::string().swap(out_);
+  in_pos_ = 0;
+  return true;
 }
 
 Session::~Session() {
@@ -67,13 +113,14 @@ void Session::pump() {
 }
 
 void Session::feed(std::string_view bytes) {
-  if (ctx_ == nullptr || !wslay_event_get_read_enabled(ctx_)) return;
+  if (!ensure() || !wslay_event_get_read_enabled(ctx_)) return;
+  fed_ += bytes.size();
   in_.append(bytes);
   pump();
 }
 
 bool Session::send_text(std::string_view text) {
-  if (ctx_ == nullptr || wslay_event_get_close_sent(ctx_)) return false;
+  if (!ensure() || wslay_event_get_close_sent(ctx_)) return false;
   wslay_event_msg msg{WSLAY_TEXT_FRAME, reinterpret_cast<const uint8_t*>(text.data()),
                       text.size()};
   if (wslay_event_queue_msg(ctx_, &msg) != 0) return false;
@@ -82,7 +129,7 @@ bool Session::send_text(std::string_view text) {
 }
 
 void Session::close(uint16_t code, std::string_view reason) {
-  if (ctx_ == nullptr || wslay_event_get_close_sent(ctx_)) return;
+  if (!ensure() || wslay_event_get_close_sent(ctx_)) return;
   if (reason.size() > 123) reason = reason.substr(0, 123);
   wslay_event_queue_close(ctx_, code, reinterpret_cast<const uint8_t*>(reason.data()),
                           reason.size());
@@ -94,12 +141,13 @@ std::vector<std::string> Session::take_messages() { return std::exchange(message
 std::string Session::take_output() { return std::exchange(out_, {}); }
 
 bool Session::done() const {
+  if (released_) return false;  // idle, open
   if (ctx_ == nullptr || failed_) return true;
   return !wslay_event_want_read(ctx_) && !wslay_event_want_write(ctx_);
 }
 
 uint16_t Session::close_code_sent() const {
-  if (ctx_ == nullptr || !wslay_event_get_close_sent(ctx_)) return 0;
+  if (ctx_ == nullptr || !wslay_event_get_close_sent(ctx_)) return 0;  // (none while released)
   return wslay_event_get_status_code_sent(ctx_);
 }
 

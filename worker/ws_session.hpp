@@ -27,6 +27,7 @@
 
 struct wslay_event_context;
 struct wslay_event_on_msg_recv_arg;
+struct wslay_event_on_frame_recv_start_arg;
 
 namespace shoal::worker::ws {
 
@@ -49,8 +50,9 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // True if the wslay context could be created (false only when out of memory).
-  bool ok() const { return ctx_ != nullptr; }
+  // False once the wslay context could not be created (out of memory); it is created with the
+  // first bytes fed or sent.
+  bool ok() const { return ctx_ != nullptr || released_; }
 
   // Hands bytes received from the client to the decoder; runs wslay until they are used up
   // and queues any automatic reply (pong, close). Bytes after the close handshake are dropped.
@@ -78,6 +80,13 @@ class Session {
   uint16_t close_code_sent() const;
   uint16_t close_code_received() const;
 
+  // Frees the libwslay context (about 8.8 KB of fixed buffers) and the byte buffers while the
+  // connection is between messages: no frame half received, no fragmented message in progress,
+  // nothing queued or unread, no close begun. The next feed()/send_text()/close() makes a fresh
+  // context, which is equivalent there. Returns whether it released anything. (WebSocket
+  // connections are mostly idle between announces: issue 10's memory per idle connection.)
+  bool release_if_idle();
+
  private:
   void pump();
   static ssize_t on_recv(wslay_event_context* ctx, uint8_t* buf, size_t len, int flags,
@@ -86,6 +95,11 @@ class Session {
                          void* self);
   static void on_msg(wslay_event_context* ctx, const wslay_event_on_msg_recv_arg* arg,
                      void* self);
+  static void on_frame_start(wslay_event_context* ctx, const wslay_event_on_frame_recv_start_arg* arg,
+                             void* self);
+  static void on_frame_end(wslay_event_context* ctx, void* self);
+  bool init();     // a fresh context; false when out of memory
+  bool ensure();   // the context exists again after release_if_idle()
 
   wslay_event_context* ctx_ = nullptr;
   std::string in_;       // bytes fed but not yet read by wslay
@@ -93,6 +107,13 @@ class Session {
   std::string out_;      // frames produced, not yet taken
   std::vector<std::string> messages_;
   bool failed_ = false;  // wslay reported a fatal error
+  bool released_ = false;   // no context now: before the first bytes, or freed while idle
+  bool in_frame_ = false;   // a frame started and has not ended
+  bool fragmented_ = false; // a data message's last frame had FIN = 0
+  uint64_t fed_ = 0;        // bytes given to feed() since the handshake
+  uint64_t framed_ = 0;     // of them, bytes of the frames wslay completed (header + payload)
+  uint64_t frame_bytes_ = 0;  // size of the frame being received
+  size_t max_message_bytes_;
 };
 
 }  // namespace shoal::worker::ws

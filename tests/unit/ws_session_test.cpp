@@ -190,5 +190,37 @@ TEST(WsSession, SendTextProducesOneUnmaskedTextFrame) {
   EXPECT_TRUE(out.empty());
 }
 
+// Idle connections give their libwslay context back (issue 10, memory per idle connection): never
+// inside a frame, a fragmented message or a close; the next bytes make a fresh context that
+// reads on as if nothing happened.
+TEST(WsSession, IdleContextIsReleasedOnlyBetweenMessagesAndComesBack) {
+  Session s;
+  s.feed(frame(0x1, "one"));
+  ASSERT_EQ(s.take_messages().size(), 1u);
+  std::string whole = frame(0x1, "two");
+  s.feed(whole.substr(0, 3));  // half a frame
+  EXPECT_FALSE(s.release_if_idle()) << "inside a frame";
+  s.feed(whole.substr(3));
+  ASSERT_EQ(s.take_messages(), std::vector<std::string>{"two"});
+  s.feed(frame(0x1, "thr", false));
+  EXPECT_FALSE(s.release_if_idle()) << "inside a fragmented message";
+  s.feed(frame(0x0, "ee", true));
+  ASSERT_EQ(s.take_messages(), std::vector<std::string>{"three"});
+  EXPECT_TRUE(s.release_if_idle());
+  EXPECT_TRUE(s.ok());
+  EXPECT_FALSE(s.done()) << "released is not closed";
+  EXPECT_FALSE(s.release_if_idle()) << "already released";
+  s.feed(frame(0x1, "four"));
+  EXPECT_EQ(s.take_messages(), std::vector<std::string>{"four"});
+  EXPECT_TRUE(s.release_if_idle());
+  ASSERT_TRUE(s.send_text("reply"));  // sending brings it back too
+  std::string out = s.take_output();
+  Frame f = next_frame(out);
+  EXPECT_EQ(f.payload, "reply");
+  s.close(kCloseGoingAway);
+  EXPECT_FALSE(s.release_if_idle()) << "closing";
+  EXPECT_EQ(s.close_code_sent(), kCloseGoingAway);
+}
+
 }  // namespace
 }  // namespace shoal::worker::ws
