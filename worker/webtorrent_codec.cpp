@@ -2,6 +2,7 @@
 #include "worker/webtorrent_codec.hpp"
 
 #include <jansson.h>
+#include <simdjson.h>
 
 #include <cstdlib>
 #include <memory>
@@ -14,50 +15,74 @@ struct JsonDel {
 };
 using Json = std::unique_ptr<json_t, JsonDel>;
 
+// ---- parsing: simdjson's DOM parser (it validates UTF-8 and the JSON grammar; several times
+// faster than jansson here: the announce with its offers is most of a WebTorrent tracker's work)
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+// A field of obj, or nullptr-equivalent (found == false) when absent.
+bool field(const object& obj, std::string_view key, element* out) {
+  return obj.at_key(key).get(*out) == simdjson::SUCCESS;
+}
+
+// Duplicate keys are refused (as jansson's JSON_REJECT_DUPLICATES did): a message must not mean
+// one thing to the tracker and another to a peer. Objects here have a handful of keys.
+bool has_duplicate_keys(const object& obj) {
+  std::string_view seen[32];
+  size_t n = 0;
+  for (auto kv : obj) {
+    for (size_t i = 0; i < n; ++i)
+      if (seen[i] == kv.key) return true;
+    if (n == 32) return false;  // more keys than any message of ours has: not checked further
+    seen[n++] = kv.key;
+  }
+  return false;
+}
+
 // Reads a 20-byte binary string value named `key`. Returns "" on success, else the reason.
-std::string id_value(json_t* v, const char* key, Id& out) {
-  if (!json_is_string(v)) return std::string(key) + " must be a string";
-  std::string_view s(json_string_value(v), json_string_length(v));
+std::string id_value(const element& v, const char* key, Id& out) {
+  std::string_view s;
+  if (v.get_string().get(s) != simdjson::SUCCESS) return std::string(key) + " must be a string";
   if (!decode_binary_string(s, out.data(), out.size()))
     return std::string(key) + " must be 20 characters, each U+0000..U+00FF";
   return {};
 }
 
 // Reads a required 20-byte binary string field of obj.
-std::string get_id(json_t* obj, const char* key, Id& out) {
-  json_t* v = json_object_get(obj, key);
-  if (v == nullptr) return std::string("missing ") + key;
+std::string get_id(const object& obj, const char* key, Id& out) {
+  element v;
+  if (!field(obj, key, &v)) return std::string("missing ") + key;
   return id_value(v, key, out);
 }
 
-// Reads a non-negative integer field; absent leaves out unchanged.
-std::string get_count(json_t* obj, const char* key, int64_t& out) {
-  json_t* v = json_object_get(obj, key);
-  if (v == nullptr || json_is_null(v)) return {};
-  if (!json_is_integer(v) || json_integer_value(v) < 0)
+// Reads a non-negative integer field; absent (or null) leaves out unchanged.
+std::string get_count(const object& obj, const char* key, int64_t& out) {
+  element v;
+  if (!field(obj, key, &v) || v.is_null()) return {};
+  int64_t n = 0;
+  if (!v.is_int64() || v.get_int64().get(n) != simdjson::SUCCESS || n < 0)
     return std::string(key) + " must be a non-negative integer";
-  out = json_integer_value(v);
+  out = n;
   return {};
 }
 
 // Keeps an offer/answer object as compact JSON text.
-std::string get_sdp(json_t* obj, const char* key, std::string& out) {
-  json_t* v = json_object_get(obj, key);
-  if (v == nullptr) return std::string("missing ") + key;
-  if (!json_is_object(v)) return std::string(key) + " must be an object";
-  char* text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-  if (text == nullptr) return std::string(key) + " cannot be encoded";
-  out = text;
-  free(text);
+std::string get_sdp(const object& obj, const char* key, std::string& out) {
+  element v;
+  if (!field(obj, key, &v)) return std::string("missing ") + key;
+  if (!v.is_object()) return std::string(key) + " must be an object";
+  out = simdjson::minify(v);
   if (out.size() > kMaxSdpJsonBytes) return std::string(key) + " too large";
   return {};
 }
 
-std::string parse_announce(json_t* root, ParseResult& r) {
+std::string parse_announce(const object& root, ParseResult& r) {
   Announce& a = r.msg.announce;
   a.info_hash = r.info_hash;
   if (auto e = get_id(root, "peer_id", a.peer_id); !e.empty()) return e;
-  if (json_object_get(root, "answer") != nullptr) {  // an answer rides on action "announce"
+  element unused;
+  if (field(root, "answer", &unused)) {  // an answer rides on action "announce"
     r.msg.action = Action::answer;
     Answer& an = r.msg.answer;
     an.info_hash = a.info_hash;
@@ -70,45 +95,48 @@ std::string parse_announce(json_t* root, ParseResult& r) {
   if (auto e = get_count(root, "uploaded", a.uploaded); !e.empty()) return e;
   if (auto e = get_count(root, "downloaded", a.downloaded); !e.empty()) return e;
   if (auto e = get_count(root, "left", a.left); !e.empty()) return e;
-  if (json_t* ev = json_object_get(root, "event"); ev != nullptr && !json_is_null(ev)) {
-    if (!json_is_string(ev)) return "event must be a string";
-    std::string_view s = json_string_value(ev);
+  if (element ev; field(root, "event", &ev) && !ev.is_null()) {
+    std::string_view s;
+    if (ev.get_string().get(s) != simdjson::SUCCESS) return "event must be a string";
     if (s == "none" || s == "update") a.event = Event::none;  // "update": bittorrent-tracker
     else if (s == "started") a.event = Event::started;
     else if (s == "completed") a.event = Event::completed;
     else if (s == "stopped") a.event = Event::stopped;
     else return "unknown event";
   }
-  json_t* offers = json_object_get(root, "offers");
-  if (offers == nullptr || json_is_null(offers)) return {};
-  if (!json_is_array(offers)) return "offers must be an array";
-  if (json_array_size(offers) > kMaxOffers) return "too many offers";
-  size_t i;
-  json_t* o;
-  json_array_foreach(offers, i, o) {
-    if (!json_is_object(o)) return "each offer must be an object";
+  element offers;
+  if (!field(root, "offers", &offers) || offers.is_null()) return {};
+  simdjson::dom::array list;
+  if (offers.get_array().get(list) != simdjson::SUCCESS) return "offers must be an array";
+  if (list.size() > kMaxOffers) return "too many offers";
+  a.offers.reserve(list.size());
+  for (element o : list) {
+    object ob;
+    if (o.get_object().get(ob) != simdjson::SUCCESS) return "each offer must be an object";
+    if (has_duplicate_keys(ob)) return "malformed JSON: duplicate key";
     Offer off;
-    if (auto e = get_id(o, "offer_id", off.offer_id); !e.empty()) return e;
-    if (auto e = get_sdp(o, "offer", off.sdp_json); !e.empty()) return e;
+    if (auto e = get_id(ob, "offer_id", off.offer_id); !e.empty()) return e;
+    if (auto e = get_sdp(ob, "offer", off.sdp_json); !e.empty()) return e;
     a.offers.push_back(std::move(off));
   }
   return {};
 }
 
-std::string parse_scrape(json_t* root, ParseResult& r) {
-  json_t* v = json_object_get(root, "info_hash");
-  if (v == nullptr) return "missing info_hash (full scrape is not served)";
+std::string parse_scrape(const object& root, ParseResult& r) {
+  element v;
+  if (!field(root, "info_hash", &v)) return "missing info_hash (full scrape is not served)";
   auto& out = r.msg.scrape.info_hashes;
-  if (json_is_string(v)) {
+  if (v.is_string()) {
     out.push_back(r.info_hash);
     return {};
   }
-  if (!json_is_array(v)) return "info_hash must be a string or an array of strings";
-  if (json_array_size(v) == 0) return "empty info_hash list (full scrape is not served)";
-  if (json_array_size(v) > kMaxScrapeHashes) return "too many info_hash values";
-  for (size_t i = 0; i < json_array_size(v); ++i) {
+  simdjson::dom::array list;
+  if (v.get_array().get(list) != simdjson::SUCCESS) return "info_hash must be a string or an array of strings";
+  if (list.size() == 0) return "empty info_hash list (full scrape is not served)";
+  if (list.size() > kMaxScrapeHashes) return "too many info_hash values";
+  for (element e : list) {
     Id id;
-    if (auto e = id_value(json_array_get(v, i), "info_hash", id); !e.empty()) return e;
+    if (auto err = id_value(e, "info_hash", id); !err.empty()) return err;
     out.push_back(id);
   }
   return {};
@@ -176,7 +204,7 @@ bool decode_binary_string(std::string_view s, uint8_t* out, size_t n) {
       out[k++] = static_cast<uint8_t>(((c & 0x03) << 6) | (static_cast<uint8_t>(s[i + 1]) & 0x3f));
       ++i;
     } else {
-      return false;  // a code point > U+00FF (or not UTF-8, which jansson already refused)
+      return false;  // a code point > U+00FF (or not UTF-8, which the parser already refused)
     }
   }
   return k == n;
@@ -184,26 +212,32 @@ bool decode_binary_string(std::string_view s, uint8_t* out, size_t n) {
 
 ParseResult parse_message(std::string_view text) {
   ParseResult r;
-  json_error_t err;
-  Json root(json_loadb(text.data(), text.size(), JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err));
-  if (!root) {
-    r.error = std::string("malformed JSON: ") + err.text;
+  // One parser per thread (socket workers are single-threaded), reused: it keeps its buffers.
+  static thread_local simdjson::dom::parser parser;
+  element doc;
+  if (auto err = parser.parse(text.data(), text.size()).get(doc); err != simdjson::SUCCESS) {
+    r.error = std::string("malformed JSON: ") + simdjson::error_message(err);
     return r;
   }
-  if (!json_is_object(root.get())) {
+  object root;
+  if (doc.get_object().get(root) != simdjson::SUCCESS) {
     r.error = "message must be a JSON object";
     return r;
   }
-  json_t* action = json_object_get(root.get(), "action");
-  if (action == nullptr) {
+  if (has_duplicate_keys(root)) {
+    r.error = "malformed JSON: duplicate key";
+    return r;
+  }
+  element action;
+  if (!field(root, "action", &action)) {
     r.error = "missing action";
     return r;
   }
-  if (!json_is_string(action)) {
+  std::string_view act;
+  if (action.get_string().get(act) != simdjson::SUCCESS) {
     r.error = "action must be a string";
     return r;
   }
-  std::string_view act = json_string_value(action);
   if (act == "announce") r.action_text = "announce";
   else if (act == "scrape") r.action_text = "scrape";
   else {
@@ -211,18 +245,19 @@ ParseResult parse_message(std::string_view text) {
     return r;
   }
   // info_hash: required for announce; for scrape a single string is read here, an array later.
-  json_t* ih = json_object_get(root.get(), "info_hash");
-  if (act == "announce" || (ih != nullptr && json_is_string(ih))) {
-    r.error = get_id(root.get(), "info_hash", r.info_hash);
+  element ih;
+  bool has_ih = field(root, "info_hash", &ih);
+  if (act == "announce" || (has_ih && ih.is_string())) {
+    r.error = get_id(root, "info_hash", r.info_hash);
     if (!r.error.empty()) return r;
     r.has_info_hash = true;
   }
   if (act == "announce") {
     r.msg.action = Action::announce;
-    r.error = parse_announce(root.get(), r);
+    r.error = parse_announce(root, r);
   } else {
     r.msg.action = Action::scrape;
-    r.error = parse_scrape(root.get(), r);
+    r.error = parse_scrape(root, r);
   }
   return r;
 }

@@ -149,7 +149,15 @@ TEST(WebTorrentCodec, ErrorKeepsActionAndInfoHashForTheReply) {
   EXPECT_EQ(r.info_hash, kHash);
 }
 
-TEST(WebTorrentCodec, InvalidUtf8IsRejectedByJansson) {
+TEST(WebTorrentCodec, DuplicateKeysAreRefused) {
+  EXPECT_EQ(parse_message(R"({"action":"scrape","action":"announce","info_hash":")" + js(kHash) + "\"}").error,
+            "malformed JSON: duplicate key");
+  EXPECT_EQ(parse_message(announce_json(R"(,"offers":[{"offer_id":")" + js(kHigh) + R"(","offer_id":")" +
+                                        js(kHigh) + R"(","offer":{}}])")).error,
+            "malformed JSON: duplicate key");
+}
+
+TEST(WebTorrentCodec, InvalidUtf8IsRejectedByTheParser) {
   std::string msg = announce_json("");
   msg.replace(msg.find("peer_id") + 10, 1, "\xff");
   EXPECT_EQ(parse_message(msg).error.substr(0, 14), "malformed JSON");
