@@ -6,6 +6,8 @@
 // SystemProcessOps); the child drops the parent's loop (never touches it) and builds its own.
 #include "supervisor/supervisor.hpp"
 
+#include "shm/rings_layout.hpp"
+
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -65,7 +67,9 @@ int make_eventfd() {
 Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector<std::vector<worker::UdpSocket>> udp,
                        std::vector<std::vector<worker::TcpListener>> tcp)
     : cfg_(cfg), segments_(std::move(segments)), udp_(std::move(udp)), tcp_(std::move(tcp)), self_pid_(getpid()) {
-  for (uint32_t i = 0; i < cfg.socket_workers; i++) socket_eventfds_.push_back(make_eventfd());
+  // One eventfd per socket slot and ring set: during a rolling restart the old and the new
+  // process of a slot wait on their own, so a wake-up for one is never eaten by the other.
+  for (uint32_t i = 0; i < cfg.socket_workers * shm::RingsGeometry::kSets; i++) socket_eventfds_.push_back(make_eventfd());
   for (uint32_t i = 0; i < cfg.swarm_workers; i++) swarm_eventfds_.push_back(make_eventfd());
   base_ = event_base_new();
   if (!base_) throw std::runtime_error("event_base_new failed");

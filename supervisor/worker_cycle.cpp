@@ -89,6 +89,9 @@ void WorkerCycle::reap() {
     }
   }
   if (stopping_ && live_children() == 0) ops_->stopped();
+  // A rolling restart waiting for this exit goes on now, not at its next tick (kRollTickMs): a
+  // swarm slot's successor starts the moment its predecessor is gone (issue 12, recovery time).
+  if (rolling_ && !stopping_) roll_step();
 }
 
 void WorkerCycle::on_worker_exit(size_t pos, int status) {

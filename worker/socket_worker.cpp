@@ -72,7 +72,8 @@ class SocketWorker final {
       frontends_.push_back(std::move(f));
     }
     for (auto& f : frontends_) path_->attach(f->protocol(), f.get(), f->peer_limits());
-    wakeup_ = event_new(loop->base(), ctx.socket_eventfds[ctx.index], EV_READ | EV_PERSIST, &on_wakeup, this);
+    wakeup_ = event_new(loop->base(), ctx.socket_eventfds[ctx.index * shm::RingsGeometry::kSets + ctx.ring_set],
+                        EV_READ | EV_PERSIST, &on_wakeup, this);
     event_add(wakeup_, nullptr);
     drain_signal_ = evsignal_new(loop->base(), SIGUSR2, &on_drain_signal, this);
     event_add(drain_signal_, nullptr);

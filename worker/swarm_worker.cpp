@@ -46,7 +46,7 @@ class SwarmWorker {
  public:
   SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop,
               const shm::PeerPolicy* policy)
-      : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false), policy_(policy),
+      : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false), policy_(policy),  // per ring r = s * kSets + k
         gate_(ctx.config->new_torrents_per_source_rate, ctx.config->new_torrents_per_source_burst) {
     // Ring r = s * kSets + k: socket worker s, ring set k.
     for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
@@ -86,13 +86,13 @@ class SwarmWorker {
     for (size_t r = 0; r < requests_.size(); r++) {
       uint32_t s = uint32_t(r / shm::RingsGeometry::kSets), k = uint32_t(r % shm::RingsGeometry::kSets);
       uint64_t done = set_in_use(s, k) ? drain_ring(r, now, &backlog) : drain_orphaned(r, now);
-      if (done) woken_[s] = true;
+      if (done) woken_[r] = true;
     }
-    for (size_t s = 0; s < woken_.size(); s++) {
-      if (!woken_[s]) continue;
-      wake(ctx_.socket_eventfds[s]);
+    for (size_t r = 0; r < woken_.size(); r++) {  // the process on that ring set, not its twin
+      if (!woken_[r]) continue;
+      wake(ctx_.socket_eventfds[r]);
       shm::count(shared_->counters, shm::Counter::ring_wakeups);
-      woken_[s] = false;
+      woken_[r] = false;
     }
     if (backlog && !evtimer_pending(retry_, nullptr)) {
       timeval ms{0, 1000};

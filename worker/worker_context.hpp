@@ -37,7 +37,7 @@ struct WorkerContext {
   uint32_t generation = 0;  // bumped on every (re)start of the slot
   uint32_t ring_set = 0;    // socket workers: the ring set (0 or 1) assigned by the supervisor
   pid_t supervisor_pid = 0;
-  std::vector<int> socket_eventfds;  // [socket worker i] wakes socket worker i
+  std::vector<int> socket_eventfds;  // [i * 2 + k] wakes the process of socket slot i on ring set k
   std::vector<int> swarm_eventfds;   // [swarm worker j] wakes swarm worker j
   std::vector<UdpSocket> udp_sockets;  // this socket slot's sockets (socket workers only)
   std::vector<TcpListener> tcp_listeners;  // this socket slot's HTTP/HTTPS listeners (same)

@@ -44,7 +44,7 @@ void WsRelay::flush() {
   for (size_t i = 0; i < out_.size(); i++) {
     if (!dirty_[i]) continue;
     dirty_[i] = 0;
-    if (out_[i].publish()) wake(wake_fds_[i / g_.kSets]);
+    if (out_[i].publish()) wake(wake_fds_[i]);  // i = d * kSets + kd: that process's own eventfd
   }
 }
 

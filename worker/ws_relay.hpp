@@ -45,8 +45,8 @@ struct RelayTarget {
 class WsRelay {
  public:
   // `base`: the relay segment's mapping (shm/relay_ring.hpp geometry `g`); this process is
-  // socket slot `slot`, ring set `ring_set`, generation `generation`; `wake_fds[d]` wakes
-  // socket worker d. Counts drops into `counters`.
+  // socket slot `slot`, ring set `ring_set`, generation `generation`; `wake_fds[d * 2 + k]`
+  // wakes the process of socket slot d on ring set k. Counts drops into `counters`.
   WsRelay(void* base, shm::RelayGeometry g, uint32_t slot, uint32_t ring_set, uint32_t generation,
           std::vector<int> wake_fds, shm::CounterBlock* counters);
 

@@ -87,7 +87,8 @@ TEST(WsRelay, DeliversToTheTargetProcessOnlyAndWakesItOnce) {
     for (uint32_t ks = 0; ks < 2; ks++)
       for (uint32_t d = 0; d < 2; d++)
         for (uint32_t kd = 0; kd < 2; kd++) shm::RelayRing::init(m.p + g.ring_offset(s, ks, d, kd), g.bytes);
-  std::vector<int> fds = {eventfd(0, EFD_NONBLOCK), eventfd(0, EFD_NONBLOCK)};
+  std::vector<int> fds;  // [slot * 2 + ring set]
+  for (int i = 0; i < 4; i++) fds.push_back(eventfd(0, EFD_NONBLOCK));
   shm::CounterBlock counters{};
   worker::WsRelay a(m.p, g, 0, 0, 5, fds, &counters);  // slot 0, set 0, generation 5
   worker::WsRelay b(m.p, g, 1, 1, 9, fds, &counters);  // slot 1, set 1, generation 9
@@ -99,9 +100,10 @@ TEST(WsRelay, DeliversToTheTargetProcessOnlyAndWakesItOnce) {
   EXPECT_TRUE(a.send({1, 1, 9, 123}, shm::kRelayOffer, head, "{\"type\":\"offer\",\"sdp\":\"x\"}"));
   EXPECT_TRUE(a.send({1, 1, 8, 124}, shm::kRelayOffer, head, "{}"));  // for an older process of slot 1
   EXPECT_TRUE(a.send({1, 1, 9, 125}, shm::kRelayAnswer, head, "{\"type\":\"answer\"}"));
-  EXPECT_EQ(worker::drain_eventfd(fds[1]), 0u) << "nothing visible before flush";
+  EXPECT_EQ(worker::drain_eventfd(fds[3]), 0u) << "nothing visible before flush";
   a.flush();
-  EXPECT_EQ(worker::drain_eventfd(fds[1]), 1u) << "one wake-up per flush";
+  EXPECT_EQ(worker::drain_eventfd(fds[3]), 1u) << "one wake-up per flush, of slot 1's set 1 only";
+  EXPECT_EQ(worker::drain_eventfd(fds[2]), 0u) << "not its twin on the other ring set";
   std::vector<std::string> got;
   uint64_t n = b.poll([&](uint16_t kind, uint32_t token, const worker::RelayHead& h, std::string_view sdp) {
     got.push_back(std::to_string(kind) + ":" + std::to_string(token) + ":" + std::to_string(h.from_token) + ":" + std::string(sdp));
