@@ -199,6 +199,9 @@ class Partition {
   struct IncrementalCheck {
     uint32_t phase = 0;  // 0 torrent records, 1 torrent index, 2 peer index, 3 done
     uint32_t next = 0;   // next torrent or slot of the phase
+    uint32_t inside = 0;  // phase 0: 1 while the peers of torrent next - 1 are being checked,
+    uint32_t list = 0;    //   from this list and position on (a swarm of 50,000 peers is
+    uint32_t pos = 0;     //   checked over several slices)
     uint64_t items = 0;  // records and slots looked at so far
   };
   std::string check_step(IncrementalCheck& st, uint32_t budget) const;

@@ -21,16 +21,25 @@ using namespace probes;
 
 constexpr uint32_t kMaxCapLog2 = 24;
 
-// The lists and peers of live torrent t; "" when consistent. *items counts what was looked at.
-std::string check_torrent(const PartitionRegions& r, uint32_t t, uint64_t* items) {
+// Torrent t's record: found by the torrent index under its own key. "" when consistent.
+std::string check_torrent_record(const PartitionRegions& r, uint32_t t) {
   const TorrentRecord& tr = r.pool[t];
   if (tr.kind > kTorrentWebTorrent) return cat("torrent ", t, ": unknown kind ", unsigned(tr.kind));
   uint32_t tag = torrent_tag(r.h->hash_seed, tr.info_hash, tr.kind);
   uint32_t slot = probe_torrent(r, tr.info_hash, tag, tr.kind);
   if (slot == kNil || r.tindex[slot].torrent != t) return cat("torrent ", t, ": not found by the torrent index");
-  for (uint32_t list = 0; list < kLists; ++list) {
-    const PeerListRef& pl = tr.lists[list];
-    uint32_t lg = tr.cap_log2[list];
+  return "";
+}
+
+// Torrent t's lists from (st.list, st.pos) on, at most until *items reaches stop: each list in
+// range, each peer found by the peer index at its place. Sets *done when t is finished.
+std::string check_torrent_peers(const PartitionRegions& r, uint32_t t, Partition::IncrementalCheck& st,
+                                uint64_t stop, bool* done) {
+  const TorrentRecord& tr = r.pool[t];
+  *done = false;
+  for (; st.list < kLists; ++st.list, st.pos = 0) {
+    const PeerListRef& pl = tr.lists[st.list];
+    uint32_t list = st.list, lg = tr.cap_log2[list];
     if (pl.count == 0) continue;
     if (tr.kind == kTorrentWebTorrent && list_family(list) == 4)
       return cat("torrent ", t, ": a WebTorrent torrent holds IPv4-sized records");
@@ -39,17 +48,18 @@ std::string check_torrent(const PartitionRegions& r, uint32_t t, uint64_t* items
     uint64_t units = 1ull << block_class(list_family(list), lg);
     if (pl.block % units != 0 || uint64_t(pl.block) + units > r.h->arena_bump)
       return cat("torrent ", t, " list ", list, ": block ", pl.block, " misaligned or outside the arena in use");
-    for (uint32_t pos = 0; pos < pl.count; ++pos) {
-      uint8_t* rec = peer_at(r, pl.block, list, pos);
+    for (; st.pos < pl.count; ++st.pos, ++st.items) {
+      if (st.items >= stop) return "";  // go on from here in the next slice
+      uint8_t* rec = peer_at(r, pl.block, list, st.pos);
       const PeerTail* tail = tail_of(rec, list);
       if ((tail->flags & kPeerSeeder) != (list & 1))
-        return cat("torrent ", t, " list ", list, " peer ", pos, ": seeder flag disagrees with its list");
+        return cat("torrent ", t, " list ", list, " peer ", st.pos, ": seeder flag disagrees with its list");
       uint32_t s = probe_peer(r, t, list_family(list), rec, tail->port_be, tag_of_record(r, t, list, rec));
-      if (s == kNil || r.pindex[s].where != pack_where(list, pos))
-        return cat("torrent ", t, " list ", list, " peer ", pos, ": not found by the peer index at its place");
+      if (s == kNil || r.pindex[s].where != pack_where(list, st.pos))
+        return cat("torrent ", t, " list ", list, " peer ", st.pos, ": not found by the peer index at its place");
     }
-    *items += pl.count;
   }
+  *done = true;
   return "";
 }
 
@@ -62,7 +72,17 @@ std::string Partition::check_step(IncrementalCheck& st, uint32_t budget) const {
     return cat("header out of range: torrent_high ", h.torrent_high, ", arena_bump ", h.arena_bump);
   uint64_t stop = st.items + budget;
   while (st.phase < 3 && st.items < stop) {
-    if (st.phase == 0) {  // torrent records → indexes
+    if (st.phase == 0) {  // torrent records → indexes; a torrent's peers may span slices
+      if (st.inside) {  // the peers of torrent next - 1, from (list, pos) on, if it is still live
+        uint32_t t = st.next - 1;
+        bool done = true;
+        if (t < h.torrent_high && r.pool[t].in_use == 1) {
+          std::string problem = check_torrent_peers(r, t, st, stop, &done);
+          if (!problem.empty()) return problem;
+        }
+        if (done) st.inside = 0, st.list = st.pos = 0;
+        continue;
+      }
       if (st.next >= h.torrent_high) {
         st.phase = 1, st.next = 0;
         continue;
@@ -71,8 +91,9 @@ std::string Partition::check_step(IncrementalCheck& st, uint32_t budget) const {
       ++st.items;
       if (r.pool[t].in_use > 1) return cat("torrent ", t, ": in_use ", unsigned(r.pool[t].in_use));
       if (r.pool[t].in_use) {
-        std::string problem = check_torrent(r, t, &st.items);
+        std::string problem = check_torrent_record(r, t);
         if (!problem.empty()) return problem;
+        st.inside = 1, st.list = st.pos = 0;
       }
     } else if (st.phase == 1) {  // torrent index → records
       if (st.next >= r.tslots) {

@@ -2,8 +2,8 @@
 // already serves (issue 12, recovery time). A replacement worker rolls back its predecessor's
 // unfinished transaction and serves at once (Partition::recover_fast); this class then runs
 // Partition::check_step in slices from the worker's event loop, one slice per millisecond at the
-// loop's lowest priority (after the ready requests), so no request waits more than one slice
-// (~1 ms). Damage found is repaired at once (Partition::recover: validate, rebuild).
+// loop's lowest priority (after the ready requests), each slice at most ~0.5 ms of work, so no
+// request waits longer than that for it. Damage found is repaired at once (Partition::recover: validate, rebuild).
 #pragma once
 #include <event2/event.h>
 
@@ -20,7 +20,7 @@ class BackgroundCheck {
   // Checks `part` (partition `index`) from `base`'s loop, `budget` records and slots a slice;
   // counts a repair into `counters`. Logs the outcome. Throws std::runtime_error if libevent fails.
   BackgroundCheck(event_base* base, shm::Partition* part, uint32_t index, shm::CounterBlock* counters,
-                  uint32_t budget = 4000);
+                  uint32_t budget = 256);
   ~BackgroundCheck();
   BackgroundCheck(const BackgroundCheck&) = delete;
   BackgroundCheck& operator=(const BackgroundCheck&) = delete;

@@ -26,7 +26,9 @@ SourceLimiter::SourceLimiter(uint32_t rate, uint32_t burst, uint32_t slots)
   uint32_t n = 1;
   while (n < slots) n <<= 1;
   table_.assign(rate ? n : 0, Bucket{0, 0, 0});
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed_), sizeof seed_) != 1) seed_ = 0x9e3779b97f4a7c15ull;
+  // Seeded only when it limits: RAND_bytes' first call loads OpenSSL's configuration, ~3 ms of
+  // a swarm worker's start (recovery time, issue 12) for a limiter that is off.
+  if (rate && RAND_bytes(reinterpret_cast<unsigned char*>(&seed_), sizeof seed_) != 1) seed_ = 0x9e3779b97f4a7c15ull;
 }
 
 bool SourceLimiter::allow(uint8_t family, const uint8_t* addr, uint64_t now_ms) {

@@ -38,7 +38,7 @@ class SourceLimiter {
     uint32_t last_ms;  // low 32 bits of the clock at the last refill
   };
   uint64_t rate_, burst_;  // rate in tokens per second; burst in fixed point
-  uint64_t seed_;
+  uint64_t seed_ = 0;
   std::vector<Bucket> table_;
 };
 

@@ -312,6 +312,7 @@ TEST(PartitionCrash, FastRecoveryRollsBackAtOnceAndLeavesTheFullCheckToSlices) {
   uint32_t slices = 0;
   EXPECT_EQ(check_in_slices(p, 16, &slices), "");
   EXPECT_GT(slices, 10u) << "many small slices";
+  EXPECT_EQ(check_in_slices(p, 1, &slices), "") << "slices that end inside a torrent's lists";
 
   PartitionRegions r = partition_regions(work.layout());  // damage the fast start cannot see
   for (uint32_t i = 0; i < r.pslots; ++i)
@@ -329,7 +330,7 @@ TEST(PartitionCrash, FastRecoveryRollsBackAtOnceAndLeavesTheFullCheckToSlices) {
   std::mt19937 rng(5);
   uint32_t now = 300;
   while (cs.phase < 3) {
-    ASSERT_EQ(p.check_step(cs, 8), "");
+    ASSERT_EQ(p.check_step(cs, 3), "");
     Step s2 = random_step(rng, ++now);
     run(work, s2);
   }
