@@ -405,12 +405,19 @@ std::string Partition::validate() const {
   return c.problem;
 }
 
-RecoverReport Partition::recover_fast() {
+// The first step of both recoveries: roll back an interrupted transaction (*bad: unusable
+// journal entries) and mend the RNG state.
+static RecoverReport roll_back(PartitionLayout* p, uint32_t* bad) {
   RecoverReport rep{};
+  rep.was_dirty = std::atomic_ref<uint32_t>(p->journal.count).load(std::memory_order_acquire) != 0;
+  rep.undone_writes = undo_journal(p, bad);
+  if (p->header.rng_state == 0) p->header.rng_state = kRngFallback;
+  return rep;
+}
+
+RecoverReport Partition::recover_fast() {
   uint32_t bad = 0;
-  rep.was_dirty = std::atomic_ref<uint32_t>(p_->journal.count).load(std::memory_order_acquire) != 0;
-  rep.undone_writes = undo_journal(p_, &bad);
-  if (p_->header.rng_state == 0) p_->header.rng_state = kRngFallback;
+  RecoverReport rep = roll_back(p_, &bad);
   Checker c{partition_regions(p_), p_->header, {}, {}};
   if (bad || !check_header(c)) return recover();  // the journal or the header is damaged: check it all
   rep.torrents = p_->header.torrents;
@@ -419,11 +426,8 @@ RecoverReport Partition::recover_fast() {
 }
 
 RecoverReport Partition::recover() {
-  RecoverReport rep{};
   uint32_t bad = 0;
-  rep.was_dirty = std::atomic_ref<uint32_t>(p_->journal.count).load(std::memory_order_acquire) != 0;
-  rep.undone_writes = undo_journal(p_, &bad);
-  if (p_->header.rng_state == 0) p_->header.rng_state = kRngFallback;
+  RecoverReport rep = roll_back(p_, &bad);
   rep.problem = validate();
   if (bad) rep.problem = cat(bad, " unusable journal entries", rep.problem.empty() ? "" : "; ", rep.problem);
   if (!rep.problem.empty()) {

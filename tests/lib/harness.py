@@ -508,6 +508,19 @@ class Shoald:
 
 # ----------------------------------------------------------------------------- test plumbing
 
+def terminate(p, grace=3.0):
+    """Stops a client process this test started (subprocess.Popen): SIGTERM, then SIGKILL after
+    `grace` seconds; waits for it. Does nothing if it already exited."""
+    if p.poll() is not None:
+        return
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(5)
+
+
 def info_hash(*parts):
     """A deterministic 20-byte info_hash from arbitrary parts."""
     import hashlib

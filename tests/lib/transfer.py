@@ -6,7 +6,6 @@ Subclasses set TOOLS, TEST_BUDGET, SCRAPE_FIELDS, and implement scrape(ih) and s
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -72,13 +71,7 @@ class Proc:
                                   stderr=subprocess.STDOUT, cwd=cwd)
 
     def stop(self, grace=3.0):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
+        harness.terminate(self.p, grace)
         self.log.close()
         return self.p.returncode
 

@@ -15,7 +15,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -127,12 +126,7 @@ class NodeProc:
             try:
                 self.p.wait(grace)
             except subprocess.TimeoutExpired:
-                self.p.send_signal(signal.SIGTERM)
-                try:
-                    self.p.wait(grace)
-                except subprocess.TimeoutExpired:
-                    self.p.kill()
-                    self.p.wait(5)
+                harness.terminate(self.p, grace)
         self.err.close()
         try:
             os.unlink(self.err_path)
