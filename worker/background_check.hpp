@@ -1,8 +1,8 @@
 // worker/background_check.hpp — the full check of a swarm worker's partition while the worker
 // already serves (issue 12, recovery time). A replacement worker rolls back its predecessor's
 // unfinished transaction and serves at once (Partition::recover_fast); this class then runs
-// Partition::check_step in slices from the worker's event loop, one slice per millisecond at the
-// loop's lowest priority (after the ready requests), each slice at most ~0.5 ms of work, so no
+// Partition::check_step in slices from the worker's event loop, one slice every 2 ms at the
+// loop's lowest priority (after the ready requests), each slice at most ~0.3 ms of work, so no
 // request waits longer than that for it. Damage found is repaired at once (Partition::recover: validate, rebuild).
 #pragma once
 #include <event2/event.h>
