@@ -104,7 +104,7 @@ uint64_t WsFrontend::source_key(const WsConn* c) {
 }
 
 // Refused at once (before TLS or the opening handshake cost anything): draining, the worker's
-// connection cap, the source's share of it, or the source's accept rate (docs/hardening.md A24).
+// connection cap, the source's share of it, or the source's accept rate (docs/hardening.md A13).
 void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
   WsConn probe;
   if (sa->sa_family == AF_INET) {

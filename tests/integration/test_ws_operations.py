@@ -243,6 +243,32 @@ class WsOperationsTest(unittest.TestCase):
         self.assertIsNotNone(self.connect_from("127.0.0.4"), "a second later it may open one more")
         self.assertGreaterEqual(self.d.counter("ws_connections_refused"), 1)
 
+    def test_a_client_that_never_reads_is_closed_not_buffered(self):
+        # docs/hardening.md A15: offers keep coming for a client that reads nothing; once its
+        # unsent output passes 4 x max_message_bytes (16 KiB here) the tracker closes it, while
+        # the offering client is served on.
+        self.start(ws_opts="max_message_bytes = 4096; relay_bytes_per_second = 10000000;")
+        ih = ih_of("slow")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # set before connect: a small window
+        sock.settimeout(TIMEOUT)
+        sock.connect(("127.0.0.1", self.port))
+        deaf = WsClient("ws://127.0.0.1:%d/announce" % self.port, socket=sock)
+        self.clients.append(deaf)
+        deaf.announce(ih, bin20("-WW0001-deaf"))
+        talker = self.client()
+        sdp = {"type": "offer", "sdp": "v=0 " + "x" * 3000}
+        for i in range(3000):  # the kernel's socket buffers take the first megabytes
+            r = talker.announce(ih, bin20("-WW0001-talker"), event="started" if i == 0 else "none",
+                                offers=[{"offer_id": bin20("offer-%d" % i), "offer": sdp}])
+            self.assertNotIn("failure reason", r)
+            if i % 50 == 0 and self.d.counter("ws_connections_closed") >= 1:
+                break
+        self.assertGreaterEqual(self.d.counter("ws_connections_closed"), 1,
+                                "the client that never reads was not closed after %d offers" % (i + 1))
+        self.assertEqual(talker.scrape(ih)["incomplete"], 1, "its peer left the swarm; the talker is served")
+        self.d.assert_alive()
+
     def test_webtorrent_peers_are_kept_apart_from_udp_peers(self):
         self.start()
         ih = ih_of("apart")
