@@ -54,7 +54,7 @@ std::string make_sdp(uint64_t seed, bool offer) {
   static const char kAlpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   uint64_t r[8];
   for (int i = 0; i < 8; ++i) r[i] = seed = mix(seed);
-  char ufrag[5], pwd[25], fp[32 * 3];
+  char ufrag[5], pwd[25], fp[32 * 3 + 1];  // + 1: the last snprintf writes its NUL after "XX:"
   for (int i = 0; i < 4; ++i) ufrag[i] = kAlpha[(r[1] >> (6 * i)) & 63];
   for (int i = 0; i < 24; ++i) pwd[i] = kAlpha[(r[2 + i / 10] >> (6 * (i % 10))) & 63];
   ufrag[4] = pwd[24] = '\0';
