@@ -9,6 +9,7 @@
 // deadline (a complete request within http.idle_timeout of connecting or of the previous reply,
 // so trickled bytes buy nothing); the reply deadline sweep; accept-error back-off; and the SIGHUP
 // certificate reload. Runs in a socket worker.
+#include <sys/ioctl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -137,6 +138,8 @@ void HttpFrontend::adopt(const Fresh& f) {
   k.addr = addr;
   k.from_proxy = from_proxy;
   k.source = source;
+  k.accepted_ms = now_ms();
+  k.requested = false;
   if (source != 0) {
     SourceConns& sc = per_source_[source];
     k.src_prev = sc.tail;
@@ -168,8 +171,11 @@ bool HttpFrontend::make_room(uint64_t source) {
 bool HttpFrontend::is_idle(uint32_t c) const {
   const Conn& k = conns_[c];
   if (k.inflight != kNone) return false;
-  return !k.bev || (evbuffer_get_length(bufferevent_get_output(k.bev)) == 0 &&
-                    evbuffer_get_length(bufferevent_get_input(k.bev)) == 0);
+  if (!k.bev) return true;
+  if (evbuffer_get_length(bufferevent_get_output(k.bev)) != 0 || evbuffer_get_length(bufferevent_get_input(k.bev)) != 0)
+    return false;
+  int pending = 0;  // bytes the kernel holds that libevent has not read yet: a request on its way
+  return ioctl(bufferevent_getfd(k.bev), FIONREAD, &pending) != 0 || pending == 0;
 }
 
 // Closes connection c now (forgotten first, so the close callback finds nothing left to do).
@@ -257,8 +263,12 @@ void HttpFrontend::drain() {
 // Returns how many.
 size_t HttpFrontend::close_idle_connections() {
   size_t closed = 0;
+  uint64_t now = now_ms();
   for (uint32_t c = 0; c < conns_.capacity(); c++) {
     if (!conns_.busy(c) || !is_idle(c)) continue;
+    // Accepted just before the drain began: its client is sending its first request now, and
+    // closing would fail that request. It gets kDrainFreshMs, then is closed if still silent.
+    if (!conns_[c].requested && now - conns_[c].accepted_ms < kDrainFreshMs) continue;
     close_conn(c);
     closed++;
   }

@@ -219,6 +219,7 @@ uint32_t HttpFrontend::start_pending(evhttp_request* req, uint32_t c, shm::Reque
   q.kind = uint8_t(kind);
   if (c != kNone) {
     conns_[c].inflight = p;
+    conns_[c].requested = true;
     conns_.untime(c);  // its deadline restarts when the reply goes out
   }
   return p;

@@ -29,6 +29,7 @@ using shm::Counter;
 
 inline constexpr uint64_t kReplyTimeoutMs = 2000;  // no swarm reply by then → "try again"
 inline constexpr timeval kSweepEvery{0, 100000};   // deadline checks
+inline constexpr uint64_t kDrainFreshMs = 300;     // a drain leaves new connections without a request this long
 inline constexpr timeval kAcceptPause{0, 100000};  // after accept() failed (EMFILE, ENOBUFS...)
 inline constexpr uint32_t kReservedFds = 128;      // fds besides connections: rings, listeners, logs
 inline constexpr size_t kBodyBytes = 16384;        // largest body: 200 dict-form IPv6 peers, ~12.5 KiB
@@ -47,6 +48,8 @@ struct Conn {
   PeerAddress addr;         // source address, canonical
   uint64_t source = 0;      // source_key(addr) when counted toward the per-source limit, else 0
   uint32_t src_prev = kNone, src_next = kNone;  // the source's connections, oldest first
+  uint64_t accepted_ms = 0;  // when it was adopted (monotonic ms)
+  bool requested = false;    // it has sent a request (kept-alive since)
 };
 
 // The connections of one source counted toward http.max_connections_per_source: how many, and
