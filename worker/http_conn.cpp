@@ -255,6 +255,7 @@ void HttpFrontend::sweep() {
 void HttpFrontend::drain() {
   draining_ = true;
   for (evconnlistener* l : listeners_) evconnlistener_disable(l);
+  adopt_fresh();  // accepted in this loop pass: they are ours to serve, not to lose at exit
   size_t closed = close_idle_connections();
   LOG_INFO("http: stopped accepting; closed %zu idle keep-alive connections, finishing the others", closed);
 }
@@ -276,6 +277,7 @@ size_t HttpFrontend::close_idle_connections() {
 }
 
 bool HttpFrontend::idle() const {
+  if (!fresh_.empty()) return false;  // accepted, not adopted yet
   for (uint32_t c = 0; c < conns_.capacity(); c++)
     if (conns_.busy(c)) return false;
   return true;
