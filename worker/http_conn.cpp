@@ -121,7 +121,7 @@ void HttpFrontend::adopt(const Fresh& f) {
   // new one when all of them are busy. Trusted proxies carry many clients.
   uint64_t source = 0;
   if (cfg_.http_max_connections_per_source != 0 && !from_proxy) {
-    source = source_key(addr);
+    source = source_key(addr.family == AF_INET ? 4 : 6, addr.addr);
     if (!make_room(source)) {
       count(Counter::http_connections_refused);
       evhttp_connection_free(evcon);

@@ -46,7 +46,7 @@ struct Conn {
   bool tls = false;
   bool from_proxy = false;  // source is in http.trusted_proxies and a real_ip_header is set
   PeerAddress addr;         // source address, canonical
-  uint64_t source = 0;      // source_key(addr) when counted toward the per-source limit, else 0
+  uint64_t source = 0;      // source_key() of addr when counted toward the per-source limit, else 0
   uint32_t src_prev = kNone, src_next = kNone;  // the source's connections, oldest first
   uint64_t accepted_ms = 0;  // when it was adopted (monotonic ms)
   bool requested = false;    // it has sent a request (kept-alive since)
@@ -59,17 +59,6 @@ struct SourceConns {
   uint32_t head = kNone, tail = kNone;
 };
 
-// Key of a source for http.max_connections_per_source: an IPv4 address, or an IPv6 /64 (one
-// host or customer usually holds a whole /64; RFC 4291 §2.5.4, RFC 6177). Never 0.
-inline uint64_t source_key(const PeerAddress& a) {
-  uint64_t k = 0;
-  if (a.family == AF_INET) {
-    for (int i = 0; i < 4; i++) k = k << 8 | a.addr[i];
-    return (uint64_t(1) << 63) | k;
-  }
-  for (int i = 0; i < 8; i++) k = k << 8 | a.addr[i];
-  return (k & ~(uint64_t(1) << 63)) | 1;  // bit 63 tells the families apart; bit 0 keeps it non-zero
-}
 
 struct Pending {
   evhttp_request* req = nullptr;

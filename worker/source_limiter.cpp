@@ -33,16 +33,7 @@ SourceLimiter::SourceLimiter(uint32_t rate, uint32_t burst, uint32_t slots)
 
 bool SourceLimiter::allow(uint8_t family, const uint8_t* addr, uint64_t now_ms) {
   if (rate_ == 0) return true;
-  uint64_t key;
-  if (family == 4) {
-    uint32_t a;
-    std::memcpy(&a, addr, 4);
-    key = (uint64_t(1) << 32) | a;  // never 0, never equal to an IPv6 /64's key below
-  } else {
-    std::memcpy(&key, addr, 8);  // the /64
-    // Bit 0 set (never 0), bit 32 clear (never an IPv4 key, which has bit 32 set).
-    key = (mix(key ^ 0x6666666666666666ull) | 1) & ~(uint64_t(1) << 32);
-  }
+  uint64_t key = source_key(family, addr);  // never 0: 0 marks an empty slot
   Bucket& b = table_[mix(key ^ seed_) & (table_.size() - 1)];
   uint32_t now = uint32_t(now_ms);
   if (b.key != key) {  // a new source (or another one's slot): a full bucket

@@ -18,6 +18,26 @@
 
 namespace shoal::worker {
 
+// The source of an address for every per-source limit (token buckets here, and the connection
+// shares of the HTTP and WebSocket front-ends): an IPv4 address (family 4, 4 bytes of addr), or
+// an IPv6 /64 (family 6, the first 8 of 16 bytes; one host or customer usually holds a whole
+// /64, RFC 4291 §2.5.4, RFC 6177). Network byte order in. Never 0; an IPv4 key has bit 63 set,
+// an IPv6 key (the /64 through splitmix64's finaliser, a bijection) has it clear.
+inline uint64_t source_key(uint8_t family, const uint8_t* addr) {
+  uint64_t k = 0;
+  if (family == 4) {
+    for (int i = 0; i < 4; i++) k = k << 8 | addr[i];
+    return (uint64_t(1) << 63) | k;
+  }
+  for (int i = 0; i < 8; i++) k = k << 8 | addr[i];
+  k ^= k >> 30;
+  k *= 0xbf58476d1ce4e5b9ull;
+  k ^= k >> 27;
+  k *= 0x94d049bb133111ebull;
+  k ^= k >> 31;
+  return (k & ~(uint64_t(1) << 63)) | 1;
+}
+
 class SourceLimiter {
  public:
   // rate: requests per second per source (0: the limiter allows everything); burst: bucket
