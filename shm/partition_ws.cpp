@@ -77,25 +77,26 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   }
   // Insert or refresh (a dead connection's record is taken over by the asking one).
   bool created = false;
+  // No room: undo what this announce wrote; the counts are the swarm's as it was (none if this
+  // announce would have created it).
+  auto tracker_full = [&] {
+    abort_op(op);
+    res.status = uint8_t(ResponseStatus::tracker_full);
+    if (!created) fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
+    return res;
+  };
   if (t == kNil) {
     if (stored_peers(op.h) < new_torrent_peer_limit_ && in.gate && in.addr && !in.gate->allow_new_torrent(in.family, in.addr)) {
       res.status = uint8_t(ResponseStatus::source_quota);
       return res;
     }
     if (stored_peers(op.h) >= new_torrent_peer_limit_ || (t = create_torrent(op, in.info_hash, ttag, kTorrentWebTorrent)) == kNil) {
-      abort_op(op);
-      res.status = uint8_t(ResponseStatus::tracker_full);
-      return res;
+      return tracker_full();
     }
     created = true;
     tag = peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
   }
-  if (slot == kNil && stored_peers(op.h) >= op.h.max_peers) {
-    abort_op(op);
-    res.status = uint8_t(ResponseStatus::tracker_full);
-    if (!created) fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
-    return res;
-  }
+  if (slot == kNil && stored_peers(op.h) >= op.h.max_peers) return tracker_full();
   if (slot == kNil) std::memcpy(rec.key, k.addr, 16);
   bool counted = rec.flags & kPeerCompletedCounted;
   bool count_now = in.event == uint8_t(Event::completed) && in.seeder && !counted;
@@ -114,12 +115,7 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   } else {
     if (old.list != kNil) list_remove(op, t, old.list, old.pos, slot);
     at.pos = list_push(op, t, want, reinterpret_cast<const uint8_t*>(&rec), tag);
-    if (at.pos == kNil) {
-      abort_op(op);
-      res.status = uint8_t(ResponseStatus::tracker_full);
-      if (!created) fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
-      return res;
-    }
+    if (at.pos == kNil) return tracker_full();
   }
   commit(op);
 

@@ -65,8 +65,7 @@ class SocketWorker final {
       shm::RelayGeometry g{shared->geometry.socket_workers, shm::relay_ring_bytes(cfg_.ws_relay_ring_bytes)};
       if (relay_seg_.size() < g.segment_bytes()) throw std::runtime_error("relay segment smaller than its geometry");
       WsIdentity self{ctx.index, ctx.ring_set, ctx.generation};
-      auto relay = std::make_unique<WsRelay>(relay_seg_.base(), g, ctx.index, ctx.ring_set, ctx.generation,
-                                             ctx.socket_eventfds, shared->counters);
+      auto relay = std::make_unique<WsRelay>(relay_seg_.base(), g, self, ctx.socket_eventfds, shared->counters);
       auto f = make_ws_frontend(loop->base(), cfg_, path_.get(), shared->counters, ws, self, std::move(relay));
       ws_ = f.get();
       frontends_.push_back(std::move(f));

@@ -46,7 +46,7 @@ class SwarmWorker {
  public:
   SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop,
               const shm::PeerPolicy* policy)
-      : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false), policy_(policy),  // per ring r = s * kSets + k
+      : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false), policy_(policy),
         gate_(ctx.config->new_torrents_per_source_rate, ctx.config->new_torrents_per_source_burst) {
     // Ring r = s * kSets + k: socket worker s, ring set k.
     for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
@@ -301,16 +301,25 @@ class SwarmWorker {
     in.gate = gate_.enabled() ? &gate_ : nullptr;
     shm::AnnounceResult r = part_->announce(in, out->peers, *policy_);
     out->status = r.status;
-    if (r.status == uint8_t(shm::ResponseStatus::source_quota)) {
-      shm::count(shared_->counters, shm::Counter::new_torrents_refused);
-      return;
-    }
     out->seeders = r.seeders;
     out->leechers = r.leechers;
     out->completed = r.completed;
     out->peer_count = r.peer_count;
-    shm::count(shared_->counters, r.status == 0 ? shm::Counter::announces_applied : shm::Counter::announce_tracker_full);
-    // (source_quota returned above)
+    count_announce(r.status);
+  }
+
+  // Counts an applied announce by its ResponseStatus.
+  void count_announce(uint8_t status) {
+    shm::Counter c = status == uint8_t(shm::ResponseStatus::tracker_full)   ? shm::Counter::announce_tracker_full
+                     : status == uint8_t(shm::ResponseStatus::source_quota) ? shm::Counter::new_torrents_refused
+                                                                            : shm::Counter::announces_applied;
+    shm::count(shared_->counters, c);
+  }
+
+  // Counts what an expiry (or purge) step removed.
+  void count_expired(const shm::ExpireResult& r) {
+    if (r.peers_removed) shm::count(shared_->counters, shm::Counter::peers_expired, r.peers_removed);
+    if (r.torrents_removed) shm::count(shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
   }
 
   // A WebTorrent announce (issue 10): the peer is the connection (slot, conn_generation,
@@ -335,9 +344,7 @@ class SwarmWorker {
     out->leechers = r.leechers;
     out->completed = r.completed;
     out->peer_count = r.target_count;
-    shm::count(shared_->counters, r.status == uint8_t(shm::ResponseStatus::tracker_full)   ? shm::Counter::announce_tracker_full
-                                  : r.status == uint8_t(shm::ResponseStatus::source_quota) ? shm::Counter::new_torrents_refused
-                                                                                          : shm::Counter::announces_applied);
+    count_announce(r.status);
   }
 
   // WebTorrent liveness from the control segment: a peer's connection lives while its socket
@@ -360,7 +367,9 @@ class SwarmWorker {
     bool changed = false;
     for (uint32_t s = 0; s < live_.socket_workers; s++) {
       uint32_t g = shm::load_u32(shared_->control->socket_sets[s].active_generation);
-      if (g != seen_generation_[s]) changed |= seen_generation_[s] != 0, seen_generation_[s] = g;
+      if (g == seen_generation_[s]) continue;
+      changed |= seen_generation_[s] != 0;  // 0: not seen yet (this worker's first look)
+      seen_generation_[s] = g;
     }
     if (changed && purge_wraps_ == 0 && (ctx_.config->ws_enabled || ctx_.config->wss_enabled)) {
       purge_wraps_ = 2;  // two wraps of the sweep cursor: one full pass from wherever it was
@@ -374,8 +383,7 @@ class SwarmWorker {
     const conf::Config& c = *self->ctx_.config;
     for (int step = 0; step < 4; step++) {  // ≤ 4 × 4096 peers per turn of the event loop
       shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, 4096, &self->live_, true);
-      if (r.peers_removed) shm::count(self->shared_->counters, shm::Counter::peers_expired, r.peers_removed);
-      if (r.torrents_removed) shm::count(self->shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
+      self->count_expired(r);
       if (r.wrapped && --self->purge_wraps_ == 0) return;
     }
     timeval soon{0, 1000};
@@ -390,11 +398,9 @@ class SwarmWorker {
   static void on_expire(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<SwarmWorker*>(arg);
     const conf::Config& c = *self->ctx_.config;
-    self->check_socket_generations();
     shm::ExpireResult r = self->part_->expire_step(shm::seconds_since(self->shared_->clock_base_ns), c.peer_ttl, c.cleanup_budget, &self->live_);
-    if (r.peers_removed) shm::count(self->shared_->counters, shm::Counter::peers_expired, r.peers_removed);
-    if (r.torrents_removed) shm::count(self->shared_->counters, shm::Counter::torrents_removed, r.torrents_removed);
-    self->drain();  // also a safety net against a lost wake-up
+    self->count_expired(r);
+    self->drain();  // a safety net against a lost wake-up; it also notices a socket slot whose process changed
   }
 
   const WorkerContext& ctx_;

@@ -97,28 +97,27 @@ void WsFrontend::on_accept(evconnlistener* ln, evutil_socket_t fd, sockaddr* sa,
   self->accept_conn(fd, sa, tls);
 }
 
-uint64_t WsFrontend::source_key(const WsConn* c) {
-  uint64_t k = 0;
-  std::memcpy(&k, c->addr, c->family == 4 ? 4 : 8);  // an IPv4 address, or an IPv6 /64
-  return k ^ (uint64_t(c->family) << 56);
-}
-
 // Refused at once (before TLS or the opening handshake cost anything): draining, the worker's
 // connection cap, the source's share of it, or the source's accept rate (docs/hardening.md A13).
 void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
-  WsConn probe;
+  uint8_t family = 4, addr[16] = {};
+  uint16_t port;
   if (sa->sa_family == AF_INET) {
-    std::memcpy(probe.addr, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, 4);
+    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    std::memcpy(addr, &in->sin_addr, 4);
+    port = ntohs(in->sin_port);
   } else {
-    std::memcpy(probe.addr, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, 16);
-    probe.family = 6;
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    std::memcpy(addr, &in6->sin6_addr, 16);
+    port = ntohs(in6->sin6_port);
+    family = 6;
   }
-  uint64_t key = source_key(&probe);
-  auto held = per_source_.find(key);
+  uint64_t source = source_key(family, addr);
+  auto held = per_source_.find(source);
   bool over_share = cfg_.ws_max_connections_per_source && held != per_source_.end() &&
                     held->second >= cfg_.ws_max_connections_per_source;
   if (draining_ || conns_.size() >= max_conns_ || over_share ||
-      (accept_limiter_.enabled() && !accept_limiter_.allow(probe.family, probe.addr, now_ms()))) {
+      (accept_limiter_.enabled() && !accept_limiter_.allow(family, addr, now_ms()))) {
     shm::count(counters_, shm::Counter::ws_connections_refused);
     close(fd);
     return;
@@ -143,20 +142,14 @@ void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
   c->token = next_token_++;
   c->bev = bev;
   c->tls = tls;
-  if (sa->sa_family == AF_INET) {
-    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    std::memcpy(c->addr, &in->sin_addr, 4);
-    c->port = ntohs(in->sin_port);
-  } else {
-    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    std::memcpy(c->addr, &in6->sin6_addr, 16);
-    c->port = ntohs(in6->sin6_port);
-    c->family = 6;
-  }
+  c->family = family;
+  std::memcpy(c->addr, addr, 16);
+  c->port = port;
+  c->source = source;
   c->created_ms = c->last_ms = c->relay_refill_ms = now_ms();
   c->relay_tokens = double(cfg_.ws_relay_bytes_per_second);
   WsConn* raw = c.get();
-  per_source_[source_key(raw)]++;
+  per_source_[source]++;
   conns_.emplace(c->token, std::move(c));
   shm::count(counters_, shm::Counter::ws_connections);
   bufferevent_setcb(bev, &on_read, nullptr, &on_event, raw);
@@ -293,7 +286,7 @@ void WsFrontend::free_conn(WsConn* c) {
   leave_swarms(c);
   bufferevent_free(c->bev);
   shm::count(counters_, shm::Counter::ws_connections_closed);
-  auto held = per_source_.find(source_key(c));
+  auto held = per_source_.find(c->source);
   if (held != per_source_.end() && --held->second == 0) per_source_.erase(held);
   conns_.erase(c->token);  // destroys c
   path_->flush();
@@ -315,7 +308,7 @@ void WsFrontend::retry_leaves() {
     const Leave& l = leave_queue_[done];
     AnnounceIn in;
     in.info_hash = l.info_hash.data();
-    in.peer_addr = l.info_hash.data();  // not stored for WebTorrent peers
+    in.peer_addr = l.info_hash.data();  // any 4 bytes: a stopped announce creates nothing, so no quota asks
     in.family = shm::kFamilyWebTorrent;
     in.event = shm::Event::stopped;
     in.numwant = 0;
@@ -352,6 +345,8 @@ void WsFrontend::on_sweep(evutil_socket_t, short, void* arg) {
   uint32_t released = 0;
   for (auto& [token, cp] : self->conns_) {
     WsConn* c = cp.get();
+    auto& d = c->delivered;  // offers whose answer time is over
+    d.erase(std::remove_if(d.begin(), d.end(), [now](const WsConn::Delivered& x) { return x.expires_ms <= now; }), d.end());
     if (c->state == WsConn::State::handshake && now - c->created_ms > uint64_t(cfg.ws_handshake_timeout) * 1000)
       expired.push_back(c);
     else if (c->state == WsConn::State::closing && now - c->closing_ms > kCloseGraceMs)
@@ -360,11 +355,10 @@ void WsFrontend::on_sweep(evutil_socket_t, short, void* arg) {
       idle.push_back(c);
     else if (c->state == WsConn::State::open && now - c->last_ms > kReleaseIdleMs && c->session->release_if_idle()) {
       released++;
-      if (c->pending.empty()) std::vector<WsConn::Pending>().swap(c->pending);  // between messages: keep
-      if (c->delivered.empty()) std::vector<WsConn::Delivered>().swap(c->delivered);  // only what matters
+      // Its empty tables give their capacity back too (an idle connection holds no buffers).
+      if (c->pending.empty()) std::vector<WsConn::Pending>().swap(c->pending);
+      if (d.empty()) std::vector<WsConn::Delivered>().swap(d);
     }
-    auto& d = c->delivered;  // offers whose answer time is over
-    d.erase(std::remove_if(d.begin(), d.end(), [now](const WsConn::Delivered& x) { return x.expires_ms <= now; }), d.end());
   }
   for (WsConn* c : expired) {
     if (c->state == WsConn::State::handshake) shm::count(self->counters_, shm::Counter::ws_handshake_failures);

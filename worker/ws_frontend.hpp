@@ -31,13 +31,6 @@
 
 namespace shoal::worker {
 
-// Where this process sits, for the offers it relays: socket slot, its ring set and generation.
-struct WsIdentity {
-  uint32_t slot = 0;
-  uint32_t ring_set = 0;
-  uint32_t generation = 0;
-};
-
 // The WebTorrent front-end, with the relay poll the socket worker calls on every wake-up.
 class WsFrontendApi : public ProtocolFrontend {
  public:

@@ -64,6 +64,7 @@ struct WsConn {
   uint8_t family = 4;  // of the client address
   uint8_t addr[16] = {};
   uint16_t port = 0;   // host order
+  uint64_t source = 0; // source_key() of addr (worker/source_limiter.hpp)
   uint64_t created_ms = 0, last_ms = 0, closing_ms = 0;
   std::string handshake;                 // bytes of the opening handshake so far
   std::unique_ptr<ws::Session> session;  // after the handshake
@@ -128,7 +129,7 @@ class WsFrontend final : public WsFrontendApi {
   void forward(const RelayTarget& to, uint16_t kind, const RelayHead& head, std::string_view sdp);
   void deliver_offer(uint32_t token, const RelayHead& head, std::string_view sdp);
   void deliver_answer(uint32_t token, const RelayHead& head, std::string_view sdp);
-  shm::ReplyContext context_of(const WsConn* c, uint32_t seq, uint8_t family) const;
+  shm::ReplyContext context_of(const WsConn* c, uint32_t seq) const;
 
   event_base* base_;
   const conf::Config& cfg_;
@@ -154,7 +155,6 @@ class WsFrontend final : public WsFrontendApi {
   SourceLimiter accept_limiter_;    // ws.per_source_accept_rate
   // Open connections per source (IPv4 address or IPv6 /64), for ws.max_connections_per_source.
   std::unordered_map<uint64_t, uint32_t> per_source_;
-  static uint64_t source_key(const WsConn* c);
 };
 
 }  // namespace shoal::worker

@@ -21,15 +21,16 @@ shm::Event to_event(wt::Event e) {
   }
 }
 
-const char* refusal(PathStatus st) { return refusal_text(st); }
-
 }  // namespace
 
-shm::ReplyContext WsFrontend::context_of(const WsConn* c, uint32_t seq, uint8_t family) const {
+// The reply context of a request of connection c (its token, and `seq` to find an announce's
+// pending entry); family kFamilyWebTorrent tells the swarm worker and the scrape merge which
+// swarms it is about.
+shm::ReplyContext WsFrontend::context_of(const WsConn* c, uint32_t seq) const {
   shm::ReplyContext ctx{};
   std::memcpy(ctx.addr, c->addr, 16);
   ctx.port = c->port;
-  ctx.family = family;
+  ctx.family = shm::kFamilyWebTorrent;
   ctx.protocol = uint8_t(shm::Protocol::ws);
   ctx.transaction = seq;
   ctx.conn = c->token;
@@ -77,8 +78,8 @@ void WsFrontend::handle_announce(WsConn* c, wt::Announce& a) {
   in.conn_generation = self_.generation;
   in.conn_family = c->family;
   uint32_t seq = c->next_seq++;
-  PathStatus st = path_->announce(in, context_of(c, seq, shm::kFamilyWebTorrent));
-  if (st != PathStatus::ok) return send_error(c, refusal(st), "announce", &a.info_hash);
+  PathStatus st = path_->announce(in, context_of(c, seq));
+  if (st != PathStatus::ok) return send_error(c, refusal_text(st), "announce", &a.info_hash);
   shm::count(counters_, shm::Counter::ws_announce);
   // Joined from now on (a close before the reply still sends its stopped, behind this announce).
   if (joined == c->swarms.end() && !stopped) c->swarms.push_back({a.info_hash, a.peer_id});
@@ -100,7 +101,7 @@ void WsFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResult&
   };
   if (r.status != PathStatus::ok) {
     if (r.status == PathStatus::peer_id_taken || !p.stopped) drop_swarm();  // not this connection's peer
-    return send_error(c, refusal(r.status), "announce", &p.info_hash);
+    return send_error(c, refusal_text(r.status), "announce", &p.info_hash);
   }
   if (p.stopped) drop_swarm();
   if (c->state != WsConn::State::open) return;
@@ -224,8 +225,8 @@ void WsFrontend::handle_scrape(WsConn* c, const wt::Scrape& s) {
   std::vector<uint8_t> hashes(20 * s.info_hashes.size());
   for (size_t i = 0; i < s.info_hashes.size(); i++) std::memcpy(&hashes[20 * i], s.info_hashes[i].data(), 20);
   ScrapeIn in{hashes.data(), uint32_t(s.info_hashes.size())};
-  PathStatus st = path_->scrape(in, context_of(c, 0, shm::kFamilyWebTorrent));
-  if (st != PathStatus::ok) return send_error(c, refusal(st), "scrape", nullptr);
+  PathStatus st = path_->scrape(in, context_of(c, 0));
+  if (st != PathStatus::ok) return send_error(c, refusal_text(st), "scrape", nullptr);
   shm::count(counters_, shm::Counter::ws_scrape);
 }
 

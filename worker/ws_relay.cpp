@@ -8,9 +8,9 @@
 
 namespace shoal::worker {
 
-WsRelay::WsRelay(void* base, shm::RelayGeometry g, uint32_t slot, uint32_t ring_set, uint32_t generation,
-                 std::vector<int> wake_fds, shm::CounterBlock* counters)
-    : g_(g), slot_(slot), set_(ring_set & 1), generation_(generation), wake_fds_(std::move(wake_fds)), counters_(counters) {
+WsRelay::WsRelay(void* base, shm::RelayGeometry g, WsIdentity self, std::vector<int> wake_fds, shm::CounterBlock* counters)
+    : g_(g), slot_(self.slot), set_(self.ring_set & 1), generation_(self.generation), wake_fds_(std::move(wake_fds)),
+      counters_(counters) {
   for (uint32_t d = 0; d < g_.workers; d++)
     for (uint32_t k = 0; k < g_.kSets; k++) {
       out_.push_back(shm::relay_ring(base, g_, slot_, set_, d, k));

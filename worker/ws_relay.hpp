@@ -42,13 +42,19 @@ struct RelayTarget {
   uint32_t token;
 };
 
+// Where this process sits, for the offers it relays: socket slot, its ring set and generation.
+struct WsIdentity {
+  uint32_t slot = 0;
+  uint32_t ring_set = 0;
+  uint32_t generation = 0;
+};
+
 class WsRelay {
  public:
-  // `base`: the relay segment's mapping (shm/relay_ring.hpp geometry `g`); this process is
-  // socket slot `slot`, ring set `ring_set`, generation `generation`; `wake_fds[d * 2 + k]`
-  // wakes the process of socket slot d on ring set k. Counts drops into `counters`.
-  WsRelay(void* base, shm::RelayGeometry g, uint32_t slot, uint32_t ring_set, uint32_t generation,
-          std::vector<int> wake_fds, shm::CounterBlock* counters);
+  // `base`: the relay segment's mapping (shm/relay_ring.hpp geometry `g`); `self`: this
+  // process; `wake_fds[d * 2 + k]` wakes the process of socket slot d on ring set k. Counts
+  // drops into `counters`.
+  WsRelay(void* base, shm::RelayGeometry g, WsIdentity self, std::vector<int> wake_fds, shm::CounterBlock* counters);
 
   // Queues one record for `to` (kind shm::kRelayOffer or kRelayAnswer). False (counted in
   // ws_relay_dropped) when the ring to that process is full or the payload too large.

@@ -90,8 +90,8 @@ TEST(WsRelay, DeliversToTheTargetProcessOnlyAndWakesItOnce) {
   std::vector<int> fds;  // [slot * 2 + ring set]
   for (int i = 0; i < 4; i++) fds.push_back(eventfd(0, EFD_NONBLOCK));
   shm::CounterBlock counters{};
-  worker::WsRelay a(m.p, g, 0, 0, 5, fds, &counters);  // slot 0, set 0, generation 5
-  worker::WsRelay b(m.p, g, 1, 1, 9, fds, &counters);  // slot 1, set 1, generation 9
+  worker::WsRelay a(m.p, g, {0, 0, 5}, fds, &counters);  // slot 0, set 0, generation 5
+  worker::WsRelay b(m.p, g, {1, 1, 9}, fds, &counters);  // slot 1, set 1, generation 9
   worker::RelayHead head{};
   std::memset(head.peer_id, 'a', 20);
   head.from_slot = 0;
