@@ -172,6 +172,39 @@ struct WsAnnounceResult {
   uint16_t target_count;
 };
 
+// ---- snapshots (issue 14; shm/partition_snapshot.cpp, format: shm/snapshot_codec.hpp) --------
+
+class DataChunkWriter;  // shm/snapshot_codec.hpp
+
+// Where a snapshot pass over a partition stands between slices. Start from {}; done once the
+// pass went past the last torrent. A pass runs while the partition keeps changing: a torrent
+// is written from one look at its record, a swarm visited over several slices may miss a peer
+// that moved between them (it comes back with its next announce) or show one twice (a loader
+// keys peers by address and port, so the second copy replaces the first).
+struct SnapshotCursor {
+  uint32_t torrent = 0;  // pool index of the next torrent
+  bool inside = false;   // its torrent record was written; peers go on from (list, pos)
+  uint32_t list = 0, pos = 0;
+  uint8_t info_hash[20] = {};  // of the torrent being written (to notice it was replaced)
+  bool done = false;
+};
+
+// One peer to restore from a snapshot. info_hash 20 bytes; completed: the torrent's count;
+// family 4/6, addr/port_be network order; flags kPeerSeeder | kPeerCompletedCounted |
+// kPeerRepresentative (a seeder is never a representative); last_seen: seconds since the
+// clock base (shm/clock.hpp); topology_group, progress as in AnnounceInput.
+struct RestoreInput {
+  const uint8_t* info_hash;
+  uint32_t completed;
+  uint8_t family;
+  uint8_t addr[16];
+  uint16_t port_be;
+  uint8_t flags;
+  uint32_t last_seen;
+  uint16_t topology_group;
+  uint16_t progress;
+};
+
 // A view over a mapped partition segment. Not thread-safe; the owning swarm worker is the only
 // writer. Readers in other processes must not use it (they would see in-flight updates).
 class Partition {
@@ -219,6 +252,19 @@ class Partition {
   // counted once per peer. BEP 15 / BEP 3 semantics.
   AnnounceResult announce(const AnnounceInput& in, uint8_t* peers_out,
                           const PeerPolicy& policy = default_peer_policy());
+
+  // Writes BitTorrent torrents and their peers as snapshot records into `w` (which the caller
+  // began) from cursor `c` on, until the chunk is full, `budget` peers were written, or the pass
+  // is done (c.done). Returns the records written. Read-only (WebTorrent torrents are skipped:
+  // their peers are live connections that a restart closes). `t0`: seconds since the clock base
+  // at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later).
+  uint32_t snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget) const;
+
+  // Stores one peer of a snapshot (one transaction): creates its torrent if needed (no gate, no
+  // headroom), sets the torrent's completed count, stores or replaces the peer with the given
+  // flags and last_seen. ResponseStatus ok, or tracker_full (nothing changed) when the torrent
+  // or the peer does not fit; bad_request for a family other than 4/6.
+  uint8_t restore_peer(const RestoreInput& in);
 
   // Counts for one info_hash (20 bytes). Read-only.
   ScrapeResult scrape(const uint8_t* info_hash) const;
