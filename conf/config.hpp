@@ -114,6 +114,7 @@ struct Config {
   // tracker behaviour
   uint32_t announce_interval = 1800;  // seconds, sent to clients
   uint32_t peer_ttl = 3600;           // seconds without announce before a peer is removed
+  std::string snapshot_load;          // swarm snapshot read when the shm segments are new; "" = none
   uint32_t default_numwant = 50;      // numwant when the client sends a negative one (or none)
   uint32_t max_numwant = 200;         // cap (UDP also caps to one datagram: 200 IPv4 / 67 IPv6)
   uint32_t max_scrape_hashes = 74;    // info_hashes per scrape request (BEP 15 limit ~74)

@@ -325,6 +325,11 @@ const Row kRows[] = {
   {.spec = {"tracker.peer_ttl", "int", 20, 172800, "3600",
             "Seconds without an announce after which a peer is dropped from its swarm."},
    .int_field = &Config::peer_ttl},
+  {.spec = {"tracker.snapshot_load", "string", 0, 4095, "\"\"",
+            "Swarm snapshot (shoalctl snapshot save FILE) loaded when the shared memory is new (first start, "
+            "--fresh, a layout change); peers older than peer_ttl are skipped. A missing file starts empty; "
+            "a damaged one stops shoald. \"\" = none."},
+   .string_field = &Config::snapshot_load},
   {.spec = {"tracker.default_numwant", "int", 0, 200, "50",
             "Peers returned when the client sends no numwant or a negative one (BEP 15: -1); "
             "numwant=0 returns no peers, only the counts."},

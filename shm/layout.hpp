@@ -25,7 +25,8 @@ inline void release_store(T& v, T x) {
 }
 
 // Which segment a header belongs to.
-enum class SegmentKind : uint32_t { control = 1, rings = 2, partition = 3, access = 4, topology = 5, transfers = 6, relay = 7 };
+enum class SegmentKind : uint32_t { control = 1, rings = 2, partition = 3, access = 4, topology = 5, transfers = 6, relay = 7,
+                                    snapshot = 8 };
 
 // First 64 bytes of every segment.
 //   magic           kMagic

@@ -88,5 +88,6 @@ std::string access_segment_name(const std::string& prefix) { return "/" + prefix
 std::string topology_segment_name(const std::string& prefix) { return "/" + prefix + "-topology"; }
 std::string transfers_segment_name(const std::string& prefix) { return "/" + prefix + "-transfers"; }
 std::string relay_segment_name(const std::string& prefix) { return "/" + prefix + "-relay"; }
+std::string snapshot_segment_name(const std::string& prefix) { return "/" + prefix + "-snapshot"; }
 
 }  // namespace shoal::shm

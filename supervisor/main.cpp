@@ -20,6 +20,7 @@
 #include "supervisor/proctitle.hpp"
 #include "supervisor/readiness.hpp"
 #include "supervisor/segments.hpp"
+#include "supervisor/snapshot_file.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/version.hpp"
 #include "worker/tls.hpp"
@@ -80,6 +81,21 @@ void swarm_totals(const shoal::shm::ControlSegment* c, const shoal::conf::Config
   shoal::shm::GaugeTotals t = shoal::shm::sum_gauges(c, cfg.swarm_workers);
   *torrents = t.torrents;
   *peers = t.peers_v4 + t.peers_v6 + t.peers_ws;
+}
+
+// `shoald -t`: "" when tracker.snapshot_load is unset, missing (shoald then starts empty: said on
+// stdout) or a good snapshot; else why it is not.
+std::string check_snapshot_config(const shoal::conf::Config& cfg) {
+  if (cfg.snapshot_load.empty()) return "";
+  shoal::shm::SnapshotInfo info;
+  shoal::shm::SnapshotTotals totals;
+  bool missing = false;
+  std::string why = shoal::supervisor::check_snapshot_file(cfg.snapshot_load, &info, &totals, &missing);
+  if (missing) printf("shoald: snapshot %s: not found: shoald would start with empty swarms\n", cfg.snapshot_load.c_str());
+  else if (why.empty())
+    printf("shoald: snapshot %s is good: %llu torrents, %llu peers, taken by %s at unix time %llu\n", cfg.snapshot_load.c_str(),
+           (unsigned long long)totals.torrents, (unsigned long long)totals.peers, info.node.c_str(), (unsigned long long)info.created_unix);
+  return missing ? "" : why.empty() ? "" : "snapshot " + why;
 }
 
 // fn() with the identity of daemon.user (supervisor/privileges.hpp): its result, or why the
@@ -170,6 +186,7 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
       // them as that user, needing no capability to override file permissions.
       supervisor::AsUser user(id);
       segs = open_segments(cfg, o.fresh, &kept);
+      if (!kept) supervisor::prepare_snapshot_load(cfg, segs);  // new partitions: fill them from tracker.snapshot_load
     }
     created_fresh = !kept;
     auto udp = supervisor::open_udp_listeners(cfg);
@@ -245,6 +262,11 @@ int main(int argc, char** argv) {
     if (!map.empty()) {
       fprintf(stderr, "shoald: %s\n", map.c_str());
       r.errors.push_back({r.config.source, 0, "", map});
+    }
+    std::string snap = check_snapshot_config(r.config);  // "snapshot PATH: offset N: reason"
+    if (!snap.empty()) {
+      fprintf(stderr, "shoald: %s\n", snap.c_str());
+      r.errors.push_back({r.config.source, 0, "", snap});
     }
   }
   if (!r.ok()) {

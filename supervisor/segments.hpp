@@ -19,6 +19,7 @@ struct SegmentSet {
   shm::Segment topology;  // shm/topology_segment.hpp; only the supervisor writes it
   shm::Segment transfers; // shm/transfers_segment.hpp; only the supervisor writes it
   shm::Segment relay;     // shm/relay_ring.hpp; only when ws or wss is enabled (socket workers)
+  shm::Segment snapshot;  // shm/snapshot_segment.hpp; one channel per swarm worker
   shm::ControlSegment* control_view() const { return static_cast<shm::ControlSegment*>(control.base()); }
 };
 

@@ -15,6 +15,7 @@
 
 #include "shm/clock.hpp"
 #include "shm/rings_layout.hpp"
+#include "supervisor/snapshot_file.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/torrent_file.hpp"
 #include "supervisor/version.hpp"
@@ -52,6 +53,7 @@ CommandResult show_info(Supervisor& sup, const std::string&) {
   json_t* pids = json_array();
   for (const Slot& s : sup.slots()) json_array_append_new(pids, json_integer(s.pid));
   json_object_set_new(o, "worker_pids", pids);
+  json_object_set_new(o, "snapshot", snapshot_info_json(sup));
   return ok(o);
 }
 
@@ -230,6 +232,9 @@ const std::vector<Command>& stats_commands() {
       {"transfer show", "transfer show <name|hex info_hash> [json]", "one transfer and its files", true, &transfer_show},
       {"transfer add", "transfer add <path of a .torrent>", "register a deploy transfer (kept in transfers.state_dir)", true, &transfer_add},
       {"transfer remove", "transfer remove <name|hex info_hash>", "unregister a transfer, delete its .torrent and drop its swarm", true, &transfer_remove},
+      {"snapshot save", "snapshot save <absolute path>",
+       "write every swarm (BitTorrent peers) to a snapshot file (atomically: a temporary file renamed); "
+       "tracker.snapshot_load reads it at start", true, &snapshot_save},
       {"help", "help", "this list", false, &help},
   };
   return table;
