@@ -472,7 +472,7 @@ class Bench:
                 f.write(text)
 
 
-ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,recovery,ws"
+ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,recovery,snapshot,ws"
 
 
 def fmt(x):
@@ -562,6 +562,9 @@ def main():
         if "recovery" in only:
             import bench_recovery
             b.md.append(bench_recovery.run(b, log))
+        if "snapshot" in only:
+            import bench_snapshot
+            b.md.append(bench_snapshot.run(b, log))
         if "ws" in only:
             bench_ws.sec_ws(b, sys.modules[__name__])
     finally:
