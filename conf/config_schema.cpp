@@ -326,9 +326,11 @@ const Row kRows[] = {
             "Seconds without an announce after which a peer is dropped from its swarm."},
    .int_field = &Config::peer_ttl},
   {.spec = {"tracker.snapshot_load", "string", 0, 4095, "\"\"",
-            "Swarm snapshot (shoalctl snapshot save FILE) loaded when the shared memory is new (first start, "
-            "--fresh, a layout change); peers older than peer_ttl are skipped. A missing file starts empty; "
-            "a damaged one stops shoald. \"\" = none."},
+            "Swarm snapshot (written by `shoalctl snapshot save FILE`) loaded at start when the shared memory is "
+            "new: the first start, --fresh, or a shoald with another shared-memory layout (an upgrade). Peers "
+            "last seen longer than peer_ttl ago are skipped. shoald reports ready once it is loaded. A missing "
+            "file starts empty; a damaged one stops shoald (exit 1; `shoald -t` checks it). \"\" loads nothing. "
+            "e.g. \"/var/lib/shoal/snapshot\""},
    .string_field = &Config::snapshot_load},
   {.spec = {"tracker.default_numwant", "int", 0, 200, "50",
             "Peers returned when the client sends no numwant or a negative one (BEP 15: -1); "
