@@ -70,6 +70,8 @@ struct Config {
   uint32_t udp_send_buffer = 4 << 20;        // SO_SNDBUF bytes per socket
   uint32_t udp_per_source_rate = 0;          // datagrams/s per source and socket worker; 0 = no limit
   uint32_t udp_per_source_burst = 200;       // bucket size, datagrams
+  std::string udp_connection_id_key_file;    // cluster key file (conf/conn_id_key_file.hpp); "" = own random key
+  uint32_t udp_connection_id_skew = 10;      // seconds of clock difference between nodes accepted
 
   // HTTP tracker (BEP 3, 7, 23, 48), served by the socket workers
   bool http_enabled = false;

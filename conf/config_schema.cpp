@@ -192,6 +192,20 @@ const Row kRows[] = {
   {.spec = {"udp.per_source_burst", "int", 1, 1000000, "200",
             "Datagrams a source may send at once above udp.per_source_rate (its bucket size)."},
    .int_field = &Config::udp_per_source_burst},
+  {.spec = {"udp.connection_id_key_file", "string", 0, 4095, "\"\"",
+            "Cluster key file for BEP 15 connection ids, shared by every node behind one tracker address "
+            "(anycast, DNS round robin), so a connect answered by one node is accepted by another: the "
+            "current key, then optionally the previous one, 32 hex digits a line (openssl rand -hex 16; # "
+            "comments). Others may not access it (chmod 600 or 640). Buckets then follow the wall clock "
+            "(keep the nodes' clocks in sync). Re-read on SIGHUP (rotation: put the new key first, keep the "
+            "old one second, SIGHUP every node, remove the old one 5 minutes later); a bad file keeps the "
+            "keys in force. \"\" = a random key of this shoald's own. e.g. \"/etc/shoal/cluster.key\""},
+   .string_field = &Config::udp_connection_id_key_file},
+  {.spec = {"udp.connection_id_skew", "int", 0, 60, "10",
+            "With connection_id_key_file: seconds the nodes' clocks may differ. An id is checked as if now "
+            "were anywhere within this many seconds, so an id a node made up to this far in another's future "
+            "(or past) is accepted for its whole lifetime (120-240 s), and lives at most this much longer."},
+   .int_field = &Config::udp_connection_id_skew},
   {.spec = {"http.enabled", "bool", 0, 1, "false",
             "Serve the HTTP tracker protocol (BEP 3, 7, 23, 48) on TCP."},
    .bool_field = &Config::http_enabled},

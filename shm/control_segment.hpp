@@ -11,11 +11,15 @@
 //   CounterBlock counters[kMaxWorkerSlots]  512 B each, same order as slots
 //   PartitionGauges gauges[kMaxSwarmWorkers]  64 B each: totals of each partition
 //   TorrentQuery queries[kMaxSwarmWorkers]    admin mailbox of each swarm worker
+//   SocketSets socket_sets[kMaxSocketWorkers] ring sets of each socket-worker slot
+//   ConnIdKeys conn_id_keys                   64 B: connection-id keys in force (seqlock,
+//                                             shm/conn_id_keys.hpp)
 #pragma once
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "shm/conn_id_keys.hpp"
 #include "shm/counters.hpp"
 #include "shm/layout.hpp"
 
@@ -27,7 +31,8 @@ inline constexpr uint32_t kMaxWorkerSlots = kMaxSocketWorkers + kMaxSwarmWorkers
 
 enum class WorkerRole : uint32_t { socket = 1, swarm = 2 };
 
-// conn_id_key    16-byte AES-128 key for BEP 15 connection ids (random, set at creation)
+// conn_id_key    the daemon's own 16-byte AES-128 key for BEP 15 connection ids (random, set at
+//                creation); in force (conn_id_keys) unless udp.connection_id_key_file is set
 // partition_key  secret of the info_hash → partition map (worker::partition_of; random, set at
 //                creation, kept across re-attach so stored swarms stay where they are)
 struct ControlHeader {
@@ -175,11 +180,13 @@ struct ControlSegment {
   PartitionGauges gauges[kMaxSwarmWorkers];
   TorrentQuery queries[kMaxSwarmWorkers];
   SocketSets socket_sets[kMaxSocketWorkers];
+  ConnIdKeys conn_id_keys;
 };
 static_assert(offsetof(ControlSegment, control) == 64);
 static_assert(offsetof(ControlSegment, slots) == 128);
 static_assert(offsetof(ControlSegment, counters) == 128 + 64 * kMaxWorkerSlots);
 static_assert(offsetof(ControlSegment, gauges) == 128 + (64 + 512) * kMaxWorkerSlots);
+static_assert(offsetof(ControlSegment, conn_id_keys) == offsetof(ControlSegment, socket_sets) + 64 * kMaxSocketWorkers);
 static_assert(kShmSafe<ControlSegment>);
 
 // Slot number of a worker: socket workers 0..S-1, swarm workers kMaxSocketWorkers + i.

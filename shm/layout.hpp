@@ -11,7 +11,7 @@
 namespace shoal::shm {
 
 inline constexpr uint64_t kMagic = 0x67657320616f6873ull;  // "shoa seg" little-endian
-inline constexpr uint32_t kLayoutVersion = 5;
+inline constexpr uint32_t kLayoutVersion = 6;
 
 // A word of a segment shared with other processes, read with acquire / written with release
 // ordering (the publication protocols of the access, topology and transfers segments).

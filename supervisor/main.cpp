@@ -9,9 +9,11 @@
 #include <string>
 
 #include "conf/access_list.hpp"
+#include "conf/conn_id_key_file.hpp"
 #include "conf/topology_map.hpp"
 #include "conf/config.hpp"
 #include "shm/layout.hpp"
+#include "supervisor/conn_id_keys.hpp"
 #include "supervisor/daemon.hpp"
 #include "supervisor/instance_lock.hpp"
 #include "supervisor/listeners.hpp"
@@ -186,6 +188,7 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
       // them as that user, needing no capability to override file permissions.
       supervisor::AsUser user(id);
       segs = open_segments(cfg, o.fresh, &kept);
+      supervisor::publish_conn_id_keys_at_start(cfg, segs.control_view());  // udp.connection_id_key_file, read as daemon.user
       if (!kept) supervisor::prepare_snapshot_load(cfg, segs);  // new partitions: fill them from tracker.snapshot_load
     }
     created_fresh = !kept;
@@ -252,6 +255,11 @@ int main(int argc, char** argv) {
     if (!acl.empty()) {
       fprintf(stderr, "shoald: %s\n", acl.c_str());
       r.errors.push_back({r.config.source, 0, "", acl});
+    }
+    std::string keys = shoal::conf::check_key_file_config(r.config);  // "udp.connection_id_key_file path[:line]: reason"
+    if (!keys.empty()) {
+      fprintf(stderr, "shoald: %s\n", keys.c_str());
+      r.errors.push_back({r.config.source, 0, "", keys});
     }
     std::string account = shoal::supervisor::check_identity_names(r.config);  // daemon.user, daemon.group
     if (!account.empty()) {

@@ -15,6 +15,7 @@
 
 #include "shm/clock.hpp"
 #include "shm/rings_layout.hpp"
+#include "supervisor/conn_id_keys.hpp"
 #include "supervisor/snapshot_file.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/torrent_file.hpp"
@@ -38,6 +39,22 @@ CommandResult fail(const std::string& why) {
   return r;
 }
 
+// show info's connection_ids: where the keys in force come from, their fingerprints (compare
+// them across the nodes of a cluster), and the SIGHUP re-reads of the key file.
+json_t* connection_ids_json(Supervisor& sup) {
+  const conf::Config& c = sup.config();
+  const shm::ConnIdKeys& k = sup.control()->conn_id_keys;
+  json_t* o = json_object();
+  json_object_set_new(o, "key_file", json_string(c.udp_connection_id_key_file.c_str()));
+  json_object_set_new(o, "keys", json_integer(load_u32(k.count)));
+  json_object_set_new(o, "fingerprints", json_string(conn_id_key_fingerprints(sup.control()).c_str()));
+  json_object_set_new(o, "clock", json_string(c.udp_connection_id_key_file.empty() ? "monotonic" : "wall"));
+  json_object_set_new(o, "skew_seconds", json_integer(c.udp_connection_id_key_file.empty() ? 0 : c.udp_connection_id_skew));
+  json_object_set_new(o, "reloads", json_integer(load_u32(k.reloads)));
+  json_object_set_new(o, "reload_errors", json_integer(load_u32(k.reload_errors)));
+  return o;
+}
+
 CommandResult show_info(Supervisor& sup, const std::string&) {
   const conf::Config& c = sup.config();
   json_t* o = json_object();
@@ -54,6 +71,7 @@ CommandResult show_info(Supervisor& sup, const std::string&) {
   for (const Slot& s : sup.slots()) json_array_append_new(pids, json_integer(s.pid));
   json_object_set_new(o, "worker_pids", pids);
   json_object_set_new(o, "snapshot", snapshot_info_json(sup));
+  json_object_set_new(o, "connection_ids", connection_ids_json(sup));
   return ok(o);
 }
 

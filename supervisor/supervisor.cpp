@@ -1,6 +1,6 @@
 // supervisor/supervisor.cpp — see supervisor.hpp. The supervisor's event loop handles, in
-// order of arrival, signals (TERM/INT stop, CHLD reap, HUP forwarded to socket workers for the
-// TLS certificate, USR1 access-list reload, USR2 rolling restart), the timers of the worker
+// order of arrival, signals (TERM/INT stop, CHLD reap, HUP: connection-id key file re-read and
+// forwarded to socket workers for the TLS certificate, USR1 access-list reload, USR2 rolling restart), the timers of the worker
 // cycle (supervisor/worker_cycle.hpp: restarts, rolling restart, stop deadline) and the stats,
 // metrics and admin sockets. Workers are forked from timer/signal callbacks (through
 // SystemProcessOps); the child drops the parent's loop (never touches it) and builds its own.
@@ -23,6 +23,7 @@
 #include <stdexcept>
 
 #include "shm/clock.hpp"
+#include "supervisor/conn_id_keys.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/admin_http.hpp"
 #include "supervisor/instance_lock.hpp"
@@ -244,11 +245,14 @@ void Supervisor::check_ready() {
                   std::to_string(cfg_.swarm_workers) + " swarm workers");
 }
 
-// SIGHUP: the only reloadable state so far is the TLS certificate, which each socket worker
-// re-reads itself (so a worker that cannot read it keeps its old one and says so).
+// SIGHUP: the connection-id key file, which the supervisor re-reads and publishes (a bad file
+// keeps the keys in force), and the TLS certificate, which each socket worker re-reads itself
+// (so a worker that cannot read it keeps its old one and says so).
 void Supervisor::forward_reload() {
+  if (!cfg_.udp_connection_id_key_file.empty()) reload_conn_id_keys(cfg_, segments_.control_view());
   if (!cfg_.https_enabled && !cfg_.wss_enabled) {
-    LOG_INFO("SIGHUP received: nothing to reload (https and wss are off)");
+    if (cfg_.udp_connection_id_key_file.empty())
+      LOG_INFO("SIGHUP received: nothing to reload (no udp.connection_id_key_file; https and wss are off)");
     return;
   }
   size_t n = 0;
