@@ -188,6 +188,7 @@ class Shoald:
         self.args = []        # extra shoald arguments, e.g. ["--fresh"]
         self.env = None       # environment of shoald (None: the test's own)
         self.udp_opts = {}    # more settings of the udp group, e.g. {"recv_buffer": 1 << 20}
+        self.host4 = "127.0.0.1"  # IPv4 listen address (another 127.0.0.x for a second node)
         self.wrapper = []     # command before shoald, e.g. as_user("nobody") (exec's shoald: same pid)
         self.proc = None
         self.dir = None
@@ -198,7 +199,7 @@ class Shoald:
 
     # config ----------------------------------------------------------------------------
     def config_text(self):
-        listen = ['"127.0.0.1:%d"' % self.port]
+        listen = ['"%s:%d"' % (self.host4, self.port)]
         if self.ipv6:
             listen.append('"[::1]:%d"' % self.port)
         sup = "".join("  %s = %s;\n" % kv for kv in self.supervisor_opts.items())
@@ -226,7 +227,7 @@ class Shoald:
 
     @property
     def addr4(self):
-        return ("127.0.0.1", self.port)
+        return (self.host4, self.port)
 
     @property
     def addr6(self):
