@@ -15,7 +15,8 @@ PYTHON   ?= /usr/bin/python3
 
 DEB_PACKAGES := build-essential g++ make pkg-config libevent-dev libssl-dev libjansson-dev libsimdjson-dev libwslay-dev \
   libconfig++-dev zlib1g-dev libboost-dev libgtest-dev libtorrent-rasterbar-dev python3 python3-libtorrent aria2 mktorrent curl openssl \
-  procps iproute2 util-linux prometheus mandoc man-db clang libclang-rt-14-dev python3-websocket nodejs
+  procps iproute2 util-linux prometheus mandoc man-db clang libclang-rt-14-dev python3-websocket nodejs \
+  faketime
 
 LIB_SRCS  := $(wildcard shm/*.cpp conf/*.cpp worker/*.cpp) $(filter-out supervisor/main.cpp,$(wildcard supervisor/*.cpp))
 LIB_OBJS  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/default_conf.o

@@ -2,7 +2,9 @@
 on 127.0.0.2 and 127.0.0.3, the same UDP port, sharing udp.connection_id_key_file, as nodes
 behind anycast or DNS round robin. A BEP 15 connect answered by A and an announce with that id
 sent to B is answered by B; a node with another key file keeps silent and counts it
-(udp_bad_connection_id). Key rotation with SIGHUP: an id made before the rotation is still
+(udp_bad_connection_id). Clocks apart (libfaketime shifts B's wall clock): 8 s apart with
+udp.connection_id_skew 10, ids go both ways; 400 s apart, neither node accepts the other's. Key
+rotation with SIGHUP: an id made before the rotation is still
 accepted after it (the old key stays second), and dropped once the old key is removed; a broken
 or world-readable key file on SIGHUP keeps the keys in force and the log says why; at start
 such a file stops shoald (exit 1) and `shoald -t` names it.
@@ -107,6 +109,16 @@ def conn_info(d):
     return d.ctl_json("show", "info")["connection_ids"]
 
 
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"  # Debian package faketime
+
+
+def behind(d, seconds):
+    """Runs node `d` with its wall clock `seconds` behind (libfaketime: only CLOCK_REALTIME and
+    time() are shifted; its monotonic clock stays the real one)."""
+    d.env = dict(os.environ, LD_PRELOAD=LIBFAKETIME, FAKETIME="-%d" % seconds, FAKETIME_DONT_FAKE_MONOTONIC="1")
+    return d
+
+
 class ClusterConnectionIdTest(unittest.TestCase):
 
     def setUp(self):
@@ -166,6 +178,22 @@ class ClusterConnectionIdTest(unittest.TestCase):
         self.assert_silent_and_counted(c, cc, cid)
         self.assert_answered(cc, cc.connect(), 7003)  # its own ids still work
         self.assertNotEqual(conn_info(a)["fingerprints"], conn_info(c)["fingerprints"])
+
+    def test_clocks_apart_within_the_skew_are_accepted_beyond_refused(self):
+        if not os.path.exists(LIBFAKETIME):
+            self.skipTest("libfaketime not installed (make deps: Debian package faketime)")
+        keys = self.key_file("cluster.key", KEY1 + "\n")
+        a = self.start(node(HOST_A, self.port, keys, skew=10))
+        b = self.start(behind(node(HOST_B, self.port, keys, skew=10), 8))
+        ca, cb = self.client(a), self.client(b)
+        for i in range(3):  # 8 s apart with 10 s allowed: both ways, wherever in a bucket
+            self.assert_answered(cb, ca.connect(), 7100 + i)
+            self.assert_answered(ca, cb.connect(), 7200 + i)
+        b.stop()
+        far = self.start(behind(node(HOST_B, self.port, keys, skew=10), 400))  # beyond any id's lifetime
+        cf = self.client(far)
+        self.assert_silent_and_counted(far, cf, ca.connect())
+        self.assert_silent_and_counted(a, ca, cf.connect())
 
     def test_rotation_with_sighup_keeps_ids_made_before_it(self):
         path = self.key_file("cluster.key", KEY1 + "\n")
