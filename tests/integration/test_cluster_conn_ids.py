@@ -3,11 +3,11 @@ on 127.0.0.2 and 127.0.0.3, the same UDP port, sharing udp.connection_id_key_fil
 behind anycast or DNS round robin. A BEP 15 connect answered by A and an announce with that id
 sent to B is answered by B; a node with another key file keeps silent and counts it
 (udp_bad_connection_id). Clocks apart (libfaketime shifts B's wall clock): 8 s apart with
-udp.connection_id_skew 10, ids go both ways; 400 s apart, neither node accepts the other's. Key
-rotation with SIGHUP: an id made before the rotation is still
-accepted after it (the old key stays second), and dropped once the old key is removed; a broken
-or world-readable key file on SIGHUP keeps the keys in force and the log says why; at start
-such a file stops shoald (exit 1) and `shoald -t` names it.
+udp.connection_id_skew 10, ids go both ways; 400 s apart, neither node accepts the other's.
+Key rotation with SIGHUP: an id made before the rotation is still accepted after it (the old key
+stays second), and refused once the old key is removed; a broken or world-readable key file on
+SIGHUP keeps the keys in force and the log says why; at start such a file stops shoald (exit 1)
+and `shoald -t` names it.
 
 The client is the project's BEP 15 client (tests/lib/bep15.py). A BitTorrent client such as
 libtorrent is not used here: it caches a connection id per tracker IP address, so it would never
