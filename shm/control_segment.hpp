@@ -1,6 +1,7 @@
 // shm/control_segment.hpp — the control segment: what every process reads.
 // The supervisor creates and fills it before forking; after that it writes only the slot
-// `pid`/`generation` words when it (re)starts a worker. Workers write their own slot's
+// `pid`/`generation` words when it (re)starts a worker (and the ring-set words), and the
+// connection-id keys on SIGHUP (seqlock, shm/conn_id_keys.hpp). Workers write their own slot's
 // heartbeat words and counter block. Nothing here is locked; every shared word is accessed
 // through std::atomic_ref.
 //
