@@ -93,7 +93,9 @@ class SyncWorker {
     step(natsOptions_SetServers(opts_, urls.data(), int(urls.size())), "cluster.servers");
     step(natsOptions_SetName(opts_, ("shoald " + header_.name).c_str()), "client name");
     step(natsOptions_SetNoEcho(opts_, true), "no echo");  // never our own messages back
-    step(natsOptions_SetRetryOnFailedConnect(opts_, true, nullptr, nullptr), "retry on failed connect");
+    // With a callback the first connect does not block: unreachable servers at start leave the
+    // node serving and connecting in the background (the tick notices the connection).
+    step(natsOptions_SetRetryOnFailedConnect(opts_, true, &on_connected, nullptr), "retry on failed connect");
     step(natsOptions_SetMaxReconnect(opts_, -1), "reconnect forever");
     step(natsOptions_SetReconnectWait(opts_, 500), "reconnect wait");
     // A stopped server (kill -STOP, a hung machine) is noticed within about 3 s.
@@ -127,6 +129,7 @@ class SyncWorker {
   }
 
  private:
+  static void on_connected(natsConnection*, void*) {}  // runs on a NATS thread: watch_bus sees it
   static void on_tick(evutil_socket_t, short, void* arg) { static_cast<SyncWorker*>(arg)->tick(); }
 
   void tick() {

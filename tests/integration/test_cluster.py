@@ -7,7 +7,8 @@ shared memory and stats socket.
   - `stopped` sent to B removes the peer on every node;
   - `completed` is counted once per peer across the cluster;
   - kill -9 of every process of node A: B and C still return A's peers;
-  - kill -STOP of nats-server: every node keeps answering; after kill -CONT the nodes converge.
+  - kill -STOP of nats-server: every node keeps answering; after kill -CONT the nodes converge;
+  - a node whose NATS server is down when it starts serves anyway and says so.
 Every wait is bounded; the whole file takes about 40 s.
 """
 import os
@@ -234,6 +235,19 @@ class ClusterTest(unittest.TestCase):
             for i in range(3):  # each node's own peers of the stop reached the other nodes
                 self.wait_peer(n, ih, ("127.0.0.15", 7100 + i), timeout=15)
         self.assertGreater(a.ctl_json("show cluster")["bus"]["reconnects"], 0)
+
+
+class NoBusAtStartTest(unittest.TestCase):
+    def test_a_node_whose_servers_are_down_at_start_serves_and_says_so(self):
+        port = harness.free_tcp_port()  # nothing listens there
+        with Node("127.0.0.5", 9, "nats://127.0.0.1:%d" % port) as n:
+            with client(n, "127.0.0.17") as x:
+                self.assertEqual(x.announce(harness.info_hash("cluster", "nobus"), 7300).leechers, 1)
+            bus = wait_for(lambda: (lambda b: b if b["state"] in ("connecting", "reconnecting") else None)(
+                n.ctl_json("show cluster")["bus"]), 5, what="bus state")
+            self.assertEqual(bus["server"], "")
+            self.assertIn("NATS connection", n.log())
+            self.assertEqual(n.ctl_json("show cluster")["deltas"]["deltas_queued"], 1)
 
 
 if __name__ == "__main__":
