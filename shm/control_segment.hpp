@@ -8,7 +8,8 @@
 // Layout:
 //   SegmentHeader                      64 B
 //   ControlHeader                      64 B   (connection-id key, worker counts)
-//   WorkerSlot slots[kMaxWorkerSlots]  64 B each; socket workers first, then swarm workers
+//   WorkerSlot slots[kMaxWorkerSlots]  64 B each; socket workers first, then swarm workers, then
+//                                      the sync worker
 //   CounterBlock counters[kMaxWorkerSlots]  512 B each, same order as slots
 //   PartitionGauges gauges[kMaxSwarmWorkers]  64 B each: totals of each partition
 //   TorrentQuery queries[kMaxSwarmWorkers]    admin mailbox of each swarm worker
@@ -28,9 +29,10 @@ namespace shoal::shm {
 
 inline constexpr uint32_t kMaxSocketWorkers = 64;
 inline constexpr uint32_t kMaxSwarmWorkers = 64;
-inline constexpr uint32_t kMaxWorkerSlots = kMaxSocketWorkers + kMaxSwarmWorkers;
+// The last slot is the sync worker's (issue 14: one per node, only with cluster.enabled).
+inline constexpr uint32_t kMaxWorkerSlots = kMaxSocketWorkers + kMaxSwarmWorkers + 1;
 
-enum class WorkerRole : uint32_t { socket = 1, swarm = 2 };
+enum class WorkerRole : uint32_t { socket = 1, swarm = 2, sync = 3 };
 
 // conn_id_key    the daemon's own 16-byte AES-128 key for BEP 15 connection ids (random, set at
 //                creation); in force (conn_id_keys) unless udp.connection_id_key_file is set
@@ -193,6 +195,7 @@ static_assert(kShmSafe<ControlSegment>);
 // Slot number of a worker: socket workers 0..S-1, swarm workers kMaxSocketWorkers + i.
 inline constexpr uint32_t socket_slot(uint32_t i) { return i; }
 inline constexpr uint32_t swarm_slot(uint32_t i) { return kMaxSocketWorkers + i; }
+inline constexpr uint32_t sync_slot() { return kMaxSocketWorkers + kMaxSwarmWorkers; }
 
 inline uint32_t load_u32(const uint32_t& v) {
   return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(v)).load(std::memory_order_acquire);

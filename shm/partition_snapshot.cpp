@@ -4,6 +4,7 @@
 // transaction half done); restore_peer writes through the undo journal like announce.
 #include <cstring>
 
+#include "shm/cluster_segment.hpp"
 #include "shm/messages.hpp"
 #include "shm/partition.hpp"
 #include "shm/partition_layout.hpp"
@@ -63,6 +64,39 @@ uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_
   }
   c.done = true;
   return written;
+}
+
+uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget) const {
+  PartitionRegions r = partition_regions(p_);
+  uint32_t handed = 0, visited = 0;
+  for (; c.torrent < r.h->torrent_high; ++c.torrent, c.inside = false) {
+    const TorrentRecord& tr = r.pool[c.torrent];
+    bool live = tr.in_use == 1 && tr.kind == kTorrentBitTorrent;
+    if (c.inside && (!live || std::memcmp(tr.info_hash, c.info_hash, 20) != 0)) continue;  // replaced meanwhile
+    if (!c.inside) {
+      if (!live) continue;
+      std::memcpy(c.info_hash, tr.info_hash, 20);
+      c.inside = true;
+      c.list = c.pos = 0;
+    }
+    for (; c.list < kLists; ++c.list, c.pos = 0) {
+      for (; c.pos < tr.lists[c.list].count; ++c.pos) {
+        if (handed >= budget || visited >= 4 * budget) return handed;  // remote peers cost a look too
+        ++visited;
+        const uint8_t* rec = peer_at(r, tr.lists[c.list].block, c.list, c.pos);
+        uint8_t fam = list_family(c.list);
+        const PeerTail* tail = reinterpret_cast<const PeerTail*>(rec + addr_len(fam));
+        if (tail->flags & kPeerRemote) continue;
+        OwnPeer p{tr.info_hash, fam, rec, tail->port_be,
+                  uint8_t(((tail->flags & kPeerSeeder) ? kDeltaSeeder : 0) | ((tail->flags & kPeerCompletedCounted) ? kDeltaCounted : 0)),
+                  tail->topology_group, tail->progress};
+        if (!sink.put(p)) return handed;
+        ++handed;
+      }
+    }
+  }
+  c.done = true;
+  return handed;
 }
 
 uint8_t Partition::restore_peer(const RestoreInput& in) {

@@ -14,6 +14,7 @@
 #include "conf/access_list.hpp"
 #include "shm/access_segment.hpp"
 #include "shm/clock.hpp"
+#include "shm/cluster_segment.hpp"
 #include "shm/partition.hpp"
 #include "shm/rings_layout.hpp"
 #include "shm/relay_ring.hpp"
@@ -75,6 +76,19 @@ void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t cl
                                        shm::SegmentKind::snapshot, 0, cfg.swarm_workers, clock_base_ns);
   for (uint32_t w = 0; w < cfg.swarm_workers; w++)
     shm::SpscRing<shm::SnapshotChunkSlot>::init(shm::snapshot_ring_at(set->snapshot.base(), w), shm::kSnapshotSlots);
+  // Cluster rings and bus status (issue 14): fresh at every start, only for a cluster node.
+  if (cfg.cluster_enabled) {
+    shm::ClusterGeometry g{cfg.swarm_workers, cfg.cluster_ring_slots};
+    set->cluster = shm::Segment::create(shm::cluster_segment_name(cfg.shm_name), g.segment_bytes(), shm::SegmentKind::cluster,
+                                        0, cfg.swarm_workers, clock_base_ns);
+    reserve(set->cluster);
+    for (uint32_t w = 0; w < cfg.swarm_workers; w++) {
+      shm::SpscRing<shm::Delta>::init(static_cast<char*>(set->cluster.base()) + g.out_ring_offset(w), g.slots);
+      shm::SpscRing<shm::Delta>::init(static_cast<char*>(set->cluster.base()) + g.in_ring_offset(w), g.slots);
+    }
+  } else {
+    shm::Segment::unlink(shm::cluster_segment_name(cfg.shm_name));
+  }
 }
 
 SegmentSet create_segments(const conf::Config& cfg) {
@@ -103,6 +117,7 @@ SegmentSet create_segments(const conf::Config& cfg) {
     c->slots[shm::swarm_slot(i)].role = uint32_t(shm::WorkerRole::swarm);
     c->slots[shm::swarm_slot(i)].index = i;
   }
+  c->slots[shm::sync_slot()].role = uint32_t(shm::WorkerRole::sync);
 
   shm::RingsGeometry g{cfg.socket_workers, cfg.swarm_workers, cfg.ring_slots};
   set.rings = shm::Segment::create(shm::rings_segment_name(cfg.shm_name), g.segment_bytes(), shm::SegmentKind::rings,
@@ -134,6 +149,7 @@ void unlink_segments(const conf::Config& cfg) {
   shm::Segment::unlink(shm::transfers_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::relay_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::snapshot_segment_name(cfg.shm_name));
+  shm::Segment::unlink(shm::cluster_segment_name(cfg.shm_name));
   for (uint32_t p = 0; p < cfg.swarm_workers; p++) shm::Segment::unlink(shm::partition_segment_name(cfg.shm_name, p));
 }
 

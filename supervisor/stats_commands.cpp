@@ -17,6 +17,7 @@
 #include "shm/rings_layout.hpp"
 #include "supervisor/conn_id_keys.hpp"
 #include "supervisor/snapshot_file.hpp"
+#include "supervisor/stats_cluster.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/torrent_file.hpp"
 #include "supervisor/version.hpp"
@@ -80,6 +81,7 @@ uint64_t queue_depth(Supervisor& sup, const Slot& s) {
   const conf::Config& c = sup.config();
   shm::RingsGeometry g{c.socket_workers, c.swarm_workers, c.ring_slots};
   uint64_t d = 0;
+  if (s.role == shm::WorkerRole::sync) return 0;  // its rings: show cluster
   for (uint32_t i = 0; i < (s.role == shm::WorkerRole::socket ? c.swarm_workers : c.socket_workers); i++) {
     uint32_t sock = s.role == shm::WorkerRole::socket ? s.index : i;
     uint32_t swarm = s.role == shm::WorkerRole::socket ? i : s.index;
@@ -111,7 +113,7 @@ CommandResult show_workers(Supervisor& sup, const std::string&) {
     uint32_t tick = load_u32(ws.last_tick);
     json_t* w = json_object();
     json_object_set_new(w, "slot", json_integer(slot_number(s)));
-    json_object_set_new(w, "role", json_string(s.role == shm::WorkerRole::socket ? "socket" : "swarm"));
+    json_object_set_new(w, "role", json_string(role_name(s.role)));
     json_object_set_new(w, "index", json_integer(s.index));
     json_object_set_new(w, "pid", json_integer(s.pid));
     json_object_set_new(w, "state", json_string(state_name(s.state)));
@@ -253,6 +255,9 @@ const std::vector<Command>& stats_commands() {
       {"snapshot save", "snapshot save <absolute path>",
        "write every swarm (BitTorrent peers) to a snapshot file (atomically: a temporary file renamed); "
        "tracker.snapshot_load reads it at start", true, &snapshot_save},
+      {"show cluster", "show cluster [json]",
+       "this node, the NATS bus (state, server, reconnects), replication counters and the other nodes seen "
+       "(last message age, lag)", false, &show_cluster},
       {"help", "help", "this list", false, &help},
   };
   return table;

@@ -188,7 +188,7 @@ void Supervisor::become_worker(const Slot& slot) {
   for (int sig : kHandledSignals) signal(sig, SIG_DFL);
   // A forwarded SIGHUP must never kill a socket worker that has not installed its handler yet.
   if (slot.role == shm::WorkerRole::socket) signal(SIGHUP, SIG_IGN);
-  if (slot.role == shm::WorkerRole::swarm) signal(SIGUSR2, SIG_IGN);  // drain is for socket workers
+  if (slot.role != shm::WorkerRole::socket) signal(SIGUSR2, SIG_IGN);  // drain is for socket workers
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -220,8 +220,10 @@ void Supervisor::become_worker(const Slot& slot) {
   close_inherited_fds(ctx);
   std::string title = "shoald: " + slot.name();
   proctitle_set(title.c_str());
-  log_set_role((slot.role == shm::WorkerRole::socket ? "socket/" : "swarm/") + std::to_string(slot.index));
-  int rc = slot.role == shm::WorkerRole::socket ? worker::run_socket_worker(ctx) : worker::run_swarm_worker(ctx);
+  log_set_role(std::string(role_name(slot.role)) + "/" + std::to_string(slot.index));
+  int rc = slot.role == shm::WorkerRole::socket  ? worker::run_socket_worker(ctx)
+           : slot.role == shm::WorkerRole::swarm ? worker::run_swarm_worker(ctx)
+                                                 : worker::run_sync_worker(ctx);
   _exit(rc);
 }
 

@@ -23,6 +23,7 @@
 #include "supervisor/log.hpp"
 #include "shm/topology_segment.hpp"
 #include "worker/background_check.hpp"
+#include "worker/cluster_link.hpp"
 #include "worker/snapshot_pass.hpp"
 #include "worker/peer_policy.hpp"
 #include "worker/source_limiter.hpp"
@@ -44,11 +45,13 @@ constexpr uint32_t kPoisonStrikes = 2;
 
 uint64_t request_mark(size_t ring, uint64_t position) { return 1 + (uint64_t(ring) << 48 | (position & ((1ull << 48) - 1))); }
 
-class SwarmWorker {
+class SwarmWorker final : public DeltaGuard {
  public:
+  // cluster_base: the cluster segment (issue 14), nullptr when cluster.enabled is false.
   SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop,
-              const shm::PeerPolicy* policy)
+              const shm::PeerPolicy* policy, void* cluster_base)
       : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false), policy_(policy),
+        cluster_(cluster_base, *ctx.config, ctx.index, part, shared->counters, loop->base()),
         gate_(ctx.config->new_torrents_per_source_rate, ctx.config->new_torrents_per_source_burst) {
     // Ring r = s * kSets + k: socket worker s, ring set k.
     for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
@@ -90,6 +93,10 @@ class SwarmWorker {
       uint64_t done = set_in_use(s, k) ? drain_ring(r, now, &backlog) : drain_orphaned(r, now);
       if (done) woken_[r] = true;
     }
+    // Other nodes' changes (issue 14), after this node's own requests; then this batch's changes go out.
+    if (cluster_.apply_incoming(now, kMaxBatch * 4, *this)) backlog = true;
+    cluster_.flush();
+    cluster_.check_resync();
     for (size_t r = 0; r < woken_.size(); r++) {  // the process on that ring set, not its twin
       if (!woken_[r]) continue;
       wake(ctx_.socket_eventfds[r]);
@@ -260,6 +267,11 @@ class SwarmWorker {
   }
 
  private:
+  // DeltaGuard: the in ring of the cluster counts as ring requests_.size() for poison marks.
+  bool skip(uint64_t position) override { return skip_poison(requests_.size(), position); }
+  void mark(uint64_t position) override { mark_applying(request_mark(requests_.size(), position)); }
+  void done() override { mark_applying(0); }
+
   bool skip_poison(size_t r, uint64_t position) {
     if (poison_ == 0 || request_mark(r, position) != poison_) return false;
     poison_ = 0;
@@ -306,6 +318,7 @@ class SwarmWorker {
     in.now = now;
     in.gate = gate_.enabled() ? &gate_ : nullptr;
     shm::AnnounceResult r = part_->announce(in, out->peers, *policy_);
+    cluster_.on_announce(in, r);
     out->status = r.status;
     out->seeders = r.seeders;
     out->leechers = r.leechers;
@@ -416,6 +429,7 @@ class SwarmWorker {
   std::vector<shm::SpscRing<shm::Response>> responses_;
   std::vector<bool> woken_;
   const shm::PeerPolicy* policy_;  // chooses the peers of each reply (peer_selection.policy)
+  ClusterLink cluster_;            // rings to the sync worker (cluster.enabled)
   uint64_t poison_ = 0;            // request_mark() of a request to skip, 0 = none
   // Fault injection for the test suite (shoald(8), ENVIRONMENT): SHOAL_TEST_ABORT_INFO_HASH, 40
   // hex digits, makes this worker abort when it applies a request for that info_hash.
@@ -519,13 +533,18 @@ bool load_snapshot_if_pending(const WorkerContext& ctx, SharedState& shared, shm
 int run_swarm_worker(const WorkerContext& ctx) {
   uint64_t started_ns = shm::monotonic_ns();
   SharedState shared;
-  shm::Segment part_seg, topology_seg, snapshot_seg;
+  shm::Segment part_seg, topology_seg, snapshot_seg, cluster_seg;
   try {
     snapshot_seg = shm::Segment::attach(shm::snapshot_segment_name(ctx.config->shm_name), shm::SegmentKind::snapshot);
     if (snapshot_seg.size() < shm::snapshot_segment_bytes(ctx.index + 1)) throw std::runtime_error("snapshot segment too small");
     topology_seg = shm::Segment::attach(shm::topology_segment_name(ctx.config->shm_name), shm::SegmentKind::topology, true);
     shared = attach_shared(ctx);
     part_seg = shm::Segment::attach(shm::partition_segment_name(ctx.config->shm_name, ctx.index), shm::SegmentKind::partition);
+    if (ctx.config->cluster_enabled) {
+      cluster_seg = shm::Segment::attach(shm::cluster_segment_name(ctx.config->shm_name), shm::SegmentKind::cluster);
+      if (cluster_seg.size() < shm::ClusterGeometry{ctx.config->swarm_workers, ctx.config->cluster_ring_slots}.segment_bytes())
+        throw std::runtime_error("cluster segment too small");
+    }
   } catch (const std::exception& e) {
     LOG_ERROR("cannot attach shared memory: %s", e.what());
     return 1;
@@ -547,7 +566,7 @@ int run_swarm_worker(const WorkerContext& ctx) {
     if (!load_snapshot_if_pending(ctx, shared, &*part, snapshot_seg)) return 1;
     loop.emplace(&shared);
     policy = open_policy(*ctx.config, topology_seg);
-    worker.emplace(ctx, &shared, &*part, &*loop, policy.get());
+    worker.emplace(ctx, &shared, &*part, &*loop, policy.get(), ctx.config->cluster_enabled ? cluster_seg.base() : nullptr);
     pass = std::make_unique<SnapshotPass>(loop->base(), &*part, snapshot_seg.base(), ctx.index);
     worker->set_snapshot_pass(pass.get());
   } catch (const std::exception& e) {

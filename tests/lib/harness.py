@@ -36,7 +36,7 @@ KEEP = bool(os.environ.get("SHOAL_KEEP"))
 _counter = itertools.count(1)
 _live = []        # Shoald instances currently running (for log dumps on failure)
 
-TITLE_RE = re.compile(r"^shoald: (socket|swarm) worker (\d+)$")
+TITLE_RE = re.compile(r"^shoald: (socket|swarm|sync) worker (\d+)$")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -302,8 +302,8 @@ class Shoald:
                         if time.monotonic() > deadline:
                             raise ShoaldError("shoald not answering BEP 15 connect on %s:%d after %.1fs"
                                               % (addr[0], addr[1], timeout))
-        # Workers should be visible too.
-        wait_for(lambda: len(self.workers()) == self.socket_workers + self.swarm_workers,
+        # Workers should be visible too (a cluster node's sync worker is not counted).
+        wait_for(lambda: len([k for k in self.workers() if k[0] != "sync"]) == self.socket_workers + self.swarm_workers,
                  max(1.0, deadline - time.monotonic()), what="all worker processes")
         # And every worker reports ready through the stats socket (shoalctl wait-ready polls
         # "show workers"; no sleeping on a guess).

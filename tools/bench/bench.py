@@ -290,6 +290,13 @@ class Bench:
                                                                      w / rx if rx else 0, d))
         return meds
 
+    def sec_cluster(self):
+        """The hot-path cost of replication (issue 14): the UDP run with cluster off and on (one
+        node, its sync worker publishing every change to a local nats-server), same run."""
+        runs = self.throughput("cluster", "udp", ["shoald", "shoald-cluster"])
+        return self.table("UDP with cluster off (shoald) and on (shoald-cluster: every announce's change sent to NATS)",
+                          runs, None)
+
     def sec_http(self, keep_alive):
         names = ["shoald", "opentracker", "bittorrent-tracker", "limit"]
         extra = () if keep_alive else ("--no-keep-alive",)
@@ -501,7 +508,7 @@ class Bench:
                 f.write(text)
 
 
-ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,conn_ids,recovery,snapshot,ws"
+ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,conn_ids,recovery,snapshot,ws,cluster"
 
 
 def fmt(x):
@@ -598,6 +605,8 @@ def main():
             b.md.append(bench_snapshot.run(b, log))
         if "ws" in only:
             bench_ws.sec_ws(b, sys.modules[__name__])
+        if "cluster" in only:
+            b.sec_cluster()
     finally:
         T.stop_all()
         shutil.rmtree(b.work, ignore_errors=True)
