@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <stdexcept>
 
 #include "shm/clock.hpp"
@@ -45,7 +46,10 @@ void SystemProcessOps::wake_handoff(const Slot& s) {
   (void)r;  // EAGAIN: a count is already pending; the successor also looks every 10 ms
 }
 
-int SystemProcessOps::kill(pid_t pid, int sig) { return ::kill(pid, sig); }
+int SystemProcessOps::kill(pid_t pid, int sig) {
+  if (pid <= 0) return errno = ESRCH, -1;  // kill(2) would signal a whole process group
+  return ::kill(pid, sig);
+}
 
 pid_t SystemProcessOps::wait_nohang(int* status) {
   pid_t pid = waitpid(-1, status, WNOHANG);

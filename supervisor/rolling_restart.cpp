@@ -179,7 +179,7 @@ void WorkerCycle::roll_step() {
       break;
     case RollPhase::wait_ready:
       if (ready) {
-        if (s.role == shm::WorkerRole::socket) {
+        if (s.role == shm::WorkerRole::socket && s.draining_pid != 0) {  // (0: it died meanwhile)
           ops_->kill(s.draining_pid, SIGUSR2);
           roll_phase_ = RollPhase::socket_wait_drained;
           roll_deadline_ns_ = now + kDrainTimeoutNs;

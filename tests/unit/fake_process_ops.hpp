@@ -89,6 +89,7 @@ class FakeProcessOps : public ProcessOps {
     look_all(size_t(&s - cycle_->slots().data()));
   }
   int kill(pid_t pid, int sig) override {
+    if (pid <= 0) violations.push_back("kill(" + std::to_string(pid) + ", " + std::to_string(sig) + "): a process group");
     FakeProcess* p = find(pid);
     if (!p || (!p->alive && !unreaped(pid))) return errno = ESRCH, -1;
     p->signals.push_back(sig);

@@ -322,6 +322,20 @@ TEST_F(RollTest, ADrainingWorkerThatCrashesIsNotRestartedAndTheRollGoesOn) {
   EXPECT_EQ(pid(kSock), succ_);
 }
 
+// (A chaos test once died of SIGUSR2: the supervisor's kill(0, SIGUSR2) for a draining pid
+// that had died reached its whole process group.)
+TEST_F(RollTest, AnOldSocketWorkerDeadBeforeItsSuccessorIsReadyIsNotSignalled) {
+  roll_to_socket_successor();
+  ops.crash(old_, SIGKILL);
+  EXPECT_EQ(slot(kSock).draining_pid, 0);
+  ops.report_ready(succ_);
+  ops.advance(100);  // (the fake flags a kill of pid 0)
+  EXPECT_FALSE(cycle->rolling());
+  EXPECT_EQ(pid(kSock), succ_);
+  EXPECT_EQ(ops.spawned_in(kSock), 2u);
+  EXPECT_FALSE(got(old_, SIGUSR2));
+}
+
 TEST_F(RollTest, AStopDuringARollSignalsTheDrainingWorkerToo) {
   roll_to_socket_successor();
   cycle->begin_stop("SIGTERM", 0);
