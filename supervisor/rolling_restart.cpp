@@ -45,6 +45,7 @@ bool WorkerCycle::start_rolling_restart(std::string* msg) {
   roll_phase_ = RollPhase::idle;
   roll_next_ = 0;
   roll_done_ = 0;
+  roll_deadline_ns_ = 0;
   ops_->set_roll_timer(true);
   *msg = "rolling restart of " + std::to_string(slots_.size()) + " workers started";
   if (revived) *msg += " (" + std::to_string(revived) + " stopped by the crash-loop breaker started again)";
@@ -119,6 +120,7 @@ void WorkerCycle::roll_next_slot() {
   roll_done_++;
   roll_next_++;
   roll_phase_ = RollPhase::idle;
+  roll_deadline_ns_ = 0;
 }
 
 void WorkerCycle::roll_step() {
@@ -134,7 +136,17 @@ void WorkerCycle::roll_step() {
       return;
     }
     Slot& s = slots_[roll_next_];
-    if (s.draining_pid != 0) return;  // its process of an earlier roll is still exiting
+    if (s.draining_pid != 0) {  // its process of an earlier roll has released, and still exits
+      if (roll_deadline_ns_ == 0) {
+        roll_deadline_ns_ = now + kExitTimeoutNs;
+      } else if (now > roll_deadline_ns_) {
+        LOG_WARN("%s (pid %d) of an earlier roll has not exited within 5 s: sending SIGKILL", s.name().c_str(),
+                 int(s.draining_pid));
+        ops_->kill(s.draining_pid, SIGKILL);
+        roll_deadline_ns_ = now + kExitTimeoutNs;
+      }
+      return;
+    }
     set_draining(s, s.pid, s.generation);
     s.pid = 0;
     if (s.role == shm::WorkerRole::socket) {

@@ -288,6 +288,21 @@ TEST_F(HandoffTest, ASecondRollWaitsForTheSlotsPreviousProcessToExit) {
   EXPECT_TRUE(ops.writer(pid(kSwarm)));
 }
 
+TEST_F(HandoffTest, AReleasedWorkerStuckInItsExitIsKilledBeforeTheSlotRollsAgain) {
+  ops.release_exit_ms = 60000;  // never exits by itself (a bug after its release)
+  begin_handoff();
+  advance_until([&] { return !cycle->rolling(); });
+  std::string msg;
+  ASSERT_TRUE(cycle->start_rolling_restart(&msg));
+  ops.advance(kExitMs - 100);
+  EXPECT_FALSE(got(old_, SIGKILL));
+  EXPECT_EQ(ops.spawned_in(kSwarm), 2u);
+  advance_until([&] { return got(old_, SIGKILL); });
+  advance_until([&] { return !cycle->rolling(); });
+  EXPECT_EQ(ops.spawned_in(kSwarm), 3u);
+  EXPECT_TRUE(ops.writer(pid(kSwarm)));
+}
+
 TEST_F(HandoffTest, ACrashOutsideARollIsRestartedWithoutAHandoff) {
   make(1, 1);
   start_ready();
