@@ -57,6 +57,14 @@ static_assert(kShmSafe<ControlHeader>);
 // position) of the request being applied, 0 between batches, so a replacement knows which
 // request its predecessor died on; poison_suspect / poison_strikes: the last such request and how
 // many workers in a row died on it (a replacement skips it after kPoisonStrikes).
+// Partition handoff (swarm slots, rolling restart; worker/swarm_handoff.hpp): released =
+// generation of the last process of the slot that gave up its partition for good: the process
+// itself stores it as its last write to shared memory before it exits, or the supervisor after
+// it reaped a process that died without doing so (raise_u32: it only grows). standby =
+// generation of a successor that has attached everything and waits, writing nothing, until
+// `released` reaches the generation it waits for. draining_pid: the supervisor's record of the
+// slot's previous process while it still runs (rolling restart), 0 when none, so that a shoald
+// re-attaching after a supervisor crash also waits for it.
 struct alignas(64) WorkerSlot {
   uint32_t role;  // WorkerRole
   uint32_t index;
@@ -69,10 +77,13 @@ struct alignas(64) WorkerSlot {
   uint64_t applying;
   uint64_t poison_suspect;
   uint32_t poison_strikes;
-  uint32_t reserved[3];
+  uint32_t released;
+  uint32_t standby;
+  uint32_t draining_pid;
 };
 static_assert(sizeof(WorkerSlot) == 64);
 static_assert(offsetof(WorkerSlot, access_generation) == 28 && offsetof(WorkerSlot, applying) == 32);
+static_assert(offsetof(WorkerSlot, released) == 52 && offsetof(WorkerSlot, draining_pid) == 60);
 static_assert(kShmSafe<WorkerSlot>);
 
 // Totals of one partition, published by its swarm worker after every batch (single writer;
@@ -201,6 +212,14 @@ inline uint32_t load_u32(const uint32_t& v) {
   return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(v)).load(std::memory_order_acquire);
 }
 inline void store_u32(uint32_t& v, uint32_t x) { std::atomic_ref<uint32_t>(v).store(x, std::memory_order_release); }
+// Raises v to x (release order) unless it already holds x or more; a word that only grows and
+// that two processes may write (WorkerSlot::released).
+inline void raise_u32(uint32_t& v, uint32_t x) {
+  std::atomic_ref<uint32_t> a(v);
+  uint32_t cur = a.load(std::memory_order_acquire);
+  while (cur < x && !a.compare_exchange_weak(cur, x, std::memory_order_release, std::memory_order_acquire)) {
+  }
+}
 inline uint64_t load_u64(const uint64_t& v) {
   return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(v)).load(std::memory_order_acquire);
 }

@@ -5,14 +5,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <stdexcept>
 
 #include "shm/clock.hpp"
 
 namespace shoal::supervisor {
 
-SystemProcessOps::SystemProcessOps(event_base* base, size_t slots, std::function<void(const Slot&)> child)
-    : base_(base), child_(std::move(child)), restart_args_(slots) {
+SystemProcessOps::SystemProcessOps(event_base* base, size_t slots, std::function<void(const Slot&)> child,
+                                   std::vector<int> handoff_eventfds)
+    : base_(base), child_(std::move(child)), handoff_eventfds_(std::move(handoff_eventfds)), restart_args_(slots) {
   for (size_t i = 0; i < slots; i++) {
     restart_args_[i] = RestartArg{this, i};
     restart_timers_.push_back(evtimer_new(base_, &SystemProcessOps::on_restart, &restart_args_[i]));
@@ -37,7 +39,17 @@ pid_t SystemProcessOps::spawn(const Slot& s) {
   return pid;
 }
 
-int SystemProcessOps::kill(pid_t pid, int sig) { return ::kill(pid, sig); }
+void SystemProcessOps::wake_handoff(const Slot& s) {
+  if (s.index >= handoff_eventfds_.size()) return;
+  uint64_t one = 1;
+  ssize_t r = write(handoff_eventfds_[s.index], &one, sizeof one);
+  (void)r;  // EAGAIN: a count is already pending; the successor also looks every 10 ms
+}
+
+int SystemProcessOps::kill(pid_t pid, int sig) {
+  if (pid <= 0) return errno = ESRCH, -1;  // kill(2) would signal a whole process group
+  return ::kill(pid, sig);
+}
 
 pid_t SystemProcessOps::wait_nohang(int* status) {
   pid_t pid = waitpid(-1, status, WNOHANG);

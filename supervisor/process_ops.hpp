@@ -14,8 +14,9 @@ namespace shoal::supervisor {
 class SystemProcessOps final : public ProcessOps {
  public:
   // `child` runs in the forked child with the slot it is for and never returns (it _exits).
-  // `slots`: size of the cycle's slot table (one restart timer each).
-  SystemProcessOps(event_base* base, size_t slots, std::function<void(const Slot&)> child);
+  // `slots`: size of the cycle's slot table (one restart timer each). `handoff_eventfds`: one
+  // per swarm slot, by index (the supervisor owns them).
+  SystemProcessOps(event_base* base, size_t slots, std::function<void(const Slot&)> child, std::vector<int> handoff_eventfds);
   ~SystemProcessOps() override;
   SystemProcessOps(const SystemProcessOps&) = delete;
   SystemProcessOps& operator=(const SystemProcessOps&) = delete;
@@ -23,6 +24,7 @@ class SystemProcessOps final : public ProcessOps {
   void set_cycle(WorkerCycle* cycle) { cycle_ = cycle; }
 
   pid_t spawn(const Slot& s) override;
+  void wake_handoff(const Slot& s) override;
   int kill(pid_t pid, int sig) override;
   pid_t wait_nohang(int* status) override;
   void wait_exit(pid_t pid) override;
@@ -44,6 +46,7 @@ class SystemProcessOps final : public ProcessOps {
 
   event_base* base_;
   std::function<void(const Slot&)> child_;
+  std::vector<int> handoff_eventfds_;
   WorkerCycle* cycle_ = nullptr;
   std::vector<RestartArg> restart_args_;
   std::vector<event*> restart_timers_;

@@ -28,11 +28,13 @@ bool is_shoald_process(uint32_t pid) {
 namespace {
 
 // Workers of the previous supervisor get SIGTERM when it dies (PR_SET_PDEATHSIG) and exit
-// within a second; never let one of them write a partition next to a new worker.
+// within a second; never let one of them write a partition next to a new worker. Each slot may
+// have two: its current process and, during a rolling restart, the previous one (draining_pid).
 void wait_for_old_workers(shm::ControlSegment* c) {
   uint64_t deadline = shm::monotonic_ns() + 2000000000ull;
-  for (uint32_t s = 0; s < shm::kMaxWorkerSlots; s++) {
-    uint32_t pid = shm::load_u32(c->slots[s].pid);
+  for (uint32_t k = 0; k < 2 * shm::kMaxWorkerSlots; k++) {
+    const shm::WorkerSlot& ws = c->slots[k / 2];
+    uint32_t pid = shm::load_u32(k % 2 ? ws.draining_pid : ws.pid);
     if (pid == 0 || pid == uint32_t(getpid())) continue;
     while (kill(pid_t(pid), 0) == 0 && is_shoald_process(pid) && shm::monotonic_ns() < deadline) usleep(10000);
     if (kill(pid_t(pid), 0) == 0 && is_shoald_process(pid)) {
@@ -65,6 +67,7 @@ bool reattach_segments(const conf::Config& cfg, SegmentSet* set, std::string* wh
     wait_for_old_workers(c);
     for (uint32_t s = 0; s < shm::kMaxWorkerSlots; s++) {
       shm::store_u32(c->slots[s].pid, 0);
+      shm::store_u32(c->slots[s].draining_pid, 0);
       shm::store_u32(c->slots[s].ready, 0);
     }
     for (uint32_t s = 0; s < shm::kMaxSocketWorkers; s++) {

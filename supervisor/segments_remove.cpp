@@ -49,8 +49,8 @@ uint32_t live_worker_pid(const std::string& shm_name) {
     if (control.size() != sizeof(shm::ControlSegment)) return 0;
     const auto* c = static_cast<const shm::ControlSegment*>(control.base());
     for (uint32_t s = 0; s < shm::kMaxWorkerSlots; s++) {
-      uint32_t pid = shm::load_u32(c->slots[s].pid);
-      if (pid != 0 && pid != uint32_t(getpid()) && is_shoald_process(pid)) return pid;
+      for (uint32_t pid : {shm::load_u32(c->slots[s].pid), shm::load_u32(c->slots[s].draining_pid)})
+        if (pid != 0 && pid != uint32_t(getpid()) && is_shoald_process(pid)) return pid;
     }
   } catch (const std::exception&) {
   }

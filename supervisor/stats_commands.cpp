@@ -100,7 +100,6 @@ const char* state_name(SlotState st) {
     case SlotState::running: return "running";
     case SlotState::backoff: return "backoff";
     case SlotState::disabled: return "disabled";
-    case SlotState::draining: return "draining";
     default: return "empty";
   }
 }
@@ -122,12 +121,12 @@ CommandResult show_workers(Supervisor& sup, const std::string&) {
     json_object_set_new(w, "restarts", json_integer(s.restarts));
     json_object_set_new(w, "heartbeat_age_seconds", json_integer(s.pid ? int64_t(now) - int64_t(tick) : -1));
     json_object_set_new(w, "queue_depth", json_integer(int64_t(queue_depth(sup, s))));
+    // The previous process of a rolling restart while it still runs (socket: drains its ring
+    // set; swarm: serves until it releases its partition, then exits).
+    if (s.draining_pid != 0) json_object_set_new(w, "draining_pid", json_integer(s.draining_pid));
     if (s.role == shm::WorkerRole::socket) {  // which ring set each live process of the slot owns
       json_object_set_new(w, "ring_set", json_integer(s.ring_set));
-      if (s.draining_pid != 0) {
-        json_object_set_new(w, "draining_pid", json_integer(s.draining_pid));
-        json_object_set_new(w, "draining_ring_set", json_integer(s.draining_set));
-      }
+      if (s.draining_pid != 0) json_object_set_new(w, "draining_ring_set", json_integer(s.draining_set));
     }
     json_array_append_new(arr, w);
   }

@@ -45,6 +45,7 @@ constexpr int kHandledSignals[] = {SIGTERM, SIGINT, SIGCHLD, SIGHUP, SIGUSR1, SI
 void close_inherited_fds(const worker::WorkerContext& ctx) {
   std::vector<int> keep = ctx.socket_eventfds;
   keep.insert(keep.end(), ctx.swarm_eventfds.begin(), ctx.swarm_eventfds.end());
+  if (ctx.handoff_eventfd >= 0) keep.push_back(ctx.handoff_eventfd);
   for (const auto& u : ctx.udp_sockets) keep.push_back(u.fd);
   for (const auto& t : ctx.tcp_listeners) keep.push_back(t.fd);
   std::vector<int> doomed;
@@ -72,11 +73,13 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
   // process of a slot wait on their own, so a wake-up for one is never eaten by the other.
   for (uint32_t i = 0; i < cfg.socket_workers * shm::RingsGeometry::kSets; i++) socket_eventfds_.push_back(make_eventfd());
   for (uint32_t i = 0; i < cfg.swarm_workers; i++) swarm_eventfds_.push_back(make_eventfd());
+  // One per swarm slot: the partition handoff of a rolling restart (worker/swarm_handoff.hpp).
+  for (uint32_t i = 0; i < cfg.swarm_workers; i++) handoff_eventfds_.push_back(make_eventfd());
   base_ = event_base_new();
   if (!base_) throw std::runtime_error("event_base_new failed");
   // The worker cycle forks through ops_, whose timers call back into it on this loop.
   ops_ = std::make_unique<SystemProcessOps>(base_, size_t(cfg.swarm_workers + cfg.socket_workers),
-                                            [this](const Slot& s) { become_worker(s); });
+                                            [this](const Slot& s) { become_worker(s); }, handoff_eventfds_);
   cycle_ = std::make_unique<WorkerCycle>(cfg_, segments_.control_view(), ops_.get());
   ops_->set_cycle(cycle_.get());
   // Signals arrive through a signalfd read by the loop (not libevent's evsignal, whose global
@@ -201,6 +204,10 @@ void Supervisor::become_worker(const Slot& slot) {
   ctx.supervisor_pid = self_pid_;
   ctx.socket_eventfds = socket_eventfds_;
   ctx.swarm_eventfds = swarm_eventfds_;
+  if (slot.role == shm::WorkerRole::swarm) {
+    ctx.handoff_eventfd = handoff_eventfds_[slot.index];
+    ctx.handoff_from = slot.handoff_from;
+  }
   for (size_t s = 0; s < udp_.size(); s++) {
     for (const worker::UdpSocket& u : udp_[s]) {
       if (slot.role == shm::WorkerRole::socket && s == slot.index)

@@ -75,7 +75,7 @@ class Supervisor {
   SegmentSet segments_;
   std::vector<std::vector<worker::UdpSocket>> udp_;
   std::vector<std::vector<worker::TcpListener>> tcp_;
-  std::vector<int> socket_eventfds_, swarm_eventfds_;
+  std::vector<int> socket_eventfds_, swarm_eventfds_, handoff_eventfds_;
   event_base* base_ = nullptr;
   int signal_fd_ = -1;
   event* signal_event_ = nullptr;

@@ -56,6 +56,8 @@ void WorkerCycle::spawn(size_t pos) {
     shm::store_u32(control_->socket_sets[slot.index].active_generation, slot.generation);
   }
   shm::store_u32(ws.restarts, slot.restarts);
+  // A swarm worker started while its predecessor still runs waits for that one's release.
+  slot.handoff_from = slot.role == shm::WorkerRole::swarm && slot.draining_pid != 0 ? slot.draining_generation : 0;
   slot.killed_hung = false;
   pid_t pid = ops_->spawn(slot);
   if (pid < 0) {
@@ -67,7 +69,11 @@ void WorkerCycle::spawn(size_t pos) {
   slot.started_ns = ops_->now_ns();
   slot.state = SlotState::running;
   shm::store_u32(ws.pid, uint32_t(pid));
-  LOG_INFO("started %s (pid %d, generation %u)", slot.name().c_str(), int(pid), slot.generation);
+  if (slot.handoff_from)
+    LOG_INFO("started %s (pid %d, generation %u): it takes the partition once generation %u releases it",
+             slot.name().c_str(), int(pid), slot.generation, slot.handoff_from);
+  else
+    LOG_INFO("started %s (pid %d, generation %u)", slot.name().c_str(), int(pid), slot.generation);
 }
 
 void WorkerCycle::restart_due(size_t pos) {
@@ -106,7 +112,6 @@ void WorkerCycle::on_worker_exit(size_t pos, int status) {
   shm::store_u32(ws.ready, 0);
   if (slot.role == shm::WorkerRole::socket)  // its ring set is orphaned until the restart
     shm::store_u32(control_->socket_sets[slot.index].active_generation, 0);
-  bool planned = slot.state == SlotState::draining;  // stopped by a rolling restart
   char cause[128];
   if (slot.killed_hung)
     snprintf(cause, sizeof cause, "was killed by the watchdog (its heartbeat had stopped)");
@@ -115,9 +120,9 @@ void WorkerCycle::on_worker_exit(size_t pos, int status) {
              WCOREDUMP(status) ? " (core dumped)" : "");
   else
     snprintf(cause, sizeof cause, "exited with code %d", WEXITSTATUS(status));
-  if (stopping_ || planned) {
+  if (stopping_) {
     slot.state = SlotState::empty;
-    LOG_INFO("%s (pid %d) %s%s", slot.name().c_str(), int(pid), cause, planned ? " (rolling restart)" : "");
+    LOG_INFO("%s (pid %d) %s", slot.name().c_str(), int(pid), cause);
     return;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 1) {

@@ -19,7 +19,10 @@
 
 namespace shoal::supervisor {
 
-enum class SlotState { empty, running, backoff, disabled, draining };
+// A slot's current process: none yet or stopped (empty), running, waiting out its back-off,
+// or disabled (fatal setup error, crash loop). A rolling restart's previous process is
+// Slot::draining_pid, apart from the state.
+enum class SlotState { empty, running, backoff, disabled };
 
 // One worker slot: its identity is (role, index); pid and generation change on each restart.
 struct Slot {
@@ -35,6 +38,9 @@ struct Slot {
   SlotState state = SlotState::empty;
   pid_t draining_pid = 0;      // previous process finishing its work (rolling restart)
   uint32_t draining_generation = 0;
+  // Swarm slots: the generation whose release the current process waits for before it writes
+  // its partition (the draining process's, when it was started; 0: none, it took it at once).
+  uint32_t handoff_from = 0;
   bool killed_hung = false;    // the watchdog killed the current process (its heartbeat stopped)
   uint32_t ring_set = 0;       // socket slots: ring set of the current process (assigned by spawn)
   uint32_t draining_set = 0;   // and of the draining one
@@ -56,10 +62,14 @@ inline uint32_t slot_number(const Slot& s) {
 class ProcessOps {
  public:
   virtual ~ProcessOps() = default;
-  // Starts the worker process of `s` (its generation and ring set already chosen). Returns its
-  // pid (> 0), or -1 with errno set when no process could be made. The real one forks; the
-  // child never returns from it.
+  // Starts the worker process of `s` (its generation and ring set already chosen; a swarm
+  // worker with s.handoff_from != 0 waits for that generation's release of the partition).
+  // Returns its pid (> 0), or -1 with errno set when no process could be made. The real one
+  // forks; the child never returns from it.
   virtual pid_t spawn(const Slot& s) = 0;
+  // Wakes the successor waiting for swarm slot `s`'s partition (the cycle has just raised the
+  // slot's `released` word in the control segment).
+  virtual void wake_handoff(const Slot& s) = 0;
   // kill(2): 0, or -1 with errno (ESRCH: no such process).
   virtual int kill(pid_t pid, int sig) = 0;
   // waitpid(-1, status, WNOHANG): a child that ended and its wait status, or 0 when none has.
@@ -84,8 +94,8 @@ class WorkerCycle {
  public:
   static constexpr int kStopGraceSeconds = 5;
   static constexpr uint64_t kRollTickMs = 20;
-  static constexpr uint64_t kReadyTimeoutNs = 5ull * 1000000000ull;   // roll: new worker ready
-  static constexpr uint64_t kExitTimeoutNs = 5ull * 1000000000ull;    // roll: old swarm worker exits
+  static constexpr uint64_t kReadyTimeoutNs = 5ull * 1000000000ull;   // roll: new worker ready (swarm: standby)
+  static constexpr uint64_t kExitTimeoutNs = 5ull * 1000000000ull;    // roll: old swarm worker releases
   static constexpr uint64_t kDrainTimeoutNs = 15ull * 1000000000ull;  // roll: old socket worker drains
 
   // One slot per configured worker, swarm workers first (so partitions are served when socket
@@ -127,10 +137,12 @@ class WorkerCycle {
   void spawn(size_t pos);
   void on_worker_exit(size_t pos, int status);
   void on_drained_exit(Slot& slot, int status);
+  void set_draining(Slot& s, pid_t pid, uint32_t generation);
   uint64_t schedule_restart(size_t pos);  // returns the delay in ms
   bool crash_loop_tripped(Slot& slot, int status, const char* cause);  // true: slot disabled
   void roll_abort(const std::string& why);
-  void roll_keep_old(Slot& s);  // a socket slot's successor failed: the draining process serves again
+  void roll_keep_old(Slot& s);  // the successor failed: the draining process serves again
+  void roll_next_slot();
   shm::WorkerSlot& shm_slot(const Slot& s) { return control_->slots[slot_number(s)]; }
 
   const conf::Config& cfg_;
@@ -140,7 +152,7 @@ class WorkerCycle {
   bool stopping_ = false;
   int exit_code_ = 0;
   // Rolling restart state: which slot, which phase, and until when the phase may take.
-  enum class RollPhase { idle, swarm_wait_exit, wait_ready, socket_wait_drained };
+  enum class RollPhase { idle, swarm_wait_standby, swarm_wait_handoff, sync_wait_exit, wait_ready, socket_wait_drained };
   bool rolling_ = false;
   RollPhase roll_phase_ = RollPhase::idle;
   size_t roll_next_ = 0;

@@ -4,7 +4,11 @@
 // counted. Duplicate parts (a swarm worker redoing requests after a restart) are ignored.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
+#include <type_traits>
 
 #include "shm/messages.hpp"
 
@@ -18,6 +22,7 @@ struct ScrapeCounts {
   uint32_t seeders, completed, leechers;
 };
 
+// An aggregate, so calloc's zero bytes are a free entry (C++20 implicit object creation).
 struct PendingScrape {
   uint32_t id = 0;       // scrape_id it serves; 0 = free
   uint32_t created_ms = 0;
@@ -28,11 +33,20 @@ struct PendingScrape {
   uint8_t info_hashes[kMaxScrapeHashes][20];  // as requested, in order
 };
 
+static_assert(std::is_aggregate_v<PendingScrape> && std::is_trivially_destructible_v<PendingScrape>);
+
 class ScrapeTable {
  public:
   // `first_id` seeds the ids (random per process), so parts still in the rings
   // from a previous process of this slot never match a new scrape.
-  explicit ScrapeTable(uint32_t first_id = 0) : next_id_(first_id) {}
+  // The table (~4.9 MB) comes from calloc: pages the kernel hands out zeroed, which are free
+  // entries as they are (id 0), touched only once used. Constructing 2,048 entries in place
+  // took a page fault per 4 KB at every socket worker's start, ~4 ms of CPU measured (perf)
+  // during a rolling restart, when the start shares one CPU with the workers serving.
+  explicit ScrapeTable(uint32_t first_id = 0)
+      : next_id_(first_id), table_(static_cast<PendingScrape*>(std::calloc(kScrapeTableSize, sizeof(PendingScrape)))) {
+    if (!table_) throw std::bad_alloc();
+  }
 
   // Reserves an entry for a scrape of `total` (<= kMaxScrapeHashes) hashes at time now_ms and
   // copies the hashes (20 bytes each, contiguous). Returns its scrape_id (never 0), or 0 if the
@@ -78,8 +92,11 @@ class ScrapeTable {
   }
 
  private:
+  struct Free {
+    void operator()(PendingScrape* p) const { std::free(p); }
+  };
   uint32_t next_id_ = 0;
-  PendingScrape table_[kScrapeTableSize];
+  std::unique_ptr<PendingScrape[], Free> table_;  // kScrapeTableSize entries
 };
 
 }  // namespace shoal::worker

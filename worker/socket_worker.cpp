@@ -93,6 +93,9 @@ class SocketWorker final {
     path_->drain_responses();
   }
 
+  // Whether this worker stopped because it drained (a successor serves its slot).
+  bool drained() const { return draining_; }
+
  private:
   static void on_wakeup(evutil_socket_t fd, short, void* arg) {
     drain_eventfd(fd);
@@ -164,7 +167,9 @@ int run_socket_worker(const WorkerContext& ctx) {
   }
   worker->discard_stale_responses();
   loop->set_ready(ctx.generation);
-  return loop->run();
+  int rc = loop->run();
+  if (worker->drained()) exit_at_idle_priority();  // the successor serves the slot
+  return rc;
 }
 
 }  // namespace shoal::worker

@@ -5,7 +5,9 @@
 // the matching response ring, publishes them once per batch and wakes each socket worker once.
 // Requests are retired only after their responses are published, so a request in flight when
 // this process dies is redone by the replacement (partition operations are idempotent).
-// It is the only writer of its partition; it writes its slot's heartbeat and counters.
+// It is the only writer of its partition; it writes its slot's heartbeat and counters. Started
+// by a rolling restart while its predecessor still serves, it first waits for the partition
+// (worker/swarm_handoff.hpp); when it stops, releasing the partition is its last write.
 #include <event2/event.h>
 #include <unistd.h>
 
@@ -27,6 +29,7 @@
 #include "worker/snapshot_pass.hpp"
 #include "worker/peer_policy.hpp"
 #include "worker/source_limiter.hpp"
+#include "worker/swarm_handoff.hpp"
 #include "worker/peer_policy_location.hpp"
 #include "worker/worker_common.hpp"
 
@@ -559,13 +562,19 @@ int run_swarm_worker(const WorkerContext& ctx) {
   std::unique_ptr<SnapshotPass> pass;  // after the worker: destroyed before it
   bool fast = true;
   try {
+    loop.emplace(&shared);
+    policy = open_policy(*ctx.config, topology_seg);
+    // A rolling restart's successor: everything above is ready; nothing is written until the
+    // previous process of the slot has released the partition (worker/swarm_handoff.hpp).
+    if (ctx.handoff_from != 0) {
+      if (!await_partition(ctx, &shared, &*loop, part_seg)) return 0;
+      started_ns = shm::monotonic_ns();
+    }
     fast = !poison_suspected(shared.slot);
     part.emplace(recover_partition(part_seg, ctx.index, shared.counters, fast));
     const conf::Config& c = *ctx.config;
     part->set_new_torrent_peer_limit(uint32_t(uint64_t(c.peers_per_partition) * (100 - c.headroom_percent) / 100));
     if (!load_snapshot_if_pending(ctx, shared, &*part, snapshot_seg)) return 1;
-    loop.emplace(&shared);
-    policy = open_policy(*ctx.config, topology_seg);
     worker.emplace(ctx, &shared, &*part, &*loop, policy.get(), ctx.config->cluster_enabled ? cluster_seg.base() : nullptr);
     pass = std::make_unique<SnapshotPass>(loop->base(), &*part, snapshot_seg.base(), ctx.index);
     worker->set_snapshot_pass(pass.get());
@@ -576,7 +585,8 @@ int run_swarm_worker(const WorkerContext& ctx) {
   worker->judge_predecessor();
   loop->set_ready(ctx.generation);
   worker->drain();  // requests queued while no owner was running
-  LOG_INFO("partition %u serving %.1f ms after this worker started", ctx.index, double(shm::monotonic_ns() - started_ns) / 1e6);
+  LOG_INFO("partition %u serving %.1f ms after this worker %s", ctx.index, double(shm::monotonic_ns() - started_ns) / 1e6,
+           ctx.handoff_from ? "took it" : "started");
   // The full check of a fast start, in slices while serving.
   std::unique_ptr<BackgroundCheck> check;
   if (fast) {
@@ -587,7 +597,12 @@ int run_swarm_worker(const WorkerContext& ctx) {
       part->recover();
     }
   }
-  return loop->run();
+  int rc = loop->run();
+  // Stopped (rolling restart, shoald's stop): the last batch is done; hand the partition over.
+  check.reset();
+  worker.reset();
+  release_partition(ctx, &shared);
+  return rc;
 }
 
 }  // namespace shoal::worker

@@ -1,6 +1,7 @@
 // worker/worker_common.cpp — see worker_common.hpp. Runs in every worker process after fork.
 #include "worker/worker_common.hpp"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -56,9 +57,6 @@ WorkerLoop::WorkerLoop(SharedState* shared) : shared_(shared), base_(new_event_b
   event_add(sigterm_, nullptr);
   event_add(sigint_, nullptr);
   heartbeat_ = event_new(base_, -1, EV_PERSIST, &WorkerLoop::on_heartbeat, this);
-  timeval one_second{1, 0};
-  event_add(heartbeat_, &one_second);
-  on_heartbeat(-1, 0, this);
 }
 
 WorkerLoop::~WorkerLoop() {
@@ -68,7 +66,13 @@ WorkerLoop::~WorkerLoop() {
   event_base_free(base_);
 }
 
-void WorkerLoop::set_ready(uint32_t generation) { shm::store_u32(shared_->slot->ready, generation); }
+void WorkerLoop::set_ready(uint32_t generation) {
+  on_heartbeat(-1, 0, this);
+  timeval one_second{1, 0};
+  event_add(heartbeat_, &one_second);
+  serving_ = true;
+  shm::store_u32(shared_->slot->ready, generation);
+}
 
 int WorkerLoop::run() {
   event_base_dispatch(base_);
@@ -77,7 +81,8 @@ int WorkerLoop::run() {
 
 void WorkerLoop::on_signal(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<WorkerLoop*>(arg);
-  shm::store_u32(self->shared_->slot->ready, 0);
+  self->stop_requested_ = true;
+  if (self->serving_) shm::store_u32(self->shared_->slot->ready, 0);
   event_base_loopbreak(self->base_);
 }
 
@@ -90,6 +95,11 @@ void wake(int eventfd) {
   uint64_t one = 1;
   ssize_t r = write(eventfd, &one, sizeof one);
   (void)r;
+}
+
+void exit_at_idle_priority() {
+  sched_param none{};
+  sched_setscheduler(0, SCHED_IDLE, &none);
 }
 
 uint64_t drain_eventfd(int eventfd) {

@@ -35,15 +35,18 @@ inline constexpr int kPriorities = 3;
 inline constexpr int kPriorityLow = 2;
 
 // Event-loop plumbing common to both roles: SIGTERM/SIGINT stop the loop, a 1 s heartbeat
-// timer writes last_tick. Owns the event_base.
+// timer writes last_tick from set_ready on. Owns the event_base. Before set_ready it writes
+// nothing to shared memory (a swarm worker waiting for its partition runs this loop).
 class WorkerLoop {
  public:
   WorkerLoop(SharedState* shared);
   ~WorkerLoop();
   event_base* base() const { return base_; }
-  // Marks the slot ready for this generation (after setup, before serving).
+  // Marks the slot ready for this generation (after setup, before serving) and starts the heartbeat.
   void set_ready(uint32_t generation);
-  int run();  // returns 0 when stopped by a signal
+  int run();  // returns 0 when stopped by a signal (or by event_base_loopbreak)
+  // Whether SIGTERM or SIGINT has asked this process to stop.
+  bool stop_requested() const { return stop_requested_; }
 
  private:
   static void on_signal(evutil_socket_t, short, void* arg);
@@ -53,6 +56,8 @@ class WorkerLoop {
   event* sigterm_ = nullptr;
   event* sigint_ = nullptr;
   event* heartbeat_ = nullptr;
+  bool serving_ = false;  // set_ready was called
+  bool stop_requested_ = false;
 };
 
 // Adds 1 to an eventfd (wakes its owner). Errors other than EAGAIN are ignored: the
@@ -60,5 +65,11 @@ class WorkerLoop {
 void wake(int eventfd);
 // Reads (and so resets) an eventfd; returns the count read, 0 if none.
 uint64_t drain_eventfd(int eventfd);
+
+// For a worker whose successor already serves (rolling restart) and that is about to exit:
+// the rest of this process runs at idle priority (SCHED_IDLE), so that its exit, mostly the
+// kernel unmapping its shared memory, takes only CPU time nobody else wants and any waking
+// worker preempts it. Lowering the priority is always allowed.
+void exit_at_idle_priority();
 
 }  // namespace shoal::worker

@@ -39,6 +39,11 @@ struct WorkerContext {
   pid_t supervisor_pid = 0;
   std::vector<int> socket_eventfds;  // [i * 2 + k] wakes the process of socket slot i on ring set k
   std::vector<int> swarm_eventfds;   // [swarm worker j] wakes swarm worker j
+  // Swarm workers: this slot's handoff eventfd (the released predecessor or the supervisor
+  // wakes a waiting successor through it), and the generation whose release of the partition
+  // this process waits for before it writes anything (0: none; worker/swarm_handoff.hpp).
+  int handoff_eventfd = -1;
+  uint32_t handoff_from = 0;
   std::vector<UdpSocket> udp_sockets;  // this socket slot's sockets (socket workers only)
   std::vector<TcpListener> tcp_listeners;  // this socket slot's HTTP/HTTPS listeners (same)
 };

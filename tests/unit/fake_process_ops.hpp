@@ -3,10 +3,14 @@
 // and ring set; kill records signals (SIGKILL ends a process at once, SIGTERM too unless the test
 // says otherwise, SIGUSR2 ends a socket worker after drain_ms); time moves only in advance(),
 // which fires the cycle's timers and the processes' scheduled events in time order and reaps
-// ended ones as SIGCHLD would. After every event it checks the invariants the supervisor must
-// keep whatever happens: no two live processes of a socket slot on one ring set, never two live
-// swarm workers for one partition (nor two sync workers), and a slot's generations strictly
-// increasing.
+// ended ones as SIGCHLD would. Swarm workers follow the partition handoff (worker/swarm_handoff.hpp):
+// one started with Slot::handoff_from waits, reports standby, and takes its partition only once
+// the slot's `released` word reaches that generation; one that holds its partition releases it
+// on SIGTERM before it exits. After every event it checks the invariants the supervisor must
+// keep whatever happens: no two live processes of a socket slot on one ring set, never two
+// writers of one partition (a process waiting for it or that released it is none), never two
+// live sync workers, `released` never raised for a process that holds the partition or has died
+// and is not yet reaped, and a slot's generations strictly increasing.
 #pragma once
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -34,6 +38,13 @@ struct FakeProcess {
   uint32_t ring_set;
   bool alive = true;
   std::vector<int> signals = {};  // received, in order
+  // Swarm workers: the generation whose release it waits for (0: none, or it took its partition),
+  // whether it said standby, took its partition at some point, and released it.
+  uint32_t waits_for = 0;
+  bool standby = false;
+  bool held = false;
+  bool released = false;
+  bool writer() const { return alive && held && !released; }
 };
 
 class FakeProcessOps : public ProcessOps {
@@ -43,6 +54,10 @@ class FakeProcessOps : public ProcessOps {
   bool exit_on_term = true;                     // SIGTERM: exit 0 at once
   uint64_t drain_ms = 50;                       // SIGUSR2 (socket worker): exit 0 after this
   bool fork_fails = false;
+  // A swarm successor reports standby this long after its start (none: never).
+  std::optional<uint64_t> standby_after_ms = 5;
+  uint64_t release_after_ms = 0;  // SIGTERM to a swarm worker: it releases its partition this much later (its last batch)
+  uint64_t release_exit_ms = 0;   // and exits this much after its release (the kernel's teardown)
 
   uint64_t now = 1000ull * 1000000000ull;  // CLOCK_MONOTONIC, ns
   std::vector<FakeProcess> procs;          // every process ever spawned, in order
@@ -59,17 +74,40 @@ class FakeProcessOps : public ProcessOps {
     for (const FakeProcess& q : procs)
       if (q.slot == p.slot && q.generation >= p.generation)
         violations.push_back(s.name() + ": generation " + std::to_string(p.generation) + " after " + std::to_string(q.generation));
+    p.waits_for = s.role == shm::WorkerRole::swarm ? s.handoff_from : 0;
+    p.held = s.role == shm::WorkerRole::swarm && p.waits_for == 0;
     procs.push_back(p);
-    if (ready_after_ms) at(now + *ready_after_ms * 1000000, [this, pid = p.pid] { report_ready(pid); });
+    if (p.waits_for) {
+      if (standby_after_ms) at(now + *standby_after_ms * 1000000, [this, pid = p.pid] { report_standby(pid); });
+    } else if (ready_after_ms) {
+      at(now + *ready_after_ms * 1000000, [this, pid = p.pid] { report_ready(pid); });
+    }
     return p.pid;
   }
+  void wake_handoff(const Slot& s) override {
+    wakes++;
+    look_all(size_t(&s - cycle_->slots().data()));
+  }
   int kill(pid_t pid, int sig) override {
+    if (pid <= 0) violations.push_back("kill(" + std::to_string(pid) + ", " + std::to_string(sig) + "): a process group");
     FakeProcess* p = find(pid);
     if (!p || (!p->alive && !unreaped(pid))) return errno = ESRCH, -1;
     p->signals.push_back(sig);
     if (!p->alive) return 0;  // a zombie takes signals and ignores them
     if (sig == SIGKILL) end(pid, sig);
-    if (sig == SIGTERM && exit_on_term) end(pid, W_EXITCODE(0, 0));
+    if (sig == SIGTERM && exit_on_term) {
+      if (p->writer()) {  // finishes its batch, releases its partition, exits (its teardown takes release_exit_ms)
+        auto leave = [this, pid] {
+          release(pid);
+          if (release_exit_ms) at(now + release_exit_ms * 1000000, [this, pid] { end(pid, W_EXITCODE(0, 0)); });
+          else end(pid, W_EXITCODE(0, 0));
+        };
+        if (release_after_ms) at(now + release_after_ms * 1000000, leave);
+        else leave();
+        return 0;
+      }
+      end(pid, W_EXITCODE(0, 0));
+    }
     if (sig == SIGUSR2 && p->role == shm::WorkerRole::socket)
       at(now + drain_ms * 1000000, [this, pid] { end(pid, W_EXITCODE(0, 0)); });
     return 0;
@@ -101,13 +139,51 @@ class FakeProcessOps : public ProcessOps {
   }
   void report_ready(pid_t pid) {
     FakeProcess* p = find(pid);
-    if (!p || !p->alive) return;
+    if (!p || !p->alive || p->waits_for) return;  // a successor serves only once it has its partition
     shm::WorkerSlot& ws = control_->slots[p->role == shm::WorkerRole::sync     ? shm::sync_slot()
                                           : p->role == shm::WorkerRole::socket ? shm::socket_slot(p->index)
                                                                                : shm::swarm_slot(p->index)];
     if (shm::load_u32(ws.generation) != p->generation) return;  // a stale process: the slot moved on
     shm::store_u32(ws.ready, p->generation);
     shm::store_u32(ws.last_tick, uint32_t((now - control_->header.clock_base_ns) / 1000000000ull));
+  }
+  // A swarm successor has attached everything: standby, then a first look at `released`.
+  void report_standby(pid_t pid) {
+    FakeProcess* p = find(pid);
+    if (!p || !p->alive || !p->waits_for) return;
+    p->standby = true;
+    shm::store_u32(control_->slots[shm::swarm_slot(p->index)].standby, p->generation);
+    look(pid);
+    at(now + 10000000, [this, pid] { poll(pid); });
+  }
+  // A swarm worker that holds its partition stores `released` (its last write) and wakes the successor.
+  void release(pid_t pid) {
+    FakeProcess* p = find(pid);
+    if (!p || !p->writer()) return;
+    p->released = true;
+    shm::raise_u32(control_->slots[shm::swarm_slot(p->index)].released, p->generation);
+    look_all(p->slot);
+  }
+  // The supervisor dies: every worker gets SIGTERM (PR_SET_PDEATHSIG) and exits, a waiting
+  // successor without taking its partition; nobody reaps them. A new supervisor re-attaches
+  // after they are gone (it waits for the pids it finds in the control segment).
+  void supervisor_dies() {
+    for (FakeProcess& p : procs) {  // the waiting ones first: they have nothing to finish
+      if (!p.alive || !p.waits_for) continue;
+      p.signals.push_back(SIGTERM);
+      p.alive = false;
+    }
+    for (FakeProcess& p : procs) {
+      if (!p.alive) continue;
+      p.signals.push_back(SIGTERM);
+      release(p.pid);
+      p.alive = false;
+    }
+    ended_.clear();
+    events_.clear();
+    restart_at_.clear();
+    roll_next_.reset();
+    stop_at_.reset();
   }
   // Heartbeats of every live, ready process (as their 1 s timers would write).
   void tick_all() {
@@ -177,6 +253,9 @@ class FakeProcessOps : public ProcessOps {
     return (it->second - now) / 1000000;
   }
   bool roll_timer_on() const { return roll_next_.has_value(); }
+  bool writer(pid_t pid) { return find(pid) && find(pid)->writer(); }
+  uint32_t released_word(uint32_t swarm_index) const { return shm::load_u32(control_->slots[shm::swarm_slot(swarm_index)].released); }
+  int wakes = 0;  // wake_handoff calls
 
   // The invariants; also called by the tests after they act. `where` names the moment.
   void check(const std::string& where) {
@@ -184,12 +263,22 @@ class FakeProcessOps : public ProcessOps {
     for (size_t i = 0; i < cycle_->slots().size(); i++) {
       const Slot& s = cycle_->slots()[i];
       std::vector<FakeProcess*> live = alive_in(i);
-      // A partition has one writer; the sync worker is the one producer of the in rings and the
-      // one consumer of the out rings (issue 14).
-      if (s.role != shm::WorkerRole::socket && live.size() > 1)
+      // The sync worker is the one producer of the cluster in rings and the one consumer of the
+      // out rings (issue 14): never two live ones.
+      if (s.role == shm::WorkerRole::sync && live.size() > 1)
         violations.push_back(where + ": two live processes of " + s.name());
+      if (s.role == shm::WorkerRole::swarm) {
+        if (std::count_if(live.begin(), live.end(), [](FakeProcess* p) { return p->writer(); }) > 1)
+          violations.push_back(where + ": two writers of the partition of " + s.name());
+        uint32_t released = shm::load_u32(control_->slots[shm::swarm_slot(s.index)].released);
+        for (const FakeProcess& p : procs) {
+          if (p.slot != i || !p.held || p.released || released < p.generation) continue;
+          if (p.alive) violations.push_back(where + ": " + s.name() + " released for generation " + std::to_string(p.generation) + ", which still writes");
+          else if (unreaped(p.pid)) violations.push_back(where + ": " + s.name() + " released for generation " + std::to_string(p.generation) + " before it was reaped");
+        }
+      }
       if (live.size() > 2) violations.push_back(where + ": more than two live processes of " + s.name());
-      if (live.size() == 2 && live[0]->ring_set == live[1]->ring_set)
+      if (s.role == shm::WorkerRole::socket && live.size() == 2 && live[0]->ring_set == live[1]->ring_set)
         violations.push_back(where + ": " + s.name() + " generations " + std::to_string(live[0]->generation) + " and " +
                              std::to_string(live[1]->generation) + " share ring set " + std::to_string(live[0]->ring_set));
       if (s.role == shm::WorkerRole::socket && s.pid != 0) {  // the control segment names the current process's set
@@ -215,6 +304,32 @@ class FakeProcessOps : public ProcessOps {
     return std::any_of(ended_.begin(), ended_.end(), [&](auto& e) { return e.first == pid; });
   }
   void at(uint64_t t, std::function<void()> fn) { events_.emplace(t, std::move(fn)); }
+  // A waiting successor looks at `released` (on a wake-up, after standby, every 10 ms) and takes
+  // its partition once it reached the generation it waits for.
+  void look(pid_t pid) {
+    FakeProcess* p = find(pid);
+    if (!p || !p->alive || !p->waits_for || !p->standby) return;
+    if (shm::load_u32(control_->slots[shm::swarm_slot(p->index)].released) < p->waits_for) return;
+    p->waits_for = 0;
+    p->held = true;
+    takeovers++;
+    if (ready_after_ms) at(now + *ready_after_ms * 1000000, [this, pid] { report_ready(pid); });
+  }
+  void look_all(size_t slot) {
+    for (size_t k = 0; k < procs.size(); k++)
+      if (procs[k].slot == slot) look(procs[k].pid);
+  }
+  void poll(pid_t pid) {
+    FakeProcess* p = find(pid);
+    if (!p || !p->alive || !p->waits_for) return;
+    look(pid);
+    if (p->waits_for) at(now + 10000000, [this, pid] { poll(pid); });
+  }
+
+ public:
+  int takeovers = 0;
+
+ private:
 
   shm::ControlSegment* control_;
   WorkerCycle* cycle_ = nullptr;

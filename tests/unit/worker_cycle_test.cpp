@@ -2,63 +2,14 @@
 // spawn, reap, respawn with back-off, the crash-loop breaker, the watchdog, the stop, and the
 // rolling restart with its successor dying at each step, driven through FakeProcessOps, which
 // checks after every event that no two live processes of a socket slot share a ring set, that a
-// partition never has two swarm workers, and that generations only grow (also across a
-// supervisor restart on the same control segment).
+// partition never has two writers, and that generations only grow (also across a supervisor
+// restart on the same control segment). The swarm slot's partition handoff: worker_cycle_handoff_test.cpp.
 #include <gtest/gtest.h>
 
-#include <memory>
-
-#include "supervisor/log.hpp"
-#include "tests/unit/fake_process_ops.hpp"
+#include "tests/unit/worker_cycle_fixture.hpp"
 
 namespace shoal::supervisor {
 namespace {
-
-using testing::FakeProcessOps;
-
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const std::string& s : v) out += s + "\n";
-  return out;
-}
-
-class CycleTest : public ::testing::Test {
- protected:
-  void SetUp() override { log_init(LogLevel::error, false); }
-  void TearDown() override { EXPECT_TRUE(ops.violations.empty()) << joined(ops.violations); }
-
-  // Slot positions: swarm workers first, then socket workers.
-  void make(uint32_t sockets, uint32_t swarms) {
-    cfg.socket_workers = sockets;
-    cfg.swarm_workers = swarms;
-    cycle = std::make_unique<WorkerCycle>(cfg, control.get(), &ops);
-    ops.attach(cycle.get());
-  }
-  // Starts every slot and lets them report ready.
-  void start_ready() {
-    cycle->start_all();
-    ops.check("start");
-    ops.advance(20);
-    ASSERT_TRUE(cycle->all_ready());
-  }
-  // Advances 1 ms at a time until `done` (at most `max_ms`).
-  template <class F>
-  void advance_until(F done, uint64_t max_ms = 30000) {
-    for (uint64_t i = 0; i < max_ms && !done(); i++) ops.advance(1);
-    ASSERT_TRUE(done()) << "condition not reached within " << max_ms << " ms";
-  }
-  const Slot& slot(size_t i) const { return cycle->slots()[i]; }
-  pid_t pid(size_t i) const { return slot(i).pid; }
-  bool got(pid_t p, int sig) {
-    const auto& s = ops.find(p)->signals;
-    return std::find(s.begin(), s.end(), sig) != s.end();
-  }
-
-  conf::Config cfg;
-  std::unique_ptr<shm::ControlSegment> control = std::make_unique<shm::ControlSegment>();
-  FakeProcessOps ops{control.get()};
-  std::unique_ptr<WorkerCycle> cycle;
-};
 
 TEST_F(CycleTest, StartGoesOnFromThePreviousShoaldsGenerations) {
   control->slots[shm::swarm_slot(0)].generation = 3;
@@ -304,7 +255,7 @@ class RollTest : public CycleTest {
     ops.ready_after_ms.reset();
     std::string msg;
     ASSERT_TRUE(cycle->start_rolling_restart(&msg));
-    advance_until([&] { return ops.spawned_in(0) == 2; });  // the swarm slot: stopped, then started
+    advance_until([&] { return ops.spawned_in(0) == 2 && ops.writer(pid(0)); });  // the swarm slot: handed over
     ops.report_ready(pid(0));
     advance_until([&] { return ops.spawned_in(kSock) == 2; });
     succ_ = pid(kSock);
@@ -369,6 +320,20 @@ TEST_F(RollTest, ADrainingWorkerThatCrashesIsNotRestartedAndTheRollGoesOn) {
   EXPECT_FALSE(cycle->rolling());
   EXPECT_EQ(ops.spawned_in(kSock), 2u);
   EXPECT_EQ(pid(kSock), succ_);
+}
+
+// (A chaos test once died of SIGUSR2: the supervisor's kill(0, SIGUSR2) for a draining pid
+// that had died reached its whole process group.)
+TEST_F(RollTest, AnOldSocketWorkerDeadBeforeItsSuccessorIsReadyIsNotSignalled) {
+  roll_to_socket_successor();
+  ops.crash(old_, SIGKILL);
+  EXPECT_EQ(slot(kSock).draining_pid, 0);
+  ops.report_ready(succ_);
+  ops.advance(100);  // (the fake flags a kill of pid 0)
+  EXPECT_FALSE(cycle->rolling());
+  EXPECT_EQ(pid(kSock), succ_);
+  EXPECT_EQ(ops.spawned_in(kSock), 2u);
+  EXPECT_FALSE(got(old_, SIGUSR2));
 }
 
 TEST_F(RollTest, AStopDuringARollSignalsTheDrainingWorkerToo) {
