@@ -1,23 +1,31 @@
 // limit_server: the smallest possible tracker responder, used by `make bench` as the
 // ceiling that no tracker can beat on this machine with these sockets. It keeps no state
-// and answers every request with a valid but empty reply:
+// and answers every request with a valid reply, empty unless --full:
 //
-//  * UDP (BEP 15), recvmmsg/sendmmsg in batches of 64 on each --udp socket:
+//  * UDP (BEP 15), recvmmsg of up to 256 datagrams on each --udp socket, one sendmmsg back:
 //      connect  -> 16 bytes: action 0, transaction id, a fixed connection id;
 //      announce -> 20 bytes: action 1, transaction id, interval 1800, 0 leechers, 0 seeders;
+//                  --full: + numwant synthetic peers, 6 bytes each (18 on an IPv6 socket),
+//                  leechers + seeders = that count;
 //      scrape   -> 8 + 12 bytes per requested info hash, all counts 0.
-//    Anything else (too short, bad protocol id, unknown action) is dropped.
+//    Anything else (too short, bad protocol id, unknown action) is dropped. Replies of one
+//    length to one address share a sendmmsg message as UDP GSO (UDP_SEGMENT), so the kernel's
+//    send path runs once per message; the generator still receives one datagram each.
 //  * HTTP on each --http socket, epoll over non-blocking keep-alive connections: every
-//    complete request (pipelined ones too) gets a fixed bencoded reply:
+//    complete request (pipelined ones too) gets a bencoded reply:
 //      GET /scrape...  -> d5:filesdee
 //      anything else   -> d8:completei0e10:incompletei0e8:intervali1800e5:peers0:e
+//                         (--full: numwant compact peers in `peers`, or `peers6` on IPv6)
 //    The connection stays open unless the request says "Connection: close" or is HTTP/1.0
 //    without "Connection: keep-alive"; then it is closed after the reply.
+//  * --full's numwant: the request's (UDP: BEP 15 field; HTTP: the numwant= parameter),
+//    50 when negative or absent, at most 200 (shoald's default_numwant and max_numwant).
 //
-//   limit_server --udp 127.0.0.1:27100 --http 127.0.0.1:27101 [--udp [::1]:27100] [--cpu 1] [--spin]
+//   limit_server --udp 127.0.0.1:27100 --http 127.0.0.1:27101 [--udp [::1]:27100] [--cpu 1] [--spin] [--full]
 //
-// One thread, one epoll loop over every socket. By default it sleeps in epoll_wait like a
-// tracker; --spin polls without sleeping, so no wake-up latency (an IPI in a VM) slows the
+// One thread. By default it sleeps in epoll_wait over every socket like a tracker; --spin
+// polls the UDP sockets directly (out of epoll, so an arriving datagram wakes no one) and
+// epoll for HTTP without sleeping, so no wake-up latency (an IPI in a VM) slows the
 // generator down: `make bench` takes the better of the two as the generator's ceiling.
 //
 // Binds loopback addresses only (127.0.0.0/8, ::1); runs until SIGTERM or SIGINT.
@@ -233,7 +241,8 @@ int build_messages(int n, bool gso) {
 }
 
 /// UDP: drains fd with recvmmsg, answers every valid request with one sendmmsg per batch.
-void serve_udp(int fd, bool v6, bool full, bool gso) {
+/// `gso` is turned off for good if the kernel refuses UDP GSO.
+void serve_udp(int fd, bool v6, bool full, bool& gso) {
   UdpBatch& b = g_udp;
   for (;;) {
     for (int i = 0; i < kBatch; ++i) b.rm[i].msg_hdr.msg_namelen = sizeof b.from[i];
@@ -243,6 +252,10 @@ void serve_udp(int fd, bool v6, bool full, bool gso) {
     int m = build_messages(n, gso);
     for (int done = 0; done < m;) {  // a full send buffer drops the rest, like a tracker would
       int s = sendmmsg(fd, b.sm + done, unsigned(m - done), 0);
+      if (s < 0 && gso && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+        fprintf(stderr, "limit_server: UDP GSO refused (%s); one datagram per message\n", strerror(errno));
+        gso = false;  // the rest of this batch is dropped; later ones go without GSO
+      }
       if (s <= 0) break;
       done += s;
     }

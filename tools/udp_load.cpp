@@ -78,6 +78,7 @@ using shoal_load::Rng;
 using shoal_load::Workload;
 
 constexpr uint32_t kGsoSegments = 64;      // datagrams per UDP GSO message (the kernel allows 64+)
+constexpr uint32_t kGsoBytes = 60000;       // and bytes (a GSO message is one <= 64 KiB UDP send)
 constexpr size_t kMaxRecvBatch = 256;       // datagrams per recvmmsg (at least 16, else --inflight)
 constexpr size_t kSendBuf = 1536;           // largest request: scrape of 74 hashes
 constexpr size_t kRecvBuf = 4096;           // larger than any valid response (IPv6, 200 peers: 3,620)
@@ -162,11 +163,11 @@ class LoadGen {
   Stats st_;
   int epfd_ = -1, slot_bits_ = 0;
   uint64_t wtotal_ = 0, busy_ = 0, warm_end_ = 0, stop_ns_ = 0;
-  bool stopping_ = false;
+  bool stopping_ = false, gso_ = true;
   // sendmmsg: the requests of one fill, grouped by kind (all requests of a kind have the same
   // size: 16, 98, 16 + 20 x --scrape-hashes bytes), kind k's i-th at sbuf_[k][i * kReqSize[k]];
   // sent_slot_[k][i] is its slot. A message carries one request, or with UDP GSO up to
-  // kGsoSegments of one kind (UDP_SEGMENT: the kernel splits it into datagrams of that size).
+  // kGsoSegments (and kGsoBytes) of one kind (UDP_SEGMENT: the kernel splits it into datagrams of that size).
   size_t req_size_[3] = {};
   std::vector<uint8_t> sbuf_[3];
   std::vector<uint32_t> sent_slot_[3];
@@ -184,6 +185,7 @@ class LoadGen {
 
 LoadGen::LoadGen(const Options& o, Workload w) : o_(o), wl_(std::move(w)) {
   rng_.s = o.seed ^ 0xa5a5a5a5ull;
+  gso_ = o.gso;
   while ((1ull << slot_bits_) < o.inflight) ++slot_bits_;
   wtotal_ = o.w_connect + o.w_announce + o.w_scrape;
   size_t n = o.inflight;
@@ -303,8 +305,8 @@ void LoadGen::fill(Sock& s, uint64_t now) {
     sent_slot_[kind][i] = idx, ++taken;
   }
   size_t m = 0;  // messages
-  const uint32_t per_msg = o_.gso ? kGsoSegments : 1;
-  for (uint8_t k = 0; k < 3; ++k)
+  for (uint8_t k = 0; k < 3; ++k) {
+    const uint32_t per_msg = gso_ ? std::min<uint32_t>(kGsoSegments, uint32_t(kGsoBytes / req_size_[k])) : 1;
     for (uint32_t first = 0; first < count[k]; first += per_msg) {
       uint32_t c = std::min(per_msg, count[k] - first);
       sspan_[m] = {k, first, c};
@@ -322,9 +324,14 @@ void LoadGen::fill(Sock& s, uint64_t now) {
       }
       ++m;
     }
+  }
   size_t done = 0;
   while (done < m) {
     int r = sendmmsg(s.fd, &smsg_[done], unsigned(m - done), 0);
+    if (r < 0 && gso_ && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+      fprintf(stderr, "udp_load: UDP GSO refused (%s); sending one datagram per message\n", strerror(errno));
+      gso_ = false;  // the unsent requests give their slots back and go out next pass
+    }
     if (r <= 0) break;  // a full socket buffer (EAGAIN) or an ICMP error: try again next pass
     done += size_t(r);
   }
