@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -114,6 +115,14 @@ inline Workload build_workload(const Population& o, Rng& rng) {
   return w;
 }
 
+/// CPU time (user + system) this process has used so far, in ns.
+inline uint64_t cpu_ns() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  auto ns = [](const timeval& t) { return uint64_t(t.tv_sec) * kSec + uint64_t(t.tv_usec) * 1000; };
+  return ns(ru.ru_utime) + ns(ru.ru_stime);
+}
+
 /// Parses an unsigned integer in [lo, hi]; false on junk or out of range.
 inline bool parse_u64(const char* s, uint64_t lo, uint64_t hi, uint64_t* out) {
   char* end = nullptr;
@@ -166,16 +175,32 @@ inline bool parse_target(const std::string& t, sockaddr_storage* target, socklen
 /// Options both generators take; each tool's Options derives from it and adds its own.
 ///   target/target_len/v6  the tracker (loopback only); target_text as given (HTTP Host header)
 ///   duration, warmup      seconds measured, seconds excluded before that
-///   numwant, scrape_hashes, seed, max_requests (0: no limit), cpu (-1: not pinned)
+///   numwant..numwant_max  peers asked per announce: one value, or a range drawn uniformly per
+///                         announce ("--numwant 30-200"); 0 asks for none
+///   scrape_hashes, seed, max_requests (0: no limit), cpu (-1: not pinned)
 struct CommonOptions : Population {
   sockaddr_storage target{};
   socklen_t target_len = 0;
   bool v6 = false, have_target = false, json = false, dump_hashes = false;
   std::string target_text;
   double duration = 10, warmup = 2;
-  uint64_t numwant = 30, scrape_hashes = 10, seed = 1, max_requests = 0;
+  uint64_t numwant = 30, numwant_max = 30, scrape_hashes = 10, seed = 1, max_requests = 0;
   long cpu = -1;
+  /// numwant of the next announce: numwant, or uniform in [numwant, numwant_max].
+  template <class R>
+  uint64_t draw_numwant(R& rng) const {
+    return numwant_max > numwant ? numwant + rng.below(numwant_max - numwant + 1) : numwant;
+  }
 };
+
+/// Parses "N" or "LO-HI" (0 <= LO <= HI <= 200) into o->numwant and o->numwant_max.
+inline bool parse_numwant(const char* arg, CommonOptions* o) {
+  std::string s(arg);
+  size_t dash = s.find('-');
+  if (dash == std::string::npos) return parse_u64(arg, 0, 200, &o->numwant) && (o->numwant_max = o->numwant, true);
+  return parse_u64(s.substr(0, dash).c_str(), 0, 200, &o->numwant) &&
+         parse_u64(s.substr(dash + 1).c_str(), o->numwant, 200, &o->numwant_max);
+}
 
 /// getopt_long table: the common options (codes t d w T P a n H r j S c M h D), then `own`
 /// (which must use other codes), then the terminator.
@@ -205,7 +230,7 @@ inline bool parse_common_option(int c, const char* arg, CommonOptions* o, const 
     case 'T': *ok = parse_u64(arg, 1, 50000000, &o->torrents); return true;
     case 'P': *ok = parse_u64(arg, 1, 100000000, &o->peers); return true;
     case 'a': *ok = parse_double(arg, 0.01, 100, &o->pareto); return true;
-    case 'n': *ok = parse_u64(arg, 0, 200, &o->numwant); return true;
+    case 'n': *ok = parse_numwant(arg, o); return true;
     case 'H': *ok = parse_u64(arg, 1, 74, &o->scrape_hashes); return true;
     case 'r': *ok = parse_double(arg, 0, 1, &o->seeder_ratio); return true;
     case 'j': o->json = true; return true;

@@ -39,6 +39,10 @@ import trackers as T  # noqa: E402
 import bench_ws  # noqa: E402
 
 CEILING_SHARE = 0.95   # a tracker at >= 95 % of the generator's ceiling is reported as "≥ ceiling"
+# The full-reply load: numwant drawn from 30..200 per announce over 10,000 torrents (swarms of
+# 20 peers on average), so trackers return long peer lists; its ceiling is `limit_server --full`.
+FULL_LOAD = ("--numwant", "30-200", "--torrents", "10000")
+PIPELINE = 16          # HTTP requests in flight per connection in the pipelined keep-alive row
 
 
 def log(msg):
@@ -297,16 +301,25 @@ class Bench:
         return self.table("UDP with cluster off (shoald) and on (shoald-cluster: every announce's change sent to NATS)",
                           runs, None)
 
-    def sec_http(self, keep_alive):
+    def sec_udp_full(self):
+        """UDP with full peer lists (FULL_LOAD): the ceiling is limit_server --full, which answers
+        every announce with numwant synthetic peers, so it includes reading the largest replies."""
+        names = ["shoald", "opentracker", "limit-full"]
+        runs = self.throughput("udp-full", "udp", names, FULL_LOAD)
+        return self.table("UDP, numwant 30–200 over 10,000 torrents (ceiling: full replies)", runs, "limit-full")
+
+    def sec_http(self, keep_alive, pipeline=1):
         names = ["shoald", "opentracker", "bittorrent-tracker", "limit"]
-        extra = () if keep_alive else ("--no-keep-alive",)
-        sec = "http-ka" if keep_alive else "http-noka"
+        extra = (() if keep_alive else ("--no-keep-alive",)) + (("--pipeline", str(pipeline)) if pipeline > 1 else ())
+        sec = ("http-ka" if keep_alive else "http-noka") + ("-pipe%d" % pipeline if pipeline > 1 else "")
         runs = self.throughput(sec, "http", names, extra)
         notes = {"opentracker": "closes the connection after every response (Debian build)"}
-        if any(m.startswith("invalid") for m in []):
-            pass
-        title = "HTTP, keep-alive (64 connections, 1 request in flight each)" if keep_alive else \
-            "HTTP, no keep-alive (a new TCP connection per request)"
+        if pipeline > 1:
+            title = "HTTP, keep-alive, pipelined (64 connections, %d requests in flight each, written together)" % pipeline
+        elif keep_alive:
+            title = "HTTP, keep-alive (64 connections, 1 request in flight each)"
+        else:
+            title = "HTTP, no keep-alive (a new TCP connection per request)"
         return self.table(title, runs, "limit", notes)
 
     def sec_latency(self, max_rate):
@@ -479,10 +492,13 @@ class Bench:
                 % (self.a.rounds, self.a.warmup, self.a.duration),
                 "- load: `udp_load`/`http_load` defaults: 100,000 torrents, 200,000 peers, Pareto 1.16 popularity, "
                 "announce:scrape 50:1 (UDP adds 1 connect), numwant 30, 16 UDP sockets × 16 in flight, 64 HTTP "
-                "connections × 1 in flight; every response validated",
+                "connections × 1 in flight (the pipelined row: × %d, written together); every response validated, "
+                "each announce's peer count against its own numwant. Full-reply table: the same with numwant drawn "
+                "from 30–200 per announce over 10,000 torrents" % PIPELINE,
                 "- ceiling: `limit_server` answers valid empty replies (`--spin`: without ever sleeping; the other "
                 "row sleeps in epoll_wait); the better of the two medians is the generator's ceiling (**bold**), "
-                "and a tracker at ≥ 95 % of it is shown as \"≥ ceiling\"",
+                "and a tracker at ≥ 95 % of it is shown as \"≥ ceiling\". In the full-reply table the ceiling is "
+                "`limit_server --spin --full`, which answers every announce with numwant synthetic peers",
                 "- CPU columns: share of one CPU used by the tracker's processes, by the generator, and by "
                 "other users' processes on this shared machine (from /proc/PID/stat, reaped children included). A run with other > %g %% is redone "
                 "up to %d times and the quietest kept; each run also waits (≤ 20 s) for a quiet machine first"
@@ -508,7 +524,7 @@ class Bench:
                 f.write(text)
 
 
-ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,conn_ids,recovery,snapshot,ws,cluster"
+ALL_SECTIONS = "udp,latency,udp-full,http,scaling,memory,topology,conn_ids,recovery,snapshot,ws,cluster"
 
 
 def fmt(x):
@@ -586,8 +602,11 @@ def main():
         udp = b.sec_udp() if "udp" in only else {}
         if "latency" in only and udp.get("shoald"):
             b.sec_latency(udp["shoald"])
+        if "udp-full" in only:
+            b.sec_udp_full()
         if "http" in only:
             b.sec_http(True)
+            b.sec_http(True, PIPELINE)
             b.sec_http(False)
         if "scaling" in only:
             b.sec_scaling()

@@ -4,7 +4,8 @@ shoald (a temp config; 1 socket + 1 swarm worker unless told), Debian's opentrac
 in the bench's work dir, with the load generator's info hashes as its whitelist: the Debian
 build is whitelist-only and IPv4-only), npm bittorrent-tracker (its server module run by node,
 UDP + HTTP on loopback; the package's CLI imports the client, whose WebRTC addon cannot be
-built offline) and tools/limit_server (--spin = the ceiling; "limit-blocking" sleeps in epoll).
+built offline) and tools/limit_server (--spin = the ceiling; "limit-blocking" sleeps in epoll;
+"limit-full" = the ceiling of the full-reply load: numwant synthetic peers per announce).
 
 Every tracker binds loopback addresses only, is pinned with taskset, is started by this module
 and stopped by its PID (SIGTERM, then SIGKILL of the PIDs seen) with bounded waits.
@@ -27,6 +28,7 @@ LABELS = {
     "bittorrent-tracker": "bittorrent-tracker (npm, node)",
     "limit": "limit server (--spin)",
     "limit-blocking": "limit server, sleeping in epoll",
+    "limit-full": "limit server, full replies (--spin --full: numwant peers per announce)",
     "opentracker-if8": "(info) opentracker, udp_load --inflight 8: no drops in its 208 KB socket buffer",
 }
 # Extra generator arguments of informational rows (the main rows all get the same load).
@@ -361,17 +363,23 @@ class BtTracker(Tracker):
 
 
 class Limit(Tracker):
+    """limit_server: "limit" spins, "limit-blocking" sleeps in epoll, "limit-full" spins and
+    answers every announce with numwant synthetic peers (the largest reply)."""
+    def __init__(self, bench, name, cpus, http=False, memory=False):
+        super().__init__(bench, name, cpus, http, memory)
+        self.udp6_target = "[::1]:%d" % self.port
+
     def argv(self):
-        spin = [] if self.name == "limit-blocking" else ["--spin"]
-        return [self.b.tool("limit_server"), "--udp", "127.0.0.1:%d" % self.port, "--http",
-                "127.0.0.1:%d" % self.port] + spin
+        mode = {"limit": ["--spin"], "limit-blocking": [], "limit-full": ["--spin", "--full"]}[self.name]
+        return [self.b.tool("limit_server"), "--udp", "127.0.0.1:%d" % self.port, "--udp", "[::1]:%d" % self.port,
+                "--http", "127.0.0.1:%d" % self.port] + mode
 
 
 def make(name, bench, cpus, http=False, memory=False, **kw):
     if name.startswith("shoald"):
         return Shoald(bench, name, cpus, http, memory, **kw)
     cls = {"opentracker": OpenTracker, "opentracker-if8": OpenTracker, "bittorrent-tracker": BtTracker,
-           "limit": Limit, "limit-blocking": Limit}[name]
+           "limit": Limit, "limit-blocking": Limit, "limit-full": Limit}[name]
     return cls(bench, name, cpus, http, memory)
 
 
