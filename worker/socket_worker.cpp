@@ -8,7 +8,10 @@
 #include <event2/event.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -166,6 +169,14 @@ int run_socket_worker(const WorkerContext& ctx) {
     return 1;
   }
   worker->discard_stale_responses();
+  // Fault injection for the test suite (shoald(8), ENVIRONMENT): SHOAL_TEST_SOCKET_READY_DELAY_MS
+  // holds a started socket worker this many milliseconds (at most 10 s) before it reads anything
+  // or reports ready, so a test can catch a rolling restart's successor before it is ready.
+  if (const char* ms = getenv("SHOAL_TEST_SOCKET_READY_DELAY_MS")) {
+    long delay = std::min(std::max(strtol(ms, nullptr, 10), 0L), 10000L);
+    LOG_WARN("SHOAL_TEST_SOCKET_READY_DELAY_MS is set: this worker waits %ld ms before it is ready (a test)", delay);
+    usleep(useconds_t(delay) * 1000);
+  }
   loop->set_ready(ctx.generation);
   int rc = loop->run();
   if (worker->drained()) exit_at_idle_priority();  // the successor serves the slot

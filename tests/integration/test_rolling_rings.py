@@ -172,9 +172,14 @@ class RollingRingsTest(unittest.TestCase):
     def test_abandoned_roll_does_not_start_the_successor_later(self):
         # A back-off longer than the 5 s the roll waits for a ready successor: the roll gives
         # up while the killed successor waits for its respawn; the old worker must stay the
-        # slot's only process, and that respawn must never come.
-        with harness.Shoald(socket_workers=1, swarm_workers=1,
-                            supervisor={"restart_backoff_min": 6000, "restart_backoff_max": 6000}) as d:
+        # slot's only process, and that respawn must never come. Every socket worker waits 1 s
+        # before it is ready (SHOAL_TEST_SOCKET_READY_DELAY_MS), so each successor is killed
+        # before it is ready: a fast start used to win the race now and then, and the roll
+        # went on instead of giving up.
+        d = harness.Shoald(socket_workers=1, swarm_workers=1,
+                           supervisor={"restart_backoff_min": 6000, "restart_backoff_max": 6000})
+        d.env = dict(os.environ, SHOAL_TEST_SOCKET_READY_DELAY_MS="1000")
+        with d:
             def slot():
                 return next(w for w in d.ctl_json("show", "workers")["workers"] if w["role"] == "socket")
 
@@ -185,11 +190,13 @@ class RollingRingsTest(unittest.TestCase):
                 self.assertEqual(rc, 0, out)
                 fresh = harness.wait_for(lambda: (lambda w: w["pid"] not in (0, old) and w["pid"])(slot()), 10,
                                          interval=0.002, what="a successor")
+                self.assertFalse(slot()["ready"], "the successor was ready within its 1 s delay")
                 os.kill(fresh, signal.SIGKILL)
                 # The first crash of a streak is restarted at once: kill that one too, so the
                 # next respawn waits out the 6 s back-off.
                 again = harness.wait_for(lambda: (lambda w: w["pid"] not in (0, old, fresh) and w["pid"])(slot()), 10,
                                          interval=0.002, what="the successor restarted at once")
+                self.assertFalse(slot()["ready"], "the restarted successor was ready within its 1 s delay")
                 os.kill(again, signal.SIGKILL)
                 harness.wait_for(lambda: "rolling restart abandoned" in d.log(), 10, what="the roll abandoned")
                 time.sleep(2.5)  # past the respawn the back-off had planned (6 s after the kill)
