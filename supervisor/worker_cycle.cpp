@@ -217,10 +217,15 @@ void WorkerCycle::check_heartbeats() {
     if (s.pid == 0 || s.state != SlotState::running || s.killed_hung) continue;
     const shm::WorkerSlot& ws = shm_slot(s);
     if (shm::load_u32(ws.ready) != s.generation) continue;  // still starting: no heartbeat yet
+    // last_tick is whole seconds (rounded down) of a heartbeat written at most once a second:
+    // the worker has been silent for more than now - (tick + 1) s, so it is hung once that
+    // reaches heartbeat_timeout, and never earlier (a comparison of whole seconds alone fired
+    // after anything between timeout - 2 and timeout s of silence).
     uint32_t tick = shm::load_u32(ws.last_tick);
-    if (now < tick || now - tick < cfg_.heartbeat_timeout_s) continue;
+    uint64_t since_base = now_ns <= base ? 0 : now_ns - base;
+    if (since_base < (uint64_t(tick) + 1 + cfg_.heartbeat_timeout_s) * 1000000000ull) continue;
     LOG_ERROR("%s (pid %d) is hung: no heartbeat for %u s (supervisor.heartbeat_timeout %u s); killing it to restart it",
-              s.name().c_str(), int(s.pid), now - tick, cfg_.heartbeat_timeout_s);
+              s.name().c_str(), int(s.pid), now - tick - 1, cfg_.heartbeat_timeout_s);
     s.killed_hung = true;
     ops_->kill(s.pid, SIGKILL);
   }

@@ -161,6 +161,25 @@ TEST_F(CycleTest, TheWatchdogKillsAHungWorkerAndTheHangCountsAsACrash) {
   EXPECT_EQ(slot(1).state, SlotState::disabled);
 }
 
+// last_tick is whole seconds: a heartbeat at x.9 s reads as x. A worker silent for 1.2 s must
+// not be taken for hung with heartbeat_timeout 2 (whole seconds alone said 2 s of silence).
+TEST_F(CycleTest, TheWatchdogNeverFiresBeforeTheTimeoutOfSilence) {
+  cfg.heartbeat_timeout_s = 2;
+  make(1, 1);
+  start_ready();
+  ops.advance(5900 - int((ops.now_ns() - control->header.clock_base_ns) / 1000000) % 1000);  // to x.9 s
+  ops.report_ready(pid(0));
+  ops.report_ready(pid(1));  // the last heartbeat of the socket worker
+  ops.advance(1200);
+  ops.report_ready(pid(0));
+  cycle->check_heartbeats();
+  EXPECT_TRUE(ops.find(pid(1))->alive) << "killed after 1.2 s of silence";
+  ops.advance(1000);  // 2.2 s of silence
+  ops.report_ready(pid(0));
+  cycle->check_heartbeats();
+  EXPECT_FALSE(ops.find(pid(1))->alive);
+}
+
 TEST_F(CycleTest, AFatalSetupErrorStopsShoaldWithExitCode1) {
   make(2, 1);
   start_ready();
