@@ -1,6 +1,6 @@
 // conf/config_schema.cpp — the schema table: one row per shoald setting (dotted path, type,
-// bounds, default as written in conf/shoal.conf, doc = the comment above it there), and the
-// setter that checks one libconfig value against its row and stores it into Config.
+// bounds, default as written in conf/shoal.conf, doc = the comment above it there) and the
+// checks of single values; conf/config_store.cpp stores a libconfig value by its row.
 // Runs in the supervisor (and `shoald -t` / `-p`) before any worker exists; touches no shm.
 // Invariant: rows match conf/shoal.conf setting for setting, in file order; defaults here equal
 // the Config member initialisers. tests/unit/config_test.cpp checks both.
@@ -9,6 +9,7 @@
 #include <libconfig.h++>
 
 #include "conf/config.hpp"
+#include "conf/config_row.hpp"
 #include "conf/topology_map.hpp"
 #include "shm/partition_layout.hpp"  // kMaxCapacity: a partition holds at most 2^24 torrents/peers
 
@@ -23,6 +24,10 @@ Config default_config();
 namespace shoal::conf {
 namespace {
 
+using internal::IntCheck;
+using internal::Row;
+using internal::StringCheck;
+
 constexpr int64_t kMaxListenAddresses = 16;
 constexpr int64_t kMaxTrustedProxies = 64;
 const char* const kDefaultUdpListen[] = {"0.0.0.0:6969", "[::]:6969"};
@@ -31,9 +36,6 @@ const char* const kDefaultHttpsListen[] = {"0.0.0.0:6970", "[::]:6970"};
 const char* const kDefaultWsListen[] = {"0.0.0.0:6971", "[::]:6971"};
 const char* const kDefaultWssListen[] = {"0.0.0.0:6972", "[::]:6972"};
 
-// Extra checks for a value that passed the type and range checks. Return "" or the problem.
-using IntCheck = std::string (*)(int64_t value);
-using StringCheck = std::string (*)(const std::string& value);
 
 std::string check_power_of_two(int64_t value) {
   if ((value & (value - 1)) == 0) return "";
@@ -152,20 +154,6 @@ std::string check_nats_url(const std::string& value) {
   return "";
 }
 
-// One setting. Exactly one field pointer is set, matching spec.type. For strings min/max bound
-// the length (0, 0: unbounded, the check decides); for lists they bound the element count.
-struct Row {
-  SettingSpec spec;
-  uint32_t Config::*int_field = nullptr;
-  bool Config::*bool_field = nullptr;
-  std::string Config::*string_field = nullptr;
-  std::vector<ListenAddress> Config::*list_field = nullptr;
-  std::vector<Cidr> Config::*cidr_field = nullptr;
-  std::vector<std::string> Config::*strings_field = nullptr;
-  StringCheck element_check = nullptr;  // strings_field: each element
-  IntCheck int_check = nullptr;
-  StringCheck string_check = nullptr;
-};
 
 // clang-format off
 const Row kRows[] = {
@@ -540,187 +528,6 @@ const Row kRows[] = {
 };
 // clang-format on
 
-// "an integer", "a string", ... for type errors.
-const char* type_name(libconfig::Setting::Type type) {
-  switch (type) {
-    case libconfig::Setting::TypeInt:
-    case libconfig::Setting::TypeInt64:
-      return "an integer";
-    case libconfig::Setting::TypeFloat:
-      return "a floating-point number";
-    case libconfig::Setting::TypeString:
-      return "a string";
-    case libconfig::Setting::TypeBoolean:
-      return "a boolean";
-    case libconfig::Setting::TypeArray:
-      return "an array";
-    case libconfig::Setting::TypeList:
-      return "a list";
-    case libconfig::Setting::TypeGroup:
-      return "a group";
-    default:
-      return "nothing";
-  }
-}
-
-// Appends an error located at `at`. The file is left empty when the setting comes from the main
-// text; the loader fills in the name it was given.
-void add_error(const libconfig::Setting& at, const char* path, std::string message,
-               std::vector<ConfigError>* errors) {
-  const char* file = at.getSourceFile();
-  errors->push_back(ConfigError{file ? file : "", static_cast<int>(at.getSourceLine()), path,
-                                std::move(message)});
-}
-
-std::string type_problem(const char* wanted, const libconfig::Setting& setting) {
-  return std::string("expected ") + wanted + ", got " + type_name(setting.getType());
-}
-
-std::string range_problem(int64_t min, int64_t max, int64_t got) {
-  return "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-         std::to_string(got);
-}
-
-void store_int(const Row& row, const libconfig::Setting& s, Config* config,
-               std::vector<ConfigError>* errors) {
-  if (s.getType() != libconfig::Setting::TypeInt && s.getType() != libconfig::Setting::TypeInt64) {
-    return add_error(s, row.spec.path, type_problem("an integer", s), errors);
-  }
-  int64_t value =
-      s.getType() == libconfig::Setting::TypeInt ? static_cast<int>(s) : static_cast<long long>(s);
-  if (value < row.spec.min || value > row.spec.max) {
-    return add_error(s, row.spec.path, range_problem(row.spec.min, row.spec.max, value), errors);
-  }
-  std::string problem = row.int_check ? row.int_check(value) : "";
-  if (!problem.empty()) return add_error(s, row.spec.path, problem, errors);
-  config->*row.int_field = static_cast<uint32_t>(value);
-}
-
-void store_bool(const Row& row, const libconfig::Setting& s, Config* config,
-                std::vector<ConfigError>* errors) {
-  if (s.getType() != libconfig::Setting::TypeBoolean) {
-    return add_error(s, row.spec.path, type_problem("a boolean (true or false)", s), errors);
-  }
-  config->*row.bool_field = static_cast<bool>(s);
-}
-
-void store_string(const Row& row, const libconfig::Setting& s, Config* config,
-                  std::vector<ConfigError>* errors) {
-  if (s.getType() != libconfig::Setting::TypeString) {
-    return add_error(s, row.spec.path, type_problem("a string", s), errors);
-  }
-  std::string value = s.c_str();
-  auto length = static_cast<int64_t>(value.size());
-  bool bounded = row.spec.max > 0;
-  if (bounded && (length < row.spec.min || length > row.spec.max)) {
-    std::string problem = "must be " + std::to_string(row.spec.min) + " to " +
-                          std::to_string(row.spec.max) + " characters long, got " +
-                          std::to_string(length);
-    return add_error(s, row.spec.path, problem, errors);
-  }
-  std::string problem = row.string_check ? row.string_check(value) : "";
-  if (!problem.empty()) return add_error(s, row.spec.path, problem, errors);
-  config->*row.string_field = value;
-}
-
-// Parses one udp.listen element; returns "" or the problem. Rejects an address listed twice.
-std::string parse_list_element(const libconfig::Setting& element,
-                               const std::vector<ListenAddress>& earlier, ListenAddress* out) {
-  if (element.getType() != libconfig::Setting::TypeString) {
-    return "element " + std::to_string(element.getIndex() + 1) + ": " +
-           type_problem("a string", element);
-  }
-  std::string text = element.c_str(), why;
-  if (!parse_listen_address(text, out, &why)) return "\"" + text + "\": " + why;
-  for (const ListenAddress& other : earlier) {
-    if (other.addr_len == out->addr_len && memcmp(&other.addr, &out->addr, out->addr_len) == 0) {
-      return "\"" + text + "\": listed twice";
-    }
-  }
-  return "";
-}
-
-// Checks that `s` is a list of at most row.spec.max elements; returns "" or the problem.
-std::string list_problem(const Row& row, const libconfig::Setting& s, const char* what) {
-  if (s.getType() != libconfig::Setting::TypeArray && s.getType() != libconfig::Setting::TypeList) {
-    return type_problem("a list of strings, [ \"...\", ... ]", s);
-  }
-  if (s.getLength() > row.spec.max) {
-    return "must list at most " + std::to_string(row.spec.max) + " " + what + ", got " +
-           std::to_string(s.getLength());
-  }
-  return "";
-}
-
-// Stores the CIDR list only when every element is valid; each bad element is reported on its
-// line.
-void store_cidr_list(const Row& row, const libconfig::Setting& s, Config* config,
-                     std::vector<ConfigError>* errors) {
-  std::string problem = list_problem(row, s, "address blocks");
-  if (!problem.empty()) return add_error(s, row.spec.path, problem, errors);
-  std::vector<Cidr> blocks;
-  size_t errors_before = errors->size();
-  for (int i = 0; i < s.getLength(); ++i) {
-    const libconfig::Setting& element = s[i];
-    Cidr block;
-    std::string why;
-    if (element.getType() != libconfig::Setting::TypeString) {
-      add_error(element, row.spec.path,
-                "element " + std::to_string(i + 1) + ": " + type_problem("a string", element), errors);
-    } else if (!parse_cidr(element.c_str(), &block, &why)) {
-      add_error(element, row.spec.path, "\"" + std::string(element.c_str()) + "\": " + why, errors);
-    } else {
-      blocks.push_back(std::move(block));
-    }
-  }
-  if (errors->size() == errors_before) config->*row.cidr_field = std::move(blocks);
-}
-
-// A list of strings, each checked by row.element_check; stored only when every element passes.
-void store_strings(const Row& row, const libconfig::Setting& s, Config* config, std::vector<ConfigError>* errors) {
-  std::string problem = list_problem(row, s, "entries");
-  if (!problem.empty()) return add_error(s, row.spec.path, problem, errors);
-  std::vector<std::string> values;
-  size_t errors_before = errors->size();
-  for (int i = 0; i < s.getLength(); ++i) {
-    const libconfig::Setting& element = s[i];
-    if (element.getType() != libconfig::Setting::TypeString) {
-      add_error(element, row.spec.path, "element " + std::to_string(i + 1) + ": " + type_problem("a string", element), errors);
-      continue;
-    }
-    std::string why = row.element_check ? row.element_check(element.c_str()) : "";
-    if (!why.empty()) add_error(element, row.spec.path, why, errors);
-    else values.push_back(element.c_str());
-  }
-  if (errors->size() == errors_before) config->*row.strings_field = std::move(values);
-}
-
-// Stores the list only when every element is valid; each bad element is reported on its line.
-void store_list(const Row& row, const libconfig::Setting& s, Config* config,
-                std::vector<ConfigError>* errors) {
-  if (s.getType() != libconfig::Setting::TypeArray && s.getType() != libconfig::Setting::TypeList) {
-    return add_error(s, row.spec.path, type_problem("a list of strings, [ \"...\", ... ]", s),
-                     errors);
-  }
-  if (s.getLength() > row.spec.max) {
-    std::string problem = "must list at most " + std::to_string(row.spec.max) + " addresses, got " +
-                          std::to_string(s.getLength());
-    return add_error(s, row.spec.path, problem, errors);
-  }
-  std::vector<ListenAddress> addresses;
-  size_t errors_before = errors->size();
-  for (int i = 0; i < s.getLength(); ++i) {
-    ListenAddress address;
-    std::string problem = parse_list_element(s[i], addresses, &address);
-    if (problem.empty()) {
-      addresses.push_back(std::move(address));
-    } else {
-      add_error(s[i], row.spec.path, problem, errors);
-    }
-  }
-  if (errors->size() == errors_before) config->*row.list_field = std::move(addresses);
-}
-
 }  // namespace
 
 // The schema rows, in conf/shoal.conf order. Built once; safe to call from anywhere.
@@ -739,13 +546,7 @@ namespace internal {
 // error per problem to *errors and leaves *config unchanged for that setting.
 void store_setting(size_t row, const libconfig::Setting& setting, Config* config,
                    std::vector<ConfigError>* errors) {
-  const Row& r = kRows[row];
-  if (r.int_field) return store_int(r, setting, config, errors);
-  if (r.bool_field) return store_bool(r, setting, config, errors);
-  if (r.string_field) return store_string(r, setting, config, errors);
-  if (r.cidr_field) return store_cidr_list(r, setting, config, errors);
-  if (r.strings_field) return store_strings(r, setting, config, errors);
-  store_list(r, setting, config, errors);
+  store_row(kRows[row], setting, config, errors);
 }
 
 // The stored value of an "int" row, for cross-field checks.
