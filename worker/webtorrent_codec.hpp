@@ -91,7 +91,19 @@ struct ParseResult {
 // NUL escapes are allowed so binary strings may hold byte 0).
 ParseResult parse_message(std::string_view text);
 
-// Encoders: each returns compact JSON text for one WebSocket text message.
+// Encoders: each returns compact JSON text for one WebSocket text message; the append_* forms
+// append the same text to `out` (the front-end reuses one buffer: no allocation per message).
+void append_announce_reply(std::string& out, const Id& info_hash, uint32_t interval_s, uint32_t complete,
+                           uint32_t incomplete);
+void append_relayed_offer(std::string& out, const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
+                          std::string_view sdp_json);
+void append_relayed_answer(std::string& out, const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
+                           std::string_view sdp_json);
+// Appends a JSON string literal of `utf8` (quotes; '"', '\\' and U+0000..U+001F escaped, RFC 8259
+// section 7; other text, already UTF-8, is copied as is).
+void append_json_string(std::string& out, std::string_view utf8);
+// Appends a binary string (each byte one code point, see above) as a JSON string literal.
+void append_binary(std::string& out, const Id& id);
 // Announce reply: {"action":"announce","info_hash":..,"interval":..,"complete":..,"incomplete":..}
 std::string encode_announce_reply(const Id& info_hash, uint32_t interval_s, uint32_t complete,
                                   uint32_t incomplete);
