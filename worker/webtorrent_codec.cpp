@@ -100,9 +100,12 @@ void append_compact(std::string& out, const element& v) {
     case simdjson::dom::element_type::UINT64:
       out.append(num, size_t(std::to_chars(num, num + sizeof num, uint64_t(v)).ptr - num));
       return;
-    case simdjson::dom::element_type::DOUBLE:
-      out.append(num, size_t(std::to_chars(num, num + sizeof num, double(v)).ptr - num));
+    case simdjson::dom::element_type::DOUBLE: {  // stays a fraction: 1e3 -> 1000.0, not 1000
+      std::string_view t(num, size_t(std::to_chars(num, num + sizeof num, double(v)).ptr - num));
+      out.append(t);
+      if (t.find_first_of(".eE") == std::string_view::npos) out.append(".0");
       return;
+    }
     case simdjson::dom::element_type::BOOL: out.append(bool(v) ? "true" : "false"); return;
     case simdjson::dom::element_type::NULL_VALUE: out.append("null"); return;
   }
