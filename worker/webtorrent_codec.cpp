@@ -2,6 +2,9 @@
 #include "worker/webtorrent_codec.hpp"
 
 #include <simdjson.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <charconv>
 #include <cstdlib>
@@ -62,6 +65,328 @@ std::string get_count(const object& obj, const char* key, int64_t& out) {
   return {};
 }
 
+// Checks an offer/answer object; its text is filled in by keep_sdp_text once the whole message
+// is known to be valid.
+std::string get_sdp(const object& obj, const char* key) {
+  element v;
+  if (!field(obj, key, &v)) return std::string("missing ") + key;
+  if (!v.is_object()) return std::string(key) + " must be an object";
+  return {};
+}
+
+std::string parse_announce(const object& root, ParseResult& r) {
+  Announce& a = r.msg.announce;
+  a.info_hash = r.info_hash;
+  if (auto e = get_id(root, "peer_id", a.peer_id); !e.empty()) return e;
+  element unused;
+  if (field(root, "answer", &unused)) {  // an answer rides on action "announce"
+    r.msg.action = Action::answer;
+    Answer& an = r.msg.answer;
+    an.info_hash = a.info_hash;
+    an.peer_id = a.peer_id;
+    if (auto e = get_id(root, "to_peer_id", an.to_peer_id); !e.empty()) return e;
+    if (auto e = get_id(root, "offer_id", an.offer_id); !e.empty()) return e;
+    return get_sdp(root, "answer");
+  }
+  if (auto e = get_count(root, "numwant", a.numwant); !e.empty()) return e;
+  if (auto e = get_count(root, "uploaded", a.uploaded); !e.empty()) return e;
+  if (auto e = get_count(root, "downloaded", a.downloaded); !e.empty()) return e;
+  if (auto e = get_count(root, "left", a.left); !e.empty()) return e;
+  if (element ev; field(root, "event", &ev) && !ev.is_null()) {
+    std::string_view s;
+    if (ev.get_string().get(s) != simdjson::SUCCESS) return "event must be a string";
+    if (s == "none" || s == "update") a.event = Event::none;  // "update": bittorrent-tracker
+    else if (s == "started") a.event = Event::started;
+    else if (s == "completed") a.event = Event::completed;
+    else if (s == "stopped") a.event = Event::stopped;
+    else return "unknown event";
+  }
+  element offers;
+  if (!field(root, "offers", &offers) || offers.is_null()) return {};
+  simdjson::dom::array list;
+  if (offers.get_array().get(list) != simdjson::SUCCESS) return "offers must be an array";
+  if (list.size() > kMaxOffers) return "too many offers";
+  a.offers.reserve(list.size());
+  for (element o : list) {
+    object ob;
+    if (o.get_object().get(ob) != simdjson::SUCCESS) return "each offer must be an object";
+    if (has_duplicate_keys(ob)) return "malformed JSON: duplicate key";
+    Offer off;
+    if (auto e = get_id(ob, "offer_id", off.offer_id); !e.empty()) return e;
+    if (auto e = get_sdp(ob, "offer"); !e.empty()) return e;
+    a.offers.push_back(std::move(off));
+  }
+  return {};
+}
+
+std::string parse_scrape(const object& root, ParseResult& r) {
+  element v;
+  if (!field(root, "info_hash", &v)) return "missing info_hash (full scrape is not served)";
+  auto& out = r.msg.scrape.info_hashes;
+  if (v.is_string()) {
+    out.push_back(r.info_hash);
+    return {};
+  }
+  simdjson::dom::array list;
+  if (v.get_array().get(list) != simdjson::SUCCESS) return "info_hash must be a string or an array of strings";
+  if (list.size() == 0) return "empty info_hash list (full scrape is not served)";
+  if (list.size() > kMaxScrapeHashes) return "too many info_hash values";
+  for (element e : list) {
+    Id id;
+    if (auto err = id_value(e, "info_hash", id); !err.empty()) return err;
+    out.push_back(id);
+  }
+  return {};
+}
+
+// {"action":"announce","info_hash","peer_id","offer_id",<key>:<sdp>} with the SDP spliced in.
+void append_relayed(std::string& out, const Id& info_hash, const Id& peer_id, const Id& offer_id,
+                    std::string_view key, std::string_view sdp_json) {
+  out.append(R"({"action":"announce","info_hash":)");
+  append_binary(out, info_hash);
+  out.append(R"(,"peer_id":)");
+  append_binary(out, peer_id);
+  out.append(R"(,"offer_id":)");
+  append_binary(out, offer_id);
+  out.append(",\"").append(key).append("\":").append(sdp_json).push_back('}');
+}
+
+// Fills in the text of each offer (or the answer) of a valid announce message: the object as
+// the client wrote it, found by simdjson's On Demand API (object::raw_json) in the same padded
+// bytes the DOM parser has validated (so it is valid JSON, and its keys are not duplicated at
+// the levels that were checked). Relaying the client's own text costs a copy; writing it anew
+// from the DOM meant escaping every SDP again (~10% of the socket worker). If On Demand does
+// not agree (it should not happen), the DOM writes it (append_compact). Returns "" or the reason
+// the message is refused (an object over kMaxSdpJsonBytes).
+// raw_json() runs to the next structural character: without the whitespace after the '}'.
+std::string_view trim_ws(std::string_view raw) {
+  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
+    raw.remove_suffix(1);
+  return raw;
+}
+
+std::string keep_sdp_text(const object& root, const char* padded, size_t len, size_t capacity, ParseResult& r) {
+  static thread_local simdjson::ondemand::parser od;
+  namespace ond = simdjson::ondemand;
+  bool answer = r.msg.action == Action::answer;
+  std::vector<Offer>& offers = r.msg.announce.offers;
+  bool raw_ok = false;
+  ond::document d;
+  if (od.iterate(padded, len, capacity).get(d) == simdjson::SUCCESS) {
+    raw_ok = true;
+    if (answer) {
+      ond::object o;
+      std::string_view raw;
+      raw_ok = d.find_field_unordered("answer").get_object().get(o) == simdjson::SUCCESS &&
+               o.raw_json().get(raw) == simdjson::SUCCESS;
+      if (raw_ok) r.msg.answer.sdp_json.assign(trim_ws(raw));
+    } else {
+      ond::array list;
+      size_t k = 0;
+      raw_ok = d.find_field_unordered("offers").get_array().get(list) == simdjson::SUCCESS;
+      for (auto item : list) {
+        ond::object ob, o;
+        std::string_view raw;
+        if (!raw_ok || k >= offers.size() || item.get_object().get(ob) != simdjson::SUCCESS ||
+            ob.find_field_unordered("offer").get_object().get(o) != simdjson::SUCCESS ||
+            o.raw_json().get(raw) != simdjson::SUCCESS) {
+          raw_ok = false;
+          break;
+        }
+        offers[k++].sdp_json.assign(trim_ws(raw));
+      }
+      raw_ok = raw_ok && k == offers.size();
+    }
+  }
+  if (!raw_ok) {  // the DOM's view, written compactly
+    element v;
+    if (answer) {
+      r.msg.answer.sdp_json.clear();
+      if (field(root, "answer", &v)) append_compact(r.msg.answer.sdp_json, v);
+    } else {
+      size_t k = 0;
+      if (field(root, "offers", &v))
+        for (element item : simdjson::dom::array(v)) {
+          element o;
+          offers[k].sdp_json.clear();
+          if (field(object(item), "offer", &o)) append_compact(offers[k].sdp_json, o);
+          ++k;
+        }
+    }
+  }
+  if (answer) return r.msg.answer.sdp_json.size() > kMaxSdpJsonBytes ? "answer too large" : "";
+  for (const Offer& o : offers)
+    if (o.sdp_json.size() > kMaxSdpJsonBytes) return "offer too large";
+  return {};
+}
+
+}  // namespace
+
+std::string encode_binary_string(const uint8_t* bytes, size_t n) {
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t b = bytes[i];
+    if (b < 0x80) {
+      out += static_cast<char>(b);
+    } else {  // U+0080..U+00FF: two UTF-8 bytes 110000xx 10xxxxxx
+      out += static_cast<char>(0xc0 | (b >> 6));
+      out += static_cast<char>(0x80 | (b & 0x3f));
+    }
+  }
+  return out;
+}
+
+bool decode_binary_string(std::string_view s, uint8_t* out, size_t n) {
+  size_t k = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (k == n) return false;
+    uint8_t c = static_cast<uint8_t>(s[i]);
+    if (c < 0x80) {
+      out[k++] = c;
+    } else if ((c == 0xc2 || c == 0xc3) && i + 1 < s.size() &&
+               (static_cast<uint8_t>(s[i + 1]) & 0xc0) == 0x80) {
+      out[k++] = static_cast<uint8_t>(((c & 0x03) << 6) | (static_cast<uint8_t>(s[i + 1]) & 0x3f));
+      ++i;
+    } else {
+      return false;  // a code point > U+00FF (or not UTF-8, which the parser already refused)
+    }
+  }
+  return k == n;
+}
+
+ParseResult parse_message(std::string_view text) {
+  ParseResult r;
+  // One parser per thread (socket workers are single-threaded), reused: it keeps its buffers.
+  static thread_local simdjson::dom::parser parser;
+  // The message in a buffer with simdjson's padding, which both of its parsers need.
+  static thread_local std::vector<char> padded;
+  if (padded.size() < text.size() + simdjson::SIMDJSON_PADDING) padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  std::memcpy(padded.data(), text.data(), text.size());
+  std::memset(padded.data() + text.size(), 0, simdjson::SIMDJSON_PADDING);
+  element doc;
+  if (auto err = parser.parse(padded.data(), text.size(), false).get(doc); err != simdjson::SUCCESS) {
+    r.error = std::string("malformed JSON: ") + simdjson::error_message(err);
+    return r;
+  }
+  object root;
+  if (doc.get_object().get(root) != simdjson::SUCCESS) {
+    r.error = "message must be a JSON object";
+    return r;
+  }
+  if (has_duplicate_keys(root)) {
+    r.error = "malformed JSON: duplicate key";
+    return r;
+  }
+  element action;
+  if (!field(root, "action", &action)) {
+    r.error = "missing action";
+    return r;
+  }
+  std::string_view act;
+  if (action.get_string().get(act) != simdjson::SUCCESS) {
+    r.error = "action must be a string";
+    return r;
+  }
+  if (act == "announce") r.action_text = "announce";
+  else if (act == "scrape") r.action_text = "scrape";
+  else {
+    r.error = "unknown action";
+    return r;
+  }
+  // info_hash: required for announce; for scrape a single string is read here, an array later.
+  element ih;
+  bool has_ih = field(root, "info_hash", &ih);
+  if (act == "announce" || (has_ih && ih.is_string())) {
+    r.error = get_id(root, "info_hash", r.info_hash);
+    if (!r.error.empty()) return r;
+    r.has_info_hash = true;
+  }
+  if (act == "announce") {
+    r.msg.action = Action::announce;
+    r.error = parse_announce(root, r);
+    if (r.error.empty() && (r.msg.action == Action::answer || !r.msg.announce.offers.empty()))
+      r.error = keep_sdp_text(root, padded.data(), text.size(), padded.size(), r);
+  } else {
+    r.msg.action = Action::scrape;
+    r.error = parse_scrape(root, r);
+  }
+  return r;
+}
+
+namespace {
+
+// The offset of the first byte at or after `i` that a JSON string must escape ('"', '\\' or
+// below 0x20), or s.size(). 16 bytes at a time with SSE2 (every x86-64 has it), 8 at a time
+// otherwise (SWAR: the high bit of each such byte is set in `hit`).
+size_t next_special(std::string_view s, size_t i) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), max_ctl = _mm_set1_epi8(0x1f);
+  for (; i + 16 <= s.size(); i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, max_ctl), v);  // v <= 0x1f, unsigned
+    __m128i hit = _mm_or_si128(ctl, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    if (int mask = _mm_movemask_epi8(hit); mask != 0) return i + size_t(__builtin_ctz(unsigned(mask)));
+  }
+#endif
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t v;
+    std::memcpy(&v, s.data() + i, 8);
+    constexpr uint64_t k01 = 0x0101010101010101ull, k80 = 0x8080808080808080ull;
+    uint64_t q = v ^ (k01 * '"'), b = v ^ (k01 * '\\');
+    uint64_t hit = (((v - k01 * 0x20) & ~v) | ((q - k01) & ~q) | ((b - k01) & ~b)) & k80;
+    if (hit != 0) break;  // the byte loop below finds it
+  }
+  for (; i < s.size(); ++i) {
+    uint8_t c = static_cast<uint8_t>(s[i]);
+    if (c < 0x20 || c == '"' || c == '\\') return i;
+  }
+  return i;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 16);  // one allocation for an SDP (a few escapes fit)
+  out.push_back('"');
+  size_t run = 0;  // start of the bytes not copied yet
+  for (size_t i = next_special(s, 0); i < s.size(); i = next_special(s, run)) {
+    uint8_t c = static_cast<uint8_t>(s[i]);
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      case '\b': out.append("\\b"); break;
+      case '\f': out.append("\\f"); break;
+      default: {
+        const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+        out.append(u, 6);
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+void append_binary(std::string& out, const Id& id) {
+  char utf8[2 * kIdBytes];
+  size_t n = 0;
+  for (uint8_t b : id) {
+    if (b < 0x80) {
+      utf8[n++] = static_cast<char>(b);
+    } else {  // U+0080..U+00FF: two UTF-8 bytes 110000xx 10xxxxxx
+      utf8[n++] = static_cast<char>(0xc0 | (b >> 6));
+      utf8[n++] = static_cast<char>(0x80 | (b & 0x3f));
+    }
+  }
+  append_json_string(out, std::string_view(utf8, n));
+}
+
 // Appends v as compact JSON text. (simdjson::minify does the same, but escapes string text one
 // character at a time: an SDP is ~600 bytes with ~20 escapes, and every offer and answer is
 // written once.) Numbers come out as simdjson read them (to_chars: the shortest text that reads
@@ -109,235 +434,6 @@ void append_compact(std::string& out, const element& v) {
     case simdjson::dom::element_type::BOOL: out.append(bool(v) ? "true" : "false"); return;
     case simdjson::dom::element_type::NULL_VALUE: out.append("null"); return;
   }
-}
-
-// Keeps an offer/answer object as compact JSON text.
-std::string get_sdp(const object& obj, const char* key, std::string& out) {
-  element v;
-  if (!field(obj, key, &v)) return std::string("missing ") + key;
-  if (!v.is_object()) return std::string(key) + " must be an object";
-  out.clear();
-  append_compact(out, v);
-  if (out.size() > kMaxSdpJsonBytes) return std::string(key) + " too large";
-  return {};
-}
-
-std::string parse_announce(const object& root, ParseResult& r) {
-  Announce& a = r.msg.announce;
-  a.info_hash = r.info_hash;
-  if (auto e = get_id(root, "peer_id", a.peer_id); !e.empty()) return e;
-  element unused;
-  if (field(root, "answer", &unused)) {  // an answer rides on action "announce"
-    r.msg.action = Action::answer;
-    Answer& an = r.msg.answer;
-    an.info_hash = a.info_hash;
-    an.peer_id = a.peer_id;
-    if (auto e = get_id(root, "to_peer_id", an.to_peer_id); !e.empty()) return e;
-    if (auto e = get_id(root, "offer_id", an.offer_id); !e.empty()) return e;
-    return get_sdp(root, "answer", an.sdp_json);
-  }
-  if (auto e = get_count(root, "numwant", a.numwant); !e.empty()) return e;
-  if (auto e = get_count(root, "uploaded", a.uploaded); !e.empty()) return e;
-  if (auto e = get_count(root, "downloaded", a.downloaded); !e.empty()) return e;
-  if (auto e = get_count(root, "left", a.left); !e.empty()) return e;
-  if (element ev; field(root, "event", &ev) && !ev.is_null()) {
-    std::string_view s;
-    if (ev.get_string().get(s) != simdjson::SUCCESS) return "event must be a string";
-    if (s == "none" || s == "update") a.event = Event::none;  // "update": bittorrent-tracker
-    else if (s == "started") a.event = Event::started;
-    else if (s == "completed") a.event = Event::completed;
-    else if (s == "stopped") a.event = Event::stopped;
-    else return "unknown event";
-  }
-  element offers;
-  if (!field(root, "offers", &offers) || offers.is_null()) return {};
-  simdjson::dom::array list;
-  if (offers.get_array().get(list) != simdjson::SUCCESS) return "offers must be an array";
-  if (list.size() > kMaxOffers) return "too many offers";
-  a.offers.reserve(list.size());
-  for (element o : list) {
-    object ob;
-    if (o.get_object().get(ob) != simdjson::SUCCESS) return "each offer must be an object";
-    if (has_duplicate_keys(ob)) return "malformed JSON: duplicate key";
-    Offer off;
-    if (auto e = get_id(ob, "offer_id", off.offer_id); !e.empty()) return e;
-    if (auto e = get_sdp(ob, "offer", off.sdp_json); !e.empty()) return e;
-    a.offers.push_back(std::move(off));
-  }
-  return {};
-}
-
-std::string parse_scrape(const object& root, ParseResult& r) {
-  element v;
-  if (!field(root, "info_hash", &v)) return "missing info_hash (full scrape is not served)";
-  auto& out = r.msg.scrape.info_hashes;
-  if (v.is_string()) {
-    out.push_back(r.info_hash);
-    return {};
-  }
-  simdjson::dom::array list;
-  if (v.get_array().get(list) != simdjson::SUCCESS) return "info_hash must be a string or an array of strings";
-  if (list.size() == 0) return "empty info_hash list (full scrape is not served)";
-  if (list.size() > kMaxScrapeHashes) return "too many info_hash values";
-  for (element e : list) {
-    Id id;
-    if (auto err = id_value(e, "info_hash", id); !err.empty()) return err;
-    out.push_back(id);
-  }
-  return {};
-}
-
-// {"action":"announce","info_hash","peer_id","offer_id",<key>:<sdp>} with the SDP spliced in.
-void append_relayed(std::string& out, const Id& info_hash, const Id& peer_id, const Id& offer_id,
-                    std::string_view key, std::string_view sdp_json) {
-  out.append(R"({"action":"announce","info_hash":)");
-  append_binary(out, info_hash);
-  out.append(R"(,"peer_id":)");
-  append_binary(out, peer_id);
-  out.append(R"(,"offer_id":)");
-  append_binary(out, offer_id);
-  out.append(",\"").append(key).append("\":").append(sdp_json).push_back('}');
-}
-
-}  // namespace
-
-std::string encode_binary_string(const uint8_t* bytes, size_t n) {
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    uint8_t b = bytes[i];
-    if (b < 0x80) {
-      out += static_cast<char>(b);
-    } else {  // U+0080..U+00FF: two UTF-8 bytes 110000xx 10xxxxxx
-      out += static_cast<char>(0xc0 | (b >> 6));
-      out += static_cast<char>(0x80 | (b & 0x3f));
-    }
-  }
-  return out;
-}
-
-bool decode_binary_string(std::string_view s, uint8_t* out, size_t n) {
-  size_t k = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (k == n) return false;
-    uint8_t c = static_cast<uint8_t>(s[i]);
-    if (c < 0x80) {
-      out[k++] = c;
-    } else if ((c == 0xc2 || c == 0xc3) && i + 1 < s.size() &&
-               (static_cast<uint8_t>(s[i + 1]) & 0xc0) == 0x80) {
-      out[k++] = static_cast<uint8_t>(((c & 0x03) << 6) | (static_cast<uint8_t>(s[i + 1]) & 0x3f));
-      ++i;
-    } else {
-      return false;  // a code point > U+00FF (or not UTF-8, which the parser already refused)
-    }
-  }
-  return k == n;
-}
-
-ParseResult parse_message(std::string_view text) {
-  ParseResult r;
-  // One parser per thread (socket workers are single-threaded), reused: it keeps its buffers.
-  static thread_local simdjson::dom::parser parser;
-  element doc;
-  if (auto err = parser.parse(text.data(), text.size()).get(doc); err != simdjson::SUCCESS) {
-    r.error = std::string("malformed JSON: ") + simdjson::error_message(err);
-    return r;
-  }
-  object root;
-  if (doc.get_object().get(root) != simdjson::SUCCESS) {
-    r.error = "message must be a JSON object";
-    return r;
-  }
-  if (has_duplicate_keys(root)) {
-    r.error = "malformed JSON: duplicate key";
-    return r;
-  }
-  element action;
-  if (!field(root, "action", &action)) {
-    r.error = "missing action";
-    return r;
-  }
-  std::string_view act;
-  if (action.get_string().get(act) != simdjson::SUCCESS) {
-    r.error = "action must be a string";
-    return r;
-  }
-  if (act == "announce") r.action_text = "announce";
-  else if (act == "scrape") r.action_text = "scrape";
-  else {
-    r.error = "unknown action";
-    return r;
-  }
-  // info_hash: required for announce; for scrape a single string is read here, an array later.
-  element ih;
-  bool has_ih = field(root, "info_hash", &ih);
-  if (act == "announce" || (has_ih && ih.is_string())) {
-    r.error = get_id(root, "info_hash", r.info_hash);
-    if (!r.error.empty()) return r;
-    r.has_info_hash = true;
-  }
-  if (act == "announce") {
-    r.msg.action = Action::announce;
-    r.error = parse_announce(root, r);
-  } else {
-    r.msg.action = Action::scrape;
-    r.error = parse_scrape(root, r);
-  }
-  return r;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  out.reserve(out.size() + s.size() + 16);  // one allocation for an SDP (a few escapes fit)
-  out.push_back('"');
-  size_t run = 0;  // start of the bytes not copied yet
-  for (size_t i = 0; i < s.size(); ++i) {
-    // Eight bytes at a time while none needs an escape (SWAR: a byte below 0x20, '"' or '\\'
-    // sets its high bit in `hit`; an SDP has a CR LF pair every ~40 bytes, the rest is plain).
-    while (i + 8 <= s.size()) {
-      uint64_t v;
-      std::memcpy(&v, s.data() + i, 8);
-      constexpr uint64_t k01 = 0x0101010101010101ull, k80 = 0x8080808080808080ull;
-      uint64_t q = v ^ (k01 * '"'), b = v ^ (k01 * '\\');
-      uint64_t hit = (((v - k01 * 0x20) & ~v) | ((q - k01) & ~q) | ((b - k01) & ~b)) & k80;
-      if (hit != 0) break;
-      i += 8;
-    }
-    if (i >= s.size()) break;
-    uint8_t c = static_cast<uint8_t>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      default: {
-        const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out.append(u, 6);
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
-
-void append_binary(std::string& out, const Id& id) {
-  char utf8[2 * kIdBytes];
-  size_t n = 0;
-  for (uint8_t b : id) {
-    if (b < 0x80) {
-      utf8[n++] = static_cast<char>(b);
-    } else {  // U+0080..U+00FF: two UTF-8 bytes 110000xx 10xxxxxx
-      utf8[n++] = static_cast<char>(0xc0 | (b >> 6));
-      utf8[n++] = static_cast<char>(0x80 | (b & 0x3f));
-    }
-  }
-  append_json_string(out, std::string_view(utf8, n));
 }
 
 namespace {

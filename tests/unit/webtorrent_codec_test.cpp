@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <jansson.h>
+#include <simdjson.h>
 
 #include <string>
 
@@ -239,14 +240,31 @@ TEST(WebTorrentCodec, JsonStringEscapesAtEveryOffset) {
   }
 }
 
-// An offer object is kept as compact JSON that means the same as what the client sent, whatever
-// it holds (escapes, nested values, numbers).
-TEST(WebTorrentCodec, OfferObjectIsKeptAsEquivalentCompactJson) {
+// An offer (and an answer) object is relayed as the client wrote it, whatever it holds
+// (whitespace, escapes, nested values, numbers as written).
+TEST(WebTorrentCodec, OfferAndAnswerObjectsAreKeptAsSent) {
   std::string offer = R"({ "type" : "offer", "sdp" : "v=0\r\no=- 1 \"q\" \\ \u00e9\u0001", "n": [1, -2, 2.5, 1e3, true, null, {}] })";
-  ParseResult r = parse_message(announce_json(R"(,"offers":[{"offer_id":")" + js(kHigh) + R"(","offer":)" + offer + "}]"));
+  ParseResult r = parse_message(announce_json(R"(,"offers":[{"offer_id":")" + js(kHigh) + R"(","offer":)" + offer +
+                                              R"(},{"offer":{"type":"offer","sdp":"x"}, "offer_id":")" + js(kPeer) + "\"}]"));
   ASSERT_EQ(r.error, "");
-  ASSERT_EQ(r.msg.announce.offers.size(), 1u);
-  const std::string& kept = r.msg.announce.offers[0].sdp_json;
+  ASSERT_EQ(r.msg.announce.offers.size(), 2u);
+  EXPECT_EQ(r.msg.announce.offers[0].sdp_json, offer);
+  EXPECT_EQ(r.msg.announce.offers[1].sdp_json, R"({"type":"offer","sdp":"x"})");
+  EXPECT_EQ(r.msg.announce.offers[1].offer_id, kPeer);
+  r = parse_message(announce_json(R"(,"to_peer_id":")" + js(kHigh) + R"(","offer_id":")" + js(kHigh) +
+                                  R"(","answer":  {"sdp":"a\tb", "type":"answer"} )"));
+  ASSERT_EQ(r.error, "");
+  ASSERT_EQ(r.msg.action, Action::answer);
+  EXPECT_EQ(r.msg.answer.sdp_json, R"({"sdp":"a\tb", "type":"answer"})");
+}
+
+// The DOM writer (the fallback) keeps what the object means: jansson reads the same value.
+TEST(WebTorrentCodec, CompactWriterKeepsTheValue) {
+  std::string offer = R"({ "type" : "offer", "sdp" : "v=0\r\no=- 1 \"q\" \\ \u00e9\u0001", "n": [1, -2, 2.5, 1e3, true, null, {}] })";
+  simdjson::dom::parser p;
+  simdjson::dom::element e = p.parse(offer);
+  std::string kept;
+  append_compact(kept, e);
   EXPECT_EQ(kept.find(' '), kept.find("o=- 1") + 3) << "only the string's own spaces remain: " << kept;
   json_t* a = json_loads(offer.c_str(), 0, nullptr);
   json_t* b = json_loads(kept.c_str(), 0, nullptr);
