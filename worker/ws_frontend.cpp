@@ -158,6 +158,7 @@ void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
     SSL_set_fd(ssl, fd);
     SSL_set_accept_state(ssl);
     SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_read_ahead(ssl, 1);  // one read() for many records, not two (header, body) per record
   }
   c->family = family;
   std::memcpy(c->addr, addr, 16);

@@ -201,6 +201,7 @@ bool Client::start(const Url& url, const sockaddr* source, socklen_t source_len,
     ssl_ = SSL_new(tls_);
     if (ssl_ == nullptr) return close(), *error = "SSL_new failed", false;
     SSL_set_fd(ssl_, fd);
+    SSL_set_read_ahead(ssl_, 1);  // one read() for many records
     if (url.v6 || url.host.find_first_not_of("0123456789.") == std::string::npos) {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), url.host == "localhost" ? "127.0.0.1" : url.host.c_str());
     } else {
