@@ -6,7 +6,7 @@ BUILD    ?= build
 OPT      ?= -O2 -g
 CXXFLAGS ?= $(OPT)
 CXXFLAGS += -std=c++20 -Wall -Wextra -Werror=return-type -pthread -MMD -MP -I. -I$(BUILD)/gen
-LDLIBS   := -levent_core -levent -levent_openssl -lssl -lcrypto -ljansson -lsimdjson -lconfig++ -ltorrent-rasterbar -lrt -pthread
+LDLIBS   := -levent_core -levent -levent_openssl -lssl -lcrypto -ljansson -lsimdjson -lconfig++ -ltorrent-rasterbar -lnats -lz -lrt -pthread
 # libtorrent-rasterbar's ABI depends on its -D flags: the one file that includes it gets them.
 LT_CFLAGS = $(shell pkg-config --cflags libtorrent-rasterbar 2>/dev/null)
 GTEST_LIBS := -lgtest -lgtest_main
@@ -14,8 +14,9 @@ PREFIX   ?= /usr/local
 PYTHON   ?= /usr/bin/python3
 
 DEB_PACKAGES := build-essential g++ make pkg-config libevent-dev libssl-dev libjansson-dev libsimdjson-dev \
-  libconfig++-dev libboost-dev libgtest-dev libtorrent-rasterbar-dev python3 python3-libtorrent aria2 mktorrent curl openssl \
-  procps iproute2 util-linux prometheus mandoc man-db clang libclang-rt-14-dev python3-websocket nodejs
+  libconfig++-dev zlib1g-dev libboost-dev libgtest-dev libtorrent-rasterbar-dev python3 python3-libtorrent aria2 mktorrent curl openssl \
+  procps iproute2 util-linux prometheus mandoc man-db clang libclang-rt-14-dev python3-websocket nodejs \
+  faketime nats-server libnats-dev
 
 LIB_SRCS  := $(wildcard shm/*.cpp conf/*.cpp worker/*.cpp) $(filter-out supervisor/main.cpp,$(wildcard supervisor/*.cpp))
 LIB_OBJS  := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/default_conf.o
@@ -121,7 +122,7 @@ BENCH_BUILD ?= $(BUILD)/bench
 BENCH_OPT   ?= -O3 -g
 BENCH_NODE  ?= $(BUILD)/bench-node
 bench:
-	$(MAKE) BUILD=$(BENCH_BUILD) OPT="$(BENCH_OPT)" $(addprefix $(BENCH_BUILD)/,shoald shm_inspect udp_load http_load limit_server topology_bench ws_load)
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT="$(BENCH_OPT)" $(addprefix $(BENCH_BUILD)/,shoald shoalctl shm_inspect udp_load http_load limit_server topology_bench conn_id_bench ws_load)
 	@command -v opentracker >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opentracker; }
 	@[ -f $(BENCH_NODE)/node_modules/bittorrent-tracker/server.js ] || \
 	  npm install --prefix $(BENCH_NODE) --ignore-scripts --no-audit --no-fund bittorrent-tracker

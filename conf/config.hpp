@@ -70,6 +70,8 @@ struct Config {
   uint32_t udp_send_buffer = 4 << 20;        // SO_SNDBUF bytes per socket
   uint32_t udp_per_source_rate = 0;          // datagrams/s per source and socket worker; 0 = no limit
   uint32_t udp_per_source_burst = 200;       // bucket size, datagrams
+  std::string udp_connection_id_key_file;    // cluster key file (conf/conn_id_key_file.hpp); "" = own random key
+  uint32_t udp_connection_id_skew = 10;      // seconds of clock difference between nodes accepted
 
   // HTTP tracker (BEP 3, 7, 23, 48), served by the socket workers
   bool http_enabled = false;
@@ -114,6 +116,7 @@ struct Config {
   // tracker behaviour
   uint32_t announce_interval = 1800;  // seconds, sent to clients
   uint32_t peer_ttl = 3600;           // seconds without announce before a peer is removed
+  std::string snapshot_load;          // swarm snapshot read when the shm segments are new; "" = none
   uint32_t default_numwant = 50;      // numwant when the client sends a negative one (or none)
   uint32_t max_numwant = 200;         // cap (UDP also caps to one datagram: 200 IPv4 / 67 IPv6)
   uint32_t max_scrape_hashes = 74;    // info_hashes per scrape request (BEP 15 limit ~74)
@@ -154,6 +157,21 @@ struct Config {
   uint32_t transfers_max = 4096;             // transfers registered at once (sizes shared memory)
   uint32_t transfers_active_interval = 30;   // seconds: registered transfers in progress
   std::string admin_listen;         // "host:port" of the admin HTTP API; "" = off
+
+  // several nodes as one tracker over NATS (issue 14: worker/sync_worker.cpp)
+  bool cluster_enabled = false;
+  uint32_t cluster_node_id = 1;                 // unique per node, 1-65535
+  std::string cluster_node_name;                // "" = the host name
+  std::vector<std::string> cluster_servers = {"nats://127.0.0.1:4222"};  // NATS server URLs
+  std::string cluster_subject = "shoal";        // subject prefix: deltas go to <subject>.deltas
+  uint32_t cluster_batch_delay_ms = 100;        // deltas are sent at most this long after the announce
+  uint32_t cluster_renewal_suppression = 600;   // seconds a renewal that changes nothing is not sent again
+  std::string cluster_credentials;              // NATS .creds file (JWT + NKey seed); "" = none
+  bool cluster_tls = false;                     // TLS to the servers (tls:// URLs turn it on too)
+  std::string cluster_tls_ca;                   // PEM CA file; "" = the system's
+  std::string cluster_tls_certificate;          // client certificate (PEM) for mutual TLS; "" = none
+  std::string cluster_tls_private_key;          // its key
+  uint32_t cluster_ring_slots = 16384;          // deltas per ring between a swarm worker and the sync worker
 };
 
 // One problem found in a configuration. line 0 when unknown.

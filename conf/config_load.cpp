@@ -287,6 +287,31 @@ void check_admin_needs_state_dir(LoadState* st) {
   add_error(*at, "admin.listen", "needs transfers.state_dir (where registered .torrent files are kept)", st);
 }
 
+// cluster (issue 14): at least one server; renewal suppression short enough that other nodes
+// hear of a live peer before they expire it (each node expires by its own last-seen time, and a
+// suppressed peer is heard of every renewal_suppression + announce_interval seconds at worst);
+// a client certificate comes with its key.
+void check_cluster(LoadState* st) {
+  const Config& c = st->config;
+  if (!c.cluster_enabled) return;
+  size_t enabled_row = find_row("cluster.enabled"), servers_row = find_row("cluster.servers");
+  const libconfig::Setting* at = st->found[servers_row] ? st->found[servers_row] : st->found[enabled_row];
+  if (at && !st->failed[servers_row] && c.cluster_servers.empty())
+    add_error(*at, "cluster.servers", "must list at least one server while cluster.enabled is true", st);
+  size_t sup_row = find_row("cluster.renewal_suppression");
+  const libconfig::Setting* sup = st->found[sup_row] ? st->found[sup_row] : st->found[enabled_row];
+  if (sup && !st->failed[sup_row] && uint64_t(c.cluster_renewal_suppression) + c.announce_interval >= c.peer_ttl)
+    add_error(*sup, "cluster.renewal_suppression",
+              "must be less than tracker.peer_ttl (" + std::to_string(c.peer_ttl) + ") minus tracker.announce_interval (" +
+                  std::to_string(c.announce_interval) + "), got " + std::to_string(c.cluster_renewal_suppression) +
+                  ": other nodes would expire peers that still announce",
+              st);
+  size_t cert_row = find_row("cluster.tls_certificate");
+  if (const libconfig::Setting* cert = st->found[cert_row];
+      cert && !c.cluster_tls_certificate.empty() && c.cluster_tls_private_key.empty())
+    add_error(*cert, "cluster.tls_certificate", "needs cluster.tls_private_key", st);
+}
+
 // daemon.group is the group of daemon.user: without a user to switch to, root would keep uid 0.
 void check_group_needs_user(LoadState* st) {
   size_t row = find_row("daemon.group");
@@ -409,6 +434,7 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
     check_admin_needs_state_dir(&st);
     check_deploy_needs_state_dir(&st);
     check_group_needs_user(&st);
+    check_cluster(&st);
   }
   for (ConfigError& error : st.errors) {
     if (error.file.empty()) error.file = name;

@@ -111,6 +111,47 @@ std::string check_header_name(const std::string& value) {
   return "";
 }
 
+// cluster.node_name: printable ASCII without spaces (it is shown in one-line reports).
+std::string check_node_name(const std::string& value) {
+  for (char c : value)
+    if (c <= ' ' || c > '~') return "may contain printable characters without spaces only, got \"" + value + "\"";
+  return "";
+}
+
+// cluster.subject: NATS subject tokens (RFC-less; nats.io "Subject-Based Messaging"): letters,
+// digits, - and _, separated by single dots; no wildcards (* >), no spaces.
+std::string check_subject(const std::string& value) {
+  bool token_empty = true;
+  for (char c : value) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (c == '.' && !token_empty) {
+      token_empty = true;
+      continue;
+    }
+    if (!ok) return "must be NATS subject tokens (A-Z a-z 0-9 - _) separated by single dots, got \"" + value + "\"";
+    token_empty = false;
+  }
+  if (token_empty) return "must not end with a dot, got \"" + value + "\"";
+  return "";
+}
+
+// One cluster.servers URL: nats://, tls:// (or ws:// and wss://, which the C client does not
+// speak: refused) followed by [user[:password]@]host:port.
+std::string check_nats_url(const std::string& value) {
+  size_t scheme = value.find("://");
+  if (scheme == std::string::npos || (value.compare(0, scheme, "nats") != 0 && value.compare(0, scheme, "tls") != 0))
+    return "\"" + value + "\": must start with nats:// or tls://";
+  std::string rest = value.substr(scheme + 3);
+  size_t at = rest.rfind('@');
+  if (at != std::string::npos) rest = rest.substr(at + 1);
+  size_t colon = rest.rfind(':');
+  if (rest.empty() || colon == std::string::npos || colon == 0 || colon + 1 == rest.size() ||
+      rest.find_first_not_of("0123456789", colon + 1) != std::string::npos || std::stoul(rest.substr(colon + 1)) > 65535 ||
+      rest.find_first_of(" /") != std::string::npos)
+    return "\"" + value + "\": must be scheme://host:port";
+  return "";
+}
+
 // One setting. Exactly one field pointer is set, matching spec.type. For strings min/max bound
 // the length (0, 0: unbounded, the check decides); for lists they bound the element count.
 struct Row {
@@ -120,6 +161,8 @@ struct Row {
   std::string Config::*string_field = nullptr;
   std::vector<ListenAddress> Config::*list_field = nullptr;
   std::vector<Cidr> Config::*cidr_field = nullptr;
+  std::vector<std::string> Config::*strings_field = nullptr;
+  StringCheck element_check = nullptr;  // strings_field: each element
   IntCheck int_check = nullptr;
   StringCheck string_check = nullptr;
 };
@@ -192,6 +235,20 @@ const Row kRows[] = {
   {.spec = {"udp.per_source_burst", "int", 1, 1000000, "200",
             "Datagrams a source may send at once above udp.per_source_rate (its bucket size)."},
    .int_field = &Config::udp_per_source_burst},
+  {.spec = {"udp.connection_id_key_file", "string", 0, 4095, "\"\"",
+            "Cluster key file for BEP 15 connection ids, shared by every node behind one tracker address "
+            "(anycast, DNS round robin), so a connect answered by one node is accepted by another: the "
+            "current key, then optionally the previous one, 32 hex digits a line (openssl rand -hex 16; # "
+            "comments). Others may not access it (chmod 600 or 640). Buckets then follow the wall clock "
+            "(keep the nodes' clocks in sync). Re-read on SIGHUP (rotation: put the new key first, keep the "
+            "old one second, SIGHUP every node, remove the old one 5 minutes later); a bad file keeps the "
+            "keys in force. \"\" = a random key of this shoald's own. e.g. \"/etc/shoal/cluster.key\""},
+   .string_field = &Config::udp_connection_id_key_file},
+  {.spec = {"udp.connection_id_skew", "int", 0, 60, "10",
+            "With connection_id_key_file: seconds the nodes' clocks may differ. An id is checked as if now "
+            "were anywhere within this many seconds, so an id a node made up to this far in another's future "
+            "(or past) is accepted for its whole lifetime (120-240 s), and lives at most this much longer."},
+   .int_field = &Config::udp_connection_id_skew},
   {.spec = {"http.enabled", "bool", 0, 1, "false",
             "Serve the HTTP tracker protocol (BEP 3, 7, 23, 48) on TCP."},
    .bool_field = &Config::http_enabled},
@@ -325,6 +382,13 @@ const Row kRows[] = {
   {.spec = {"tracker.peer_ttl", "int", 20, 172800, "3600",
             "Seconds without an announce after which a peer is dropped from its swarm."},
    .int_field = &Config::peer_ttl},
+  {.spec = {"tracker.snapshot_load", "string", 0, 4095, "\"\"",
+            "Swarm snapshot (written by `shoalctl snapshot save FILE`) loaded at start when the shared memory is "
+            "new: the first start, --fresh, or a shoald with another shared-memory layout (an upgrade). Peers "
+            "last seen longer than peer_ttl ago are skipped. shoald reports ready once it is loaded. A missing "
+            "file starts empty; a damaged one stops shoald (exit 1; `shoald -t` checks it). \"\" loads nothing. "
+            "e.g. \"/var/lib/shoal/snapshot\""},
+   .string_field = &Config::snapshot_load},
   {.spec = {"tracker.default_numwant", "int", 0, 200, "50",
             "Peers returned when the client sends no numwant or a negative one (BEP 15: -1); "
             "numwant=0 returns no peers, only the counts."},
@@ -428,6 +492,51 @@ const Row kRows[] = {
             "Address of the admin HTTP API for deploy transfers, e.g. \"127.0.0.1:9470\" (keep it on "
             "loopback or a management network); \"\" disables it. Needs transfers.state_dir."},
    .string_field = &Config::admin_listen, .string_check = check_optional_address},
+  {.spec = {"cluster.enabled", "bool", 0, 1, "false",
+            "Run as one node of several that serve the same swarms: every node keeps every swarm and "
+            "they exchange peer changes over NATS (a sync worker process talks to the servers)."},
+   .bool_field = &Config::cluster_enabled},
+  {.spec = {"cluster.node_id", "int", 1, 65535, "1",
+            "This node's number, unique in the cluster (a node ignores changes sent with its own number)."},
+   .int_field = &Config::cluster_node_id},
+  {.spec = {"cluster.node_name", "string", 0, 55, "\"\"",
+            "Name shown to the other nodes (shoalctl show cluster); \"\" = the host name."},
+   .string_field = &Config::cluster_node_name, .string_check = check_node_name},
+  {.spec = {"cluster.servers", "list", 0, 32, "[ \"nats://127.0.0.1:4222\" ]",
+            "NATS server URLs, \"nats://host:port\" or \"tls://host:port\" (user:password@ allowed); the "
+            "client connects to one and fails over to the others and to those the cluster announces."},
+   .strings_field = &Config::cluster_servers, .element_check = check_nats_url},
+  {.spec = {"cluster.subject", "string", 1, 64, "\"shoal\"",
+            "Subject prefix: changes travel on <subject>.deltas. Clusters sharing NATS servers need different ones."},
+   .string_field = &Config::cluster_subject, .string_check = check_subject},
+  {.spec = {"cluster.batch_delay", "int", 1, 10000, "100",
+            "Milliseconds between two batches of changes sent (and received) by the sync worker: a "
+            "change reaches the other nodes about this long after the announce."},
+   .int_field = &Config::cluster_batch_delay_ms},
+  {.spec = {"cluster.renewal_suppression", "int", 0, 86400, "600",
+            "A renewal that changes nothing (same seeder state, no event) is sent at most once per this "
+            "many seconds per peer (opentracker sends none within 10 minutes); 0 sends every renewal. "
+            "Must stay below tracker.peer_ttl minus tracker.announce_interval, or other nodes expire live peers."},
+   .int_field = &Config::cluster_renewal_suppression},
+  {.spec = {"cluster.credentials", "string", 0, 4095, "\"\"",
+            "NATS credentials file (.creds: user JWT and NKey seed) for servers that require it; \"\" = none."},
+   .string_field = &Config::cluster_credentials},
+  {.spec = {"cluster.tls", "bool", 0, 1, "false",
+            "Connect to the servers over TLS (tls:// URLs do too)."},
+   .bool_field = &Config::cluster_tls},
+  {.spec = {"cluster.tls_ca", "string", 0, 4095, "\"\"",
+            "PEM file of the CAs that sign the servers' certificates; \"\" = the system's."},
+   .string_field = &Config::cluster_tls_ca},
+  {.spec = {"cluster.tls_certificate", "string", 0, 4095, "\"\"",
+            "Client certificate (PEM) for servers that verify clients; \"\" = none. Needs tls_private_key."},
+   .string_field = &Config::cluster_tls_certificate},
+  {.spec = {"cluster.tls_private_key", "string", 0, 4095, "\"\"",
+            "Private key (PEM) of tls_certificate."},
+   .string_field = &Config::cluster_tls_private_key},
+  {.spec = {"cluster.ring_slots", "int", 64, 1048576, "16384",
+            "Changes each ring between a swarm worker and the sync worker holds (power of two); a change "
+            "that finds its ring full is dropped and counted."},
+   .int_field = &Config::cluster_ring_slots, .int_check = check_power_of_two},
 };
 // clang-format on
 
@@ -567,6 +676,25 @@ void store_cidr_list(const Row& row, const libconfig::Setting& s, Config* config
   if (errors->size() == errors_before) config->*row.cidr_field = std::move(blocks);
 }
 
+// A list of strings, each checked by row.element_check; stored only when every element passes.
+void store_strings(const Row& row, const libconfig::Setting& s, Config* config, std::vector<ConfigError>* errors) {
+  std::string problem = list_problem(row, s, "entries");
+  if (!problem.empty()) return add_error(s, row.spec.path, problem, errors);
+  std::vector<std::string> values;
+  size_t errors_before = errors->size();
+  for (int i = 0; i < s.getLength(); ++i) {
+    const libconfig::Setting& element = s[i];
+    if (element.getType() != libconfig::Setting::TypeString) {
+      add_error(element, row.spec.path, "element " + std::to_string(i + 1) + ": " + type_problem("a string", element), errors);
+      continue;
+    }
+    std::string why = row.element_check ? row.element_check(element.c_str()) : "";
+    if (!why.empty()) add_error(element, row.spec.path, why, errors);
+    else values.push_back(element.c_str());
+  }
+  if (errors->size() == errors_before) config->*row.strings_field = std::move(values);
+}
+
 // Stores the list only when every element is valid; each bad element is reported on its line.
 void store_list(const Row& row, const libconfig::Setting& s, Config* config,
                 std::vector<ConfigError>* errors) {
@@ -616,6 +744,7 @@ void store_setting(size_t row, const libconfig::Setting& setting, Config* config
   if (r.bool_field) return store_bool(r, setting, config, errors);
   if (r.string_field) return store_string(r, setting, config, errors);
   if (r.cidr_field) return store_cidr_list(r, setting, config, errors);
+  if (r.strings_field) return store_strings(r, setting, config, errors);
   store_list(r, setting, config, errors);
 }
 

@@ -1,21 +1,27 @@
 // shm/control_segment.hpp — the control segment: what every process reads.
 // The supervisor creates and fills it before forking; after that it writes only the slot
-// `pid`/`generation` words when it (re)starts a worker. Workers write their own slot's
+// `pid`/`generation` words when it (re)starts a worker (and the ring-set words), and the
+// connection-id keys on SIGHUP (seqlock, shm/conn_id_keys.hpp). Workers write their own slot's
 // heartbeat words and counter block. Nothing here is locked; every shared word is accessed
 // through std::atomic_ref.
 //
 // Layout:
 //   SegmentHeader                      64 B
 //   ControlHeader                      64 B   (connection-id key, worker counts)
-//   WorkerSlot slots[kMaxWorkerSlots]  64 B each; socket workers first, then swarm workers
+//   WorkerSlot slots[kMaxWorkerSlots]  64 B each; socket workers first, then swarm workers, then
+//                                      the sync worker
 //   CounterBlock counters[kMaxWorkerSlots]  512 B each, same order as slots
 //   PartitionGauges gauges[kMaxSwarmWorkers]  64 B each: totals of each partition
 //   TorrentQuery queries[kMaxSwarmWorkers]    admin mailbox of each swarm worker
+//   SocketSets socket_sets[kMaxSocketWorkers] ring sets of each socket-worker slot
+//   ConnIdKeys conn_id_keys                   64 B: connection-id keys in force (seqlock,
+//                                             shm/conn_id_keys.hpp)
 #pragma once
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "shm/conn_id_keys.hpp"
 #include "shm/counters.hpp"
 #include "shm/layout.hpp"
 
@@ -23,11 +29,13 @@ namespace shoal::shm {
 
 inline constexpr uint32_t kMaxSocketWorkers = 64;
 inline constexpr uint32_t kMaxSwarmWorkers = 64;
-inline constexpr uint32_t kMaxWorkerSlots = kMaxSocketWorkers + kMaxSwarmWorkers;
+// The last slot is the sync worker's (issue 14: one per node, only with cluster.enabled).
+inline constexpr uint32_t kMaxWorkerSlots = kMaxSocketWorkers + kMaxSwarmWorkers + 1;
 
-enum class WorkerRole : uint32_t { socket = 1, swarm = 2 };
+enum class WorkerRole : uint32_t { socket = 1, swarm = 2, sync = 3 };
 
-// conn_id_key    16-byte AES-128 key for BEP 15 connection ids (random, set at creation)
+// conn_id_key    the daemon's own 16-byte AES-128 key for BEP 15 connection ids (random, set at
+//                creation); in force (conn_id_keys) unless udp.connection_id_key_file is set
 // partition_key  secret of the info_hash → partition map (worker::partition_of; random, set at
 //                creation, kept across re-attach so stored swarms stay where they are)
 struct ControlHeader {
@@ -175,16 +183,19 @@ struct ControlSegment {
   PartitionGauges gauges[kMaxSwarmWorkers];
   TorrentQuery queries[kMaxSwarmWorkers];
   SocketSets socket_sets[kMaxSocketWorkers];
+  ConnIdKeys conn_id_keys;
 };
 static_assert(offsetof(ControlSegment, control) == 64);
 static_assert(offsetof(ControlSegment, slots) == 128);
 static_assert(offsetof(ControlSegment, counters) == 128 + 64 * kMaxWorkerSlots);
 static_assert(offsetof(ControlSegment, gauges) == 128 + (64 + 512) * kMaxWorkerSlots);
+static_assert(offsetof(ControlSegment, conn_id_keys) == offsetof(ControlSegment, socket_sets) + 64 * kMaxSocketWorkers);
 static_assert(kShmSafe<ControlSegment>);
 
 // Slot number of a worker: socket workers 0..S-1, swarm workers kMaxSocketWorkers + i.
 inline constexpr uint32_t socket_slot(uint32_t i) { return i; }
 inline constexpr uint32_t swarm_slot(uint32_t i) { return kMaxSocketWorkers + i; }
+inline constexpr uint32_t sync_slot() { return kMaxSocketWorkers + kMaxSwarmWorkers; }
 
 inline uint32_t load_u32(const uint32_t& v) {
   return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(v)).load(std::memory_order_acquire);

@@ -61,7 +61,16 @@ namespace shoal::shm {
   X(ws_answers_dropped, "answers dropped: not an offer this connection received, expired or replayed") \
   X(ws_relay_dropped, "offers and answers dropped: target gone, relay ring full or over ws.relay_bytes_per_second") \
   X(http_accept_rate_limited, "HTTP(S) connections closed at once: over http.per_source_accept_rate") \
-  X(new_torrents_refused, "announces refused: a new torrent over tracker.new_torrents_per_source_rate")
+  X(new_torrents_refused, "announces refused: a new torrent over tracker.new_torrents_per_source_rate") \
+  X(cluster_deltas_queued, "peer changes a swarm worker handed to the sync worker (cluster)")  \
+  X(cluster_deltas_suppressed, "renewals not sent to the other nodes: nothing changed within cluster.renewal_suppression") \
+  X(cluster_deltas_sent, "peer changes the sync worker handed to NATS")                   \
+  X(cluster_deltas_received, "peer changes received from other nodes")                    \
+  X(cluster_deltas_applied, "other nodes' peer changes applied to a partition")            \
+  X(cluster_deltas_dropped, "peer changes dropped: a ring full, NATS refused them or the partition was full") \
+  X(cluster_bad_messages, "NATS messages refused: malformed, or sent with this node's id by another node") \
+  X(cluster_resync_peers, "own peers sent again after a (re)connection or another node's hello") \
+  X(cluster_bus_reconnects, "times the NATS connection came back after being lost")
 
 enum class Counter : uint32_t {
 #define SHOAL_COUNTER_ENUM(name, help) name,

@@ -11,7 +11,7 @@
 namespace shoal::shm {
 
 inline constexpr uint64_t kMagic = 0x67657320616f6873ull;  // "shoa seg" little-endian
-inline constexpr uint32_t kLayoutVersion = 5;
+inline constexpr uint32_t kLayoutVersion = 7;  // 6: connection-id keys in the control segment; 7: the sync worker's slot (issue 14)
 
 // A word of a segment shared with other processes, read with acquire / written with release
 // ordering (the publication protocols of the access, topology and transfers segments).
@@ -25,7 +25,8 @@ inline void release_store(T& v, T x) {
 }
 
 // Which segment a header belongs to.
-enum class SegmentKind : uint32_t { control = 1, rings = 2, partition = 3, access = 4, topology = 5, transfers = 6, relay = 7 };
+enum class SegmentKind : uint32_t { control = 1, rings = 2, partition = 3, access = 4, topology = 5, transfers = 6, relay = 7,
+                                    snapshot = 8, cluster = 9 };
 
 // First 64 bytes of every segment.
 //   magic           kMagic

@@ -17,6 +17,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "shm/cluster_segment.hpp"
 #include "shm/messages.hpp"
 #include "shm/partition_journal.hpp"
 #include "shm/partition_layout.hpp"
@@ -32,7 +33,10 @@ using namespace pops;
 
 // Inserts or refreshes the asker; moves it between lists when its seeder status changed;
 // counts event=completed once per peer. {kNil, kNil} when the tracker is full.
-Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k) {
+// extra: flags stored on top (kPeerRemote, kPeerCompletedCounted from another node's delta);
+// *change gets kChange* bits and *prev_last_seen the peer's last_seen before (0 when new).
+Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k, uint8_t extra, uint8_t* change,
+                   uint32_t* prev_last_seen) {
   uint32_t tag = peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
   uint32_t slot = find_peer_slot(op.r, t, k, tag);
   uint32_t want = list_of(k.family, in.seeder);
@@ -52,10 +56,15 @@ Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k
   // A completion counts once per peer, and only from a peer that has the whole torrent: an
   // event=completed with left > 0 is a leecher's claim and counts nothing (issue 12).
   bool count_now = in.event == uint8_t(Event::completed) && in.seeder && !counted;
+  *change = uint8_t((slot == kNil ? kChangeNew : 0) | (old.list != kNil && old.list != want ? kChangeSeeder : 0) |
+                    (count_now ? kChangeCompleted : 0) |
+                    (counted || count_now || (extra & kPeerCompletedCounted) ? kChangeCounted : 0) |
+                    (tail->flags & kPeerRemote ? kChangeWasRemote : 0));
+  *prev_last_seen = slot == kNil ? 0 : tail->last_seen;
   tail->port_be = k.port_be;
   // A representative stays one while it leeches (policy tiered); completing ends it.
   uint8_t rep = in.seeder ? 0 : uint8_t(tail->flags & kPeerRepresentative);
-  tail->flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0) | rep);
+  tail->flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0) | rep | extra);
   tail->topology_group = in.topology_group;
   tail->progress = in.progress;
   tail->last_seen = in.now;
@@ -103,6 +112,7 @@ AnnounceResult announce_stopped(Op& op, uint32_t t, const PeerKey& k, AnnounceRe
     const PeerSlot s = op.r.pindex[slot];
     list_remove(op, t, where_list(s.where), where_pos(s.where), slot);
     commit(op);
+    res.change = kChangeRemoved;
   }
   fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
   return res;
@@ -241,9 +251,10 @@ AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, 
     return res;
   }
   if (t != kNil || (room_for_new && (t = create_torrent(op, in.info_hash, ttag)) != kNil))
-    at = upsert_peer(op, t, in, k);
+    at = upsert_peer(op, t, in, k, 0, &res.change, &res.prev_last_seen);
   if (at.list == kNil) {  // tracker full: undo whatever this announce wrote
     abort_op(op);
+    res.change = 0;
     res.status = uint8_t(ResponseStatus::tracker_full);
     fill_counts(op.r, tslot == kNil ? kNil : t, res.seeders, res.leechers, res.completed);
     return res;
@@ -268,6 +279,37 @@ AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, 
   if (in.numwant != 0 && peers_out != nullptr)
     res.peer_count = policy.select(view, asker, in.numwant, &op.h.rng_state, peers_out);
   return res;
+}
+
+uint8_t Partition::apply_remote(const RemoteInput& in) {
+  if (in.family != 4 && in.family != 6) return uint8_t(ResponseStatus::bad_request);
+  AnnounceInput a{};
+  a.info_hash = in.info_hash;
+  a.family = in.family;
+  std::memcpy(a.addr, in.addr, sizeof a.addr);
+  a.port = in.port_be;
+  a.seeder = in.flags & kDeltaSeeder;
+  a.event = uint8_t((in.flags & kDeltaStopped) ? Event::stopped : (in.flags & kDeltaCompleted) ? Event::completed : Event::none);
+  a.topology_group = in.topology_group;
+  a.progress = in.progress;
+  a.now = in.now;
+  Op op(p_);
+  PeerKey k = key_of(a);
+  uint32_t ttag = torrent_tag(op.h.hash_seed, in.info_hash);
+  uint32_t tslot = find_torrent_slot(op.r, in.info_hash, ttag);
+  uint32_t t = tslot == kNil ? kNil : op.r.tindex[tslot].torrent;
+  if (a.event == uint8_t(Event::stopped)) {
+    announce_stopped(op, t, k, AnnounceResult{});
+    return uint8_t(ResponseStatus::ok);
+  }
+  if (t == kNil && (stored_peers(op.h) >= new_torrent_peer_limit_ || (t = create_torrent(op, in.info_hash, ttag)) == kNil))
+    return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+  uint8_t extra = uint8_t(kPeerRemote | ((in.flags & (kDeltaCounted | kDeltaCompleted)) ? kPeerCompletedCounted : 0));
+  uint8_t change = 0;
+  uint32_t prev = 0;
+  if (upsert_peer(op, t, a, k, extra, &change, &prev).list == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+  commit(op);
+  return uint8_t(ResponseStatus::ok);
 }
 
 ScrapeResult Partition::scrape(const uint8_t* info_hash) const {

@@ -81,13 +81,24 @@ struct PeerInfo {
 //   peer_count peers written to the caller's buffer: compact entries of the asker's family
 //              (6 bytes IPv4+port or 18 bytes IPv6+port, network order), never the asker,
 //              no seeders when the asker is a seeder, none for event=stopped
+//   change     what the announce changed, for replication (issue 14): kChange* bits
+//   prev_last_seen  the peer's last_seen before this announce (0 for a new peer)
 struct AnnounceResult {
   uint8_t status;
   uint32_t seeders;
   uint32_t leechers;
   uint32_t completed;
   uint16_t peer_count;
+  uint8_t change = 0;
+  uint32_t prev_last_seen = 0;
 };
+// AnnounceResult::change bits.
+inline constexpr uint8_t kChangeNew = 1;        // the peer was not stored before
+inline constexpr uint8_t kChangeSeeder = 2;     // it became a seeder or a leecher again
+inline constexpr uint8_t kChangeCompleted = 4;  // its completion was counted now
+inline constexpr uint8_t kChangeCounted = 8;    // its completion is counted (now or before)
+inline constexpr uint8_t kChangeRemoved = 16;   // event=stopped removed it
+inline constexpr uint8_t kChangeWasRemote = 32; // it was stored from another node's delta
 
 // Counts for a scrape (BEP 15 / BEP 48); all zero for an unknown torrent.
 struct ScrapeResult {
@@ -172,6 +183,74 @@ struct WsAnnounceResult {
   uint16_t target_count;
 };
 
+// ---- snapshots (issue 14; shm/partition_snapshot.cpp, format: shm/snapshot_codec.hpp) --------
+
+class DataChunkWriter;  // shm/snapshot_codec.hpp
+
+// Where a snapshot pass over a partition stands between slices. Start from {}; done once the
+// pass went past the last torrent. A pass runs while the partition keeps changing: a torrent
+// is written from one look at its record, a swarm visited over several slices may miss a peer
+// that moved between them (it comes back with its next announce) or show one twice (a loader
+// keys peers by address and port, so the second copy replaces the first).
+struct SnapshotCursor {
+  uint32_t torrent = 0;  // pool index of the next torrent
+  bool inside = false;   // its torrent record was written; peers go on from (list, pos)
+  uint32_t list = 0, pos = 0;
+  uint8_t info_hash[20] = {};  // of the torrent being written (to notice it was replaced)
+  bool done = false;
+};
+
+// One peer to restore from a snapshot. info_hash 20 bytes; completed: the torrent's count;
+// family 4/6, addr/port_be network order; flags kPeerSeeder | kPeerCompletedCounted |
+// kPeerRepresentative (a seeder is never a representative); last_seen: seconds since the
+// clock base (shm/clock.hpp); topology_group, progress as in AnnounceInput.
+struct RestoreInput {
+  const uint8_t* info_hash;
+  uint32_t completed;
+  uint8_t family;
+  uint8_t addr[16];
+  uint16_t port_be;
+  uint8_t flags;
+  uint32_t last_seen;
+  uint16_t topology_group;
+  uint16_t progress;
+};
+
+// ---- replication (issue 14; apply_remote in shm/partition.cpp, replicate_step in
+// shm/partition_snapshot.cpp) --------------------------------------
+
+// Another node's change to one peer (shm::Delta as the sync worker handed it over), applied
+// without a reply. family 4/6; addr/port_be network order; flags kDelta* (shm/cluster_segment.hpp:
+// seeder, stopped, completed now, completion counted); now: seconds since the clock base.
+struct RemoteInput {
+  const uint8_t* info_hash;
+  uint8_t family;
+  uint8_t addr[16];
+  uint16_t port_be;
+  uint8_t flags;
+  uint16_t topology_group;
+  uint16_t progress;
+  uint32_t now;
+};
+
+// A peer announced to this node, as replicate_step hands it out (flags as RemoteInput::flags,
+// without stopped or completed-now).
+struct OwnPeer {
+  const uint8_t* info_hash;
+  uint8_t family;
+  const uint8_t* addr;  // 4 or 16 bytes
+  uint16_t port_be;
+  uint8_t flags;
+  uint16_t topology_group;
+  uint16_t progress;
+};
+// Takes one OwnPeer; false when it has no room (the pass stops before that peer).
+class OwnPeerSink {
+ public:
+  virtual ~OwnPeerSink() = default;
+  virtual bool put(const OwnPeer& p) = 0;
+};
+
 // A view over a mapped partition segment. Not thread-safe; the owning swarm worker is the only
 // writer. Readers in other processes must not use it (they would see in-flight updates).
 class Partition {
@@ -219,6 +298,32 @@ class Partition {
   // counted once per peer. BEP 15 / BEP 3 semantics.
   AnnounceResult announce(const AnnounceInput& in, uint8_t* peers_out,
                           const PeerPolicy& policy = default_peer_policy());
+
+  // Writes BitTorrent torrents and their peers as snapshot records into `w` (which the caller
+  // began) from cursor `c` on, until the chunk is full, `budget` peers were written, or the pass
+  // is done (c.done). Returns the records written. Read-only (WebTorrent torrents are skipped:
+  // their peers are live connections that a restart closes). `t0`: seconds since the clock base
+  // at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later).
+  uint32_t snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget) const;
+
+  // Stores one peer of a snapshot (one transaction): creates its torrent if needed (no gate, no
+  // headroom), sets the torrent's completed count, stores or replaces the peer with the given
+  // flags and last_seen. ResponseStatus ok, or tracker_full (nothing changed) when the torrent
+  // or the peer does not fit; bad_request for a family other than 4/6.
+  uint8_t restore_peer(const RestoreInput& in);
+
+  // Applies another node's change (one transaction): stopped removes the peer; otherwise the
+  // peer is stored or refreshed (last_seen = in.now) with the seeder flag and marked remote, its
+  // torrent created if needed (refused, like a new torrent of an announce, past the headroom
+  // limit). A completion is counted when the delta says it was counted now at its origin and
+  // this node has not counted it for this peer, so `completed` counts once per peer across the
+  // cluster. ResponseStatus ok, tracker_full (nothing changed) or bad_request (family).
+  uint8_t apply_remote(const RemoteInput& in);
+
+  // The resync after a bus outage or a new node: visits this node's own peers (not kPeerRemote)
+  // of BitTorrent swarms from cursor `c` on (start from {}; c.done at the end) and hands each to
+  // `sink` until it refuses one or `budget` peers were handed. Read-only; returns peers handed.
+  uint32_t replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget) const;
 
   // Counts for one info_hash (20 bytes). Read-only.
   ScrapeResult scrape(const uint8_t* info_hash) const;

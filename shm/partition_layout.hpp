@@ -55,6 +55,9 @@ inline constexpr uint32_t kLists = 4;
 inline constexpr uint8_t kPeerSeeder = 1;            // the peer's last announce had left == 0
 inline constexpr uint8_t kPeerCompletedCounted = 2;  // its event=completed was counted once
 // kPeerRepresentative = 4 (shm/peer_view.hpp): a leecher elected by the tiered policy.
+inline constexpr uint8_t kPeerRemote = 8;  // last stored from another node's delta (issue 14), not
+                                           // from an announce to this node: not republished here
+inline constexpr uint8_t kPeerKnownFlags = 15;
 
 // Geometry and state of the partition, right after the SegmentHeader (offset 64).
 //   format            kPartitionFormat once partition_format finished (written last)
@@ -186,7 +189,8 @@ static_assert(sizeof(PeerSlot) == 12 && kShmSafe<PeerSlot>);
 
 // What follows the address in both peer records.
 //   port_be         port, network order
-//   flags           kPeerSeeder | kPeerCompletedCounted | kPeerRepresentative (leechers only)
+//   flags           kPeerSeeder | kPeerCompletedCounted | kPeerRepresentative (leechers only) |
+//                   kPeerRemote
 //   topology_group  location group id (0 unknown)
 //   progress        permille of a registered transfer the peer had at its last announce, 0xffff
 //                   unknown (shm/partition.hpp, kProgressUnknown; 0 in segments of older binaries)

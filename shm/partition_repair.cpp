@@ -78,7 +78,7 @@ bool check_list(Checker& c, uint32_t t, uint32_t list) {
   if (!c.claim(pl.block, units, 1, "peer list")) return false;
   for (uint32_t pos = 0; pos < pl.count; ++pos) {
     uint8_t flags = tail_of(peer_at(c.r, pl.block, list, pos), list)->flags;
-    if ((flags & ~7u) != 0 || (flags & kPeerSeeder) != (list & 1) || ((flags & kPeerRepresentative) && (list & 1)))
+    if ((flags & ~unsigned(kPeerKnownFlags)) != 0 || (flags & kPeerSeeder) != (list & 1) || ((flags & kPeerRepresentative) && (list & 1)))
       return c.fail(cat("torrent ", t, " list ", list, " peer ", pos, ": bad flags ", unsigned(flags)));
   }
   return true;
@@ -235,7 +235,7 @@ void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_
   for (uint32_t pos = 0; pos < pl.count;) {
     uint8_t* rec = peer_at(r, pl.block, list, pos);
     PeerTail* tail = tail_of(rec, list);
-    tail->flags = uint8_t((tail->flags & kPeerCompletedCounted) |
+    tail->flags = uint8_t((tail->flags & (kPeerCompletedCounted | kPeerRemote)) |
                           ((list & 1) ? kPeerSeeder : tail->flags & kPeerRepresentative));
     uint32_t tag = tag_of_record(r, t, list, rec);
     if (kept >= r.h->max_peers || probe_peer(r, t, list_family(list), rec, tail->port_be, tag) != kNil) {

@@ -88,5 +88,7 @@ std::string access_segment_name(const std::string& prefix) { return "/" + prefix
 std::string topology_segment_name(const std::string& prefix) { return "/" + prefix + "-topology"; }
 std::string transfers_segment_name(const std::string& prefix) { return "/" + prefix + "-transfers"; }
 std::string relay_segment_name(const std::string& prefix) { return "/" + prefix + "-relay"; }
+std::string snapshot_segment_name(const std::string& prefix) { return "/" + prefix + "-snapshot"; }
+std::string cluster_segment_name(const std::string& prefix) { return "/" + prefix + "-cluster"; }
 
 }  // namespace shoal::shm

@@ -55,5 +55,7 @@ std::string access_segment_name(const std::string& prefix);  // the access list 
 std::string topology_segment_name(const std::string& prefix);  // the topology map (shm/topology_segment.hpp)
 std::string transfers_segment_name(const std::string& prefix);  // registered transfers (shm/transfers_segment.hpp)
 std::string relay_segment_name(const std::string& prefix);  // socket-to-socket relay rings (shm/relay_ring.hpp)
+std::string snapshot_segment_name(const std::string& prefix);  // snapshot channels (shm/snapshot_segment.hpp)
+std::string cluster_segment_name(const std::string& prefix);  // cluster rings and bus status (shm/cluster_segment.hpp)
 
 }  // namespace shoal::shm

@@ -9,9 +9,11 @@
 #include <string>
 
 #include "conf/access_list.hpp"
+#include "conf/conn_id_key_file.hpp"
 #include "conf/topology_map.hpp"
 #include "conf/config.hpp"
 #include "shm/layout.hpp"
+#include "supervisor/conn_id_keys.hpp"
 #include "supervisor/daemon.hpp"
 #include "supervisor/instance_lock.hpp"
 #include "supervisor/listeners.hpp"
@@ -20,6 +22,7 @@
 #include "supervisor/proctitle.hpp"
 #include "supervisor/readiness.hpp"
 #include "supervisor/segments.hpp"
+#include "supervisor/snapshot_file.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/version.hpp"
 #include "worker/tls.hpp"
@@ -80,6 +83,21 @@ void swarm_totals(const shoal::shm::ControlSegment* c, const shoal::conf::Config
   shoal::shm::GaugeTotals t = shoal::shm::sum_gauges(c, cfg.swarm_workers);
   *torrents = t.torrents;
   *peers = t.peers_v4 + t.peers_v6 + t.peers_ws;
+}
+
+// `shoald -t`: "" when tracker.snapshot_load is unset, missing (shoald then starts empty: said on
+// stdout) or a good snapshot; else why it is not.
+std::string check_snapshot_config(const shoal::conf::Config& cfg) {
+  if (cfg.snapshot_load.empty()) return "";
+  shoal::shm::SnapshotInfo info;
+  shoal::shm::SnapshotTotals totals;
+  bool missing = false;
+  std::string why = shoal::supervisor::check_snapshot_file(cfg.snapshot_load, &info, &totals, &missing);
+  if (missing) printf("shoald: snapshot %s: not found: shoald would start with empty swarms\n", cfg.snapshot_load.c_str());
+  else if (why.empty())
+    printf("shoald: snapshot %s is good: %llu torrents, %llu peers, taken by %s at unix time %llu\n", cfg.snapshot_load.c_str(),
+           (unsigned long long)totals.torrents, (unsigned long long)totals.peers, info.node.c_str(), (unsigned long long)info.created_unix);
+  return missing ? "" : why.empty() ? "" : "snapshot " + why;
 }
 
 // fn() with the identity of daemon.user (supervisor/privileges.hpp): its result, or why the
@@ -170,6 +188,8 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
       // them as that user, needing no capability to override file permissions.
       supervisor::AsUser user(id);
       segs = open_segments(cfg, o.fresh, &kept);
+      supervisor::publish_conn_id_keys_at_start(cfg, segs.control_view());  // udp.connection_id_key_file, read as daemon.user
+      if (!kept) supervisor::prepare_snapshot_load(cfg, segs);  // new partitions: fill them from tracker.snapshot_load
     }
     created_fresh = !kept;
     auto udp = supervisor::open_udp_listeners(cfg);
@@ -236,6 +256,11 @@ int main(int argc, char** argv) {
       fprintf(stderr, "shoald: %s\n", acl.c_str());
       r.errors.push_back({r.config.source, 0, "", acl});
     }
+    std::string keys = shoal::conf::check_key_file_config(r.config);  // "udp.connection_id_key_file path[:line]: reason"
+    if (!keys.empty()) {
+      fprintf(stderr, "shoald: %s\n", keys.c_str());
+      r.errors.push_back({r.config.source, 0, "", keys});
+    }
     std::string account = shoal::supervisor::check_identity_names(r.config);  // daemon.user, daemon.group
     if (!account.empty()) {
       fprintf(stderr, "shoald: %s: %s\n", r.config.source.c_str(), account.c_str());
@@ -245,6 +270,11 @@ int main(int argc, char** argv) {
     if (!map.empty()) {
       fprintf(stderr, "shoald: %s\n", map.c_str());
       r.errors.push_back({r.config.source, 0, "", map});
+    }
+    std::string snap = check_snapshot_config(r.config);  // "snapshot PATH: offset N: reason"
+    if (!snap.empty()) {
+      fprintf(stderr, "shoald: %s\n", snap.c_str());
+      r.errors.push_back({r.config.source, 0, "", snap});
     }
   }
   if (!r.ok()) {

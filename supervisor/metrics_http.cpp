@@ -12,6 +12,7 @@
 #include "shm/clock.hpp"
 #include "shm/rings_layout.hpp"
 #include "supervisor/http_listen.hpp"
+#include "supervisor/stats_cluster.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/transfer_progress.hpp"
 #include "supervisor/transfer_store.hpp"
@@ -118,24 +119,25 @@ void render_gauges(std::string* out, const Supervisor& sup) {
 
 void render_workers(std::string* out, const Supervisor& sup) {
   const conf::Config& cfg = sup.config();
-  uint64_t restarts[2] = {0, 0};
+  uint64_t restarts[3] = {0, 0, 0};
   header(out, "shoal_worker_up", "gauge", "1 when the worker in the slot runs and reported ready.");
   for (const Slot& s : sup.slots()) {
     const shm::WorkerSlot& ws = sup.control()->slots[slot_number(s)];
     bool up = s.pid != 0 && shm::load_u32(ws.ready) == s.generation;
-    std::string role = s.role == shm::WorkerRole::socket ? "socket" : "swarm";
+    std::string role = role_name(s.role);
     sample(out, "shoal_worker_up", "role=\"" + role + "\",slot=\"" + std::to_string(s.index) + "\"", up);
-    restarts[s.role == shm::WorkerRole::socket ? 0 : 1] += s.restarts;
+    restarts[s.role == shm::WorkerRole::socket ? 0 : s.role == shm::WorkerRole::swarm ? 1 : 2] += s.restarts;
   }
   header(out, "shoal_worker_disabled", "gauge", "1 when the slot's worker is not restarted any more (crash loop).");
   for (const Slot& s : sup.slots()) {
-    std::string role = s.role == shm::WorkerRole::socket ? "socket" : "swarm";
+    std::string role = role_name(s.role);
     sample(out, "shoal_worker_disabled", "role=\"" + role + "\",slot=\"" + std::to_string(s.index) + "\"",
            s.state == SlotState::disabled);
   }
   header(out, "shoal_worker_restarts_total", "counter", "Worker restarts after a crash, by role.");
   sample(out, "shoal_worker_restarts_total", "role=\"socket\"", restarts[0]);
   sample(out, "shoal_worker_restarts_total", "role=\"swarm\"", restarts[1]);
+  if (cfg.cluster_enabled) sample(out, "shoal_worker_restarts_total", "role=\"sync\"", restarts[2]);
   shm::RingsGeometry g{cfg.socket_workers, cfg.swarm_workers, cfg.ring_slots};
   header(out, "shoal_queue_depth", "gauge", "Requests waiting in the ring towards each swarm worker.");
   for (uint32_t w = 0; w < cfg.swarm_workers; w++) {
@@ -204,6 +206,7 @@ std::string MetricsHttp::render(const Supervisor& sup) {
   render_gauges(&out, sup);
   render_workers(&out, sup);
   render_transfers(&out, sup);
+  render_cluster_metrics(&out, sup);
   return out;
 }
 

@@ -1,7 +1,7 @@
 // supervisor/rolling_restart.cpp — replaces every worker, one slot at a time, without losing
 // requests (stats "restart workers", SIGUSR2). Part of WorkerCycle (worker_cycle.hpp); runs in
 // the supervisor's loop on a 20 ms timer.
-//   swarm slot:  SIGTERM the worker (it finishes its batch and exits 0), start the new one; the
+//   swarm slot (and the sync worker's): SIGTERM the worker (it finishes its batch and exits 0), start the new one; the
 //                rings hold the requests in between (one writer per partition, never two).
 //   socket slot: start the new worker first, on the same sockets and the other ring set; when
 //                it reports ready, SIGUSR2 the old one, which stops reading, finishes its
@@ -92,7 +92,7 @@ void WorkerCycle::roll_step() {
       return;
     }
     Slot& s = slots_[roll_next_];
-    if (s.role == shm::WorkerRole::swarm) {
+    if (s.role != shm::WorkerRole::socket) {  // swarm and sync workers: one process at a time
       s.state = SlotState::draining;
       ops_->kill(s.pid, SIGTERM);
       roll_phase_ = RollPhase::swarm_wait_exit;

@@ -14,9 +14,11 @@
 #include "conf/access_list.hpp"
 #include "shm/access_segment.hpp"
 #include "shm/clock.hpp"
+#include "shm/cluster_segment.hpp"
 #include "shm/partition.hpp"
 #include "shm/rings_layout.hpp"
 #include "shm/relay_ring.hpp"
+#include "shm/snapshot_segment.hpp"
 #include "shm/transfers_segment.hpp"
 #include "supervisor/reload.hpp"
 #include "supervisor/topology_load.hpp"
@@ -69,11 +71,33 @@ void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t cl
   } else {
     shm::Segment::unlink(shm::relay_segment_name(cfg.shm_name));
   }
+  // Snapshot channels (issue 14): fresh at every start, touched only when used.
+  set->snapshot = shm::Segment::create(shm::snapshot_segment_name(cfg.shm_name), shm::snapshot_segment_bytes(cfg.swarm_workers),
+                                       shm::SegmentKind::snapshot, 0, cfg.swarm_workers, clock_base_ns);
+  for (uint32_t w = 0; w < cfg.swarm_workers; w++)
+    shm::SpscRing<shm::SnapshotChunkSlot>::init(shm::snapshot_ring_at(set->snapshot.base(), w), shm::kSnapshotSlots);
+  // Cluster rings and bus status (issue 14): fresh at every start, only for a cluster node.
+  if (cfg.cluster_enabled) {
+    shm::ClusterGeometry g{cfg.swarm_workers, cfg.cluster_ring_slots};
+    set->cluster = shm::Segment::create(shm::cluster_segment_name(cfg.shm_name), g.segment_bytes(), shm::SegmentKind::cluster,
+                                        0, cfg.swarm_workers, clock_base_ns);
+    reserve(set->cluster);
+    for (uint32_t w = 0; w < cfg.swarm_workers; w++) {
+      shm::SpscRing<shm::Delta>::init(static_cast<char*>(set->cluster.base()) + g.out_ring_offset(w), g.slots);
+      shm::SpscRing<shm::Delta>::init(static_cast<char*>(set->cluster.base()) + g.in_ring_offset(w), g.slots);
+    }
+  } else {
+    shm::Segment::unlink(shm::cluster_segment_name(cfg.shm_name));
+  }
 }
 
 SegmentSet create_segments(const conf::Config& cfg) {
   SegmentSet set;
   uint64_t base = shm::monotonic_ns();
+  // A snapshot to load holds peers last seen up to peer_ttl before now: the clock base goes that
+  // far back (shm times are u32 seconds after it), so their last_seen stays exact.
+  uint64_t back = cfg.snapshot_load.empty() ? 0 : (uint64_t(cfg.peer_ttl) + 60) * 1000000000ull;
+  base = base > back ? base - back : 0;
   // The access list first: a bad file is the likeliest start failure, and it stops us here.
   create_access_segment(cfg, &set, base);
   set.control = shm::Segment::create(shm::control_segment_name(cfg.shm_name), sizeof(shm::ControlSegment),
@@ -93,6 +117,7 @@ SegmentSet create_segments(const conf::Config& cfg) {
     c->slots[shm::swarm_slot(i)].role = uint32_t(shm::WorkerRole::swarm);
     c->slots[shm::swarm_slot(i)].index = i;
   }
+  c->slots[shm::sync_slot()].role = uint32_t(shm::WorkerRole::sync);
 
   shm::RingsGeometry g{cfg.socket_workers, cfg.swarm_workers, cfg.ring_slots};
   set.rings = shm::Segment::create(shm::rings_segment_name(cfg.shm_name), g.segment_bytes(), shm::SegmentKind::rings,
@@ -123,6 +148,8 @@ void unlink_segments(const conf::Config& cfg) {
   shm::Segment::unlink(shm::topology_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::transfers_segment_name(cfg.shm_name));
   shm::Segment::unlink(shm::relay_segment_name(cfg.shm_name));
+  shm::Segment::unlink(shm::snapshot_segment_name(cfg.shm_name));
+  shm::Segment::unlink(shm::cluster_segment_name(cfg.shm_name));
   for (uint32_t p = 0; p < cfg.swarm_workers; p++) shm::Segment::unlink(shm::partition_segment_name(cfg.shm_name, p));
 }
 

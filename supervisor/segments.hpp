@@ -19,6 +19,8 @@ struct SegmentSet {
   shm::Segment topology;  // shm/topology_segment.hpp; only the supervisor writes it
   shm::Segment transfers; // shm/transfers_segment.hpp; only the supervisor writes it
   shm::Segment relay;     // shm/relay_ring.hpp; only when ws or wss is enabled (socket workers)
+  shm::Segment snapshot;  // shm/snapshot_segment.hpp; one channel per swarm worker
+  shm::Segment cluster;   // shm/cluster_segment.hpp; only with cluster.enabled (swarm workers, sync worker)
   shm::ControlSegment* control_view() const { return static_cast<shm::ControlSegment*>(control.base()); }
 };
 

@@ -23,7 +23,8 @@ constexpr const char* kShmDir = "/dev/shm";
 bool is_segment_of(const std::string& file, const std::string& prefix) {
   if (file.rfind(prefix + "-", 0) != 0) return false;
   std::string rest = file.substr(prefix.size() + 1);
-  if (rest == "control" || rest == "rings" || rest == "access" || rest == "topology" || rest == "transfers" || rest == "relay") return true;
+  if (rest == "control" || rest == "rings" || rest == "access" || rest == "topology" || rest == "transfers" || rest == "relay" ||
+      rest == "snapshot" || rest == "cluster") return true;
   if (rest.rfind("part-", 0) != 0 || rest.size() == 5) return false;
   return std::all_of(rest.begin() + 5, rest.end(), [](char c) { return c >= '0' && c <= '9'; });
 }

@@ -15,6 +15,9 @@
 
 #include "shm/clock.hpp"
 #include "shm/rings_layout.hpp"
+#include "supervisor/conn_id_keys.hpp"
+#include "supervisor/snapshot_file.hpp"
+#include "supervisor/stats_cluster.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/torrent_file.hpp"
 #include "supervisor/version.hpp"
@@ -37,6 +40,22 @@ CommandResult fail(const std::string& why) {
   return r;
 }
 
+// show info's connection_ids: where the keys in force come from, their fingerprints (compare
+// them across the nodes of a cluster), and the SIGHUP re-reads of the key file.
+json_t* connection_ids_json(Supervisor& sup) {
+  const conf::Config& c = sup.config();
+  const shm::ConnIdKeys& k = sup.control()->conn_id_keys;
+  json_t* o = json_object();
+  json_object_set_new(o, "key_file", json_string(c.udp_connection_id_key_file.c_str()));
+  json_object_set_new(o, "keys", json_integer(load_u32(k.count)));
+  json_object_set_new(o, "fingerprints", json_string(conn_id_key_fingerprints(sup.control()).c_str()));
+  json_object_set_new(o, "clock", json_string(c.udp_connection_id_key_file.empty() ? "monotonic" : "wall"));
+  json_object_set_new(o, "skew_seconds", json_integer(c.udp_connection_id_key_file.empty() ? 0 : c.udp_connection_id_skew));
+  json_object_set_new(o, "reloads", json_integer(load_u32(k.reloads)));
+  json_object_set_new(o, "reload_errors", json_integer(load_u32(k.reload_errors)));
+  return o;
+}
+
 CommandResult show_info(Supervisor& sup, const std::string&) {
   const conf::Config& c = sup.config();
   json_t* o = json_object();
@@ -52,6 +71,8 @@ CommandResult show_info(Supervisor& sup, const std::string&) {
   json_t* pids = json_array();
   for (const Slot& s : sup.slots()) json_array_append_new(pids, json_integer(s.pid));
   json_object_set_new(o, "worker_pids", pids);
+  json_object_set_new(o, "snapshot", snapshot_info_json(sup));
+  json_object_set_new(o, "connection_ids", connection_ids_json(sup));
   return ok(o);
 }
 
@@ -60,6 +81,7 @@ uint64_t queue_depth(Supervisor& sup, const Slot& s) {
   const conf::Config& c = sup.config();
   shm::RingsGeometry g{c.socket_workers, c.swarm_workers, c.ring_slots};
   uint64_t d = 0;
+  if (s.role == shm::WorkerRole::sync) return 0;  // its rings: show cluster
   for (uint32_t i = 0; i < (s.role == shm::WorkerRole::socket ? c.swarm_workers : c.socket_workers); i++) {
     uint32_t sock = s.role == shm::WorkerRole::socket ? s.index : i;
     uint32_t swarm = s.role == shm::WorkerRole::socket ? i : s.index;
@@ -91,7 +113,7 @@ CommandResult show_workers(Supervisor& sup, const std::string&) {
     uint32_t tick = load_u32(ws.last_tick);
     json_t* w = json_object();
     json_object_set_new(w, "slot", json_integer(slot_number(s)));
-    json_object_set_new(w, "role", json_string(s.role == shm::WorkerRole::socket ? "socket" : "swarm"));
+    json_object_set_new(w, "role", json_string(role_name(s.role)));
     json_object_set_new(w, "index", json_integer(s.index));
     json_object_set_new(w, "pid", json_integer(s.pid));
     json_object_set_new(w, "state", json_string(state_name(s.state)));
@@ -230,6 +252,12 @@ const std::vector<Command>& stats_commands() {
       {"transfer show", "transfer show <name|hex info_hash> [json]", "one transfer and its files", true, &transfer_show},
       {"transfer add", "transfer add <path of a .torrent>", "register a deploy transfer (kept in transfers.state_dir)", true, &transfer_add},
       {"transfer remove", "transfer remove <name|hex info_hash>", "unregister a transfer, delete its .torrent and drop its swarm", true, &transfer_remove},
+      {"snapshot save", "snapshot save <absolute path>",
+       "write every swarm (BitTorrent peers) to a snapshot file (atomically: a temporary file renamed); "
+       "tracker.snapshot_load reads it at start", true, &snapshot_save},
+      {"show cluster", "show cluster [json]",
+       "this node, the NATS bus (state, server, reconnects), replication counters and the other nodes seen "
+       "(last message age, lag)", false, &show_cluster},
       {"help", "help", "this list", false, &help},
   };
   return table;

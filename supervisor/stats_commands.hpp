@@ -22,6 +22,7 @@ struct CommandResult {
   std::string error;            // non-empty: the command failed (reply "error: ...")
   std::function<bool(CommandResult*)> poll;
   bool waiting_turn = false;    // set by poll: not sent yet, queued behind other clients
+  bool progressed = false;      // set by poll: work went on (a long command's deadline restarts)
 };
 
 struct Command {

@@ -1,7 +1,7 @@
 // supervisor/stats_socket.cpp — see stats_socket.hpp. Runs in the supervisor's event loop.
 // Each connection is a bufferevent; lines are read with evbuffer_readln, answered in order.
 // A command that completes later ("show torrent") holds the connection's further input until
-// it is answered or times out (1 s).
+// it is answered or times out (1 s; for "snapshot save", 1 s without progress).
 #include "supervisor/stats_socket.hpp"
 
 #include <event2/buffer.h>
@@ -71,6 +71,8 @@ void process_lines(Conn* c);
 void on_poll(evutil_socket_t, short, void* arg) {
   Conn* c = static_cast<Conn*>(arg);
   if (!c->pending.poll(&c->pending)) {
+    if (c->pending.progressed) c->polls = 0;  // "snapshot save": 1 s without progress, not in all
+    c->pending.progressed = false;
     bool waiting = c->pending.waiting_turn;
     if (waiting ? ++c->queued_polls < kQueueLimit : ++c->polls < kPollLimit) {
       timeval tv{0, kPollMs * 1000};

@@ -1,6 +1,6 @@
 // supervisor/supervisor.cpp — see supervisor.hpp. The supervisor's event loop handles, in
-// order of arrival, signals (TERM/INT stop, CHLD reap, HUP forwarded to socket workers for the
-// TLS certificate, USR1 access-list reload, USR2 rolling restart), the timers of the worker
+// order of arrival, signals (TERM/INT stop, CHLD reap, HUP: connection-id key file re-read and
+// forwarded to socket workers for the TLS certificate, USR1 access-list reload, USR2 rolling restart), the timers of the worker
 // cycle (supervisor/worker_cycle.hpp: restarts, rolling restart, stop deadline) and the stats,
 // metrics and admin sockets. Workers are forked from timer/signal callbacks (through
 // SystemProcessOps); the child drops the parent's loop (never touches it) and builds its own.
@@ -23,6 +23,7 @@
 #include <stdexcept>
 
 #include "shm/clock.hpp"
+#include "supervisor/conn_id_keys.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/admin_http.hpp"
 #include "supervisor/instance_lock.hpp"
@@ -187,7 +188,7 @@ void Supervisor::become_worker(const Slot& slot) {
   for (int sig : kHandledSignals) signal(sig, SIG_DFL);
   // A forwarded SIGHUP must never kill a socket worker that has not installed its handler yet.
   if (slot.role == shm::WorkerRole::socket) signal(SIGHUP, SIG_IGN);
-  if (slot.role == shm::WorkerRole::swarm) signal(SIGUSR2, SIG_IGN);  // drain is for socket workers
+  if (slot.role != shm::WorkerRole::socket) signal(SIGUSR2, SIG_IGN);  // drain is for socket workers
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -219,8 +220,10 @@ void Supervisor::become_worker(const Slot& slot) {
   close_inherited_fds(ctx);
   std::string title = "shoald: " + slot.name();
   proctitle_set(title.c_str());
-  log_set_role((slot.role == shm::WorkerRole::socket ? "socket/" : "swarm/") + std::to_string(slot.index));
-  int rc = slot.role == shm::WorkerRole::socket ? worker::run_socket_worker(ctx) : worker::run_swarm_worker(ctx);
+  log_set_role(std::string(role_name(slot.role)) + "/" + std::to_string(slot.index));
+  int rc = slot.role == shm::WorkerRole::socket  ? worker::run_socket_worker(ctx)
+           : slot.role == shm::WorkerRole::swarm ? worker::run_swarm_worker(ctx)
+                                                 : worker::run_sync_worker(ctx);
   _exit(rc);
 }
 
@@ -244,11 +247,14 @@ void Supervisor::check_ready() {
                   std::to_string(cfg_.swarm_workers) + " swarm workers");
 }
 
-// SIGHUP: the only reloadable state so far is the TLS certificate, which each socket worker
-// re-reads itself (so a worker that cannot read it keeps its old one and says so).
+// SIGHUP: the connection-id key file, which the supervisor re-reads and publishes (a bad file
+// keeps the keys in force), and the TLS certificate, which each socket worker re-reads itself
+// (so a worker that cannot read it keeps its old one and says so).
 void Supervisor::forward_reload() {
+  if (!cfg_.udp_connection_id_key_file.empty()) reload_conn_id_keys(cfg_, segments_.control_view());
   if (!cfg_.https_enabled && !cfg_.wss_enabled) {
-    LOG_INFO("SIGHUP received: nothing to reload (https and wss are off)");
+    if (cfg_.udp_connection_id_key_file.empty())
+      LOG_INFO("SIGHUP received: nothing to reload (no udp.connection_id_key_file; https and wss are off)");
     return;
   }
   size_t n = 0;

@@ -1,8 +1,9 @@
 // supervisor/supervisor.hpp — the supervisor process: owns the listening sockets, eventfds and
 // shm segments (all created before any fork), runs the worker cycle (supervisor/worker_cycle.hpp:
 // fixed slots, restart with back-off, crash-loop breaker, rolling restart, stop on
-// SIGTERM/SIGINT) over the real fork/kill/wait (supervisor/process_ops.hpp), and forwards SIGHUP
-// to the socket workers (they reload the TLS certificate). It never touches partition data or
+// SIGTERM/SIGINT) over the real fork/kill/wait (supervisor/process_ops.hpp), re-reads the
+// connection-id key file on SIGHUP (supervisor/conn_id_keys.hpp) and forwards SIGHUP to the
+// socket workers (they reload the TLS certificate). It never touches partition data or
 // the rings' contents.
 #pragma once
 #include <event2/event.h>

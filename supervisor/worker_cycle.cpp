@@ -14,14 +14,17 @@
 
 namespace shoal::supervisor {
 
-std::string Slot::name() const {
-  return std::string(role == shm::WorkerRole::socket ? "socket" : "swarm") + " worker " + std::to_string(index);
+const char* role_name(shm::WorkerRole role) {
+  return role == shm::WorkerRole::socket ? "socket" : role == shm::WorkerRole::swarm ? "swarm" : "sync";
 }
+
+std::string Slot::name() const { return std::string(role_name(role)) + " worker " + std::to_string(index); }
 
 WorkerCycle::WorkerCycle(const conf::Config& cfg, shm::ControlSegment* control, ProcessOps* ops)
     : cfg_(cfg), control_(control), ops_(ops) {
   for (uint32_t i = 0; i < cfg.swarm_workers; i++) slots_.push_back(Slot{shm::WorkerRole::swarm, i});
   for (uint32_t i = 0; i < cfg.socket_workers; i++) slots_.push_back(Slot{shm::WorkerRole::socket, i});
+  if (cfg.cluster_enabled) slots_.push_back(Slot{shm::WorkerRole::sync, 0});
   for (Slot& s : slots_) s.generation = shm::load_u32(shm_slot(s).generation);
 }
 

@@ -41,8 +41,12 @@ struct Slot {
   std::string name() const;    // "socket worker 0"
 };
 
+// "socket", "swarm" or "sync" (logs, stats, metrics).
+const char* role_name(shm::WorkerRole role);
+
 // Index of a slot in the control segment's slots[] and counters[].
 inline uint32_t slot_number(const Slot& s) {
+  if (s.role == shm::WorkerRole::sync) return shm::sync_slot();
   return s.role == shm::WorkerRole::socket ? shm::socket_slot(s.index) : shm::swarm_slot(s.index);
 }
 
@@ -85,7 +89,8 @@ class WorkerCycle {
   static constexpr uint64_t kDrainTimeoutNs = 15ull * 1000000000ull;  // roll: old socket worker drains
 
   // One slot per configured worker, swarm workers first (so partitions are served when socket
-  // workers start routing). Generations go on from the ones `control` holds (0 in fresh
+  // workers start routing), and with cluster.enabled the sync worker last (issue 14: it talks to
+  // NATS; restarted, rolled and stopped like a swarm worker, and nothing waits for it). Generations go on from the ones `control` holds (0 in fresh
   // segments, a previous shoald's after a re-attach), so a reply token or ring-set owner of a
   // previous process can never match a new one. `cfg`, `control` and `ops` outlive the cycle.
   WorkerCycle(const conf::Config& cfg, shm::ControlSegment* control, ProcessOps* ops);

@@ -76,7 +76,7 @@ int wait_ready(const std::string& path, double seconds) {
 
 int main(int argc, char** argv) {
   std::string path = "/run/shoald.sock";
-  int timeout_s = 5;
+  int timeout_s = 5;  // seconds of silence from shoald (a snapshot save answers when it is done: 600)
   int opt;
   while ((opt = getopt(argc, argv, "+s:t:h")) != -1) {
     if (opt == 's') path = optarg;
@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: shoalctl [-s SOCKET] [-t SECONDS] COMMAND...  (try: shoalctl help)\n");
     return 2;
   }
+  if (!strcmp(argv[optind], "snapshot") && timeout_s == 5) timeout_s = 600;
   if (!strcmp(argv[optind], "wait-ready")) return wait_ready(path, optind + 1 < argc ? atof(argv[optind + 1]) : 10.0);
   std::string line;
   for (int i = optind; i < argc; i++) {
@@ -103,6 +104,12 @@ int main(int argc, char** argv) {
       }
       word = abs;
       free(abs);
+    }
+    // "snapshot save FILE": the supervisor writes the file (it may not exist yet): an absolute path.
+    if (i == optind + 2 && !strcmp(argv[optind], "snapshot") && !strcmp(argv[optind + 1], "save") && word[0] != '/') {
+      char cwd[4096];
+      if (!getcwd(cwd, sizeof cwd)) return fprintf(stderr, "shoalctl: getcwd: %s\n", strerror(errno)), 1;
+      word = std::string(cwd) + "/" + word;
     }
     line += (i > optind ? " " : "") + word;
   }

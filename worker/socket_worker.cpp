@@ -53,7 +53,7 @@ class SocketWorker final {
                                           &access_, shared->counters, loop->base(), random_u32(),
                                           shared->control->control.partition_key);
     frontends_.push_back(make_udp_frontend(loop->base(), cfg_, path_.get(), &access_, shared->counters, ctx.udp_sockets,
-                                           shared->control->control.conn_id_key, shared->clock_base_ns));
+                                           &shared->control->conn_id_keys, shared->clock_base_ns));
     std::vector<TcpListener> http, ws;
     for (const TcpListener& l : ctx.tcp_listeners) (l.websocket ? ws : http).push_back(l);
     if (!http.empty())

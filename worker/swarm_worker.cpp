@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <vector>
 
@@ -22,6 +23,8 @@
 #include "supervisor/log.hpp"
 #include "shm/topology_segment.hpp"
 #include "worker/background_check.hpp"
+#include "worker/cluster_link.hpp"
+#include "worker/snapshot_pass.hpp"
 #include "worker/peer_policy.hpp"
 #include "worker/source_limiter.hpp"
 #include "worker/peer_policy_location.hpp"
@@ -42,11 +45,13 @@ constexpr uint32_t kPoisonStrikes = 2;
 
 uint64_t request_mark(size_t ring, uint64_t position) { return 1 + (uint64_t(ring) << 48 | (position & ((1ull << 48) - 1))); }
 
-class SwarmWorker {
+class SwarmWorker final : public DeltaGuard {
  public:
+  // cluster_base: the cluster segment (issue 14), nullptr when cluster.enabled is false.
   SwarmWorker(const WorkerContext& ctx, SharedState* shared, shm::Partition* part, WorkerLoop* loop,
-              const shm::PeerPolicy* policy)
+              const shm::PeerPolicy* policy, void* cluster_base)
       : ctx_(ctx), shared_(shared), part_(part), woken_(ctx.socket_eventfds.size(), false), policy_(policy),
+        cluster_(cluster_base, *ctx.config, ctx.index, part, shared->counters, loop->base()),
         gate_(ctx.config->new_torrents_per_source_rate, ctx.config->new_torrents_per_source_burst) {
     // Ring r = s * kSets + k: socket worker s, ring set k.
     for (uint32_t s = 0; s < shared_->geometry.socket_workers; s++) {
@@ -88,6 +93,10 @@ class SwarmWorker {
       uint64_t done = set_in_use(s, k) ? drain_ring(r, now, &backlog) : drain_orphaned(r, now);
       if (done) woken_[r] = true;
     }
+    // Other nodes' changes (issue 14), after this node's own requests; then this batch's changes go out.
+    if (cluster_.apply_incoming(now, kMaxBatch * 4, *this)) backlog = true;
+    cluster_.flush();
+    cluster_.check_resync();
     for (size_t r = 0; r < woken_.size(); r++) {  // the process on that ring set, not its twin
       if (!woken_[r]) continue;
       wake(ctx_.socket_eventfds[r]);
@@ -99,8 +108,12 @@ class SwarmWorker {
       evtimer_add(retry_, &ms);
     }
     answer_query();
+    if (snapshot_) snapshot_->poll();
     publish_gauges();
   }
+
+  // Answers the supervisor's snapshot requests from now on (issue 14).
+  void set_snapshot_pass(SnapshotPass* pass) { snapshot_ = pass; }
 
   // Copies the partition's totals to this worker's gauges in the control segment.
   void publish_gauges() {
@@ -254,6 +267,11 @@ class SwarmWorker {
   }
 
  private:
+  // DeltaGuard: the in ring of the cluster counts as ring requests_.size() for poison marks.
+  bool skip(uint64_t position) override { return skip_poison(requests_.size(), position); }
+  void mark(uint64_t position) override { mark_applying(request_mark(requests_.size(), position)); }
+  void done() override { mark_applying(0); }
+
   bool skip_poison(size_t r, uint64_t position) {
     if (poison_ == 0 || request_mark(r, position) != poison_) return false;
     poison_ = 0;
@@ -300,6 +318,7 @@ class SwarmWorker {
     in.now = now;
     in.gate = gate_.enabled() ? &gate_ : nullptr;
     shm::AnnounceResult r = part_->announce(in, out->peers, *policy_);
+    cluster_.on_announce(in, r);
     out->status = r.status;
     out->seeders = r.seeders;
     out->leechers = r.leechers;
@@ -410,6 +429,7 @@ class SwarmWorker {
   std::vector<shm::SpscRing<shm::Response>> responses_;
   std::vector<bool> woken_;
   const shm::PeerPolicy* policy_;  // chooses the peers of each reply (peer_selection.policy)
+  ClusterLink cluster_;            // rings to the sync worker (cluster.enabled)
   uint64_t poison_ = 0;            // request_mark() of a request to skip, 0 = none
   // Fault injection for the test suite (shoald(8), ENVIRONMENT): SHOAL_TEST_ABORT_INFO_HASH, 40
   // hex digits, makes this worker abort when it applies a request for that info_hash.
@@ -430,6 +450,7 @@ class SwarmWorker {
       return limiter.allow(family, addr, shm::monotonic_ns() / 1000000);
     }
   } gate_;
+  SnapshotPass* snapshot_ = nullptr;       // writes the partition for "snapshot save"
   std::vector<uint32_t> seen_generation_;  // per socket slot: the active generation last seen
   uint32_t purge_wraps_ = 0;               // sweep wraps left in a running purge (0 = none)
 };
@@ -473,16 +494,57 @@ std::unique_ptr<shm::PeerPolicy> open_policy(const conf::Config& cfg, const shm:
   return p;
 }
 
+// Writes the heartbeat while a snapshot loads (the worker is not ready yet; the tick says it lives).
+void load_tick(void* arg) {
+  auto* shared = static_cast<SharedState*>(arg);
+  shm::store_u32(shared->slot->last_tick, shm::seconds_since(shared->clock_base_ns));
+}
+
+// Loads tracker.snapshot_load into a new partition when the supervisor asked for it (issue 14),
+// before this worker reports ready. False (logged) when the file cannot be loaded: the
+// supervisor checked it at start, so it changed or went away since.
+bool load_snapshot_if_pending(const WorkerContext& ctx, SharedState& shared, shm::Partition* part, const shm::Segment& seg) {
+  shm::SnapshotControl* ctl = shm::snapshot_control(seg.base(), ctx.index);
+  if (shm::load_u32(ctl->load_pending) == 0) return true;
+  const conf::Config& c = *ctx.config;
+  shm::store_u32(ctl->load_state, shm::kLoadRunning);
+  LoadReport r = load_snapshot(c.snapshot_load, part, ctx.index, c.swarm_workers, shared.control->control.partition_key, c.peer_ttl,
+                               uint64_t(time(nullptr)), shm::seconds_since(shared.clock_base_ns), &load_tick, &shared);
+  if (!r.ok) {
+    shm::store_u32(ctl->load_state, shm::kLoadFailed);
+    LOG_ERROR("partition %u: cannot load the snapshot %s", ctx.index, r.error.c_str());
+    return false;
+  }
+  ctl->loaded_peers = r.peers;
+  ctl->skipped_expired = r.expired;
+  ctl->refused_full = r.full;
+  ctl->loaded_torrents = part->totals().torrents;
+  shm::store_u32(ctl->load_state, shm::kLoadDone);
+  shm::store_u32(ctl->load_pending, 0);
+  LOG_INFO("partition %u loaded the snapshot %s: %llu torrents, %llu peers; %llu peers skipped (older than peer_ttl), "
+           "%llu refused (partition full); %.2f s",
+           ctx.index, c.snapshot_load.c_str(), (unsigned long long)ctl->loaded_torrents, (unsigned long long)r.peers,
+           (unsigned long long)r.expired, (unsigned long long)r.full, r.seconds);
+  return true;
+}
+
 }  // namespace
 
 int run_swarm_worker(const WorkerContext& ctx) {
   uint64_t started_ns = shm::monotonic_ns();
   SharedState shared;
-  shm::Segment part_seg, topology_seg;
+  shm::Segment part_seg, topology_seg, snapshot_seg, cluster_seg;
   try {
+    snapshot_seg = shm::Segment::attach(shm::snapshot_segment_name(ctx.config->shm_name), shm::SegmentKind::snapshot);
+    if (snapshot_seg.size() < shm::snapshot_segment_bytes(ctx.index + 1)) throw std::runtime_error("snapshot segment too small");
     topology_seg = shm::Segment::attach(shm::topology_segment_name(ctx.config->shm_name), shm::SegmentKind::topology, true);
     shared = attach_shared(ctx);
     part_seg = shm::Segment::attach(shm::partition_segment_name(ctx.config->shm_name, ctx.index), shm::SegmentKind::partition);
+    if (ctx.config->cluster_enabled) {
+      cluster_seg = shm::Segment::attach(shm::cluster_segment_name(ctx.config->shm_name), shm::SegmentKind::cluster);
+      if (cluster_seg.size() < shm::ClusterGeometry{ctx.config->swarm_workers, ctx.config->cluster_ring_slots}.segment_bytes())
+        throw std::runtime_error("cluster segment too small");
+    }
   } catch (const std::exception& e) {
     LOG_ERROR("cannot attach shared memory: %s", e.what());
     return 1;
@@ -494,15 +556,19 @@ int run_swarm_worker(const WorkerContext& ctx) {
   std::optional<WorkerLoop> loop;
   std::unique_ptr<shm::PeerPolicy> policy;  // before the worker, which points to it
   std::optional<SwarmWorker> worker;
+  std::unique_ptr<SnapshotPass> pass;  // after the worker: destroyed before it
   bool fast = true;
   try {
     fast = !poison_suspected(shared.slot);
     part.emplace(recover_partition(part_seg, ctx.index, shared.counters, fast));
     const conf::Config& c = *ctx.config;
     part->set_new_torrent_peer_limit(uint32_t(uint64_t(c.peers_per_partition) * (100 - c.headroom_percent) / 100));
+    if (!load_snapshot_if_pending(ctx, shared, &*part, snapshot_seg)) return 1;
     loop.emplace(&shared);
     policy = open_policy(*ctx.config, topology_seg);
-    worker.emplace(ctx, &shared, &*part, &*loop, policy.get());
+    worker.emplace(ctx, &shared, &*part, &*loop, policy.get(), ctx.config->cluster_enabled ? cluster_seg.base() : nullptr);
+    pass = std::make_unique<SnapshotPass>(loop->base(), &*part, snapshot_seg.base(), ctx.index);
+    worker->set_snapshot_pass(pass.get());
   } catch (const std::exception& e) {
     LOG_ERROR("fatal: swarm worker %u cannot start: %s", ctx.index, e.what());
     return 1;

@@ -4,10 +4,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cstring>
+#include <ctime>
+#include <stdexcept>
 
 #include "shm/clock.hpp"
+#include "supervisor/log.hpp"
 #include "worker/connection_id.hpp"
 #include "worker/source_limiter.hpp"
 #include "worker/udp_codec.hpp"
@@ -20,6 +25,20 @@ constexpr int kMaxRecvRounds = 8;  // recvmmsg batches per readable event (fairn
 
 using shm::Counter;
 
+// The keys in force at start. The supervisor writes them only at start and on SIGHUP, for a
+// moment; a reader that keeps finding the block busy (a supervisor stopped mid-write) gives up
+// after about a second and the worker exits as failed to start.
+// skew_s: udp.connection_id_skew, used only with a key file (wall-clock buckets shared by nodes).
+std::unique_ptr<ConnectionIds> initial_conn_ids(const shm::ConnIdKeys* k, uint64_t* seq, uint32_t skew_s) {
+  shm::ConnIdKeySet set;
+  for (int round = 0; round < 1000; round++) {
+    if (shm::read_conn_id_keys(k, &set, seq)) return std::make_unique<ConnectionIds>(set.keys, set.count, skew_s);
+    struct timespec ms{0, 1000000};
+    nanosleep(&ms, nullptr);
+  }
+  throw std::runtime_error("cannot read the connection-id keys from the control segment");
+}
+
 // Source address of a datagram in the forms the rest of the front-end needs.
 struct Source {
   int family;        // AF_INET / AF_INET6 after canonicalisation
@@ -30,10 +49,11 @@ struct Source {
 class UdpFrontend final : public ProtocolFrontend {
  public:
   UdpFrontend(event_base* base, const conf::Config& cfg, RequestPath* path, AccessCheck* access,
-              shm::CounterBlock* counters, const std::vector<UdpSocket>& sockets, const uint8_t conn_id_key[16],
+              shm::CounterBlock* counters, const std::vector<UdpSocket>& sockets, const shm::ConnIdKeys* conn_id_keys,
               uint64_t clock_base_ns)
       : cfg_(cfg), path_(path), access_(access), counters_(counters), sockets_(sockets), clock_base_ns_(clock_base_ns),
-        conn_ids_(conn_id_key), recv_(std::make_unique<RecvBatch>()),
+        keys_(conn_id_keys), wall_clock_(!cfg.udp_connection_id_key_file.empty()),
+        conn_ids_(initial_conn_ids(conn_id_keys, &keys_seq_, wall_clock_ ? cfg.udp_connection_id_skew : 0)), recv_(std::make_unique<RecvBatch>()),
         limiter_(cfg.udp_per_source_rate, cfg.udp_per_source_burst) {
     for (const UdpSocket& s : sockets_) {
       sends_.push_back(std::make_unique<SendQueue>(s.fd));
@@ -89,7 +109,10 @@ class UdpFrontend final : public ProtocolFrontend {
     for (int round = 0; round < kMaxRecvRounds; round++) {
       size_t n = recv_->receive(sockets_[sock].fd);
       if (n == 0) break;
-      now_s_ = shm::seconds_since(clock_base_ns_);
+      // Connection ids: wall-clock seconds when nodes share a key file (their buckets must
+      // agree), else seconds since the segment clock base (monotonic, survives clock steps).
+      now_s_ = wall_clock_ ? uint32_t(time(nullptr)) : shm::seconds_since(clock_base_ns_);
+      if (shm::conn_id_keys_seq(keys_) != keys_seq_) refresh_keys();
       if (limiter_.enabled()) now_ms_ = shm::monotonic_ns() / 1000000ull;
       access_->begin_batch();  // one access list for the whole batch, and the ack
       shm::count(counters_, Counter::udp_received, n);
@@ -128,7 +151,7 @@ class UdpFrontend final : public ProtocolFrontend {
     }
     // Everything else must carry a connection id we issued to this address: no reply at all
     // otherwise, so the tracker cannot be used to reflect traffic at a spoofed source.
-    if (!conn_ids_.valid(rq.connection_id, src.family, src.addr, now_s_)) {
+    if (!conn_ids_->valid(rq.connection_id, src.family, src.addr, now_s_)) {
       shm::count(counters_, Counter::udp_bad_connection_id);
       return;
     }
@@ -141,6 +164,19 @@ class UdpFrontend final : public ProtocolFrontend {
       route_announce(sock, src, i, rq.announce);
     else if (rq.action == udp::Action::scrape)
       route_scrape(sock, src, i, rq.scrape);
+  }
+
+  // The supervisor published new keys (SIGHUP: key file re-read). Takes them when the seqlock
+  // gives a consistent copy; otherwise keeps the keys it has and tries again next batch.
+  void refresh_keys() {
+    shm::ConnIdKeySet set;
+    uint64_t seq = 0;
+    if (!shm::read_conn_id_keys(keys_, &set, &seq)) return;
+    keys_seq_ = seq;
+    if (conn_ids_->set_keys(set.keys, set.count))
+      LOG_INFO("connection-id keys updated: %u key%s in force", set.count, set.count == 1 ? "" : "s");
+    else
+      LOG_ERROR("cannot set up the new connection-id keys (OpenSSL); keeping the previous ones");
   }
 
   static const char* error_text(udp::ParseError e) {
@@ -156,7 +192,7 @@ class UdpFrontend final : public ProtocolFrontend {
 
   void reply_connect(size_t sock, const Source& src, size_t i, uint32_t transaction) {
     uint8_t* out = sends_[sock]->next();
-    size_t n = udp::encode_connect(out, transaction, conn_ids_.make(src.family, src.addr, now_s_));
+    size_t n = udp::encode_connect(out, transaction, conn_ids_->make(src.family, src.addr, now_s_));
     push_reply(sock, n, recv_->source(i));
     shm::count(counters_, Counter::udp_connect);
   }
@@ -280,12 +316,15 @@ class UdpFrontend final : public ProtocolFrontend {
   shm::CounterBlock* counters_;
   std::vector<UdpSocket> sockets_;
   uint64_t clock_base_ns_;
-  ConnectionIds conn_ids_;
+  const shm::ConnIdKeys* keys_;  // control segment: the keys in force (seqlock)
+  bool wall_clock_;              // udp.connection_id_key_file set: buckets of wall-clock time
+  uint64_t keys_seq_ = 0;        // seqlock sequence of the keys conn_ids_ holds
+  std::unique_ptr<ConnectionIds> conn_ids_;
   std::unique_ptr<RecvBatch> recv_;
   std::vector<std::unique_ptr<SendQueue>> sends_;
   std::vector<event*> events_;
   SourceLimiter limiter_;  // udp.per_source_rate
-  uint32_t now_s_ = 0;
+  uint32_t now_s_ = 0;     // connection-id time of the batch (see on_socket)
   uint64_t now_ms_ = 0;    // monotonic, for the limiter (read once per batch)
 };
 
@@ -294,8 +333,8 @@ class UdpFrontend final : public ProtocolFrontend {
 std::unique_ptr<ProtocolFrontend> make_udp_frontend(event_base* base, const conf::Config& cfg, RequestPath* path,
                                                     AccessCheck* access, shm::CounterBlock* counters,
                                                     const std::vector<UdpSocket>& sockets,
-                                                    const uint8_t conn_id_key[16], uint64_t clock_base_ns) {
-  return std::make_unique<UdpFrontend>(base, cfg, path, access, counters, sockets, conn_id_key, clock_base_ns);
+                                                    const shm::ConnIdKeys* conn_id_keys, uint64_t clock_base_ns) {
+  return std::make_unique<UdpFrontend>(base, cfg, path, access, counters, sockets, conn_id_keys, clock_base_ns);
 }
 
 }  // namespace shoal::worker

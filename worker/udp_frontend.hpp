@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conf/config.hpp"
+#include "shm/conn_id_keys.hpp"
 #include "shm/counters.hpp"
 #include "worker/access_check.hpp"
 #include "worker/protocol_frontend.hpp"
@@ -21,14 +22,16 @@
 
 namespace shoal::worker {
 
-// Builds the front-end for the slot's `sockets` on `base`. `conn_id_key`: the 16-byte connection
-// id secret (control segment); `access`: the worker's access list, whose snapshot it refreshes at
-// each batch; `clock_base_ns`: the shared clock base (connection ids use its seconds). Submits
-// through `path` and counts into `counters`; the caller attaches it to `path`. Throws
-// std::runtime_error if OpenSSL cannot set up the connection-id cipher.
+// Builds the front-end for the slot's `sockets` on `base`. `conn_id_keys`: the connection-id keys
+// in force (control segment, shm/conn_id_keys.hpp), checked once per batch and taken again when
+// the supervisor publishes new ones; `access`: the worker's access list, whose snapshot it
+// refreshes at each batch; `clock_base_ns`: the shared clock base (connection ids use its
+// seconds, or wall-clock seconds with udp.connection_id_key_file). Submits through `path` and
+// counts into `counters`; the caller attaches it to `path`. Throws std::runtime_error if OpenSSL
+// cannot set up the connection-id cipher or the keys cannot be read.
 std::unique_ptr<ProtocolFrontend> make_udp_frontend(event_base* base, const conf::Config& cfg, RequestPath* path,
                                                     AccessCheck* access, shm::CounterBlock* counters,
                                                     const std::vector<UdpSocket>& sockets,
-                                                    const uint8_t conn_id_key[16], uint64_t clock_base_ns);
+                                                    const shm::ConnIdKeys* conn_id_keys, uint64_t clock_base_ns);
 
 }  // namespace shoal::worker

@@ -23,7 +23,9 @@ SharedState attach_shared(const WorkerContext& ctx) {
   s.geometry = {s.control->control.socket_workers, s.control->control.swarm_workers, ctx.config->ring_slots};
   if (s.geometry.segment_bytes() != s.rings_seg.size())
     throw std::runtime_error("rings segment size does not match the configured workers and ring_slots");
-  uint32_t slot = ctx.role == shm::WorkerRole::socket ? shm::socket_slot(ctx.index) : shm::swarm_slot(ctx.index);
+  uint32_t slot = ctx.role == shm::WorkerRole::sync     ? shm::sync_slot()
+                  : ctx.role == shm::WorkerRole::socket ? shm::socket_slot(ctx.index)
+                                                        : shm::swarm_slot(ctx.index);
   s.slot = &s.control->slots[slot];
   s.counters = &s.control->counters[slot];
   s.clock_base_ns = s.control->header.clock_base_ns;

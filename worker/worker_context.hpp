@@ -46,6 +46,7 @@ struct WorkerContext {
 // Worker entry points; return the process exit code (0 asked to stop, 1 fatal setup error).
 int run_socket_worker(const WorkerContext& ctx);
 int run_swarm_worker(const WorkerContext& ctx);
+int run_sync_worker(const WorkerContext& ctx);  // worker/sync_worker.cpp (issue 14: NATS)
 
 // Owner of an info_hash (20 bytes) among `swarm_workers` partitions: its first eight bytes mixed
 // with the daemon's secret `key` (ControlHeader::partition_key). info_hashes are SHA-1 output,

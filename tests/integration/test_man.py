@@ -92,7 +92,8 @@ def section(src, name):
 
 def settings_from_print(text):
     """[(dotted name, default text)] from `shoald -p` (libconfig: groups and name = value;)."""
-    text = re.sub(r"(#|//)[^\n]*", "", text)
+    # Comments (# and //) end a line, but not inside a string ("nats://host:port").
+    text = re.sub(r'("(?:[^"\\]|\\.)*")|(?:#|//)[^\n]*', lambda m: m.group(1) or "", text)
     tokens = re.findall(r'"(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_\-]*|[-+]?[0-9][0-9A-Za-z.+-]*|\S', text)
     out, stack, i = [], [], 0
     while i < len(tokens):

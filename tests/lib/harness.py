@@ -36,7 +36,7 @@ KEEP = bool(os.environ.get("SHOAL_KEEP"))
 _counter = itertools.count(1)
 _live = []        # Shoald instances currently running (for log dumps on failure)
 
-TITLE_RE = re.compile(r"^shoald: (socket|swarm) worker (\d+)$")
+TITLE_RE = re.compile(r"^shoald: (socket|swarm|sync) worker (\d+)$")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -188,6 +188,7 @@ class Shoald:
         self.args = []        # extra shoald arguments, e.g. ["--fresh"]
         self.env = None       # environment of shoald (None: the test's own)
         self.udp_opts = {}    # more settings of the udp group, e.g. {"recv_buffer": 1 << 20}
+        self.host4 = "127.0.0.1"  # IPv4 listen address (another 127.0.0.x for a second node)
         self.wrapper = []     # command before shoald, e.g. as_user("nobody") (exec's shoald: same pid)
         self.proc = None
         self.dir = None
@@ -198,7 +199,7 @@ class Shoald:
 
     # config ----------------------------------------------------------------------------
     def config_text(self):
-        listen = ['"127.0.0.1:%d"' % self.port]
+        listen = ['"%s:%d"' % (self.host4, self.port)]
         if self.ipv6:
             listen.append('"[::1]:%d"' % self.port)
         sup = "".join("  %s = %s;\n" % kv for kv in self.supervisor_opts.items())
@@ -226,7 +227,7 @@ class Shoald:
 
     @property
     def addr4(self):
-        return ("127.0.0.1", self.port)
+        return (self.host4, self.port)
 
     @property
     def addr6(self):
@@ -301,8 +302,8 @@ class Shoald:
                         if time.monotonic() > deadline:
                             raise ShoaldError("shoald not answering BEP 15 connect on %s:%d after %.1fs"
                                               % (addr[0], addr[1], timeout))
-        # Workers should be visible too.
-        wait_for(lambda: len(self.workers()) == self.socket_workers + self.swarm_workers,
+        # Workers should be visible too (a cluster node's sync worker is not counted).
+        wait_for(lambda: len([k for k in self.workers() if k[0] != "sync"]) == self.socket_workers + self.swarm_workers,
                  max(1.0, deadline - time.monotonic()), what="all worker processes")
         # And every worker reports ready through the stats socket (shoalctl wait-ready polls
         # "show workers"; no sleeping on a guess).

@@ -506,3 +506,58 @@ TEST(ConfigFile, ToStringFormats) {
 
 }  // namespace
 }  // namespace shoal::conf
+
+namespace shoal::conf {
+namespace {
+
+// The cluster section (issue 14): every problem reported on its line, with what is wrong.
+TEST(ConfigCluster, AValidSectionLoads) {
+  LoadResult r = load_config_text(
+      "cluster: { enabled = true; node_id = 7; node_name = \"eu-1\";\n"
+      "  servers = [ \"nats://a:4222\", \"tls://user:pw@b:4223\" ]; subject = \"shoal.prod\"; batch_delay = 50; };\n",
+      "t.conf");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+  EXPECT_TRUE(r.config.cluster_enabled);
+  EXPECT_EQ(r.config.cluster_node_id, 7u);
+  ASSERT_EQ(r.config.cluster_servers.size(), 2u);
+  EXPECT_EQ(r.config.cluster_servers[1], "tls://user:pw@b:4223");
+  EXPECT_EQ(r.config.cluster_batch_delay_ms, 50u);
+}
+
+TEST(ConfigCluster, BadValuesAreReportedOnTheirLines) {
+  LoadResult r = load_config_text(
+      "cluster: { enabled = true;\n"
+      "  servers = [ \"http://a:4222\", \"nats://b\" ];\n"
+      "  subject = \"a.*\";\n"
+      "  node_id = 0;\n"
+      "  renewal_suppression = 3000;\n"
+      "  ring_slots = 1000;\n"
+      "  tls_certificate = \"/c.pem\";\n"
+      "};\n",
+      "t.conf");
+  std::vector<std::string> got;
+  for (const ConfigError& e : r.errors) got.push_back(e.to_string());
+  auto has = [&](const std::string& want) {
+    for (const std::string& g : got)
+      if (g.find(want) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(has("t.conf:2: cluster.servers: \"http://a:4222\": must start with nats:// or tls://")) << ::testing::PrintToString(got);
+  EXPECT_TRUE(has("t.conf:2: cluster.servers: \"nats://b\": must be scheme://host:port"));
+  EXPECT_TRUE(has("t.conf:3: cluster.subject: must be NATS subject tokens"));
+  EXPECT_TRUE(has("t.conf:4: cluster.node_id: must be between 1 and 65535, got 0"));
+  EXPECT_TRUE(has("t.conf:5: cluster.renewal_suppression: must be less than tracker.peer_ttl (3600) minus "
+                  "tracker.announce_interval (1800), got 3000"));
+  EXPECT_TRUE(has("t.conf:6: cluster.ring_slots: must be a power of two"));
+  EXPECT_TRUE(has("t.conf:7: cluster.tls_certificate: needs cluster.tls_private_key"));
+}
+
+TEST(ConfigCluster, AnEnabledClusterNeedsAServer) {
+  LoadResult r = load_config_text("cluster: { enabled = true; servers = [ ]; };\n", "t.conf");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].to_string(), "t.conf:1: cluster.servers: must list at least one server while cluster.enabled is true");
+  EXPECT_TRUE(load_config_text("cluster: { servers = [ ]; };\n", "t.conf").ok()) << "off: nothing to connect to";
+}
+
+}  // namespace
+}  // namespace shoal::conf

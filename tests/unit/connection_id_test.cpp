@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <random>
+#include <stdexcept>
 
 namespace shoal::worker {
 namespace {
@@ -184,6 +185,108 @@ TEST(ConnectionId, RandomIdsRejected) {
   EXPECT_FALSE(valid(ids, 0, a, 5000));
   EXPECT_FALSE(valid(ids, 0x41727101980ull, a, 5000));  // the protocol magic (bittorrent-tracker's id)
 }
+
+// ---- several nodes: shared keys, wall-clock buckets, skew, rotation (issue 14) ----------------
+
+namespace cluster {
+
+const uint8_t kKeys[2][16] = {{0x10, 0x21, 0x32, 0x43, 0x54, 0x65, 0x76, 0x87, 0x98, 0xa9, 0xba, 0xcb, 0xdc, 0xed, 0xfe, 0x0f},
+                              {0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae, 0xd2, 0xa6, 0xab, 0xf7, 0x15, 0x88, 0x09, 0xcf, 0x4f, 0x3c}};
+const uint8_t kUnknown[1][16] = {{0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}};
+constexpr uint32_t kWall = 1765000000;  // a wall-clock time (2025-12-06), seconds since the epoch
+
+// Two nodes with the same key file and wall time make the same ids and accept each other's.
+TEST(ConnectionIdCluster, SameKeyAndWallTimeAgreeAcrossNodes) {
+  ConnectionIds a(kKeys, 1, 10), b(kKeys, 1, 10);
+  for (const Addr& addr : {v4("192.0.2.1"), v6("2001:db8::7")}) {
+    for (uint32_t t = kWall; t < kWall + 3 * 120; t += 7) {
+      uint64_t id = make(a, addr, t);
+      EXPECT_EQ(id, make(b, addr, t)) << t;
+      EXPECT_TRUE(valid(b, id, addr, t)) << t;
+      EXPECT_TRUE(valid(a, make(b, addr, t), addr, t)) << t;
+    }
+  }
+  // The ids are the single-key object's ids: adding a skew changes what is accepted, not the id.
+  ConnectionIds single(kKeys[0]);
+  EXPECT_EQ(make(a, v4("192.0.2.1"), kWall), make(single, v4("192.0.2.1"), kWall));
+}
+
+// A node whose clock is up to `skew` seconds ahead of or behind another: every id it makes is
+// accepted by the other from the moment it is made until 120 s later (in the maker's time), and
+// never 240 + 2·skew seconds later.
+TEST(ConnectionIdCluster, ClockDifferenceWithinSkewKeepsTheWholeLifetime) {
+  const uint32_t skew = 10;
+  ConnectionIds maker(kKeys, 1, skew), checker(kKeys, 1, skew);
+  Addr addr = v4("198.51.100.9");
+  for (uint32_t t = kWall; t < kWall + 2 * 120; t++) {  // the checker's clock
+    for (int d = -int(skew); d <= int(skew); d += 5) {  // the maker's clock is t + d
+      uint64_t id = make(maker, addr, uint32_t(int64_t(t) + d));
+      EXPECT_TRUE(valid(checker, id, addr, t)) << t << " " << d;
+      EXPECT_TRUE(valid(checker, id, addr, t + 120)) << t << " " << d;
+      EXPECT_FALSE(valid(checker, id, addr, t + 240 + 2 * skew)) << t << " " << d;
+    }
+  }
+}
+
+// Exact edges with skew 10: an id of the next bucket is accepted once now + 10 reaches it; an id
+// of bucket b is refused once now − 10 is two buckets later. Without skew both edges are the
+// bucket edges.
+TEST(ConnectionIdCluster, SkewAcceptedWithinTheWindowAndRefusedBeyond) {
+  ConnectionIds skewed(kKeys, 1, 10), exact(kKeys, 1, 0);
+  Addr addr = v4("203.0.113.50");
+  const uint32_t b = kWall / 120;           // this bucket starts at b * 120
+  uint64_t next = make(skewed, addr, (b + 1) * 120);  // made in the next bucket: a clock ahead
+  EXPECT_TRUE(valid(skewed, next, addr, (b + 1) * 120 - 10));
+  EXPECT_FALSE(valid(skewed, next, addr, (b + 1) * 120 - 11));
+  EXPECT_FALSE(valid(exact, next, addr, (b + 1) * 120 - 1));
+  uint64_t old = make(skewed, addr, b * 120);  // made in bucket b: accepted through bucket b+1
+  EXPECT_TRUE(valid(exact, old, addr, (b + 2) * 120 - 1));
+  EXPECT_FALSE(valid(exact, old, addr, (b + 2) * 120));
+  EXPECT_TRUE(valid(skewed, old, addr, (b + 2) * 120 + 9));
+  EXPECT_FALSE(valid(skewed, old, addr, (b + 2) * 120 + 10));
+  // Two buckets ahead is beyond any skew up to 60 s.
+  ConnectionIds widest(kKeys, 1, 60);
+  EXPECT_FALSE(valid(widest, make(widest, addr, (b + 2) * 120), addr, b * 120 + 119));
+  ConnectionIds clamped(kKeys, 1, 1000);  // clamped to kMaxConnectionIdSkew
+  EXPECT_FALSE(valid(clamped, make(clamped, addr, (b + 2) * 120), addr, b * 120 + 119));
+}
+
+// Rotation: a node holding [new, old] makes ids with the new key and accepts both; a node still
+// on [old] accepts the old ids only; a key neither holds is refused.
+TEST(ConnectionIdCluster, PreviousKeyAcceptedUnknownKeyRefused) {
+  const uint8_t old_only[1][16] = {{0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae, 0xd2, 0xa6, 0xab, 0xf7, 0x15, 0x88, 0x09, 0xcf, 0x4f, 0x3c}};
+  ConnectionIds before(old_only, 1, 10), rotated(kKeys, 2, 10), stranger(kUnknown, 1, 10);
+  for (const Addr& addr : {v4("10.9.8.7"), v6("2001:db8:5::5")}) {
+    uint64_t old_id = make(before, addr, kWall);
+    uint64_t new_id = make(rotated, addr, kWall);
+    EXPECT_NE(old_id, new_id);
+    EXPECT_TRUE(valid(rotated, old_id, addr, kWall + 60));
+    EXPECT_TRUE(valid(rotated, new_id, addr, kWall + 60));
+    EXPECT_FALSE(valid(before, new_id, addr, kWall));
+    EXPECT_FALSE(valid(rotated, make(stranger, addr, kWall), addr, kWall));
+    EXPECT_FALSE(valid(stranger, new_id, addr, kWall));
+    EXPECT_FALSE(valid(rotated, old_id, addr, kWall + 240 + 20));  // the previous key does not extend the lifetime
+  }
+}
+
+// set_keys re-keys in place (the socket worker on SIGHUP); a bad count keeps the keys in force.
+TEST(ConnectionIdCluster, SetKeysRotatesInPlaceAndRefusesABadCount) {
+  ConnectionIds ids(kUnknown, 1, 0);
+  Addr addr = v4("192.0.2.200");
+  uint64_t unknown_id = make(ids, addr, kWall);
+  EXPECT_FALSE(ids.set_keys(kKeys, 0));
+  EXPECT_FALSE(ids.set_keys(kKeys, 3));
+  EXPECT_EQ(ids.key_count(), 1u);
+  EXPECT_TRUE(valid(ids, unknown_id, addr, kWall));
+  ASSERT_TRUE(ids.set_keys(kKeys, 2));
+  EXPECT_EQ(ids.key_count(), 2u);
+  EXPECT_FALSE(valid(ids, unknown_id, addr, kWall));
+  ConnectionIds reference(kKeys, 2, 0);
+  EXPECT_EQ(make(ids, addr, kWall), make(reference, addr, kWall));
+  EXPECT_THROW(ConnectionIds(kKeys, 0, 0), std::invalid_argument);
+}
+
+}  // namespace cluster
 
 }  // namespace
 }  // namespace shoal::worker

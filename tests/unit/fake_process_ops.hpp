@@ -5,7 +5,8 @@
 // which fires the cycle's timers and the processes' scheduled events in time order and reaps
 // ended ones as SIGCHLD would. After every event it checks the invariants the supervisor must
 // keep whatever happens: no two live processes of a socket slot on one ring set, never two live
-// swarm workers for one partition, and a slot's generations strictly increasing.
+// swarm workers for one partition (nor two sync workers), and a slot's generations strictly
+// increasing.
 #pragma once
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -101,7 +102,9 @@ class FakeProcessOps : public ProcessOps {
   void report_ready(pid_t pid) {
     FakeProcess* p = find(pid);
     if (!p || !p->alive) return;
-    shm::WorkerSlot& ws = control_->slots[p->role == shm::WorkerRole::socket ? shm::socket_slot(p->index) : shm::swarm_slot(p->index)];
+    shm::WorkerSlot& ws = control_->slots[p->role == shm::WorkerRole::sync     ? shm::sync_slot()
+                                          : p->role == shm::WorkerRole::socket ? shm::socket_slot(p->index)
+                                                                               : shm::swarm_slot(p->index)];
     if (shm::load_u32(ws.generation) != p->generation) return;  // a stale process: the slot moved on
     shm::store_u32(ws.ready, p->generation);
     shm::store_u32(ws.last_tick, uint32_t((now - control_->header.clock_base_ns) / 1000000000ull));
@@ -181,7 +184,9 @@ class FakeProcessOps : public ProcessOps {
     for (size_t i = 0; i < cycle_->slots().size(); i++) {
       const Slot& s = cycle_->slots()[i];
       std::vector<FakeProcess*> live = alive_in(i);
-      if (s.role == shm::WorkerRole::swarm && live.size() > 1)
+      // A partition has one writer; the sync worker is the one producer of the in rings and the
+      // one consumer of the out rings (issue 14).
+      if (s.role != shm::WorkerRole::socket && live.size() > 1)
         violations.push_back(where + ": two live processes of " + s.name());
       if (live.size() > 2) violations.push_back(where + ": more than two live processes of " + s.name());
       if (live.size() == 2 && live[0]->ring_set == live[1]->ring_set)

@@ -442,3 +442,80 @@ INSTANTIATE_TEST_SUITE_P(EachStep, RollDeath,
 
 }  // namespace
 }  // namespace shoal::supervisor
+
+namespace shoal::supervisor {
+namespace {
+
+// The sync worker (issue 14): one more slot, last, only with cluster.enabled; its own control
+// slot; restarted after a crash like any worker, replaced one process at a time by a roll (its
+// rings have one producer and one consumer), stopped with the rest.
+class SyncSlotTest : public ::testing::Test {
+ protected:
+  void SetUp() override { log_init(LogLevel::error, false); }
+  void TearDown() override { EXPECT_TRUE(ops.violations.empty()) << joined(ops.violations); }
+  conf::Config cfg;
+  std::unique_ptr<shm::ControlSegment> control = std::make_unique<shm::ControlSegment>();
+  FakeProcessOps ops{control.get()};
+  std::unique_ptr<WorkerCycle> cycle;
+  void make(bool cluster) {
+    cfg.socket_workers = 2;
+    cfg.swarm_workers = 2;
+    cfg.cluster_enabled = cluster;
+    cycle = std::make_unique<WorkerCycle>(cfg, control.get(), &ops);
+    ops.attach(cycle.get());
+    cycle->start_all();
+    ops.advance(20);
+  }
+};
+
+TEST_F(SyncSlotTest, NoSyncWorkerWithoutCluster) {
+  make(false);
+  EXPECT_EQ(cycle->slots().size(), 4u);
+  for (const Slot& s : cycle->slots()) EXPECT_NE(s.role, shm::WorkerRole::sync);
+}
+
+TEST_F(SyncSlotTest, TheSyncWorkerIsTheLastSlotWithItsOwnControlSlot) {
+  make(true);
+  ASSERT_EQ(cycle->slots().size(), 5u);
+  const Slot& s = cycle->slots().back();
+  EXPECT_EQ(s.role, shm::WorkerRole::sync);
+  EXPECT_EQ(s.name(), "sync worker 0");
+  EXPECT_EQ(slot_number(s), shm::sync_slot());
+  EXPECT_NE(slot_number(s), slot_number(cycle->slots()[0]));
+  EXPECT_EQ(shm::load_u32(control->slots[shm::sync_slot()].pid), uint32_t(s.pid));
+  EXPECT_TRUE(cycle->all_ready());
+}
+
+TEST_F(SyncSlotTest, ACrashedSyncWorkerIsRestartedAtOnce) {
+  make(true);
+  size_t pos = cycle->slots().size() - 1;
+  pid_t old = cycle->slots()[pos].pid;
+  ops.crash(old, SIGSEGV);
+  ops.advance(1);
+  EXPECT_NE(cycle->slots()[pos].pid, 0);
+  EXPECT_NE(cycle->slots()[pos].pid, old);
+  EXPECT_EQ(cycle->slots()[pos].restarts, 1u);
+}
+
+TEST_F(SyncSlotTest, ARollReplacesTheSyncWorkerOneProcessAtATimeAndAStopEndsIt) {
+  make(true);
+  size_t pos = cycle->slots().size() - 1;
+  pid_t old = cycle->slots()[pos].pid;
+  std::string msg;
+  ASSERT_TRUE(cycle->start_rolling_restart(&msg));
+  ops.advance(10000);
+  EXPECT_FALSE(cycle->rolling());
+  EXPECT_FALSE(ops.find(old)->alive);
+  EXPECT_EQ(ops.find(old)->signals.front(), SIGTERM);  // stopped before its successor started
+  EXPECT_EQ(ops.alive_in(pos).size(), 1u);
+  EXPECT_EQ(cycle->slots()[pos].generation, 2u);
+  pid_t current = cycle->slots()[pos].pid;
+  cycle->begin_stop("test", 0);
+  EXPECT_TRUE(std::count(ops.find(current)->signals.begin(), ops.find(current)->signals.end(), SIGTERM));
+  ops.advance(WorkerCycle::kStopGraceSeconds * 1000);
+  EXPECT_EQ(cycle->live_children(), 0u);
+  EXPECT_EQ(ops.stopped_calls, 1);
+}
+
+}  // namespace
+}  // namespace shoal::supervisor

@@ -290,6 +290,13 @@ class Bench:
                                                                      w / rx if rx else 0, d))
         return meds
 
+    def sec_cluster(self):
+        """The hot-path cost of replication (issue 14): the UDP run with cluster off and on (one
+        node, its sync worker publishing every change to a local nats-server), same run."""
+        runs = self.throughput("cluster", "udp", ["shoald", "shoald-cluster"])
+        return self.table("UDP with cluster off (shoald) and on (shoald-cluster: every announce's change sent to NATS)",
+                          runs, None)
+
     def sec_http(self, keep_alive):
         names = ["shoald", "opentracker", "bittorrent-tracker", "limit"]
         extra = () if keep_alive else ("--no-keep-alive",)
@@ -384,6 +391,35 @@ class Bench:
             "built in %.0f ms (what a reload spends before it publishes)."
             % (med("linear_v4_ns") / med("v4_ns"), med("ranges_v4"), med("ranges_v6"), med("build_ms"))]))
 
+    def sec_conn_ids(self):
+        """BEP 15 connection-id checks (issue 14): own key, a cluster key file, a key rotation."""
+        runs = []
+        for r in range(max(1, self.a.rounds)):
+            argv = ["taskset", "-c", str(self.a.tracker_cpu), self.tool("conn_id_bench"), "--json",
+                    "--checks", "5000000", "--seed", str(r + 1)]
+            out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+            if out.returncode != 0:
+                raise RuntimeError("conn_id_bench failed: %s" % out.stderr.strip())
+            runs.append(json.loads(out.stdout))
+            log("conn_ids round %d: %s" % (r + 1, runs[-1]))
+        med = lambda row, k: statistics.median(x[row][k] for x in runs)
+        self.results["conn_ids"] = runs
+        rows = [("own_key", "own random key (no key file), no skew"),
+                ("key_file", "`udp.connection_id_key_file`, 1 key, 10 s skew"),
+                ("rotation", "key file during a rotation: 2 keys, 10 s skew")]
+        lines = ["### Connection-id checks (issue 14)", "",
+                 "`conn_id_bench`: ns per call of `ConnectionIds` (what a socket worker runs per UDP request), "
+                 "%d round(s) of 5 M calls each, medians; 4,096 IPv4 clients round robin. A wrong id (a forged "
+                 "request) tries every key and bucket." % len(runs), "",
+                 "| keys | connect | fresh id | id of the previous bucket | id of the previous key | wrong id |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for row, label in rows:
+            key = "%.0f" % med(row, "previous_key_ns") if row == "rotation" else "-"
+            lines.append("| %s | %.0f | %.0f | %.0f | %s | %.0f |" % (
+                label, med(row, "connect_ns"), med(row, "fresh_ns"), med(row, "previous_bucket_ns"), key,
+                med(row, "wrong_ns")))
+        self.md.append("\n".join(lines))
+
     def sec_memory(self):
         """Fills 800k IPv4 then 200k IPv6 peers over 100k torrents; measures shm, RSS, peers."""
         v4, v6, torrents = self.a.mem_peers_v4, self.a.mem_peers_v6, 100000
@@ -472,7 +508,7 @@ class Bench:
                 f.write(text)
 
 
-ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,recovery,ws"
+ALL_SECTIONS = "udp,latency,http,scaling,memory,topology,conn_ids,recovery,snapshot,ws,cluster"
 
 
 def fmt(x):
@@ -559,11 +595,18 @@ def main():
             b.sec_memory()
         if "topology" in only:
             b.sec_topology()
+        if "conn_ids" in only:
+            b.sec_conn_ids()
         if "recovery" in only:
             import bench_recovery
             b.md.append(bench_recovery.run(b, log))
+        if "snapshot" in only:
+            import bench_snapshot
+            b.md.append(bench_snapshot.run(b, log))
         if "ws" in only:
             bench_ws.sec_ws(b, sys.modules[__name__])
+        if "cluster" in only:
+            b.sec_cluster()
     finally:
         T.stop_all()
         shutil.rmtree(b.work, ignore_errors=True)

@@ -32,6 +32,29 @@ LABELS = {
 # Extra generator arguments of informational rows (the main rows all get the same load).
 EXTRA_GEN_ARGS = {"opentracker-if8": ("--inflight", "8")}
 _live = []  # trackers started and not yet stopped
+_nats = []  # the nats-server of the cluster section (started once, stopped by stop_all, by PID)
+
+
+def nats_url(bench):
+    """nats://127.0.0.1:<port> of a nats-server started for the bench (once; loopback only)."""
+    if not _nats:
+        import socket as _s
+        s = _s.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        log = open(os.path.join(bench.work, "nats.log"), "wb")
+        p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(port)], stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                _s.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        _nats.append((p, port))
+    return "nats://127.0.0.1:%d" % _nats[0][1]
 
 
 def free_port():
@@ -250,6 +273,9 @@ class Shoald(Tracker):
     def argv(self):
         conf = os.path.join(self.b.work, "shoal-%d.conf" % self.port)
         http = ('http:\n{\n  enabled = true;\n  listen = [ "127.0.0.1:%d" ];\n};\n' % self.port) if self.http_target else ""
+        if self.name.startswith("shoald-cluster"):  # one node publishing every change to a local nats-server
+            http += ('cluster:\n{\n  enabled = true;\n  node_id = 1;\n  servers = [ "%s" ];\n'
+                     '  subject = "shoalbench-%d";\n};\n' % (nats_url(self.b), os.getpid()))
         cap = "capacity:\n{\n  torrents_per_partition = 131072;\n  peers_per_partition = 1048576;\n};\n" \
             if self.memory_mode else ""
         with open(conf, "w") as f:
@@ -354,3 +380,10 @@ def stop_all():
             t.stop()
         except Exception:  # noqa: BLE001 — best effort at exit; each stop is by PID
             pass
+    for p, _port in _nats:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    del _nats[:]

@@ -1,0 +1,139 @@
+// shm/partition_snapshot.cpp — a partition as snapshot records and back (issue 14; API:
+// shm/partition.hpp, format: shm/snapshot_codec.hpp). Runs in the swarm worker that owns the
+// partition: snapshot_step reads only (between the worker's batches, so it never sees a
+// transaction half done); restore_peer writes through the undo journal like announce.
+#include <cstring>
+
+#include "shm/cluster_segment.hpp"
+#include "shm/messages.hpp"
+#include "shm/partition.hpp"
+#include "shm/partition_layout.hpp"
+#include "shm/partition_ops.hpp"
+#include "shm/snapshot_codec.hpp"
+
+namespace shoal::shm {
+
+using namespace pops;
+
+namespace {
+
+SnapPeer snap_peer(const uint8_t* rec, uint32_t list, uint32_t t0) {
+  SnapPeer p;
+  uint8_t fam = list_family(list);
+  const PeerTail* tail = reinterpret_cast<const PeerTail*>(rec + addr_len(fam));
+  p.family = fam;
+  p.flags = uint8_t(((tail->flags & kPeerSeeder) ? kSnapPeerSeeder : 0) |
+                    ((tail->flags & kPeerCompletedCounted) ? kSnapPeerCompletedCounted : 0) |
+                    ((tail->flags & kPeerRepresentative) ? kSnapPeerRepresentative : 0));
+  std::memcpy(p.addr, rec, addr_len(fam));
+  p.port_be = tail->port_be;
+  p.age_s = tail->last_seen >= t0 ? 0 : t0 - tail->last_seen;
+  p.topology_group = tail->topology_group;
+  p.progress = tail->progress;
+  return p;
+}
+
+}  // namespace
+
+uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget) const {
+  PartitionRegions r = partition_regions(p_);
+  uint32_t written = 0, peers = 0;
+  for (; c.torrent < r.h->torrent_high; ++c.torrent, c.inside = false) {
+    const TorrentRecord& tr = r.pool[c.torrent];
+    bool live = tr.in_use == 1 && tr.kind == kTorrentBitTorrent;
+    if (c.inside && (!live || std::memcmp(tr.info_hash, c.info_hash, 20) != 0)) continue;  // replaced meanwhile
+    if (!c.inside) {
+      if (!live) continue;
+      SnapTorrent st{};
+      std::memcpy(st.info_hash, tr.info_hash, 20);
+      st.completed = tr.completed;
+      if (!w.add_torrent(st)) return written;
+      ++written;
+      std::memcpy(c.info_hash, tr.info_hash, 20);
+      c.inside = true;
+      c.list = c.pos = 0;
+    }
+    for (; c.list < kLists; ++c.list, c.pos = 0) {
+      for (; c.pos < tr.lists[c.list].count; ++c.pos) {
+        if (peers >= budget) return written;
+        if (!w.add_peer(snap_peer(peer_at(r, tr.lists[c.list].block, c.list, c.pos), c.list, t0))) return written;
+        ++written;
+        ++peers;
+      }
+    }
+  }
+  c.done = true;
+  return written;
+}
+
+uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget) const {
+  PartitionRegions r = partition_regions(p_);
+  uint32_t handed = 0, visited = 0;
+  for (; c.torrent < r.h->torrent_high; ++c.torrent, c.inside = false) {
+    const TorrentRecord& tr = r.pool[c.torrent];
+    bool live = tr.in_use == 1 && tr.kind == kTorrentBitTorrent;
+    if (c.inside && (!live || std::memcmp(tr.info_hash, c.info_hash, 20) != 0)) continue;  // replaced meanwhile
+    if (!c.inside) {
+      if (!live) continue;
+      std::memcpy(c.info_hash, tr.info_hash, 20);
+      c.inside = true;
+      c.list = c.pos = 0;
+    }
+    for (; c.list < kLists; ++c.list, c.pos = 0) {
+      for (; c.pos < tr.lists[c.list].count; ++c.pos) {
+        if (handed >= budget || visited >= 4 * budget) return handed;  // remote peers cost a look too
+        ++visited;
+        const uint8_t* rec = peer_at(r, tr.lists[c.list].block, c.list, c.pos);
+        uint8_t fam = list_family(c.list);
+        const PeerTail* tail = reinterpret_cast<const PeerTail*>(rec + addr_len(fam));
+        if (tail->flags & kPeerRemote) continue;
+        OwnPeer p{tr.info_hash, fam, rec, tail->port_be,
+                  uint8_t(((tail->flags & kPeerSeeder) ? kDeltaSeeder : 0) | ((tail->flags & kPeerCompletedCounted) ? kDeltaCounted : 0)),
+                  tail->topology_group, tail->progress};
+        if (!sink.put(p)) return handed;
+        ++handed;
+      }
+    }
+  }
+  c.done = true;
+  return handed;
+}
+
+uint8_t Partition::restore_peer(const RestoreInput& in) {
+  if (in.family != 4 && in.family != 6) return uint8_t(ResponseStatus::bad_request);
+  Op op(p_);
+  uint32_t ttag = torrent_tag(op.h.hash_seed, in.info_hash);
+  uint32_t tslot = find_torrent_slot(op.r, in.info_hash, ttag);
+  uint32_t t = tslot == kNil ? create_torrent(op, in.info_hash, ttag) : op.r.tindex[tslot].torrent;
+  if (t == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+  TorrentRecord& tr = op.r.pool[t];
+  if (tr.completed != in.completed) {
+    op.tx.set(op.h.completed, op.h.completed - tr.completed + in.completed);
+    op.tx.set(tr.completed, in.completed);
+  }
+  PeerKey k{};
+  k.family = in.family;
+  std::memcpy(k.addr, in.addr, addr_len(in.family));
+  k.port_be = in.port_be;
+  uint32_t ptag = peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
+  uint32_t pslot = find_peer_slot(op.r, t, k, ptag);
+  if (pslot != kNil) {  // a second copy of a peer (a snapshot pass saw it twice): the later wins
+    list_remove(op, t, where_list(op.r.pindex[pslot].where), where_pos(op.r.pindex[pslot].where), pslot);
+  } else if (stored_peers(op.h) >= op.h.max_peers) {
+    return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+  }
+  bool seeder = in.flags & kPeerSeeder;
+  uint8_t rec[32] = {};
+  std::memcpy(rec, k.addr, addr_len(k.family));
+  PeerTail* tail = reinterpret_cast<PeerTail*>(rec + addr_len(k.family));
+  tail->port_be = k.port_be;
+  tail->flags = uint8_t(in.flags & (kPeerSeeder | kPeerCompletedCounted | (seeder ? 0 : kPeerRepresentative)));
+  tail->topology_group = in.topology_group;
+  tail->progress = in.progress;
+  tail->last_seen = in.last_seen;
+  if (list_push(op, t, list_of(k.family, seeder), rec, ptag) == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+  commit(op);
+  return uint8_t(ResponseStatus::ok);
+}
+
+}  // namespace shoal::shm

@@ -1,0 +1,254 @@
+"""Several shoald nodes as one tracker over NATS (issue 14): a nats-server this test starts on a
+loopback port (stopped by its PID), three shoald nodes on 127.0.0.2, .3 and .4, each with its own
+shared memory and stats socket.
+
+  - a peer announced to node A appears on B and C within the batch delay plus 1 s (the project's
+    BEP 15 client, and a real client: python3-libtorrent announcing to A);
+  - `stopped` sent to B removes the peer on every node;
+  - `completed` is counted once per peer across the cluster;
+  - kill -9 of every process of node A: B and C still return A's peers;
+  - kill -STOP of nats-server: every node keeps answering; after kill -CONT the nodes converge;
+  - a node whose NATS server is down when it starts serves anyway and says so.
+Every wait is bounded; the whole file takes about 40 s.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import bep15  # noqa: E402
+import harness  # noqa: E402
+from harness import Shoald, wait_for  # noqa: E402
+
+BATCH_DELAY_MS = 100
+PROPAGATION = BATCH_DELAY_MS / 1000.0 + 1.0  # the issue's bound: batch delay plus 1 s
+NATS_SERVER = shutil.which("nats-server") or "/usr/bin/nats-server"
+
+
+class NatsServer:
+    """nats-server on 127.0.0.1:<free port>, started and stopped by PID."""
+
+    def __init__(self):
+        self.port = harness.free_tcp_port()
+        self.dir = tempfile.mkdtemp(prefix="shoal-nats-")
+        self.log = open(os.path.join(self.dir, "nats.log"), "wb")
+        self.proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port)],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        harness.wait_for(self._listening, 10, what="nats-server to listen")
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("nats-server exited: %s" % open(self.log.name).read()[-2000:])
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    @property
+    def url(self):
+        return "nats://127.0.0.1:%d" % self.port
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def stop(self):
+        self.signal(signal.SIGCONT)  # a stopped server must run to take SIGTERM
+        harness.terminate(self.proc)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Node(Shoald):
+    """A shoald on its own loopback address (IPv4 only) with the cluster section set."""
+
+    def __init__(self, host, node_id, nats_url):
+        super().__init__(ipv6=False, extra=(
+            'cluster:\n{\n  enabled = true;\n  node_id = %d;\n  node_name = "node-%d";\n'
+            '  servers = [ "%s" ];\n  subject = "shoaltest-%d";\n  batch_delay = %d;\n};\n'
+            % (node_id, node_id, nats_url, os.getpid(), BATCH_DELAY_MS)))
+        self.host = host
+
+    def config_text(self):
+        return super().config_text().replace('"127.0.0.1:%d"' % self.port, '"%s:%d"' % (self.host, self.port))
+
+    @property
+    def addr4(self):
+        return (self.host, self.port)
+
+    def peers_of(self, ih):
+        """{(address, port): role} that `show torrent` lists on this node."""
+        t = self.ctl_json("show torrent", ih.hex())
+        return {(p["address"], p["port"]): p["role"] for p in t["peers"]}
+
+    def all_pids(self):
+        """The supervisor and every worker it runs now (sync worker included)."""
+        return [self.pid] + [p for p in harness.children_of(self.pid)
+                             if (harness.proc_stat(p) or (0,))[0] == self.pid]
+
+
+def client(node, source):
+    return bep15.Client(node.addr4, source=source, timeout=1.0, attempts=3)
+
+
+class ClusterTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(NATS_SERVER, os.X_OK):
+            raise AssertionError("nats-server not installed (make deps installs Debian's nats-server)")
+
+    def setUp(self):
+        self.nats = NatsServer()
+        self.nodes = []
+        try:
+            for i, host in enumerate(("127.0.0.2", "127.0.0.3", "127.0.0.4")):
+                self.nodes.append(Node(host, i + 1, self.nats.url).start())
+            a, b, c = self.nodes
+            # Each node sees the others once they have sent their hello.
+            for n in self.nodes:
+                wait_for(lambda: n.ctl_json("show cluster")["bus"]["state"] == "connected", 10, what="bus connected")
+            for n in self.nodes:
+                wait_for(lambda: n.ctl_json("show cluster")["nodes_seen"] == 2, 10, what="two other nodes seen")
+        except BaseException:
+            self.tearDown()
+            raise
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.__exit__(None, None, None)
+        self.nats.stop()
+
+    def wait_peer(self, node, ih, peer, present=True, timeout=PROPAGATION, role=None):
+        def check():
+            got = node.peers_of(ih)
+            if not present:
+                return peer not in got
+            return peer in got and (role is None or got[peer] == role)
+        wait_for(check, timeout, interval=0.05,
+                 what="%s %s on %s:%d" % (peer, "to appear" if present else "to leave", node.host, node.port))
+
+    def test_announce_replicates_stopped_removes_everywhere_completed_counts_once(self):
+        a, b, c = self.nodes
+        ih = harness.info_hash("cluster", "replicate")
+        with client(a, "127.0.0.10") as x:
+            t0 = time.monotonic()
+            x.announce(ih, 6881, left=1000, event=bep15.EVENT_STARTED)
+            peer = ("127.0.0.10", 6881)
+            for n in (b, c):
+                self.wait_peer(n, ih, peer, timeout=PROPAGATION - (time.monotonic() - t0))
+            # What a client of C sees: A's peer in its announce reply.
+            with client(c, "127.0.0.11") as y:
+                self.assertIn(peer, y.announce(ih, 6882, left=1000, numwant=50).peers)
+            # completed, sent to A then again to B: counted once everywhere.
+            x.announce(ih, 6881, left=0, event=bep15.EVENT_COMPLETED)
+            for n in (a, b, c):
+                self.wait_peer(n, ih, peer, role="seeder")
+        with client(b, "127.0.0.10") as x2:
+            x2.announce(ih, 6881, left=0, event=bep15.EVENT_COMPLETED)
+        time.sleep(PROPAGATION)
+        for n in (a, b, c):
+            with client(n, "127.0.0.12") as s:
+                (seeders, completed, leechers), = s.scrape([ih])
+            self.assertEqual(completed, 1, "completed on %s" % n.host)
+            self.assertEqual(seeders, 1, "seeders on %s" % n.host)
+        # stopped sent to B removes the peer on every node.
+        with client(b, "127.0.0.10") as x3:
+            x3.announce(ih, 6881, left=0, event=bep15.EVENT_STOPPED)
+        for n in (a, b, c):
+            self.wait_peer(n, ih, ("127.0.0.10", 6881), present=False)
+        counters = b.ctl_json("show cluster")["deltas"]
+        self.assertGreater(counters["deltas_applied"], 0)
+        self.assertEqual(counters["bad_messages"], 0)
+
+    def test_a_real_client_announced_to_a_is_on_b_and_c(self):
+        import libtorrent as lt
+        a, b, c = self.nodes
+        ih = harness.info_hash("cluster", "libtorrent")
+        ses = lt.session({"listen_interfaces": "127.0.0.20:0", "outgoing_interfaces": "127.0.0.20",
+                          "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+                          "announce_to_all_trackers": True})
+        try:
+            p = lt.add_torrent_params()
+            p.info_hash = lt.sha1_hash(ih)
+            p.trackers = ["udp://%s:%d/announce" % a.addr4]
+            p.save_path = tempfile.mkdtemp(prefix="shoal-lt-")
+            ses.add_torrent(p)
+            port = ses.listen_port()
+            wait_for(lambda: any(pp == port for (_, pp) in a.peers_of(ih)), 15, interval=0.1,
+                     what="libtorrent's announce on node A")
+            t0 = time.monotonic()
+            for n in (b, c):
+                wait_for(lambda: any(pp == port for (_, pp) in n.peers_of(ih)), max(0.1, PROPAGATION - (time.monotonic() - t0)),
+                         interval=0.05, what="libtorrent's peer on %s" % n.host)
+        finally:
+            del ses
+            shutil.rmtree(p.save_path, ignore_errors=True)
+
+    def test_kill_9_of_every_process_of_a_leaves_its_peers_on_b_and_c(self):
+        a, b, c = self.nodes
+        ih = harness.info_hash("cluster", "kill")
+        with client(a, "127.0.0.13") as x:
+            x.announce(ih, 7001, left=1000)
+        for n in (b, c):
+            self.wait_peer(n, ih, ("127.0.0.13", 7001))
+        pids = a.all_pids()
+        self.assertGreaterEqual(len(pids), 4, "supervisor, socket, swarm and sync worker")
+        for pid in pids:  # the supervisor first: nobody restarts the workers
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not a.alive(), 5, what="node A gone")
+        for pid in pids[1:]:
+            wait_for(lambda: not harness.pid_alive(pid), 5, what="worker %d gone" % pid)
+        for n in (b, c):
+            with client(n, "127.0.0.14") as y:
+                self.assertIn(("127.0.0.13", 7001), y.announce(ih, 7002, left=1000).peers)
+
+    def test_a_stopped_nats_server_stops_no_node_and_they_converge_after_cont(self):
+        a, b, c = self.nodes
+        ih = harness.info_hash("cluster", "stop")
+        self.nats.signal(signal.SIGSTOP)
+        try:
+            # Every node answers while the bus is stopped (and notices it within a few seconds).
+            deadline = time.monotonic() + 6
+            while time.monotonic() < deadline:
+                for i, n in enumerate((a, b, c)):
+                    with client(n, "127.0.0.15") as y:
+                        y.announce(ih, 7100 + i, left=1000)
+                time.sleep(0.5)
+            wait_for(lambda: a.ctl_json("show cluster")["bus"]["state"] != "connected", 5, what="A to notice the outage")
+            with client(a, "127.0.0.16") as x:
+                x.announce(ih, 7200, left=1000)
+            time.sleep(0.5)
+            self.assertNotIn(("127.0.0.16", 7200), b.peers_of(ih), "no bus, no replication")
+        finally:
+            self.nats.signal(signal.SIGCONT)
+        for n in (b, c):
+            self.wait_peer(n, ih, ("127.0.0.16", 7200), timeout=15)
+        for n in (a, b, c):
+            wait_for(lambda: n.ctl_json("show cluster")["bus"]["state"] == "connected", 10, what="bus back")
+            for i in range(3):  # each node's own peers of the stop reached the other nodes
+                self.wait_peer(n, ih, ("127.0.0.15", 7100 + i), timeout=15)
+        self.assertGreater(a.ctl_json("show cluster")["bus"]["reconnects"], 0)
+
+
+class NoBusAtStartTest(unittest.TestCase):
+    def test_a_node_whose_servers_are_down_at_start_serves_and_says_so(self):
+        port = harness.free_tcp_port()  # nothing listens there
+        with Node("127.0.0.5", 9, "nats://127.0.0.1:%d" % port) as n:
+            with client(n, "127.0.0.17") as x:
+                self.assertEqual(x.announce(harness.info_hash("cluster", "nobus"), 7300).leechers, 1)
+            bus = wait_for(lambda: (lambda b: b if b["state"] in ("connecting", "reconnecting") else None)(
+                n.ctl_json("show cluster")["bus"]), 5, what="bus state")
+            self.assertEqual(bus["server"], "")
+            self.assertIn("NATS connection", n.log())
+            self.assertEqual(n.ctl_json("show cluster")["deltas"]["deltas_queued"], 1)
+
+
+if __name__ == "__main__":
+    harness.main()

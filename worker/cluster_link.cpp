@@ -1,0 +1,149 @@
+// worker/cluster_link.cpp — see cluster_link.hpp.
+#include "worker/cluster_link.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "shm/clock.hpp"
+#include "shm/control_segment.hpp"
+#include "shm/messages.hpp"
+#include "supervisor/log.hpp"
+
+namespace shoal::worker {
+
+namespace {
+constexpr uint32_t kResyncBudget = 4096;  // peers queued per resync slice
+constexpr timeval kResyncPause{0, 5000};  // between slices (and while the out ring is full)
+}  // namespace
+
+bool should_publish(uint8_t change, uint32_t prev_last_seen, uint32_t now, uint32_t suppress_s) {
+  if (change & (shm::kChangeNew | shm::kChangeSeeder | shm::kChangeCompleted | shm::kChangeRemoved)) return true;
+  if (suppress_s == 0) return true;
+  return prev_last_seen / suppress_s != now / suppress_s;
+}
+
+ClusterLink::ClusterLink(void* cluster_base, const conf::Config& cfg, uint32_t index, shm::Partition* part,
+                         shm::CounterBlock* counters, event_base* base)
+    : index_(index), suppress_s_(cfg.cluster_renewal_suppression), part_(part), counters_(counters) {
+  if (!cluster_base) return;
+  base_ = cluster_base;
+  g_ = shm::ClusterGeometry{cfg.swarm_workers, cfg.cluster_ring_slots};
+  out_ = shm::cluster_out_ring(base_, g_, index);
+  in_ = shm::cluster_in_ring(base_, g_, index);
+  control_ = shm::cluster_control(base_, g_, index);
+  resync_timer_ = evtimer_new(base, &on_resync, this);
+}
+
+ClusterLink::~ClusterLink() {
+  if (resync_timer_) event_free(resync_timer_);
+}
+
+shm::Delta* ClusterLink::reserve() {
+  if (room_ == 0) room_ = out_.free_slots() - queued_;
+  if (room_ == 0) return nullptr;
+  room_--;
+  return out_.slot_for_write(queued_++);
+}
+
+void ClusterLink::on_announce(const shm::AnnounceInput& in, const shm::AnnounceResult& r) {
+  if (!base_ || r.status != uint8_t(shm::ResponseStatus::ok)) return;
+  bool stopped = in.event == uint8_t(shm::Event::stopped);
+  if (stopped ? !(r.change & shm::kChangeRemoved) : !should_publish(r.change, r.prev_last_seen, in.now, suppress_s_)) {
+    if (!stopped) shm::count(counters_, shm::Counter::cluster_deltas_suppressed);
+    return;
+  }
+  shm::Delta* d = reserve();
+  if (!d) return shm::count(counters_, shm::Counter::cluster_deltas_dropped);
+  std::memcpy(d->info_hash, in.info_hash, 20);
+  std::memcpy(d->addr, in.addr, 16);
+  d->port_be = in.port;
+  d->family = in.family;
+  d->flags = stopped ? shm::kDeltaStopped
+                     : uint8_t((in.seeder ? shm::kDeltaSeeder : 0) | ((r.change & shm::kChangeCompleted) ? shm::kDeltaCompleted : 0) |
+                               ((r.change & shm::kChangeCounted) ? shm::kDeltaCounted : 0));
+  d->topology_group = in.topology_group;
+  d->progress = in.progress;
+  d->origin = 0;
+  shm::count(counters_, shm::Counter::cluster_deltas_queued);
+}
+
+void ClusterLink::flush() {
+  if (queued_ == 0) return;
+  out_.publish(queued_);
+  queued_ = 0;
+  room_ = 0;
+}
+
+bool ClusterLink::apply_incoming(uint32_t now, uint32_t budget, DeltaGuard& guard) {
+  if (!base_) return false;
+  uint64_t avail = in_.available();
+  uint64_t n = std::min<uint64_t>(avail, budget), pos = in_.read_position();
+  uint64_t applied = 0, refused = 0;
+  for (uint64_t k = 0; k < n; k++) {
+    if (guard.skip(pos + k)) continue;
+    guard.mark(pos + k);
+    const shm::Delta& d = *in_.peek(k);
+    shm::RemoteInput ri{};
+    ri.info_hash = d.info_hash;
+    ri.family = d.family;
+    std::memcpy(ri.addr, d.addr, 16);
+    ri.port_be = d.port_be;
+    ri.flags = d.flags;
+    ri.topology_group = d.topology_group;
+    ri.progress = d.progress;
+    ri.now = now;
+    if (part_->apply_remote(ri) == uint8_t(shm::ResponseStatus::ok)) applied++;
+    else refused++;
+  }
+  guard.done();
+  in_.retire(n);
+  if (applied) shm::count(counters_, shm::Counter::cluster_deltas_applied, applied);
+  if (refused) shm::count(counters_, shm::Counter::cluster_deltas_dropped, refused);
+  return avail > n;
+}
+
+void ClusterLink::check_resync() {
+  if (!base_) return;
+  uint32_t want = shm::load_u32(control_->resync_request);
+  if (want == shm::load_u32(control_->resync_started)) return;
+  shm::store_u32(control_->resync_started, want);
+  cursor_ = shm::SnapshotCursor{};  // a pass in progress starts over: the new request wants all
+  if (!resyncing_) LOG_INFO("partition %u: sending this node's peers to the cluster again (resync %u)", index_, want);
+  resyncing_ = true;
+  resync_step();
+}
+
+void ClusterLink::on_resync(evutil_socket_t, short, void* arg) { static_cast<ClusterLink*>(arg)->resync_step(); }
+
+void ClusterLink::resync_step() {
+  struct Sink final : shm::OwnPeerSink {
+    ClusterLink* link;
+    uint64_t n = 0;
+    bool put(const shm::OwnPeer& p) override {
+      shm::Delta* d = link->reserve();
+      if (!d) return false;
+      *d = shm::Delta{};
+      std::memcpy(d->info_hash, p.info_hash, 20);
+      std::memcpy(d->addr, p.addr, p.family == 4 ? 4 : 16);
+      d->port_be = p.port_be;
+      d->family = p.family;
+      d->flags = p.flags;
+      d->topology_group = p.topology_group;
+      d->progress = p.progress;
+      n++;
+      return true;
+    }
+  } sink;
+  sink.link = this;
+  part_->replicate_step(cursor_, sink, kResyncBudget);
+  flush();
+  if (sink.n) shm::count(counters_, shm::Counter::cluster_resync_peers, sink.n);
+  if (cursor_.done) {
+    resyncing_ = false;
+    shm::store_u32(control_->resync_done, shm::load_u32(control_->resync_started));
+    return;
+  }
+  evtimer_add(resync_timer_, &kResyncPause);
+}
+
+}  // namespace shoal::worker

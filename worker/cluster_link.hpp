@@ -1,0 +1,80 @@
+// worker/cluster_link.hpp — a swarm worker's end of the cluster rings (issue 14,
+// shm/cluster_segment.hpp). Runs in the swarm worker only, on its event loop; never calls NATS
+// and never waits: a full ring drops the delta and counts it.
+//   out: after each announce applied from this node's clients, the change goes into the out ring
+//        unless it is a renewal that changes nothing within cluster.renewal_suppression (see
+//        should_publish); published once per batch (flush).
+//   in:  other nodes' changes, applied to the partition between batches without replies.
+//   resync: when the sync worker asks (a (re)connection to NATS, another node's hello), every
+//        peer this node's clients announced (not those learned from other nodes) is queued
+//        again, in slices as the out ring has room, from a 5 ms timer.
+#pragma once
+#include <event2/event.h>
+
+#include <cstdint>
+
+#include "conf/config.hpp"
+#include "shm/cluster_segment.hpp"
+#include "shm/counters.hpp"
+#include "shm/partition.hpp"
+
+namespace shoal::worker {
+
+// Renewal suppression without per-peer state: a renewal that changes nothing is sent when it is
+// the peer's first announce in its time bucket of `suppress_s` seconds (now / suppress_s differs
+// from prev_last_seen / suppress_s). A peer announcing regularly is so sent at least every
+// suppress_s + its interval, and at most once per bucket; a crash or restart forgets nothing.
+// `change` is AnnounceResult::change; suppress_s 0 sends every renewal.
+bool should_publish(uint8_t change, uint32_t prev_last_seen, uint32_t now, uint32_t suppress_s);
+
+// Guards the partition against a delta that kills every swarm worker applying it (the poison
+// request mechanism of worker/swarm_worker.cpp, with the in ring as one more ring).
+class DeltaGuard {
+ public:
+  virtual ~DeltaGuard() = default;
+  virtual bool skip(uint64_t position) = 0;   // true: skip this one (it killed workers before)
+  virtual void mark(uint64_t position) = 0;   // about to apply it
+  virtual void done() = 0;                    // between batches
+};
+
+class ClusterLink {
+ public:
+  // `cluster_base`: the mapped cluster segment, or nullptr when cluster.enabled is false (then
+  // every method does nothing). `part`, `counters` and `base` outlive the link.
+  ClusterLink(void* cluster_base, const conf::Config& cfg, uint32_t index, shm::Partition* part,
+              shm::CounterBlock* counters, event_base* base);
+  ~ClusterLink();
+  ClusterLink(const ClusterLink&) = delete;
+  ClusterLink& operator=(const ClusterLink&) = delete;
+
+  bool enabled() const { return base_ != nullptr; }
+  // After an announce from this node's clients was applied (r.status ok): queues its change.
+  void on_announce(const shm::AnnounceInput& in, const shm::AnnounceResult& r);
+  // Publishes what on_announce and the resync queued (one release store). Once per batch.
+  void flush();
+  // Applies up to `budget` deltas of the in ring at `now`; true when more are waiting.
+  bool apply_incoming(uint32_t now, uint32_t budget, DeltaGuard& guard);
+  // Starts a resync pass when the sync worker asked for one (cheap: one load). Call per batch.
+  void check_resync();
+
+ private:
+  shm::Delta* reserve();  // a slot of the out ring after those queued, or nullptr (full: counted)
+  static void on_resync(evutil_socket_t, short, void* arg);
+  void resync_step();
+
+  void* base_ = nullptr;
+  shm::ClusterGeometry g_{};
+  uint32_t index_ = 0;
+  uint32_t suppress_s_ = 0;
+  shm::Partition* part_ = nullptr;
+  shm::CounterBlock* counters_ = nullptr;
+  shm::SpscRing<shm::Delta> out_, in_;
+  shm::ClusterChannelControl* control_ = nullptr;
+  uint64_t queued_ = 0;  // written, not yet published
+  uint64_t room_ = 0;    // free slots known after queued_ (refreshed when it runs out)
+  event* resync_timer_ = nullptr;
+  bool resyncing_ = false;
+  shm::SnapshotCursor cursor_{};
+};
+
+}  // namespace shoal::worker

@@ -1,0 +1,348 @@
+// worker/sync_worker.cpp — the sync worker process (issue 14): the only process that uses the
+// NATS client. Every cluster.batch_delay ms it
+//   1. looks at the connection: on each (re)connection it sends a hello and asks every swarm
+//      worker to queue this node's own peers again (resync), so nodes converge after an outage;
+//      after a second without a message it sends a heartbeat (liveness for `show cluster`);
+//   2. takes the changes the swarm workers queued (out rings, shm/cluster_segment.hpp), encodes
+//      them (worker/cluster_codec.hpp) in messages of at most 1,000 and publishes them on
+//      <subject>.deltas (the NATS client buffers them while it reconnects);
+//   3. takes the messages other nodes sent (a synchronous subscription polled without waiting),
+//      hands each change to the swarm worker that owns its info_hash here (in rings; a full ring
+//      drops and counts) and wakes it; a hello from another node asks for a resync (it needs
+//      this node's peers).
+// The NATS client runs its own threads (socket reader, flusher, reconnect); this process's loop
+// only calls functions that return at once, so a NATS outage stalls nothing here, and nothing
+// anywhere else: swarm workers never wait for this process. If it dies, the supervisor restarts
+// it; the rings keep their unsent changes, the changes inside the dead client are lost.
+#include <event2/event.h>
+#include <nats/nats.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "shm/clock.hpp"
+#include "shm/cluster_segment.hpp"
+#include "supervisor/log.hpp"
+#include "worker/cluster_codec.hpp"
+#include "worker/worker_common.hpp"
+
+namespace shoal::worker {
+namespace {
+
+uint64_t wall_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
+shm::BusState bus_state_of(natsConnStatus s) {
+  switch (s) {
+    case NATS_CONN_STATUS_CONNECTED: return shm::BusState::connected;
+    case NATS_CONN_STATUS_RECONNECTING: return shm::BusState::reconnecting;
+    case NATS_CONN_STATUS_CLOSED: return shm::BusState::closed;
+    default: return shm::BusState::connecting;
+  }
+}
+
+class SyncWorker {
+ public:
+  SyncWorker(const WorkerContext& ctx, SharedState* shared, void* cluster_base, event_base* base)
+      : cfg_(*ctx.config), ctx_(ctx), shared_(shared), base_(cluster_base),
+        g_{cfg_.swarm_workers, cfg_.cluster_ring_slots}, status_(shm::cluster_status(cluster_base, g_)) {
+    header_.node_id = uint16_t(cfg_.cluster_node_id);
+    char host[256] = {};
+    header_.name = cfg_.cluster_node_name;
+    if (header_.name.empty() && gethostname(host, sizeof host - 1) == 0) header_.name = host;
+    if (header_.name.size() > kClusterMaxName) header_.name.resize(kClusterMaxName);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&header_.session), sizeof header_.session) != 1)
+      header_.session = wall_ms() ^ uint64_t(getpid()) << 32;
+    subject_ = cfg_.cluster_subject + ".deltas";
+    std::memset(status_, 0, sizeof *status_);
+    status_->session = header_.session;
+    set_bus(shm::BusState::starting);
+    tick_ = event_new(base, -1, EV_PERSIST, &on_tick, this);
+    timeval every{long(cfg_.cluster_batch_delay_ms / 1000), long(cfg_.cluster_batch_delay_ms % 1000) * 1000};
+    event_add(tick_, &every);
+  }
+  ~SyncWorker() {
+    event_free(tick_);
+    if (sub_) natsSubscription_Destroy(sub_);
+    if (nc_) natsConnection_Destroy(nc_);
+    if (opts_) natsOptions_Destroy(opts_);
+    nats_Close();
+  }
+
+  // Sets up the client and starts connecting (in the background: retry_on_failed_connect).
+  // False with the reason logged for a setting the client refuses (a fatal setup error).
+  bool connect() {
+    std::vector<const char*> urls;
+    for (const std::string& u : cfg_.cluster_servers) urls.push_back(u.c_str());
+    natsStatus s = natsOptions_Create(&opts_);
+    auto step = [&](natsStatus st, const char* what) {
+      if (s == NATS_OK && st != NATS_OK) {
+        LOG_ERROR("cluster: %s: %s (%s)", what, natsStatus_GetText(st), nats_GetLastError(nullptr));
+        s = st;
+      }
+    };
+    step(natsOptions_SetServers(opts_, urls.data(), int(urls.size())), "cluster.servers");
+    step(natsOptions_SetName(opts_, ("shoald " + header_.name).c_str()), "client name");
+    step(natsOptions_SetNoEcho(opts_, true), "no echo");  // never our own messages back
+    // With a callback the first connect does not block: unreachable servers at start leave the
+    // node serving and connecting in the background (the tick notices the connection).
+    step(natsOptions_SetRetryOnFailedConnect(opts_, true, &on_connected, nullptr), "retry on failed connect");
+    step(natsOptions_SetMaxReconnect(opts_, -1), "reconnect forever");
+    step(natsOptions_SetReconnectWait(opts_, 500), "reconnect wait");
+    // A stopped server (kill -STOP, a hung machine) is noticed within about 3 s.
+    step(natsOptions_SetPingInterval(opts_, 1000), "ping interval");
+    step(natsOptions_SetMaxPingsOut(opts_, 2), "max pings out");
+    step(natsOptions_SetTimeout(opts_, 2000), "connect timeout");
+    step(natsOptions_SetWriteDeadline(opts_, 2000), "write deadline");
+    step(natsOptions_SetReconnectBufSize(opts_, 32 << 20), "reconnect buffer");
+    if (!cfg_.cluster_credentials.empty())
+      step(natsOptions_SetUserCredentialsFromFiles(opts_, cfg_.cluster_credentials.c_str(), nullptr), "cluster.credentials");
+    if (cfg_.cluster_tls) step(natsOptions_SetSecure(opts_, true), "cluster.tls");
+    if (!cfg_.cluster_tls_ca.empty()) step(natsOptions_LoadCATrustedCertificates(opts_, cfg_.cluster_tls_ca.c_str()), "cluster.tls_ca");
+    if (!cfg_.cluster_tls_certificate.empty())
+      step(natsOptions_LoadCertificatesChain(opts_, cfg_.cluster_tls_certificate.c_str(), cfg_.cluster_tls_private_key.c_str()),
+           "cluster.tls_certificate");
+    if (s != NATS_OK) return false;
+    natsStatus c = natsConnection_Connect(&nc_, opts_);
+    if (c != NATS_OK && c != NATS_NOT_YET_CONNECTED) {
+      LOG_ERROR("cluster: cannot connect to NATS: %s (%s)", natsStatus_GetText(c), nats_GetLastError(nullptr));
+      return false;
+    }
+    c = natsConnection_SubscribeSync(&sub_, nc_, subject_.c_str());
+    if (c == NATS_OK) c = natsSubscription_SetPendingLimits(sub_, 1 << 20, 256 << 20);
+    if (c != NATS_OK) {
+      LOG_ERROR("cluster: cannot subscribe to %s: %s", subject_.c_str(), natsStatus_GetText(c));
+      return false;
+    }
+    LOG_INFO("cluster: node %u (%s), %zu NATS servers, subject %s, batch delay %u ms", cfg_.cluster_node_id,
+             header_.name.c_str(), urls.size(), subject_.c_str(), cfg_.cluster_batch_delay_ms);
+    return true;
+  }
+
+ private:
+  static void on_connected(natsConnection*, void*) {}  // runs on a NATS thread: watch_bus sees it
+  static void on_tick(evutil_socket_t, short, void* arg) { static_cast<SyncWorker*>(arg)->tick(); }
+
+  void tick() {
+    watch_bus();
+    send_changes();
+    // Liveness for the other nodes' `show cluster` (and their first sight of a node that
+    // connected before them): a heartbeat after a second without any other message.
+    if (nats_connected() && wall_ms() - shm::acquire_load(status_->last_publish_ms) >= 1000)
+      send_message(kClusterHeartbeat, nullptr, 0);
+    receive();
+    if (resync_wanted_) request_resync();
+  }
+
+  bool nats_connected() const { return shm::acquire_load(status_->bus_state) == uint32_t(shm::BusState::connected); }
+
+  void set_bus(shm::BusState st) {
+    shm::release_store(status_->bus_state, uint32_t(st));
+    shm::release_store(status_->bus_since_ms, wall_ms());
+  }
+
+  void watch_bus() {
+    shm::BusState st = bus_state_of(natsConnection_Status(nc_));
+    if (uint32_t(st) == shm::acquire_load(status_->bus_state)) return;
+    set_bus(st);
+    if (st == shm::BusState::connected) {
+      char url[192] = {};
+      natsConnection_GetConnectedUrl(nc_, url, sizeof url);
+      std::memcpy(status_->connected_url, url, sizeof url);
+      if (ever_connected_) {
+        shm::release_store(status_->reconnects, status_->reconnects + 1);
+        shm::count(shared_->counters, shm::Counter::cluster_bus_reconnects);
+        LOG_INFO("cluster: NATS connection back (%s); sending this node's peers again", url);
+      } else {
+        LOG_INFO("cluster: connected to NATS at %s", url);
+      }
+      ever_connected_ = true;
+      send_message(kClusterHello, nullptr, 0);
+      resync_wanted_ = true;  // what the other nodes missed of ours while we were away
+    } else {
+      std::memset(status_->connected_url, 0, sizeof status_->connected_url);
+      LOG_WARN("cluster: NATS connection %s; every node keeps serving the swarms it has, changes are buffered "
+               "and this node's peers are sent again on reconnection", shm::bus_state_name(uint32_t(st)));
+    }
+  }
+
+  // Publishes one message; false (counted by the caller) when the client refused it.
+  bool send_message(uint8_t kind, const shm::Delta* d, size_t n) {
+    header_.kind = kind;
+    header_.seq = ++seq_;
+    header_.sent_ms = wall_ms();
+    buf_.clear();
+    encode_cluster_message(header_, d, n, &buf_);
+    natsStatus s = natsConnection_Publish(nc_, subject_.c_str(), buf_.data(), int(buf_.size()));
+    if (s != NATS_OK) {
+      if (!publish_failing_) LOG_WARN("cluster: NATS refused a message: %s (changes are dropped and counted until it takes them)", natsStatus_GetText(s));
+      publish_failing_ = true;
+      return false;
+    }
+    publish_failing_ = false;
+    shm::release_store(status_->last_publish_ms, header_.sent_ms);
+    return true;
+  }
+
+  void send_changes() {
+    for (uint32_t w = 0; w < cfg_.swarm_workers; w++) {
+      shm::SpscRing<shm::Delta> out = shm::cluster_out_ring(base_, g_, w);
+      uint64_t avail = out.available();
+      while (avail > 0) {
+        size_t n = size_t(std::min<uint64_t>(avail, kMaxDeltasPerMessage));
+        batch_.resize(n);
+        for (size_t k = 0; k < n; k++) batch_[k] = *out.peek(k);
+        out.retire(n);
+        avail -= n;
+        bool ok = send_message(kClusterDeltas, batch_.data(), n);
+        shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, n);
+      }
+    }
+  }
+
+  void receive() {
+    std::vector<uint64_t> queued(cfg_.swarm_workers, 0);
+    for (int i = 0; i < 100000; i++) {
+      natsMsg* m = nullptr;
+      if (natsSubscription_NextMsg(&m, sub_, 0) != NATS_OK) break;
+      handle(reinterpret_cast<const uint8_t*>(natsMsg_GetData(m)), size_t(natsMsg_GetDataLength(m)), queued);
+      natsMsg_Destroy(m);
+    }
+    for (uint32_t w = 0; w < cfg_.swarm_workers; w++) {
+      if (!queued[w]) continue;
+      shm::cluster_in_ring(base_, g_, w).publish(queued[w]);
+      wake(ctx_.swarm_eventfds[w]);
+    }
+  }
+
+  void handle(const uint8_t* data, size_t len, std::vector<uint64_t>& queued) {
+    ClusterHeader h;
+    std::string why;
+    if (!decode_cluster_message(data, len, &h, &deltas_, &why)) {
+      shm::count(shared_->counters, shm::Counter::cluster_bad_messages);
+      if (bad_logged_++ < 10) LOG_WARN("cluster: message refused: %s", why.c_str());
+      return;
+    }
+    if (h.node_id == header_.node_id) {  // no echo: another node uses our id
+      shm::count(shared_->counters, shm::Counter::cluster_bad_messages);
+      if (bad_logged_++ < 10)
+        LOG_ERROR("cluster: node \"%s\" sends with this node's cluster.node_id %u: its changes are ignored (node ids must differ)",
+                  h.name.c_str(), h.node_id);
+      return;
+    }
+    note_node(h, deltas_.size());
+    if (h.kind == kClusterHello) {
+      resync_wanted_ = true;
+      return;
+    }
+    shm::count(shared_->counters, shm::Counter::cluster_deltas_received, deltas_.size());
+    uint64_t key = shared_->control->control.partition_key;
+    for (const shm::Delta& d : deltas_) {
+      uint32_t w = partition_of(d.info_hash, cfg_.swarm_workers, key);
+      shm::SpscRing<shm::Delta> in = shm::cluster_in_ring(base_, g_, w);
+      if (in.free_slots() <= queued[w]) {
+        shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped);
+        continue;
+      }
+      *in.slot_for_write(queued[w]++) = d;
+    }
+  }
+
+  // The row of h.node_id in the status table (a new one for a node not seen yet).
+  void note_node(const ClusterHeader& h, size_t deltas) {
+    uint32_t n = shm::acquire_load(status_->node_count), i = 0;
+    while (i < n && status_->nodes[i].node_id != h.node_id) i++;
+    if (i == n) {
+      if (n == shm::kClusterMaxNodes) return;
+      status_->nodes[i] = shm::ClusterNode{};
+      status_->nodes[i].node_id = h.node_id;
+      shm::release_store(status_->node_count, n + 1);
+    }
+    shm::ClusterNode& row = status_->nodes[i];
+    uint64_t now = wall_ms();
+    if (row.session != h.session) {
+      LOG_INFO("cluster: node %u (%s) %s", h.node_id, h.name.c_str(), row.session ? "restarted (a new session)" : "seen");
+      row.session = h.session;
+    } else if (h.seq > row.last_seq + 1) {
+      row.gaps += h.seq - row.last_seq - 1;
+    }
+    row.last_seq = h.seq;
+    row.last_message_ms = now;
+    row.last_sent_ms = h.sent_ms;
+    row.lag_ms = int64_t(now) - int64_t(h.sent_ms);
+    row.messages++;
+    row.deltas += deltas;
+    std::memset(row.name, 0, sizeof row.name);
+    std::memcpy(row.name, h.name.data(), std::min(h.name.size(), sizeof row.name - 1));
+  }
+
+  // Asks every swarm worker to queue this node's own peers again.
+  void request_resync() {
+    resync_wanted_ = false;
+    for (uint32_t w = 0; w < cfg_.swarm_workers; w++) {
+      shm::ClusterChannelControl* c = shm::cluster_control(base_, g_, w);
+      shm::store_u32(c->resync_request, shm::load_u32(c->resync_request) + 1);
+      wake(ctx_.swarm_eventfds[w]);
+    }
+    shm::release_store(status_->resyncs, status_->resyncs + 1);
+  }
+
+  const conf::Config& cfg_;
+  const WorkerContext& ctx_;
+  SharedState* shared_;
+  void* base_;
+  shm::ClusterGeometry g_;
+  shm::ClusterStatus* status_;
+  ClusterHeader header_;
+  std::string subject_;
+  natsOptions* opts_ = nullptr;
+  natsConnection* nc_ = nullptr;
+  natsSubscription* sub_ = nullptr;
+  event* tick_ = nullptr;
+  uint64_t seq_ = 0;
+  bool ever_connected_ = false;
+  bool resync_wanted_ = false;
+  bool publish_failing_ = false;
+  uint32_t bad_logged_ = 0;
+  std::vector<uint8_t> buf_;
+  std::vector<shm::Delta> batch_, deltas_;
+};
+
+}  // namespace
+
+int run_sync_worker(const WorkerContext& ctx) {
+  SharedState shared;
+  shm::Segment cluster_seg;
+  try {
+    shared = attach_shared(ctx);
+    cluster_seg = shm::Segment::attach(shm::cluster_segment_name(ctx.config->shm_name), shm::SegmentKind::cluster);
+    if (cluster_seg.size() < shm::ClusterGeometry{ctx.config->swarm_workers, ctx.config->cluster_ring_slots}.segment_bytes())
+      throw std::runtime_error("cluster segment too small");
+  } catch (const std::exception& e) {
+    LOG_ERROR("cannot attach shared memory: %s", e.what());
+    return 1;
+  }
+  std::optional<WorkerLoop> loop;
+  std::optional<SyncWorker> worker;
+  try {
+    loop.emplace(&shared);
+    worker.emplace(ctx, &shared, cluster_seg.base(), loop->base());
+  } catch (const std::exception& e) {
+    LOG_ERROR("fatal: sync worker cannot start: %s", e.what());
+    return 1;
+  }
+  if (!worker->connect()) return 1;
+  loop->set_ready(ctx.generation);
+  return loop->run();
+}
+
+}  // namespace shoal::worker
