@@ -9,7 +9,8 @@
 // peer_id, as a browser's tracker connection. Each keeps one announce in flight: for a torrent
 // drawn from --torrents by the rank-size Pareto popularity of udp_load (shape 1.16), "started"
 // the first time this peer announces it and no event after, left 0 for a quarter of the peers,
-// with --offers offers (numwant = offers; a ~560-byte browser-like SDP each). A peer that gets
+// with --offers offers (numwant = offers; a ~560-byte browser-like SDP each). A peer joins at
+// most 64 torrents; after that a draw of a new one re-announces one of its own. A peer that gets
 // a relayed offer sends back the answer (action announce, to_peer_id, offer_id, answer).
 // Connections are opened at most --open-burst at a time; timing starts when all are open.
 //
@@ -27,10 +28,14 @@
 // open (or --open-timeout passed), hold them for --seconds, print a final line. tools/bench
 // measures the tracker's RSS per idle connection with it.
 //
+// Cost: the generator must not be what limits a tracker's rate. Messages are written from
+// templates into a reused buffer, masked while copied into the connection's output, written
+// once per connection per loop pass, and read back until EAGAIN with each one parsed in place
+// by simdjson (tools/ws/ws_client.hpp, wt_messages.hpp): no allocation per message.
+//
 // Output: one JSON line: announces_per_s, responses, offers_sent, offers_received,
 // answers_sent, answers_received, errors, invalid, timeouts, connections_open, p50/p99 µs...
 // Exit 0 ran, 2 bad arguments, 3 no connection opened or (load) no reply at all.
-#include <event2/event.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <openssl/ssl.h>
@@ -56,6 +61,9 @@ constexpr size_t kMaxPending = 8;
 constexpr uint64_t kReconnectDelay = kSec / 10;
 constexpr uint64_t kDrain = kSec;
 constexpr size_t kMaxMessages = 5;
+// Torrents one peer joins at most (a browser tab seeds a handful; shoald holds at most 256 per
+// connection). Once a peer has this many, a draw of another torrent re-announces one of its own.
+constexpr size_t kTorrentsPerPeer = 64;
 
 const char kUsage[] =
     "usage: ws_load --url ws://127.0.0.1:PORT/announce [options]\n"
@@ -118,6 +126,7 @@ struct Peer {
   uint32_t seq = 0;                // offers made
   std::vector<Pending> pending;    // announces sent and not answered (normally one)
   std::vector<uint64_t> joined;    // bitset over torrents: announced by this peer
+  std::vector<uint32_t> torrents;  // the same torrents, in the order joined
 };
 
 // Load: opening -> warmup -> measuring -> draining -> done. Idle: opening -> holding -> done.
@@ -131,7 +140,7 @@ class LoadGen : public ws::Handler {
 
  private:
   void on_open(ws::Client& c) override;
-  void on_message(ws::Client& c, std::string_view text) override;
+  void on_message(ws::Client& c, std::string_view text, bool binary) override;
   void on_close(ws::Client& c, ws::CloseCause cause, const char* detail) override;
   void tick();
   void open_more(uint64_t now);
@@ -147,12 +156,10 @@ class LoadGen : public ws::Handler {
   uint32_t draw_torrent();
   Id info_hash(uint32_t t) const;
   void print(const char* phase, uint64_t now) const;
-  static void tick_cb(evutil_socket_t, short, void* self) { static_cast<LoadGen*>(self)->tick(); }
 
   const Options& o_;
   SSL_CTX* tls_;
-  event_base* base_;
-  event* timer_ = nullptr;
+  ws::Loop loop_;
   wt::Ids ids_;
   Workload wl_;
   Rng rng_{};
@@ -165,10 +172,12 @@ class LoadGen : public ws::Handler {
   uint64_t started_ns_ = 0, phase_ns_ = 0, measure_ns_ = 0, measured_ns_ = 0, open_ns_ = 0, ticks_ = 0;
   size_t connecting_ = 0, open_ = 0, inflight_ = 0;
   std::set<std::string> messages_, invalids_;
+  std::vector<Id> offer_ids_;  // scratch of send_announce
+  std::string msg_;            // scratch: the message being sent
 };
 
 LoadGen::LoadGen(const Options& o, SSL_CTX* tls)
-    : o_(o), tls_(tls), base_(event_base_new()), ids_(mix64(o.seed ^ 0x77736c6f6164ull)) {
+    : o_(o), tls_(tls), ids_(mix64(o.seed ^ 0x77736c6f6164ull)) {
   rng_.s = o.seed;
   wl_.hash_key = rng_.next();  // as udp_load: the same --seed gives the same info hashes
   double acc = 0;
@@ -176,7 +185,7 @@ LoadGen::LoadGen(const Options& o, SSL_CTX* tls)
   for (uint64_t i = 0; i < o.torrents; ++i) cdf_[i] = acc += std::pow(double(i + 1), -1.0 / 1.16);
   peers_.resize(o.connections);
   for (uint32_t k = 0; k < peers_.size(); ++k) {
-    peers_[k].client = std::make_unique<ws::Client>(base_, tls_, this, k, mix64(o.seed * 7919 + k));
+    peers_[k].client = std::make_unique<ws::Client>(&loop_, tls_, this, k, mix64(o.seed * 7919 + k));
     peers_[k].peer_id = ids_.peer_id(k);
     peers_[k].seeder = rng_.unit() < 0.25;
     to_open_.emplace_back(0, k);
@@ -184,9 +193,7 @@ LoadGen::LoadGen(const Options& o, SSL_CTX* tls)
 }
 
 LoadGen::~LoadGen() {
-  peers_.clear();  // clients free their bufferevents before the base goes
-  if (timer_ != nullptr) event_free(timer_);
-  event_base_free(base_);
+  peers_.clear();  // clients close their sockets before the loop goes
 }
 
 uint32_t LoadGen::draw_torrent() {
@@ -252,20 +259,26 @@ void LoadGen::send_announce(Peer& p, uint32_t k, uint64_t now) {
   uint32_t t = draw_torrent();
   if (p.joined.empty()) p.joined.assign((o_.torrents + 63) / 64, 0);
   bool first = !(p.joined[t / 64] >> (t % 64) & 1);
+  if (first && p.torrents.size() >= kTorrentsPerPeer) {  // full: one of its own torrents again
+    t = p.torrents[rng_.below(p.torrents.size())];
+    first = false;
+  }
+  if (first) p.torrents.push_back(t);
   p.joined[t / 64] |= uint64_t(1) << (t % 64);
-  std::vector<Id> offers(o_.offers);
-  for (Id& id : offers) id = ids_.offer_id(k, p.seq++, t);
-  std::string msg = ids_.encode_announce(info_hash(t), p.peer_id, first ? "started" : nullptr,
-                                         p.seeder ? 0 : 1000000, offers);
-  if (!p.client->send_text(msg)) return;
+  offer_ids_.resize(o_.offers);
+  for (Id& id : offer_ids_) id = ids_.offer_id(k, p.seq++, t);
+  ids_.encode_announce(&msg_, info_hash(t), p.peer_id, first ? "started" : nullptr, p.seeder ? 0 : 1000000,
+                       offer_ids_.data(), offer_ids_.size());
+  if (!p.client->send_text(msg_)) return;
   p.pending.push_back({t, now, false});
   ++inflight_;
-  ++st_.announces_sent, st_.offers_sent += offers.size(), st_.bytes_sent += msg.size();
+  ++st_.announces_sent, st_.offers_sent += offer_ids_.size(), st_.bytes_sent += msg_.size();
 }
 
-void LoadGen::on_message(ws::Client& c, std::string_view text) {
+void LoadGen::on_message(ws::Client& c, std::string_view text, bool binary) {
   uint32_t k = c.id();
   Peer& p = peers_[k];
+  if (binary) return invalid("binary message");
   wt::Reply r = wt::parse_reply(text);
   switch (r.kind) {
     case wt::Kind::announce_reply: return on_announce_reply(p, k, r);
@@ -315,8 +328,8 @@ void LoadGen::on_offer(Peer& p, uint32_t k, const wt::Reply& r) {
     return invalid("relayed offer: for a torrent this peer never announced");
   if (r.sdp != ids_.offer_sdp(r.offer_id)) return invalid("relayed offer: SDP differs from the one sent");
   ++st_.offers_received;
-  std::string msg = ids_.encode_answer(r.info_hash, k, r.peer_id, r.offer_id);
-  if (p.client->send_text(msg)) ++st_.answers_sent, st_.bytes_sent += msg.size();
+  ids_.encode_answer(&msg_, r.info_hash, k, r.peer_id, r.offer_id);
+  if (p.client->send_text(msg_)) ++st_.answers_sent, st_.bytes_sent += msg_.size();
 }
 
 void LoadGen::on_answer(uint32_t k, const wt::Reply& r) {
@@ -362,7 +375,7 @@ void LoadGen::tick() {
       // Go on when all are open, at the timeout, or when nothing opens at all (3 tries each).
       if (open_ == peers_.size() || in_phase >= o_.open_timeout ||
           (open_ == 0 && st_.connect_failures >= 3 * peers_.size())) {
-        if (open_ == 0) return void((phase_ = Phase::done, event_base_loopbreak(base_)));
+        if (open_ == 0) return void((phase_ = Phase::done, loop_.stop()));
         start_phase(o_.idle ? Phase::holding : Phase::warmup, now);
       }
       break;
@@ -376,7 +389,7 @@ void LoadGen::tick() {
     case Phase::holding:
       if ((phase_ == Phase::draining && (inflight_ == 0 || now - phase_ns_ >= kDrain)) ||
           (phase_ == Phase::holding && in_phase >= o_.seconds))
-        phase_ = Phase::done, event_base_loopbreak(base_);
+        phase_ = Phase::done, loop_.stop();
       return;
     case Phase::done:
       return;
@@ -438,11 +451,8 @@ void LoadGen::print(const char* phase, uint64_t now) const {
 
 int LoadGen::run() {
   started_ns_ = phase_ns_ = now_ns();
-  timer_ = event_new(base_, -1, EV_PERSIST, &LoadGen::tick_cb, this);
-  timeval tv{0, 10000};
-  event_add(timer_, &tv);
   open_more(started_ns_);
-  event_base_dispatch(base_);
+  loop_.run(kSec / 100, [this] { tick(); });
   print("end", now_ns());
   if (open_ns_ == 0 && open_ == 0) return 3;
   return (!o_.idle && window_.responses == 0) ? 3 : 0;

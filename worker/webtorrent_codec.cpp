@@ -1,19 +1,17 @@
 // worker/webtorrent_codec.cpp — WebTorrent tracker messages (JSON over WebSocket); see the header.
 #include "worker/webtorrent_codec.hpp"
 
-#include <jansson.h>
 #include <simdjson.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
+#include <charconv>
 #include <cstdlib>
-#include <memory>
+#include <cstring>
 
 namespace shoal::worker::webtorrent {
 namespace {
-
-struct JsonDel {
-  void operator()(json_t* j) const { json_decref(j); }
-};
-using Json = std::unique_ptr<json_t, JsonDel>;
 
 // ---- parsing: simdjson's DOM parser (it validates UTF-8 and the JSON grammar; several times
 // faster than jansson here: the announce with its offers is most of a WebTorrent tracker's work)
@@ -67,13 +65,12 @@ std::string get_count(const object& obj, const char* key, int64_t& out) {
   return {};
 }
 
-// Keeps an offer/answer object as compact JSON text.
-std::string get_sdp(const object& obj, const char* key, std::string& out) {
+// Checks an offer/answer object; its text is filled in by keep_sdp_text once the whole message
+// is known to be valid.
+std::string get_sdp(const object& obj, const char* key) {
   element v;
   if (!field(obj, key, &v)) return std::string("missing ") + key;
   if (!v.is_object()) return std::string(key) + " must be an object";
-  out = simdjson::minify(v);
-  if (out.size() > kMaxSdpJsonBytes) return std::string(key) + " too large";
   return {};
 }
 
@@ -89,7 +86,7 @@ std::string parse_announce(const object& root, ParseResult& r) {
     an.peer_id = a.peer_id;
     if (auto e = get_id(root, "to_peer_id", an.to_peer_id); !e.empty()) return e;
     if (auto e = get_id(root, "offer_id", an.offer_id); !e.empty()) return e;
-    return get_sdp(root, "answer", an.sdp_json);
+    return get_sdp(root, "answer");
   }
   if (auto e = get_count(root, "numwant", a.numwant); !e.empty()) return e;
   if (auto e = get_count(root, "uploaded", a.uploaded); !e.empty()) return e;
@@ -116,7 +113,7 @@ std::string parse_announce(const object& root, ParseResult& r) {
     if (has_duplicate_keys(ob)) return "malformed JSON: duplicate key";
     Offer off;
     if (auto e = get_id(ob, "offer_id", off.offer_id); !e.empty()) return e;
-    if (auto e = get_sdp(ob, "offer", off.sdp_json); !e.empty()) return e;
+    if (auto e = get_sdp(ob, "offer"); !e.empty()) return e;
     a.offers.push_back(std::move(off));
   }
   return {};
@@ -142,37 +139,85 @@ std::string parse_scrape(const object& root, ParseResult& r) {
   return {};
 }
 
-std::string binary(const Id& id) { return encode_binary_string(id.data(), id.size()); }
-
-json_t* jstr(const Id& id) {
-  std::string s = binary(id);
-  return json_stringn(s.data(), s.size());
-}
-
-std::string dump(json_t* root) {
-  Json owner(root);
-  char* text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  std::string out = text != nullptr ? text : "";
-  free(text);
-  return out;
-}
-
 // {"action":"announce","info_hash","peer_id","offer_id",<key>:<sdp>} with the SDP spliced in.
-std::string encode_relayed(const Id& info_hash, const Id& peer_id, const Id& offer_id,
-                           const char* key, std::string_view sdp_json) {
-  json_t* root = json_object();
-  json_object_set_new(root, "action", json_string("announce"));
-  json_object_set_new(root, "info_hash", jstr(info_hash));
-  json_object_set_new(root, "peer_id", jstr(peer_id));
-  json_object_set_new(root, "offer_id", jstr(offer_id));
-  std::string head = dump(root);  // ends with '}'
-  head.pop_back();
-  head += ",\"";
-  head += key;
-  head += "\":";
-  head += sdp_json;
-  head += '}';
-  return head;
+void append_relayed(std::string& out, const Id& info_hash, const Id& peer_id, const Id& offer_id,
+                    std::string_view key, std::string_view sdp_json) {
+  out.append(R"({"action":"announce","info_hash":)");
+  append_binary(out, info_hash);
+  out.append(R"(,"peer_id":)");
+  append_binary(out, peer_id);
+  out.append(R"(,"offer_id":)");
+  append_binary(out, offer_id);
+  out.append(",\"").append(key).append("\":").append(sdp_json).push_back('}');
+}
+
+// Fills in the text of each offer (or the answer) of a valid announce message: the object as
+// the client wrote it, found by simdjson's On Demand API (object::raw_json) in the same padded
+// bytes the DOM parser has validated (so it is valid JSON, and its keys are not duplicated at
+// the levels that were checked). Relaying the client's own text costs a copy; writing it anew
+// from the DOM meant escaping every SDP again (~10% of the socket worker). If On Demand does
+// not agree (it should not happen), the DOM writes it (append_compact). Returns "" or the reason
+// the message is refused (an object over kMaxSdpJsonBytes).
+// raw_json() runs to the next structural character: without the whitespace after the '}'.
+std::string_view trim_ws(std::string_view raw) {
+  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
+    raw.remove_suffix(1);
+  return raw;
+}
+
+std::string keep_sdp_text(const object& root, const char* padded, size_t len, size_t capacity, ParseResult& r) {
+  static thread_local simdjson::ondemand::parser od;
+  namespace ond = simdjson::ondemand;
+  bool answer = r.msg.action == Action::answer;
+  std::vector<Offer>& offers = r.msg.announce.offers;
+  bool raw_ok = false;
+  ond::document d;
+  if (od.iterate(padded, len, capacity).get(d) == simdjson::SUCCESS) {
+    raw_ok = true;
+    if (answer) {
+      ond::object o;
+      std::string_view raw;
+      raw_ok = d.find_field_unordered("answer").get_object().get(o) == simdjson::SUCCESS &&
+               o.raw_json().get(raw) == simdjson::SUCCESS;
+      if (raw_ok) r.msg.answer.sdp_json.assign(trim_ws(raw));
+    } else {
+      ond::array list;
+      size_t k = 0;
+      raw_ok = d.find_field_unordered("offers").get_array().get(list) == simdjson::SUCCESS;
+      for (auto item : list) {
+        ond::object ob, o;
+        std::string_view raw;
+        if (!raw_ok || k >= offers.size() || item.get_object().get(ob) != simdjson::SUCCESS ||
+            ob.find_field_unordered("offer").get_object().get(o) != simdjson::SUCCESS ||
+            o.raw_json().get(raw) != simdjson::SUCCESS) {
+          raw_ok = false;
+          break;
+        }
+        offers[k++].sdp_json.assign(trim_ws(raw));
+      }
+      raw_ok = raw_ok && k == offers.size();
+    }
+  }
+  if (!raw_ok) {  // the DOM's view, written compactly
+    element v;
+    if (answer) {
+      r.msg.answer.sdp_json.clear();
+      if (field(root, "answer", &v)) append_compact(r.msg.answer.sdp_json, v);
+    } else {
+      size_t k = 0;
+      if (field(root, "offers", &v))
+        for (element item : simdjson::dom::array(v)) {
+          element o;
+          offers[k].sdp_json.clear();
+          if (field(object(item), "offer", &o)) append_compact(offers[k].sdp_json, o);
+          ++k;
+        }
+    }
+  }
+  if (answer) return r.msg.answer.sdp_json.size() > kMaxSdpJsonBytes ? "answer too large" : "";
+  for (const Offer& o : offers)
+    if (o.sdp_json.size() > kMaxSdpJsonBytes) return "offer too large";
+  return {};
 }
 
 }  // namespace
@@ -214,8 +259,13 @@ ParseResult parse_message(std::string_view text) {
   ParseResult r;
   // One parser per thread (socket workers are single-threaded), reused: it keeps its buffers.
   static thread_local simdjson::dom::parser parser;
+  // The message in a buffer with simdjson's padding, which both of its parsers need.
+  static thread_local std::vector<char> padded;
+  if (padded.size() < text.size() + simdjson::SIMDJSON_PADDING) padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  std::memcpy(padded.data(), text.data(), text.size());
+  std::memset(padded.data() + text.size(), 0, simdjson::SIMDJSON_PADDING);
   element doc;
-  if (auto err = parser.parse(text.data(), text.size()).get(doc); err != simdjson::SUCCESS) {
+  if (auto err = parser.parse(padded.data(), text.size(), false).get(doc); err != simdjson::SUCCESS) {
     r.error = std::string("malformed JSON: ") + simdjson::error_message(err);
     return r;
   }
@@ -255,6 +305,8 @@ ParseResult parse_message(std::string_view text) {
   if (act == "announce") {
     r.msg.action = Action::announce;
     r.error = parse_announce(root, r);
+    if (r.error.empty() && (r.msg.action == Action::answer || !r.msg.announce.offers.empty()))
+      r.error = keep_sdp_text(root, padded.data(), text.size(), padded.size(), r);
   } else {
     r.msg.action = Action::scrape;
     r.error = parse_scrape(root, r);
@@ -262,49 +314,214 @@ ParseResult parse_message(std::string_view text) {
   return r;
 }
 
+namespace {
+
+// The offset of the first byte at or after `i` that a JSON string must escape ('"', '\\' or
+// below 0x20), or s.size(). 16 bytes at a time with SSE2 (every x86-64 has it), 8 at a time
+// otherwise (SWAR: the high bit of each such byte is set in `hit`).
+size_t next_special(std::string_view s, size_t i) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), max_ctl = _mm_set1_epi8(0x1f);
+  for (; i + 16 <= s.size(); i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, max_ctl), v);  // v <= 0x1f, unsigned
+    __m128i hit = _mm_or_si128(ctl, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    if (int mask = _mm_movemask_epi8(hit); mask != 0) return i + size_t(__builtin_ctz(unsigned(mask)));
+  }
+#endif
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t v;
+    std::memcpy(&v, s.data() + i, 8);
+    constexpr uint64_t k01 = 0x0101010101010101ull, k80 = 0x8080808080808080ull;
+    uint64_t q = v ^ (k01 * '"'), b = v ^ (k01 * '\\');
+    uint64_t hit = (((v - k01 * 0x20) & ~v) | ((q - k01) & ~q) | ((b - k01) & ~b)) & k80;
+    if (hit != 0) break;  // the byte loop below finds it
+  }
+  for (; i < s.size(); ++i) {
+    uint8_t c = static_cast<uint8_t>(s[i]);
+    if (c < 0x20 || c == '"' || c == '\\') return i;
+  }
+  return i;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 16);  // one allocation for an SDP (a few escapes fit)
+  out.push_back('"');
+  size_t run = 0;  // start of the bytes not copied yet
+  for (size_t i = next_special(s, 0); i < s.size(); i = next_special(s, run)) {
+    uint8_t c = static_cast<uint8_t>(s[i]);
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      case '\b': out.append("\\b"); break;
+      case '\f': out.append("\\f"); break;
+      default: {
+        const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+        out.append(u, 6);
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+void append_binary(std::string& out, const Id& id) {
+  char utf8[2 * kIdBytes];
+  size_t n = 0;
+  for (uint8_t b : id) {
+    if (b < 0x80) {
+      utf8[n++] = static_cast<char>(b);
+    } else {  // U+0080..U+00FF: two UTF-8 bytes 110000xx 10xxxxxx
+      utf8[n++] = static_cast<char>(0xc0 | (b >> 6));
+      utf8[n++] = static_cast<char>(0x80 | (b & 0x3f));
+    }
+  }
+  append_json_string(out, std::string_view(utf8, n));
+}
+
+// Appends v as compact JSON text. (simdjson::minify does the same, but escapes string text one
+// character at a time: an SDP is ~600 bytes with ~20 escapes, and every offer and answer is
+// written once.) Numbers come out as simdjson read them (to_chars: the shortest text that reads
+// back as the same value).
+void append_compact(std::string& out, const element& v) {
+  char num[32];
+  switch (v.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      out.push_back('{');
+      bool first = true;
+      for (auto kv : object(v)) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_json_string(out, kv.key);
+        out.push_back(':');
+        append_compact(out, kv.value);
+      }
+      out.push_back('}');
+      return;
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      out.push_back('[');
+      bool first = true;
+      for (element e : simdjson::dom::array(v)) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_compact(out, e);
+      }
+      out.push_back(']');
+      return;
+    }
+    case simdjson::dom::element_type::STRING: return append_json_string(out, std::string_view(v));
+    case simdjson::dom::element_type::INT64:
+      out.append(num, size_t(std::to_chars(num, num + sizeof num, int64_t(v)).ptr - num));
+      return;
+    case simdjson::dom::element_type::UINT64:
+      out.append(num, size_t(std::to_chars(num, num + sizeof num, uint64_t(v)).ptr - num));
+      return;
+    case simdjson::dom::element_type::DOUBLE: {  // stays a fraction: 1e3 -> 1000.0, not 1000
+      std::string_view t(num, size_t(std::to_chars(num, num + sizeof num, double(v)).ptr - num));
+      out.append(t);
+      if (t.find_first_of(".eE") == std::string_view::npos) out.append(".0");
+      return;
+    }
+    case simdjson::dom::element_type::BOOL: out.append(bool(v) ? "true" : "false"); return;
+    case simdjson::dom::element_type::NULL_VALUE: out.append("null"); return;
+  }
+}
+
+namespace {
+void append_uint(std::string& out, uint64_t v) {
+  char buf[20];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+}  // namespace
+
+void append_announce_reply(std::string& out, const Id& info_hash, uint32_t interval_s, uint32_t complete,
+                           uint32_t incomplete) {
+  out.append(R"({"action":"announce","info_hash":)");
+  append_binary(out, info_hash);
+  out.append(R"(,"interval":)");
+  append_uint(out, interval_s);
+  out.append(R"(,"complete":)");
+  append_uint(out, complete);
+  out.append(R"(,"incomplete":)");
+  append_uint(out, incomplete);
+  out.push_back('}');
+}
+
+void append_relayed_offer(std::string& out, const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
+                          std::string_view sdp_json) {
+  append_relayed(out, info_hash, from_peer_id, offer_id, "offer", sdp_json);
+}
+
+void append_relayed_answer(std::string& out, const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
+                           std::string_view sdp_json) {
+  append_relayed(out, info_hash, from_peer_id, offer_id, "answer", sdp_json);
+}
+
 std::string encode_announce_reply(const Id& info_hash, uint32_t interval_s, uint32_t complete,
                                   uint32_t incomplete) {
-  json_t* root = json_object();
-  json_object_set_new(root, "action", json_string("announce"));
-  json_object_set_new(root, "info_hash", jstr(info_hash));
-  json_object_set_new(root, "interval", json_integer(interval_s));
-  json_object_set_new(root, "complete", json_integer(complete));
-  json_object_set_new(root, "incomplete", json_integer(incomplete));
-  return dump(root);
+  std::string out;
+  append_announce_reply(out, info_hash, interval_s, complete, incomplete);
+  return out;
 }
 
 std::string encode_relayed_offer(const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
                                  std::string_view sdp_json) {
-  return encode_relayed(info_hash, from_peer_id, offer_id, "offer", sdp_json);
+  std::string out;
+  append_relayed_offer(out, info_hash, from_peer_id, offer_id, sdp_json);
+  return out;
 }
 
 std::string encode_relayed_answer(const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
                                   std::string_view sdp_json) {
-  return encode_relayed(info_hash, from_peer_id, offer_id, "answer", sdp_json);
+  std::string out;
+  append_relayed_answer(out, info_hash, from_peer_id, offer_id, sdp_json);
+  return out;
 }
 
 std::string encode_scrape_reply(const std::vector<ScrapeEntry>& entries) {
-  json_t* root = json_object();
-  json_object_set_new(root, "action", json_string("scrape"));
-  json_t* files = json_object();
-  for (const ScrapeEntry& e : entries) {
-    json_t* f = json_object();
-    json_object_set_new(f, "complete", json_integer(e.complete));
-    json_object_set_new(f, "incomplete", json_integer(e.incomplete));
-    json_object_set_new(f, "downloaded", json_integer(e.downloaded));
-    std::string key = binary(e.info_hash);
-    json_object_setn_new(files, key.data(), key.size(), f);
+  std::string out = R"({"action":"scrape","files":{)";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const ScrapeEntry& e = entries[i];
+    bool repeated = false;  // one key per torrent (a scrape may name one twice); n <= kMaxScrapeHashes
+    for (size_t j = 0; j < i && !repeated; ++j) repeated = entries[j].info_hash == e.info_hash;
+    if (repeated) continue;
+    if (out.back() != '{') out.push_back(',');
+    append_binary(out, e.info_hash);
+    out.append(R"(:{"complete":)");
+    append_uint(out, e.complete);
+    out.append(R"(,"incomplete":)");
+    append_uint(out, e.incomplete);
+    out.append(R"(,"downloaded":)");
+    append_uint(out, e.downloaded);
+    out.push_back('}');
   }
-  json_object_set_new(root, "files", files);
-  return dump(root);
+  out.append("}}");
+  return out;
 }
 
 std::string encode_error(std::string_view reason, std::string_view action, const Id* info_hash) {
-  json_t* root = json_object();
-  json_object_set_new(root, "failure reason", json_stringn(reason.data(), reason.size()));
-  if (!action.empty()) json_object_set_new(root, "action", json_stringn(action.data(), action.size()));
-  if (info_hash != nullptr) json_object_set_new(root, "info_hash", jstr(*info_hash));
-  return dump(root);
+  std::string out = R"({"failure reason":)";
+  append_json_string(out, reason);
+  if (!action.empty()) {
+    out.append(R"(,"action":)");
+    append_json_string(out, action);
+  }
+  if (info_hash != nullptr) {
+    out.append(R"(,"info_hash":)");
+    append_binary(out, *info_hash);
+  }
+  out.push_back('}');
+  return out;
 }
 
 }  // namespace shoal::worker::webtorrent

@@ -10,8 +10,9 @@
 // or a length other than 20; encoding writes each byte back as the code point of that value
 // (UTF-8 on the wire).
 //
-// Offers and answers ({type, sdp}) are opaque to the tracker: they are kept as compact JSON
-// text (at most kMaxSdpJsonBytes) and spliced back unchanged into the relayed message.
+// Offers and answers ({type, sdp}) are opaque to the tracker: they are kept as the JSON text the
+// client sent (at most kMaxSdpJsonBytes; valid, as the whole message was parsed) and spliced
+// back unchanged into the relayed message.
 //
 // Fields the reference client reads from a reply (bittorrent-tracker lib/client/
 // websocket-tracker.js): action, info_hash, interval, complete, incomplete, "failure reason";
@@ -35,7 +36,7 @@ namespace shoal::worker::webtorrent {
 inline constexpr size_t kIdBytes = 20;            // info_hash, peer_id, offer_id
 inline constexpr size_t kMaxOffers = 20;          // offers kept per announce (more: error)
 inline constexpr size_t kMaxScrapeHashes = 64;
-inline constexpr size_t kMaxSdpJsonBytes = 16384;  // one offer/answer as compact JSON text
+inline constexpr size_t kMaxSdpJsonBytes = 16384;  // one offer/answer as JSON text
 
 using Id = std::array<uint8_t, kIdBytes>;
 
@@ -44,7 +45,7 @@ enum class Event : uint8_t { none, started, completed, stopped };
 
 struct Offer {
   Id offer_id{};
-  std::string sdp_json;  // the `offer` object, compact JSON text, relayed as-is
+  std::string sdp_json;  // the `offer` object's JSON text, relayed as-is
 };
 
 struct Announce {
@@ -63,7 +64,7 @@ struct Answer {
   Id peer_id{};      // the answering peer
   Id to_peer_id{};   // the peer that made the offer
   Id offer_id{};
-  std::string sdp_json;  // the `answer` object, compact JSON text
+  std::string sdp_json;  // the `answer` object's JSON text
 };
 
 struct Scrape {
@@ -91,7 +92,29 @@ struct ParseResult {
 // NUL escapes are allowed so binary strings may hold byte 0).
 ParseResult parse_message(std::string_view text);
 
-// Encoders: each returns compact JSON text for one WebSocket text message.
+// Encoders: each returns compact JSON text for one WebSocket text message; the append_* forms
+// append the same text to `out` (the front-end reuses one buffer: no allocation per message).
+void append_announce_reply(std::string& out, const Id& info_hash, uint32_t interval_s, uint32_t complete,
+                           uint32_t incomplete);
+void append_relayed_offer(std::string& out, const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
+                          std::string_view sdp_json);
+void append_relayed_answer(std::string& out, const Id& info_hash, const Id& from_peer_id, const Id& offer_id,
+                           std::string_view sdp_json);
+// Appends a JSON string literal of `utf8` (quotes; '"', '\\' and U+0000..U+001F escaped, RFC 8259
+// section 7; other text, already UTF-8, is copied as is).
+void append_json_string(std::string& out, std::string_view utf8);
+// Appends a binary string (each byte one code point, see above) as a JSON string literal.
+void append_binary(std::string& out, const Id& id);
+
+}  // namespace shoal::worker::webtorrent
+
+namespace simdjson::dom { class element; }
+
+namespace shoal::worker::webtorrent {
+
+// Appends a parsed JSON value as compact JSON text (strings escaped as append_json_string does;
+// numbers as read: integers as integers, fractions keep a '.' or an exponent).
+void append_compact(std::string& out, const simdjson::dom::element& v);
 // Announce reply: {"action":"announce","info_hash":..,"interval":..,"complete":..,"incomplete":..}
 std::string encode_announce_reply(const Id& info_hash, uint32_t interval_s, uint32_t complete,
                                   uint32_t incomplete);

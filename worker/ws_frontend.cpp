@@ -1,11 +1,20 @@
 // worker/ws_frontend.cpp — WebSocket connections of the WebTorrent front-end (see
-// ws_frontend.hpp): accept (with the ws.max_connections cap), TLS through bufferevent_openssl,
-// the opening handshake, frames, output cap, timeouts, close handshake, and the stopped
-// announces a closing connection owes its swarms. Messages: ws_messages.cpp.
+// ws_frontend.hpp): accept (with the ws.max_connections cap), TLS (OpenSSL on the socket), the
+// opening handshake, frames, output cap, timeouts, close handshake, and the stopped announces a
+// closing connection owes its swarms. Messages: ws_messages.cpp.
+//
+// I/O is built for many messages per second on one core: each socket is registered once,
+// edge-triggered, for reading and writing (no epoll_ctl after the accept); a read event reads
+// until the socket is empty into one buffer of the worker (no FIONREAD, no copy per message:
+// frames are unmasked in place and their text parsed there); output of every kind (replies,
+// relayed offers and answers, close frames) is appended to the connection's buffer and written
+// once per loop pass, by a flush event made active when the first connection has something to
+// say (libevent runs it after the I/O events already due in that pass); a write that would
+// block waits for the socket's next write event.
 #include <arpa/inet.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -26,8 +35,9 @@ namespace shoal::worker {
 namespace {
 
 constexpr timeval kSweepEvery{1, 0};
-constexpr uint64_t kReleaseIdleMs = 2000;  // a connection quiet this long gives its wslay context back
+constexpr uint64_t kReleaseIdleMs = 2000;  // a connection quiet this long gives its buffers back
 constexpr rlim_t kReservedFds = 64;
+constexpr size_t kReadBuffer = 64 * 1024;  // one read() at most; a shorter read means the socket is empty
 
 // Raises RLIMIT_NOFILE by ws.max_connections (the HTTP front-end raised it for its own share);
 // returns the connection cap that fits.
@@ -66,6 +76,8 @@ WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* p
   }
   sweep_ = event_new(base, -1, EV_PERSIST, &on_sweep, this);
   event_add(sweep_, &kSweepEvery);
+  flush_ev_ = event_new(base, -1, 0, &on_flush, this);
+  read_buf_.resize(kReadBuffer);
   if (tls_) {
     hup_ = evsignal_new(base, SIGHUP, &on_hup, this);
     event_add(hup_, nullptr);
@@ -77,8 +89,13 @@ WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* p
 
 WsFrontend::~WsFrontend() {
   for (evconnlistener* ln : listeners_) evconnlistener_free(ln);  // the fds stay with the supervisor's copies
-  for (auto& [token, c] : conns_) bufferevent_free(c->bev);
+  for (auto& [token, c] : conns_) {
+    event_free(c->ev);
+    if (c->ssl) SSL_free(c->ssl);
+    close(c->fd);
+  }
   if (hup_) event_free(hup_);
+  event_free(flush_ev_);
   event_free(sweep_);
 }
 
@@ -122,38 +139,45 @@ void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
     close(fd);
     return;
   }
-  bufferevent* bev = nullptr;
-  if (tls) {
-    SSL* ssl = tls_->new_ssl();
-    if (ssl) bev = bufferevent_openssl_socket_new(base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    else if (ssl) SSL_free(ssl);
-  } else {
-    bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
-  }
-  if (!bev) {
+  SSL* ssl = nullptr;
+  if (tls && (ssl = tls_->new_ssl()) == nullptr) {
     close(fd);
     shm::count(counters_, shm::Counter::ws_connections_refused);
     return;
   }
+  int one = 1;  // output is already batched per loop pass: send it at once
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto c = std::make_unique<WsConn>();
   while (next_token_ == 0 || conns_.count(next_token_)) next_token_++;
   c->owner = this;
   c->token = next_token_++;
-  c->bev = bev;
+  c->fd = fd;
+  c->ssl = ssl;
   c->tls = tls;
+  if (ssl) {
+    SSL_set_fd(ssl, fd);
+    SSL_set_accept_state(ssl);
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_read_ahead(ssl, 1);  // one read() for many records, not two (header, body) per record
+  }
   c->family = family;
   std::memcpy(c->addr, addr, 16);
   c->port = port;
   c->source = source;
   c->created_ms = c->last_ms = c->relay_refill_ms = now_ms();
   c->relay_tokens = double(cfg_.ws_relay_bytes_per_second);
-  WsConn* raw = c.get();
+  c->session = std::make_unique<ws::Session>(cfg_.ws_max_message_bytes);
+  c->ev = event_new(base_, fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, &on_io, c.get());
+  if (!c->ev || event_add(c->ev, nullptr) != 0) {
+    if (c->ev) event_free(c->ev);
+    if (ssl) SSL_free(ssl);
+    close(fd);
+    shm::count(counters_, shm::Counter::ws_connections_refused);
+    return;
+  }
   per_source_[source]++;
   conns_.emplace(c->token, std::move(c));
   shm::count(counters_, shm::Counter::ws_connections);
-  bufferevent_setcb(bev, &on_read, nullptr, &on_event, raw);
-  bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
 void WsFrontend::on_hup(evutil_socket_t, short, void* arg) {
@@ -167,59 +191,106 @@ void WsFrontend::on_hup(evutil_socket_t, short, void* arg) {
 
 // ---- reading ------------------------------------------------------------------------------
 
-void WsFrontend::on_read(bufferevent* bev, void* arg) {
+void WsFrontend::on_io(evutil_socket_t, short what, void* arg) {
   auto* c = static_cast<WsConn*>(arg);
   WsFrontend* self = c->owner;
-  evbuffer* in = bufferevent_get_input(bev);
-  size_t n = evbuffer_get_length(in);
-  if (n == 0) return;
-  std::string bytes(n, '\0');
-  evbuffer_remove(in, bytes.data(), n);
-  shm::count(self->counters_, shm::Counter::ws_bytes_in, n);
-  c->last_ms = self->now_ms();
-  if (c->state == WsConn::State::handshake) self->read_handshake(c, bytes);
-  else if (c->state == WsConn::State::open) self->read_frames(c, bytes);
-  else if (c->session && !c->half_closed) c->session->feed(bytes);  // closing: only the peer's close frame matters
-  if (c->state == WsConn::State::closing) {
-    self->write_output(c);
-    self->maybe_finish(c);
+  // An error or hang-up comes as both; the read finds it. Write readiness matters only to a
+  // connection whose last write would have blocked (or to the TLS handshake, which reads too).
+  if ((what & EV_READ) || (c->ssl && !c->tls_ready)) {
+    if (!self->read_conn(c)) return;
   }
-  if (self->relay_) self->relay_->flush();
-  self->path_->flush();
+  if ((what & EV_WRITE) && !c->session->output().empty() && !c->dirty) self->flush_conn(c);
+}
+
+bool WsFrontend::read_conn(WsConn* c) {
+  if (c->ssl && !c->tls_ready) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1) {
+      int e = SSL_get_error(c->ssl, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return true;
+      shm::count(counters_, shm::Counter::ws_handshake_failures);
+      free_conn(c);
+      return false;
+    }
+    c->tls_ready = true;
+  }
+  char* buf = read_buf_.data();
+  bool eof = false;
+  for (;;) {
+    ssize_t n;
+    if (c->ssl) {
+      ERR_clear_error();
+      int r = SSL_read(c->ssl, buf, int(read_buf_.size()));
+      if (r <= 0) {
+        int e = SSL_get_error(c->ssl, r);
+        eof = !(e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE);
+        break;
+      }
+      n = r;
+    } else {
+      n = recv(c->fd, buf, read_buf_.size(), 0);
+      if (n <= 0) {
+        eof = n == 0 || (errno != EAGAIN && errno != EINTR);
+        break;
+      }
+    }
+    read_bytes(c, buf, size_t(n));
+    // A plain socket that filled less than the buffer is empty now (edge-triggered: new bytes
+    // bring a new event); OpenSSL may hold decrypted bytes, so TLS reads until it would block.
+    if (!c->ssl && size_t(n) < read_buf_.size()) break;
+  }
+  if (relay_) relay_->flush();
+  path_->flush();
+  if (eof) {  // the client's FIN, a reset or a TLS error: the connection is over
+    if (c->state == WsConn::State::handshake) shm::count(counters_, shm::Counter::ws_handshake_failures);
+    free_conn(c);
+    return false;
+  }
+  return true;
+}
+
+void WsFrontend::read_bytes(WsConn* c, char* data, size_t n) {
+  shm::count(counters_, shm::Counter::ws_bytes_in, n);
+  c->last_ms = now_ms();
+  if (c->state == WsConn::State::handshake) read_handshake(c, std::string_view(data, n));
+  else if (c->state == WsConn::State::open) read_frames(c, data, n);
+  else if (c->framed && !c->half_closed) c->session->feed(data, n, &on_message, c);  // closing: only the peer's close frame matters
+  if (c->state == WsConn::State::closing && !c->session->output().empty()) mark_dirty(c);
 }
 
 void WsFrontend::read_handshake(WsConn* c, std::string_view bytes) {
   c->handshake.append(bytes);
   ws::HandshakeResult h = ws::parse_handshake(c->handshake);
   if (h.status == ws::HandshakeStatus::incomplete) return;
-  bufferevent_write(c->bev, h.response.data(), h.response.size());
+  c->session->append_raw(h.response);
+  mark_dirty(c);
   if (h.status == ws::HandshakeStatus::rejected) {
     shm::count(counters_, shm::Counter::ws_handshake_failures);
     c->state = WsConn::State::closing;
     c->closing_ms = now_ms();
-    bufferevent_setcb(c->bev, &on_read, &on_write, &on_event, c);  // finished once the reply is out
-    return;
+    return;  // finished once the reply is out
   }
   std::string rest = c->handshake.substr(h.consumed);
   std::string().swap(c->handshake);
-  c->session = std::make_unique<ws::Session>(cfg_.ws_max_message_bytes);
-  if (!c->session->ok()) return start_close(c, ws::kCloseGoingAway, "out of memory");
   c->state = WsConn::State::open;
-  if (!rest.empty()) read_frames(c, rest);
+  c->framed = true;
+  if (!rest.empty()) read_frames(c, rest.data(), rest.size());
 }
 
-void WsFrontend::read_frames(WsConn* c, std::string_view bytes) {
-  c->session->feed(bytes);
-  for (const std::string& m : c->session->take_messages()) {
-    if (c->state != WsConn::State::open) break;
-    shm::count(counters_, shm::Counter::ws_messages_in);
-    handle_message(c, m);
-  }
-  write_output(c);
+void WsFrontend::on_message(void* conn, std::string_view text) {
+  auto* c = static_cast<WsConn*>(conn);
+  if (c->state != WsConn::State::open) return;
+  shm::count(c->owner->counters_, shm::Counter::ws_messages_in);
+  c->owner->handle_message(c, text);
+}
+
+void WsFrontend::read_frames(WsConn* c, char* data, size_t n) {
+  c->session->feed(data, n, &on_message, c);
+  if (!c->session->output().empty()) mark_dirty(c);  // pong, close, replies
   if (c->state == WsConn::State::open && c->session->done()) {  // the peer closed, or broke the protocol
     c->state = WsConn::State::closing;
     c->closing_ms = now_ms();
-    bufferevent_setcb(c->bev, &on_read, &on_write, &on_event, c);
   }
 }
 
@@ -228,63 +299,99 @@ void WsFrontend::read_frames(WsConn* c, std::string_view bytes) {
 bool WsFrontend::send_text(WsConn* c, std::string_view text) {
   if (c->state != WsConn::State::open || !c->session->send_text(text)) return false;
   shm::count(counters_, shm::Counter::ws_messages_out);
-  write_output(c);
+  mark_dirty(c);
   // A client that does not read its messages is closed rather than buffered without bound.
-  if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 4 * size_t(cfg_.ws_max_message_bytes)) {
+  if (c->session->output().size() > 4 * size_t(cfg_.ws_max_message_bytes)) {
     start_close(c, ws::kClosePolicy, "not reading");
     return false;
   }
   return true;
 }
 
-void WsFrontend::write_output(WsConn* c) {
-  if (!c->session) return;
-  std::string out = c->session->take_output();
-  if (out.empty()) return;
-  shm::count(counters_, shm::Counter::ws_bytes_out, out.size());
-  bufferevent_write(c->bev, out.data(), out.size());
+void WsFrontend::mark_dirty(WsConn* c) {
+  if (c->dirty) return;
+  c->dirty = true;
+  dirty_.push_back(c->token);
+  event_active(flush_ev_, EV_TIMEOUT, 0);  // a no-op while it is active already
+}
+
+// The end of a loop pass: every connection with output writes it, once.
+void WsFrontend::on_flush(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<WsFrontend*>(arg);
+  std::vector<uint32_t> tokens;
+  tokens.swap(self->dirty_);
+  for (uint32_t t : tokens) {
+    WsConn* c = self->find(t);
+    if (!c || !c->dirty) continue;  // freed meanwhile
+    c->dirty = false;
+    self->flush_conn(c);
+  }
+  if (self->dirty_.empty()) self->dirty_.swap(tokens), self->dirty_.clear();  // keep the capacity
+}
+
+bool WsFrontend::flush_conn(WsConn* c) {
+  if (c->ssl && !c->tls_ready) return true;  // after the TLS handshake
+  for (;;) {
+    std::string_view out = c->session->output();
+    if (out.empty()) break;
+    ssize_t n;
+    if (c->ssl) {
+      size_t len = c->tls_retry ? c->tls_retry : out.size();
+      ERR_clear_error();
+      int r = SSL_write(c->ssl, out.data(), int(std::min<size_t>(len, INT32_MAX)));
+      if (r <= 0) {
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+          c->tls_retry = len;
+          return true;  // the rest at the next write event
+        }
+        free_conn(c);
+        return false;
+      }
+      c->tls_retry = 0;
+      n = r;
+    } else {
+      n = send(c->fd, out.data(), out.size(), MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return true;  // the rest at the next write event
+        free_conn(c);
+        return false;
+      }
+    }
+    shm::count(counters_, shm::Counter::ws_bytes_out, uint64_t(n));
+    c->session->consume_output(size_t(n));
+  }
+  maybe_finish(c);
+  return true;
 }
 
 void WsFrontend::start_close(WsConn* c, uint16_t code, std::string_view reason) {
   if (c->state == WsConn::State::closing) return;
-  if (c->session) {
+  if (c->framed) {
     c->session->close(code, reason);
-    write_output(c);
+    mark_dirty(c);
   }
   c->state = WsConn::State::closing;
   c->closing_ms = now_ms();
-  bufferevent_setcb(c->bev, &on_read, &on_write, &on_event, c);
+  if (!c->framed) maybe_finish(c);
 }
 
-// Output written: a closing connection may be finished now.
-void WsFrontend::on_write(bufferevent*, void* arg) {
-  auto* c = static_cast<WsConn*>(arg);
-  c->owner->maybe_finish(c);
-}
-
+// A closing connection's output is out: it may be finished now.
 void WsFrontend::maybe_finish(WsConn* c) {
   if (c->state != WsConn::State::closing || c->half_closed) return;
-  if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0) return;
-  if (c->session && !c->session->done()) return;  // waiting for the client's close frame
+  if (!c->session->output().empty()) return;
+  if (c->framed && !c->session->done()) return;  // waiting for the client's close frame
   c->half_closed = true;
-  shutdown(bufferevent_getfd(c->bev), SHUT_WR);
-}
-
-void WsFrontend::on_event(bufferevent*, short what, void* arg) {
-  auto* c = static_cast<WsConn*>(arg);
-  WsFrontend* self = c->owner;
-  if (what & BEV_EVENT_CONNECTED) return;  // TLS handshake done; the opening handshake follows
-  // The client's FIN, a reset or a TLS error: the connection is over.
-  if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) && c->state == WsConn::State::handshake)
-    shm::count(self->counters_, shm::Counter::ws_handshake_failures);
-  self->free_conn(c);
+  shutdown(c->fd, SHUT_WR);
 }
 
 // ---- closing ------------------------------------------------------------------------------
 
 void WsFrontend::free_conn(WsConn* c) {
   leave_swarms(c);
-  bufferevent_free(c->bev);
+  event_free(c->ev);
+  if (c->ssl) SSL_free(c->ssl);
+  close(c->fd);
   shm::count(counters_, shm::Counter::ws_connections_closed);
   auto held = per_source_.find(c->source);
   if (held != per_source_.end() && --held->second == 0) per_source_.erase(held);
@@ -365,7 +472,7 @@ void WsFrontend::on_sweep(evutil_socket_t, short, void* arg) {
     self->free_conn(c);
   }
   for (WsConn* c : idle) self->start_close(c, ws::kCloseNormal, "idle");
-  if (released >= 64) malloc_trim(0);  // give the freed wslay buffers back to the kernel
+  if (released >= 64) malloc_trim(0);  // give the freed buffers back to the kernel
   self->retry_leaves();
   self->path_->flush();
 }

@@ -1,7 +1,7 @@
 // worker/ws_frontend.hpp — the WebTorrent tracker front-end of a socket worker (issue 10):
 // WebSocket (RFC 6455) over plain TCP (ws.listen) and TLS (wss.listen, the https certificate,
 // reloaded on SIGHUP). Per connection: TLS and opening handshake (worker/ws_handshake.hpp) under
-// ws.handshake_timeout, frames through libwslay (worker/ws_session.hpp), JSON messages through
+// ws.handshake_timeout, frames through worker/ws_session.hpp, JSON messages through
 // worker/webtorrent_codec.hpp, an idle timeout and an output cap.
 //
 // Announces and scrapes go through the socket worker's RequestPath like UDP and HTTP ones

@@ -2,9 +2,9 @@
 // API and behaviour: worker/ws_frontend.hpp). Connections and their I/O: ws_frontend.cpp;
 // messages, offers and answers: ws_messages.cpp.
 #pragma once
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 
 #include <cstdint>
 #include <memory>
@@ -55,19 +55,25 @@ struct WsConn {
     uint64_t expires_ms;
   };
 
-  WsFrontend* owner = nullptr;  // for the bufferevent callbacks
+  WsFrontend* owner = nullptr;  // for the event callback
   uint32_t token = 0;
-  bufferevent* bev = nullptr;
+  int fd = -1;
+  event* ev = nullptr;   // EV_READ | EV_WRITE | EV_ET | EV_PERSIST: added once, never changed
+  SSL* ssl = nullptr;    // wss
   State state = State::handshake;
   bool tls = false;
+  bool tls_ready = false;    // wss: the TLS handshake has finished
+  bool framed = false;       // the opening handshake succeeded: bytes are frames from now on
+  bool dirty = false;        // in the front-end's list of connections with output to write
   bool half_closed = false;  // closing: our side is shut down, waiting for the client's FIN
+  size_t tls_retry = 0;      // wss: length of an SSL_write to repeat (OpenSSL wants the same)
   uint8_t family = 4;  // of the client address
   uint8_t addr[16] = {};
   uint16_t port = 0;   // host order
   uint64_t source = 0; // source_key() of addr (worker/source_limiter.hpp)
   uint64_t created_ms = 0, last_ms = 0, closing_ms = 0;
   std::string handshake;                 // bytes of the opening handshake so far
-  std::unique_ptr<ws::Session> session;  // after the handshake
+  std::unique_ptr<ws::Session> session;  // framing, and the output buffer from the accept on
   std::vector<Swarm> swarms;
   std::vector<Pending> pending;
   std::vector<Delivered> delivered;      // oldest first, at most ws.max_pending_offers
@@ -94,17 +100,23 @@ class WsFrontend final : public WsFrontendApi {
  private:
   // ---- connections (ws_frontend.cpp)
   static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int len, void* arg);
-  static void on_read(bufferevent* bev, void* arg);
-  static void on_write(bufferevent* bev, void* arg);
-  static void on_event(bufferevent* bev, short what, void* arg);
+  static void on_io(evutil_socket_t fd, short what, void* arg);
+  static void on_flush(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
   static void on_hup(evutil_socket_t, short, void* arg);
+  static void on_message(void* conn, std::string_view text);  // ws::Session's sink
   void accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls);
+  // Reads until the socket has no more (edge-triggered); false if the connection was freed.
+  bool read_conn(WsConn* c);
+  void read_bytes(WsConn* c, char* data, size_t n);
   void read_handshake(WsConn* c, std::string_view bytes);
-  void read_frames(WsConn* c, std::string_view bytes);
+  void read_frames(WsConn* c, char* data, size_t n);
   // Sends one text message; false (and the connection is closing) if it cannot be sent.
   bool send_text(WsConn* c, std::string_view text);
-  void write_output(WsConn* c);
+  // Queues c for the write at the end of this loop pass (one write per connection per pass).
+  void mark_dirty(WsConn* c);
+  // Writes c's output until done or EAGAIN; false if the connection was freed.
+  bool flush_conn(WsConn* c);
   // Starts the close handshake (code per RFC 6455 7.4.1); the connection is freed once its
   // output is written or after kCloseGraceMs.
   void start_close(WsConn* c, uint16_t code, std::string_view reason);
@@ -119,7 +131,7 @@ class WsFrontend final : public WsFrontendApi {
   uint64_t now_ms() const;
 
   // ---- messages (ws_messages.cpp)
-  void handle_message(WsConn* c, const std::string& text);
+  void handle_message(WsConn* c, std::string_view text);
   void handle_announce(WsConn* c, wt::Announce& a);
   void handle_answer(WsConn* c, const wt::Answer& a);
   void handle_scrape(WsConn* c, const wt::Scrape& s);
@@ -142,6 +154,10 @@ class WsFrontend final : public WsFrontendApi {
   std::vector<evconnlistener*> tls_listeners_;  // of listeners_, the wss ones
   event* sweep_ = nullptr;
   event* hup_ = nullptr;
+  event* flush_ev_ = nullptr;       // made active when a connection has output: runs after the pass's I/O
+  std::vector<uint32_t> dirty_;     // tokens of connections with output to write
+  std::vector<char> read_buf_;      // every connection reads into this one buffer
+  std::string msg_;                 // the message being encoded (reused: no allocation per message)
   std::unordered_map<uint32_t, std::unique_ptr<WsConn>> conns_;
   uint32_t next_token_ = 1;
   uint32_t max_conns_;

@@ -42,7 +42,7 @@ void WsFrontend::send_error(WsConn* c, std::string_view reason, std::string_view
   send_text(c, wt::encode_error(reason, action, info_hash));
 }
 
-void WsFrontend::handle_message(WsConn* c, const std::string& text) {
+void WsFrontend::handle_message(WsConn* c, std::string_view text) {
   wt::ParseResult p = wt::parse_message(text);
   if (!p.error.empty()) return send_error(c, p.error, p.action_text, p.has_info_hash ? &p.info_hash : nullptr);
   switch (p.msg.action) {
@@ -105,7 +105,9 @@ void WsFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResult&
   }
   if (p.stopped) drop_swarm();
   if (c->state != WsConn::State::open) return;
-  if (!send_text(c, wt::encode_announce_reply(p.info_hash, r.interval, r.seeders, r.leechers))) return;
+  msg_.clear();
+  wt::append_announce_reply(msg_, p.info_hash, r.interval, r.seeders, r.leechers);
+  if (!send_text(c, msg_)) return;
   // Each offer to one target: the swarm worker chose distinct live peers other than the asker.
   const auto* targets = reinterpret_cast<const shm::WsTarget*>(r.peers);
   size_t n = std::min<size_t>(r.peer_count, p.offers.size());
@@ -166,7 +168,9 @@ void WsFrontend::deliver_offer(uint32_t token, const RelayHead& head, std::strin
   std::memcpy(d.from_peer_id.data(), head.peer_id, 20);
   d.from = RelayTarget{head.from_slot, head.from_set, head.from_generation, head.from_token};
   d.expires_ms = now_ms() + uint64_t(cfg_.ws_offer_ttl) * 1000;
-  if (!send_text(c, wt::encode_relayed_offer(d.info_hash, d.from_peer_id, d.offer_id, sdp))) return;
+  msg_.clear();
+  wt::append_relayed_offer(msg_, d.info_hash, d.from_peer_id, d.offer_id, sdp);
+  if (!send_text(c, msg_)) return;
   shm::count(counters_, shm::Counter::ws_offers_relayed);
   if (c->delivered.size() >= cfg_.ws_max_pending_offers) c->delivered.erase(c->delivered.begin());  // oldest
   c->delivered.push_back(d);
@@ -206,7 +210,9 @@ void WsFrontend::deliver_answer(uint32_t token, const RelayHead& head, std::stri
   std::memcpy(info_hash.data(), head.info_hash, 20);
   std::memcpy(peer_id.data(), head.peer_id, 20);
   std::memcpy(offer_id.data(), head.offer_id, 20);
-  if (send_text(c, wt::encode_relayed_answer(info_hash, peer_id, offer_id, sdp)))
+  msg_.clear();
+  wt::append_relayed_answer(msg_, info_hash, peer_id, offer_id, sdp);
+  if (send_text(c, msg_))
     shm::count(counters_, shm::Counter::ws_answers_relayed);
 }
 

@@ -1,159 +1,215 @@
-// worker/ws_session.cpp — WebSocket framing over libwslay (RFC 6455 section 5); see the header.
+// worker/ws_session.cpp — WebSocket framing, server side (RFC 6455 section 5); see the header.
 #include "worker/ws_session.hpp"
 
-#include <wslay/wslay.h>
+#include <endian.h>
+#include <simdjson.h>
 
 #include <cstring>
 #include <utility>
 
 namespace shoal::worker::ws {
 
-ssize_t Session::on_recv(wslay_event_context* ctx, uint8_t* buf, size_t len, int, void* self) {
-  auto* s = static_cast<Session*>(self);
-  size_t avail = s->in_.size() - s->in_pos_;
-  if (avail == 0) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
+namespace {
+
+constexpr uint8_t kContinuation = 0x0, kText = 0x1, kBinary = 0x2, kClose = 0x8, kPing = 0x9, kPong = 0xa;
+
+// XORs payload with the 4-byte masking key (RFC 6455 5.3), 8 bytes at a time.
+void unmask(char* p, size_t n, const uint8_t key[4]) {
+  uint32_t k32;
+  std::memcpy(&k32, key, 4);
+  uint64_t k64 = uint64_t(k32) << 32 | k32;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    v ^= k64;
+    std::memcpy(p + i, &v, 8);
   }
-  size_t n = avail < len ? avail : len;
-  std::memcpy(buf, s->in_.data() + s->in_pos_, n);
-  s->in_pos_ += n;
-  return static_cast<ssize_t>(n);
+  for (; i < n; ++i) p[i] = static_cast<char>(p[i] ^ key[i & 3]);
 }
 
-ssize_t Session::on_send(wslay_event_context*, const uint8_t* data, size_t len, int, void* self) {
-  static_cast<Session*>(self)->out_.append(reinterpret_cast<const char*>(data), len);
-  return static_cast<ssize_t>(len);
+void collect(void* ctx, std::string_view text) {
+  static_cast<std::vector<std::string>*>(ctx)->emplace_back(text);
 }
 
-void Session::on_msg(wslay_event_context* ctx, const wslay_event_on_msg_recv_arg* arg,
-                     void* self) {
-  auto* s = static_cast<Session*>(self);
-  // Ping, pong and close are answered by wslay itself; only data messages reach us.
-  if (arg->opcode == WSLAY_TEXT_FRAME) {
-    s->messages_.emplace_back(reinterpret_cast<const char*>(arg->msg), arg->msg_length);
-  } else if (arg->opcode == WSLAY_BINARY_FRAME) {
-    static constexpr char kReason[] = "binary messages are not supported";
-    wslay_event_queue_close(ctx, kCloseUnsupported, reinterpret_cast<const uint8_t*>(kReason),
-                            sizeof kReason - 1);
+}  // namespace
+
+Session::Session(size_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
+
+// One unmasked frame: FIN + opcode byte, the length (RFC 6455 5.2), payload a then b.
+void Session::queue_frame(uint8_t first, std::string_view a, std::string_view b) {
+  size_t n = a.size() + b.size();
+  char h[10];
+  size_t hn = 2;
+  h[0] = static_cast<char>(first);
+  if (n < 126) {
+    h[1] = static_cast<char>(n);
+  } else if (n < 65536) {
+    h[1] = 126;
+    uint16_t v = htobe16(static_cast<uint16_t>(n));
+    std::memcpy(h + 2, &v, 2);
+    hn = 4;
+  } else {
+    h[1] = 127;
+    uint64_t v = htobe64(n);
+    std::memcpy(h + 2, &v, 8);
+    hn = 10;
   }
-}
-
-void Session::on_frame_start(wslay_event_context*, const wslay_event_on_frame_recv_start_arg* arg, void* self) {
-  auto* s = static_cast<Session*>(self);
-  s->in_frame_ = true;
-  if (arg->opcode < 0x8) s->fragmented_ = !arg->fin;  // data or continuation frame; control frames interleave
-  // Its size on the wire (RFC 6455 5.2): 2 bytes, the extended length (2 bytes for 126..65535,
-  // 8 above), the 4-byte masking key of a client frame, the payload. A client that encodes a
-  // length longer than needed makes this too small: its connection is then never released.
-  uint64_t n = arg->payload_length;
-  s->frame_bytes_ = 2 + (n < 126 ? 0 : n < 65536 ? 2 : 8) + 4 + n;
-}
-
-void Session::on_frame_end(wslay_event_context*, void* self) {
-  auto* s = static_cast<Session*>(self);
-  s->in_frame_ = false;
-  s->framed_ += s->frame_bytes_;
-}
-
-bool Session::init() {
-  wslay_event_callbacks cb{};
-  cb.recv_callback = &Session::on_recv;
-  cb.send_callback = &Session::on_send;
-  cb.on_msg_recv_callback = &Session::on_msg;
-  cb.on_frame_recv_start_callback = &Session::on_frame_start;
-  cb.on_frame_recv_end_callback = &Session::on_frame_end;
-  wslay_event_context_ptr ctx = nullptr;
-  if (wslay_event_context_server_init(&ctx, &cb, this) != 0) return false;
-  ctx_ = ctx;
-  wslay_event_config_set_max_recv_msg_length(ctx_, max_message_bytes_);
-  return true;
-}
-
-// The context is made when the first bytes come or go (ensure): a connection that only
-// opened costs no wslay buffers.
-Session::Session(size_t max_message_bytes) : released_(true), max_message_bytes_(max_message_bytes) {}
-
-bool Session::ensure() {
-  if (!released_) return ctx_ != nullptr;
+  out_.append(h, hn).append(a).append(b);
   released_ = false;
-  return init();
-}
-
-bool Session::release_if_idle() {
-  // Every byte fed belongs to a completed frame: nothing (not even half a header) is inside wslay.
-  if (ctx_ == nullptr || released_ || failed_ || in_frame_ || fragmented_ || fed_ != framed_) return false;
-  if (in_pos_ != in_.size() || !out_.empty() || !messages_.empty()) return false;
-  if (wslay_event_get_close_sent(ctx_) || wslay_event_get_close_received(ctx_) ||
-      wslay_event_get_queued_msg_count(ctx_) != 0)
-    return false;
-  wslay_event_context_free(ctx_);
-  ctx_ = nullptr;
-  released_ = true;
-  std::string().swap(in_);
-  std::string().swap(out_);
-  in_pos_ = 0;
-  return true;
-}
-
-Session::~Session() {
-  if (ctx_ != nullptr) wslay_event_context_free(ctx_);
-}
-
-void Session::pump() {
-  if (ctx_ == nullptr || failed_) return;
-  // wslay_event_recv reads until the recv callback would block; on a protocol error it has
-  // already queued the close frame (1002, 1007 or 1009) and stops reading.
-  if (wslay_event_want_read(ctx_) && wslay_event_recv(ctx_) != 0) failed_ = true;
-  if (wslay_event_want_write(ctx_) && wslay_event_send(ctx_) != 0) failed_ = true;
-  if (in_pos_ == in_.size()) {
-    in_.clear();
-    in_pos_ = 0;
-  }
-}
-
-void Session::feed(std::string_view bytes) {
-  if (!ensure() || !wslay_event_get_read_enabled(ctx_)) return;
-  fed_ += bytes.size();
-  in_.append(bytes);
-  pump();
 }
 
 bool Session::send_text(std::string_view text) {
-  if (!ensure() || wslay_event_get_close_sent(ctx_)) return false;
-  wslay_event_msg msg{WSLAY_TEXT_FRAME, reinterpret_cast<const uint8_t*>(text.data()),
-                      text.size()};
-  if (wslay_event_queue_msg(ctx_, &msg) != 0) return false;
-  pump();
+  if (close_sent_) return false;
+  queue_frame(0x80 | kText, text);
   return true;
 }
 
 void Session::close(uint16_t code, std::string_view reason) {
-  if (!ensure() || wslay_event_get_close_sent(ctx_)) return;
+  if (close_sent_) return;
   if (reason.size() > 123) reason = reason.substr(0, 123);
-  wslay_event_queue_close(ctx_, code, reinterpret_cast<const uint8_t*>(reason.data()),
-                          reason.size());
-  pump();
+  char c[2] = {static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
+  queue_frame(0x80 | kClose, std::string_view(c, 2), reason);
+  close_sent_ = true;
+  code_sent_ = code;
+}
+
+// The client broke the protocol: close with `code`, read nothing more.
+void Session::fail(uint16_t code, std::string_view reason) {
+  close(code, reason);
+  failed_ = true;
+  read_enabled_ = false;
+}
+
+void Session::feed(char* data, size_t n, MessageSink sink, void* ctx) {
+  if (!read_enabled_ || n == 0) return;
+  released_ = false;
+  if (in_.empty()) {  // the common case: frames parsed where they were read
+    size_t used = parse(data, n, sink, ctx);
+    if (read_enabled_ && used < n) in_.assign(data + used, n - used);
+    return;
+  }
+  in_.append(data, n);
+  size_t used = parse(in_.data(), in_.size(), sink, ctx);
+  if (!read_enabled_) in_.clear();
+  else in_.erase(0, used);
+}
+
+void Session::feed(std::string_view bytes) {
+  if (!read_enabled_ || bytes.empty()) return;
+  released_ = false;
+  in_.append(bytes);
+  size_t used = parse(in_.data(), in_.size(), &collect, &messages_);
+  if (!read_enabled_) in_.clear();
+  else in_.erase(0, used);
+}
+
+// Frames from data[0..n); returns the bytes of the complete frames taken.
+size_t Session::parse(char* data, size_t n, MessageSink sink, void* ctx) {
+  size_t p = 0;
+  while (read_enabled_ && n - p >= 2) {
+    uint8_t b0 = static_cast<uint8_t>(data[p]), b1 = static_cast<uint8_t>(data[p + 1]);
+    bool fin = b0 & 0x80;
+    uint8_t opcode = b0 & 0x0f;
+    bool control = opcode & 0x8;
+    uint64_t len = b1 & 0x7f;
+    if (b0 & 0x70) return fail(kCloseProtocolError, "reserved bits set"), p;
+    if (!(b1 & 0x80)) return fail(kCloseProtocolError, "client frames must be masked"), p;
+    if ((opcode > kBinary && opcode < kClose) || opcode > kPong) return fail(kCloseProtocolError, "unknown opcode"), p;
+    if (control && (!fin || len > 125)) return fail(kCloseProtocolError, "malformed control frame"), p;
+    size_t hdr = 2 + (len == 126 ? 2 : len == 127 ? 8 : 0) + 4;
+    if (n - p < hdr) break;
+    if (len == 126) {
+      uint16_t v;
+      std::memcpy(&v, data + p + 2, 2);
+      len = be16toh(v);
+    } else if (len == 127) {
+      uint64_t v;
+      std::memcpy(&v, data + p + 2, 8);
+      len = be64toh(v);
+      if (len >> 63) return fail(kCloseProtocolError, "frame length out of range"), p;
+    }
+    if (!control) {
+      if (opcode == kContinuation && frag_opcode_ == 0) return fail(kCloseProtocolError, "continuation without a message"), p;
+      if (opcode != kContinuation && frag_opcode_ != 0) return fail(kCloseProtocolError, "new message inside a fragmented one"), p;
+      uint64_t total = len + (opcode == kContinuation && frag_opcode_ == kText ? frag_.size() : 0);
+      if (total > max_message_bytes_) return fail(kCloseTooBig, "message too big"), p;
+    }
+    if (n - p - hdr < len) break;  // the rest of this frame has not come yet
+    char* payload = data + p + hdr;
+    unmask(payload, size_t(len), reinterpret_cast<const uint8_t*>(data + p + hdr - 4));
+    p += hdr + size_t(len);
+    std::string_view body(payload, size_t(len));
+    switch (opcode) {
+      case kClose: {
+        if (len == 1) return fail(kCloseProtocolError, "malformed close frame"), p;
+        close_received_ = true;
+        read_enabled_ = false;
+        code_received_ = kCloseNoStatus;
+        if (len >= 2) code_received_ = uint16_t(uint8_t(payload[0]) << 8 | uint8_t(payload[1]));
+        if (!close_sent_) {  // echo the code (none if none came)
+          if (len >= 2) close(code_received_);
+          else queue_frame(0x80 | kClose, {}), close_sent_ = true, code_sent_ = kCloseNoStatus;
+        }
+        return p;
+      }
+      case kPing:
+        if (!close_sent_) queue_frame(0x80 | kPong, body);
+        break;
+      case kPong:
+        break;
+      case kBinary:
+        close(kCloseUnsupported, "binary messages are not supported");
+        if (!fin) frag_opcode_ = kBinary;  // its continuation frames are dropped
+        break;
+      case kText:
+        if (!fin) {
+          frag_.assign(body);
+          frag_opcode_ = kText;
+          break;
+        }
+        if (!simdjson::validate_utf8(body.data(), body.size())) return fail(kCloseBadPayload, "text is not UTF-8"), p;
+        sink(ctx, body);
+        break;
+      case kContinuation:
+        if (frag_opcode_ == kText) frag_.append(body);
+        if (!fin) break;
+        if (frag_opcode_ == kText) {
+          std::string msg = std::exchange(frag_, {});
+          frag_opcode_ = 0;
+          if (!simdjson::validate_utf8(msg.data(), msg.size())) return fail(kCloseBadPayload, "text is not UTF-8"), p;
+          sink(ctx, msg);
+        }
+        frag_opcode_ = 0;
+        break;
+    }
+  }
+  return p;
 }
 
 std::vector<std::string> Session::take_messages() { return std::exchange(messages_, {}); }
 
-std::string Session::take_output() { return std::exchange(out_, {}); }
-
-bool Session::done() const {
-  if (released_) return false;  // idle, open
-  if (ctx_ == nullptr || failed_) return true;
-  return !wslay_event_want_read(ctx_) && !wslay_event_want_write(ctx_);
+void Session::consume_output(size_t n) {
+  out_pos_ += n;
+  if (out_pos_ >= out_.size()) out_.clear(), out_pos_ = 0;
 }
 
-uint16_t Session::close_code_sent() const {
-  if (ctx_ == nullptr || !wslay_event_get_close_sent(ctx_)) return 0;  // (none while released)
-  return wslay_event_get_status_code_sent(ctx_);
+std::string Session::take_output() {
+  std::string out = out_.substr(out_pos_);
+  out_.clear(), out_pos_ = 0;
+  return out;
 }
 
-uint16_t Session::close_code_received() const {
-  if (ctx_ == nullptr || !wslay_event_get_close_received(ctx_)) return 0;
-  return wslay_event_get_status_code_received(ctx_);
+bool Session::release_if_idle() {
+  if (released_ || failed_ || close_sent_ || close_received_ || !in_.empty() || frag_opcode_ != 0 ||
+      out_pos_ < out_.size() || !messages_.empty())
+    return false;
+  std::string().swap(in_);
+  std::string().swap(frag_);
+  std::string().swap(out_);
+  out_pos_ = 0;
+  released_ = true;
+  return true;
 }
 
 }  // namespace shoal::worker::ws

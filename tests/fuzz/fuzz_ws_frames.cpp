@@ -1,4 +1,4 @@
-// libFuzzer target: the WebSocket session (worker/ws_session.cpp over libwslay): arbitrary bytes
+// libFuzzer target: the WebSocket session (worker/ws_session.cpp, RFC 6455 framing): arbitrary bytes
 // after a handshake, fed in two pieces; replies and closes must be produced, never a crash.
 #include <cstddef>
 #include <cstdint>

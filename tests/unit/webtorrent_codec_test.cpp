@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <jansson.h>
+#include <simdjson.h>
 
 #include <string>
 
@@ -217,6 +218,60 @@ TEST(WebTorrentCodec, ScrapeReplyAndErrorRoundTrip) {
             R"({"failure reason":"unknown event","action":"announce","info_hash":")" + js(kHash) +
                 "\"}");
   EXPECT_EQ(encode_error("malformed JSON", "", nullptr), R"({"failure reason":"malformed JSON"})");
+}
+
+// The writer escapes what RFC 8259 section 7 requires wherever it falls (it skips plain text 8
+// bytes at a time): each special byte at every offset of a 20-byte text reads back unchanged.
+TEST(WebTorrentCodec, JsonStringEscapesAtEveryOffset) {
+  const std::string specials = std::string("\"\\\x01\x1f\n\r\t\b\f", 9) + std::string(1, '\0');
+  for (char c : specials) {
+    for (size_t at = 0; at < 20; ++at) {
+      std::string text = "abcdefghijklmnopqrst";
+      text.insert(at, 1, c);
+      text += "\xc3\xa9";  // UTF-8 passes through as is
+      std::string out;
+      append_json_string(out, text);
+      json_error_t err;
+      json_t* j = json_loadb(out.data(), out.size(), JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+      ASSERT_NE(j, nullptr) << "byte " << int(c) << " at " << at << ": " << err.text;
+      EXPECT_EQ(std::string(json_string_value(j), json_string_length(j)), text) << "byte " << int(c) << " at " << at;
+      json_decref(j);
+    }
+  }
+}
+
+// An offer (and an answer) object is relayed as the client wrote it, whatever it holds
+// (whitespace, escapes, nested values, numbers as written).
+TEST(WebTorrentCodec, OfferAndAnswerObjectsAreKeptAsSent) {
+  std::string offer = R"({ "type" : "offer", "sdp" : "v=0\r\no=- 1 \"q\" \\ \u00e9\u0001", "n": [1, -2, 2.5, 1e3, true, null, {}] })";
+  ParseResult r = parse_message(announce_json(R"(,"offers":[{"offer_id":")" + js(kHigh) + R"(","offer":)" + offer +
+                                              R"(},{"offer":{"type":"offer","sdp":"x"}, "offer_id":")" + js(kPeer) + "\"}]"));
+  ASSERT_EQ(r.error, "");
+  ASSERT_EQ(r.msg.announce.offers.size(), 2u);
+  EXPECT_EQ(r.msg.announce.offers[0].sdp_json, offer);
+  EXPECT_EQ(r.msg.announce.offers[1].sdp_json, R"({"type":"offer","sdp":"x"})");
+  EXPECT_EQ(r.msg.announce.offers[1].offer_id, kPeer);
+  r = parse_message(announce_json(R"(,"to_peer_id":")" + js(kHigh) + R"(","offer_id":")" + js(kHigh) +
+                                  R"(","answer":  {"sdp":"a\tb", "type":"answer"} )"));
+  ASSERT_EQ(r.error, "");
+  ASSERT_EQ(r.msg.action, Action::answer);
+  EXPECT_EQ(r.msg.answer.sdp_json, R"({"sdp":"a\tb", "type":"answer"})");
+}
+
+// The DOM writer (the fallback) keeps what the object means: jansson reads the same value.
+TEST(WebTorrentCodec, CompactWriterKeepsTheValue) {
+  std::string offer = R"({ "type" : "offer", "sdp" : "v=0\r\no=- 1 \"q\" \\ \u00e9\u0001", "n": [1, -2, 2.5, 1e3, true, null, {}] })";
+  simdjson::dom::parser p;
+  simdjson::dom::element e = p.parse(offer);
+  std::string kept;
+  append_compact(kept, e);
+  EXPECT_EQ(kept.find(' '), kept.find("o=- 1") + 3) << "only the string's own spaces remain: " << kept;
+  json_t* a = json_loads(offer.c_str(), 0, nullptr);
+  json_t* b = json_loads(kept.c_str(), 0, nullptr);
+  ASSERT_NE(b, nullptr) << kept;
+  EXPECT_TRUE(json_equal(a, b)) << kept;
+  json_decref(a);
+  json_decref(b);
 }
 
 TEST(WebTorrentCodec, ByteZeroInBinaryStringRoundTrips) {

@@ -1,5 +1,5 @@
 // tests/unit/ws_session_test.cpp — unit tests for worker/ws_session (RFC 6455 section 5 framing
-// over libwslay, server side). Client frames are built by hand here (masked, as RFC 6455 5.3
+// server side, worker/ws_session.cpp). Client frames are built by hand here (masked, as RFC 6455 5.3
 // requires of clients); the server's output frames are parsed back. Pure: no sockets.
 #include "worker/ws_session.hpp"
 
@@ -190,9 +190,9 @@ TEST(WsSession, SendTextProducesOneUnmaskedTextFrame) {
   EXPECT_TRUE(out.empty());
 }
 
-// Idle connections give their libwslay context back (issue 10, memory per idle connection): never
-// inside a frame, a fragmented message or a close; the next bytes make a fresh context that
-// reads on as if nothing happened.
+// Idle connections give their buffers back (issue 10, memory per idle connection): never
+// inside a frame, a fragmented message or a close; the next bytes are read
+// on as if nothing happened.
 TEST(WsSession, IdleContextIsReleasedOnlyBetweenMessagesAndComesBack) {
   Session s;
   s.feed(frame(0x1, "one"));

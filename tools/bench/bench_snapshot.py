@@ -27,6 +27,7 @@ class SnapshotShoald(R.RecoveryShoald):
         with open(argv[-1]) as f:
             text = f.read()
         text = text.replace("peer_ttl = 3600;", 'peer_ttl = 3600;\n  snapshot_load = "%s";' % self.snapshot)
+        text = text.replace('stats:\n{\n  socket = "";\n};\n', "")  # trackers.py's (off); this one has its own
         with open(argv[-1], "w") as f:
             f.write(text + 'stats:\n{\n  socket = "%s";\n};\n' % self.sock)
         return argv

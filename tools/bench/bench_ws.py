@@ -79,7 +79,12 @@ class ShoaldWs(T.Shoald):
     def argv(self):
         argv = super().argv()
         with open(argv[-1], "a") as f:  # super() wrote the UDP config; the UDP probe says ready
-            f.write('ws:\n{\n  enabled = true;\n  listen = [ "127.0.0.1:%d" ];\n  max_connections = 16384;\n  max_connections_per_source = 0;\n};\n'
+            # relay_bytes_per_second: each of ws_load's 64 connections carries the load of
+            # many browsers (100+ announces/s, ~5 offers and ~5 answers each); shoald's default
+            # per-connection relay budget (256 KiB/s, sized for one browser) would drop offers
+            # that bittorrent-tracker (no such cap) relays, and shoald would do less per announce.
+            f.write('ws:\n{\n  enabled = true;\n  listen = [ "127.0.0.1:%d" ];\n  max_connections = 16384;\n'
+                    '  max_connections_per_source = 0;\n  relay_bytes_per_second = 16777216;\n};\n'
                     'wss:\n{\n  enabled = true;\n  listen = [ "127.0.0.1:%d" ];\n};\n'
                     'https:\n{\n  certificate = "%s/cert.pem";\n  private_key = "%s/key.pem";\n};\n'
                     % (self.ws_port, self.wss_port, self.cert_dir, self.cert_dir))

@@ -1,22 +1,21 @@
-// tools/ws/ws_client.cpp — one client WebSocket connection over a bufferevent (plain or
-// OpenSSL), RFC 6455 opening handshake, libwslay client framing; see the header.
+// tools/ws/ws_client.cpp — client WebSocket connections on an edge-triggered epoll loop (plain
+// or OpenSSL), RFC 6455 opening handshake and framing; see the header.
 #include "tools/ws/ws_client.hpp"
 
 #include <arpa/inet.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <endian.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <unistd.h>
-#include <wslay/wslay.h>
+#include <sys/epoll.h>
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <strings.h>
 
 namespace shoal_load::ws {
@@ -25,6 +24,12 @@ namespace {
 
 constexpr size_t kMaxHandshakeReply = 16384;
 constexpr size_t kMaxMessage = 1 << 20;
+constexpr size_t kReadChunk = 64 * 1024;  // read room per pass over one connection's socket
+constexpr uint8_t kText = 0x1, kBinary = 0x2, kContinuation = 0x0, kClose = 0x8, kPing = 0x9, kPong = 0xa;
+
+// The loop's read buffer: each connection reads into it and keeps only the bytes of an
+// unfinished frame (most connections keep nothing between reads: 16,000 of them fit).
+std::vector<char> g_scratch;
 constexpr char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";  // RFC 6455 section 1.3
 
 uint64_t splitmix(uint64_t* s) {
@@ -98,7 +103,10 @@ SSL_CTX* make_tls_context(bool insecure, const std::string& cafile, std::string*
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (ctx == nullptr) return *error = "SSL_CTX_new failed", nullptr;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  // TLS 1.3 suites in a browser's order (Chrome and Firefox offer AES-128-GCM first; OpenSSL's
+  // default puts AES-256-GCM first). Servers that honour the client's order (shoald, node) pick it.
+  SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (insecure) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     return ctx;
@@ -112,16 +120,62 @@ SSL_CTX* make_tls_context(bool insecure, const std::string& cafile, std::string*
   return ctx;
 }
 
-Client::Client(event_base* base, SSL_CTX* tls, Handler* handler, uint32_t id, uint64_t mask_seed)
-    : base_(base), tls_(tls), handler_(handler), id_(id), mask_state_(mask_seed) {}
+Loop::Loop() : ep_(epoll_create1(EPOLL_CLOEXEC)) {
+  if (ep_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + strerror(errno));
+}
+
+Loop::~Loop() { ::close(ep_); }
+
+void Loop::want_flush(Client* c) {
+  if (c->dirty_) return;
+  c->dirty_ = true;
+  dirty_.push_back(c);
+}
+
+void Loop::flush_all() {
+  // A flush may end a connection, whose handler may queue output elsewhere: index, not iterate.
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Client* c = dirty_[i];
+    c->dirty_ = false;
+    if (c->state_ != Client::State::idle) c->flush();
+  }
+  dirty_.clear();
+}
+
+void Loop::run(uint64_t tick_ns, const std::function<void()>& tick) {
+  epoll_event ev[512];
+  timespec ts;
+  auto now = [&ts] {
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+  };
+  uint64_t next = now() + tick_ns;
+  stop_ = false;
+  while (!stop_) {
+    uint64_t t = now();
+    int timeout = t >= next ? 0 : int((next - t + 999999) / 1000000);
+    int n = epoll_wait(ep_, ev, 512, timeout);
+    for (int i = 0; i < n; ++i) static_cast<Client*>(ev[i].data.ptr)->on_io(ev[i].events);
+    flush_all();
+    if ((t = now()) >= next) {
+      tick();
+      flush_all();
+      next = t + tick_ns;
+    }
+  }
+}
+
+Client::Client(Loop* loop, SSL_CTX* tls, Handler* handler, uint32_t id, uint64_t mask_seed)
+    : loop_(loop), tls_(tls), handler_(handler), id_(id), mask_state_(mask_seed) {}
 
 Client::~Client() { close(); }
 
 void Client::close() {
-  if (bev_ != nullptr) bufferevent_free(bev_);  // BEV_OPT_CLOSE_ON_FREE: fd (and SSL) too
-  if (ctx_ != nullptr) wslay_event_context_free(ctx_);
-  bev_ = nullptr, ctx_ = nullptr, state_ = State::idle;
-  inbox_.clear();
+  if (ssl_ != nullptr) SSL_free(ssl_);
+  if (fd_ >= 0) ::close(fd_);  // leaves the epoll set with it
+  ssl_ = nullptr, fd_ = -1, state_ = State::idle, frag_opcode_ = 0;
+  in_.clear(), out_.clear(), frag_.clear();
+  in_pos_ = out_pos_ = tls_retry_ = 0;
 }
 
 bool Client::start(const Url& url, const sockaddr* source, socklen_t source_len, std::string* error) {
@@ -138,33 +192,30 @@ bool Client::start(const Url& url, const sockaddr* source, socklen_t source_len,
       return ::close(fd), false;
     }
   }
-  if (tls_ != nullptr) {
-    SSL* ssl = SSL_new(tls_);
-    if (url.v6 || url.host.find_first_not_of("0123456789.") == std::string::npos) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host == "localhost" ? "127.0.0.1" : url.host.c_str());
-    } else {
-      SSL_set_tlsext_host_name(ssl, url.host.c_str());
-      SSL_set1_host(ssl, url.host.c_str());
-    }
-    bev_ = bufferevent_openssl_socket_new(base_, fd, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-    if (bev_ != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
-  } else {
-    bev_ = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
-  }
-  if (bev_ == nullptr) return ::close(fd), *error = "bufferevent_new failed", false;
-  // libevent connects the bound socket and reports a refused or failed connect as an event.
-  if (bufferevent_socket_connect(bev_, reinterpret_cast<const sockaddr*>(&url.addr), int(url.addr_len)) != 0) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&url.addr), url.addr_len) < 0 && errno != EINPROGRESS) {
     *error = std::string("connect: ") + strerror(errno);
+    return ::close(fd), false;
+  }
+  fd_ = fd;
+  if (tls_ != nullptr) {
+    ssl_ = SSL_new(tls_);
+    if (ssl_ == nullptr) return close(), *error = "SSL_new failed", false;
+    SSL_set_fd(ssl_, fd);
+    SSL_set_read_ahead(ssl_, 1);  // one read() for many records
+    if (url.v6 || url.host.find_first_not_of("0123456789.") == std::string::npos) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), url.host == "localhost" ? "127.0.0.1" : url.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl_, url.host.c_str());
+      SSL_set1_host(ssl_, url.host.c_str());
+    }
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;  // once: edge-triggered, never changed
+  ev.data.ptr = this;
+  if (epoll_ctl(loop_->ep_, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    *error = std::string("epoll_ctl: ") + strerror(errno);
     return close(), false;
   }
-
-  wslay_event_callbacks cb{};
-  cb.recv_callback = &Client::wslay_recv;
-  cb.send_callback = &Client::wslay_send;
-  cb.genmask_callback = &Client::wslay_genmask;
-  cb.on_msg_recv_callback = &Client::wslay_msg;
-  if (wslay_event_context_client_init(&ctx_, &cb, this) != 0) return close(), *error = "wslay: no memory", false;
-  wslay_event_config_set_max_recv_msg_length(ctx_, kMaxMessage);
 
   unsigned char key[16];
   for (int i = 0; i < 16; i += 8) {
@@ -177,35 +228,11 @@ bool Client::start(const Url& url, const sockaddr* source, socklen_t source_len,
   SHA1(reinterpret_cast<const unsigned char*>(concat.data()), concat.size(), digest);
   accept_ = base64(digest, sizeof digest);
   std::string host = url.v6 ? "[" + url.host + "]" : url.host;
-  std::string req = "GET " + url.path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(url.port) +
-                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key64 +
-                    "\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  bufferevent_setcb(bev_, &Client::read_cb, nullptr, &Client::event_cb, this);
-  bufferevent_write(bev_, req.data(), req.size());  // sent once connected (and TLS is up)
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  out_ = "GET " + url.path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(url.port) +
+         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key64 +
+         "\r\nSec-WebSocket-Version: 13\r\n\r\n";  // written once connected (and TLS is up)
   state_ = State::connecting;
   return true;
-}
-
-size_t Client::pending_output() const {
-  return bev_ != nullptr ? evbuffer_get_length(bufferevent_get_output(bev_)) : 0;
-}
-
-void Client::read_cb(bufferevent*, void* self) { static_cast<Client*>(self)->on_read(); }
-
-void Client::event_cb(bufferevent*, short what, void* self) { static_cast<Client*>(self)->on_event(what); }
-
-void Client::on_event(short what) {
-  if (what & BEV_EVENT_CONNECTED) return;  // TLS handshake done; the request is already queued
-  if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) return;
-  char detail[160] = "connection closed";
-  unsigned long ssl_err = tls_ != nullptr ? bufferevent_get_openssl_error(bev_) : 0;
-  if (ssl_err != 0 && ERR_GET_LIB(ssl_err) != 0) {  // lib 0: a system call's, not OpenSSL's
-    ERR_error_string_n(ssl_err, detail, sizeof detail);
-  } else if ((what & BEV_EVENT_ERROR) && EVUTIL_SOCKET_ERROR() != 0) {
-    snprintf(detail, sizeof detail, "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-  }
-  fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, detail);
 }
 
 void Client::fail(CloseCause cause, const char* detail) {
@@ -213,32 +240,131 @@ void Client::fail(CloseCause cause, const char* detail) {
   handler_->on_close(*this, cause, detail);
 }
 
-bool Client::finish_handshake() {
-  evbuffer* in = bufferevent_get_input(bev_);
-  evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, nullptr);
-  if (end.pos < 0) {
-    if (evbuffer_get_length(in) > kMaxHandshakeReply) fail(CloseCause::handshake_failed, "reply headers too long");
-    return false;
+// TCP connect, then the TLS handshake; true once the upgrade request may go.
+bool Client::progress_connect() {
+  if (state_ == State::connecting) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err != 0) return fail(CloseCause::connect_failed, strerror(err)), false;
+    state_ = ssl_ != nullptr ? State::tls_handshake : State::upgrading;
   }
-  std::string head(size_t(end.pos) + 4, '\0');
-  evbuffer_remove(in, head.data(), head.size());
+  if (state_ == State::tls_handshake) {
+    ERR_clear_error();
+    int r = SSL_connect(ssl_);
+    if (r != 1) {
+      int e = SSL_get_error(ssl_, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
+      char detail[160] = "TLS handshake failed";
+      if (unsigned long code = ERR_get_error(); code != 0) ERR_error_string_n(code, detail, sizeof detail);
+      return fail(CloseCause::connect_failed, detail), false;
+    }
+    state_ = State::upgrading;
+  }
+  return true;
+}
+
+void Client::on_io(uint32_t events) {
+  if (state_ == State::idle) return;
+  if (state_ == State::connecting && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+  if ((state_ == State::connecting || state_ == State::tls_handshake) && !progress_connect()) return;
+  if (!read_all()) return;
+  if (pending_output() != 0) loop_->want_flush(this);  // the request, replies, or room after EAGAIN
+}
+
+// >0 bytes read; 0 end of stream or error; -1 nothing more now (*again).
+ssize_t Client::io_read(char* buf, size_t n, bool* again) {
+  *again = false;
+  if (ssl_ == nullptr) {
+    ssize_t r = recv(fd_, buf, n, 0);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return *again = true, -1;
+    return r < 0 ? 0 : r;
+  }
+  ERR_clear_error();
+  int r = SSL_read(ssl_, buf, int(n));
+  if (r > 0) return r;
+  int e = SSL_get_error(ssl_, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return *again = true, -1;
+  return 0;
+}
+
+ssize_t Client::io_write(const char* buf, size_t n, bool* again) {
+  *again = false;
+  if (ssl_ == nullptr) {
+    ssize_t r = send(fd_, buf, n, MSG_NOSIGNAL);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return *again = true, -1;
+    return r;
+  }
+  ERR_clear_error();
+  int r = SSL_write(ssl_, buf, int(n));  // partial writes and moving buffers allowed (make_tls_context)
+  if (r > 0) return r;
+  int e = SSL_get_error(ssl_, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return *again = true, -1;
+  return -1;
+}
+
+bool Client::read_all() {
+  std::vector<char>& s = g_scratch;
+  for (;;) {
+    size_t len = in_.size() - in_pos_;  // an unfinished frame from the last read comes first
+    if (s.size() < len + kReadChunk) s.resize(len + kReadChunk);
+    memcpy(s.data(), in_.data() + in_pos_, len);
+    in_.clear(), in_pos_ = 0;
+    bool again = false, eof = false;
+    while (len < s.size()) {
+      ssize_t n = io_read(s.data() + len, s.size() - len, &again);
+      if (n <= 0) {
+        eof = !again;
+        break;
+      }
+      len += size_t(n);
+    }
+    size_t used = 0;
+    if (!consume(s.data(), len, &used)) return false;
+    in_.assign(s.data() + used, len - used);
+    if (eof) {
+      fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, "connection closed");
+      return false;
+    }
+    if (again) return true;  // else the buffer was full: read on (edge-triggered: until EAGAIN)
+  }
+}
+
+// The 101 reply, then frames; *used: the bytes of data taken. False if the connection ended.
+bool Client::consume(const char* data, size_t len, size_t* used) {
+  *used = 0;
+  if (state_ == State::upgrading) {
+    std::string_view head(data, len);
+    size_t end = head.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (len > kMaxHandshakeReply) return fail(CloseCause::handshake_failed, "reply headers too long"), false;
+      return true;
+    }
+    if (!finish_handshake(head.substr(0, end + 4))) return false;
+    *used = end + 4;
+  }
+  if (state_ != State::open) return true;
+  return read_frames(data, len, used);
+}
+
+bool Client::finish_handshake(std::string_view head) {
   const char* why = nullptr;
-  if (head.compare(0, 13, "HTTP/1.1 101 ") != 0) {
+  if (head.substr(0, 13) != "HTTP/1.1 101 ") {
     why = "reply is not 101 Switching Protocols";
   } else {
     why = "Sec-WebSocket-Accept missing or wrong";
-    for (size_t p = head.find("\r\n"); p != std::string::npos && p + 2 < head.size(); p = head.find("\r\n", p + 2)) {
-      const char* line = head.c_str() + p + 2;
-      if (strncasecmp(line, "sec-websocket-accept:", 21) != 0) continue;
+    for (size_t p = head.find("\r\n"); p != std::string_view::npos && p + 2 < head.size(); p = head.find("\r\n", p + 2)) {
+      std::string_view line = head.substr(p + 2);
+      if (line.size() < 21 || strncasecmp(line.data(), "sec-websocket-accept:", 21) != 0) continue;
       size_t v = p + 2 + 21, e = head.find("\r\n", v);
       while (v < e && head[v] == ' ') ++v;
       while (e > v && head[e - 1] == ' ') --e;
-      if (head.compare(v, e - v, accept_) == 0) why = nullptr;
+      if (head.substr(v, e - v) == accept_) why = nullptr;
       break;
     }
   }
   if (why != nullptr) {
-    std::string msg = std::string(why) + ": " + head.substr(0, head.find("\r\n"));
+    std::string msg = std::string(why) + ": " + std::string(head.substr(0, head.find("\r\n")));
     fail(CloseCause::handshake_failed, msg.c_str());
     return false;
   }
@@ -247,73 +373,142 @@ bool Client::finish_handshake() {
   return state_ == State::open;  // the handler may have closed it
 }
 
-void Client::on_read() {
-  if (state_ == State::connecting && !finish_handshake()) return;
-  if (state_ != State::open) return;
-  int rv = wslay_event_recv(ctx_);
-  std::vector<std::string> msgs;
-  msgs.swap(inbox_);
-  for (const std::string& m : msgs) {
-    handler_->on_message(*this, m);
-    if (state_ != State::open) return;  // closed by the handler
+// Frames from data[*used..len) (RFC 6455 5.2); an unfinished frame stays for the next read.
+bool Client::read_frames(const char* data, size_t len, size_t* used) {
+  size_t p = *used;
+  while (len - p >= 2) {
+    uint8_t b0 = uint8_t(data[p]), b1 = uint8_t(data[p + 1]);
+    bool fin = b0 & 0x80;
+    uint8_t opcode = b0 & 0x0f;
+    size_t hdr = 2;
+    uint64_t n = b1 & 0x7f;
+    if (n == 126) hdr += 2;
+    else if (n == 127) hdr += 8;
+    if (len - p < hdr) break;
+    if (n == 126) {
+      uint16_t v;
+      memcpy(&v, data + p + 2, 2);
+      n = be16toh(v);
+    } else if (n == 127) {
+      uint64_t v;
+      memcpy(&v, data + p + 2, 8);
+      n = be64toh(v);
+    }
+    const char* bad = nullptr;
+    if (b0 & 0x70) bad = "WebSocket frame with RSV bits set";
+    else if (b1 & 0x80) bad = "masked frame from the server";
+    else if (n > kMaxMessage) bad = "WebSocket message too long";
+    else if (opcode >= 0x8 && (!fin || n > 125)) bad = "malformed control frame";
+    if (bad != nullptr) return fail(CloseCause::disconnected, bad), false;
+    if (len - p - hdr < n) break;
+    const char* payload = data + p + hdr;
+    p += hdr + size_t(n);
+    *used = p;
+    switch (opcode) {
+      case kText:
+      case kBinary:
+        if (frag_opcode_ != 0) return fail(CloseCause::disconnected, "new message inside a fragmented one"), false;
+        if (!fin) {
+          frag_.assign(payload, n), frag_opcode_ = opcode;
+          continue;
+        }
+        handler_->on_message(*this, std::string_view(payload, n), opcode == kBinary);
+        break;
+      case kContinuation:
+        if (frag_opcode_ == 0) return fail(CloseCause::disconnected, "continuation without a message"), false;
+        if (frag_.size() + n > kMaxMessage) return fail(CloseCause::disconnected, "WebSocket message too long"), false;
+        frag_.append(payload, n);
+        if (!fin) continue;
+        {
+          std::string msg = std::move(frag_);
+          uint8_t op = frag_opcode_;
+          frag_.clear(), frag_opcode_ = 0;
+          handler_->on_message(*this, msg, op == kBinary);
+        }
+        break;
+      case kClose: {
+        uint16_t code = 1005;  // RFC 6455 7.1.5: no status code present
+        if (n >= 2) code = uint16_t(uint8_t(payload[0]) << 8 | uint8_t(payload[1]));
+        close_code_ = code;
+        uint8_t echo[2] = {uint8_t(code >> 8), uint8_t(code)};
+        queue_frame(kClose, echo, n >= 2 ? 2 : 0);
+        flush();
+        if (state_ == State::idle) return false;
+        char detail[64];
+        snprintf(detail, sizeof detail, "server sent close %u", unsigned(code));
+        fail(CloseCause::server_closed, detail);
+        return false;
+      }
+      case kPing:
+        queue_frame(kPong, payload, n);
+        continue;
+      case kPong:
+        continue;
+      default:
+        return fail(CloseCause::disconnected, "unknown WebSocket opcode"), false;
+    }
+    if (state_ != State::open) return false;  // closed by the handler
   }
-  if (rv != 0) return fail(CloseCause::disconnected, "WebSocket framing error from the server");
-  flush();
-}
-
-void Client::flush() {
-  if (ctx_ == nullptr) return;
-  if (wslay_event_want_write(ctx_) && wslay_event_send(ctx_) != 0) {
-    return fail(CloseCause::disconnected, "wslay send failed");
-  }
-  if (!wslay_event_want_read(ctx_) && !wslay_event_want_write(ctx_)) {
-    close_code_ = wslay_event_get_close_received(ctx_) ? wslay_event_get_status_code_received(ctx_) : 0;
-    char detail[64];
-    snprintf(detail, sizeof detail, "server sent close %u", unsigned(close_code_));
-    fail(CloseCause::server_closed, detail);
-  }
-}
-
-bool Client::send_text(std::string_view text) {
-  if (state_ != State::open || wslay_event_get_close_sent(ctx_)) return false;
-  wslay_event_msg msg{WSLAY_TEXT_FRAME, reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-  if (wslay_event_queue_msg(ctx_, &msg) != 0) return false;
-  flush();
   return true;
 }
 
-ssize_t Client::wslay_recv(wslay_event_context* ctx, uint8_t* buf, size_t len, int, void* self) {
-  auto* c = static_cast<Client*>(self);
-  int n = evbuffer_remove(bufferevent_get_input(c->bev_), buf, len);
-  if (n <= 0) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
+// One masked frame (RFC 6455 5.2, 5.3) appended to the output.
+void Client::queue_frame(uint8_t opcode, const void* payload, size_t n) {
+  size_t at = out_.size();
+  size_t hdr = 2 + (n < 126 ? 0 : n < 65536 ? 2 : 8) + 4;
+  out_.resize(at + hdr + n);
+  char* h = out_.data() + at;
+  h[0] = char(0x80 | opcode);
+  if (n < 126) {
+    h[1] = char(0x80 | n);
+  } else if (n < 65536) {
+    h[1] = char(0x80 | 126);
+    uint16_t v = htobe16(uint16_t(n));
+    memcpy(h + 2, &v, 2);
+  } else {
+    h[1] = char(0x80 | 127);
+    uint64_t v = htobe64(n);
+    memcpy(h + 2, &v, 8);
   }
-  return n;
+  uint32_t key = uint32_t(splitmix(&mask_state_));
+  memcpy(h + hdr - 4, &key, 4);
+  uint64_t key8 = uint64_t(key) << 32 | key;  // the key repeats every 4 bytes
+  const char* src = static_cast<const char*>(payload);
+  char* dst = h + hdr;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    memcpy(&v, src + i, 8);
+    v ^= key8;
+    memcpy(dst + i, &v, 8);
+  }
+  for (; i < n; ++i) dst[i] = char(src[i] ^ h[hdr - 4 + (i & 3)]);
 }
 
-ssize_t Client::wslay_send(wslay_event_context* ctx, const uint8_t* data, size_t len, int, void* self) {
-  if (bufferevent_write(static_cast<Client*>(self)->bev_, data, len) != 0) {
-    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
-  }
-  return ssize_t(len);
+bool Client::send_text(std::string_view text) {
+  if (state_ != State::open) return false;
+  queue_frame(kText, text.data(), text.size());
+  loop_->want_flush(this);
+  return true;
 }
 
-int Client::wslay_genmask(wslay_event_context*, uint8_t* buf, size_t len, void* self) {
-  auto* c = static_cast<Client*>(self);
-  for (size_t i = 0; i < len; i += 8) {
-    uint64_t r = splitmix(&c->mask_state_);
-    memcpy(buf + i, &r, len - i < 8 ? len - i : 8);
+bool Client::flush() {
+  if (state_ == State::connecting || state_ == State::tls_handshake) return true;  // not yet
+  while (out_pos_ < out_.size()) {
+    bool again = false;
+    size_t n = out_.size() - out_pos_;
+    if (ssl_ != nullptr && tls_retry_ != 0) n = tls_retry_;  // OpenSSL: repeat with the same length
+    ssize_t r = io_write(out_.data() + out_pos_, n, &again);
+    if (again) {
+      tls_retry_ = n;
+      return true;  // the rest goes at the next EPOLLOUT edge
+    }
+    tls_retry_ = 0;
+    if (r <= 0) return fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, "write failed"), false;
+    out_pos_ += size_t(r);
   }
-  return 0;
-}
-
-void Client::wslay_msg(wslay_event_context*, const wslay_event_on_msg_recv_arg* arg, void* self) {
-  // Ping and close are answered by wslay; a binary message is kept so the owner counts it.
-  if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME) {
-    static_cast<Client*>(self)->inbox_.emplace_back(reinterpret_cast<const char*>(arg->msg), arg->msg_length);
-  }
+  out_.clear(), out_pos_ = 0;
+  return true;
 }
 
 }  // namespace shoal_load::ws

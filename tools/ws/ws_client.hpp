@@ -1,28 +1,35 @@
-// tools/ws/ws_client.hpp — the client side of one WebSocket connection for the load tools
-// (tools/ws_load.cpp): a TCP connection from a chosen source address, optionally TLS (OpenSSL
-// through libevent's bufferevent_openssl), the RFC 6455 section 4.1 opening handshake (GET with
-// Upgrade, Sec-WebSocket-Key; the reply must be 101 with the matching Sec-WebSocket-Accept),
-// then framing by libwslay's event API in client mode (every frame masked, RFC 6455 5.3; ping
-// answered with pong and a close frame with a close, by wslay).
+// tools/ws/ws_client.hpp — the client side of WebSocket connections for the load tools
+// (tools/ws_load.cpp), built to cost the generator as little as possible per message: a
+// non-blocking socket from a chosen source address on an edge-triggered epoll loop (Loop),
+// optionally TLS (OpenSSL on the socket directly), the RFC 6455 section 4.1 opening handshake
+// (GET with Upgrade, Sec-WebSocket-Key; the reply must be 101 with the matching
+// Sec-WebSocket-Accept), then RFC 6455 section 5 framing done here:
+//   - every frame sent is one masked text frame (RFC 6455 5.3: a 32-bit key from a per-
+//     connection splitmix64, XORed over the payload while it is copied into the output);
+//   - frames received must be unmasked (5.1: a server never masks) and at most kMaxMessage;
+//     fragments are reassembled (5.4); ping is answered with a pong carrying its payload
+//     (5.5.2); a close frame is answered with a close echoing its code (5.5.1) and ends the
+//     connection (CloseCause::server_closed).
+// Text is handed over as received; the caller validates it (ws_load parses every message with
+// simdjson, which also checks UTF-8, RFC 6455 8.1).
 //
-// Single-threaded, on the caller's event_base. A Client is reusable: after close() (or after the
-// handler heard on_close) start() connects again. Handler callbacks run from libevent callbacks;
-// on_message may call send_text() and close(); messages are delivered after wslay has finished
-// reading, so closing from a callback is safe. Loopback targets only (parse_url refuses others).
+// Output is batched: send_text() appends a frame to the connection's buffer and Loop writes
+// each connection's buffer once per loop pass (one send()/SSL_write() per connection per pass).
+// Input is read until EAGAIN into one buffer per connection, and messages are handed out as
+// views into it (no copy, no allocation per message).
+//
+// Single-threaded. Handler callbacks run from Loop::run(); on_message may call send_text() and
+// close(). Loopback targets only (parse_url refuses others).
 #pragma once
-#include <event2/event.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-struct bufferevent;
-struct wslay_event_context;
-struct wslay_event_on_msg_recv_arg;
 
 namespace shoal_load::ws {
 
@@ -41,8 +48,8 @@ struct Url {
 /// Parses `text` into *out; false with a message in *error if malformed or not loopback.
 bool parse_url(std::string_view text, Url* out, std::string* error);
 
-/// TLS client context for wss: TLS 1.2+, SSL_MODE_RELEASE_BUFFERS (idle connections keep no
-/// buffers). insecure: no certificate check; else the system trust store plus cafile (may be
+/// TLS client context for wss: TLS 1.2+, TLS 1.3 suites in a browser's order (AES-128-GCM
+/// first), SSL_MODE_RELEASE_BUFFERS (idle connections keep no buffers). insecure: no certificate check; else the system trust store plus cafile (may be
 /// empty). nullptr with a message in *error on failure.
 SSL_CTX* make_tls_context(bool insecure, const std::string& cafile, std::string* error);
 
@@ -61,8 +68,29 @@ class Handler {
  public:
   virtual ~Handler() = default;
   virtual void on_open(Client& c) = 0;                            // upgrade accepted
-  virtual void on_message(Client& c, std::string_view text) = 0;  // one text message
+  // One text (or binary: `binary` set) message; the view is valid during the call only.
+  virtual void on_message(Client& c, std::string_view text, bool binary) = 0;
   virtual void on_close(Client& c, CloseCause cause, const char* detail) = 0;
+};
+
+/// The epoll loop the clients of one generator share. run() waits for I/O, hands it to the
+/// clients, writes what they queued, and calls `tick` every tick_ns, until stop().
+class Loop {
+ public:
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+  void run(uint64_t tick_ns, const std::function<void()>& tick);
+  void stop() { stop_ = true; }
+
+ private:
+  friend class Client;
+  void want_flush(Client* c);
+  void flush_all();
+  int ep_;
+  bool stop_ = false;
+  std::vector<Client*> dirty_;  // clients with output queued this pass
 };
 
 class Client {
@@ -70,52 +98,61 @@ class Client {
   // tls: nullptr for ws://. id is the owner's tag (returned by id()). mask_seed seeds the
   // masking-key generator (RFC 6455 5.3 wants unpredictable keys from a browser; a load tool
   // needs only distinct ones).
-  Client(event_base* base, SSL_CTX* tls, Handler* handler, uint32_t id, uint64_t mask_seed);
+  Client(Loop* loop, SSL_CTX* tls, Handler* handler, uint32_t id, uint64_t mask_seed);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Connects to url from `source` (nullptr: any) and sends the upgrade request. False (with
-  // *error) if the socket could not even be created; later failures come as on_close.
+  // Connects to url from `source` (nullptr: any) and sends the upgrade request once connected.
+  // False (with *error) if the socket could not even be created; later failures come as on_close.
   bool start(const Url& url, const sockaddr* source, socklen_t source_len, std::string* error);
 
-  // Queues one text message (one masked frame) and hands it to the socket. False if not open.
+  // Queues one text message (one masked frame); it is written at the end of this loop pass.
+  // False if not open.
   bool send_text(std::string_view text);
 
   // Drops the connection at once (no close handshake); no on_close follows. Idempotent.
   void close();
 
-  bool connecting() const { return state_ == State::connecting; }
+  bool connecting() const { return state_ != State::idle && state_ != State::open; }
   bool is_open() const { return state_ == State::open; }
   uint32_t id() const { return id_; }
   uint16_t close_code() const { return close_code_; }
   // Bytes queued for the socket and not yet written (TLS: before encryption).
-  size_t pending_output() const;
+  size_t pending_output() const { return out_.size() - out_pos_; }
 
  private:
-  enum class State : uint8_t { idle, connecting, open };
-  void on_read();
-  void on_event(short what);
-  bool finish_handshake();
+  friend class Loop;
+  enum class State : uint8_t { idle, connecting, tls_handshake, upgrading, open };
+  void on_io(uint32_t events);
+  bool progress_connect();
+  bool read_all();       // reads until EAGAIN; false if the connection ended
+  bool consume(const char* data, size_t len, size_t* used);
+  bool finish_handshake(std::string_view head);
+  bool read_frames(const char* data, size_t len, size_t* used);
+  void queue_frame(uint8_t opcode, const void* payload, size_t n);
+  bool flush();          // writes the output; false if the connection ended
   void fail(CloseCause cause, const char* detail);
-  void flush();
-  static void read_cb(bufferevent* bev, void* self);
-  static void event_cb(bufferevent* bev, short what, void* self);
-  static ssize_t wslay_recv(wslay_event_context* ctx, uint8_t* buf, size_t len, int flags, void* self);
-  static ssize_t wslay_send(wslay_event_context* ctx, const uint8_t* data, size_t len, int flags, void* self);
-  static int wslay_genmask(wslay_event_context* ctx, uint8_t* buf, size_t len, void* self);
-  static void wslay_msg(wslay_event_context* ctx, const wslay_event_on_msg_recv_arg* arg, void* self);
+  ssize_t io_read(char* buf, size_t n, bool* again);
+  ssize_t io_write(const char* buf, size_t n, bool* again);
 
-  event_base* base_;
+  Loop* loop_;
   SSL_CTX* tls_;
   Handler* handler_;
   uint32_t id_;
   uint64_t mask_state_;
   State state_ = State::idle;
-  bufferevent* bev_ = nullptr;
-  wslay_event_context* ctx_ = nullptr;
-  std::string accept_;                 // the Sec-WebSocket-Accept the server must send
-  std::vector<std::string> inbox_;     // messages decoded by the current wslay_event_recv
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  bool dirty_ = false;    // in the loop's flush list
+  std::string accept_;    // the Sec-WebSocket-Accept the server must send
+  std::string in_;        // bytes read, not yet used (in_[in_pos_..])
+  size_t in_pos_ = 0;
+  std::string out_;       // bytes to write (out_[out_pos_..])
+  size_t out_pos_ = 0;
+  size_t tls_retry_ = 0;  // length of an SSL_write to repeat after WANT_READ/WRITE
+  std::string frag_;      // a fragmented message being reassembled
+  uint8_t frag_opcode_ = 0;
   uint16_t close_code_ = 0;
 };
 

@@ -1,7 +1,8 @@
-// tools/ws/wt_messages.cpp — WebTorrent messages of the WS load tool (jansson); see the header.
+// tools/ws/wt_messages.cpp — WebTorrent messages of the WS load tool (simdjson parses; templates
+// write); see the header.
 #include "tools/ws/wt_messages.hpp"
 
-#include <jansson.h>
+#include <simdjson.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -28,24 +29,19 @@ void put32(Id& id, size_t at, uint32_t v) { memcpy(id.data() + at, &v, 4); }
 
 constexpr char kPeerPrefix[] = "-WL0100-";
 
-json_t* binary(const Id& id) {
-  std::string s = latin1_to_utf8(id.data(), id.size());
-  return json_stringn(s.data(), s.size());
-}
-
-std::string dump(json_t* j) {
-  char* text = json_dumps(j, JSON_COMPACT);
-  std::string out = text != nullptr ? text : "";
-  free(text);
-  json_decref(j);
-  return out;
-}
-
-json_t* sdp_object(const char* type, const std::string& sdp) {
-  json_t* o = json_object();
-  json_object_set_new_nocheck(o, "type", json_string(type));
-  json_object_set_new_nocheck(o, "sdp", json_stringn(sdp.data(), sdp.size()));
+std::string sdp_object(const char* type, const std::string& sdp) {
+  std::string o = "{\"type\":";
+  append_json_string(&o, type);
+  o += ",\"sdp\":";
+  append_json_string(&o, sdp);
+  o += '}';
   return o;
+}
+
+void append_int(std::string* out, int64_t v) {
+  char buf[24];
+  int n = snprintf(buf, sizeof buf, "%lld", (long long)v);
+  out->append(buf, size_t(n));
 }
 
 /// A browser data-channel SDP in shape: session id, a host candidate, ICE credentials and a
@@ -76,43 +72,47 @@ std::string make_sdp(uint64_t seed, bool offer) {
   return std::string(buf, size_t(n));
 }
 
-bool read_id(json_t* o, const char* key, Id* out) {
-  json_t* v = json_object_get(o, key);
-  return json_is_string(v) && utf8_to_latin1({json_string_value(v), json_string_length(v)}, out->data(), 20);
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+bool get(const object& o, std::string_view key, element* out) { return o.at_key(key).get(*out) == simdjson::SUCCESS; }
+
+bool read_id(const object& o, std::string_view key, Id* out) {
+  element v;
+  std::string_view s;
+  return get(o, key, &v) && v.get_string().get(s) == simdjson::SUCCESS && utf8_to_latin1(s, out->data(), 20);
 }
 
-bool read_int(json_t* o, const char* key, int64_t* out) {
-  json_t* v = json_object_get(o, key);
-  if (!json_is_integer(v)) return false;
-  *out = json_integer_value(v);
-  return true;
+bool read_int(const object& o, std::string_view key, int64_t* out) {
+  element v;
+  return get(o, key, &v) && v.is_int64() && v.get_int64().get(*out) == simdjson::SUCCESS;
 }
 
 /// Reads {type: want, sdp: string} at key into *sdp; false if absent or malformed.
-bool read_sdp(json_t* o, const char* key, const char* want, std::string* sdp) {
-  json_t* v = json_object_get(o, key);
-  json_t* type = json_object_get(v, "type");
-  json_t* s = json_object_get(v, "sdp");
-  if (!json_is_object(v) || !json_is_string(type) || strcmp(json_string_value(type), want) != 0 || !json_is_string(s))
-    return false;
-  sdp->assign(json_string_value(s), json_string_length(s));
-  return true;
+bool read_sdp(const object& o, std::string_view key, std::string_view want, std::string_view* sdp) {
+  element v, type, text;
+  object obj;
+  std::string_view t;
+  return get(o, key, &v) && v.get_object().get(obj) == simdjson::SUCCESS && get(obj, "type", &type) &&
+         type.get_string().get(t) == simdjson::SUCCESS && t == want && get(obj, "sdp", &text) &&
+         text.get_string().get(*sdp) == simdjson::SUCCESS;
 }
 
-void classify(json_t* root, Reply* r) {
-  json_t* failure = json_object_get(root, "failure reason");
-  if (failure != nullptr) {
-    if (!json_is_string(failure)) return void(r->why = "failure reason is not a string");
-    r->failure = json_string_value(failure);
+void classify(const object& root, Reply* r) {
+  element failure, action, unused;
+  if (get(root, "failure reason", &failure)) {
+    std::string_view f;
+    if (failure.get_string().get(f) != simdjson::SUCCESS) return void(r->why = "failure reason is not a string");
+    r->failure = std::string(f);
     r->has_info_hash = read_id(root, "info_hash", &r->info_hash);
     return void(r->kind = Kind::error);
   }
-  json_t* action = json_object_get(root, "action");
-  if (!json_is_string(action)) return void(r->why = "no action");
-  if (strcmp(json_string_value(action), "scrape") == 0) return void(r->kind = Kind::scrape_reply);
-  if (strcmp(json_string_value(action), "announce") != 0) return void(r->why = "unknown action");
+  std::string_view act;
+  if (!get(root, "action", &action) || action.get_string().get(act) != simdjson::SUCCESS) return void(r->why = "no action");
+  if (act == "scrape") return void(r->kind = Kind::scrape_reply);
+  if (act != "announce") return void(r->why = "unknown action");
   if (!(r->has_info_hash = read_id(root, "info_hash", &r->info_hash))) return void(r->why = "bad info_hash");
-  bool offer = json_object_get(root, "offer") != nullptr, answer = json_object_get(root, "answer") != nullptr;
+  bool offer = get(root, "offer", &unused), answer = get(root, "answer", &unused);
   if (offer || answer) {
     if (offer && answer) return void(r->why = "both offer and answer");
     if (!read_id(root, "peer_id", &r->peer_id)) return void(r->why = "relayed message: bad peer_id");
@@ -155,7 +155,7 @@ bool utf8_to_latin1(std::string_view u, uint8_t* out, size_t n) {
     } else if ((c == 0xc2 || c == 0xc3) && i + 1 < u.size() && (uint8_t(u[i + 1]) & 0xc0) == 0x80) {
       out[k++] = uint8_t((c & 0x1f) << 6 | (uint8_t(u[++i]) & 0x3f));
     } else {
-      return false;  // a code point > 255 (or not UTF-8: jansson has checked that)
+      return false;  // a code point > 255 (or not UTF-8: simdjson has checked that)
     }
   }
   return k == n;
@@ -198,58 +198,100 @@ Ids::Ids(uint64_t key) : key_(key) {
   }
 }
 
-Ids::~Ids() {
-  for (json_t* j : offer_json_) json_decref(j);
-  for (json_t* j : answer_json_) json_decref(j);
-}
-
-std::string Ids::encode_announce(const Id& info_hash, const Id& peer_id, const char* event, int64_t left,
-                                 const std::vector<Id>& offer_ids) const {
-  json_t* o = json_object();
-  json_object_set_new_nocheck(o, "action", json_string("announce"));
-  json_object_set_new_nocheck(o, "info_hash", binary(info_hash));
-  json_object_set_new_nocheck(o, "peer_id", binary(peer_id));
-  json_object_set_new_nocheck(o, "numwant", json_integer(json_int_t(offer_ids.size())));
-  json_object_set_new_nocheck(o, "uploaded", json_integer(0));
-  json_object_set_new_nocheck(o, "downloaded", json_integer(0));
-  json_object_set_new_nocheck(o, "left", json_integer(left));
-  if (event != nullptr) json_object_set_new_nocheck(o, "event", json_string(event));
-  json_t* arr = json_array();
-  for (const Id& id : offer_ids) {
-    json_t* e = json_object();
-    json_object_set_nocheck(e, "offer", offer_json_[offer_slot(id)]);
-    json_object_set_new_nocheck(e, "offer_id", binary(id));
-    json_array_append_new(arr, e);
+void Ids::encode_announce(std::string* out, const Id& info_hash, const Id& peer_id, const char* event, int64_t left,
+                          const Id* offer_ids, size_t offers) const {
+  std::string& o = *out;
+  o.assign("{\"action\":\"announce\",\"info_hash\":");
+  append_binary(&o, info_hash);
+  o += ",\"peer_id\":";
+  append_binary(&o, peer_id);
+  o += ",\"numwant\":";
+  append_int(&o, int64_t(offers));
+  o += ",\"uploaded\":0,\"downloaded\":0,\"left\":";
+  append_int(&o, left);
+  if (event != nullptr) {
+    o += ",\"event\":";
+    append_json_string(&o, event);
   }
-  json_object_set_new_nocheck(o, "offers", arr);
-  return dump(o);
+  o += ",\"offers\":[";
+  for (size_t i = 0; i < offers; ++i) {
+    o += i == 0 ? "{\"offer\":" : ",{\"offer\":";
+    o += offer_json_[offer_slot(offer_ids[i])];
+    o += ",\"offer_id\":";
+    append_binary(&o, offer_ids[i]);
+    o += '}';
+  }
+  o += "]}";
 }
 
-std::string Ids::encode_answer(const Id& info_hash, uint32_t conn, const Id& to_peer_id, const Id& offer_id) const {
-  json_t* o = json_object();
-  json_object_set_new_nocheck(o, "action", json_string("announce"));
-  json_object_set_new_nocheck(o, "info_hash", binary(info_hash));
-  json_object_set_new_nocheck(o, "peer_id", binary(peer_id(conn)));
-  json_object_set_new_nocheck(o, "to_peer_id", binary(to_peer_id));
-  json_object_set_new_nocheck(o, "offer_id", binary(offer_id));
-  json_object_set_nocheck(o, "answer", answer_json_[answer_slot(offer_id, conn)]);
-  return dump(o);
+void Ids::encode_answer(std::string* out, const Id& info_hash, uint32_t conn, const Id& to_peer_id, const Id& offer_id) const {
+  std::string& o = *out;
+  o.assign("{\"action\":\"announce\",\"info_hash\":");
+  append_binary(&o, info_hash);
+  o += ",\"peer_id\":";
+  append_binary(&o, peer_id(conn));
+  o += ",\"to_peer_id\":";
+  append_binary(&o, to_peer_id);
+  o += ",\"offer_id\":";
+  append_binary(&o, offer_id);
+  o += ",\"answer\":";
+  o += answer_json_[answer_slot(offer_id, conn)];
+  o += '}';
+}
+
+void append_json_string(std::string* out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  size_t run = 0;  // start of the bytes not yet copied
+  for (size_t i = 0; i < s.size(); ++i) {
+    uint8_t c = uint8_t(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      case '\b': *out += "\\b"; break;
+      case '\f': *out += "\\f"; break;
+      default: {
+        char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+        out->append(u, 6);
+      }
+    }
+  }
+  out->append(s.data() + run, s.size() - run);
+  out->push_back('"');
+}
+
+void append_binary(std::string* out, const Id& id) {
+  char utf8[2 * sizeof(Id)];
+  size_t n = 0;
+  for (uint8_t b : id) {
+    if (b < 0x80) {
+      utf8[n++] = char(b);
+    } else {
+      utf8[n++] = char(0xc0 | (b >> 6));
+      utf8[n++] = char(0x80 | (b & 0x3f));
+    }
+  }
+  append_json_string(out, std::string_view(utf8, n));
 }
 
 Reply parse_reply(std::string_view text) {
   Reply r;
-  json_error_t err;
-  json_t* root = json_loadb(text.data(), text.size(), JSON_ALLOW_NUL, &err);
-  if (root == nullptr) {
-    r.why = std::string("not JSON: ") + err.text;
-    return r;
-  }
-  if (json_is_object(root)) {
-    classify(root, &r);
-  } else {
+  static thread_local simdjson::dom::parser parser;  // reused: it keeps its buffers
+  element doc;
+  object root;
+  if (auto err = parser.parse(text.data(), text.size()).get(doc); err != simdjson::SUCCESS) {
+    r.why = std::string("not JSON: ") + simdjson::error_message(err);
+  } else if (doc.get_object().get(root) != simdjson::SUCCESS) {
     r.why = "not a JSON object";
+  } else {
+    classify(root, &r);
   }
-  json_decref(root);
   return r;
 }
 

@@ -2,7 +2,10 @@
 // checks, as npm bittorrent-tracker's websocket client speaks them (lib/client/
 // websocket-tracker.js): an announce with offers, the answer to a relayed offer (action
 // "announce" with to_peer_id, offer_id, answer), and the tracker's announce reply, relayed
-// offer, relayed answer and error. JSON by jansson.
+// offer, relayed answer and error. Parsed (and so validated, UTF-8 included) by simdjson;
+// written from templates: the texts that repeat (keys, the {type, sdp} objects of the SDP
+// pool) are made once, and each message only appends them and its ids, escaped as JSON
+// strings, to a buffer the caller reuses (no allocation per message).
 //
 // Binary strings (info_hash, peer_id, offer_id, to_peer_id) are 20 bytes sent as a JSON string
 // of 20 code points 0..255, one per byte (UTF-8 on the wire), as the JavaScript client does.
@@ -19,8 +22,6 @@
 #include <string_view>
 #include <vector>
 
-typedef struct json_t json_t;
-
 namespace shoal_load::wt {
 
 using Id = std::array<uint8_t, 20>;
@@ -28,13 +29,12 @@ using Id = std::array<uint8_t, 20>;
 /// Deterministic ids and SDP texts for one run (key: from --seed). The SDP texts come from a
 /// pool of kSdpPool offers and kSdpPool answers made once (the tracker relays them unread, so
 /// more variety buys nothing, and formatting each one would cost the generator CPU); which
-/// one an offer id carries follows from its tag. The JSON objects {type, sdp} are kept too,
-/// so encoding an announce copies no SDP text into jansson.
+/// one an offer id carries follows from its tag. The JSON texts of the objects {type, sdp} are
+/// kept too.
 class Ids {
  public:
   static constexpr size_t kSdpPool = 256;
   explicit Ids(uint64_t key);
-  ~Ids();
   Ids(const Ids&) = delete;
   Ids& operator=(const Ids&) = delete;
   Id peer_id(uint32_t conn) const;
@@ -52,18 +52,30 @@ class Ids {
 
   /// {"action":"announce","info_hash","peer_id","numwant","uploaded":0,"downloaded":0,"left",
   ///  "event" (omitted if null), "offers":[{"offer":{"type":"offer","sdp"},"offer_id"}]}
+  /// Written to *out (replacing its content; its capacity is kept for the next message).
+  void encode_announce(std::string* out, const Id& info_hash, const Id& peer_id, const char* event, int64_t left,
+                       const Id* offer_ids, size_t offers) const;
   std::string encode_announce(const Id& info_hash, const Id& peer_id, const char* event, int64_t left,
-                              const std::vector<Id>& offer_ids) const;
+                              const std::vector<Id>& offer_ids) const {
+    std::string s;
+    encode_announce(&s, info_hash, peer_id, event, left, offer_ids.data(), offer_ids.size());
+    return s;
+  }
   /// {"action":"announce","info_hash","peer_id","to_peer_id","offer_id",
-  ///  "answer":{"type":"answer","sdp"}} sent by connection `conn`.
-  std::string encode_answer(const Id& info_hash, uint32_t conn, const Id& to_peer_id, const Id& offer_id) const;
+  ///  "answer":{"type":"answer","sdp"}} sent by connection `conn`, written to *out.
+  void encode_answer(std::string* out, const Id& info_hash, uint32_t conn, const Id& to_peer_id, const Id& offer_id) const;
+  std::string encode_answer(const Id& info_hash, uint32_t conn, const Id& to_peer_id, const Id& offer_id) const {
+    std::string s;
+    encode_answer(&s, info_hash, conn, to_peer_id, offer_id);
+    return s;
+  }
 
  private:
   static size_t offer_slot(const Id& offer_id) { return offer_id[12] % kSdpPool; }
   static size_t answer_slot(const Id& offer_id, uint32_t conn) { return (offer_id[13] ^ conn) % kSdpPool; }
   uint64_t key_;
   std::vector<std::string> offers_, answers_;
-  std::vector<json_t*> offer_json_, answer_json_;  // {type, sdp} objects, one reference each
+  std::vector<std::string> offer_json_, answer_json_;  // {"type":..,"sdp":..} as JSON text
 };
 
 enum class Kind : uint8_t { announce_reply, offer, answer, error, scrape_reply, invalid };
@@ -72,17 +84,25 @@ enum class Kind : uint8_t { announce_reply, offer, answer, error, scrape_reply, 
 /// names the first problem. Field rules checked here: action is "announce" or "scrape";
 /// binary strings are 20 code points <= 255; an announce reply has integer complete and
 /// incomplete >= 0 and interval > 0; an offer (answer) object has type "offer" ("answer") and
-/// a string sdp; an error has a string "failure reason".
+/// a string sdp; an error has a string "failure reason". `sdp` points into the parser's
+/// buffer: valid until the next parse_reply.
 struct Reply {
   Kind kind = Kind::invalid;
   std::string why;
   Id info_hash{}, peer_id{}, offer_id{};
   bool has_info_hash = false;
   int64_t complete = -1, incomplete = -1, interval = -1;
-  std::string sdp, failure;
+  std::string_view sdp;
+  std::string failure;
 };
 
 Reply parse_reply(std::string_view text);
+
+/// Appends `utf8` as a JSON string literal (quotes, and the escapes RFC 8259 section 7 requires:
+/// '"', '\\' and the control characters U+0000..U+001F).
+void append_json_string(std::string* out, std::string_view utf8);
+/// Appends a binary string (each byte one code point) as a JSON string literal.
+void append_binary(std::string* out, const Id& id);
 
 /// The UTF-8 form of a binary string and back (false on a code point > 255 or wrong length).
 std::string latin1_to_utf8(const uint8_t* bytes, size_t n);
