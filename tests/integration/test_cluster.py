@@ -8,8 +8,12 @@ shared memory and stats socket.
   - `completed` is counted once per peer across the cluster;
   - kill -9 of every process of node A: B and C still return A's peers;
   - kill -STOP of nats-server: every node keeps answering; after kill -CONT the nodes converge;
-  - a node whose NATS server is down when it starts serves anyway and says so.
-Every wait is bounded; the whole file takes about 40 s.
+  - a node whose NATS server is down when it starts serves anyway and says so;
+  - joining: node B restarted with new shared memory while A holds 2,000 peers is not ready
+    (show workers, wait-ready, metrics) until it has loaded a live node's snapshot, and the
+    moment `shoalctl wait-ready` returns its scrape counts equal A's; a node started with no
+    other node up becomes ready after cluster.join_timeout and says it started alone.
+Every wait is bounded; the whole file takes about 60 s.
 """
 import os
 import shutil
@@ -69,12 +73,32 @@ class NatsServer:
 class Node(Shoald):
     """A shoald on its own loopback address (IPv4 only) with the cluster section set."""
 
-    def __init__(self, host, node_id, nats_url):
-        super().__init__(ipv6=False, extra=(
+    def __init__(self, host, node_id, nats_url, join_timeout=1, swarm_workers=1):
+        super().__init__(ipv6=False, swarm_workers=swarm_workers, extra=(
             'cluster:\n{\n  enabled = true;\n  node_id = %d;\n  node_name = "node-%d";\n'
-            '  servers = [ "%s" ];\n  subject = "shoaltest-%d";\n  batch_delay = %d;\n};\n'
-            % (node_id, node_id, nats_url, os.getpid(), BATCH_DELAY_MS)))
+            '  servers = [ "%s" ];\n  subject = "shoaltest-%d";\n  batch_delay = %d;\n  join_timeout = %d;\n};\n'
+            % (node_id, node_id, nats_url, os.getpid(), BATCH_DELAY_MS, join_timeout)))
         self.host = host
+
+    def start_unready(self):
+        """Starts shoald and returns once its stats socket answers, ready or not."""
+        real, self.wait_ready = self.wait_ready, lambda timeout=None: None
+        try:
+            self.start()
+        finally:
+            del self.wait_ready
+        wait_for(lambda: self.ctl("show workers", timeout=2)[0] == 0, 10, what="the stats socket")
+        return self
+
+    def ready_now(self):
+        """`shoalctl wait-ready` with a short limit: True when every worker is ready."""
+        return self.ctl("wait-ready", "0.3", timeout=5)[0] == 0
+
+    def metric(self, name):
+        for line in self.ctl("metrics", timeout=5)[1].splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
 
     def config_text(self):
         return super().config_text().replace('"127.0.0.1:%d"' % self.port, '"%s:%d"' % (self.host, self.port))
