@@ -24,6 +24,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <optional>
 #include <algorithm>
 #include <string>
@@ -32,10 +33,9 @@
 #include "shm/clock.hpp"
 #include "shm/cluster_segment.hpp"
 #include "shm/control_segment.hpp"
-#include "shm/layout.hpp"
 #include "shm/snapshot_segment.hpp"
-#include "supervisor/version.hpp"
 #include "supervisor/log.hpp"
+#include "worker/cluster_answer.hpp"
 #include "worker/cluster_codec.hpp"
 #include "worker/cluster_join.hpp"
 #include "worker/worker_common.hpp"
@@ -81,6 +81,7 @@ class SyncWorker : private JoinEntrySink {
                (join.state == uint32_t(shm::JoinState::none) || join.state == uint32_t(shm::JoinState::waiting) ||
                 join.state == uint32_t(shm::JoinState::loading));
     pump_ = event_new(base, -1, EV_PERSIST, &on_pump, this);
+    answerer_ = std::make_unique<JoinAnswerer>(ctx, shared, snapshot_base, header_.node_id, header_.name);
     set_bus(shm::BusState::starting);
     tick_ = event_new(base, -1, EV_PERSIST, &on_tick, this);
     timeval every{long(cfg_.cluster_batch_delay_ms / 1000), long(cfg_.cluster_batch_delay_ms % 1000) * 1000};
@@ -91,7 +92,7 @@ class SyncWorker : private JoinEntrySink {
     event_free(pump_);
     delete receiver_;
     if (inbox_sub_) natsSubscription_Destroy(inbox_sub_);
-    if (snap_sub_) natsSubscription_Destroy(snap_sub_);
+    answerer_.reset();  // its subscription before the connection
     if (sub_) natsSubscription_Destroy(sub_);
     if (nc_) natsConnection_Destroy(nc_);
     if (opts_) natsOptions_Destroy(opts_);
@@ -145,7 +146,7 @@ class SyncWorker : private JoinEntrySink {
     }
     LOG_INFO("cluster: node %u (%s), %zu NATS servers, subject %s, batch delay %u ms", cfg_.cluster_node_id,
              header_.name.c_str(), urls.size(), subject_.c_str(), cfg_.cluster_batch_delay_ms);
-    if (!joining_) return serve_snapshots();
+    if (!joining_) return answerer_->listen(nc_);
     if (!start_join()) return false;
     update_pump();
     return true;
@@ -168,9 +169,8 @@ class SyncWorker : private JoinEntrySink {
       send_message(kClusterHeartbeat, nullptr, 0);
     receive();
     if (resync_wanted_) request_resync();
-    if (snap_sub_ && !serving_) {
-      drop_stale_chunks();
-      serve_requests();
+    if (answerer_->listening()) {
+      answerer_->poll_requests();
       update_pump();
     }
   }
@@ -452,138 +452,18 @@ class SyncWorker : private JoinEntrySink {
     natsSubscription_Destroy(inbox_sub_);
     inbox_sub_ = nullptr;
     loop_->set_ready(ctx_.generation);
-    serve_snapshots();
-  }
-
-  // ---- serving (the other side) ----------------------------------------------------------------
-
-  // From now on this node answers snapshot requests (a node joins only before it serves).
-  bool serve_snapshots() {
-    natsStatus s = natsConnection_QueueSubscribeSync(&snap_sub_, nc_, snapshot_subject_.c_str(), snapshot_subject_.c_str());
-    if (s != NATS_OK) {
-      LOG_ERROR("cluster: cannot subscribe to %s: %s", snapshot_subject_.c_str(), natsStatus_GetText(s));
-      return false;
-    }
-    return true;
-  }
-
-  shm::SnapshotControl* serve_ctl(uint32_t w) const { return shm::snapshot_control(snap_base_, cfg_.swarm_workers + w); }
-  shm::SpscRing<shm::SnapshotChunkSlot> serve_ring(uint32_t w) const {
-    return shm::SpscRing<shm::SnapshotChunkSlot>(shm::snapshot_ring_at(snap_base_, cfg_.swarm_workers + w));
-  }
-
-  void send_frame(const std::string& to, uint8_t kind, const uint8_t* p, size_t n) {
-    JoinFrame f;
-    f.kind = kind;
-    f.node_id = header_.node_id;
-    f.seq = ++serve_frames_;
-    f.name = header_.name;
-    frame_.clear();
-    encode_join_frame(f, p, n, &frame_);
-    natsConnection_Publish(nc_, to.c_str(), frame_.data(), int(frame_.size()));
-  }
-
-  void serve_requests() {
-    for (int i = 0; i < 16; i++) {
-      natsMsg* m = nullptr;
-      if (natsSubscription_NextMsg(&m, snap_sub_, 0) != NATS_OK) break;
-      const char* reply = natsMsg_GetReply(m);
-      uint16_t who = decode_join_request(reinterpret_cast<const uint8_t*>(natsMsg_GetData(m)), size_t(natsMsg_GetDataLength(m)));
-      std::string to = reply ? reply : "";
-      natsMsg_Destroy(m);
-      if (!who || to.empty()) continue;
-      bool idle = !serving_;
-      for (uint32_t w = 0; idle && w < cfg_.swarm_workers; w++)
-        idle = shm::load_u32(serve_ctl(w)->request_seq) == shm::load_u32(serve_ctl(w)->response_seq);
-      if (!idle) {
-        uint32_t keep = serve_frames_;
-        serve_frames_ = 0;
-        static const char kBusy[] = "answering another node";
-        send_frame(to, kJoinBusy, reinterpret_cast<const uint8_t*>(kBusy), sizeof kBusy - 1);
-        serve_frames_ = keep;
-        continue;
-      }
-      start_serving(to, who);
-    }
-  }
-
-  void start_serving(const std::string& to, uint16_t who) {
-    serving_ = true;
-    serve_reply_ = to;
-    serve_frames_ = serve_chunks_ = 0;
-    serve_totals_ = {};
-    serve_started_ns_ = shm::monotonic_ns();
-    uint32_t t0 = shm::seconds_since(shared_->control->header.clock_base_ns);
-    serve_seq_.assign(cfg_.swarm_workers, 0);
-    serve_done_.assign(cfg_.swarm_workers, false);
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    shm::SnapshotInfo info{uint64_t(time(nullptr)), host, std::string("shoald ") + kShoalVersion, shm::kLayoutVersion};
-    std::vector<uint8_t> head = shm::encode_snapshot_start(info);
-    send_frame(serve_reply_, kJoinData, head.data(), head.size());
-    for (uint32_t w = 0; w < cfg_.swarm_workers; w++) {
-      shm::SnapshotControl* c = serve_ctl(w);
-      c->t0 = t0;
-      serve_seq_[w] = shm::load_u32(c->request_seq) + 1;
-      shm::store_u32(c->request_seq, serve_seq_[w]);
-      wake(ctx_.swarm_eventfds[w]);
-    }
-    LOG_INFO("cluster: node %u asks for a snapshot: answering", who);
-  }
-
-  void serve_step() {
-    bool all = true;
-    for (uint32_t w = 0; w < cfg_.swarm_workers; w++) {
-      if (serve_done_[w]) continue;
-      shm::SnapshotControl* c = serve_ctl(w);
-      uint32_t answered = shm::load_u32(c->response_seq);  // before the ring: its chunks are all published
-      shm::SpscRing<shm::SnapshotChunkSlot> r = serve_ring(w);
-      for (uint64_t n = r.available(); n > 0; n--) {
-        const shm::SnapshotChunkSlot* s = r.peek(0);
-        if (s->len <= sizeof s->bytes) send_frame(serve_reply_, kJoinData, s->bytes, s->len), serve_chunks_++;
-        r.retire(1);
-      }
-      if (answered != serve_seq_[w]) {
-        all = false;
-        continue;
-      }
-      if (c->status != shm::kSnapshotOk) {
-        static const char kWhy[] = "a swarm worker was restarted during the snapshot";
-        send_frame(serve_reply_, kJoinFailed, reinterpret_cast<const uint8_t*>(kWhy), sizeof kWhy - 1);
-        LOG_WARN("cluster: snapshot answer cut short: %s", kWhy);
-        serving_ = false;
-        return;
-      }
-      serve_totals_.torrents += c->torrents;
-      serve_totals_.peers += c->peers;
-      serve_done_[w] = true;
-    }
-    if (!all) return;
-    serve_totals_.data_chunks = serve_chunks_;
-    std::vector<uint8_t> end = shm::encode_snapshot_end(serve_totals_);
-    send_frame(serve_reply_, kJoinData, end.data(), end.size());
-    serving_ = false;
-    LOG_INFO("cluster: snapshot sent: %llu torrents, %llu peers in %u frames, %.1f ms", (unsigned long long)serve_totals_.torrents,
-             (unsigned long long)serve_totals_.peers, serve_frames_, double(shm::monotonic_ns() - serve_started_ns_) / 1e6);
-  }
-
-  // Chunks of an answer that was cut short: taken and dropped so the channel gets idle.
-  void drop_stale_chunks() {
-    for (uint32_t w = 0; w < cfg_.swarm_workers; w++) {
-      shm::SpscRing<shm::SnapshotChunkSlot> r = serve_ring(w);
-      if (uint64_t n = r.available()) r.retire(n);
-    }
+    answerer_->listen(nc_);  // a node answers others once it is complete itself
   }
 
   void pump() {
     if (joining_) join_step();
-    if (serving_) serve_step();
+    answerer_->step();
     update_pump();
   }
 
   // The 2 ms timer runs only while a join or an answer is going on.
   void update_pump() {
-    bool want = joining_ || serving_;
+    bool want = joining_ || answerer_->answering();
     if (want == pump_on_) return;
     pump_on_ = want;
     if (!want) {
@@ -621,19 +501,11 @@ class SyncWorker : private JoinEntrySink {
   bool pump_on_ = false;
   bool joining_ = false, draining_ = false;
   natsSubscription* inbox_sub_ = nullptr;
-  natsSubscription* snap_sub_ = nullptr;
+  std::unique_ptr<JoinAnswerer> answerer_;
   char inbox_[128] = {};
   JoinReceiver* receiver_ = nullptr;
   uint64_t join_deadline_ms_ = 0, next_ask_ms_ = 0, last_frame_ms_ = 0;
   std::vector<uint64_t> join_queued_, join_marks_;
-  bool serving_ = false;
-  std::string serve_reply_;
-  uint32_t serve_frames_ = 0, serve_chunks_ = 0;
-  uint64_t serve_started_ns_ = 0;
-  std::vector<uint32_t> serve_seq_;
-  std::vector<bool> serve_done_;
-  shm::SnapshotTotals serve_totals_;
-  std::vector<uint8_t> frame_;
 };
 
 }  // namespace
