@@ -1,6 +1,7 @@
 // worker/sync_worker.cpp — the sync worker process (issue 14): the only process that uses the
 // NATS client. Every cluster.batch_delay ms it
-//   1. looks at the connection: on each (re)connection it sends a hello and asks every swarm
+//   1. looks at the connection: on each (re)connection it sends a hello (a heartbeat while it
+//      joins: worker/cluster_join.hpp) and asks every swarm
 //      worker to queue this node's own peers again (resync), so nodes converge after an outage;
 //      after a second without a message it sends a heartbeat (liveness for `show cluster`);
 //   2. takes the changes the swarm workers queued (out rings, shm/cluster_segment.hpp), encodes
@@ -198,7 +199,10 @@ class SyncWorker : private JoinEntrySink {
         LOG_INFO("cluster: connected to NATS at %s", url);
       }
       ever_connected_ = true;
-      send_message(kClusterHello, nullptr, 0);
+      // A joining node gets everything from the snapshot: a heartbeat says it is there without
+      // making every node resend its peers (a resync into in rings that the snapshot entries
+      // fill would be dropped there). If the join ends without a snapshot, the hello follows.
+      send_message(joining_ ? kClusterHeartbeat : kClusterHello, nullptr, 0);
       resync_wanted_ = true;  // what the other nodes missed of ours while we were away
     } else {
       std::memset(status_->connected_url, 0, sizeof status_->connected_url);
@@ -451,6 +455,7 @@ class SyncWorker : private JoinEntrySink {
     natsSubscription_Unsubscribe(inbox_sub_);
     natsSubscription_Destroy(inbox_sub_);
     inbox_sub_ = nullptr;
+    if (st != shm::JoinState::joined && nats_connected()) send_message(kClusterHello, nullptr, 0);  // the resync instead
     loop_->set_ready(ctx_.generation);
     answerer_->listen(nc_);  // a node answers others once it is complete itself
   }
