@@ -583,7 +583,8 @@ int run_swarm_worker(const WorkerContext& ctx) {
     pass = std::make_unique<SnapshotPass>(loop->base(), &*part, snapshot_seg.base(), ctx.index);
     worker->set_snapshot_pass(pass.get());
     if (ctx.config->cluster_enabled) {
-      join_pass = std::make_unique<SnapshotPass>(loop->base(), &*part, snapshot_seg.base(), ctx.config->swarm_workers + ctx.index);
+      join_pass = std::make_unique<SnapshotPass>(loop->base(), &*part, snapshot_seg.base(), ctx.config->swarm_workers + ctx.index,
+                                                 "cluster answer", ctx.index);
       worker->set_join_answer_pass(join_pass.get());
     }
   } catch (const std::exception& e) {
