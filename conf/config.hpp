@@ -171,6 +171,7 @@ struct Config {
   std::string cluster_tls_ca;                   // PEM CA file; "" = the system's
   std::string cluster_tls_certificate;          // client certificate (PEM) for mutual TLS; "" = none
   std::string cluster_tls_private_key;          // its key
+  uint32_t cluster_join_timeout = 3;            // seconds a fresh node waits for a snapshot answer; 0 = no join
   uint32_t cluster_ring_slots = 16384;          // deltas per ring between a swarm worker and the sync worker
 };
 

@@ -521,6 +521,11 @@ const Row kRows[] = {
   {.spec = {"cluster.tls_private_key", "string", 0, 4095, "\"\"",
             "Private key (PEM) of tls_certificate."},
    .string_field = &Config::cluster_tls_private_key},
+  {.spec = {"cluster.join_timeout", "int", 0, 3600, "3",
+            "Seconds a node with new shared memory waits for another node to answer its snapshot request "
+            "(and, once loading, for each next part of the answer); it is not ready until it loaded the "
+            "snapshot or this time passed without an answer (the first node of a cluster). 0: no join."},
+   .int_field = &Config::cluster_join_timeout},
   {.spec = {"cluster.ring_slots", "int", 64, 1048576, "16384",
             "Changes each ring between a swarm worker and the sync worker holds (power of two); a change "
             "that finds its ring full is dropped and counted."},

@@ -33,12 +33,20 @@ inline constexpr uint8_t kDeltaStopped = 2;    // event=stopped: remove the peer
 inline constexpr uint8_t kDeltaCompleted = 4;  // this announce counted the peer's completion at its origin
 inline constexpr uint8_t kDeltaCounted = 8;    // the peer's completion was counted (now or before)
 inline constexpr uint8_t kDeltaKnownFlags = 15;
+// In rings only, never on the wire: an entry of the snapshot a joining node loads
+// (worker/cluster_join.hpp). family 4/6: a peer, stored only where this node has no such peer
+// (a delta that arrived meanwhile is newer), its age in join_age_s; family 0: a torrent's
+// completed count in join_age_s, raised to it if lower here.
+inline constexpr uint8_t kDeltaJoin = 0x80;
 
-// One peer change, 48 B. Addresses and ports in network order (IPv4 in addr[0..3], the rest 0).
+// One peer change, 52 B. Addresses and ports in network order (IPv4 in addr[0..3], the rest 0).
 //   family          4 or 6 (WebTorrent peers are not replicated yet)
 //   topology_group  the peer's location group at its origin (0 unknown)
 //   progress        permille of a registered transfer, 0xffff unknown
 //   origin          node id of the node whose client announced (in rings: 0 on the way out)
+//   join_age_s      kDeltaJoin entries only (then origin is unused): seconds between the peer's
+//                   last announce and the moment its node answered with the snapshot, or the
+//                   torrent's completed count (family 0)
 struct Delta {
   uint8_t info_hash[20];
   uint8_t addr[16];
@@ -49,8 +57,9 @@ struct Delta {
   uint16_t progress;
   uint16_t origin;
   uint8_t reserved[2];
+  uint32_t join_age_s;
 };
-static_assert(sizeof(Delta) == 48 && offsetof(Delta, port_be) == 36 && kShmSafe<Delta>);
+static_assert(sizeof(Delta) == 52 && offsetof(Delta, port_be) == 36 && kShmSafe<Delta>);
 
 // Bus states (ClusterStatus::bus_state).
 enum class BusState : uint32_t { starting = 0, connecting = 1, connected = 2, reconnecting = 3, closed = 4 };
@@ -90,6 +99,46 @@ struct ClusterNode {
 };
 static_assert(sizeof(ClusterNode) == 128 && kShmSafe<ClusterNode>);
 
+// Join states (ClusterJoin::state), see worker/cluster_join.hpp.
+enum class JoinState : uint32_t {
+  none = 0,      // shared memory was kept: no join (the resync after connecting fills the gap)
+  waiting = 1,   // fresh partitions: asking the other nodes for a snapshot
+  loading = 2,   // a node answers: receiving and applying its snapshot
+  joined = 3,    // loaded from a node (from_*, torrents, peers)
+  alone = 4,     // no node answered within cluster.join_timeout: started with what it had
+  failed = 5,    // the stream broke (note says why): started with what it had received
+};
+inline const char* join_state_name(uint32_t s) {
+  switch (JoinState(s)) {
+    case JoinState::none: return "none";
+    case JoinState::waiting: return "waiting";
+    case JoinState::loading: return "loading";
+    case JoinState::joined: return "joined";
+    case JoinState::alone: return "alone";
+    case JoinState::failed: return "failed";
+  }
+  return "unknown";
+}
+
+// The join of a node with fresh partitions. `wanted` is set by the supervisor before any fork;
+// the rest is written by the sync worker (kept across its restarts; a restarted sync worker
+// whose join had not finished starts it again). Times: wall clock ms since 1970.
+//   from_node_id/from_name  the node whose snapshot was loaded
+//   torrents, peers         records received (peers: handed to the swarm workers)
+struct alignas(64) ClusterJoin {
+  uint32_t wanted;
+  uint32_t state;
+  uint64_t started_ms;
+  uint64_t finished_ms;
+  uint64_t torrents;
+  uint64_t peers;
+  uint32_t from_node_id;
+  uint32_t reserved0;
+  char from_name[56];
+  char note[120];
+};
+static_assert(sizeof(ClusterJoin) % 64 == 0 && kShmSafe<ClusterJoin>);
+
 // Written by the sync worker (every word with release stores, read with acquire; a reader may
 // see a node row half updated, which only shows in one `show cluster` line).
 //   bus_state        BusState
@@ -110,6 +159,7 @@ struct ClusterStatus {
   uint64_t session;
   uint64_t reserved[2];
   char connected_url[192];
+  ClusterJoin join;
   ClusterNode nodes[kClusterMaxNodes];
 };
 static_assert(sizeof(ClusterStatus) % 64 == 0 && kShmSafe<ClusterStatus>);

@@ -204,6 +204,9 @@ struct SnapshotCursor {
 // family 4/6, addr/port_be network order; flags kPeerSeeder | kPeerCompletedCounted |
 // kPeerRepresentative (a seeder is never a representative); last_seen: seconds since the
 // clock base (shm/clock.hpp); topology_group, progress as in AnnounceInput.
+// join (a cluster node loading another node's snapshot, worker/cluster_join.hpp): a peer this
+// partition has already is left as it is (it came from a delta, newer than the snapshot), and
+// the completed count is only raised; family 0 then sets only the torrent's completed count.
 struct RestoreInput {
   const uint8_t* info_hash;
   uint32_t completed;
@@ -214,6 +217,7 @@ struct RestoreInput {
   uint32_t last_seen;
   uint16_t topology_group;
   uint16_t progress;
+  bool join = false;
 };
 
 // ---- replication (issue 14; apply_remote in shm/partition.cpp, replicate_step in
@@ -309,7 +313,8 @@ class Partition {
   // Stores one peer of a snapshot (one transaction): creates its torrent if needed (no gate, no
   // headroom), sets the torrent's completed count, stores or replaces the peer with the given
   // flags and last_seen. ResponseStatus ok, or tracker_full (nothing changed) when the torrent
-  // or the peer does not fit; bad_request for a family other than 4/6.
+  // or the peer does not fit; bad_request for a family other than 4/6 (0 with join). With
+  // in.join: see RestoreInput (ok also when the present peer was kept).
   uint8_t restore_peer(const RestoreInput& in);
 
   // Applies another node's change (one transaction): stopped removes the peer; otherwise the

@@ -100,23 +100,25 @@ uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_
 }
 
 uint8_t Partition::restore_peer(const RestoreInput& in) {
-  if (in.family != 4 && in.family != 6) return uint8_t(ResponseStatus::bad_request);
+  if (in.family != 4 && in.family != 6 && !(in.join && in.family == 0)) return uint8_t(ResponseStatus::bad_request);
   Op op(p_);
   uint32_t ttag = torrent_tag(op.h.hash_seed, in.info_hash);
   uint32_t tslot = find_torrent_slot(op.r, in.info_hash, ttag);
   uint32_t t = tslot == kNil ? create_torrent(op, in.info_hash, ttag) : op.r.tindex[tslot].torrent;
   if (t == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
   TorrentRecord& tr = op.r.pool[t];
-  if (tr.completed != in.completed) {
+  if (tr.completed != in.completed && !(in.join && tr.completed > in.completed)) {
     op.tx.set(op.h.completed, op.h.completed - tr.completed + in.completed);
     op.tx.set(tr.completed, in.completed);
   }
+  if (in.family == 0) return commit(op), uint8_t(ResponseStatus::ok);
   PeerKey k{};
   k.family = in.family;
   std::memcpy(k.addr, in.addr, addr_len(in.family));
   k.port_be = in.port_be;
   uint32_t ptag = peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
   uint32_t pslot = find_peer_slot(op.r, t, k, ptag);
+  if (pslot != kNil && in.join) return commit(op), uint8_t(ResponseStatus::ok);  // a delta was newer
   if (pslot != kNil) {  // a second copy of a peer (a snapshot pass saw it twice): the later wins
     list_remove(op, t, where_list(op.r.pindex[pslot].where), where_pos(op.r.pindex[pslot].where), pslot);
   } else if (stored_peers(op.h) >= op.h.max_peers) {
@@ -127,7 +129,7 @@ uint8_t Partition::restore_peer(const RestoreInput& in) {
   std::memcpy(rec, k.addr, addr_len(k.family));
   PeerTail* tail = reinterpret_cast<PeerTail*>(rec + addr_len(k.family));
   tail->port_be = k.port_be;
-  tail->flags = uint8_t(in.flags & (kPeerSeeder | kPeerCompletedCounted | (seeder ? 0 : kPeerRepresentative)));
+  tail->flags = uint8_t(in.flags & (kPeerSeeder | kPeerCompletedCounted | (seeder ? 0 : kPeerRepresentative) | (in.join ? kPeerRemote : 0)));
   tail->topology_group = in.topology_group;
   tail->progress = in.progress;
   tail->last_seen = in.last_seen;

@@ -1,6 +1,6 @@
 // shm/snapshot_segment.hpp — the snapshot segment (issue 14): one channel per swarm worker
 // through which it hands its partition's snapshot chunks (shm/snapshot_codec.hpp) to the
-// supervisor, which writes them to a file (later: a sync worker sends them over NATS), and
+// supervisor, which writes them to a file, and
 // through which the supervisor tells it to load a snapshot at start. Created fresh by the
 // supervisor at every start (never re-attached), so it carries no state across restarts of
 // shoald; it does across restarts of a swarm worker.
@@ -18,6 +18,9 @@
 // supervisor consumes chunks as they come. Single producer (the swarm worker), single consumer
 // (the supervisor); a worker that starts finds a pending request of a predecessor and answers
 // it with status kSnapshotAbandoned (the supervisor has failed that save already).
+// On a cluster node there are twice as many channels: channel swarm_workers + w is worker w's
+// second channel, the same protocol with the sync worker in the supervisor's place; it answers
+// the snapshot requests of joining nodes (worker/cluster_join.hpp).
 // Load: the supervisor sets load_pending = 1 before the first fork when it created fresh
 // partitions and tracker.snapshot_load names a file; the worker loads before it reports ready
 // and stores load_pending = 0 with its counts (a worker killed while loading leaves it 1, and
@@ -73,8 +76,10 @@ static_assert(sizeof(SnapshotControl) == 128 && kShmSafe<SnapshotControl>);
 inline constexpr size_t kSnapshotChannelBytes =
     (sizeof(SnapshotControl) + ring_bytes(kSnapshotSlots, sizeof(SnapshotChunkSlot)) + 63) & ~size_t(63);
 
-inline size_t snapshot_segment_bytes(uint32_t swarm_workers) {
-  return sizeof(SegmentHeader) + size_t(swarm_workers) * kSnapshotChannelBytes;
+// `channels`: swarm workers, twice that for a cluster node (channel swarm_workers + w carries
+// worker w's answers to joining nodes, worker/cluster_join.hpp).
+inline size_t snapshot_segment_bytes(uint32_t channels) {
+  return sizeof(SegmentHeader) + size_t(channels) * kSnapshotChannelBytes;
 }
 inline SnapshotControl* snapshot_control(void* segment_base, uint32_t worker) {
   return reinterpret_cast<SnapshotControl*>(static_cast<uint8_t*>(segment_base) + sizeof(SegmentHeader) +

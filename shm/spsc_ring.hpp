@@ -89,6 +89,12 @@ class SpscRing {
     ref(h_->tail).store(c + n, std::memory_order_release);
   }
 
+  // Producer: the counter after every entry published so far (entries ever published).
+  uint64_t write_position() const { return ref(h_->head).load(std::memory_order_relaxed); }
+  // Producer or a third process: entries ever retired by the consumer (acquire: what it did with
+  // them is visible).
+  uint64_t retired() const { return ref(h_->tail).load(std::memory_order_acquire); }
+
   // Either side or a third process (monitoring): entries in flight, always within 0..capacity.
   // The two counters cannot be read at one instant. tail is loaded first: tail ≤ head at every
   // instant and head only grows, so the difference never wraps below zero (loading head first,

@@ -23,6 +23,7 @@
 #include "supervisor/readiness.hpp"
 #include "supervisor/segments.hpp"
 #include "supervisor/snapshot_file.hpp"
+#include "supervisor/stats_cluster.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/version.hpp"
 #include "worker/tls.hpp"
@@ -190,6 +191,7 @@ int start(const shoal::conf::Config& cfg, const Options& o) {
       segs = open_segments(cfg, o.fresh, &kept);
       supervisor::publish_conn_id_keys_at_start(cfg, segs.control_view());  // udp.connection_id_key_file, read as daemon.user
       if (!kept) supervisor::prepare_snapshot_load(cfg, segs);  // new partitions: fill them from tracker.snapshot_load
+      if (!kept) supervisor::prepare_cluster_join(cfg, segs);   // and from a live node's snapshot
     }
     created_fresh = !kept;
     auto udp = supervisor::open_udp_listeners(cfg);

@@ -29,6 +29,10 @@ namespace {
 
 // Gives the segment its memory now (tmpfs pages), so a full /dev/shm is an error at start
 // rather than a SIGBUS when a reload writes the second buffer.
+// Snapshot channels: one per swarm worker for `snapshot save`, one more each on a cluster node
+// for the answers to joining nodes (worker/cluster_join.hpp).
+uint32_t snapshot_channels(const conf::Config& cfg) { return cfg.swarm_workers * (cfg.cluster_enabled ? 2 : 1); }
+
 void reserve(const shm::Segment& seg) {
   int fd = shm_open(seg.name().c_str(), O_RDWR, 0);
   int rc = fd < 0 ? errno : posix_fallocate(fd, 0, off_t(seg.size()));
@@ -72,9 +76,9 @@ void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t cl
     shm::Segment::unlink(shm::relay_segment_name(cfg.shm_name));
   }
   // Snapshot channels (issue 14): fresh at every start, touched only when used.
-  set->snapshot = shm::Segment::create(shm::snapshot_segment_name(cfg.shm_name), shm::snapshot_segment_bytes(cfg.swarm_workers),
+  set->snapshot = shm::Segment::create(shm::snapshot_segment_name(cfg.shm_name), shm::snapshot_segment_bytes(snapshot_channels(cfg)),
                                        shm::SegmentKind::snapshot, 0, cfg.swarm_workers, clock_base_ns);
-  for (uint32_t w = 0; w < cfg.swarm_workers; w++)
+  for (uint32_t w = 0; w < snapshot_channels(cfg); w++)
     shm::SpscRing<shm::SnapshotChunkSlot>::init(shm::snapshot_ring_at(set->snapshot.base(), w), shm::kSnapshotSlots);
   // Cluster rings and bus status (issue 14): fresh at every start, only for a cluster node.
   if (cfg.cluster_enabled) {
@@ -96,7 +100,7 @@ SegmentSet create_segments(const conf::Config& cfg) {
   uint64_t base = shm::monotonic_ns();
   // A snapshot to load holds peers last seen up to peer_ttl before now: the clock base goes that
   // far back (shm times are u32 seconds after it), so their last_seen stays exact.
-  uint64_t back = cfg.snapshot_load.empty() ? 0 : (uint64_t(cfg.peer_ttl) + 60) * 1000000000ull;
+  uint64_t back = cfg.snapshot_load.empty() && !cfg.cluster_enabled ? 0 : (uint64_t(cfg.peer_ttl) + 60) * 1000000000ull;
   base = base > back ? base - back : 0;
   // The access list first: a bad file is the likeliest start failure, and it stops us here.
   create_access_segment(cfg, &set, base);

@@ -9,6 +9,8 @@
 
 #include "shm/cluster_segment.hpp"
 #include "shm/control_segment.hpp"
+#include "supervisor/readiness.hpp"
+#include "supervisor/segments.hpp"
 #include "supervisor/supervisor.hpp"
 
 namespace shoal::supervisor {
@@ -47,7 +49,40 @@ void ring_depths(const View& v, uint32_t workers, uint64_t* out, uint64_t* in) {
   }
 }
 
+json_t* join_json(const View& v) {
+  const shm::ClusterJoin& j = v.st->join;
+  uint32_t st = shm::acquire_load(j.state);
+  json_t* o = json_object();
+  json_object_set_new(o, "state", json_string(shm::join_state_name(st)));
+  json_object_set_new(o, "from_node_id", json_integer(j.from_node_id));
+  json_object_set_new(o, "from_name", json_string(std::string(j.from_name, strnlen(j.from_name, sizeof j.from_name)).c_str()));
+  json_object_set_new(o, "torrents", json_integer(json_int_t(j.torrents)));
+  json_object_set_new(o, "peers", json_integer(json_int_t(j.peers)));
+  uint64_t end = j.finished_ms ? j.finished_ms : (j.started_ms ? wall_ms() : 0);
+  json_object_set_new(o, "seconds", json_real(j.started_ms ? double(end - j.started_ms) / 1000.0 : 0.0));
+  json_object_set_new(o, "note", json_string(std::string(j.note, strnlen(j.note, sizeof j.note)).c_str()));
+  return o;
+}
+
+// 1 once the join is over (or there was none).
+bool join_over(uint32_t st) {
+  return st != uint32_t(shm::JoinState::waiting) && st != uint32_t(shm::JoinState::loading);
+}
+
 }  // namespace
+
+void prepare_cluster_join(const conf::Config& c, const SegmentSet& segs) {
+  if (!c.cluster_enabled || !segs.cluster.base() || c.cluster_join_timeout == 0) return;
+  shm::ClusterStatus* st = shm::cluster_status(segs.cluster.base(), shm::ClusterGeometry{c.swarm_workers, c.cluster_ring_slots});
+  st->join.wanted = 1;
+  st->join.state = uint32_t(shm::JoinState::waiting);
+  readiness_status("joining the cluster: loading a live node's snapshot");
+}
+
+json_t* cluster_join_json(const Supervisor& sup) {
+  View v;
+  return view_of(sup, &v) ? join_json(v) : nullptr;
+}
 
 CommandResult show_cluster(Supervisor& sup, const std::string&) {
   CommandResult r;
@@ -68,6 +103,7 @@ CommandResult show_cluster(Supervisor& sup, const std::string&) {
   json_object_set_new(bus, "resyncs", json_integer(json_int_t(shm::acquire_load(v.st->resyncs))));
   json_object_set_new(bus, "last_publish_age_ms", json_integer(age_ms(now, shm::acquire_load(v.st->last_publish_ms))));
   json_object_set_new(o, "bus", bus);
+  json_object_set_new(o, "join", join_json(v));
   uint64_t out = 0, in = 0;
   ring_depths(v, c.swarm_workers, &out, &in);
   json_t* d = json_object();
@@ -108,6 +144,16 @@ void render_cluster_metrics(std::string* out, const Supervisor& sup) {
   line("# HELP shoal_cluster_bus_up 1 while the sync worker is connected to a NATS server.");
   line("# TYPE shoal_cluster_bus_up gauge");
   line("shoal_cluster_bus_up " + std::to_string(state == uint32_t(shm::BusState::connected) ? 1 : 0));
+  uint32_t js = shm::acquire_load(v.st->join.state);
+  line("# HELP shoal_cluster_ready 0 while a node with new swarms is loading another node's snapshot (not ready), 1 after.");
+  line("# TYPE shoal_cluster_ready gauge");
+  line("shoal_cluster_ready " + std::to_string(join_over(js) ? 1 : 0));
+  line("# HELP shoal_cluster_join_state How this node joined: 0 none (kept its swarms), 1 waiting, 2 loading, 3 joined, 4 alone, 5 failed.");
+  line("# TYPE shoal_cluster_join_state gauge");
+  line("shoal_cluster_join_state " + std::to_string(js));
+  line("# HELP shoal_cluster_join_peers Peers received in the snapshot this node joined from.");
+  line("# TYPE shoal_cluster_join_peers gauge");
+  line("shoal_cluster_join_peers " + std::to_string(v.st->join.peers));
   uint64_t o = 0, i = 0;
   ring_depths(v, sup.config().swarm_workers, &o, &i);
   line("# HELP shoal_cluster_deltas_waiting Peer changes in the rings: to send (direction=\"out\") or to apply (\"in\").");

@@ -72,6 +72,7 @@ CommandResult show_info(Supervisor& sup, const std::string&) {
   for (const Slot& s : sup.slots()) json_array_append_new(pids, json_integer(s.pid));
   json_object_set_new(o, "worker_pids", pids);
   json_object_set_new(o, "snapshot", snapshot_info_json(sup));
+  if (json_t* j = cluster_join_json(sup)) json_object_set_new(o, "cluster_join", j);
   json_object_set_new(o, "connection_ids", connection_ids_json(sup));
   return ok(o);
 }

@@ -7,6 +7,7 @@
 #include "shm/clock.hpp"
 #include "shm/control_segment.hpp"
 #include "shm/messages.hpp"
+#include "shm/partition_layout.hpp"
 #include "supervisor/log.hpp"
 
 namespace shoal::worker {
@@ -67,6 +68,25 @@ void ClusterLink::on_announce(const shm::AnnounceInput& in, const shm::AnnounceR
   shm::count(counters_, shm::Counter::cluster_deltas_queued);
 }
 
+uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now) {
+  shm::RestoreInput in{};
+  in.info_hash = d.info_hash;
+  in.join = true;
+  in.family = d.family;
+  if (d.family == 0) {
+    in.completed = d.join_age_s;
+    return part.restore_peer(in);
+  }
+  std::memcpy(in.addr, d.addr, 16);
+  in.port_be = d.port_be;
+  in.flags = uint8_t(((d.flags & shm::kDeltaSeeder) ? shm::kPeerSeeder : 0) | ((d.flags & shm::kDeltaCounted) ? shm::kPeerCompletedCounted : 0) |
+                     shm::kPeerRemote);
+  in.last_seen = now > d.join_age_s ? now - d.join_age_s : 0;
+  in.topology_group = d.topology_group;
+  in.progress = d.progress;
+  return part.restore_peer(in);
+}
+
 void ClusterLink::flush() {
   if (queued_ == 0) return;
   out_.publish(queued_);
@@ -83,6 +103,11 @@ bool ClusterLink::apply_incoming(uint32_t now, uint32_t budget, DeltaGuard& guar
     if (guard.skip(pos + k)) continue;
     guard.mark(pos + k);
     const shm::Delta& d = *in_.peek(k);
+    if (d.flags & shm::kDeltaJoin) {
+      if (apply_join_entry(*part_, d, now) == uint8_t(shm::ResponseStatus::ok)) applied++;
+      else refused++;
+      continue;
+    }
     shm::RemoteInput ri{};
     ri.info_hash = d.info_hash;
     ri.family = d.family;

@@ -37,6 +37,13 @@ class DeltaGuard {
   virtual void done() = 0;                    // between batches
 };
 
+// Applies one entry of a joining node's snapshot (kDeltaJoin, shm/cluster_segment.hpp) at
+// `now` (seconds since the clock base): a peer is stored as learned from another node
+// (kPeerRemote, last_seen = now - join_age_s) only where the partition has no such peer — a
+// delta that reached it first is newer; family 0 raises the torrent's completed count to
+// join_age_s. ResponseStatus of Partition::restore_peer.
+uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now);
+
 class ClusterLink {
  public:
   // `cluster_base`: the mapped cluster segment, or nullptr when cluster.enabled is false (then

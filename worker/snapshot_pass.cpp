@@ -24,8 +24,10 @@ constexpr uint64_t kSliceNs = 300000;   // ~0.3 ms of work a slice
 constexpr uint32_t kStepPeers = 256;    // peers per snapshot_step (the time is checked between)
 }  // namespace
 
-SnapshotPass::SnapshotPass(event_base* base, shm::Partition* part, void* segment_base, uint32_t index)
-    : part_(part), ctl_(shm::snapshot_control(segment_base, index)), ring_(shm::snapshot_ring_at(segment_base, index)), index_(index) {
+SnapshotPass::SnapshotPass(event_base* base, shm::Partition* part, void* segment_base, uint32_t index, const char* purpose,
+                           uint32_t partition)
+    : part_(part), ctl_(shm::snapshot_control(segment_base, index)), ring_(shm::snapshot_ring_at(segment_base, index)), index_(index),
+      purpose_(purpose), partition_(partition == ~0u ? index : partition) {
   ev_ = event_new(base, -1, EV_PERSIST, &on_slice, this);
   if (!ev_) throw std::runtime_error("event_new failed");
   event_priority_set(ev_, kPriorityLow);
@@ -83,7 +85,7 @@ void SnapshotPass::slice() {
       shm::store_u32(ctl_->response_seq, seq_);
       running_ = false;
       event_del(ev_);
-      LOG_INFO("partition %u snapshot written: %llu torrents, %llu peers in %u slices, %.1f ms", index_,
+      LOG_INFO("partition %u %s written: %llu torrents, %llu peers in %u slices, %.1f ms", partition_, purpose_,
                (unsigned long long)writer_.torrents(), (unsigned long long)writer_.peers(), slices_,
                double(shm::monotonic_ns() - started_ns_) / 1e6);
       return;

@@ -21,8 +21,10 @@ class SnapshotPass {
  public:
   // Channel `index` of the mapped snapshot segment at `segment_base`. An unanswered request
   // left by a predecessor is answered kSnapshotAbandoned at once. Throws std::runtime_error if
-  // libevent fails.
-  SnapshotPass(event_base* base, shm::Partition* part, void* segment_base, uint32_t index);
+  // libevent fails. `purpose` names the pass in the log ("snapshot", "cluster answer");
+  // `partition` is the partition's number for the log (default: `index`).
+  SnapshotPass(event_base* base, shm::Partition* part, void* segment_base, uint32_t index, const char* purpose = "snapshot",
+               uint32_t partition = ~0u);
   ~SnapshotPass();
   SnapshotPass(const SnapshotPass&) = delete;
   SnapshotPass& operator=(const SnapshotPass&) = delete;
@@ -40,6 +42,8 @@ class SnapshotPass {
   shm::SnapshotControl* ctl_;
   shm::SpscRing<shm::SnapshotChunkSlot> ring_;
   uint32_t index_;
+  const char* purpose_;
+  uint32_t partition_;
   event* ev_ = nullptr;
   bool running_ = false;
   bool holding_ = false;  // the writer has begun a chunk in the next ring slot

@@ -112,11 +112,14 @@ class SwarmWorker final : public DeltaGuard {
     }
     answer_query();
     if (snapshot_) snapshot_->poll();
+    if (join_answer_) join_answer_->poll();
     publish_gauges();
   }
 
   // Answers the supervisor's snapshot requests from now on (issue 14).
   void set_snapshot_pass(SnapshotPass* pass) { snapshot_ = pass; }
+  // And the sync worker's, for joining nodes (cluster only; worker/cluster_join.hpp).
+  void set_join_answer_pass(SnapshotPass* pass) { join_answer_ = pass; }
 
   // Copies the partition's totals to this worker's gauges in the control segment.
   void publish_gauges() {
@@ -454,6 +457,7 @@ class SwarmWorker final : public DeltaGuard {
     }
   } gate_;
   SnapshotPass* snapshot_ = nullptr;       // writes the partition for "snapshot save"
+  SnapshotPass* join_answer_ = nullptr;    // writes it for a joining node (cluster)
   std::vector<uint32_t> seen_generation_;  // per socket slot: the active generation last seen
   uint32_t purge_wraps_ = 0;               // sweep wraps left in a running purge (0 = none)
 };
@@ -539,7 +543,7 @@ int run_swarm_worker(const WorkerContext& ctx) {
   shm::Segment part_seg, topology_seg, snapshot_seg, cluster_seg;
   try {
     snapshot_seg = shm::Segment::attach(shm::snapshot_segment_name(ctx.config->shm_name), shm::SegmentKind::snapshot);
-    if (snapshot_seg.size() < shm::snapshot_segment_bytes(ctx.index + 1)) throw std::runtime_error("snapshot segment too small");
+    if (snapshot_seg.size() < shm::snapshot_segment_bytes(ctx.index + 1 + (ctx.config->cluster_enabled ? ctx.config->swarm_workers : 0))) throw std::runtime_error("snapshot segment too small");
     topology_seg = shm::Segment::attach(shm::topology_segment_name(ctx.config->shm_name), shm::SegmentKind::topology, true);
     shared = attach_shared(ctx);
     part_seg = shm::Segment::attach(shm::partition_segment_name(ctx.config->shm_name, ctx.index), shm::SegmentKind::partition);
@@ -559,7 +563,7 @@ int run_swarm_worker(const WorkerContext& ctx) {
   std::optional<WorkerLoop> loop;
   std::unique_ptr<shm::PeerPolicy> policy;  // before the worker, which points to it
   std::optional<SwarmWorker> worker;
-  std::unique_ptr<SnapshotPass> pass;  // after the worker: destroyed before it
+  std::unique_ptr<SnapshotPass> pass, join_pass;  // after the worker: destroyed before it
   bool fast = true;
   try {
     loop.emplace(&shared);
@@ -578,6 +582,11 @@ int run_swarm_worker(const WorkerContext& ctx) {
     worker.emplace(ctx, &shared, &*part, &*loop, policy.get(), ctx.config->cluster_enabled ? cluster_seg.base() : nullptr);
     pass = std::make_unique<SnapshotPass>(loop->base(), &*part, snapshot_seg.base(), ctx.index);
     worker->set_snapshot_pass(pass.get());
+    if (ctx.config->cluster_enabled) {
+      join_pass = std::make_unique<SnapshotPass>(loop->base(), &*part, snapshot_seg.base(), ctx.config->swarm_workers + ctx.index,
+                                                 "cluster answer", ctx.index);
+      worker->set_join_answer_pass(join_pass.get());
+    }
   } catch (const std::exception& e) {
     LOG_ERROR("fatal: swarm worker %u cannot start: %s", ctx.index, e.what());
     return 1;

@@ -1,6 +1,7 @@
 // worker/sync_worker.cpp — the sync worker process (issue 14): the only process that uses the
 // NATS client. Every cluster.batch_delay ms it
-//   1. looks at the connection: on each (re)connection it sends a hello and asks every swarm
+//   1. looks at the connection: on each (re)connection it sends a hello (a heartbeat while it
+//      joins: worker/cluster_join.hpp) and asks every swarm
 //      worker to queue this node's own peers again (resync), so nodes converge after an outage;
 //      after a second without a message it sends a heartbeat (liveness for `show cluster`);
 //   2. takes the changes the swarm workers queued (out rings, shm/cluster_segment.hpp), encodes
@@ -10,6 +11,9 @@
 //      hands each change to the swarm worker that owns its info_hash here (in rings; a full ring
 //      drops and counts) and wakes it; a hello from another node asks for a resync (it needs
 //      this node's peers).
+// Joining (worker/cluster_join.hpp): a node with fresh partitions asks a live node for a snapshot
+// before it reports ready; a live node answers such requests (<subject>.snapshot, one queue
+// group) with its swarm workers' sliced snapshot passes. Both run from a 2 ms timer while active.
 // The NATS client runs its own threads (socket reader, flusher, reconnect); this process's loop
 // only calls functions that return at once, so a NATS outage stalls nothing here, and nothing
 // anywhere else: swarm workers never wait for this process. If it dies, the supervisor restarts
@@ -21,6 +25,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <optional>
 #include <algorithm>
 #include <string>
@@ -28,8 +33,12 @@
 
 #include "shm/clock.hpp"
 #include "shm/cluster_segment.hpp"
+#include "shm/control_segment.hpp"
+#include "shm/snapshot_segment.hpp"
 #include "supervisor/log.hpp"
+#include "worker/cluster_answer.hpp"
 #include "worker/cluster_codec.hpp"
+#include "worker/cluster_join.hpp"
 #include "worker/worker_common.hpp"
 
 namespace shoal::worker {
@@ -50,11 +59,12 @@ shm::BusState bus_state_of(natsConnStatus s) {
   }
 }
 
-class SyncWorker {
+class SyncWorker : private JoinEntrySink {
  public:
-  SyncWorker(const WorkerContext& ctx, SharedState* shared, void* cluster_base, event_base* base)
-      : cfg_(*ctx.config), ctx_(ctx), shared_(shared), base_(cluster_base),
+  SyncWorker(const WorkerContext& ctx, SharedState* shared, void* cluster_base, void* snapshot_base, WorkerLoop* loop)
+      : cfg_(*ctx.config), ctx_(ctx), shared_(shared), base_(cluster_base), snap_base_(snapshot_base), loop_(loop),
         g_{cfg_.swarm_workers, cfg_.cluster_ring_slots}, status_(shm::cluster_status(cluster_base, g_)) {
+    event_base* base = loop->base();
     header_.node_id = uint16_t(cfg_.cluster_node_id);
     char host[256] = {};
     header_.name = cfg_.cluster_node_name;
@@ -63,8 +73,16 @@ class SyncWorker {
     if (RAND_bytes(reinterpret_cast<unsigned char*>(&header_.session), sizeof header_.session) != 1)
       header_.session = wall_ms() ^ uint64_t(getpid()) << 32;
     subject_ = cfg_.cluster_subject + ".deltas";
+    snapshot_subject_ = cfg_.cluster_subject + ".snapshot";
+    shm::ClusterJoin join = status_->join;  // the join outlives a restart of this process
     std::memset(status_, 0, sizeof *status_);
+    status_->join = join;
     status_->session = header_.session;
+    joining_ = join.wanted && cfg_.cluster_join_timeout > 0 &&
+               (join.state == uint32_t(shm::JoinState::none) || join.state == uint32_t(shm::JoinState::waiting) ||
+                join.state == uint32_t(shm::JoinState::loading));
+    pump_ = event_new(base, -1, EV_PERSIST, &on_pump, this);
+    answerer_ = std::make_unique<JoinAnswerer>(ctx, shared, snapshot_base, header_.node_id, header_.name);
     set_bus(shm::BusState::starting);
     tick_ = event_new(base, -1, EV_PERSIST, &on_tick, this);
     timeval every{long(cfg_.cluster_batch_delay_ms / 1000), long(cfg_.cluster_batch_delay_ms % 1000) * 1000};
@@ -72,6 +90,10 @@ class SyncWorker {
   }
   ~SyncWorker() {
     event_free(tick_);
+    event_free(pump_);
+    delete receiver_;
+    if (inbox_sub_) natsSubscription_Destroy(inbox_sub_);
+    answerer_.reset();  // its subscription before the connection
     if (sub_) natsSubscription_Destroy(sub_);
     if (nc_) natsConnection_Destroy(nc_);
     if (opts_) natsOptions_Destroy(opts_);
@@ -125,12 +147,19 @@ class SyncWorker {
     }
     LOG_INFO("cluster: node %u (%s), %zu NATS servers, subject %s, batch delay %u ms", cfg_.cluster_node_id,
              header_.name.c_str(), urls.size(), subject_.c_str(), cfg_.cluster_batch_delay_ms);
+    if (!joining_) return answerer_->listen(nc_);
+    if (!start_join()) return false;
+    update_pump();
     return true;
   }
+
+  // True while this node has not finished joining: not ready yet (the join's end reports ready).
+  bool joining() const { return joining_; }
 
  private:
   static void on_connected(natsConnection*, void*) {}  // runs on a NATS thread: watch_bus sees it
   static void on_tick(evutil_socket_t, short, void* arg) { static_cast<SyncWorker*>(arg)->tick(); }
+  static void on_pump(evutil_socket_t, short, void* arg) { static_cast<SyncWorker*>(arg)->pump(); }
 
   void tick() {
     watch_bus();
@@ -141,6 +170,10 @@ class SyncWorker {
       send_message(kClusterHeartbeat, nullptr, 0);
     receive();
     if (resync_wanted_) request_resync();
+    if (answerer_->listening()) {
+      answerer_->poll_requests();
+      update_pump();
+    }
   }
 
   bool nats_connected() const { return shm::acquire_load(status_->bus_state) == uint32_t(shm::BusState::connected); }
@@ -166,7 +199,10 @@ class SyncWorker {
         LOG_INFO("cluster: connected to NATS at %s", url);
       }
       ever_connected_ = true;
-      send_message(kClusterHello, nullptr, 0);
+      // A joining node gets everything from the snapshot: a heartbeat says it is there without
+      // making every node resend its peers (a resync into in rings that the snapshot entries
+      // fill would be dropped there). If the join ends without a snapshot, the hello follows.
+      send_message(joining_ ? kClusterHeartbeat : kClusterHello, nullptr, 0);
       resync_wanted_ = true;  // what the other nodes missed of ours while we were away
     } else {
       std::memset(status_->connected_url, 0, sizeof status_->connected_url);
@@ -296,10 +332,159 @@ class SyncWorker {
     shm::release_store(status_->resyncs, status_->resyncs + 1);
   }
 
+  // ---- joining (worker/cluster_join.hpp) -------------------------------------------------------
+
+  bool start_join() {
+    shm::ClusterJoin& j = status_->join;
+    j.state = uint32_t(shm::JoinState::waiting);
+    j.started_ms = wall_ms();
+    join_deadline_ms_ = j.started_ms + uint64_t(cfg_.cluster_join_timeout) * 1000;
+    natsInbox* inbox = nullptr;
+    natsStatus s = natsInbox_Create(&inbox);
+    if (s == NATS_OK) {
+      snprintf(inbox_, sizeof inbox_, "%s", inbox);
+      natsInbox_Destroy(inbox);
+      s = natsConnection_SubscribeSync(&inbox_sub_, nc_, inbox_);
+    }
+    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(inbox_sub_, 1 << 20, 512 << 20);
+    if (s != NATS_OK) {
+      LOG_ERROR("cluster: cannot subscribe to a reply inbox: %s", natsStatus_GetText(s));
+      return false;
+    }
+    join_queued_.assign(cfg_.swarm_workers, 0);
+    receiver_ = new JoinReceiver(this, wall_ms() / 1000);
+    LOG_INFO("cluster: new partitions: asking a live node for a snapshot on %s (not ready until loaded; alone after %u s)",
+             snapshot_subject_.c_str(), cfg_.cluster_join_timeout);
+    return true;
+  }
+
+  // JoinEntrySink: an entry for the in ring of the worker that owns its info_hash.
+  void put(const shm::Delta& d) override {
+    uint32_t w = partition_of(d.info_hash, cfg_.swarm_workers, shared_->control->control.partition_key);
+    shm::SpscRing<shm::Delta> in = shm::cluster_in_ring(base_, g_, w);
+    if (in.free_slots() <= join_queued_[w]) return shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped);
+    *in.slot_for_write(join_queued_[w]++) = d;
+  }
+
+  void publish_join_entries() {
+    for (uint32_t w = 0; w < cfg_.swarm_workers; w++) {
+      if (!join_queued_[w]) continue;
+      shm::cluster_in_ring(base_, g_, w).publish(join_queued_[w]);
+      join_queued_[w] = 0;
+      wake(ctx_.swarm_eventfds[w]);
+    }
+  }
+
+  // Room for one more frame's entries in every in ring (a 16 KiB chunk holds < 1,000 records).
+  bool room_for_frame() const {
+    uint64_t need = std::min<uint64_t>(1024, cfg_.cluster_ring_slots / 2);
+    for (uint32_t w = 0; w < cfg_.swarm_workers; w++)
+      if (shm::cluster_in_ring(base_, g_, w).free_slots() < need) return false;
+    return true;
+  }
+
+  void join_step() {
+    uint64_t now = wall_ms();
+    shm::ClusterJoin& j = status_->join;
+    if (draining_) {  // every entry queued: ready once the swarm workers applied them all
+      for (uint32_t w = 0; w < cfg_.swarm_workers; w++)
+        if (shm::cluster_in_ring(base_, g_, w).retired() < join_marks_[w]) return;
+      return end_join(shm::JoinState::joined, "");
+    }
+    if (!receiver_->started()) {
+      if (now >= join_deadline_ms_)
+        return end_join(shm::JoinState::alone, "no node answered within cluster.join_timeout (" +
+                                                   std::to_string(cfg_.cluster_join_timeout) + " s)");
+      if (nats_connected() && now >= next_ask_ms_) {
+        std::vector<uint8_t> req = encode_join_request(header_.node_id);
+        natsConnection_PublishRequest(nc_, snapshot_subject_.c_str(), inbox_, req.data(), int(req.size()));
+        next_ask_ms_ = now + 1000;
+      }
+    }
+    for (int i = 0; i < 64 && room_for_frame(); i++) {
+      natsMsg* m = nullptr;
+      if (natsSubscription_NextMsg(&m, inbox_sub_, 0) != NATS_OK) break;
+      const uint8_t* p = reinterpret_cast<const uint8_t*>(natsMsg_GetData(m));
+      size_t n = size_t(natsMsg_GetDataLength(m));
+      // An empty message is the server's "no responders" status: nobody serves yet; ask again.
+      JoinReceiver::Result r = n == 0 && !receiver_->started() ? JoinReceiver::busy : receiver_->take(p, n);
+      natsMsg_Destroy(m);
+      publish_join_entries();
+      if (r == JoinReceiver::busy) {
+        next_ask_ms_ = now + 250;
+        continue;
+      }
+      if (r == JoinReceiver::failed) return end_join(shm::JoinState::failed, receiver_->error());
+      last_frame_ms_ = now;
+      if (j.state != uint32_t(shm::JoinState::loading)) {
+        shm::release_store(j.state, uint32_t(shm::JoinState::loading));
+        j.from_node_id = receiver_->from_id();
+        std::snprintf(j.from_name, sizeof j.from_name, "%s", receiver_->from_name().c_str());
+        LOG_INFO("cluster: node %u (%s) answers with its snapshot", j.from_node_id, j.from_name);
+      }
+      j.torrents = receiver_->torrents();
+      j.peers = receiver_->peers();
+      if (r == JoinReceiver::done) {
+        join_marks_.resize(cfg_.swarm_workers);
+        for (uint32_t w = 0; w < cfg_.swarm_workers; w++) join_marks_[w] = shm::cluster_in_ring(base_, g_, w).write_position();
+        draining_ = true;
+        return;
+      }
+    }
+    if (receiver_->started() && now - last_frame_ms_ > uint64_t(cfg_.cluster_join_timeout) * 1000 && room_for_frame())
+      end_join(shm::JoinState::failed, "the answer stopped: no frame for " + std::to_string(cfg_.cluster_join_timeout) + " s");
+  }
+
+  void end_join(shm::JoinState st, const std::string& note) {
+    shm::ClusterJoin& j = status_->join;
+    j.finished_ms = wall_ms();
+    std::snprintf(j.note, sizeof j.note, "%s", note.c_str());
+    shm::release_store(j.state, uint32_t(st));
+    double s = double(j.finished_ms - j.started_ms) / 1000.0;
+    if (st == shm::JoinState::joined)
+      LOG_INFO("cluster: joined: loaded the snapshot of node %u (%s): %llu torrents, %llu peers in %.2f s; ready", j.from_node_id,
+               j.from_name, (unsigned long long)j.torrents, (unsigned long long)j.peers, s);
+    else if (st == shm::JoinState::alone)
+      LOG_WARN("cluster: %s: starting with what this node has (the first node of a cluster); ready", note.c_str());
+    else
+      LOG_ERROR("cluster: loading a snapshot failed after %llu peers (%s); starting with what was received, the other "
+                "nodes' resync fills the rest; ready", (unsigned long long)j.peers, note.c_str());
+    joining_ = draining_ = false;
+    delete receiver_;
+    receiver_ = nullptr;
+    natsSubscription_Unsubscribe(inbox_sub_);
+    natsSubscription_Destroy(inbox_sub_);
+    inbox_sub_ = nullptr;
+    if (st != shm::JoinState::joined && nats_connected()) send_message(kClusterHello, nullptr, 0);  // the resync instead
+    loop_->set_ready(ctx_.generation);
+    answerer_->listen(nc_);  // a node answers others once it is complete itself
+  }
+
+  void pump() {
+    if (joining_) join_step();
+    answerer_->step();
+    update_pump();
+  }
+
+  // The 2 ms timer runs only while a join or an answer is going on.
+  void update_pump() {
+    bool want = joining_ || answerer_->answering();
+    if (want == pump_on_) return;
+    pump_on_ = want;
+    if (!want) {
+      event_del(pump_);
+      return;
+    }
+    timeval two_ms{0, 2000};
+    event_add(pump_, &two_ms);
+  }
+
   const conf::Config& cfg_;
   const WorkerContext& ctx_;
   SharedState* shared_;
   void* base_;
+  void* snap_base_;
+  WorkerLoop* loop_;
   shm::ClusterGeometry g_;
   shm::ClusterStatus* status_;
   ClusterHeader header_;
@@ -315,15 +500,29 @@ class SyncWorker {
   uint32_t bad_logged_ = 0;
   std::vector<uint8_t> buf_;
   std::vector<shm::Delta> batch_, deltas_;
+  // join and serve
+  std::string snapshot_subject_;
+  event* pump_ = nullptr;
+  bool pump_on_ = false;
+  bool joining_ = false, draining_ = false;
+  natsSubscription* inbox_sub_ = nullptr;
+  std::unique_ptr<JoinAnswerer> answerer_;
+  char inbox_[128] = {};
+  JoinReceiver* receiver_ = nullptr;
+  uint64_t join_deadline_ms_ = 0, next_ask_ms_ = 0, last_frame_ms_ = 0;
+  std::vector<uint64_t> join_queued_, join_marks_;
 };
 
 }  // namespace
 
 int run_sync_worker(const WorkerContext& ctx) {
   SharedState shared;
-  shm::Segment cluster_seg;
+  shm::Segment cluster_seg, snapshot_seg;
   try {
     shared = attach_shared(ctx);
+    snapshot_seg = shm::Segment::attach(shm::snapshot_segment_name(ctx.config->shm_name), shm::SegmentKind::snapshot);
+    if (snapshot_seg.size() < shm::snapshot_segment_bytes(2 * ctx.config->swarm_workers))
+      throw std::runtime_error("snapshot segment too small");
     cluster_seg = shm::Segment::attach(shm::cluster_segment_name(ctx.config->shm_name), shm::SegmentKind::cluster);
     if (cluster_seg.size() < shm::ClusterGeometry{ctx.config->swarm_workers, ctx.config->cluster_ring_slots}.segment_bytes())
       throw std::runtime_error("cluster segment too small");
@@ -335,13 +534,13 @@ int run_sync_worker(const WorkerContext& ctx) {
   std::optional<SyncWorker> worker;
   try {
     loop.emplace(&shared);
-    worker.emplace(ctx, &shared, cluster_seg.base(), loop->base());
+    worker.emplace(ctx, &shared, cluster_seg.base(), snapshot_seg.base(), &*loop);
   } catch (const std::exception& e) {
     LOG_ERROR("fatal: sync worker cannot start: %s", e.what());
     return 1;
   }
   if (!worker->connect()) return 1;
-  loop->set_ready(ctx.generation);
+  if (!worker->joining()) loop->set_ready(ctx.generation);  // else when the join ends
   return loop->run();
 }
 

@@ -8,8 +8,12 @@ shared memory and stats socket.
   - `completed` is counted once per peer across the cluster;
   - kill -9 of every process of node A: B and C still return A's peers;
   - kill -STOP of nats-server: every node keeps answering; after kill -CONT the nodes converge;
-  - a node whose NATS server is down when it starts serves anyway and says so.
-Every wait is bounded; the whole file takes about 40 s.
+  - a node whose NATS server is down when it starts serves anyway and says so;
+  - joining: node B restarted with new shared memory while A holds 2,000 peers is not ready
+    (show workers, wait-ready, metrics) until it has loaded a live node's snapshot, and the
+    moment `shoalctl wait-ready` returns its scrape counts equal A's; a node started with no
+    other node up becomes ready after cluster.join_timeout and says it started alone.
+Every wait is bounded; the whole file takes about 60 s.
 """
 import os
 import shutil
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import bep15  # noqa: E402
@@ -69,12 +74,36 @@ class NatsServer:
 class Node(Shoald):
     """A shoald on its own loopback address (IPv4 only) with the cluster section set."""
 
-    def __init__(self, host, node_id, nats_url):
-        super().__init__(ipv6=False, extra=(
+    def __init__(self, host, node_id, nats_url, join_timeout=1, swarm_workers=1):
+        self.metrics_port = harness.free_tcp_port()
+        super().__init__(ipv6=False, swarm_workers=swarm_workers, extra=(
             'cluster:\n{\n  enabled = true;\n  node_id = %d;\n  node_name = "node-%d";\n'
-            '  servers = [ "%s" ];\n  subject = "shoaltest-%d";\n  batch_delay = %d;\n};\n'
-            % (node_id, node_id, nats_url, os.getpid(), BATCH_DELAY_MS)))
+            '  servers = [ "%s" ];\n  subject = "shoaltest-%d";\n  batch_delay = %d;\n  join_timeout = %d;\n};\n'
+            'metrics:\n{\n  listen = "127.0.0.1:%d";\n};\n'
+            % (node_id, node_id, nats_url, os.getpid(), BATCH_DELAY_MS, join_timeout, self.metrics_port)))
         self.host = host
+
+    def start_unready(self):
+        """Starts shoald and returns once its stats socket answers, ready or not."""
+        real, self.wait_ready = self.wait_ready, lambda timeout=None: None
+        try:
+            self.start()
+        finally:
+            del self.wait_ready
+        wait_for(lambda: self.ctl("show workers", timeout=2)[0] == 0, 10, what="the stats socket")
+        return self
+
+    def ready_now(self):
+        """`shoalctl wait-ready` with a short limit: True when every worker is ready."""
+        return self.ctl("wait-ready", "0.3", timeout=5)[0] == 0
+
+    def metric(self, name):
+        """A sample without labels from /metrics, or None."""
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return None
 
     def config_text(self):
         return super().config_text().replace('"127.0.0.1:%d"' % self.port, '"%s:%d"' % (self.host, self.port))
@@ -248,6 +277,91 @@ class NoBusAtStartTest(unittest.TestCase):
             self.assertEqual(bus["server"], "")
             self.assertIn("NATS connection", n.log())
             self.assertEqual(n.ctl_json("show cluster")["deltas"]["deltas_queued"], 1)
+
+
+def counts(node, hashes):
+    """[(seeders, completed, leechers)] of `hashes` as a BEP 15 scrape of `node` returns them."""
+    with client(node, "127.0.0.21") as x:
+        return x.scrape(hashes)
+
+
+class JoinTest(unittest.TestCase):
+    """A node with new shared memory loads a live node's snapshot before it says ready."""
+
+    def setUp(self):
+        self.nats = NatsServer()
+        self.nodes = []
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.__exit__(None, None, None)
+        self.nats.stop()
+
+    def node(self, host, node_id, **kw):
+        n = Node(host, node_id, self.nats.url, **kw)
+        self.nodes.append(n)
+        return n
+
+    def test_a_node_with_no_other_node_up_becomes_ready_after_the_join_timeout(self):
+        t0 = time.monotonic()
+        n = self.node("127.0.0.2", 1, join_timeout=3).start_unready()
+        self.assertFalse(n.ready_now(), "not ready while it waits for an answer")
+        self.assertEqual(n.ctl_json("show cluster")["join"]["state"], "waiting")
+        self.assertEqual(n.metric("shoal_cluster_ready"), 0)
+        rc, out = n.ctl("wait-ready", "15", timeout=20)
+        self.assertEqual(rc, 0, out)
+        self.assertGreaterEqual(time.monotonic() - t0, 3.0, "ready only once cluster.join_timeout has passed")
+        join = n.ctl_json("show cluster")["join"]
+        self.assertEqual(join["state"], "alone")
+        self.assertIn("no node answered within cluster.join_timeout (3 s)", join["note"])
+        self.assertEqual(n.ctl_json("show info")["cluster_join"]["state"], "alone")
+        self.assertEqual(n.metric("shoal_cluster_ready"), 1)
+        self.assertIn("starting with what this node has", n.log())
+
+    def test_a_restarted_node_loads_a_snapshot_and_is_complete_before_it_says_ready(self):
+        a = self.node("127.0.0.2", 1).start()
+        c = self.node("127.0.0.4", 3).start()
+        b = self.node("127.0.0.3", 2).start()
+        for n in (a, b, c):
+            wait_for(lambda: n.ctl_json("show cluster")["nodes_seen"] == 2, 10, what="two other nodes seen")
+        # 2,000 peers announced to A in 20 swarms, a quarter of them seeders that completed there.
+        hashes = [harness.info_hash("cluster", "join", i) for i in range(20)]
+        with client(a, "127.0.0.20") as x:
+            for i in range(2000):
+                seed = i % 4 == 0
+                x.announce(hashes[i % 20], 10000 + i, left=0 if seed else 1000,
+                           event=bep15.EVENT_COMPLETED if seed else bep15.EVENT_STARTED, numwant=0)
+        want = counts(a, hashes)
+        self.assertEqual(sum(s + l for s, _, l in want), 2000)
+        self.assertEqual(sum(d for _, d, _ in want), 500)
+        for n in (b, c):
+            wait_for(lambda: counts(n, hashes) == want, 10, what="replication to %s" % n.host)
+        # B restarts with new shared memory (stopped, its segments removed, started again).
+        b.__exit__(None, None, None)
+        self.nodes.remove(b)
+        self.assertFalse([f for f in os.listdir("/dev/shm") if f.startswith(b.shm_name)])
+        # The answering node's swarm worker held for a moment: B has asked and is loading, not ready.
+        held = [n.worker_pid("swarm", 0) for n in (a, c)]
+        for pid in held:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            b = self.node("127.0.0.3", 2, join_timeout=10).start_unready()
+            wait_for(lambda: b.ctl_json("show cluster")["join"]["state"] == "loading", 10, what="B loading a snapshot")
+            self.assertFalse(b.ready_now())
+            self.assertEqual(b.metric("shoal_cluster_ready"), 0)
+            self.assertEqual(b.metric("shoal_cluster_join_state"), 2)
+        finally:
+            for pid in held:
+                os.kill(pid, signal.SIGCONT)
+        rc, out = b.ctl("wait-ready", "20", timeout=25)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(counts(b, hashes), counts(a, hashes), "complete the moment it says ready")
+        join = b.ctl_json("show cluster")["join"]
+        self.assertEqual(join["state"], "joined")
+        self.assertIn(join["from_node_id"], (1, 3))
+        self.assertEqual((join["torrents"], join["peers"]), (20, 2000))
+        self.assertEqual(b.metric("shoal_cluster_ready"), 1)
+        self.assertIn("cluster: joined: loaded the snapshot of node", b.log())
 
 
 if __name__ == "__main__":
