@@ -5,6 +5,7 @@
 // end. The first bad line stops the parse: the caller keeps the list it has (reload) or refuses
 // to start, and either way prints the one error with its line.
 #include "conf/access_list.hpp"
+#include "conf/line_text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -56,17 +57,7 @@ void sort_hashes(std::vector<InfoHash>* v) {
   v->swap(out);
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
-// 'g' for printable ASCII, '\xNN' for anything else (control bytes, UTF-8).
-std::string quote_char(unsigned char c) {
-  char buf[8];
-  if (c >= 0x20 && c < 0x7f)
-    snprintf(buf, sizeof buf, "'%c'", c);
-  else
-    snprintf(buf, sizeof buf, "'\\x%02x'", c);
-  return buf;
-}
 
 // Parses lines one at a time into `out`; stops at the first error.
 class Parser {

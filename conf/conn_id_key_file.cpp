@@ -1,6 +1,7 @@
 // conf/conn_id_key_file.cpp — see conn_id_key_file.hpp. Hex digits and decoding are OpenSSL's
 // (OPENSSL_hexchar2int, OPENSSL_hexstr2buf_ex), the fingerprint is OpenSSL's SHA-256.
 #include "conf/conn_id_key_file.hpp"
+#include "conf/line_text.hpp"
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -18,17 +19,7 @@ namespace {
 constexpr size_t kMaxFileBytes = 65536;
 constexpr size_t kKeyHexDigits = 32;
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
-// 'g' for printable ASCII, '\xNN' for anything else.
-std::string quote_char(unsigned char c) {
-  char buf[8];
-  if (c >= 0x20 && c < 0x7f)
-    snprintf(buf, sizeof buf, "'%c'", c);
-  else
-    snprintf(buf, sizeof buf, "'\\x%02x'", c);
-  return buf;
-}
 
 KeyFileResult failed(const std::string& where, const std::string& why) {
   KeyFileResult r;

@@ -2,6 +2,7 @@
 // is a few MiB), splits it into lines and parses each; the first bad line stops the parse so
 // the caller keeps the map it has (reload) or refuses to start.
 #include "conf/topology_map.hpp"
+#include "conf/line_text.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -12,7 +13,6 @@
 namespace shoal::conf {
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 bool level_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||

@@ -108,16 +108,7 @@ bool ClusterLink::apply_incoming(uint32_t now, uint32_t budget, DeltaGuard& guar
       else refused++;
       continue;
     }
-    shm::RemoteInput ri{};
-    ri.info_hash = d.info_hash;
-    ri.family = d.family;
-    std::memcpy(ri.addr, d.addr, 16);
-    ri.port_be = d.port_be;
-    ri.flags = d.flags;
-    ri.topology_group = d.topology_group;
-    ri.progress = d.progress;
-    ri.now = now;
-    if (part_->apply_remote(ri) == uint8_t(shm::ResponseStatus::ok)) applied++;
+    if (part_->apply_remote(remote_input(d, now)) == uint8_t(shm::ResponseStatus::ok)) applied++;
     else refused++;
   }
   guard.done();

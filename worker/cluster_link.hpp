@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "conf/config.hpp"
 #include "shm/cluster_segment.hpp"
@@ -26,6 +27,22 @@ namespace shoal::worker {
 // suppress_s + its interval, and at most once per bucket; a crash or restart forgets nothing.
 // `change` is AnnounceResult::change; suppress_s 0 sends every renewal.
 bool should_publish(uint8_t change, uint32_t prev_last_seen, uint32_t now, uint32_t suppress_s);
+
+// A remote delta (another node's change, from the cluster in ring) as Partition::apply_remote
+// takes it; `now` in seconds of this node's segment clock. The delta must outlive the result
+// (info_hash points into it).
+inline shm::RemoteInput remote_input(const shm::Delta& d, uint32_t now) {
+  shm::RemoteInput in{};
+  in.info_hash = d.info_hash;
+  in.family = d.family;
+  std::memcpy(in.addr, d.addr, 16);
+  in.port_be = d.port_be;
+  in.flags = d.flags;
+  in.topology_group = d.topology_group;
+  in.progress = d.progress;
+  in.now = now;
+  return in;
+}
 
 // Guards the partition against a delta that kills every swarm worker applying it (the poison
 // request mechanism of worker/swarm_worker.cpp, with the in ring as one more ring).

@@ -144,16 +144,7 @@ class Apply : public ::testing::Test {
   void SetUp() override { part.recover(); }
 
   uint8_t apply(const shm::Delta& d, uint32_t now) {
-    shm::RemoteInput in{};
-    in.info_hash = d.info_hash;
-    in.family = d.family;
-    std::memcpy(in.addr, d.addr, 16);
-    in.port_be = d.port_be;
-    in.flags = d.flags;
-    in.topology_group = d.topology_group;
-    in.progress = d.progress;
-    in.now = now;
-    return part.apply_remote(in);
+    return part.apply_remote(worker::remote_input(d, now));
   }
   shm::AnnounceResult announce(const shm::Delta& d, bool seeder, shm::Event ev, uint32_t now) {
     shm::AnnounceInput in{};
