@@ -88,7 +88,7 @@ void Session::close(uint16_t code, std::string_view reason) {
   if (close_sent_) return;
   if (reason.size() > 123) reason = reason.substr(0, 123);
   char c[125] = {static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
-  std::memcpy(c + 2, reason.data(), reason.size());
+  if (!reason.empty()) std::memcpy(c + 2, reason.data(), reason.size());
   queue_frame(kClose, std::string_view(c, 2 + reason.size()));
   close_sent_ = true;
   code_sent_ = code;
