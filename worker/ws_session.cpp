@@ -215,10 +215,9 @@ void Session::end_frame(std::string_view body, MessageSink sink, void* ctx) {
       break;
   }
   frag_opcode_ = 0;
-  std::string msg;
-  if (body.data() == frag_.data()) msg = std::exchange(frag_, {}), body = msg;
   if (!simdjson::validate_utf8(body.data(), body.size())) return fail(kCloseBadPayload, "text is not UTF-8");
   sink(ctx, body);
+  frag_.clear();  // keeps its capacity for the next message in pieces (freed when idle)
 }
 
 std::vector<std::string> Session::take_messages() { return std::exchange(messages_, {}); }
