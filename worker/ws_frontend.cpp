@@ -5,8 +5,9 @@
 //
 // I/O is built for many messages per second on one core: each socket is registered once,
 // edge-triggered, for reading and writing (no epoll_ctl after the accept); a read event reads
-// until the socket is empty into one buffer of the worker (no FIONREAD, no copy per message:
-// frames are unmasked in place and their text parsed there); output of every kind (replies,
+// until the socket is empty into one buffer of the worker (no FIONREAD), from which libwslay's
+// frame layer takes the frames (ws::Session; a message that comes whole is parsed in wslay's
+// buffer, without a copy of ours); output of every kind (replies,
 // relayed offers and answers, close frames) is appended to the connection's buffer and written
 // once per loop pass, by a flush event made active when the first connection has something to
 // say (libevent runs it after the I/O events already due in that pass); a write that would

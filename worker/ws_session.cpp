@@ -1,8 +1,9 @@
-// worker/ws_session.cpp — WebSocket framing, server side (RFC 6455 section 5); see the header.
+// worker/ws_session.cpp — WebSocket framing, server side (RFC 6455 section 5) over libwslay's
+// frame API; see the header.
 #include "worker/ws_session.hpp"
 
-#include <endian.h>
 #include <simdjson.h>
+#include <wslay/wslay.h>
 
 #include <cstring>
 #include <utility>
@@ -11,65 +12,84 @@ namespace shoal::worker::ws {
 
 namespace {
 
-constexpr uint8_t kContinuation = 0x0, kText = 0x1, kBinary = 0x2, kClose = 0x8, kPing = 0x9, kPong = 0xa;
-
-// XORs payload with the 4-byte masking key (RFC 6455 5.3), 8 bytes at a time.
-void unmask(char* p, size_t n, const uint8_t key[4]) {
-  uint32_t k32;
-  std::memcpy(&k32, key, 4);
-  uint64_t k64 = uint64_t(k32) << 32 | k32;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v;
-    std::memcpy(&v, p + i, 8);
-    v ^= k64;
-    std::memcpy(p + i, &v, 8);
-  }
-  for (; i < n; ++i) p[i] = static_cast<char>(p[i] ^ key[i & 3]);
-}
+constexpr uint8_t kContinuation = WSLAY_CONTINUATION_FRAME, kText = WSLAY_TEXT_FRAME,
+                  kBinary = WSLAY_BINARY_FRAME, kClose = WSLAY_CONNECTION_CLOSE, kPing = WSLAY_PING,
+                  kPong = WSLAY_PONG;
 
 void collect(void* ctx, std::string_view text) {
   static_cast<std::vector<std::string>*>(ctx)->emplace_back(text);
+}
+
+ssize_t no_send(const uint8_t*, size_t, int, void*) { return -1; }
+ssize_t no_recv(uint8_t*, size_t, int, void*) { return -1; }
+int no_mask(uint8_t*, size_t, void*) { return -1; }  // server frames are never masked (RFC 6455 5.1)
+
+// The send side is one wslay frame context per thread, shared by every session of the thread:
+// wslay_frame_send keeps state between calls only when its send callback takes less than it is
+// given, and this callback takes everything (it appends to the session's output buffer), so the
+// context is back at "next header" after each call. Sessions hold no send context of their own.
+struct Sender {
+  wslay_frame_context_ptr ctx = nullptr;
+  std::string* out = nullptr;  // the output buffer of the frame being sent
+  ~Sender() {
+    if (ctx) wslay_frame_context_free(ctx);
+  }
+};
+thread_local Sender tl_sender;
+
+ssize_t append_out(const uint8_t* data, size_t len, int, void* user_data) {
+  static_cast<Sender*>(user_data)->out->append(reinterpret_cast<const char*>(data), len);
+  return static_cast<ssize_t>(len);
+}
+
+// Header bytes of a client frame as wslay accepts it (minimal length encoding, RFC 6455 5.2).
+uint64_t header_bytes(uint64_t payload_length, bool masked) {
+  return 2 + (payload_length < 126 ? 0 : payload_length < 65536 ? 2 : 8) + (masked ? 4 : 0);
 }
 
 }  // namespace
 
 Session::Session(size_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
 
-// One unmasked frame: FIN + opcode byte, the length (RFC 6455 5.2), payload a then b.
-void Session::queue_frame(uint8_t first, std::string_view a, std::string_view b) {
-  size_t n = a.size() + b.size();
-  char h[10];
-  size_t hn = 2;
-  h[0] = static_cast<char>(first);
-  if (n < 126) {
-    h[1] = static_cast<char>(n);
-  } else if (n < 65536) {
-    h[1] = 126;
-    uint16_t v = htobe16(static_cast<uint16_t>(n));
-    std::memcpy(h + 2, &v, 2);
-    hn = 4;
-  } else {
-    h[1] = 127;
-    uint64_t v = htobe64(n);
-    std::memcpy(h + 2, &v, 8);
-    hn = 10;
+Session::~Session() {
+  if (rctx_) wslay_frame_context_free(rctx_);
+}
+
+// One unmasked frame (FIN set) with `payload`, through the thread's wslay send context.
+void Session::queue_frame(uint8_t opcode, std::string_view payload) {
+  Sender& s = tl_sender;
+  if (!s.ctx) {
+    static const wslay_frame_callbacks cb = {append_out, no_recv, no_mask};
+    if (wslay_frame_context_init(&s.ctx, &cb, &s) != 0) return void(s.ctx = nullptr);
   }
-  out_.append(h, hn).append(a).append(b);
+  wslay_frame_iocb io{};
+  io.fin = 1;
+  io.opcode = opcode;
+  io.mask = 0;
+  io.payload_length = payload.size();
+  io.data = reinterpret_cast<const uint8_t*>(payload.data());
+  io.data_length = payload.size();
+  s.out = &out_;
   released_ = false;
+  if (wslay_frame_send(s.ctx, &io) < 0) {  // cannot happen with append_out; start afresh if it did
+    wslay_frame_context_free(s.ctx);
+    s.ctx = nullptr;
+  }
+  s.out = nullptr;
 }
 
 bool Session::send_text(std::string_view text) {
   if (close_sent_) return false;
-  queue_frame(0x80 | kText, text);
+  queue_frame(kText, text);
   return true;
 }
 
 void Session::close(uint16_t code, std::string_view reason) {
   if (close_sent_) return;
   if (reason.size() > 123) reason = reason.substr(0, 123);
-  char c[2] = {static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
-  queue_frame(0x80 | kClose, std::string_view(c, 2), reason);
+  char c[125] = {static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
+  if (!reason.empty()) std::memcpy(c + 2, reason.data(), reason.size());
+  queue_frame(kClose, std::string_view(c, 2 + reason.size()));
   close_sent_ = true;
   code_sent_ = code;
 }
@@ -81,110 +101,123 @@ void Session::fail(uint16_t code, std::string_view reason) {
   read_enabled_ = false;
 }
 
-void Session::feed(char* data, size_t n, MessageSink sink, void* ctx) {
+ssize_t Session::recv_cb(uint8_t* buf, size_t len, int, void* user_data) {
+  auto* s = static_cast<Session*>(user_data);
+  size_t n = std::min(len, s->src_n_);
+  if (n == 0) return -1;  // wslay_frame_recv then returns WSLAY_ERR_WANT_READ
+  std::memcpy(buf, s->src_, n);
+  s->src_ += n, s->src_n_ -= n, s->served_ += n;
+  return static_cast<ssize_t>(n);
+}
+
+void Session::feed(const char* data, size_t n, MessageSink sink, void* ctx) {
   if (!read_enabled_ || n == 0) return;
   released_ = false;
-  if (in_.empty()) {  // the common case: frames parsed where they were read
-    size_t used = parse(data, n, sink, ctx);
-    if (read_enabled_ && used < n) in_.assign(data + used, n - used);
-    return;
+  if (!rctx_) {
+    static const wslay_frame_callbacks cb = {no_send, &Session::recv_cb, no_mask};
+    if (wslay_frame_context_init(&rctx_, &cb, this) != 0) {
+      rctx_ = nullptr;
+      return fail(kCloseInternal, "out of memory");
+    }
+    served_ = consumed_ = 0;
   }
-  in_.append(data, n);
-  size_t used = parse(in_.data(), in_.size(), sink, ctx);
-  if (!read_enabled_) in_.clear();
-  else in_.erase(0, used);
+  src_ = data, src_n_ = n;
+  while (read_enabled_) {
+    wslay_frame_iocb io{};
+    ssize_t r = wslay_frame_recv(rctx_, &io);
+    if (r == WSLAY_ERR_WANT_READ) break;
+    if (r < 0) {  // WSLAY_ERR_PROTO: a long control frame, a fragmented one, a bad length
+      fail(kCloseProtocolError, "malformed frame");
+      break;
+    }
+    on_chunk(&io, sink, ctx);
+  }
+  src_ = nullptr, src_n_ = 0;
 }
 
-void Session::feed(std::string_view bytes) {
-  if (!read_enabled_ || bytes.empty()) return;
-  released_ = false;
-  in_.append(bytes);
-  size_t used = parse(in_.data(), in_.size(), &collect, &messages_);
-  if (!read_enabled_) in_.clear();
-  else in_.erase(0, used);
-}
+void Session::feed(std::string_view bytes) { feed(bytes.data(), bytes.size(), &collect, &messages_); }
 
-// Frames from data[0..n); returns the bytes of the complete frames taken.
-size_t Session::parse(char* data, size_t n, MessageSink sink, void* ctx) {
-  size_t p = 0;
-  while (read_enabled_ && n - p >= 2) {
-    uint8_t b0 = static_cast<uint8_t>(data[p]), b1 = static_cast<uint8_t>(data[p + 1]);
-    bool fin = b0 & 0x80;
-    uint8_t opcode = b0 & 0x0f;
+// One piece of a frame's payload from wslay_frame_recv (unmasked; the first piece of a frame
+// also carries its header fields, checked here before any payload is kept).
+void Session::on_chunk(const void* iocb, MessageSink sink, void* ctx) {
+  const auto& io = *static_cast<const wslay_frame_iocb*>(iocb);
+  std::string_view piece(reinterpret_cast<const char*>(io.data), io.data_length);
+  if (!in_frame_) {
+    uint8_t opcode = io.opcode;
     bool control = opcode & 0x8;
-    uint64_t len = b1 & 0x7f;
-    if (b0 & 0x70) return fail(kCloseProtocolError, "reserved bits set"), p;
-    if (!(b1 & 0x80)) return fail(kCloseProtocolError, "client frames must be masked"), p;
-    if ((opcode > kBinary && opcode < kClose) || opcode > kPong) return fail(kCloseProtocolError, "unknown opcode"), p;
-    if (control && (!fin || len > 125)) return fail(kCloseProtocolError, "malformed control frame"), p;
-    size_t hdr = 2 + (len == 126 ? 2 : len == 127 ? 8 : 0) + 4;
-    if (n - p < hdr) break;
-    if (len == 126) {
-      uint16_t v;
-      std::memcpy(&v, data + p + 2, 2);
-      len = be16toh(v);
-    } else if (len == 127) {
-      uint64_t v;
-      std::memcpy(&v, data + p + 2, 8);
-      len = be64toh(v);
-      if (len >> 63) return fail(kCloseProtocolError, "frame length out of range"), p;
-    }
+    if (io.rsv != 0) return fail(kCloseProtocolError, "reserved bits set");
+    if (!io.mask) return fail(kCloseProtocolError, "client frames must be masked");
+    if ((opcode > kBinary && opcode < kClose) || opcode > kPong) return fail(kCloseProtocolError, "unknown opcode");
+    if (control && (!io.fin || io.payload_length > 125)) return fail(kCloseProtocolError, "malformed control frame");
     if (!control) {
-      if (opcode == kContinuation && frag_opcode_ == 0) return fail(kCloseProtocolError, "continuation without a message"), p;
-      if (opcode != kContinuation && frag_opcode_ != 0) return fail(kCloseProtocolError, "new message inside a fragmented one"), p;
-      uint64_t total = len + (opcode == kContinuation && frag_opcode_ == kText ? frag_.size() : 0);
-      if (total > max_message_bytes_) return fail(kCloseTooBig, "message too big"), p;
+      if (opcode == kContinuation && frag_opcode_ == 0) return fail(kCloseProtocolError, "continuation without a message");
+      if (opcode != kContinuation && frag_opcode_ != 0) return fail(kCloseProtocolError, "new message inside a fragmented one");
+      uint64_t total = io.payload_length + (opcode == kContinuation && frag_opcode_ == kText ? frag_.size() : 0);
+      if (total > max_message_bytes_) return fail(kCloseTooBig, "message too big");
     }
-    if (n - p - hdr < len) break;  // the rest of this frame has not come yet
-    char* payload = data + p + hdr;
-    unmask(payload, size_t(len), reinterpret_cast<const uint8_t*>(data + p + hdr - 4));
-    p += hdr + size_t(len);
-    std::string_view body(payload, size_t(len));
-    switch (opcode) {
-      case kClose: {
-        if (len == 1) return fail(kCloseProtocolError, "malformed close frame"), p;
-        close_received_ = true;
-        read_enabled_ = false;
-        code_received_ = kCloseNoStatus;
-        if (len >= 2) code_received_ = uint16_t(uint8_t(payload[0]) << 8 | uint8_t(payload[1]));
-        if (!close_sent_) {  // echo the code (none if none came)
-          if (len >= 2) close(code_received_);
-          else queue_frame(0x80 | kClose, {}), close_sent_ = true, code_sent_ = kCloseNoStatus;
-        }
-        return p;
-      }
-      case kPing:
-        if (!close_sent_) queue_frame(0x80 | kPong, body);
-        break;
-      case kPong:
-        break;
-      case kBinary:
-        close(kCloseUnsupported, "binary messages are not supported");
-        if (!fin) frag_opcode_ = kBinary;  // its continuation frames are dropped
-        break;
-      case kText:
-        if (!fin) {
-          frag_.assign(body);
-          frag_opcode_ = kText;
-          break;
-        }
-        if (!simdjson::validate_utf8(body.data(), body.size())) return fail(kCloseBadPayload, "text is not UTF-8"), p;
-        sink(ctx, body);
-        break;
-      case kContinuation:
-        if (frag_opcode_ == kText) frag_.append(body);
-        if (!fin) break;
-        if (frag_opcode_ == kText) {
-          std::string msg = std::exchange(frag_, {});
-          frag_opcode_ = 0;
-          if (!simdjson::validate_utf8(msg.data(), msg.size())) return fail(kCloseBadPayload, "text is not UTF-8"), p;
-          sink(ctx, msg);
-        }
-        frag_opcode_ = 0;
-        break;
+    consumed_ += header_bytes(io.payload_length, io.mask);
+    cur_opcode_ = opcode, cur_fin_ = io.fin;
+    frame_left_ = io.payload_length;
+    whole_ = io.data_length == io.payload_length;
+    in_frame_ = true;
+    if (opcode == kBinary) {  // answered at once; the payload (and continuations) are dropped
+      close(kCloseUnsupported, "binary messages are not supported");
+      if (!io.fin) frag_opcode_ = kBinary;
     }
   }
-  return p;
+  consumed_ += piece.size();
+  frame_left_ -= piece.size();
+  if (!whole_) {  // keep the piece: the frame's payload is assembled here
+    if (cur_opcode_ & 0x8) ctrl_.append(piece);
+    else if (cur_opcode_ == kText || (cur_opcode_ == kContinuation && frag_opcode_ == kText)) frag_.append(piece);
+  }
+  if (frame_left_ != 0) return;
+  in_frame_ = false;
+  if (whole_) return end_frame(piece, sink, ctx);
+  if (cur_opcode_ & 0x8) return end_frame(std::exchange(ctrl_, {}), sink, ctx);
+  end_frame({}, sink, ctx);
+}
+
+// A frame is complete: `body` is its payload when it came whole (or a control frame's).
+void Session::end_frame(std::string_view body, MessageSink sink, void* ctx) {
+  switch (cur_opcode_) {
+    case kClose: {
+      if (body.size() == 1) return fail(kCloseProtocolError, "malformed close frame");
+      close_received_ = true;
+      read_enabled_ = false;
+      code_received_ = kCloseNoStatus;
+      if (body.size() >= 2) code_received_ = uint16_t(uint8_t(body[0]) << 8 | uint8_t(body[1]));
+      if (!close_sent_) {  // echo the code (none if none came)
+        if (body.size() >= 2) close(code_received_);
+        else queue_frame(kClose, {}), close_sent_ = true, code_sent_ = kCloseNoStatus;
+      }
+      return;
+    }
+    case kPing:
+      if (!close_sent_) queue_frame(kPong, body);
+      return;
+    case kPong:
+    case kBinary:
+      return;
+    case kText:
+      if (!cur_fin_) {
+        if (whole_) frag_.assign(body);
+        frag_opcode_ = kText;
+        return;
+      }
+      if (!whole_) body = frag_;  // one frame, reported by wslay in pieces
+      break;
+    case kContinuation:
+      if (whole_ && frag_opcode_ == kText) frag_.append(body);
+      if (!cur_fin_) return;
+      if (frag_opcode_ != kText) return void(frag_opcode_ = 0);
+      body = frag_;
+      break;
+  }
+  frag_opcode_ = 0;
+  if (!simdjson::validate_utf8(body.data(), body.size())) return fail(kCloseBadPayload, "text is not UTF-8");
+  sink(ctx, body);
+  frag_.clear();  // keeps its capacity for the next message in pieces (freed when idle)
 }
 
 std::vector<std::string> Session::take_messages() { return std::exchange(messages_, {}); }
@@ -201,11 +234,13 @@ std::string Session::take_output() {
 }
 
 bool Session::release_if_idle() {
-  if (released_ || failed_ || close_sent_ || close_received_ || !in_.empty() || frag_opcode_ != 0 ||
-      out_pos_ < out_.size() || !messages_.empty())
+  if (released_ || failed_ || close_sent_ || close_received_ || in_frame_ || served_ != consumed_ ||
+      frag_opcode_ != 0 || out_pos_ < out_.size() || !messages_.empty())
     return false;
-  std::string().swap(in_);
+  if (rctx_) wslay_frame_context_free(rctx_), rctx_ = nullptr;
+  served_ = consumed_ = 0;
   std::string().swap(frag_);
+  std::string().swap(ctrl_);
   std::string().swap(out_);
   out_pos_ = 0;
   released_ = true;

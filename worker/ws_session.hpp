@@ -1,16 +1,23 @@
 // worker/ws_session.hpp — one WebSocket connection's framing (RFC 6455 section 5) after the
 // opening handshake (worker/ws_handshake.hpp), server side.
 //
+// Frames are read and written by libwslay's frame API (wslay_frame_recv / wslay_frame_send: it
+// parses headers and unmasks payloads); this class keeps what RFC 6455 asks above single frames:
+// message assembly, the size cap, the rules wslay's frame layer leaves to its caller, and one
+// UTF-8 check per message.
+//
 // How a front-end uses it (plain TCP or TLS alike; the session never touches a socket): bytes
 // read from the connection go to feed(), which hands each complete text message to a sink as a
-// view (unmasked in place in the caller's buffer when the frame arrived whole; no copy, no
-// allocation per message); replies go in with send_text(); the front-end writes output() to the
-// connection and reports what went out with consume_output(). When done() is true the close
+// view (into wslay's receive buffer when the message came in one piece: no copy of ours, no
+// allocation per message); replies go in with send_text() (appended to the connection's output
+// buffer by wslay's send callback, unmasked); the front-end writes output() to the connection
+// and reports what went out with consume_output(). When done() is true the close
 // handshake has finished (or the peer broke the protocol): write the last output, then close
 // the socket. (feed(string_view) + take_messages() + take_output() are the same for callers
 // that want copies: tests and fuzzing.)
 //
-// What this class enforces:
+// What is enforced (wslay's frame layer: control frames unfragmented and at most 125 bytes
+// (5.5), minimal length encoding and a 63-bit length (5.2); this class: the rest):
 //   - client frames must be masked (RFC 6455 5.1), RSV bits clear (5.2, no extension is
 //     negotiated), opcodes known, control frames unfragmented and at most 125 bytes (5.5),
 //     continuation frames only inside a fragmented message (5.4): else close 1002;
@@ -26,9 +33,12 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <sys/types.h>
 #include <string>
 #include <string_view>
 #include <vector>
+
+struct wslay_frame_context;
 
 namespace shoal::worker::ws {
 
@@ -43,6 +53,7 @@ inline constexpr uint16_t kCloseNoStatus = 1005;       // a close frame without 
 inline constexpr uint16_t kCloseBadPayload = 1007;     // text not UTF-8
 inline constexpr uint16_t kClosePolicy = 1008;
 inline constexpr uint16_t kCloseTooBig = 1009;         // message over the size cap
+inline constexpr uint16_t kCloseInternal = 1011;       // out of memory for the frame context
 
 class Session {
  public:
@@ -52,17 +63,19 @@ class Session {
 
   // max_message_bytes: the largest reassembled message accepted, in bytes (> 0).
   explicit Session(size_t max_message_bytes = kDefaultMaxMessageBytes);
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Always true (kept for callers written for a library context that could fail to allocate).
-  bool ok() const { return true; }
+  // False if a wslay frame context could not be allocated (out of memory): the connection then
+  // got close 1011 and done() is true.
+  bool ok() const { return !failed_ || code_sent_ != kCloseInternal; }
 
   // Decodes bytes received from the client: complete text messages go to sink(ctx, text),
-  // automatic replies (pong, close) are queued. `data` may be changed (frames are unmasked in
-  // place). An unfinished frame is kept for the next call. Bytes after the close handshake or a
-  // protocol error are dropped.
-  void feed(char* data, size_t n, MessageSink sink, void* ctx);
+  // automatic replies (pong, close) are queued. `data` is only read (wslay copies what it has
+  // not parsed yet into its frame context, where an unfinished frame waits for the next call).
+  // Bytes after the close handshake or a protocol error are dropped.
+  void feed(const char* data, size_t n, MessageSink sink, void* ctx);
   // The same for a const buffer; messages are kept for take_messages().
   void feed(std::string_view bytes);
 
@@ -94,19 +107,33 @@ class Session {
   uint16_t close_code_sent() const { return close_sent_ ? code_sent_ : 0; }
   uint16_t close_code_received() const { return close_received_ ? code_received_ : 0; }
 
-  // Frees the buffers while the connection is between messages: no frame half received, no
-  // fragmented message in progress, nothing queued, no close begun. Returns whether it released
-  // anything (WebSocket connections are mostly idle between announces: issue 10's memory per
-  // idle connection).
+  // Frees the wslay receive context (~4.2 KiB: its 4 KiB input buffer) and the buffers while the
+  // connection is between messages: no frame or part of a header inside wslay, no fragmented
+  // message in progress, nothing queued, no close begun. The next feed() makes a new context.
+  // Returns whether it released anything (WebSocket connections are mostly idle between
+  // announces: issue 10's memory per idle connection).
   bool release_if_idle();
 
  private:
-  size_t parse(char* data, size_t n, MessageSink sink, void* ctx);
+  // wslay's recv callback (user_data: the Session): copies the bytes feed() has not handed out.
+  static ssize_t recv_cb(uint8_t* buf, size_t len, int flags, void* user_data);
+  void on_chunk(const void* iocb, MessageSink sink, void* ctx);
+  void end_frame(std::string_view body, MessageSink sink, void* ctx);
   void fail(uint16_t code, std::string_view reason);
-  void queue_frame(uint8_t first, std::string_view a, std::string_view b = {});
+  void queue_frame(uint8_t opcode, std::string_view payload);
 
-  std::string in_;       // an unfinished frame (still masked)
-  std::string frag_;     // a fragmented text message being reassembled (unmasked)
+  wslay_frame_context* rctx_ = nullptr;  // receive side; null before the first bytes and when idle
+  const char* src_ = nullptr;            // bytes feed() has not handed to wslay yet
+  size_t src_n_ = 0;
+  uint64_t served_ = 0;    // bytes handed to wslay since rctx_ was made
+  uint64_t consumed_ = 0;  // of those, header and payload bytes of frames wslay reported
+  uint64_t frame_left_ = 0;  // payload bytes of the current frame not reported yet
+  bool in_frame_ = false;    // a frame's first payload chunk was reported, not its last
+  bool whole_ = false;       // the current frame's payload came in one chunk (served as a view)
+  uint8_t cur_opcode_ = 0, cur_fin_ = 0;
+  std::string frag_;     // a text message being reassembled (unmasked): fragments, or one frame
+                         // whose payload wslay reported in several chunks
+  std::string ctrl_;     // a control frame's payload reported in several chunks (<= 125 bytes)
   std::string out_;      // frames produced; out_[out_pos_..] not yet written
   size_t out_pos_ = 0;
   std::vector<std::string> messages_;  // feed(string_view)'s messages

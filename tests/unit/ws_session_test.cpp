@@ -179,6 +179,70 @@ TEST(WsSession, InvalidUtf8TextGetsClose1007) {
   EXPECT_EQ(close_code(next_frame(out)), kCloseBadPayload);
 }
 
+// wslay's frame layer reports a payload in pieces of at most its 4 KiB buffer; the message is
+// assembled here and checked as UTF-8 once, also when a piece ends inside a character.
+TEST(WsSession, MessageLongerThanWslaysBufferArrivesWhole) {
+  std::string text;
+  while (text.size() < 20000) text += "\xc3\xa9t\xc3\xa9 ";  // "été ": 2-byte characters
+  std::string f = frame(0x1, text);
+  Session s(64 * 1024);
+  s.feed(f.substr(0, 5000));
+  s.feed(f.substr(5000, 7001));
+  s.feed(f.substr(12001));
+  EXPECT_EQ(s.take_messages(), std::vector<std::string>{text});
+  EXPECT_TRUE(s.take_output().empty());
+  Session t(64 * 1024);
+  std::string bad = text;
+  bad[9000] = '\xff';
+  t.feed(frame(0x1, bad));
+  EXPECT_TRUE(t.take_messages().empty());
+  std::string out = t.take_output();
+  EXPECT_EQ(close_code(next_frame(out)), kCloseBadPayload);
+  EXPECT_TRUE(t.done());
+}
+
+TEST(WsSession, PingFedOneByteAtATimeGetsItsPong) {
+  Session s;
+  std::string f = frame(0x9, "keepalive-1234");
+  for (char c : f) s.feed(std::string(1, c));
+  std::string out = s.take_output();
+  Frame pong = next_frame(out);
+  EXPECT_EQ(pong.first, 0x8a);
+  EXPECT_EQ(pong.payload, "keepalive-1234");
+}
+
+// RFC 6455 5.2-5.5: each of these gets close 1002 and ends the session, whether the frame layer
+// (wslay) or the session catches it.
+TEST(WsSession, MalformedFramesGetClose1002) {
+  std::string rsv = frame(0x1, "x");
+  rsv[0] = static_cast<char>(rsv[0] | 0x40);
+  std::string nonminimal = frame(0x1, std::string(130, 'a'));  // then its length rewritten: 5 in 2 bytes
+  nonminimal = std::string("\x81\xfe\x00\x05", 4) + nonminimal.substr(4, 4) + std::string(5, 'a');
+  const std::vector<std::pair<const char*, std::string>> cases = {
+      {"reserved bit", rsv},
+      {"opcode 3", frame(0x3, "x")},
+      {"opcode 0xb", frame(0xb, "x")},
+      {"ping of 126 bytes", frame(0x9, std::string(126, 'p'))},
+      {"fragmented ping", frame(0x9, "p", false)},
+      {"continuation without a message", frame(0x0, "x")},
+      {"new message inside a fragmented one", frame(0x1, "a", false) + frame(0x1, "b")},
+      {"length not in its shortest form", nonminimal},
+      {"close with a 1-byte payload", frame(0x8, "x")},
+  };
+  for (const auto& [name, bytes] : cases) {
+    Session s;
+    s.feed(bytes);
+    EXPECT_TRUE(s.take_messages().empty()) << name;
+    std::string out = s.take_output();
+    Frame f = next_frame(out);
+    EXPECT_EQ(f.first, 0x88) << name;
+    EXPECT_EQ(close_code(f), kCloseProtocolError) << name;
+    EXPECT_TRUE(s.done()) << name;
+    s.feed(frame(0x1, "after"));
+    EXPECT_TRUE(s.take_messages().empty()) << name << ": bytes after the error are dropped";
+  }
+}
+
 TEST(WsSession, SendTextProducesOneUnmaskedTextFrame) {
   Session s;
   std::string body(200, 'r');

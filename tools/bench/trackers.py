@@ -287,10 +287,7 @@ class Shoald(Tracker):
                     'swarm_workers = %d;\nlog_level = "warn";\nstats:\n{\n  socket = "";\n};\n'
                     'udp:\n{\n  listen = [ "127.0.0.1:%d", "[::1]:%d" ];\n};\n%s%s'
                     'tracker:\n{\n  announce_interval = 1800;\n  peer_ttl = 3600;\n};\n'
-                    # its own stats socket: the default /run/shoald.sock refuses a second shoald
-                    'stats:\n{\n  socket = "%s";\n};\n'
-                    % (self.shm, self.sw, self.swarm, self.port, self.port, http, cap,
-                       os.path.join(self.b.work, "stats-%d.sock" % self.port)))
+                    % (self.shm, self.sw, self.swarm, self.port, self.port, http, cap))
         return [self.b.tool("shoald"), "-c", conf]
 
     def wait_ready(self, timeout=30):
