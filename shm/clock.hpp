@@ -14,6 +14,14 @@ inline uint64_t monotonic_ns() {
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
 
+// CLOCK_REALTIME now, in milliseconds since the Unix epoch: for times compared between nodes
+// (cluster heartbeats, deltas' send times) and shown to operators, never for shm timestamps.
+inline uint64_t wall_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
 // Seconds since `base_ns` (a SegmentHeader::clock_base_ns); 0 if the clock is before the base.
 inline uint32_t seconds_since(uint64_t base_ns) {
   uint64_t now = monotonic_ns();

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "shm/clock.hpp"
 #include "shm/cluster_segment.hpp"
 #include "shm/control_segment.hpp"
 #include "supervisor/readiness.hpp"
@@ -16,11 +17,7 @@
 namespace shoal::supervisor {
 namespace {
 
-uint64_t wall_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
-}
+using shm::wall_ms;
 
 // Milliseconds since `ms` (wall clock), -1 for never (0).
 int64_t age_ms(uint64_t now, uint64_t ms) { return ms == 0 ? -1 : int64_t(now) - int64_t(ms); }

@@ -44,11 +44,7 @@
 namespace shoal::worker {
 namespace {
 
-uint64_t wall_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
-}
+using shm::wall_ms;
 
 shm::BusState bus_state_of(natsConnStatus s) {
   switch (s) {
