@@ -33,69 +33,73 @@ SnapPeer snap_peer(const uint8_t* rec, uint32_t list, uint32_t t0) {
   return p;
 }
 
-}  // namespace
-
-uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget) const {
-  PartitionRegions r = partition_regions(p_);
-  uint32_t written = 0, peers = 0;
+// Walks the live BitTorrent torrents of a partition and their peers from cursor `c`, in pool
+// order, resumably: on_torrent(tr) as a torrent is entered (false stops before it: the next walk
+// enters it again), then on_peer(tr, record, list) for each of its peers (false stops at that
+// peer: the next walk starts with it). A torrent freed or replaced between two walks is left
+// (the rest of its peers with it). Sets c.done once every torrent was walked. Reads only.
+template <class OnTorrent, class OnPeer>
+void walk_bittorrent_peers(const PartitionRegions& r, SnapshotCursor& c, OnTorrent on_torrent, OnPeer on_peer) {
   for (; c.torrent < r.h->torrent_high; ++c.torrent, c.inside = false) {
     const TorrentRecord& tr = r.pool[c.torrent];
     bool live = tr.in_use == 1 && tr.kind == kTorrentBitTorrent;
     if (c.inside && (!live || std::memcmp(tr.info_hash, c.info_hash, 20) != 0)) continue;  // replaced meanwhile
     if (!c.inside) {
       if (!live) continue;
-      SnapTorrent st{};
-      std::memcpy(st.info_hash, tr.info_hash, 20);
-      st.completed = tr.completed;
-      if (!w.add_torrent(st)) return written;
-      ++written;
+      if (!on_torrent(tr)) return;
       std::memcpy(c.info_hash, tr.info_hash, 20);
       c.inside = true;
       c.list = c.pos = 0;
     }
     for (; c.list < kLists; ++c.list, c.pos = 0) {
       for (; c.pos < tr.lists[c.list].count; ++c.pos) {
-        if (peers >= budget) return written;
-        if (!w.add_peer(snap_peer(peer_at(r, tr.lists[c.list].block, c.list, c.pos), c.list, t0))) return written;
-        ++written;
-        ++peers;
+        if (!on_peer(tr, peer_at(r, tr.lists[c.list].block, c.list, c.pos), c.list)) return;
       }
     }
   }
   c.done = true;
+}
+
+}  // namespace
+
+uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget) const {
+  uint32_t written = 0, peers = 0;
+  walk_bittorrent_peers(
+      partition_regions(p_), c,
+      [&](const TorrentRecord& tr) {
+        SnapTorrent st{};
+        std::memcpy(st.info_hash, tr.info_hash, 20);
+        st.completed = tr.completed;
+        if (!w.add_torrent(st)) return false;
+        ++written;
+        return true;
+      },
+      [&](const TorrentRecord&, const uint8_t* rec, uint32_t list) {
+        if (peers >= budget || !w.add_peer(snap_peer(rec, list, t0))) return false;
+        ++written;
+        ++peers;
+        return true;
+      });
   return written;
 }
 
 uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget) const {
-  PartitionRegions r = partition_regions(p_);
   uint32_t handed = 0, visited = 0;
-  for (; c.torrent < r.h->torrent_high; ++c.torrent, c.inside = false) {
-    const TorrentRecord& tr = r.pool[c.torrent];
-    bool live = tr.in_use == 1 && tr.kind == kTorrentBitTorrent;
-    if (c.inside && (!live || std::memcmp(tr.info_hash, c.info_hash, 20) != 0)) continue;  // replaced meanwhile
-    if (!c.inside) {
-      if (!live) continue;
-      std::memcpy(c.info_hash, tr.info_hash, 20);
-      c.inside = true;
-      c.list = c.pos = 0;
-    }
-    for (; c.list < kLists; ++c.list, c.pos = 0) {
-      for (; c.pos < tr.lists[c.list].count; ++c.pos) {
-        if (handed >= budget || visited >= 4 * budget) return handed;  // remote peers cost a look too
+  walk_bittorrent_peers(
+      partition_regions(p_), c, [](const TorrentRecord&) { return true; },
+      [&](const TorrentRecord& tr, const uint8_t* rec, uint32_t list) {
+        if (handed >= budget || visited >= 4 * budget) return false;  // remote peers cost a look too
         ++visited;
-        const uint8_t* rec = peer_at(r, tr.lists[c.list].block, c.list, c.pos);
-        uint8_t fam = list_family(c.list);
+        uint8_t fam = list_family(list);
         const PeerTail* tail = reinterpret_cast<const PeerTail*>(rec + addr_len(fam));
-        if (tail->flags & kPeerRemote) continue;
+        if (tail->flags & kPeerRemote) return true;
         OwnPeer p{tr.info_hash, fam, rec, tail->port_be,
                   uint8_t(((tail->flags & kPeerSeeder) ? kDeltaSeeder : 0) | ((tail->flags & kPeerCompletedCounted) ? kDeltaCounted : 0)),
                   tail->topology_group, tail->progress};
-        if (!sink.put(p)) return handed;
+        if (!sink.put(p)) return false;
         ++handed;
-      }
-    }
-  }
-  c.done = true;
+        return true;
+      });
   return handed;
 }
 
