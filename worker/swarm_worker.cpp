@@ -547,11 +547,7 @@ int run_swarm_worker(const WorkerContext& ctx) {
     topology_seg = shm::Segment::attach(shm::topology_segment_name(ctx.config->shm_name), shm::SegmentKind::topology, true);
     shared = attach_shared(ctx);
     part_seg = shm::Segment::attach(shm::partition_segment_name(ctx.config->shm_name, ctx.index), shm::SegmentKind::partition);
-    if (ctx.config->cluster_enabled) {
-      cluster_seg = shm::Segment::attach(shm::cluster_segment_name(ctx.config->shm_name), shm::SegmentKind::cluster);
-      if (cluster_seg.size() < shm::ClusterGeometry{ctx.config->swarm_workers, ctx.config->cluster_ring_slots}.segment_bytes())
-        throw std::runtime_error("cluster segment too small");
-    }
+    if (ctx.config->cluster_enabled) cluster_seg = attach_cluster_segment(*ctx.config);
   } catch (const std::exception& e) {
     LOG_ERROR("cannot attach shared memory: %s", e.what());
     return 1;

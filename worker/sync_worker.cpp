@@ -519,9 +519,7 @@ int run_sync_worker(const WorkerContext& ctx) {
     snapshot_seg = shm::Segment::attach(shm::snapshot_segment_name(ctx.config->shm_name), shm::SegmentKind::snapshot);
     if (snapshot_seg.size() < shm::snapshot_segment_bytes(2 * ctx.config->swarm_workers))
       throw std::runtime_error("snapshot segment too small");
-    cluster_seg = shm::Segment::attach(shm::cluster_segment_name(ctx.config->shm_name), shm::SegmentKind::cluster);
-    if (cluster_seg.size() < shm::ClusterGeometry{ctx.config->swarm_workers, ctx.config->cluster_ring_slots}.segment_bytes())
-      throw std::runtime_error("cluster segment too small");
+    cluster_seg = attach_cluster_segment(*ctx.config);
   } catch (const std::exception& e) {
     LOG_ERROR("cannot attach shared memory: %s", e.what());
     return 1;

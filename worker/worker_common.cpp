@@ -10,8 +10,16 @@
 #include <stdexcept>
 
 #include "shm/clock.hpp"
+#include "shm/cluster_segment.hpp"
 
 namespace shoal::worker {
+
+shm::Segment attach_cluster_segment(const conf::Config& config) {
+  shm::Segment seg = shm::Segment::attach(shm::cluster_segment_name(config.shm_name), shm::SegmentKind::cluster);
+  if (seg.size() < shm::ClusterGeometry{config.swarm_workers, config.cluster_ring_slots}.segment_bytes())
+    throw std::runtime_error("cluster segment too small");
+  return seg;
+}
 
 SharedState attach_shared(const WorkerContext& ctx) {
   SharedState s;

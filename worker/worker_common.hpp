@@ -28,6 +28,11 @@ struct SharedState {
 // std::runtime_error with the reason.
 SharedState attach_shared(const WorkerContext& ctx);
 
+// Attaches the cluster segment (issue 14: the rings between the swarm workers and the sync
+// worker) and checks it is large enough for the configured swarm_workers and
+// cluster.ring_slots. Throws std::runtime_error with the reason.
+shm::Segment attach_cluster_segment(const conf::Config& config);
+
 // Event priorities of a worker's event_base (it has 3; libevent gives every event the middle
 // one unless told otherwise). An active event at kPriorityLow runs only once no event of a
 // higher priority is active: at the end of a loop pass, after every ready socket was served.
