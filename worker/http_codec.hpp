@@ -1,6 +1,6 @@
 // worker/http_codec.hpp — HTTP tracker codec: query-string decoding, announce (BEP 3, BEP 7,
 // BEP 23) and scrape (BEP 48) request parsing, and bencoded reply bodies. Runs in the socket
-// worker on every HTTP request (called from the evhttp handlers; the HTTP framing, header limits
+// worker on every HTTP request (called from the HTTP front-end; the HTTP framing (worker/http_request.hpp), header limits
 // of docs/hardening.md A11 and the client address are the server's job, not this file's).
 // Pure functions over caller-owned memory: no I/O, no allocation, no exceptions, no shm. Every
 // parser is total: any byte string is valid input and nothing outside it is read.

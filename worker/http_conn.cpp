@@ -1,40 +1,58 @@
 // worker/http_conn.cpp — connection lifecycle of the HTTP/HTTPS front-end (see
-// http_frontend_impl.hpp): the bufferevent (plain or bufferevent_openssl) of each accepted
-// socket; adoption of the evhttp_connection libevent builds around it (evhttp announces new
-// connections to nobody, so the bevcb queues the bufferevent and an event activated in the same
-// loop iteration, before any of the connection's I/O is polled, finds its connection through
-// bufferevent_getcb and registers the close callback); max_connections and
+// http_frontend_impl.hpp): accept on the slot's inherited listeners with max_connections,
 // max_connections_per_source (closing the source's oldest idle connection) and
-// per_source_accept_rate (token buckets, worker/source_limiter.hpp); the total request
-// deadline (a complete request within http.idle_timeout of connecting or of the previous reply,
-// so trickled bytes buy nothing); the reply deadline sweep; accept-error back-off; and the SIGHUP
+// per_source_accept_rate (token buckets, worker/source_limiter.hpp); one bufferevent per
+// connection (plain, or bufferevent_openssl for HTTPS) whose reads feed serve_input(); the
+// total request deadline (a complete request within http.idle_timeout of connecting or of the
+// previous reply, so trickled bytes buy nothing; http.first_request_timeout for the first); the
+// reply deadline sweep; accept-error back-off; the rolling-restart drain; and the SIGHUP
 // certificate reload. Runs in a socket worker.
-#include <sys/ioctl.h>
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "supervisor/log.hpp"
+#include "worker/connection_id.hpp"
 #include "worker/http_frontend_impl.hpp"
 
 namespace shoal::worker::http {
 
 HttpFrontend* g_frontend = nullptr;
 
-// The connection's source address (evhttp keeps it as numeric text), canonical.
-bool address_of(evhttp_connection* evcon, PeerAddress* out) {
-  char* host = nullptr;
-  ev_uint16_t port = 0;
-  evhttp_connection_get_peer(evcon, &host, &port);
-  if (!host) return false;
-  std::string_view text(host);
-  return parse_address_text(text.substr(0, text.find('%')), out);  // drop a zone id
+namespace {
+
+// The accepted socket's source address, canonical (IPv4-mapped IPv6 as IPv4).
+bool address_of(const sockaddr* sa, PeerAddress* out) {
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  *out = PeerAddress{};
+  if (sa->sa_family == AF_INET) {
+    out->family = AF_INET;
+    std::memcpy(out->addr, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, 4);
+    return true;
+  }
+  if (sa->sa_family != AF_INET6) return false;
+  const uint8_t* a = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr;
+  if (std::memcmp(a, kMapped, 12) == 0) {
+    out->family = AF_INET;
+    std::memcpy(out->addr, a + 12, 4);
+  } else {
+    out->family = AF_INET6;
+    std::memcpy(out->addr, a, 16);
+  }
+  return true;
 }
+
+}  // namespace
 
 // Raises RLIMIT_NOFILE toward max_connections + reserve; returns the connection limit that fits.
 uint32_t connection_limit(const conf::Config& cfg) {
@@ -57,63 +75,29 @@ uint32_t connection_limit(const conf::Config& cfg) {
 
 // ---- connections ---------------------------------------------------------------------------
 
-bufferevent* HttpFrontend::new_bufferevent(event_base* base, bool tls) {
-  if (tls) {
-    if (SSL* ssl = tls_->new_ssl()) {
-      bufferevent* bev =
-          bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-      if (bev) return bev;
-      SSL_free(ssl);
-    }
-    return nullptr;
-  }
-  return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+void HttpFrontend::on_accept_cb(evconnlistener* ln, evutil_socket_t fd, sockaddr* sa, int, void* arg) {
+  auto* self = static_cast<HttpFrontend*>(arg);
+  bool tls = std::find(self->tls_listeners_.begin(), self->tls_listeners_.end(), ln) != self->tls_listeners_.end();
+  self->accept_conn(fd, sa, tls);
 }
 
-bufferevent* HttpFrontend::on_bev(event_base* base, void* arg) {
-  auto* a = static_cast<ServerArg*>(arg);
-  HttpFrontend* self = a->self;
-  bufferevent* bev = self->new_bufferevent(base, a->tls);
-  bool refuse = false;
-  if (!bev) {  // never let a TLS port fall back to plain text: take it and close it at adoption
-    bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    refuse = true;
-  }
-  if (bev) {
-    self->fresh_.push_back({bev, a->tls, refuse});
-    event_active(self->fresh_ev_, EV_TIMEOUT, 0);
-  }
-  return bev;
-}
-
-void HttpFrontend::adopt_fresh() {
-  for (const Fresh& f : fresh_) adopt(f);
-  fresh_.clear();
-}
-
-// Runs in the loop iteration that accepted the connection, before any of its I/O is polled, so
-// the connection is alive. evhttp set the bufferevent's callback argument to its connection.
-void HttpFrontend::adopt(const Fresh& f) {
-  void* arg = nullptr;
-  bufferevent_getcb(f.bev, nullptr, nullptr, nullptr, &arg);
-  auto* evcon = static_cast<evhttp_connection*>(arg);
-  if (!evcon || evhttp_connection_get_bufferevent(evcon) != f.bev) return;  // libevent failed it
+void HttpFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
   count(Counter::http_connections);
   PeerAddress addr;
-  bool have_addr = address_of(evcon, &addr);
+  bool have_addr = address_of(sa, &addr);
   bool from_proxy = have_addr && !cfg_.http_real_ip_header.empty() && is_trusted(cfg_.http_trusted_proxies, addr);
   // A source opening connections faster than http.per_source_accept_rate loses the new ones
   // here, before a TLS handshake or a connection slot costs anything (issue 12, floods;
   // docs/hardening.md A7, A16). Trusted proxies carry many clients.
-  if (have_addr && !f.refuse && !from_proxy && accept_limiter_.enabled() &&
+  if (have_addr && !from_proxy && accept_limiter_.enabled() &&
       !accept_limiter_.allow(addr.family == AF_INET ? 4 : 6, addr.addr, now_ms())) {
     count(Counter::http_accept_rate_limited);
-    evhttp_connection_free(evcon);
+    close(fd);
     return;
   }
-  if (f.refuse || conns_.used() >= max_conns_ || !have_addr) {
+  if (draining_ || conns_.used() >= max_conns_ || !have_addr) {
     count(Counter::http_connections_refused);
-    evhttp_connection_free(evcon);
+    close(fd);
     return;
   }
   // One source must not hold every connection (idle sockets locked all other clients out;
@@ -124,22 +108,38 @@ void HttpFrontend::adopt(const Fresh& f) {
     source = source_key(addr.family == AF_INET ? 4 : 6, addr.addr);
     if (!make_room(source)) {
       count(Counter::http_connections_refused);
-      evhttp_connection_free(evcon);
+      close(fd);
       return;
     }
+  }
+  bufferevent* bev = nullptr;
+  if (tls) {  // never let a TLS port fall back to plain text
+    if (SSL* ssl = tls_->new_ssl()) {
+      bev = bufferevent_openssl_socket_new(base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+      if (!bev) SSL_free(ssl);
+    }
+  } else {
+    int one = 1;  // replies are already batched per loop pass: send them at once
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
+  }
+  if (!bev) {
+    count(Counter::http_connections_refused);
+    close(fd);
+    return;
   }
   // A new connection has http.first_request_timeout for its first request (a connection that
   // never sends one is the cheapest way to hold a slot); later ones get http.idle_timeout.
   uint32_t c = conns_.acquire(now_ms() + first_request_ms_);
   Conn& k = conns_[c];
-  k.evcon = evcon;
-  k.bev = f.bev;
-  k.tls = f.tls;
+  k.owner = this;
+  k.index = c;
+  k.bev = bev;
+  k.tls = tls;
   k.addr = addr;
   k.from_proxy = from_proxy;
   k.source = source;
   k.accepted_ms = now_ms();
-  k.requested = false;
   if (source != 0) {
     SourceConns& sc = per_source_[source];
     k.src_prev = sc.tail;
@@ -148,8 +148,11 @@ void HttpFrontend::adopt(const Fresh& f) {
     sc.tail = c;
     sc.open++;
   }
-  by_evcon_[evcon] = c;
-  evhttp_connection_set_closecb(evcon, &on_close_cb, this);
+  bufferevent_setcb(bev, &on_read_cb, &on_write_cb, &on_event_cb, &k);
+  // Reading pauses while this much input waits (a pipeline at kMaxPipeline, a client that
+  // does not read its replies); it resumes as serve_input() drains it.
+  bufferevent_setwatermark(bev, EV_READ, 0, std::max<size_t>(kReadHighWater, 2 * cfg_.http_max_header_bytes));
+  bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
 // True when `source` may open one more connection: it is under the limit, or its oldest idle
@@ -170,39 +173,45 @@ bool HttpFrontend::make_room(uint64_t source) {
 // keep-alive connection between requests, or one that has sent nothing yet.
 bool HttpFrontend::is_idle(uint32_t c) const {
   const Conn& k = conns_[c];
-  if (k.inflight != kNone) return false;
-  if (!k.bev) return true;
+  if (k.head != kNone) return false;
   if (evbuffer_get_length(bufferevent_get_output(k.bev)) != 0 || evbuffer_get_length(bufferevent_get_input(k.bev)) != 0)
     return false;
   int pending = 0;  // bytes the kernel holds that libevent has not read yet: a request on its way
   return ioctl(bufferevent_getfd(k.bev), FIONREAD, &pending) != 0 || pending == 0;
 }
 
-// Closes connection c now (forgotten first, so the close callback finds nothing left to do).
-void HttpFrontend::close_conn(uint32_t c) {
-  evhttp_connection* evcon = conns_[c].evcon;
-  drop_conn(c);
-  evhttp_connection_free(evcon);
+void HttpFrontend::on_read(uint32_t c) { serve_input(c); }
+
+// The output is written out: a connection that was to close after its replies closes now.
+void HttpFrontend::on_written(uint32_t c) {
+  const Conn& k = conns_[c];
+  if (k.closing && k.head == kNone) close_conn(c);
 }
 
-void HttpFrontend::on_close_cb(evhttp_connection* evcon, void* arg) {
-  auto* self = static_cast<HttpFrontend*>(arg);
-  auto it = self->by_evcon_.find(evcon);
-  if (it != self->by_evcon_.end()) self->drop_conn(it->second);
-}
-
-// Forgets connection c. A request of it still in flight is dropped from the table when libevent
-// is about to free it with the connection, or kept (to be answered and so freed) if libevent
-// already detached it.
-void HttpFrontend::drop_conn(uint32_t c) {
+// End of input or an error. On a clean end of input the requests already received are still
+// answered (a client may half-close after its last request); then the connection closes.
+void HttpFrontend::on_event(uint32_t c, short what) {
   Conn& k = conns_[c];
-  if (k.inflight != kNone && pending_.busy(k.inflight)) {
-    Pending& q = pending_[k.inflight];
-    if (evhttp_request_get_connection(q.req) == k.evcon)
-      release_pending(k.inflight);
-    else
-      q.conn = kNone;
+  if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+    serve_input(c);
+    k.closing = true;
+    if (k.head == kNone && evbuffer_get_length(bufferevent_get_output(k.bev)) == 0) close_conn(c);
+    return;
   }
+  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) close_conn(c);
+}
+
+// Closes connection c now; its requests in flight are forgotten (late replies match nothing).
+void HttpFrontend::close_conn(uint32_t c) {
+  if (!conns_.busy(c)) return;
+  Conn& k = conns_[c];
+  for (uint32_t p = k.head; p != kNone;) {
+    uint32_t next = pending_[p].next;
+    pending_.release(p);
+    p = next;
+  }
+  k.head = k.tail = kNone;
+  k.queued = 0;
   if (k.tls) {
     SSL* ssl = bufferevent_openssl_get_ssl(k.bev);
     if (ssl && !SSL_is_init_finished(ssl)) count(Counter::tls_handshake_failures);
@@ -217,11 +226,25 @@ void HttpFrontend::drop_conn(uint32_t c) {
       else sc.tail = k.src_prev;
       if (--sc.open == 0) per_source_.erase(it);
     }
-    k.source = 0;
-    k.src_prev = k.src_next = kNone;
   }
-  by_evcon_.erase(k.evcon);
+  bufferevent_free(k.bev);  // closes the socket (and frees the SSL)
   conns_.release(c);
+  conns_[c] = Conn{};
+  conns_[c].owner = this;
+  conns_[c].index = c;
+}
+
+// Connections whose input waited for room in their pipeline read on.
+void HttpFrontend::resume_input() {
+  if (resume_.empty()) return;
+  std::vector<uint32_t> now;
+  now.swap(resume_);
+  for (uint32_t c : now)
+    if (conns_.busy(c)) serve_input(c);
+  if (resume_.empty()) {  // keep the capacity
+    now.clear();
+    resume_.swap(now);
+  }
 }
 
 void HttpFrontend::on_accept_error(evconnlistener*, void*) {
@@ -237,7 +260,8 @@ void HttpFrontend::on_accept_error(evconnlistener*, void*) {
 void HttpFrontend::on_resume_cb(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<HttpFrontend*>(arg);
   self->accept_paused_ = false;
-  for (evconnlistener* l : self->listeners_) evconnlistener_enable(l);
+  if (!self->draining_)
+    for (evconnlistener* l : self->listeners_) evconnlistener_enable(l);
 }
 
 // Requests without a swarm reply in time get "try again"; connections past their deadline close.
@@ -245,17 +269,16 @@ void HttpFrontend::sweep() {
   uint64_t now = now_ms();
   for (uint32_t p; (p = pending_.expired(now)) != kNone;) {
     count(Counter::http_timeouts);
-    count(Counter::http_failure);
-    finish(p, body_, encode_failure(body_, sizeof body_, kTryAgain));
+    fail(p, kTryAgain);
   }
   for (uint32_t c; (c = conns_.expired(now)) != kNone;) close_conn(c);
+  resume_input();
   if (draining_) close_idle_connections();
 }
 
 void HttpFrontend::drain() {
   draining_ = true;
   for (evconnlistener* l : listeners_) evconnlistener_disable(l);
-  adopt_fresh();  // accepted in this loop pass: they are ours to serve, not to lose at exit
   size_t closed = close_idle_connections();
   LOG_INFO("http: stopped accepting; closed %zu idle keep-alive connections, finishing the others", closed);
 }
@@ -276,12 +299,7 @@ size_t HttpFrontend::close_idle_connections() {
   return closed;
 }
 
-bool HttpFrontend::idle() const {
-  if (!fresh_.empty()) return false;  // accepted, not adopted yet
-  for (uint32_t c = 0; c < conns_.capacity(); c++)
-    if (conns_.busy(c)) return false;
-  return true;
-}
+bool HttpFrontend::idle() const { return conns_.used() == 0; }
 
 void HttpFrontend::reload_tls() {
   std::string why;

@@ -1,5 +1,6 @@
 // worker/http_frontend.hpp — the HTTP and HTTPS tracker front-end of a socket worker (BEP 3, 7,
-// 23, 48 over libevent's evhttp; TLS through bufferevent_openssl). It accepts on the slot's
+// 23, 48; HTTP/1.x framing by the http_parser library on libevent bufferevents, TLS through
+// bufferevent_openssl; pipelined requests are answered in order, a batch with one write). It accepts on the slot's
 // inherited TCP listeners, answers malformed requests itself, hands announces and scrapes to
 // the socket worker's RequestPath, and answers each request when its result comes back (as the
 // path's ResponseSink for shm::Protocol::http), or "try again" after 2 s. Lives in the socket

@@ -1,10 +1,10 @@
 // worker/http_frontend_impl.hpp — internals of the HTTP/HTTPS front-end shared by its two source
-// files: http_frontend.cpp (set-up, requests, replies) and http_conn.cpp (connection adoption,
-// limits and deadlines, accept errors, TLS reload). Not for use outside those files. Runs in a
-// socket worker; touches shared memory only through the RequestPath and its counters.
+// files: http_frontend.cpp (set-up, requests, replies) and http_conn.cpp (accept, limits and
+// deadlines, connection I/O, TLS reload). Not for use outside those files. Runs in a socket
+// worker; touches shared memory only through the RequestPath and its counters.
 #pragma once
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/listener.h>
 
 #include <memory>
@@ -17,6 +17,7 @@
 #include "worker/http_codec.hpp"
 #include "worker/http_peer.hpp"
 #include "worker/http_pending.hpp"
+#include "worker/http_request.hpp"
 #include "worker/protocol_frontend.hpp"
 #include "worker/request_path.hpp"
 #include "worker/source_limiter.hpp"
@@ -33,23 +34,34 @@ inline constexpr uint64_t kDrainFreshMs = 300;     // a drain leaves new connect
 inline constexpr timeval kAcceptPause{0, 100000};  // after accept() failed (EMFILE, ENOBUFS...)
 inline constexpr uint32_t kReservedFds = 128;      // fds besides connections: rings, listeners, logs
 inline constexpr size_t kBodyBytes = 16384;        // largest body: 200 dict-form IPv6 peers, ~12.5 KiB
+inline constexpr uint32_t kMaxPipeline = 32;       // requests of one connection in flight at once
+inline constexpr size_t kReadHighWater = 65536;    // input bytes buffered per connection before reading pauses
 inline constexpr const char* kTryAgain = "try again";
 inline constexpr const char* kTrackerFull = "tracker is full, try again later";
 inline constexpr const char* kNotFound = "not found: this tracker serves /announce and /scrape";
 
 inline uint64_t now_ms() { return shm::monotonic_ns() / 1000000ull; }
 
+class HttpFrontend;
+
+// One accepted connection. Its requests in flight form a FIFO through Pending::next (head =
+// the oldest, whose reply goes out first: HTTP/1.1 pipelining answers in request order).
 struct Conn {
-  evhttp_connection* evcon = nullptr;
+  HttpFrontend* owner = nullptr;  // the callbacks' way back (bufferevent argument is the Conn)
+  uint32_t index = kNone;         // this entry's index in the connection pool
   bufferevent* bev = nullptr;
-  uint32_t inflight = kNone;  // pending slot of the request being served
+  uint32_t head = kNone, tail = kNone;  // requests in flight, oldest first
+  uint32_t queued = 0;                  // how many
   bool tls = false;
   bool from_proxy = false;  // source is in http.trusted_proxies and a real_ip_header is set
+  bool closing = false;     // no more requests are read; close once every reply is written
+  bool scanning = false;    // serve_input() is running for it
+  bool resume = false;      // on resume_: input waits for room in the pipeline
+  bool requested = false;   // it has sent a request (kept-alive since)
   PeerAddress addr;         // source address, canonical
   uint64_t source = 0;      // source_key() of addr when counted toward the per-source limit, else 0
   uint32_t src_prev = kNone, src_next = kNone;  // the source's connections, oldest first
-  uint64_t accepted_ms = 0;  // when it was adopted (monotonic ms)
-  bool requested = false;    // it has sent a request (kept-alive since)
+  uint64_t accepted_ms = 0;  // when it was accepted (monotonic ms)
 };
 
 // The connections of one source counted toward http.max_connections_per_source: how many, and
@@ -59,33 +71,22 @@ struct SourceConns {
   uint32_t head = kNone, tail = kNone;
 };
 
-
+// A request of a connection, from its parse until its reply is written.
 struct Pending {
-  evhttp_request* req = nullptr;
-  uint32_t conn = kNone;  // kNone once the connection is gone
-  uint8_t kind = 0;       // shm::RequestKind
+  uint32_t conn = kNone;  // the connection (a connection's requests go when it closes)
+  uint32_t next = kNone;  // the connection's next request in flight
+  uint8_t kind = 0;       // shm::RequestKind, or 0 for a reply made without the swarm
   bool compact = true;
+  bool keep_alive = true;  // the request allows another one on the connection after it
+  uint8_t minor = 1;       // HTTP/1.<minor> of the request, and so of the reply
+  bool done = false;       // the reply is in `body`, waiting for an earlier request's reply
+  uint16_t status = 200;
+  std::string body;        // only for a reply that is ready before an earlier one
 };
 
-struct Fresh {  // a connection seen by the bevcb, not yet adopted
-  bufferevent* bev;
-  bool tls;
-  bool refuse;
-};
-
-class HttpFrontend;
 // The process's front-end, for libevent callbacks whose argument is libevent's own (accept
-// errors get the evhttp). A socket worker has at most one.
+// errors get the listener). A socket worker has at most one.
 extern HttpFrontend* g_frontend;
-
-struct ServerArg {
-  HttpFrontend* self;
-  bool tls;
-};
-
-// The connection's source address (evhttp keeps it as numeric text), canonical; false if it is
-// not an IPv4/IPv6 address.
-bool address_of(evhttp_connection* evcon, PeerAddress* out);
 
 // Raises RLIMIT_NOFILE toward http.max_connections + kReservedFds; returns the number of
 // connections that fits (logs when that is fewer than configured).
@@ -104,6 +105,8 @@ class HttpFrontend final : public ProtocolFrontend {
   // ResponseSink: answers the pending request ctx.conn names, if it is still waiting.
   void on_announce(const shm::ReplyContext& ctx, const AnnounceResult& r) override;
   void on_scrape(const shm::ReplyContext& ctx, const ScrapeResult& r) override;
+  // After a batch of responses: connections whose pipeline had no room read on.
+  void after_responses() override { resume_input(); }
   // Rolling restart: stop accepting, close keep-alive connections that are between requests,
   // and answer requests in flight with "Connection: close" (http_conn.cpp).
   void drain() override;
@@ -112,39 +115,49 @@ class HttpFrontend final : public ProtocolFrontend {
   size_t close_idle_connections();
 
  private:
-  evhttp* make_server(ServerArg* arg);
   void count(Counter c, uint64_t n = 1) {
     if (!closing_) shm::count(counters_, c, n);
   }
 
-  // connections
-  bufferevent* new_bufferevent(event_base* base, bool tls);
-  void adopt_fresh();
-  void adopt(const Fresh& f);
+  // connections (http_conn.cpp)
+  void accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls);
   bool make_room(uint64_t source);
   bool is_idle(uint32_t c) const;
   void close_conn(uint32_t c);
-  void drop_conn(uint32_t c);
+  void on_read(uint32_t c);
+  void on_event(uint32_t c, short what);
+  void on_written(uint32_t c);
+  void resume_input();
 
-  // requests
-  void on_request(evhttp_request* req);
-  bool resolve_peer(evhttp_request* req, uint32_t c, PeerAddress* out, const char** why);  // c valid
-  void handle_announce(evhttp_request* req, uint32_t c, const PeerAddress& peer, std::string_view query);
-  void handle_scrape(evhttp_request* req, uint32_t c, const PeerAddress& peer, std::string_view query);
-  uint32_t start_pending(evhttp_request* req, uint32_t c, shm::RequestKind kind, uint64_t* token);
-  void release_pending(uint32_t p);
+  // requests (http_frontend.cpp)
+  void serve_input(uint32_t c);
+  bool serve(uint32_t c, const HttpRequest& r);
+  bool resolve_peer(uint32_t c, const HttpRequest& r, PeerAddress* out, const char** why);
+  void handle_announce(uint32_t p, const PeerAddress& peer, std::string_view query);
+  void handle_scrape(uint32_t p, const PeerAddress& peer, std::string_view query);
+  uint32_t enqueue(uint32_t c, const HttpRequest& r);
 
-  // replies
-  void reply(evhttp_request* req, uint32_t c, int code, const char* body, size_t n);
-  void reply_failure(evhttp_request* req, uint32_t c, const char* reason);
-  void finish(uint32_t p, const char* body, size_t n);
+  // replies (http_frontend.cpp)
+  void complete(uint32_t p, uint16_t status, const char* body, size_t n);
+  void fail(uint32_t p, const char* reason);
+  void write_reply(uint32_t c, uint16_t status, const char* body, size_t n, bool keep_alive, uint8_t minor);
+  void refuse_request(uint32_t c, Scan s, uint8_t minor);
   void sweep();
   void reload_tls();
 
-  static bufferevent* on_bev(event_base* base, void* arg);
-  static void on_request_cb(evhttp_request* req, void* arg) { static_cast<HttpFrontend*>(arg)->on_request(req); }
-  static void on_close_cb(evhttp_connection* evcon, void* arg);
-  static void on_fresh_cb(evutil_socket_t, short, void* arg) { static_cast<HttpFrontend*>(arg)->adopt_fresh(); }
+  static void on_accept_cb(evconnlistener* ln, evutil_socket_t fd, sockaddr* sa, int, void* arg);
+  static void on_read_cb(bufferevent*, void* arg) {
+    auto* k = static_cast<Conn*>(arg);
+    k->owner->on_read(k->index);
+  }
+  static void on_write_cb(bufferevent*, void* arg) {
+    auto* k = static_cast<Conn*>(arg);
+    k->owner->on_written(k->index);
+  }
+  static void on_event_cb(bufferevent*, short what, void* arg) {
+    auto* k = static_cast<Conn*>(arg);
+    k->owner->on_event(k->index, what);
+  }
   static void on_sweep_cb(evutil_socket_t, short, void* arg) { static_cast<HttpFrontend*>(arg)->sweep(); }
   static void on_hup_cb(evutil_socket_t, short, void* arg) { static_cast<HttpFrontend*>(arg)->reload_tls(); }
   static void on_accept_error(evconnlistener*, void* arg);
@@ -158,20 +171,16 @@ class HttpFrontend final : public ProtocolFrontend {
   const uint64_t first_request_ms_;
   const uint32_t max_conns_;
   std::unique_ptr<TlsContext> tls_;
-  ServerArg plain_arg_{this, false}, tls_arg_{this, true};
-  evhttp* http_ = nullptr;
-  evhttp* https_ = nullptr;
   std::vector<evconnlistener*> listeners_;
-  event* fresh_ev_ = nullptr;
+  std::vector<evconnlistener*> tls_listeners_;
   event* sweep_ev_ = nullptr;
   event* resume_ev_ = nullptr;
   event* hup_ev_ = nullptr;
   bool accept_paused_ = false;
   bool closing_ = false;
   bool draining_ = false;
-  std::vector<Fresh> fresh_;
   TimedPool<Conn> conns_;
-  std::unordered_map<evhttp_connection*, uint32_t> by_evcon_;
+  std::vector<uint32_t> resume_;  // connections with Conn::resume set
   std::unordered_map<uint64_t, SourceConns> per_source_;  // by source_key
   SourceLimiter accept_limiter_;  // http.per_source_accept_rate: new connections per source
   PendingTable<Pending> pending_;

@@ -130,6 +130,9 @@ class PendingTable {
     return i;
   }
 
+  // The token of busy slot i (as acquire returned it).
+  uint64_t token(uint32_t i) const { return make_token(i); }
+
   // Frees a slot; its current token stops matching. Idempotent.
   void release(uint32_t i) {
     if (!pool_.busy(i)) return;
@@ -138,6 +141,8 @@ class PendingTable {
   }
 
   uint32_t expired(uint64_t now) const { return pool_.expired(now); }
+  // Takes a slot off the expiry list (its reply is ready); it stays busy until release().
+  void untime(uint32_t i) { pool_.untime(i); }
   bool busy(uint32_t i) const { return pool_.busy(i); }
   uint32_t used() const { return pool_.used(); }
   uint32_t capacity() const { return pool_.capacity(); }
