@@ -152,7 +152,10 @@ void HttpFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls)
   // Reading pauses while this much input waits (a pipeline at kMaxPipeline, a client that
   // does not read its replies); it resumes as serve_input() drains it.
   bufferevent_setwatermark(bev, EV_READ, 0, std::max<size_t>(kReadHighWater, 2 * cfg_.http_max_header_bytes));
-  bufferevent_enable(bev, EV_READ | EV_WRITE);
+  // Plain text: the front-end writes the output itself once per pass (flush_output), and asks
+  // libevent to wait for writability only when the socket took less than all of it; TLS output
+  // is bufferevent_openssl's.
+  bufferevent_enable(bev, tls ? EV_READ | EV_WRITE : EV_READ);
 }
 
 // True when `source` may open one more connection: it is under the limit, or its oldest idle
@@ -180,12 +183,43 @@ bool HttpFrontend::is_idle(uint32_t c) const {
   return ioctl(bufferevent_getfd(k.bev), FIONREAD, &pending) != 0 || pending == 0;
 }
 
-void HttpFrontend::on_read(uint32_t c) { serve_input(c); }
+void HttpFrontend::on_read(uint32_t c) {
+  serve_input(c);
+  flush_output();
+}
 
 // The output is written out: a connection that was to close after its replies closes now.
+// Plain text goes back to writing from flush_output().
 void HttpFrontend::on_written(uint32_t c) {
-  const Conn& k = conns_[c];
-  if (k.closing && k.head == kNone) close_conn(c);
+  Conn& k = conns_[c];
+  if (k.closing && k.head == kNone) return close_conn(c);
+  if (!k.tls) bufferevent_disable(k.bev, EV_WRITE);
+}
+
+// Writes the plain-text output appended this pass, one writev per connection. What the socket
+// does not take is left to libevent (EV_WRITE until it is written, then on_written).
+void HttpFrontend::flush_output() {
+  for (size_t i = 0; i < dirty_.size(); i++) {
+    uint32_t c = dirty_[i];
+    if (!conns_.busy(c) || !conns_[c].dirty) continue;
+    Conn& k = conns_[c];
+    k.dirty = false;
+    evbuffer* out = bufferevent_get_output(k.bev);
+    if (bufferevent_get_enabled(k.bev) & EV_WRITE) continue;  // libevent is writing it already
+    // A bufferevent keeps its output's start frozen except while it writes itself
+    // (bufferevent_sock.c does the same around its own evbuffer_write).
+    evbuffer_unfreeze(out, 1);
+    errno = 0;
+    int n = evbuffer_write(out, bufferevent_getfd(k.bev));
+    evbuffer_freeze(out, 1);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      close_conn(c);
+      continue;
+    }
+    if (evbuffer_get_length(out) != 0) bufferevent_enable(k.bev, EV_WRITE);
+    else if (k.closing && k.head == kNone) close_conn(c);
+  }
+  dirty_.clear();
 }
 
 // End of input or an error. On a clean end of input the requests already received are still
@@ -195,7 +229,8 @@ void HttpFrontend::on_event(uint32_t c, short what) {
   if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
     serve_input(c);
     k.closing = true;
-    if (k.head == kNone && evbuffer_get_length(bufferevent_get_output(k.bev)) == 0) close_conn(c);
+    flush_output();
+    if (conns_.busy(c) && k.head == kNone && evbuffer_get_length(bufferevent_get_output(k.bev)) == 0) close_conn(c);
     return;
   }
   if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) close_conn(c);
@@ -273,6 +308,7 @@ void HttpFrontend::sweep() {
   }
   for (uint32_t c; (c = conns_.expired(now)) != kNone;) close_conn(c);
   resume_input();
+  flush_output();
   if (draining_) close_idle_connections();
 }
 

@@ -58,6 +58,7 @@ HttpFrontend::HttpFrontend(event_base* base, const conf::Config& cfg, RequestPat
     conns_[c].index = c;
   }
   resume_.reserve(64);
+  dirty_.reserve(256);
   bool want_tls = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return l.tls; });
   if (want_tls) tls_ = std::make_unique<TlsContext>(cfg.https_certificate, cfg.https_private_key);
   sweep_ev_ = event_new(base, -1, EV_PERSIST, &on_sweep_cb, this);
@@ -293,8 +294,8 @@ void HttpFrontend::fail(uint32_t p, const char* reason) {
   complete(p, 200, body_, encode_failure(body_, sizeof body_, reason));
 }
 
-// Appends one response to c's output (sent when the loop next finds the socket writable, with
-// whatever else this pass adds).
+// Appends one response to c's output. Plain text goes out with everything else of this pass in
+// one write by flush_output(); TLS output is written by bufferevent_openssl.
 void HttpFrontend::write_reply(uint32_t c, uint16_t status, const char* body, size_t n, bool keep_alive,
                                uint8_t minor) {
   char head[192];
@@ -312,11 +313,16 @@ void HttpFrontend::write_reply(uint32_t c, uint16_t status, const char* body, si
   if (!keep_alive) put("\r\nConnection: close");
   else if (minor == 0) put("\r\nConnection: keep-alive");
   put("\r\n\r\n");
-  evbuffer* out = bufferevent_get_output(conns_[c].bev);
+  Conn& k = conns_[c];
+  evbuffer* out = bufferevent_get_output(k.bev);
   evbuffer_expand(out, size_t(w - head) + n);
   evbuffer_add(out, head, size_t(w - head));
   evbuffer_add(out, body, n);
-  if (!keep_alive) conns_[c].closing = true;
+  if (!keep_alive) k.closing = true;
+  if (!k.tls && !k.dirty) {  // written by flush_output() at the end of this pass
+    k.dirty = true;
+    dirty_.push_back(c);
+  }
 }
 
 // A request the parser refused: 400, 413 or 501, after the replies to the requests before it;

@@ -57,6 +57,7 @@ struct Conn {
   bool closing = false;     // no more requests are read; close once every reply is written
   bool scanning = false;    // serve_input() is running for it
   bool resume = false;      // on resume_: input waits for room in the pipeline
+  bool dirty = false;       // on dirty_: plain-text output appended this pass, not yet written
   bool requested = false;   // it has sent a request (kept-alive since)
   PeerAddress addr;         // source address, canonical
   uint64_t source = 0;      // source_key() of addr when counted toward the per-source limit, else 0
@@ -106,7 +107,10 @@ class HttpFrontend final : public ProtocolFrontend {
   void on_announce(const shm::ReplyContext& ctx, const AnnounceResult& r) override;
   void on_scrape(const shm::ReplyContext& ctx, const ScrapeResult& r) override;
   // After a batch of responses: connections whose pipeline had no room read on.
-  void after_responses() override { resume_input(); }
+  void after_responses() override {
+    resume_input();
+    flush_output();
+  }
   // Rolling restart: stop accepting, close keep-alive connections that are between requests,
   // and answer requests in flight with "Connection: close" (http_conn.cpp).
   void drain() override;
@@ -128,6 +132,7 @@ class HttpFrontend final : public ProtocolFrontend {
   void on_event(uint32_t c, short what);
   void on_written(uint32_t c);
   void resume_input();
+  void flush_output();
 
   // requests (http_frontend.cpp)
   void serve_input(uint32_t c);
@@ -181,6 +186,7 @@ class HttpFrontend final : public ProtocolFrontend {
   bool draining_ = false;
   TimedPool<Conn> conns_;
   std::vector<uint32_t> resume_;  // connections with Conn::resume set
+  std::vector<uint32_t> dirty_;   // connections with Conn::dirty set
   std::unordered_map<uint64_t, SourceConns> per_source_;  // by source_key
   SourceLimiter accept_limiter_;  // http.per_source_accept_rate: new connections per source
   PendingTable<Pending> pending_;

@@ -10,6 +10,7 @@
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-3}
 shift $(( $# >= 3 ? 3 : $# ))
+load_args=("$@")
 gen=$new/http_load
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -24,7 +25,7 @@ run() {  # run BUILD -> prints "rate cpu_us_per_response"
   perf stat -x, -e task-clock -p "$pids" -o "$tmp/perf" -- sleep 5.5 &
   local perf_pid=$!
   sleep 0.2
-  out=$(taskset -c 0 "$gen" --target 127.0.0.1:$port --duration 5 --warmup 0 "$@")
+  out=$(taskset -c 0 "$gen" --target 127.0.0.1:$port --duration 5 --warmup 0 "${load_args[@]}")
   wait $perf_pid || true
   rate=$(echo "$out" | grep -oE '^http_load: [0-9]+' | grep -oE '[0-9]+')
   ms=$(grep task-clock "$tmp/perf" | cut -d, -f1)
@@ -34,6 +35,6 @@ run() {  # run BUILD -> prints "rate cpu_us_per_response"
 }
 for i in $(seq 1 "$rounds"); do
   for b in "$old" "$new"; do
-    echo "round $i $b: $(run "$b" "$@")"
+    echo "round $i $b: $(run "$b")"
   done
 done
