@@ -301,6 +301,28 @@ class HttpTest(unittest.TestCase):
             self.assertEqual(c.request(scrape_target(IH_A)).status, 200)
             self.assertIsNone(c.wait_closed(0.2))
 
+    def test_a_long_pipelined_batch_is_answered_in_order_then_closed_as_asked(self):
+        # More requests in one send than the front-end keeps in flight per connection (32): the
+        # rest wait in its input and are answered after, still in request order. Each announce
+        # adds one leecher to the same swarm, so reply i counts i + 1 leechers. The last request
+        # asks to close: it is answered, then the connection closes and the bytes after it
+        # (one more request) are never answered.
+        self.start()
+        n = 40
+        batch = b"".join(get(announce_target(IH_B, peer_id(200 + i), 8200 + i, left=1, numwant=0))
+                         for i in range(n - 1))
+        batch += get(scrape_target(IH_B), headers=["Connection: close"])
+        batch += get(scrape_target(IH_B))
+        with self.conn(source="127.0.0.3") as c:
+            c.send(batch)
+            got = [c.read_response() for _ in range(n)]
+            self.assertEqual([r.bencoded()[b"incomplete"] for r in got[:-1]], list(range(1, n)))
+            self.assertEqual(got[-1].bencoded()[b"files"][IH_B][b"incomplete"], n - 1)
+            self.assertEqual(got[-1].headers.get("connection", "").lower(), "close")
+            self.assertIsNotNone(c.wait_closed(2), "Connection: close must be honoured")
+            self.assertEqual(c.buf, b"", "nothing may be answered after Connection: close")
+        self.d.assert_alive()
+
     def test_http_1_0(self):
         self.start()
         with self.conn() as c:
