@@ -12,7 +12,8 @@
 
 namespace shoal::shm {
 
-// 6: connection-id keys in the control segment; 7: the sync worker's slot (issue 14)
-const uint32_t kLayoutVersion = 7 + SHOAL_SHM_LAYOUT_TEST_BUMP;
+// 6: connection-id keys in the control segment; 7: the sync worker's slot (issue 14);
+// 8: the cluster segment's deploy-transfer rings
+const uint32_t kLayoutVersion = 8 + SHOAL_SHM_LAYOUT_TEST_BUMP;
 
 }  // namespace shoal::shm

@@ -39,6 +39,7 @@
 #include "worker/cluster_answer.hpp"
 #include "worker/cluster_codec.hpp"
 #include "worker/cluster_join.hpp"
+#include "worker/cluster_transfers.hpp"
 #include "worker/worker_common.hpp"
 
 namespace shoal::worker {
@@ -88,6 +89,7 @@ class SyncWorker : private JoinEntrySink {
     event_free(tick_);
     event_free(pump_);
     delete receiver_;
+    transfers_.reset();  // its subscription before the connection
     if (inbox_sub_) natsSubscription_Destroy(inbox_sub_);
     answerer_.reset();  // its subscription before the connection
     if (sub_) natsSubscription_Destroy(sub_);
@@ -141,6 +143,10 @@ class SyncWorker : private JoinEntrySink {
       LOG_ERROR("cluster: cannot subscribe to %s: %s", subject_.c_str(), natsStatus_GetText(c));
       return false;
     }
+    if (!cfg_.transfers_state_dir.empty()) {  // deploy transfers on every node (worker/cluster_transfers.hpp)
+      transfers_ = std::make_unique<TransferSync>(cfg_, base_, header_.node_id, shared_->counters);
+      if (!transfers_->subscribe(nc_)) return false;
+    }
     LOG_INFO("cluster: node %u (%s), %zu NATS servers, subject %s, batch delay %u ms", cfg_.cluster_node_id,
              header_.name.c_str(), urls.size(), subject_.c_str(), cfg_.cluster_batch_delay_ms);
     if (!joining_) return answerer_->listen(nc_);
@@ -165,6 +171,7 @@ class SyncWorker : private JoinEntrySink {
     if (nats_connected() && wall_ms() - shm::acquire_load(status_->last_publish_ms) >= 1000)
       send_message(kClusterHeartbeat, nullptr, 0);
     receive();
+    if (transfers_) transfers_->step(nats_connected());
     if (resync_wanted_) request_resync();
     if (answerer_->listening()) {
       answerer_->poll_requests();
@@ -200,6 +207,7 @@ class SyncWorker : private JoinEntrySink {
       // fill would be dropped there). If the join ends without a snapshot, the hello follows.
       send_message(joining_ ? kClusterHeartbeat : kClusterHello, nullptr, 0);
       resync_wanted_ = true;  // what the other nodes missed of ours while we were away
+      if (transfers_) transfers_->on_connected();
     } else {
       std::memset(status_->connected_url, 0, sizeof status_->connected_url);
       LOG_WARN("cluster: NATS connection %s; every node keeps serving the swarms it has, changes are buffered "
@@ -496,6 +504,7 @@ class SyncWorker : private JoinEntrySink {
   uint32_t bad_logged_ = 0;
   std::vector<uint8_t> buf_;
   std::vector<shm::Delta> batch_, deltas_;
+  std::unique_ptr<TransferSync> transfers_;  // with transfers.state_dir
   // join and serve
   std::string snapshot_subject_;
   event* pump_ = nullptr;
