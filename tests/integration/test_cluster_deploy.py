@@ -6,6 +6,8 @@ the class:
     peers announce with progress to A and B; `shoalctl transfer show` on C reports the transfer
     with every node's peers (counts, progress, locations); `transfer remove` on B removes it on
     A and C;
+  - a real transfer: an aria2 seeder announces only to node A, a libtorrent leecher only to node
+    B; the leecher gets the seeder's address from B and downloads the file (sha256 checked).
 Every wait is bounded; only processes this test started are signalled, by PID.
 """
 import os
@@ -18,7 +20,9 @@ import bep15  # noqa: E402
 import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 from test_cluster import NATS_SERVER, PROPAGATION, NatsServer, Node  # noqa: E402
-from transfer import TransferCase, torrent_info_hash  # noqa: E402
+from transfer import LT_DOWNLOADER, TransferCase, aria2_argv, sha256_file, torrent_info_hash  # noqa: E402
+
+SEED_IP, LEECH_IP = "127.0.5.1", "127.0.6.1"
 
 
 def mktorrent(src, tracker, out):
@@ -102,6 +106,41 @@ class ClusterDeployTest(TransferCase):
         for n in (a, c):
             wait_for(lambda: ih.hex() not in self.registered(n), PROPAGATION, interval=0.05,
                      what="the transfer removed on %s" % n.host)
+
+    def test_a_real_transfer_between_a_seeder_on_node_a_and_a_leecher_on_node_b(self):
+        a, b, c = self.nodes
+        seed_dir = os.path.join(self.tmp, "seed")
+        os.makedirs(seed_dir)
+        src = os.path.join(seed_dir, "payload.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(3 << 20))
+        # The same file for two trackers: the same info_hash (announce is outside the info dict).
+        seed_torrent, leech_torrent = os.path.join(self.tmp, "seed.torrent"), os.path.join(self.tmp, "leech.torrent")
+        ih = mktorrent(src, "udp://%s:%d/announce" % a.addr4, seed_torrent)
+        self.assertEqual(mktorrent(src, "udp://%s:%d/announce" % b.addr4, leech_torrent), ih)
+        seeder = self.start_proc("aria2-seed", aria2_argv(SEED_IP, seed_torrent, seed_dir, self.tmp, "seed", True))
+        wait_for(lambda: any(addr == SEED_IP for (addr, _) in a.peers_of(ih)), min(30, self.left()), interval=0.1,
+                 what="the aria2 seeder's announce on node A")
+        self.assertIsNone(seeder.p.poll(), "aria2 seeder exited: %s" % seeder.output()[-2000:])
+        wait_for(lambda: b.peers_of(ih).get((SEED_IP, seeder_port(seeder))) == "seeder", PROPAGATION, interval=0.05,
+                 what="the seeder on node B")
+        dl = os.path.join(self.tmp, "dl")
+        os.makedirs(dl)
+        script = os.path.join(self.tmp, "lt_downloader.py")
+        with open(script, "w") as f:
+            f.write(LT_DOWNLOADER)
+        budget = min(40.0, self.left() - 5)
+        leech = self.start_proc("lt-leech", ["/usr/bin/python3", script, leech_torrent, dl, LEECH_IP,
+                                             str(harness.free_tcp_port(LEECH_IP)), str(budget)])
+        self.wait_libtorrent(leech, budget)
+        self.assertEqual(sha256_file(os.path.join(dl, "payload.bin")), sha256_file(src), "downloaded file differs")
+        # The leecher announced only to B; A's `show torrent` lists it too (replicated).
+        wait_for(lambda: any(addr == LEECH_IP for (addr, _) in a.peers_of(ih)), PROPAGATION + 5, interval=0.1,
+                 what="the leecher on node A")
+
+
+def seeder_port(proc):
+    return int([x for x in proc.p.args if x.startswith("--listen-port=")][0].split("=")[1])
 
 
 if __name__ == "__main__":
