@@ -39,6 +39,7 @@
 #include "worker/cluster_answer.hpp"
 #include "worker/cluster_codec.hpp"
 #include "worker/cluster_join.hpp"
+#include "worker/cluster_stopped.hpp"
 #include "worker/cluster_transfers.hpp"
 #include "worker/worker_common.hpp"
 
@@ -171,6 +172,7 @@ class SyncWorker : private JoinEntrySink {
     if (nats_connected() && wall_ms() - shm::acquire_load(status_->last_publish_ms) >= 1000)
       send_message(kClusterHeartbeat, nullptr, 0);
     receive();
+    if (nats_connected()) stopped_.prune(wall_ms());
     if (transfers_) transfers_->step(nats_connected());
     if (resync_wanted_) request_resync();
     if (answerer_->listening()) {
@@ -198,6 +200,7 @@ class SyncWorker : private JoinEntrySink {
         shm::release_store(status_->reconnects, status_->reconnects + 1);
         shm::count(shared_->counters, shm::Counter::cluster_bus_reconnects);
         LOG_INFO("cluster: NATS connection back (%s); sending this node's peers again", url);
+        resend_stopped();
       } else {
         LOG_INFO("cluster: connected to NATS at %s", url);
       }
@@ -233,6 +236,17 @@ class SyncWorker : private JoinEntrySink {
     return true;
   }
 
+  // After a reconnection: the stopped deltas the outage may have swallowed (worker/cluster_stopped.hpp).
+  void resend_stopped() {
+    std::vector<shm::Delta> again = stopped_.all();
+    for (size_t at = 0; at < again.size(); at += kMaxDeltasPerMessage) {
+      size_t n = std::min<size_t>(again.size() - at, kMaxDeltasPerMessage);
+      shm::count(shared_->counters, send_message(kClusterDeltas, again.data() + at, n) ? shm::Counter::cluster_deltas_sent
+                                                                                         : shm::Counter::cluster_deltas_dropped, n);
+    }
+    if (!again.empty()) LOG_INFO("cluster: sent %zu stopped peers of the last outage again", again.size());
+  }
+
   void send_changes() {
     for (uint32_t w = 0; w < cfg_.swarm_workers; w++) {
       shm::SpscRing<shm::Delta> out = shm::cluster_out_ring(base_, g_, w);
@@ -244,6 +258,7 @@ class SyncWorker : private JoinEntrySink {
         out.retire(n);
         avail -= n;
         bool ok = send_message(kClusterDeltas, batch_.data(), n);
+        shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped, stopped_.note(batch_.data(), n, wall_ms()));
         shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, n);
       }
     }
@@ -505,6 +520,7 @@ class SyncWorker : private JoinEntrySink {
   std::vector<uint8_t> buf_;
   std::vector<shm::Delta> batch_, deltas_;
   std::unique_ptr<TransferSync> transfers_;  // with transfers.state_dir
+  StoppedMemory stopped_;
   // join and serve
   std::string snapshot_subject_;
   event* pump_ = nullptr;

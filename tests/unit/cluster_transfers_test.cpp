@@ -1,11 +1,14 @@
-// tests/unit/cluster_transfers_test.cpp — issue 14's deploy transfers on every node without
-// NATS: the transfer message codec (worker/cluster_transfers.hpp: round trip, every refusal).
+// tests/unit/cluster_transfers_test.cpp — the pieces of issue 14's deploy transfers on every node
+// and of the stopped deltas kept across an outage, without NATS: the transfer message codec
+// (worker/cluster_transfers.hpp: round trip, every refusal) and StoppedMemory
+// (worker/cluster_stopped.hpp: keeps only stopped deltas, forgets by age, bounded).
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "worker/cluster_stopped.hpp"
 #include "worker/cluster_transfers.hpp"
 
 namespace shoal::worker {
@@ -55,6 +58,38 @@ TEST(ClusterTransfers, BadMessagesAreRefusedWithAReason) {
   std::vector<uint8_t> tail = good;
   tail.push_back(0);
   refused(tail, "bytes after the header of a remove or ask");
+}
+
+shm::Delta with_flags(uint8_t flags, uint8_t tag) {
+  shm::Delta d{};
+  d.family = 4;
+  d.flags = flags;
+  d.addr[3] = tag;
+  return d;
+}
+
+TEST(StoppedMemory, KeepsStoppedDeltasForTenSecondsOfConnectedTime) {
+  StoppedMemory mem;
+  shm::Delta batch[3] = {with_flags(shm::kDeltaSeeder, 1), with_flags(shm::kDeltaStopped, 2), with_flags(0, 3)};
+  EXPECT_EQ(mem.note(batch, 3, 1000), 0u);
+  ASSERT_EQ(mem.size(), 1u);  // only the stopped one
+  EXPECT_EQ(mem.all()[0].addr[3], 2);
+  mem.prune(1000 + kStoppedKeepMs);  // exactly 10 s: still kept
+  EXPECT_EQ(mem.size(), 1u);
+  shm::Delta later = with_flags(shm::kDeltaStopped, 4);
+  mem.note(&later, 1, 5000);
+  mem.prune(1001 + kStoppedKeepMs);  // the first is older than 10 s, the second is not
+  ASSERT_EQ(mem.size(), 1u);
+  EXPECT_EQ(mem.all()[0].addr[3], 4);
+}
+
+TEST(StoppedMemory, IsBoundedDroppingTheOldest) {
+  StoppedMemory mem;
+  std::vector<shm::Delta> many(kStoppedKeepMax + 5, with_flags(shm::kDeltaStopped, 0));
+  for (size_t i = 0; i < many.size(); i++) many[i].addr[3] = uint8_t(i);
+  EXPECT_EQ(mem.note(many.data(), many.size(), 1), 5u);
+  EXPECT_EQ(mem.size(), kStoppedKeepMax);
+  EXPECT_EQ(mem.all()[0].addr[3], uint8_t(5));
 }
 
 }  // namespace
