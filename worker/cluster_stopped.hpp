@@ -10,7 +10,9 @@
 // older than that are forgotten only while the bus is connected, so everything published during
 // an outage and in the kStoppedKeepMs before it was noticed is kept. After a reconnection the
 // sync worker publishes them again, before its hello (so the resyncs the hello triggers, which
-// send peers that announced again since, come after them). At most kStoppedKeepMax entries (the
+// send peers that announced again since, come after them), and again whenever another node's
+// hello arrives (a node that reconnected after us missed the first resend: core NATS stores
+// nothing for it). At most kStoppedKeepMax entries (the
 // oldest go first, counted as dropped). Applying a stopped twice changes nothing; a peer that
 // announced again on another node within the window is removed there until its next renewal
 // is sent (cluster.renewal_suppression).

@@ -173,6 +173,7 @@ class SyncWorker : private JoinEntrySink {
       send_message(kClusterHeartbeat, nullptr, 0);
     receive();
     if (nats_connected()) stopped_.prune(wall_ms());
+    if (stopped_wanted_ && nats_connected()) resend_stopped();
     if (transfers_) transfers_->step(nats_connected());
     if (resync_wanted_) request_resync();
     if (answerer_->listening()) {
@@ -238,6 +239,7 @@ class SyncWorker : private JoinEntrySink {
 
   // After a reconnection: the stopped deltas the outage may have swallowed (worker/cluster_stopped.hpp).
   void resend_stopped() {
+    stopped_wanted_ = false;
     std::vector<shm::Delta> again = stopped_.all();
     for (size_t at = 0; at < again.size(); at += kMaxDeltasPerMessage) {
       size_t n = std::min<size_t>(again.size() - at, kMaxDeltasPerMessage);
@@ -297,6 +299,7 @@ class SyncWorker : private JoinEntrySink {
     note_node(h, deltas_.size());
     if (h.kind == kClusterHello) {
       resync_wanted_ = true;
+      stopped_wanted_ = true;  // it may have come back after our own reconnection's resend
       return;
     }
     shm::count(shared_->counters, shm::Counter::cluster_deltas_received, deltas_.size());
@@ -521,6 +524,7 @@ class SyncWorker : private JoinEntrySink {
   std::vector<shm::Delta> batch_, deltas_;
   std::unique_ptr<TransferSync> transfers_;  // with transfers.state_dir
   StoppedMemory stopped_;
+  bool stopped_wanted_ = false;  // a hello came: send the kept stopped deltas again
   // join and serve
   std::string snapshot_subject_;
   event* pump_ = nullptr;
