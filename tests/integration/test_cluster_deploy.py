@@ -2,7 +2,8 @@
 nats-server and three shoald nodes on 127.0.0.2, .3 and .4 (test_cluster.py's), started once for
 the class:
 
-  - a deploy transfer registered on node A (`shoalctl transfer add`) is registered on B and C;
+  - a deploy transfer registered on node A (`shoalctl transfer add`) is registered on B and C,
+    and on a fourth node started afterwards;
     peers announce with progress to A and B; `shoalctl transfer show` on C reports the transfer
     with every node's peers (counts, progress, locations); `transfer remove` on B removes it on
     A and C;
@@ -45,16 +46,20 @@ class ClusterDeployTest(TransferCase):
         cls.nodes = []
         try:
             for i, host in enumerate(("127.0.0.2", "127.0.0.3", "127.0.0.4")):
-                n = Node(host, i + 1, cls.nats.url)
-                # Each node its own state_dir; locations: a peer's /24.
-                n.extra += ('transfers:\n{\n  state_dir = "@DIR@/state";\n};\n'
-                            'topology:\n{\n  mode = "prefix";\n};\n')
-                cls.nodes.append(n.start())
+                cls.nodes.append(cls.node(host, i + 1).start())
             for n in cls.nodes:
                 wait_for(lambda: n.ctl_json("show cluster")["nodes_seen"] == 2, 10, what="two other nodes seen")
         except BaseException:
             cls.tearDownClass()
             raise
+
+    @classmethod
+    def node(cls, host, node_id):
+        n = Node(host, node_id, cls.nats.url)
+        # Each node its own state_dir; locations: a peer's /24.
+        n.extra += ('transfers:\n{\n  state_dir = "@DIR@/state";\n};\n'
+                    'topology:\n{\n  mode = "prefix";\n};\n')
+        return n
 
     @classmethod
     def tearDownClass(cls):
@@ -82,6 +87,9 @@ class ClusterDeployTest(TransferCase):
             wait_for(lambda: ih.hex() in self.registered(n), PROPAGATION, interval=0.05,
                      what="the transfer registered on %s" % n.host)
             self.assertIn("cluster: transfer %s (deploy.bin) registered (by another node)" % ih.hex(), n.log())
+        # A node that starts later asks for the transfers when it connects.
+        with self.node("127.0.0.5", 4) as d:
+            wait_for(lambda: ih.hex() in self.registered(d), PROPAGATION, interval=0.05, what="the transfer on a new node")
         # The socket workers of A and B know it (progress from `left` needs its length).
         for n in (a, b):
             wait_for(lambda: "registered transfers published: 1" in n.log(), 5, what="the transfer published on %s" % n.host)
