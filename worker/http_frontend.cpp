@@ -54,7 +54,7 @@ HttpFrontend::HttpFrontend(event_base* base, const conf::Config& cfg, RequestPat
   by_evcon_.reserve(max_conns_);
   bool want_tls = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return l.tls; });
   bool want_plain = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return !l.tls; });
-  if (want_tls) tls_ = std::make_unique<TlsContext>(cfg.https_certificate, cfg.https_private_key);
+  if (want_tls) tls_ = std::make_unique<TlsContext>(cfg.https_certificate, cfg.https_private_key, cfg.https_ciphersuites);
   if (want_plain) http_ = make_server(&plain_arg_);
   if (want_tls) https_ = make_server(&tls_arg_);
   fresh_ev_ = event_new(base, -1, 0, &on_fresh_cb, this);
