@@ -92,6 +92,8 @@ struct Config {
   std::vector<ListenAddress> https_listen;   // default 0.0.0.0:6970 and [::]:6970 (TCP)
   std::string https_certificate;             // PEM certificate chain file
   std::string https_private_key;             // PEM private key file
+  std::string https_ciphersuites =           // TLS 1.3 suites, the server's order of preference (https, wss)
+      "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
 
   // WebTorrent tracker over WebSocket (issue 10): ws:// plain, wss:// over TLS with the https
   // certificate. Limits are per socket worker or per connection as named.

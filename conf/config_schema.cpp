@@ -301,6 +301,11 @@ const Row kRows[] = {
   {.spec = {"https.private_key", "string", 0, 4095, "\"\"",
             "PEM private key file of the certificate. Re-read on SIGHUP."},
    .string_field = &Config::https_private_key},
+  {.spec = {"https.ciphersuites", "string", 1, 1023,
+            "\"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384\"",
+            "TLS 1.3 cipher suites for https and wss, in the server's order of preference; a client "
+            "that lists ChaCha20-Poly1305 first gets it."},
+   .string_field = &Config::https_ciphersuites},
   {.spec = {"ws.enabled", "bool", 0, 1, "false",
             "Serve the WebTorrent tracker over WebSocket (ws://host:port/announce): announces with "
             "WebRTC offers, answers relayed back, scrape."},

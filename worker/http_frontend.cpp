@@ -60,7 +60,7 @@ HttpFrontend::HttpFrontend(event_base* base, const conf::Config& cfg, RequestPat
   resume_.reserve(64);
   dirty_.reserve(256);
   bool want_tls = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return l.tls; });
-  if (want_tls) tls_ = std::make_unique<TlsContext>(cfg.https_certificate, cfg.https_private_key);
+  if (want_tls) tls_ = std::make_unique<TlsContext>(cfg.https_certificate, cfg.https_private_key, cfg.https_ciphersuites);
   sweep_ev_ = event_new(base, -1, EV_PERSIST, &on_sweep_cb, this);
   resume_ev_ = evtimer_new(base, &on_resume_cb, this);
   event_add(sweep_ev_, &kSweepEvery);

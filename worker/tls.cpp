@@ -47,12 +47,17 @@ bool fail(std::string* why, const char* setting, const std::string& path, const 
 }
 
 // Applies the protocol and cipher policy; false (with *why) if OpenSSL refuses it.
-bool apply_policy(SSL_CTX* ctx, std::string* why) {
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+bool apply_policy(SSL_CTX* ctx, const std::string& ciphersuites, std::string* why) {
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                               SSL_OP_PRIORITIZE_CHACHA);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // idle keep-alive connections hold no buffers
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
       SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
     if (why) *why = "TLS policy: " + openssl_error();
+    return false;
+  }
+  if (SSL_CTX_set_ciphersuites(ctx, ciphersuites.c_str()) != 1) {
+    if (why) *why = "https.ciphersuites \"" + ciphersuites + "\": no TLS 1.3 suite OpenSSL knows (" + openssl_error() + ")";
     return false;
   }
   return true;
@@ -81,14 +86,14 @@ bool load_files(SSL_CTX* ctx, const std::string& cert, const std::string& key, s
 }  // namespace
 
 SSL_CTX* tls_make_server_context(const std::string& certificate, const std::string& private_key,
-                                 std::string* why) {
+                                 std::string* why, const std::string& ciphersuites) {
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) {
     if (why) *why = "SSL_CTX_new: " + openssl_error();
     return nullptr;
   }
-  if (!apply_policy(ctx, why) || !load_files(ctx, certificate, private_key, why)) {
+  if (!apply_policy(ctx, ciphersuites, why) || !load_files(ctx, certificate, private_key, why)) {
     SSL_CTX_free(ctx);
     ERR_clear_error();
     return nullptr;
@@ -99,16 +104,16 @@ SSL_CTX* tls_make_server_context(const std::string& certificate, const std::stri
 std::string tls_check_config(const conf::Config& cfg) {
   if (!cfg.https_enabled && !cfg.wss_enabled) return "";
   std::string why;
-  SSL_CTX* ctx = tls_make_server_context(cfg.https_certificate, cfg.https_private_key, &why);
+  SSL_CTX* ctx = tls_make_server_context(cfg.https_certificate, cfg.https_private_key, &why, cfg.https_ciphersuites);
   if (!ctx) return why;
   SSL_CTX_free(ctx);
   return "";
 }
 
-TlsContext::TlsContext(std::string certificate, std::string private_key)
-    : certificate_(std::move(certificate)), private_key_(std::move(private_key)) {
+TlsContext::TlsContext(std::string certificate, std::string private_key, std::string ciphersuites)
+    : certificate_(std::move(certificate)), private_key_(std::move(private_key)), ciphersuites_(std::move(ciphersuites)) {
   std::string why;
-  ctx_ = tls_make_server_context(certificate_, private_key_, &why);
+  ctx_ = tls_make_server_context(certificate_, private_key_, &why, ciphersuites_);
   if (!ctx_) throw std::runtime_error(why);
 }
 
@@ -117,7 +122,7 @@ TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 SSL* TlsContext::new_ssl() { return SSL_new(ctx_); }
 
 bool TlsContext::reload(std::string* why) {
-  SSL_CTX* fresh = tls_make_server_context(certificate_, private_key_, why);
+  SSL_CTX* fresh = tls_make_server_context(certificate_, private_key_, why, ciphersuites_);
   if (!fresh) return false;
   SSL_CTX_free(ctx_);  // drops our reference; open connections' SSL objects hold their own
   ctx_ = fresh;

@@ -1,5 +1,5 @@
 // worker/ws_frontend.cpp — WebSocket connections of the WebTorrent front-end (see
-// ws_frontend.hpp): accept (with the ws.max_connections cap), TLS (OpenSSL on the socket), the
+// ws_frontend.hpp): accept (with the ws.max_connections cap), TLS (worker/tls_stream.hpp), the
 // opening handshake, frames, output cap, timeouts, close handshake, and the stopped announces a
 // closing connection owes its swarms. Messages: ws_messages.cpp.
 //
@@ -11,11 +11,12 @@
 // relayed offers and answers, close frames) is appended to the connection's buffer and written
 // once per loop pass, by a flush event made active when the first connection has something to
 // say (libevent runs it after the I/O events already due in that pass); a write that would
-// block waits for the socket's next write event.
+// block waits for the socket's next write event. Over TLS the socket I/O stays ours: one recv()
+// feeds OpenSSL every record it brought, and the pass's frames are encrypted into the
+// connection's ciphertext buffer and leave with one send() (TlsStream).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -68,7 +69,7 @@ WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* p
       max_conns_(raise_fd_limit(cfg.ws_max_connections)),
       accept_limiter_(cfg.ws_per_source_accept_rate, cfg.ws_per_source_accept_burst) {
   bool want_tls = std::any_of(listeners.begin(), listeners.end(), [](const TcpListener& l) { return l.tls; });
-  if (want_tls) tls_ = std::make_unique<TlsContext>(cfg.https_certificate, cfg.https_private_key);
+  if (want_tls) tls_ = std::make_unique<TlsContext>(cfg.https_certificate, cfg.https_private_key, cfg.https_ciphersuites);
   for (const TcpListener& l : listeners) {
     evconnlistener* ln = evconnlistener_new(base, &on_accept, this, LEV_OPT_CLOSE_ON_EXEC, 0, l.fd);
     if (!ln) throw std::runtime_error("evconnlistener_new failed for a WebSocket listener");
@@ -79,6 +80,7 @@ WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* p
   event_add(sweep_, &kSweepEvery);
   flush_ev_ = event_new(base, -1, 0, &on_flush, this);
   read_buf_.resize(kReadBuffer);
+  if (tls_) plain_buf_.resize(kReadBuffer);
   if (tls_) {
     hup_ = evsignal_new(base, SIGHUP, &on_hup, this);
     event_add(hup_, nullptr);
@@ -92,7 +94,7 @@ WsFrontend::~WsFrontend() {
   for (evconnlistener* ln : listeners_) evconnlistener_free(ln);  // the fds stay with the supervisor's copies
   for (auto& [token, c] : conns_) {
     event_free(c->ev);
-    if (c->ssl) SSL_free(c->ssl);
+    c->tls_io.reset();
     close(c->fd);
   }
   if (hup_) event_free(hup_);
@@ -140,8 +142,8 @@ void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
     close(fd);
     return;
   }
-  SSL* ssl = nullptr;
-  if (tls && (ssl = tls_->new_ssl()) == nullptr) {
+  std::unique_ptr<TlsStream> tls_io;
+  if (tls && !(tls_io = std::make_unique<TlsStream>(tls_->new_ssl()))->ssl()) {
     close(fd);
     shm::count(counters_, shm::Counter::ws_connections_refused);
     return;
@@ -153,14 +155,8 @@ void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
   c->owner = this;
   c->token = next_token_++;
   c->fd = fd;
-  c->ssl = ssl;
+  c->tls_io = std::move(tls_io);
   c->tls = tls;
-  if (ssl) {
-    SSL_set_fd(ssl, fd);
-    SSL_set_accept_state(ssl);
-    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_set_read_ahead(ssl, 1);  // one read() for many records, not two (header, body) per record
-  }
   c->family = family;
   std::memcpy(c->addr, addr, 16);
   c->port = port;
@@ -171,7 +167,7 @@ void WsFrontend::accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls) {
   c->ev = event_new(base_, fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, &on_io, c.get());
   if (!c->ev || event_add(c->ev, nullptr) != 0) {
     if (c->ev) event_free(c->ev);
-    if (ssl) SSL_free(ssl);
+    c->tls_io.reset();
     close(fd);
     shm::count(counters_, shm::Counter::ws_connections_refused);
     return;
@@ -196,51 +192,37 @@ void WsFrontend::on_io(evutil_socket_t, short what, void* arg) {
   auto* c = static_cast<WsConn*>(arg);
   WsFrontend* self = c->owner;
   // An error or hang-up comes as both; the read finds it. Write readiness matters only to a
-  // connection whose last write would have blocked (or to the TLS handshake, which reads too).
-  if ((what & EV_READ) || (c->ssl && !c->tls_ready)) {
-    if (!self->read_conn(c)) return;
-  }
-  if ((what & EV_WRITE) && !c->session->output().empty() && !c->dirty) self->flush_conn(c);
+  // connection whose last write would have blocked.
+  if ((what & EV_READ) && !self->read_conn(c)) return;
+  if ((what & EV_WRITE) && has_output(c) && !c->dirty) self->flush_conn(c);
+}
+
+bool WsFrontend::has_output(const WsConn* c) {
+  return !c->session->output().empty() || (c->tls_io && !c->tls_io->pending_out().empty());
 }
 
 bool WsFrontend::read_conn(WsConn* c) {
-  if (c->ssl && !c->tls_ready) {
-    ERR_clear_error();
-    int r = SSL_do_handshake(c->ssl);
-    if (r != 1) {
-      int e = SSL_get_error(c->ssl, r);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return true;
-      shm::count(counters_, shm::Counter::ws_handshake_failures);
-      free_conn(c);
-      return false;
-    }
-    c->tls_ready = true;
-  }
   char* buf = read_buf_.data();
   bool eof = false;
   for (;;) {
-    ssize_t n;
-    if (c->ssl) {
-      ERR_clear_error();
-      int r = SSL_read(c->ssl, buf, int(read_buf_.size()));
-      if (r <= 0) {
-        int e = SSL_get_error(c->ssl, r);
-        eof = !(e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE);
-        break;
-      }
-      n = r;
-    } else {
-      n = recv(c->fd, buf, read_buf_.size(), 0);
-      if (n <= 0) {
-        eof = n == 0 || (errno != EAGAIN && errno != EINTR);
-        break;
-      }
+    ssize_t n = recv(c->fd, buf, read_buf_.size(), 0);
+    if (n <= 0) {
+      eof = n == 0 || (errno != EAGAIN && errno != EINTR);
+      break;
     }
-    read_bytes(c, buf, size_t(n));
-    // A plain socket that filled less than the buffer is empty now (edge-triggered: new bytes
-    // bring a new event); OpenSSL may hold decrypted bytes, so TLS reads until it would block.
-    if (!c->ssl && size_t(n) < read_buf_.size()) break;
+    if (c->tls_io) {
+      if (!read_tls(c, buf, size_t(n))) {
+        eof = true;
+        break;
+      }
+    } else {
+      read_bytes(c, buf, size_t(n));
+    }
+    // A read that filled less than the buffer left the socket empty (edge-triggered: new bytes
+    // bring a new event). TLS too: the records it brought are all decrypted above.
+    if (size_t(n) < read_buf_.size()) break;
   }
+  if (c->tls_io && !c->tls_io->pending_out().empty()) mark_dirty(c);  // handshake, tickets
   if (relay_) relay_->flush();
   path_->flush();
   if (eof) {  // the client's FIN, a reset or a TLS error: the connection is over
@@ -249,6 +231,17 @@ bool WsFrontend::read_conn(WsConn* c) {
     return false;
   }
   return true;
+}
+
+bool WsFrontend::read_tls(WsConn* c, const char* data, size_t n) {
+  TlsStream& t = *c->tls_io;
+  t.begin_input(data, n);
+  TlsStream::Status st = t.handshake();
+  size_t got = 0;
+  while (st == TlsStream::Status::ok && (st = t.read(plain_buf_.data(), plain_buf_.size(), &got)) == TlsStream::Status::ok)
+    read_bytes(c, plain_buf_.data(), got);
+  t.end_input();
+  return st != TlsStream::Status::closed;
 }
 
 void WsFrontend::read_bytes(WsConn* c, char* data, size_t n) {
@@ -282,6 +275,7 @@ void WsFrontend::read_handshake(WsConn* c, std::string_view bytes) {
 void WsFrontend::on_message(void* conn, std::string_view text) {
   auto* c = static_cast<WsConn*>(conn);
   if (c->state != WsConn::State::open) return;
+  if (c->tls_io && !c->tls_io->busy()) c->tls_io->set_busy(true);  // keeps its TLS buffers while it talks
   shm::count(c->owner->counters_, shm::Counter::ws_messages_in);
   c->owner->handle_message(c, text);
 }
@@ -331,36 +325,37 @@ void WsFrontend::on_flush(evutil_socket_t, short, void* arg) {
 }
 
 bool WsFrontend::flush_conn(WsConn* c) {
-  if (c->ssl && !c->tls_ready) return true;  // after the TLS handshake
+  TlsStream* t = c->tls_io.get();
   for (;;) {
     std::string_view out = c->session->output();
-    if (out.empty()) break;
-    ssize_t n;
-    if (c->ssl) {
-      size_t len = c->tls_retry ? c->tls_retry : out.size();
-      ERR_clear_error();
-      int r = SSL_write(c->ssl, out.data(), int(std::min<size_t>(len, INT32_MAX)));
-      if (r <= 0) {
-        int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-          c->tls_retry = len;
-          return true;  // the rest at the next write event
+    if (t) {
+      // Every frame waiting is encrypted into the connection's ciphertext, sent below with
+      // the handshake's or tickets' bytes in one send(); while ciphertext is still waiting
+      // for the socket, frames stay framed (the "not reading" cap counts them).
+      if (t->ready() && !out.empty() && t->pending_out().empty()) {
+        if (!t->write(out)) {
+          free_conn(c);
+          return false;
         }
-        free_conn(c);
-        return false;
+        shm::count(counters_, shm::Counter::ws_bytes_out, uint64_t(out.size()));
+        c->session->consume_output(out.size());
       }
-      c->tls_retry = 0;
-      n = r;
-    } else {
-      n = send(c->fd, out.data(), out.size(), MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) return true;  // the rest at the next write event
-        free_conn(c);
-        return false;
-      }
+      out = t->pending_out();
     }
-    shm::count(counters_, shm::Counter::ws_bytes_out, uint64_t(n));
-    c->session->consume_output(size_t(n));
+    if (out.empty()) break;
+    ssize_t n = send(c->fd, out.data(), out.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return true;  // the rest at the next write event
+      free_conn(c);
+      return false;
+    }
+    if (t) {
+      t->consume_out(size_t(n));
+    } else {
+      shm::count(counters_, shm::Counter::ws_bytes_out, uint64_t(n));
+      c->session->consume_output(size_t(n));
+    }
+    if (size_t(n) < out.size()) return true;  // the socket is full: the rest at the next write event
   }
   maybe_finish(c);
   return true;
@@ -380,7 +375,7 @@ void WsFrontend::start_close(WsConn* c, uint16_t code, std::string_view reason) 
 // A closing connection's output is out: it may be finished now.
 void WsFrontend::maybe_finish(WsConn* c) {
   if (c->state != WsConn::State::closing || c->half_closed) return;
-  if (!c->session->output().empty()) return;
+  if (has_output(c)) return;
   if (c->framed && !c->session->done()) return;  // waiting for the client's close frame
   c->half_closed = true;
   shutdown(c->fd, SHUT_WR);
@@ -391,7 +386,7 @@ void WsFrontend::maybe_finish(WsConn* c) {
 void WsFrontend::free_conn(WsConn* c) {
   leave_swarms(c);
   event_free(c->ev);
-  if (c->ssl) SSL_free(c->ssl);
+  c->tls_io.reset();
   close(c->fd);
   shm::count(counters_, shm::Counter::ws_connections_closed);
   auto held = per_source_.find(c->source);
@@ -463,6 +458,7 @@ void WsFrontend::on_sweep(evutil_socket_t, short, void* arg) {
       idle.push_back(c);
     else if (c->state == WsConn::State::open && now - c->last_ms > kReleaseIdleMs && c->session->release_if_idle()) {
       released++;
+      if (c->tls_io) c->tls_io->set_busy(false);
       // Its empty tables give their capacity back too (an idle connection holds no buffers).
       if (c->pending.empty()) std::vector<WsConn::Pending>().swap(c->pending);
       if (d.empty()) std::vector<WsConn::Delivered>().swap(d);

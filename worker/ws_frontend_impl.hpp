@@ -15,6 +15,7 @@
 
 #include "worker/source_limiter.hpp"
 #include "worker/tls.hpp"
+#include "worker/tls_stream.hpp"
 #include "worker/webtorrent_codec.hpp"
 #include "worker/ws_frontend.hpp"
 #include "worker/ws_session.hpp"
@@ -59,14 +60,12 @@ struct WsConn {
   uint32_t token = 0;
   int fd = -1;
   event* ev = nullptr;   // EV_READ | EV_WRITE | EV_ET | EV_PERSIST: added once, never changed
-  SSL* ssl = nullptr;    // wss
+  std::unique_ptr<TlsStream> tls_io;  // wss: OpenSSL between the socket and the frames
   State state = State::handshake;
   bool tls = false;
-  bool tls_ready = false;    // wss: the TLS handshake has finished
   bool framed = false;       // the opening handshake succeeded: bytes are frames from now on
   bool dirty = false;        // in the front-end's list of connections with output to write
   bool half_closed = false;  // closing: our side is shut down, waiting for the client's FIN
-  size_t tls_retry = 0;      // wss: length of an SSL_write to repeat (OpenSSL wants the same)
   uint8_t family = 4;  // of the client address
   uint8_t addr[16] = {};
   uint16_t port = 0;   // host order
@@ -117,6 +116,11 @@ class WsFrontend final : public WsFrontendApi {
   void mark_dirty(WsConn* c);
   // Writes c's output until done or EAGAIN; false if the connection was freed.
   bool flush_conn(WsConn* c);
+  // Whether c has bytes to write: frames, or (wss) ciphertext.
+  static bool has_output(const WsConn* c);
+  // wss: decrypts the n bytes just received and reads what they hold; false on a TLS error or
+  // the client's close_notify.
+  bool read_tls(WsConn* c, const char* data, size_t n);
   // Starts the close handshake (code per RFC 6455 7.4.1); the connection is freed once its
   // output is written or after kCloseGraceMs.
   void start_close(WsConn* c, uint16_t code, std::string_view reason);
@@ -157,6 +161,7 @@ class WsFrontend final : public WsFrontendApi {
   event* flush_ev_ = nullptr;       // made active when a connection has output: runs after the pass's I/O
   std::vector<uint32_t> dirty_;     // tokens of connections with output to write
   std::vector<char> read_buf_;      // every connection reads into this one buffer
+  std::vector<char> plain_buf_;     // wss: what TLS decrypts from read_buf_
   std::string msg_;                 // the message being encoded (reused: no allocation per message)
   std::unordered_map<uint32_t, std::unique_ptr<WsConn>> conns_;
   uint32_t next_token_ = 1;
