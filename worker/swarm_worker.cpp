@@ -70,6 +70,7 @@ class SwarmWorker final : public DeltaGuard {
     purge_ = evtimer_new(loop->base(), &on_purge, this);
     live_.control = shared_->control;
     live_.socket_workers = shared_->geometry.socket_workers;
+    cluster_.set_liveness(&live_);
     seen_generation_.assign(live_.socket_workers, 0);
     timeval every{long(ctx.config->cleanup_interval), 0};
     event_add(expire_, &every);
@@ -364,6 +365,7 @@ class SwarmWorker final : public DeltaGuard {
     in.addr = rq.peer_addr;  // the connection's address
     in.gate = gate_.enabled() ? &gate_ : nullptr;
     shm::WsAnnounceResult r = part_->announce_webtorrent(in, reinterpret_cast<shm::WsTarget*>(out->peers), live_);
+    cluster_.on_ws_announce(in, r);
     out->status = r.status;
     out->seeders = r.seeders;
     out->leechers = r.leechers;
