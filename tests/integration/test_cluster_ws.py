@@ -9,10 +9,13 @@ and three shoald nodes (127.0.0.2/.3/.4, test_cluster.py's Node) with the WebSoc
     node 3 joins after it. Forged answers across nodes are never relayed: an offer_id b never
     received, the right offer answered to the wrong to_peer_id, c answering an offer it never
     received (in its own name and in b's), and a replay of b's valid answer;
-  - a connection closed on node 2 leaves the swarm on node 3 (its stopped is replicated).
+  - a connection closed on node 2 leaves the swarm on node 3 (its stopped is replicated);
+  - kill -9 of node 2: its WebTorrent peer stays on the other nodes until peer_ttl (20 s here),
+    then it is gone and no offer goes to it.
 Every wait is bounded; node scripts carry their own timeouts; processes are stopped by PID.
 """
 import os
+import signal
 import sys
 import time
 import unittest
@@ -32,13 +35,20 @@ from webtorrent import announce, answer, b2s, counts, msgs, offer, RawWs  # noqa
 REPLICATED = BATCH_DELAY_MS / 1000.0 + 0.5
 
 
+PEER_TTL = 20  # short, for the dead-node case: tracker.peer_ttl's smallest value
+
+
 class WsNode(Node):
-    """A cluster node with the WebSocket tracker on 127.0.0.1:<its own port>."""
+    """A cluster node with the WebSocket tracker on 127.0.0.1:<its own port>; peers expire
+    PEER_TTL s after they were last heard of (renewals sent every 5 s, sweep every second)."""
 
     def __init__(self, host, node_id, nats_url):
         super().__init__(host, node_id, nats_url)
         self.ws_port = free_tcp_port_both()
-        self.extra += wt.ws_config(self.ws_port)
+        self.extra += wt.ws_config(self.ws_port, announce_interval=10)
+        self.extra = self.extra.replace("batch_delay = %d;" % BATCH_DELAY_MS,
+                                        "batch_delay = %d;\n  renewal_suppression = 5;" % BATCH_DELAY_MS)
+        self.tracker_opts.update({"announce_interval": 10, "peer_ttl": PEER_TTL, "cleanup_interval": 1})
 
     def ws_url(self, path="/announce"):
         return "ws://127.0.0.1:%d%s" % (self.ws_port, path)
@@ -204,6 +214,37 @@ class ClusterWsTest(unittest.TestCase):
         self.assertEqual(self.scrape_on(n3, h, (0, 1)), (0, 1), "x's close on node 2 reached node 3")
         self.assertEqual(self.scrape_on(n1, h, (0, 1)), (0, 1), "and node 1")
         s.result()
+
+    def test_a_dead_nodes_webtorrent_peers_expire_on_the_others(self):
+        """kill -9 of every process of node 2: its peer stays on nodes 1 and 3 (nobody said
+        stopped) until PEER_TTL has passed since they last heard of it, then it is gone there
+        and no longer offered."""
+        n1, n2, n3 = self.nodes
+        h = ih("dead-node")
+        s = RawWs().open("x", n2.ws_url()).send("x", announce(h, pid("dead", "x"))).wait(
+            "x", match={"action": "announce"}).pause("joined").start(timeout=20)
+        self.addCleanup(s.close)
+        s.pause()
+        heard = time.monotonic()
+        self.assertEqual(self.scrape_on(n3, h, (0, 1)), (0, 1), "x on node 3")
+        pids = n2.all_pids()
+        for p in pids:  # the supervisor first: nobody restarts the workers
+            os.kill(p, signal.SIGKILL)
+        wait_for(lambda: not n2.alive(), 5, what="node 2 gone")
+        s.close()
+        for n in (n1, n3):
+            self.assertEqual(self.scrape_on(n, h, (0, 1), timeout=0), (0, 1), "kept on %s right after the kill" % n.host)
+        left = PEER_TTL + 5 - (time.monotonic() - heard)
+        for n in (n1, n3):
+            self.assertEqual(self.scrape_on(n, h, (0, 0), timeout=max(1.0, left)), (0, 0),
+                             "x expired on %s within peer_ttl + 5 s" % n.host)
+        self.assertGreaterEqual(time.monotonic() - heard, PEER_TTL - 1, "gone by expiry, not earlier")
+        # An offer on node 1 now finds nobody: none goes to the dead node.
+        res = RawWs().open("y", n1.ws_url()).send("y", announce(h, pid("dead", "y"), offers=[offer(ih("o"))])).wait(
+            "y", match={"action": "announce"}).sleep(0.3).run(10)
+        self.assertTrue(res["ok"], res)
+        n1.wait_counter("ws_offers_relayed", lambda v: v == 0)
+        self.assertEqual(n1.relay()["offers_sent"], 0)
 
 
 if __name__ == "__main__":
