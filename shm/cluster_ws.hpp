@@ -17,6 +17,11 @@
 //   join_age_s       token of the connection in that socket process
 //
 // Packing keeps one ring type, one ring order and the poison guard for both kinds of deltas.
+//
+// Flag kDeltaWsGone (WebTorrent deltas only): the socket process (origin, slot, generation) is
+// gone (it died or was replaced), and every WebTorrent peer held by one of its connections with
+// it; info_hash and peer_id are zero. The holding node's sync worker sends it when it sees the
+// slot's active process change; every swarm worker of the receiving nodes gets it.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -37,7 +42,10 @@ struct WsDelta {
   uint16_t origin;      // node holding the connection (0: this node)
 };
 
+inline constexpr uint8_t kDeltaWsGone = 0x10;
+
 inline bool is_ws_delta(const Delta& d) { return d.family == kFamilyWebTorrent; }
+inline bool is_ws_gone(const Delta& d) { return is_ws_delta(d) && (d.flags & kDeltaWsGone); }
 
 inline void pack_ws_delta(const WsDelta& w, Delta* d) {
   *d = Delta{};

@@ -149,6 +149,12 @@ class WsLiveness {
   // The ring set (0 or 1) of socket slot `slot`'s process of `generation` if that process is
   // the slot's live one, else -1 (it died or was replaced: its connections are gone).
   virtual int ring_set(uint8_t slot, uint32_t generation) const = 0;
+  // Cluster (issue 14): true when node `node` said that its socket process (slot, generation's
+  // low 16 bits) is gone, so another node's WebTorrent peers held there are dead too.
+  virtual bool remote_gone(uint16_t node, uint8_t slot, uint16_t generation) const {
+    (void)node, (void)slot, (void)generation;
+    return false;
+  }
 };
 
 // One WebTorrent announce (action "announce" over WS/WSS). event as shm::Event; seeder = left

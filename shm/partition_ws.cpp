@@ -154,6 +154,12 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
     uint32_t pos = i < nl ? i : i - nl;
     if (list == at.list && pos == at.pos) continue;  // the asker
     const PeerWs* p = ws_at(op.r, t, list, pos);
+    if (is_remote(*p) && live.remote_gone(uint16_t(p->generation >> 16), p->slot, uint16_t(p->generation))) {
+      bool known = false;  // its node said that connection's process is gone
+      for (uint32_t d = 0; d < dead && !known; ++d) known = std::memcmp(dead_keys[d], p->key, 16) == 0;
+      if (!known && dead < kMaxDeadRemoved) std::memcpy(dead_keys[dead++], p->key, 16);
+      continue;
+    }
     if (is_remote(*p)) {  // held by another node: the offer goes there (alive until it expires)
       picked[got] = i;
       WsTarget& w = targets_out[got++];

@@ -145,6 +145,12 @@ bool ClusterLink::apply_incoming(uint32_t now, uint32_t budget, DeltaGuard& guar
       else refused++;
       continue;
     }
+    if (shm::is_ws_gone(d)) {
+      shm::WsDelta w = shm::unpack_ws_delta(d);
+      if (on_gone_) on_gone_(w.origin, w.slot, w.generation);
+      applied++;
+      continue;
+    }
     uint8_t st = !shm::is_ws_delta(d) ? part_->apply_remote(remote_input(d, now))
                  : live_                ? apply_ws_delta(*part_, d, now, *live_)
                                         : uint8_t(shm::ResponseStatus::bad_request);

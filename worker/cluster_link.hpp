@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 
 #include "conf/config.hpp"
 #include "shm/cluster_segment.hpp"
@@ -82,8 +83,14 @@ class ClusterLink {
   // change as a WebTorrent delta (shm/cluster_ws.hpp) under the same suppression rule.
   void on_ws_announce(const shm::WsAnnounceInput& in, const shm::WsAnnounceResult& r);
   // The liveness of this node's socket processes, for other nodes' WebTorrent deltas (a peer_id
-  // held by a live connection here keeps it). Must outlive the link; set before apply_incoming.
-  void set_liveness(const shm::WsLiveness* live) { live_ = live; }
+  // held by a live connection here keeps it), and what to do when another node says one of its
+  // socket processes is gone (shm::kDeltaWsGone: node, slot, generation's low 16 bits). Must
+  // outlive the link; set before apply_incoming.
+  using GoneFn = std::function<void(uint16_t node, uint8_t slot, uint16_t generation)>;
+  void set_liveness(const shm::WsLiveness* live, GoneFn on_gone) {
+    live_ = live;
+    on_gone_ = std::move(on_gone);
+  }
   // Publishes what on_announce and the resync queued (one release store). Once per batch.
   void flush();
   // Applies up to `budget` deltas of the in ring at `now`; true when more are waiting.
@@ -103,6 +110,7 @@ class ClusterLink {
   shm::Partition* part_ = nullptr;
   shm::CounterBlock* counters_ = nullptr;
   const shm::WsLiveness* live_ = nullptr;
+  GoneFn on_gone_;
   shm::SpscRing<shm::Delta> out_, in_;
   shm::ClusterChannelControl* control_ = nullptr;
   uint64_t queued_ = 0;  // written, not yet published

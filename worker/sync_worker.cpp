@@ -177,6 +177,7 @@ class SyncWorker : private JoinEntrySink {
 
   void tick() {
     watch_bus();
+    watch_socket_processes();
     send_changes();
     // Liveness for the other nodes' `show cluster` (and their first sight of a node that
     // connected before them): a heartbeat after a second without any other message.
@@ -303,14 +304,17 @@ class SyncWorker : private JoinEntrySink {
     }
     shm::count(shared_->counters, shm::Counter::cluster_deltas_received, deltas_.size());
     uint64_t key = shared_->control->control.partition_key;
-    for (const shm::Delta& d : deltas_) {
-      uint32_t w = partition_of(d.info_hash, cfg_.swarm_workers, key);
+    auto route = [&](const shm::Delta& d, uint32_t w) {
       shm::SpscRing<shm::Delta> in = shm::cluster_in_ring(base_, g_, w);
-      if (in.free_slots() <= queued[w]) {
-        shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped);
+      if (in.free_slots() <= queued[w]) return shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped);
+      *in.slot_for_write(queued[w]++) = d;
+    };
+    for (const shm::Delta& d : deltas_) {
+      if (shm::is_ws_gone(d)) {  // a socket process of that node: every partition may hold its peers
+        for (uint32_t w = 0; w < cfg_.swarm_workers; w++) route(d, w);
         continue;
       }
-      *in.slot_for_write(queued[w]++) = d;
+      route(d, partition_of(d.info_hash, cfg_.swarm_workers, key));
     }
   }
 
@@ -340,6 +344,33 @@ class SyncWorker : private JoinEntrySink {
     row.deltas += deltas;
     std::memset(row.name, 0, sizeof row.name);
     std::memcpy(row.name, h.name.data(), std::min(h.name.size(), sizeof row.name - 1));
+  }
+
+  // WebTorrent (relay_ set): when a socket slot's active process changes, the old one's
+  // connections are gone; the other nodes hear it (kDeltaWsGone) and drop the WebTorrent peers
+  // they hold of it instead of offering them until they expire.
+  void watch_socket_processes() {
+    if (!relay_) return;
+    uint32_t n = shared_->geometry.socket_workers;
+    bool first = seen_socket_gen_.empty();
+    seen_socket_gen_.resize(n, 0);
+    gone_batch_.clear();
+    for (uint32_t s = 0; s < n; s++) {
+      uint32_t g = shm::load_u32(shared_->control->socket_sets[s].active_generation);
+      if (g == seen_socket_gen_[s]) continue;
+      if (!first && seen_socket_gen_[s] != 0) {
+        shm::WsDelta w{};
+        w.flags = shm::kDeltaWsGone;
+        w.slot = uint8_t(s);
+        w.generation = uint16_t(seen_socket_gen_[s]);
+        gone_batch_.emplace_back();
+        shm::pack_ws_delta(w, &gone_batch_.back());
+      }
+      seen_socket_gen_[s] = g;
+    }
+    if (gone_batch_.empty()) return;
+    bool ok = send_message(kClusterWsDeltas, gone_batch_.data(), gone_batch_.size());
+    shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, gone_batch_.size());
   }
 
   // Asks every swarm worker to queue this node's own peers again.
@@ -520,7 +551,8 @@ class SyncWorker : private JoinEntrySink {
   bool publish_failing_ = false;
   uint32_t bad_logged_ = 0;
   std::vector<uint8_t> buf_;
-  std::vector<shm::Delta> batch_, ws_batch_, deltas_;
+  std::vector<shm::Delta> batch_, ws_batch_, gone_batch_, deltas_;
+  std::vector<uint32_t> seen_socket_gen_;  // per socket slot: the active generation last seen
   // WebTorrent offers and answers across nodes (ws or wss on), polled every kRelayPollMs
   ClusterRelay* relay_ = nullptr;
   event* relay_tick_ = nullptr;

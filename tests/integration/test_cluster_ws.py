@@ -10,6 +10,7 @@ and three shoald nodes (127.0.0.2/.3/.4, test_cluster.py's Node) with the WebSoc
     received, the right offer answered to the wrong to_peer_id, c answering an offer it never
     received (in its own name and in b's), and a replay of b's valid answer;
   - a connection closed on node 2 leaves the swarm on node 3 (its stopped is replicated);
+  - kill -9 of node 2's socket worker: its peer leaves nodes 1 and 3 at once (not at peer_ttl);
   - kill -9 of node 2: its WebTorrent peer stays on the other nodes until peer_ttl (20 s here),
     then it is gone and no offer goes to it.
 Every wait is bounded; node scripts carry their own timeouts; processes are stopped by PID.
@@ -214,6 +215,24 @@ class ClusterWsTest(unittest.TestCase):
         self.assertEqual(self.scrape_on(n3, h, (0, 1)), (0, 1), "x's close on node 2 reached node 3")
         self.assertEqual(self.scrape_on(n1, h, (0, 1)), (0, 1), "and node 1")
         s.result()
+
+    def test_a_killed_socket_worker_takes_its_peers_off_every_node(self):
+        """kill -9 of node 2's socket worker: its connection's peer leaves node 2 (the purge of
+        issue 10) and, well before peer_ttl, nodes 1 and 3 (node 2 says the process is gone)."""
+        n1, n2, n3 = self.nodes
+        h = ih("killed-socket")
+        s = RawWs().open("x", n2.ws_url()).send("x", announce(h, pid("killed", "x"))).wait(
+            "x", match={"action": "announce"}).pause("joined").start(timeout=20)
+        self.addCleanup(s.close)
+        s.pause()
+        self.assertEqual(self.scrape_on(n3, h, (0, 1)), (0, 1), "x on node 3")
+        old = n2.kill_worker("socket", 0)
+        t0 = time.monotonic()
+        n2.wait_worker_replaced("socket", 0, old)
+        for n in (n1, n3):
+            self.assertEqual(self.scrape_on(n, h, (0, 0), timeout=3.0), (0, 0), "x gone from %s" % n.host)
+        self.assertLess(time.monotonic() - t0, PEER_TTL / 2, "by node 2's word, not by expiry")
+        s.close()
 
     def test_a_dead_nodes_webtorrent_peers_expire_on_the_others(self):
         """kill -9 of every process of node 2: its peer stays on nodes 1 and 3 (nobody said

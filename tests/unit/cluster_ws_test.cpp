@@ -211,8 +211,12 @@ TEST(ClusterRelayMessage, EveryRefusal) {
 
 struct FakeLive final : shm::WsLiveness {
   uint32_t live_gen[4] = {7, 7, 7, 7};
+  uint16_t gone_node = 0;  // with slot 3, generation 0xbeef (ws_delta's): said gone
   int ring_set(uint8_t slot, uint32_t generation) const override {
     return slot < 4 && live_gen[slot] == generation ? 1 : -1;
+  }
+  bool remote_gone(uint16_t node, uint8_t slot, uint16_t generation) const override {
+    return node == gone_node && slot == 3 && generation == 0xbeef;
   }
 };
 
@@ -331,6 +335,49 @@ TEST_F(RemoteWs, CompletedCountsOncePerPeerAcrossNodes) {
   EXPECT_EQ(part.scrape_webtorrent(hash.data()).completed, 1u) << "the same peer, sent again from another node";
   ASSERT_EQ(remote(3, shm::kDeltaSeeder | shm::kDeltaCounted, 5), 0);
   EXPECT_EQ(part.scrape_webtorrent(hash.data()).completed, 1u) << "counted elsewhere before: not again";
+}
+
+TEST_F(RemoteWs, PeersOfASocketProcessItsNodeSaidGoneAreNeverOfferedAndArePurged) {
+  ASSERT_EQ(remote(2, 0, 5), 0);
+  ASSERT_EQ(remote(3, 0, 6), 0);  // same slot and generation, another node
+  ASSERT_EQ(remote(4, 0, 5), 0);
+  live.gone_node = 5;
+  ann(1, 0, 11, false, shm::Event::none, 0);
+  // Purge pass (as the swarm worker runs it): node 5's two peers go, node 6's stays.
+  part.expire_step(101, 3600, 1000, &live, true);
+  part.expire_step(101, 3600, 1000, &live, true);
+  EXPECT_EQ(part.scrape_webtorrent(hash.data()).leechers, 2u);
+  shm::WsAnnounceResult r = ann(1, 0, 11);
+  ASSERT_EQ(r.target_count, 1);
+  EXPECT_EQ(targets[0].node, 6);
+  // Before any purge, an announce never hands them out and removes those it meets.
+  ASSERT_EQ(remote(2, 0, 5), 0);
+  for (int i = 0; i < 20; i++) {
+    r = ann(1, 0, 11);
+    for (uint16_t k = 0; k < r.target_count; k++) EXPECT_NE(targets[k].node, 5);
+  }
+  EXPECT_EQ(part.scrape_webtorrent(hash.data()).leechers, 2u) << "met and removed";
+  EXPECT_EQ(part.validate(), "");
+}
+
+TEST(ClusterWsDelta, TheGoneFlagPassesOnlyWebTorrentRecords) {
+  shm::WsDelta w{};
+  w.flags = shm::kDeltaWsGone;
+  w.slot = 1;
+  w.generation = 3;
+  std::vector<shm::Delta> in(1);
+  shm::pack_ws_delta(w, &in[0]);
+  std::vector<uint8_t> buf;
+  worker::encode_cluster_message(header(worker::kClusterWsDeltas), in.data(), 1, &buf);
+  worker::ClusterHeader h;
+  std::vector<shm::Delta> out;
+  std::string why;
+  ASSERT_TRUE(worker::decode_cluster_message(buf.data(), buf.size(), &h, &out, &why)) << why;
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(shm::is_ws_gone(out[0]));
+  EXPECT_EQ(shm::unpack_ws_delta(out[0]).origin, 9);
+  buf[worker::kClusterHeaderBytes + 6 + 40] = 0x20;
+  EXPECT_FALSE(worker::decode_cluster_message(buf.data(), buf.size(), &h, &out, &why));
 }
 
 TEST_F(RemoteWs, NodeZeroAndAFullPartitionChangeNothing) {
