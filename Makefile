@@ -25,10 +25,10 @@ TEST_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard tools/*.cpp)
 TOOLS     := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
 
-.PHONY: all deps node-deps test unit integration check-sanitize fuzz run clean install bench lint lint-man
+.PHONY: layout-test all deps node-deps test unit integration check-sanitize fuzz run clean install bench lint lint-man
 # Keep object files of tools (intermediate in the pattern chain) so a second make rebuilds nothing.
 .SECONDARY:
-all: $(BUILD)/shoald $(BUILD)/unit_tests $(TOOLS)
+all: $(BUILD)/shoald $(BUILD)/unit_tests $(TOOLS) $(BUILD)/layout-test/shoald
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -69,6 +69,21 @@ $(BUILD)/libshoal.a: $(LIB_OBJS)
 
 $(BUILD)/shoald: $(BUILD)/obj/supervisor/main.o $(BUILD)/libshoal.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+# The layout-test shoald (tests/integration/test_snapshot.py): the same program with another shm
+# layout version (SHM_LAYOUT_TEST_BUMP added to it), as after an upgrade that changed the layout.
+# Only shm/layout_version.cpp is compiled again; linked before libshoal.a, its kLayoutVersion
+# replaces the archive's (a second link, no second build of the library).
+SHM_LAYOUT_TEST_BUMP ?= 1
+$(BUILD)/obj/layout-test/layout_version.o: shm/layout_version.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -DSHOAL_SHM_LAYOUT_TEST_BUMP=$(SHM_LAYOUT_TEST_BUMP) -c $< -o $@
+
+$(BUILD)/layout-test/shoald: $(BUILD)/obj/supervisor/main.o $(BUILD)/obj/layout-test/layout_version.o $(BUILD)/libshoal.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+layout-test: $(BUILD)/layout-test/shoald
 
 # ws_load's messages are tested against shoald's codec (tests/unit/ws_load_messages_test.cpp).
 $(BUILD)/unit_tests: $(TEST_OBJS) $(BUILD)/libshoal.a $(BUILD)/obj/tools/ws/wt_messages.o
@@ -159,4 +174,4 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/obj/supervisor/main.d $(TOOL_SRCS:tools/%.cpp=$(BUILD)/obj/tools/%.d)
+-include $(BUILD)/obj/layout-test/layout_version.d $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/obj/supervisor/main.d $(TOOL_SRCS:tools/%.cpp=$(BUILD)/obj/tools/%.d)

@@ -13,6 +13,11 @@
 //               from its own clients; single producer the swarm worker, consumer the sync worker
 //     in ring   SpscRing<Delta> (sync worker → swarm worker): other nodes' changes to apply
 //               without a reply; producer the sync worker, consumer the swarm worker
+//   transfer out ring  SpscRing<TransferNotice>, kTransferNoticeSlots: deploy transfers this
+//               node's operator registered or removed; producer the supervisor, consumer the
+//               sync worker (which publishes them: worker/cluster_transfers.hpp)
+//   transfer in ring   SpscRing<TransferNotice>: other nodes' registrations and removals;
+//               producer the sync worker, consumer the supervisor
 // A full out ring drops the delta and counts it (cluster_deltas_dropped): a swarm worker never
 // waits for the bus. A full in ring likewise (the sync worker counts it). Both sides survive the
 // other's crash: ring head and tail live here, and the consumer of a ring retires entries only
@@ -60,6 +65,20 @@ struct Delta {
   uint32_t join_age_s;
 };
 static_assert(sizeof(Delta) == 52 && offsetof(Delta, port_be) == 36 && kShmSafe<Delta>);
+
+// A deploy transfer registered or removed on some node (replicated registrations:
+// docs/cluster.md "Deploy transfers"). 24 B. info_hash: 20 raw bytes. op: kTransferNoticeAdd (the
+// .torrent is <state_dir>/<hex>.torrent on the out ring, <state_dir>/.cluster-in/<hex>.torrent on
+// the in ring) or kTransferNoticeRemove.
+inline constexpr uint8_t kTransferNoticeAdd = 1;
+inline constexpr uint8_t kTransferNoticeRemove = 2;
+inline constexpr uint32_t kTransferNoticeSlots = 256;
+struct TransferNotice {
+  uint8_t info_hash[20];
+  uint8_t op;
+  uint8_t reserved[3];
+};
+static_assert(sizeof(TransferNotice) == 24 && kShmSafe<TransferNotice>);
 
 // Bus states (ClusterStatus::bus_state).
 enum class BusState : uint32_t { starting = 0, connecting = 1, connected = 2, reconnecting = 3, closed = 4 };
@@ -186,7 +205,10 @@ struct ClusterGeometry {
   size_t channel_offset(uint32_t w) const { return align(status_offset() + sizeof(ClusterStatus)) + size_t(w) * channel_bytes(); }
   size_t out_ring_offset(uint32_t w) const { return channel_offset(w) + sizeof(ClusterChannelControl); }
   size_t in_ring_offset(uint32_t w) const { return out_ring_offset(w) + ring_bytes_each(); }
-  size_t segment_bytes() const { return channel_offset(swarm_workers); }
+  size_t transfer_ring_bytes() const { return align(ring_bytes(kTransferNoticeSlots, sizeof(TransferNotice))); }
+  size_t transfer_out_offset() const { return channel_offset(swarm_workers); }
+  size_t transfer_in_offset() const { return transfer_out_offset() + transfer_ring_bytes(); }
+  size_t segment_bytes() const { return transfer_in_offset() + transfer_ring_bytes(); }
 };
 
 inline ClusterStatus* cluster_status(void* base, const ClusterGeometry& g) {
@@ -200,6 +222,12 @@ inline SpscRing<Delta> cluster_out_ring(void* base, const ClusterGeometry& g, ui
 }
 inline SpscRing<Delta> cluster_in_ring(void* base, const ClusterGeometry& g, uint32_t w) {
   return SpscRing<Delta>(static_cast<char*>(base) + g.in_ring_offset(w));
+}
+inline SpscRing<TransferNotice> cluster_transfer_out_ring(void* base, const ClusterGeometry& g) {
+  return SpscRing<TransferNotice>(static_cast<char*>(base) + g.transfer_out_offset());
+}
+inline SpscRing<TransferNotice> cluster_transfer_in_ring(void* base, const ClusterGeometry& g) {
+  return SpscRing<TransferNotice>(static_cast<char*>(base) + g.transfer_in_offset());
 }
 
 }  // namespace shoal::shm

@@ -1,6 +1,6 @@
 // shm/layout.hpp — the header every shared-memory segment starts with.
 // Types and static_asserts only. Every process checks magic, layout version and kind before
-// trusting anything else in a segment (shm/segment.cpp). Bump kLayoutVersion whenever any shm
+// trusting anything else in a segment (shm/segment.cpp). Bump kLayoutVersion (shm/layout_version.cpp) whenever any shm
 // struct changes size, offset or meaning: a process never attaches to another layout.
 #pragma once
 #include <atomic>
@@ -11,7 +11,11 @@
 namespace shoal::shm {
 
 inline constexpr uint64_t kMagic = 0x67657320616f6873ull;  // "shoa seg" little-endian
-inline constexpr uint32_t kLayoutVersion = 7;  // 6: connection-id keys in the control segment; 7: the sync worker's slot (issue 14)
+// The layout version this binary writes into and requires of every segment. Its value and its
+// history are in shm/layout_version.cpp (one object: a bump recompiles one file), where the test
+// build `make layout-test` adds SHOAL_SHM_LAYOUT_TEST_BUMP: a shoald that refuses the normal
+// build's shared memory (tests/integration/test_snapshot.py).
+extern const uint32_t kLayoutVersion;
 
 // A word of a segment shared with other processes, read with acquire / written with release
 // ordering (the publication protocols of the access, topology and transfers segments).

@@ -91,6 +91,8 @@ void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t cl
       shm::SpscRing<shm::Delta>::init(static_cast<char*>(set->cluster.base()) + g.out_ring_offset(w), g.slots);
       shm::SpscRing<shm::Delta>::init(static_cast<char*>(set->cluster.base()) + g.in_ring_offset(w), g.slots);
     }
+    shm::SpscRing<shm::TransferNotice>::init(static_cast<char*>(set->cluster.base()) + g.transfer_out_offset(), shm::kTransferNoticeSlots);
+    shm::SpscRing<shm::TransferNotice>::init(static_cast<char*>(set->cluster.base()) + g.transfer_in_offset(), shm::kTransferNoticeSlots);
   } else {
     shm::Segment::unlink(shm::cluster_segment_name(cfg.shm_name));
   }

@@ -23,6 +23,7 @@
 #include <stdexcept>
 
 #include "shm/clock.hpp"
+#include "supervisor/cluster_transfers.hpp"
 #include "supervisor/conn_id_keys.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/admin_http.hpp"
@@ -117,7 +118,11 @@ Supervisor::Supervisor(const conf::Config& cfg, SegmentSet segments, std::vector
     transfers_->set_on_change([this](const uint8_t* info_hash, bool added) {
       request_transfers_publish(base_, cfg_, segments_, transfer_entries());
       if (!added) progress_->drop_swarm(info_hash);  // "transfer remove also drops its swarm"
+      if (cluster_transfers_) cluster_transfers_->local_change(info_hash, added);
     });
+    if (cfg.cluster_enabled)  // registrations and removals reach every node (docs/cluster.md)
+      cluster_transfers_ = std::make_unique<ClusterTransferLink>(
+          transfers_.get(), base_, segments_.cluster.base(), shm::ClusterGeometry{cfg.swarm_workers, cfg.cluster_ring_slots});
   }
   if (!cfg.admin_listen.empty()) {
     admin_ = std::make_unique<AdminHttp>(base_, transfers_.get(), cfg.admin_listen, progress_.get());
@@ -158,6 +163,7 @@ std::vector<shm::TransferEntry> Supervisor::transfer_entries() {
 }
 
 Supervisor::~Supervisor() {
+  cluster_transfers_.reset();
   progress_.reset();
   stats_.reset();
   metrics_.reset();

@@ -28,6 +28,7 @@ class MetricsHttp;
 class TransferStore;
 class TransferProgressPoller;
 class AdminHttp;
+class ClusterTransferLink;
 class SystemProcessOps;
 
 class Supervisor {
@@ -85,6 +86,7 @@ class Supervisor {
   std::unique_ptr<MetricsHttp> metrics_;
   std::unique_ptr<TransferStore> transfers_;  // null when transfers.state_dir is ""
   std::unique_ptr<TransferProgressPoller> progress_;  // with transfers_
+  std::unique_ptr<ClusterTransferLink> cluster_transfers_;  // with transfers_ on a cluster node
   std::map<std::string, uint32_t> transfer_slots_;  // raw info_hash → stats slot
   uint32_t next_slot_ = 0;
   std::unique_ptr<AdminHttp> admin_;

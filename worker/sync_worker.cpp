@@ -44,6 +44,8 @@
 #include "worker/cluster_codec.hpp"
 #include "worker/cluster_join.hpp"
 #include "worker/cluster_relay.hpp"
+#include "worker/cluster_stopped.hpp"
+#include "worker/cluster_transfers.hpp"
 #include "worker/worker_common.hpp"
 
 namespace shoal::worker {
@@ -102,6 +104,7 @@ class SyncWorker : private JoinEntrySink {
     event_free(tick_);
     event_free(pump_);
     delete receiver_;
+    transfers_.reset();  // its subscription before the connection
     if (inbox_sub_) natsSubscription_Destroy(inbox_sub_);
     answerer_.reset();  // its subscription before the connection
     if (sub_) natsSubscription_Destroy(sub_);
@@ -155,6 +158,10 @@ class SyncWorker : private JoinEntrySink {
       LOG_ERROR("cluster: cannot subscribe to %s: %s", subject_.c_str(), natsStatus_GetText(c));
       return false;
     }
+    if (!cfg_.transfers_state_dir.empty()) {  // deploy transfers on every node (worker/cluster_transfers.hpp)
+      transfers_ = std::make_unique<TransferSync>(cfg_, base_, header_.node_id, shared_->counters);
+      if (!transfers_->subscribe(nc_)) return false;
+    }
     LOG_INFO("cluster: node %u (%s), %zu NATS servers, subject %s, batch delay %u ms", cfg_.cluster_node_id,
              header_.name.c_str(), urls.size(), subject_.c_str(), cfg_.cluster_batch_delay_ms);
     if (relay_ && !relay_->listen(nc_)) return false;
@@ -184,6 +191,9 @@ class SyncWorker : private JoinEntrySink {
     if (nats_connected() && wall_ms() - shm::acquire_load(status_->last_publish_ms) >= 1000)
       send_message(kClusterHeartbeat, nullptr, 0);
     receive();
+    if (nats_connected()) stopped_.prune(wall_ms());
+    if (stopped_wanted_ && nats_connected()) resend_stopped();
+    if (transfers_) transfers_->step(nats_connected());
     if (resync_wanted_) request_resync();
     if (answerer_->listening()) {
       answerer_->poll_requests();
@@ -210,6 +220,7 @@ class SyncWorker : private JoinEntrySink {
         shm::release_store(status_->reconnects, status_->reconnects + 1);
         shm::count(shared_->counters, shm::Counter::cluster_bus_reconnects);
         LOG_INFO("cluster: NATS connection back (%s); sending this node's peers again", url);
+        resend_stopped();
       } else {
         LOG_INFO("cluster: connected to NATS at %s", url);
       }
@@ -219,6 +230,7 @@ class SyncWorker : private JoinEntrySink {
       // fill would be dropped there). If the join ends without a snapshot, the hello follows.
       send_message(joining_ ? kClusterHeartbeat : kClusterHello, nullptr, 0);
       resync_wanted_ = true;  // what the other nodes missed of ours while we were away
+      if (transfers_) transfers_->on_connected();
     } else {
       std::memset(status_->connected_url, 0, sizeof status_->connected_url);
       LOG_WARN("cluster: NATS connection %s; every node keeps serving the swarms it has, changes are buffered "
@@ -244,6 +256,18 @@ class SyncWorker : private JoinEntrySink {
     return true;
   }
 
+  // After a reconnection: the stopped deltas the outage may have swallowed (worker/cluster_stopped.hpp).
+  void resend_stopped() {
+    stopped_wanted_ = false;
+    std::vector<shm::Delta> again = stopped_.all();
+    for (size_t at = 0; at < again.size(); at += kMaxDeltasPerMessage) {
+      size_t n = std::min<size_t>(again.size() - at, kMaxDeltasPerMessage);
+      shm::count(shared_->counters, send_message(kClusterDeltas, again.data() + at, n) ? shm::Counter::cluster_deltas_sent
+                                                                                         : shm::Counter::cluster_deltas_dropped, n);
+    }
+    if (!again.empty()) LOG_INFO("cluster: sent %zu stopped peers of the last outage again", again.size());
+  }
+
   void send_changes() {
     for (uint32_t w = 0; w < cfg_.swarm_workers; w++) {
       shm::SpscRing<shm::Delta> out = shm::cluster_out_ring(base_, g_, w);
@@ -257,6 +281,8 @@ class SyncWorker : private JoinEntrySink {
         avail -= n;
         if (!batch_.empty()) {
           bool ok = send_message(kClusterDeltas, batch_.data(), batch_.size());
+          // BitTorrent stopped deltas only: WebTorrent peers lost in an outage expire (docs/cluster.md)
+          shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped, stopped_.note(batch_.data(), batch_.size(), wall_ms()));
           shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, batch_.size());
         }
         if (!ws_batch_.empty()) {
@@ -300,6 +326,7 @@ class SyncWorker : private JoinEntrySink {
     note_node(h, deltas_.size());
     if (h.kind == kClusterHello) {
       resync_wanted_ = true;
+      stopped_wanted_ = true;  // it may have come back after our own reconnection's resend
       return;
     }
     shm::count(shared_->counters, shm::Counter::cluster_deltas_received, deltas_.size());
@@ -556,6 +583,9 @@ class SyncWorker : private JoinEntrySink {
   // WebTorrent offers and answers across nodes (ws or wss on), polled every kRelayPollMs
   ClusterRelay* relay_ = nullptr;
   event* relay_tick_ = nullptr;
+  std::unique_ptr<TransferSync> transfers_;  // with transfers.state_dir
+  StoppedMemory stopped_;
+  bool stopped_wanted_ = false;  // a hello came: send the kept stopped deltas again
   // join and serve
   std::string snapshot_subject_;
   event* pump_ = nullptr;

@@ -8,6 +8,8 @@ shared memory and stats socket.
   - `completed` is counted once per peer across the cluster;
   - kill -9 of every process of node A: B and C still return A's peers;
   - kill -STOP of nats-server: every node keeps answering; after kill -CONT the nodes converge;
+  - a `stopped` handed to a stopped nats-server that is then killed (lost) reaches B and C once
+    A has reconnected to a new server (A keeps recent stopped deltas and sends them again);
   - a node whose NATS server is down when it starts serves anyway and says so;
   - joining: node B restarted with new shared memory while A holds 2,000 peers is not ready
     (show workers, wait-ready, metrics) until it has loaded a live node's snapshot, and the
@@ -43,9 +45,18 @@ class NatsServer:
         self.port = harness.free_tcp_port()
         self.dir = tempfile.mkdtemp(prefix="shoal-nats-")
         self.log = open(os.path.join(self.dir, "nats.log"), "wb")
+        self._start()
+
+    def _start(self):
         self.proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port)],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         harness.wait_for(self._listening, 10, what="nats-server to listen")
+
+    def kill_and_restart(self):
+        """SIGKILL (what it had received but not handled is lost), then a new one on the same port."""
+        self.signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._start()
 
     def _listening(self):
         if self.proc.poll() is not None:
@@ -264,6 +275,29 @@ class ClusterTest(unittest.TestCase):
             for i in range(3):  # each node's own peers of the stop reached the other nodes
                 self.wait_peer(n, ih, ("127.0.0.15", 7100 + i), timeout=15)
         self.assertGreater(a.ctl_json("show cluster")["bus"]["reconnects"], 0)
+
+    def test_a_stopped_lost_with_a_dead_nats_server_reaches_the_other_nodes_after_the_reconnection(self):
+        a, b, c = self.nodes
+        ih = harness.info_hash("cluster", "stopped-lost")
+        peer = ("127.0.0.17", 7300)
+        with client(a, peer[0]) as x:
+            x.announce(ih, peer[1], left=1000, event=bep15.EVENT_STARTED)
+        for n in (b, c):
+            self.wait_peer(n, ih, peer)
+        # The server stops: A's client notices only when its pings go unanswered (about 2 s), so
+        # it hands the stopped to the dead connection; the server dies with it unread.
+        sent = a.counters().get("cluster_deltas_sent", 0)
+        self.nats.signal(signal.SIGSTOP)
+        with client(a, peer[0]) as x:
+            x.announce(ih, peer[1], left=1000, event=bep15.EVENT_STOPPED)
+        wait_for(lambda: a.counters().get("cluster_deltas_sent", 0) > sent, 5, what="A to publish the stopped")
+        time.sleep(0.3)
+        self.assertEqual(a.ctl_json("show cluster")["bus"]["state"], "connected", "A noticed the outage too early")
+        self.assertIn(peer, b.peers_of(ih), "B cannot have heard it")
+        self.nats.kill_and_restart()
+        for n in (b, c):  # A sends it again after its reconnection
+            self.wait_peer(n, ih, peer, present=False, timeout=15)
+        wait_for(lambda: "sent 1 stopped peers of the last outage again" in a.log(), 5, what="A's log line")
 
 
 class NoBusAtStartTest(unittest.TestCase):

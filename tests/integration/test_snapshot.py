@@ -1,7 +1,10 @@
-"""Swarm snapshots (issue 14): `shoalctl snapshot save FILE` writes every swarm, a shoald whose
-shared memory is new (here --fresh, as after an upgrade to another shm layout) loads it from
-tracker.snapshot_load before it reports ready, and clients see the same swarms: the same peers
-in announce replies, the same scrape counts, the same `shoalctl show torrent`. A damaged
+"""Swarm snapshots (issue 14): `shoalctl snapshot save FILE` writes every swarm; a shoald built
+with another shm layout version (build/layout-test/shoald, Makefile `layout-test`: an upgrade that
+changed the layout) refuses the shared memory the first one left, starts fresh, loads the snapshot
+from tracker.snapshot_load before it reports ready, and clients see the same swarms: the same
+peers in announce replies, the same scrape counts, the same `shoalctl show torrent`, the same
+locations of a deploy transfer's peers (topology groups, progress). WebTorrent peers are live
+connections: no snapshot carries them. A damaged
 snapshot file stops shoald (exit 1) with the path and the reason, and `shoald -t` says the same;
 a missing one starts empty."""
 import os
@@ -15,6 +18,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import bep15  # noqa: E402
 import harness  # noqa: E402
+from test_deploy import make_torrent  # noqa: E402
 
 SHOALD = harness.SHOALD
 
@@ -35,8 +39,36 @@ class SnapshotTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def daemon(self):
-        return harness.Shoald(swarm_workers=2, tracker={"snapshot_load": '"%s"' % self.path})
+    def daemon(self, binary=None):
+        # Topology mode "prefix": a peer's location is its /24; a registered transfer (state_dir
+        # outlives the daemons) has a progress per peer from its `left`.
+        extra = ('topology:\n{\n  mode = "prefix";\n};\n'
+                 'transfers:\n{\n  state_dir = "%s";\n};\n' % os.path.join(self.tmp, "state"))
+        d = harness.Shoald(swarm_workers=2, tracker={"snapshot_load": '"%s"' % self.path}, extra=extra)
+        d.binary = binary or harness.SHOALD
+        return d
+
+    def fill_transfer(self, d):
+        """Registers a deploy transfer of 40,000 bytes and announces 5 peers from two /24s: on
+        127.0.1.x a seeder and two at 25% and 75%, on 127.0.2.x one at 50% and one at 0%."""
+        path, ih = make_torrent(self.tmp, "deploy", 40000)
+        rc, out = d.ctl("transfer", "add", path)
+        self.assertEqual(rc, 0, out)
+        for host, left in (("127.0.1.1", 0), ("127.0.1.2", 30000), ("127.0.1.3", 10000),
+                           ("127.0.2.1", 20000), ("127.0.2.2", 40000)):
+            with d.client(source=host) as c:
+                c.announce(ih, port=7000, left=left, event=bep15.EVENT_STARTED, numwant=0)
+        return ih
+
+    def locations(self, d, ih):
+        """`transfer show`'s locations once the progress poller has seen all 5 peers."""
+        got = {}
+
+        def polled():
+            got["deploy"] = d.ctl_json("transfer", "show", ih.hex()).get("deploy") or {}
+            return sum(l["hosts"] for l in got["deploy"].get("locations", [])) == 5
+        harness.wait_for(polled, 10, what="the transfer's 5 peers in `transfer show`")
+        return got["deploy"]["locations"]
 
     def fill(self, d):
         """Announces a few swarms: IPv4 and IPv6 peers, leechers and seeders (some completed).
@@ -78,31 +110,41 @@ class SnapshotTest(unittest.TestCase):
             self.assertEqual(d.ctl_json("show", "info")["snapshot"]["load"]["state"][:8], "missing:")
             hashes = self.fill(d)
             before = self.view(d, hashes)
+            deploy = self.fill_transfer(d)
+            locations = self.locations(d, deploy)
+            # Two locations ("group N", N from the /24), by hosts: 127.0.1.x then 127.0.2.x.
+            self.assertEqual([(l["hosts"], l["seeders"], l["progress"]) for l in locations], [(3, 1, 66.7), (2, 0, 25.0)])
+            self.assertNotEqual(locations[0]["location"], locations[1]["location"])
             # The last swarm: 23 IPv4 peers (8 seeders, which completed) and 5 IPv6 leechers.
             _, _, peers4, peers6, counts, listed = before[hashes[5].hex()]
             self.assertEqual((len(peers4), len(peers6), counts, len(listed)), (23, 5, (8, 20, 8), 28))
             rc, out = d.ctl("snapshot", "save", self.path)
             self.assertEqual(rc, 0, out)
-            total = sum(3 + 4 * i + i for i in range(6))
-            self.assertIn("torrents: 6\n", out)
+            total = sum(3 + 4 * i + i for i in range(6)) + 5
+            self.assertIn("torrents: 7\n", out)
             self.assertIn("peers: %d\n" % total, out)
             self.assertIn("file: %s\n" % self.path, out)
-            self.assertEqual([n for n in os.listdir(self.tmp)], ["snapshot"], "the temporary file was left")
+            self.assertEqual(sorted(n for n in os.listdir(self.tmp) if not n.startswith("deploy")), ["snapshot", "state"],
+                             "the temporary file was left")
             self.assertEqual(os.stat(self.path).st_mode & 0o777, 0o600)
-            # Stop and remove the shared memory (`shoald --remove-shm`): the next start has new
-            # partitions, as after an upgrade to another shm layout.
+            # Stop, leaving the shared memory; start the shoald of the next layout version on it.
             self.assertEqual(d.stop(), 0)
-            rc, out = run_shoald(["--remove-shm", "-c", d.conf_path])
-            self.assertEqual(rc, 0, out)
-            again = self.daemon()
+            self.assertTrue(os.access(harness.LAYOUT_TEST_SHOALD, os.X_OK),
+                            "%s is not built (make layout-test)" % harness.LAYOUT_TEST_SHOALD)
+            again = self.daemon(harness.LAYOUT_TEST_SHOALD)
             again.port, again.shm_name = d.port, d.shm_name
             with again:
                 log = again.log()
-                self.assertIn("loading the snapshot %s (6 torrents, %d peers" % (self.path, total), log)
+                old = int(run_shoald(["-V"])[1].split()[-1])
+                self.assertEqual(again.ctl_json("show", "info")["layout_version"], old + 1)
+                self.assertIn("cannot re-attach the shared memory a previous shoald left (/%s-control: layout version %d, "
+                              "this binary uses %d); starting fresh" % (d.shm_name, old, old + 1), log)
+                self.assertIn("loading the snapshot %s (7 torrents, %d peers" % (self.path, total), log)
                 self.assertRegex(log, r"partition 0 loaded the snapshot .*; 0 peers skipped")
                 info = again.ctl_json("show", "info")["snapshot"]["load"]
                 self.assertEqual((info["state"], info["torrents"], info["peers"], info["skipped_expired"]),
-                                 ("loaded", 6, total, 0))
+                                 ("loaded", 7, total, 0))
+                self.assertEqual(self.locations(again, deploy), locations)
                 after = self.view(again, hashes)
                 for h in hashes:
                     self.assertEqual(after[h.hex()], before[h.hex()], "swarm %s differs after the load" % h.hex())

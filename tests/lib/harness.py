@@ -31,6 +31,8 @@ import bep15  # noqa: E402
 SHOALD = os.environ.get("SHOALD", os.path.join(REPO, "build", "shoald"))
 SHM_INSPECT = os.environ.get("SHM_INSPECT", os.path.join(os.path.dirname(SHOALD), "shm_inspect"))
 SHOALCTL = os.environ.get("SHOALCTL", os.path.join(os.path.dirname(SHOALD), "shoalctl"))
+# The same shoald with another shm layout version (Makefile `layout-test`), as after an upgrade.
+LAYOUT_TEST_SHOALD = os.environ.get("LAYOUT_TEST_SHOALD", os.path.join(os.path.dirname(SHOALD), "layout-test", "shoald"))
 KEEP = bool(os.environ.get("SHOAL_KEEP"))
 
 _counter = itertools.count(1)
@@ -190,6 +192,7 @@ class Shoald:
         self.udp_opts = {}    # more settings of the udp group, e.g. {"recv_buffer": 1 << 20}
         self.host4 = "127.0.0.1"  # IPv4 listen address (another 127.0.0.x for a second node)
         self.wrapper = []     # command before shoald, e.g. as_user("nobody") (exec's shoald: same pid)
+        self.binary = SHOALD  # the shoald to start (e.g. LAYOUT_TEST_SHOALD)
         self.proc = None
         self.dir = None
         self.port = None
@@ -258,8 +261,8 @@ class Shoald:
 
     # lifecycle -------------------------------------------------------------------------
     def start(self):
-        if not os.access(SHOALD, os.X_OK):
-            raise ShoaldError("shoald binary not found or not executable: %s" % SHOALD)
+        if not os.access(self.binary, os.X_OK):
+            raise ShoaldError("shoald binary not found or not executable: %s" % self.binary)
         self.dir = tempfile.mkdtemp(prefix="shoaltest-")
         if self.wrapper:
             os.chmod(self.dir, 0o755)  # another user must read the config
@@ -271,7 +274,7 @@ class Shoald:
             f.write(self.config_text())
         self._log_file = open(self.log_path, "ab")  # O_APPEND: every writer adds at the end
         # Same process group as the test, so run_tests.py can reap everything on a hard timeout.
-        self.proc = subprocess.Popen(self.wrapper + [SHOALD, "-c", self.conf_path] + self.args, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.wrapper + [self.binary, "-c", self.conf_path] + self.args, stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
                                      cwd=self.dir, env=self.env)
         _live.append(self)

@@ -1,0 +1,204 @@
+// worker/cluster_transfers.cpp — see cluster_transfers.hpp.
+#include "worker/cluster_transfers.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "supervisor/log.hpp"
+#include "supervisor/torrent_file.hpp"
+#include "supervisor/transfer_store.hpp"
+
+namespace shoal::worker {
+
+namespace {
+
+constexpr char kMagic[4] = {'S', 'H', 'T', 'F'};
+
+bool write_all(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= size_t(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_transfer_message(uint8_t op, uint16_t node_id, const uint8_t* info_hash,
+                                             const std::string& torrent) {
+  std::vector<uint8_t> m(kTransferMsgHeaderBytes + torrent.size(), 0);
+  std::memcpy(m.data(), kMagic, 4);
+  m[4] = kTransferMsgVersion;
+  m[5] = op;
+  m[6] = uint8_t(node_id >> 8);
+  m[7] = uint8_t(node_id);
+  if (info_hash) std::memcpy(m.data() + 8, info_hash, 20);
+  if (!torrent.empty()) std::memcpy(m.data() + kTransferMsgHeaderBytes, torrent.data(), torrent.size());
+  return m;
+}
+
+bool decode_transfer_message(const uint8_t* data, size_t len, TransferMessage* m, std::string* why) {
+  if (len < kTransferMsgHeaderBytes) return *why = "shorter than the 28-byte header", false;
+  if (std::memcmp(data, kMagic, 4) != 0) return *why = "bad magic", false;
+  if (data[4] != kTransferMsgVersion) return *why = "version " + std::to_string(data[4]) + " is not supported", false;
+  m->op = data[5];
+  m->node_id = uint16_t(data[6] << 8 | data[7]);
+  std::memcpy(m->info_hash, data + 8, 20);
+  size_t rest = len - kTransferMsgHeaderBytes;
+  if (m->node_id == 0) return *why = "node_id 0", false;
+  if (m->op == kTransferMsgAdd) {
+    if (rest == 0) return *why = "an add without a .torrent", false;
+    if (rest > supervisor::kMaxTorrentFileBytes) return *why = "a .torrent over 16 MiB", false;
+    m->torrent = data + kTransferMsgHeaderBytes;
+    m->torrent_len = rest;
+    return true;
+  }
+  if (m->op != kTransferMsgRemove && m->op != kTransferMsgAsk) return *why = "unknown op " + std::to_string(m->op), false;
+  if (rest != 0) return *why = "bytes after the header of a remove or ask", false;
+  m->torrent = nullptr;
+  m->torrent_len = 0;
+  return true;
+}
+
+TransferSync::TransferSync(const conf::Config& cfg, void* cluster_base, uint16_t node_id, shm::CounterBlock* counters)
+    : cfg_(cfg), node_id_(node_id), counters_(counters) {
+  shm::ClusterGeometry g{cfg.swarm_workers, cfg.cluster_ring_slots};
+  out_ = shm::cluster_transfer_out_ring(cluster_base, g);
+  in_ = shm::cluster_transfer_in_ring(cluster_base, g);
+  subject_ = cfg.cluster_subject + ".transfers";
+  state_dir_ = cfg.transfers_state_dir;
+  spool_ = state_dir_ + "/.cluster-in";
+  if (mkdir(spool_.c_str(), 0750) != 0 && errno != EEXIST)
+    LOG_ERROR("cluster: cannot create %s: %s (other nodes' transfers cannot be registered here)", spool_.c_str(),
+              strerror(errno));
+}
+
+TransferSync::~TransferSync() {
+  if (sub_) natsSubscription_Destroy(sub_);
+}
+
+bool TransferSync::subscribe(natsConnection* nc) {
+  nc_ = nc;
+  natsStatus s = natsConnection_SubscribeSync(&sub_, nc_, subject_.c_str());
+  if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub_, 4096, 256 << 20);
+  if (s != NATS_OK) {
+    LOG_ERROR("cluster: cannot subscribe to %s: %s", subject_.c_str(), natsStatus_GetText(s));
+    return false;
+  }
+  return true;
+}
+
+bool TransferSync::publish(const std::vector<uint8_t>& msg) {
+  int64_t max = natsConnection_GetMaxPayload(nc_);
+  if (max > 0 && int64_t(msg.size()) > max) {
+    LOG_WARN("cluster: a transfer message of %zu bytes exceeds the NATS server's max_payload (%lld): not sent "
+             "(raise max_payload in nats-server's configuration)", msg.size(), (long long)max);
+    return false;
+  }
+  natsStatus s = natsConnection_Publish(nc_, subject_.c_str(), msg.data(), int(msg.size()));
+  if (s != NATS_OK) LOG_WARN("cluster: NATS refused a transfer message: %s", natsStatus_GetText(s));
+  return s == NATS_OK;
+}
+
+void TransferSync::publish_add(const uint8_t* info_hash) {
+  std::string path = state_dir_ + "/" + supervisor::info_hash_hex(info_hash) + ".torrent", bytes, why;
+  if (!supervisor::read_torrent_file(path, false, &bytes, &why)) {
+    LOG_WARN("cluster: transfer not sent to the other nodes: cannot read %s", why.c_str());
+    return;
+  }
+  publish(encode_transfer_message(kTransferMsgAdd, node_id_, info_hash, bytes));
+}
+
+void TransferSync::publish_all() {
+  DIR* d = opendir(state_dir_.c_str());
+  if (!d) return;
+  uint32_t n = 0;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    uint8_t hash[20];
+    if (name.size() != 48 || name.compare(40, 8, ".torrent") != 0 || !supervisor::parse_info_hash_hex(name.substr(0, 40), hash))
+      continue;
+    publish_add(hash);
+    n++;
+  }
+  closedir(d);
+  if (n) LOG_INFO("cluster: sent this node's %u registered transfers to the other nodes", n);
+}
+
+void TransferSync::on_connected() {
+  publish(encode_transfer_message(kTransferMsgAsk, node_id_, nullptr, ""));
+  publish_all();
+}
+
+void TransferSync::to_supervisor(const uint8_t* info_hash, uint8_t op) {
+  if (in_.free_slots() == 0) {
+    LOG_WARN("cluster: the supervisor does not take transfer changes (ring full): %s dropped",
+             supervisor::info_hash_hex(info_hash).c_str());
+    return;
+  }
+  shm::TransferNotice* n = in_.slot_for_write(0);
+  *n = shm::TransferNotice{};
+  std::memcpy(n->info_hash, info_hash, 20);
+  n->op = op;
+  in_.publish(1);
+}
+
+void TransferSync::handle(const uint8_t* data, size_t len) {
+  TransferMessage m;
+  std::string why;
+  if (!decode_transfer_message(data, len, &m, &why)) {
+    shm::count(counters_, shm::Counter::cluster_bad_messages);
+    if (logged_++ < 10) LOG_WARN("cluster: transfer message refused: %s", why.c_str());
+    return;
+  }
+  if (m.node_id == node_id_) return;  // another node with our id: its delta messages say so
+  std::string hex = supervisor::info_hash_hex(m.info_hash);
+  bool registered = access((state_dir_ + "/" + hex + ".torrent").c_str(), F_OK) == 0;
+  if (m.op == kTransferMsgAsk) return publish_all();
+  if (m.op == kTransferMsgRemove) {
+    if (registered) to_supervisor(m.info_hash, shm::kTransferNoticeRemove);
+    return;
+  }
+  if (registered) return;  // an answer to someone's ask, or a repeat
+  // The supervisor reads it from the spool (and deletes it): a .torrent is up to 16 MiB, more
+  // than a ring slot; it validates and stores it like an upload.
+  std::string path = spool_ + "/" + hex + ".torrent", tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  bool ok = fd >= 0 && write_all(fd, m.torrent, m.torrent_len);
+  if (fd >= 0) close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    LOG_ERROR("cluster: cannot write %s: %s (transfer %s of node %u not registered here)", tmp.c_str(), strerror(errno),
+              hex.c_str(), m.node_id);
+    unlink(tmp.c_str());
+    return;
+  }
+  to_supervisor(m.info_hash, shm::kTransferNoticeAdd);
+}
+
+void TransferSync::step(bool connected) {
+  if (connected) {
+    uint64_t n = out_.available();
+    for (uint64_t k = 0; k < n; k++) {
+      const shm::TransferNotice& t = *out_.peek(k);
+      if (t.op == shm::kTransferNoticeAdd) publish_add(t.info_hash);
+      else publish(encode_transfer_message(kTransferMsgRemove, node_id_, t.info_hash, ""));
+    }
+    out_.retire(n);
+  }
+  if (!sub_) return;
+  for (int i = 0; i < 256; i++) {
+    natsMsg* msg = nullptr;
+    if (natsSubscription_NextMsg(&msg, sub_, 0) != NATS_OK) break;
+    handle(reinterpret_cast<const uint8_t*>(natsMsg_GetData(msg)), size_t(natsMsg_GetDataLength(msg)));
+    natsMsg_Destroy(msg);
+  }
+}
+
+}  // namespace shoal::worker
