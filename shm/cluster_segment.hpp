@@ -45,7 +45,7 @@ inline constexpr uint8_t kDeltaKnownFlags = 15;
 inline constexpr uint8_t kDeltaJoin = 0x80;
 
 // One peer change, 52 B. Addresses and ports in network order (IPv4 in addr[0..3], the rest 0).
-//   family          4 or 6 (WebTorrent peers are not replicated yet)
+//   family          4 or 6; 'w' (kFamilyWebTorrent): a WebTorrent delta packed as shm/cluster_ws.hpp says
 //   topology_group  the peer's location group at its origin (0 unknown)
 //   progress        permille of a registered transfer, 0xffff unknown
 //   origin          node id of the node whose client announced (in rings: 0 on the way out)

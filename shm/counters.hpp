@@ -70,7 +70,12 @@ namespace shoal::shm {
   X(cluster_deltas_dropped, "peer changes dropped: a ring full, NATS refused them or the partition was full") \
   X(cluster_bad_messages, "NATS messages refused: malformed, or sent with this node's id by another node") \
   X(cluster_resync_peers, "own peers sent again after a (re)connection or another node's hello") \
-  X(cluster_bus_reconnects, "times the NATS connection came back after being lost")
+  X(cluster_bus_reconnects, "times the NATS connection came back after being lost")          \
+  X(cluster_ws_offers_sent, "WebRTC offers sent to the node holding the target peer's connection") \
+  X(cluster_ws_answers_sent, "answers sent back to the node holding the offering peer's connection") \
+  X(cluster_ws_offers_received, "offers from other nodes handed to the socket worker of the target connection") \
+  X(cluster_ws_answers_received, "answers from other nodes handed to the socket worker of the offering connection") \
+  X(cluster_ws_relay_dropped, "offers/answers across nodes dropped: malformed, the target's process gone, a ring full or NATS refused them")
 
 enum class Counter : uint32_t {
 #define SHOAL_COUNTER_ENUM(name, help) name,

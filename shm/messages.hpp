@@ -104,13 +104,17 @@ inline constexpr uint16_t kProgressUnknown = 0xffff;
 // connection of another peer of the swarm, where the asking socket worker forwards one offer.
 //   slot        socket-worker slot holding the connection; ring_set its process's ring set
 //   generation  that process's generation; token the connection's token in it
+//   node        0: the connection is on this node. Else (cluster, issue 14; ring_set is then
+//               kWsRemoteSet) the node id holding it, generation only its low 16 bits there:
+//               the offer goes to that node through the sync worker (docs/cluster.md).
 struct WsTarget {
   uint32_t generation;
   uint32_t token;
   uint8_t slot;
   uint8_t ring_set;
-  uint8_t reserved[2];
+  uint16_t node;
 };
+inline constexpr uint8_t kWsRemoteSet = 0xff;  // WsTarget::ring_set of a peer held by another node
 static_assert(sizeof(WsTarget) == 12 && kShmSafe<WsTarget>);
 
 // Most peer bytes a response can carry: 200 IPv6 peers of 18 bytes (covers 200 IPv4 of 6 bytes).

@@ -140,6 +140,8 @@ void sweep_checkpoint(Op& op, Sweep& s) {
 bool ws_dead(const TorrentRecord& tr, const uint8_t* rec, const WsLiveness* live) {
   if (!live || tr.kind != kTorrentWebTorrent) return false;
   const PeerWs* p = reinterpret_cast<const PeerWs*>(rec);
+  if (p->flags & kPeerRemote)  // another node's connection: expires by last_seen, or its process is gone
+    return live->remote_gone(uint16_t(p->generation >> 16), p->slot, uint16_t(p->generation));
   return live->ring_set(p->slot, p->generation) < 0;
 }
 

@@ -149,6 +149,12 @@ class WsLiveness {
   // The ring set (0 or 1) of socket slot `slot`'s process of `generation` if that process is
   // the slot's live one, else -1 (it died or was replaced: its connections are gone).
   virtual int ring_set(uint8_t slot, uint32_t generation) const = 0;
+  // Cluster (issue 14): true when node `node` said that its socket process (slot, generation's
+  // low 16 bits) is gone, so another node's WebTorrent peers held there are dead too.
+  virtual bool remote_gone(uint16_t node, uint8_t slot, uint16_t generation) const {
+    (void)node, (void)slot, (void)generation;
+    return false;
+  }
 };
 
 // One WebTorrent announce (action "announce" over WS/WSS). event as shm::Event; seeder = left
@@ -175,13 +181,36 @@ struct WsAnnounceInput {
 //   seeders/leechers/completed  counts of the torrent's WebTorrent peers after the announce
 //   target_count  WsTarget entries written: distinct live peers of the swarm, never the asker,
 //                 no seeders when the asker is a seeder, none for stopped
+//   change, prev_last_seen  as AnnounceResult's, for replication (issue 14): kChangeNew also
+//                 when the peer_id moved to this connection from another one or another node
 struct WsAnnounceResult {
   uint8_t status;
   uint32_t seeders;
   uint32_t leechers;
   uint32_t completed;
   uint16_t target_count;
+  uint8_t change = 0;
+  uint32_t prev_last_seen = 0;
 };
+
+// Another node's change to one of its WebTorrent peers (issue 14, a WebTorrent delta). The
+// peer is stored as a remote WebTorrent peer (kPeerRemote): its PeerWs holds the connection's
+// coordinates on that node (slot, token, and in `generation` the node id in the high 16 bits
+// and the socket process's generation there in the low 16 bits, ws_remote_generation); it is
+// offered as an offer target through that node (WsTarget::node), never as a local connection,
+// and expires by last_seen like a BitTorrent peer. flags kDelta* (seeder, stopped, completed
+// now, counted); now = seconds since the clock base.
+struct WsRemoteInput {
+  const uint8_t* info_hash;  // 20 bytes
+  const uint8_t* peer_id;    // 20 bytes
+  uint16_t node;             // node holding the connection, 1-65535
+  uint8_t slot;              // there: socket slot, process generation (low 16 bits), token
+  uint16_t generation;
+  uint32_t token;
+  uint8_t flags;
+  uint32_t now;
+};
+inline uint32_t ws_remote_generation(uint16_t node, uint16_t generation) { return uint32_t(node) << 16 | generation; }
 
 // ---- snapshots (issue 14; shm/partition_snapshot.cpp, format: shm/snapshot_codec.hpp) --------
 
@@ -340,6 +369,12 @@ class Partition {
   // in.offers WsTargets). A stopped announce removes the peer if it belongs to the asking
   // connection. Dead peers met while choosing targets are removed.
   WsAnnounceResult announce_webtorrent(const WsAnnounceInput& in, WsTarget* targets_out, const WsLiveness& live);
+
+  // Applies another node's WebTorrent delta (WsRemoteInput) without a reply: stores, refreshes
+  // or (stopped) removes that node's peer. A peer_id bound to a live connection of this node
+  // keeps it (the delta is ignored); one of a dead connection here is taken over. ResponseStatus
+  // ok, or tracker_full (nothing changed).
+  uint8_t apply_remote_webtorrent(const WsRemoteInput& in, const WsLiveness& live);
 
   // WebTorrent counts of one info_hash (its WebTorrent peers only). Read-only.
   ScrapeResult scrape_webtorrent(const uint8_t* info_hash) const;

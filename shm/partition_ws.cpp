@@ -7,6 +7,7 @@
 // targets (the connections of other peers) instead of addresses.
 #include <cstring>
 
+#include "shm/cluster_segment.hpp"
 #include "shm/partition.hpp"
 #include "shm/partition_layout.hpp"
 #include "shm/partition_ops.hpp"
@@ -45,6 +46,21 @@ bool remove_key(Op& op, uint32_t t, const PeerKey& k) {
   return true;
 }
 
+bool is_remote(const PeerWs& p) { return p.flags & kPeerRemote; }
+
+// Writes rec as the peer of torrent t in its list for `seeder`: in place when it already is in
+// that list at old.pos, else moved there (index slot `slot`, tag `tag`). Its position, or kNil
+// when the arena is full (the caller aborts the operation).
+uint32_t place_ws(Op& op, uint32_t t, Placed old, uint32_t slot, const PeerWs& rec, uint32_t tag, bool seeder) {
+  uint32_t want = list_of(6, seeder);
+  if (old.list == want) {
+    op.tx.write(ws_at(op.r, t, want, old.pos), &rec, sizeof rec);
+    return old.pos;
+  }
+  if (old.list != kNil) list_remove(op, t, old.list, old.pos, slot);
+  return list_push(op, t, want, reinterpret_cast<const uint8_t*>(&rec), tag);
+}
+
 }  // namespace
 
 WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTarget* targets_out, const WsLiveness& live) {
@@ -61,16 +77,19 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   if (slot != kNil) {
     old = {where_list(op.r.pindex[slot].where), where_pos(op.r.pindex[slot].where)};
     rec = *ws_at(op.r, t, old.list, old.pos);
-    if (!same_conn(rec, in) && live.ring_set(rec.slot, rec.generation) >= 0) {
+    res.prev_last_seen = rec.last_seen;
+    // A remote peer (another node's connection) is taken over: the peer moved to this node.
+    if (!same_conn(rec, in) && !is_remote(rec) && live.ring_set(rec.slot, rec.generation) >= 0) {
       res.status = uint8_t(ResponseStatus::peer_id_taken);  // bound to another live connection
       fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
       return res;
     }
   }
   if (in.event == uint8_t(Event::stopped)) {
-    if (slot != kNil) {
+    if (slot != kNil && !is_remote(rec)) {  // another node's peer leaves by that node's delta
       list_remove(op, t, old.list, old.pos, slot);
       commit(op);
+      res.change = kChangeRemoved;
     }
     if (t != kNil) fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
     return res;
@@ -100,6 +119,10 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   if (slot == kNil) std::memcpy(rec.key, k.addr, 16);
   bool counted = rec.flags & kPeerCompletedCounted;
   bool count_now = in.event == uint8_t(Event::completed) && in.seeder && !counted;
+  // New to the other nodes also when the peer_id changed connection (their offers go there).
+  res.change = uint8_t((slot == kNil || is_remote(rec) || !same_conn(rec, in) ? kChangeNew : 0) |
+                       (slot != kNil && old.list != list_of(6, in.seeder) ? kChangeSeeder : 0) |
+                       (count_now ? kChangeCompleted : 0) | (counted || count_now ? kChangeCounted : 0));
   rec.port_be = 0;
   rec.flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0));
   rec.slot = in.slot;
@@ -107,16 +130,8 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   rec.token = in.token;
   rec.last_seen = in.now;
   if (count_now) count_completed(op, t);
-  uint32_t want = list_of(6, in.seeder);
-  Placed at{want, kNil};
-  if (old.list == want) {
-    op.tx.write(ws_at(op.r, t, want, old.pos), &rec, sizeof rec);
-    at.pos = old.pos;
-  } else {
-    if (old.list != kNil) list_remove(op, t, old.list, old.pos, slot);
-    at.pos = list_push(op, t, want, reinterpret_cast<const uint8_t*>(&rec), tag);
-    if (at.pos == kNil) return tracker_full();
-  }
+  Placed at{list_of(6, in.seeder), place_ws(op, t, old, slot, rec, tag, in.seeder)};
+  if (at.pos == kNil) return tracker_full();
   commit(op);
 
   // Offer targets: distinct random live peers of the swarm other than the asker; a seeder gets
@@ -139,6 +154,23 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
     uint32_t pos = i < nl ? i : i - nl;
     if (list == at.list && pos == at.pos) continue;  // the asker
     const PeerWs* p = ws_at(op.r, t, list, pos);
+    if (is_remote(*p) && live.remote_gone(uint16_t(p->generation >> 16), p->slot, uint16_t(p->generation))) {
+      bool known = false;  // its node said that connection's process is gone
+      for (uint32_t d = 0; d < dead && !known; ++d) known = std::memcmp(dead_keys[d], p->key, 16) == 0;
+      if (!known && dead < kMaxDeadRemoved) std::memcpy(dead_keys[dead++], p->key, 16);
+      continue;
+    }
+    if (is_remote(*p)) {  // held by another node: the offer goes there (alive until it expires)
+      picked[got] = i;
+      WsTarget& w = targets_out[got++];
+      w = WsTarget{};
+      w.generation = p->generation & 0xffff;
+      w.token = p->token;
+      w.slot = p->slot;
+      w.ring_set = kWsRemoteSet;
+      w.node = uint16_t(p->generation >> 16);
+      continue;
+    }
     int set = live.ring_set(p->slot, p->generation);
     if (set < 0) {
       bool known = false;
@@ -170,6 +202,54 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   }
   fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
   return res;
+}
+
+uint8_t Partition::apply_remote_webtorrent(const WsRemoteInput& in, const WsLiveness& live) {
+  if (in.node == 0) return uint8_t(ResponseStatus::bad_request);
+  Op op(p_);
+  PeerKey k = ws_key(op.h, in.peer_id);
+  uint32_t ttag = torrent_tag(op.h.hash_seed, in.info_hash, kTorrentWebTorrent);
+  uint32_t tslot = find_torrent_slot(op.r, in.info_hash, ttag, kTorrentWebTorrent);
+  uint32_t t = tslot == kNil ? kNil : op.r.tindex[tslot].torrent;
+  uint32_t tag = t == kNil ? 0 : peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
+  uint32_t slot = t == kNil ? kNil : find_peer_slot(op.r, t, k, tag);
+  uint32_t gen = ws_remote_generation(in.node, in.generation);
+  Placed old{kNil, kNil};
+  PeerWs rec{};
+  if (slot != kNil) {
+    old = {where_list(op.r.pindex[slot].where), where_pos(op.r.pindex[slot].where)};
+    rec = *ws_at(op.r, t, old.list, old.pos);
+    if (!is_remote(rec) && live.ring_set(rec.slot, rec.generation) >= 0) return uint8_t(ResponseStatus::ok);  // ours
+  }
+  if (in.flags & kDeltaStopped) {
+    // Only that node's own record of the peer: a stopped of an older connection elsewhere
+    // must not remove the peer where it moved to.
+    if (slot != kNil && is_remote(rec) && rec.generation >> 16 == in.node) {
+      list_remove(op, t, old.list, old.pos, slot);
+      commit(op);
+    }
+    return uint8_t(ResponseStatus::ok);
+  }
+  if (t == kNil) {
+    if (stored_peers(op.h) >= new_torrent_peer_limit_ || (t = create_torrent(op, in.info_hash, ttag, kTorrentWebTorrent)) == kNil)
+      return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+    tag = peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
+  }
+  if (slot == kNil && stored_peers(op.h) >= op.h.max_peers) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+  if (slot == kNil) std::memcpy(rec.key, k.addr, 16);
+  bool seeder = in.flags & kDeltaSeeder;
+  bool counted = rec.flags & kPeerCompletedCounted;
+  if ((in.flags & kDeltaCompleted) && !counted) count_completed(op, t);  // counted once cluster-wide
+  rec.port_be = 0;
+  rec.flags = uint8_t(kPeerRemote | (seeder ? kPeerSeeder : 0) |
+                      (counted || (in.flags & (kDeltaCompleted | kDeltaCounted)) ? kPeerCompletedCounted : 0));
+  rec.slot = in.slot;
+  rec.generation = gen;
+  rec.token = in.token;
+  rec.last_seen = in.now;
+  if (place_ws(op, t, old, slot, rec, tag, seeder) == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+  commit(op);
+  return uint8_t(ResponseStatus::ok);
 }
 
 ScrapeResult Partition::scrape_webtorrent(const uint8_t* info_hash) const {

@@ -32,12 +32,14 @@ inline constexpr uint16_t kRelayAnswer = 2;     // an answer for one of the targ
 
 // Header of one relay record; the payload's meaning depends on kind (worker/ws_relay.hpp).
 //   length             payload bytes after this header
+//   target_slot        records to the sync worker (cluster, issue 14): the socket slot on the
+//                      node named in the payload that holds the target connection; else 0
 //   target_generation  generation of the target slot's process the record is for (a record
 //                      for an older process is dropped); target_token the connection's token
 struct RelayRecord {
   uint32_t length;
   uint16_t kind;
-  uint16_t reserved;
+  uint16_t target_slot;
   uint32_t target_generation;
   uint32_t target_token;
 };
@@ -51,16 +53,21 @@ inline uint32_t relay_ring_bytes(uint32_t configured) {
   return b;
 }
 
+// Endpoints of the rings: socket slots 0..workers-1 and, on a cluster node (sync = 1), the sync
+// worker as endpoint number `workers` (ring set 0 only: one sync process at a time), which
+// carries offers and answers for connections on other nodes (docs/cluster.md).
 struct RelayGeometry {
   uint32_t workers;  // socket workers
   uint32_t bytes;    // data bytes per ring, a power of two ≥ 64 KiB
+  uint32_t sync = 0; // 1: the sync worker is an endpoint (cluster.enabled)
   static constexpr size_t kAlign = 4096;
   static constexpr uint32_t kSets = 2;
+  uint32_t endpoints() const { return workers + sync; }
   size_t ring_stride() const { return (sizeof(RingHeader) + size_t(bytes) + kAlign - 1) & ~(kAlign - 1); }
   size_t ring_offset(uint32_t s, uint32_t ks, uint32_t d, uint32_t kd) const {
-    return kAlign + ((size_t(s * kSets + ks) * workers + d) * kSets + kd) * ring_stride();
+    return kAlign + ((size_t(s * kSets + ks) * endpoints() + d) * kSets + kd) * ring_stride();
   }
-  size_t segment_bytes() const { return kAlign + size_t(workers) * kSets * workers * kSets * ring_stride(); }
+  size_t segment_bytes() const { return kAlign + size_t(endpoints()) * kSets * endpoints() * kSets * ring_stride(); }
 };
 
 // View of one relay ring. Producer: reserve()/commit() per record, publish() per batch;

@@ -64,12 +64,13 @@ void create_access_segment(const conf::Config& cfg, SegmentSet* set, uint64_t cl
   th->capacity = transfers;
   // WebTorrent relay rings (issue 10): fresh at every start, touched only when used.
   if (cfg.ws_enabled || cfg.wss_enabled) {
-    shm::RelayGeometry g{cfg.socket_workers, shm::relay_ring_bytes(cfg.ws_relay_ring_bytes)};
+    // On a cluster node the sync worker is one more endpoint (offers across nodes).
+    shm::RelayGeometry g{cfg.socket_workers, shm::relay_ring_bytes(cfg.ws_relay_ring_bytes), cfg.cluster_enabled ? 1u : 0u};
     set->relay = shm::Segment::create(shm::relay_segment_name(cfg.shm_name), g.segment_bytes(), shm::SegmentKind::relay,
                                       0, cfg.socket_workers, clock_base_ns);
-    for (uint32_t s = 0; s < g.workers; s++)
+    for (uint32_t s = 0; s < g.endpoints(); s++)
       for (uint32_t ks = 0; ks < g.kSets; ks++)
-        for (uint32_t d = 0; d < g.workers; d++)
+        for (uint32_t d = 0; d < g.endpoints(); d++)
           for (uint32_t kd = 0; kd < g.kSets; kd++)
             if (s != d || ks != kd) shm::RelayRing::init(static_cast<char*>(set->relay.base()) + g.ring_offset(s, ks, d, kd), g.bytes);
   } else {

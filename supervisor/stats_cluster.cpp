@@ -113,6 +113,14 @@ CommandResult show_cluster(Supervisor& sup, const std::string&) {
   for (shm::Counter k : kShown)
     json_object_set_new(d, shm::kCounterInfo[uint32_t(k)].name + 8, json_integer(json_int_t(shm::sum_counter(ctl, k))));
   json_object_set_new(o, "deltas", d);
+  // WebTorrent offers and answers across nodes: "webtorrent": {offers_sent, ..., relay_dropped}
+  const shm::Counter kWs[] = {shm::Counter::cluster_ws_offers_sent, shm::Counter::cluster_ws_answers_sent,
+                              shm::Counter::cluster_ws_offers_received, shm::Counter::cluster_ws_answers_received,
+                              shm::Counter::cluster_ws_relay_dropped};
+  json_t* w = json_object();
+  for (shm::Counter k : kWs)
+    json_object_set_new(w, shm::kCounterInfo[uint32_t(k)].name + 11, json_integer(json_int_t(shm::sum_counter(ctl, k))));
+  json_object_set_new(o, "webtorrent", w);
   json_t* nodes = json_array();
   uint32_t n = std::min(shm::acquire_load(v.st->node_count), shm::kClusterMaxNodes);
   for (uint32_t i = 0; i < n; i++) {

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "worker/cluster_ws_codec.hpp"
+
 namespace shoal::worker {
 namespace {
 
@@ -39,7 +41,8 @@ void encode_cluster_message(const ClusterHeader& h, const shm::Delta* deltas, si
   put16(out, uint16_t(n));
   out->push_back(uint8_t(name_len));
   out->insert(out->end(), h.name.begin(), h.name.begin() + long(name_len));
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && h.kind == kClusterWsDeltas; i++) encode_ws_delta_record(deltas[i], out);
+  for (size_t i = 0; i < n && h.kind != kClusterWsDeltas; i++) {
     const shm::Delta& d = deltas[i];
     out->insert(out->end(), d.info_hash, d.info_hash + 20);
     out->push_back(d.family);
@@ -62,7 +65,9 @@ bool decode_cluster_message(const uint8_t* p, size_t len, ClusterHeader* h, std:
   if (std::memcmp(p, kMagic, 4) != 0) return *why = "bad magic", false;
   if (p[4] != kClusterVersion) return *why = "version " + std::to_string(p[4]) + " (this shoald speaks 1)", false;
   h->kind = p[5];
-  if (h->kind != kClusterDeltas && h->kind != kClusterHello && h->kind != kClusterHeartbeat) return *why = "unknown kind " + std::to_string(p[5]), false;
+  bool ws = h->kind == kClusterWsDeltas;
+  if (h->kind != kClusterDeltas && h->kind != kClusterHello && h->kind != kClusterHeartbeat && !ws)
+    return *why = "unknown kind " + std::to_string(p[5]), false;
   h->node_id = get16(p + 6);
   if (h->node_id == 0) return *why = "node id 0", false;
   h->session = get64(p + 8);
@@ -71,15 +76,19 @@ bool decode_cluster_message(const uint8_t* p, size_t len, ClusterHeader* h, std:
   uint16_t count = get16(p + 32);
   size_t name_len = p[34];
   if (name_len > kClusterMaxName) return *why = "name of " + std::to_string(name_len) + " bytes", false;
-  if (count > kMaxDeltasPerMessage || (h->kind != kClusterDeltas && count != 0))
+  if (count > kMaxDeltasPerMessage || (h->kind != kClusterDeltas && !ws && count != 0))
     return *why = "count " + std::to_string(count) + " not allowed", false;
-  size_t want = kClusterHeaderBytes + name_len + size_t(count) * kClusterDeltaBytes;
+  size_t record = ws ? kClusterWsDeltaBytes : kClusterDeltaBytes;
+  size_t want = kClusterHeaderBytes + name_len + size_t(count) * record;
   if (len != want) return *why = std::to_string(len) + " bytes where the header says " + std::to_string(want), false;
   h->name.assign(reinterpret_cast<const char*>(p + kClusterHeaderBytes), name_len);
   if (h->name.find('\0') != std::string::npos) return *why = "NUL in the node name", false;
   const uint8_t* d = p + kClusterHeaderBytes + name_len;
   deltas->resize(count);
-  for (uint16_t i = 0; i < count; i++, d += kClusterDeltaBytes) {
+  for (uint16_t i = 0; ws && i < count; i++, d += kClusterWsDeltaBytes)
+    if (!decode_ws_delta_record(d, h->node_id, &(*deltas)[i], why))
+      return deltas->clear(), *why = "delta " + std::to_string(i) + ": " + *why, false;
+  for (uint16_t i = 0; !ws && i < count; i++, d += kClusterDeltaBytes) {
     shm::Delta& x = (*deltas)[i];
     x = shm::Delta{};
     std::memcpy(x.info_hash, d, 20);

@@ -6,7 +6,8 @@
 //   0      4     magic "SHCL"
 //   4      1     version (1)
 //   5      1     kind: 1 deltas, 2 hello (count 0: "I (re)connected, send me your peers"),
-//                3 heartbeat (count 0: "I am here", sent after a second without another message)
+//                3 heartbeat (count 0: "I am here", sent after a second without another message),
+//                4 WebTorrent deltas (records of 48 bytes: worker/cluster_ws_codec.hpp)
 //   6      2     node_id of the sender (1-65535)
 //   8      8     session: random, drawn when the sender's sync worker started
 //   16     8     seq: message number within the session, from 1 (gaps = messages lost)
@@ -38,6 +39,9 @@ inline constexpr uint8_t kClusterVersion = 1;
 inline constexpr uint8_t kClusterDeltas = 1;
 inline constexpr uint8_t kClusterHello = 2;
 inline constexpr uint8_t kClusterHeartbeat = 3;
+// count records of 48 bytes: WebTorrent deltas (worker/cluster_ws_codec.hpp), in shm::Delta
+// packed as shm/cluster_ws.hpp says
+inline constexpr uint8_t kClusterWsDeltas = 4;
 inline constexpr size_t kClusterHeaderBytes = 35;
 inline constexpr size_t kClusterDeltaBytes = 44;
 inline constexpr size_t kClusterMaxName = 55;
@@ -54,7 +58,8 @@ struct ClusterHeader {
 };
 
 // Appends one message with `h` and deltas[0..n) (n ≤ kMaxDeltasPerMessage; Delta::origin is
-// not sent, the header names the node) to *out.
+// not sent, the header names the node) to *out. Kind kClusterWsDeltas: the deltas are
+// WebTorrent deltas (shm/cluster_ws.hpp), sent as 48-byte records.
 void encode_cluster_message(const ClusterHeader& h, const shm::Delta* deltas, size_t n, std::vector<uint8_t>* out);
 
 // Decodes a whole message: true with *h and *deltas (origin = h->node_id), or false with *why.

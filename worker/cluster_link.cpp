@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "shm/clock.hpp"
+#include "shm/cluster_ws.hpp"
 #include "shm/control_segment.hpp"
 #include "shm/messages.hpp"
 #include "shm/partition_layout.hpp"
@@ -68,6 +69,42 @@ void ClusterLink::on_announce(const shm::AnnounceInput& in, const shm::AnnounceR
   shm::count(counters_, shm::Counter::cluster_deltas_queued);
 }
 
+void ClusterLink::on_ws_announce(const shm::WsAnnounceInput& in, const shm::WsAnnounceResult& r) {
+  if (!base_ || r.status != uint8_t(shm::ResponseStatus::ok)) return;
+  bool stopped = in.event == uint8_t(shm::Event::stopped);
+  if (stopped ? !(r.change & shm::kChangeRemoved) : !should_publish(r.change, r.prev_last_seen, in.now, suppress_s_)) {
+    if (!stopped) shm::count(counters_, shm::Counter::cluster_deltas_suppressed);
+    return;
+  }
+  shm::Delta* d = reserve();
+  if (!d) return shm::count(counters_, shm::Counter::cluster_deltas_dropped);
+  shm::WsDelta w{};
+  std::memcpy(w.info_hash, in.info_hash, 20);
+  std::memcpy(w.peer_id, in.peer_id, 20);
+  w.flags = stopped ? shm::kDeltaStopped
+                    : uint8_t((in.seeder ? shm::kDeltaSeeder : 0) | ((r.change & shm::kChangeCompleted) ? shm::kDeltaCompleted : 0) |
+                              ((r.change & shm::kChangeCounted) ? shm::kDeltaCounted : 0));
+  w.slot = in.slot;
+  w.generation = uint16_t(in.generation);
+  w.token = in.token;
+  shm::pack_ws_delta(w, d);
+  shm::count(counters_, shm::Counter::cluster_deltas_queued);
+}
+
+uint8_t apply_ws_delta(shm::Partition& part, const shm::Delta& d, uint32_t now, const shm::WsLiveness& live) {
+  shm::WsDelta w = shm::unpack_ws_delta(d);
+  shm::WsRemoteInput in{};
+  in.info_hash = w.info_hash;
+  in.peer_id = w.peer_id;
+  in.node = w.origin;
+  in.slot = w.slot;
+  in.generation = w.generation;
+  in.token = w.token;
+  in.flags = w.flags;
+  in.now = now;
+  return part.apply_remote_webtorrent(in, live);
+}
+
 uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now) {
   shm::RestoreInput in{};
   in.info_hash = d.info_hash;
@@ -108,7 +145,16 @@ bool ClusterLink::apply_incoming(uint32_t now, uint32_t budget, DeltaGuard& guar
       else refused++;
       continue;
     }
-    if (part_->apply_remote(remote_input(d, now)) == uint8_t(shm::ResponseStatus::ok)) applied++;
+    if (shm::is_ws_gone(d)) {
+      shm::WsDelta w = shm::unpack_ws_delta(d);
+      if (on_gone_) on_gone_(w.origin, w.slot, w.generation);
+      applied++;
+      continue;
+    }
+    uint8_t st = !shm::is_ws_delta(d) ? part_->apply_remote(remote_input(d, now))
+                 : live_                ? apply_ws_delta(*part_, d, now, *live_)
+                                        : uint8_t(shm::ResponseStatus::bad_request);
+    if (st == uint8_t(shm::ResponseStatus::ok)) applied++;
     else refused++;
   }
   guard.done();

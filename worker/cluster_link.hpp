@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 
 #include "conf/config.hpp"
 #include "shm/cluster_segment.hpp"
@@ -61,6 +62,10 @@ class DeltaGuard {
 // join_age_s. ResponseStatus of Partition::restore_peer.
 uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now);
 
+// Applies another node's WebTorrent delta (family 'w', shm/cluster_ws.hpp) at `now`: that node's
+// peer (origin) is stored, refreshed or removed (Partition::apply_remote_webtorrent).
+uint8_t apply_ws_delta(shm::Partition& part, const shm::Delta& d, uint32_t now, const shm::WsLiveness& live);
+
 class ClusterLink {
  public:
   // `cluster_base`: the mapped cluster segment, or nullptr when cluster.enabled is false (then
@@ -74,6 +79,18 @@ class ClusterLink {
   bool enabled() const { return base_ != nullptr; }
   // After an announce from this node's clients was applied (r.status ok): queues its change.
   void on_announce(const shm::AnnounceInput& in, const shm::AnnounceResult& r);
+  // After a WebTorrent announce from this node's clients was applied (issue 14): queues its
+  // change as a WebTorrent delta (shm/cluster_ws.hpp) under the same suppression rule.
+  void on_ws_announce(const shm::WsAnnounceInput& in, const shm::WsAnnounceResult& r);
+  // The liveness of this node's socket processes, for other nodes' WebTorrent deltas (a peer_id
+  // held by a live connection here keeps it), and what to do when another node says one of its
+  // socket processes is gone (shm::kDeltaWsGone: node, slot, generation's low 16 bits). Must
+  // outlive the link; set before apply_incoming.
+  using GoneFn = std::function<void(uint16_t node, uint8_t slot, uint16_t generation)>;
+  void set_liveness(const shm::WsLiveness* live, GoneFn on_gone) {
+    live_ = live;
+    on_gone_ = std::move(on_gone);
+  }
   // Publishes what on_announce and the resync queued (one release store). Once per batch.
   void flush();
   // Applies up to `budget` deltas of the in ring at `now`; true when more are waiting.
@@ -92,6 +109,8 @@ class ClusterLink {
   uint32_t suppress_s_ = 0;
   shm::Partition* part_ = nullptr;
   shm::CounterBlock* counters_ = nullptr;
+  const shm::WsLiveness* live_ = nullptr;
+  GoneFn on_gone_;
   shm::SpscRing<shm::Delta> out_, in_;
   shm::ClusterChannelControl* control_ = nullptr;
   uint64_t queued_ = 0;  // written, not yet published

@@ -65,7 +65,8 @@ class SocketWorker final {
       // WebTorrent: offers and answers for connections of other socket workers go through the
       // relay rings (shm/relay_ring.hpp), created by the supervisor when ws or wss is on.
       relay_seg_ = shm::Segment::attach(shm::relay_segment_name(cfg_.shm_name), shm::SegmentKind::relay);
-      shm::RelayGeometry g{shared->geometry.socket_workers, shm::relay_ring_bytes(cfg_.ws_relay_ring_bytes)};
+      shm::RelayGeometry g{shared->geometry.socket_workers, shm::relay_ring_bytes(cfg_.ws_relay_ring_bytes),
+                           cfg_.cluster_enabled ? 1u : 0u};
       if (relay_seg_.size() < g.segment_bytes()) throw std::runtime_error("relay segment smaller than its geometry");
       WsIdentity self{ctx.index, ctx.ring_set, ctx.generation};
       auto relay = std::make_unique<WsRelay>(relay_seg_.base(), g, self, ctx.socket_eventfds, shared->counters);

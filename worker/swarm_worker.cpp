@@ -70,6 +70,7 @@ class SwarmWorker final : public DeltaGuard {
     purge_ = evtimer_new(loop->base(), &on_purge, this);
     live_.control = shared_->control;
     live_.socket_workers = shared_->geometry.socket_workers;
+    cluster_.set_liveness(&live_, [this](uint16_t node, uint8_t slot, uint16_t gen) { remote_process_gone(node, slot, gen); });
     seen_generation_.assign(live_.socket_workers, 0);
     timeval every{long(ctx.config->cleanup_interval), 0};
     event_add(expire_, &every);
@@ -364,6 +365,7 @@ class SwarmWorker final : public DeltaGuard {
     in.addr = rq.peer_addr;  // the connection's address
     in.gate = gate_.enabled() ? &gate_ : nullptr;
     shm::WsAnnounceResult r = part_->announce_webtorrent(in, reinterpret_cast<shm::WsTarget*>(out->peers), live_);
+    cluster_.on_ws_announce(in, r);
     out->status = r.status;
     out->seeders = r.seeders;
     out->leechers = r.leechers;
@@ -377,6 +379,20 @@ class SwarmWorker final : public DeltaGuard {
   struct ControlLiveness final : shm::WsLiveness {
     const shm::ControlSegment* control = nullptr;
     uint32_t socket_workers = 0;
+    // Socket processes of other nodes said gone (kDeltaWsGone), kept until `until` (seconds of
+    // the segment clock: peer_ttl after, when their peers would have expired anyway); at most 64.
+    struct Gone {
+      uint16_t node;
+      uint8_t slot;
+      uint16_t generation;
+      uint32_t until;
+    };
+    std::vector<Gone> gone;
+    bool remote_gone(uint16_t node, uint8_t slot, uint16_t generation) const override {
+      for (const Gone& g : gone)
+        if (g.node == node && g.slot == slot && g.generation == generation) return true;
+      return false;
+    }
     int ring_set(uint8_t slot, uint32_t generation) const override {
       if (slot >= socket_workers || generation == 0) return -1;
       const shm::SocketSets& ss = control->socket_sets[slot];
@@ -403,6 +419,20 @@ class SwarmWorker final : public DeltaGuard {
   }
 
  private:
+  // Another node's socket process is gone (cluster): its WebTorrent peers here are dead; a purge
+  // pass removes them, and until then they are never offer targets.
+  void remote_process_gone(uint16_t node, uint8_t slot, uint16_t gen) {
+    uint32_t now = shm::seconds_since(shared_->clock_base_ns);
+    auto& g = live_.gone;
+    g.erase(std::remove_if(g.begin(), g.end(), [&](const ControlLiveness::Gone& x) { return x.until < now; }), g.end());
+    if (g.size() >= 64) g.erase(g.begin());
+    g.push_back({node, slot, gen, now + ctx_.config->peer_ttl});
+    if (purge_wraps_ == 0) {
+      purge_wraps_ = 2;
+      on_purge(-1, 0, this);
+    }
+  }
+
   static void on_purge(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<SwarmWorker*>(arg);
     const conf::Config& c = *self->ctx_.config;

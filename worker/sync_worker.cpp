@@ -11,6 +11,8 @@
 //      hands each change to the swarm worker that owns its info_hash here (in rings; a full ring
 //      drops and counts) and wakes it; a hello from another node asks for a resync (it needs
 //      this node's peers).
+// WebTorrent (worker/cluster_relay.hpp): offers and answers for connections on other nodes,
+// between the socket workers' relay rings and per-node subjects, every 5 ms.
 // Joining (worker/cluster_join.hpp): a node with fresh partitions asks a live node for a snapshot
 // before it reports ready; a live node answers such requests (<subject>.snapshot, one queue
 // group) with its swarm workers' sliced snapshot passes. Both run from a 2 ms timer while active.
@@ -33,12 +35,15 @@
 
 #include "shm/clock.hpp"
 #include "shm/cluster_segment.hpp"
+#include "shm/cluster_ws.hpp"
 #include "shm/control_segment.hpp"
+#include "shm/relay_ring.hpp"
 #include "shm/snapshot_segment.hpp"
 #include "supervisor/log.hpp"
 #include "worker/cluster_answer.hpp"
 #include "worker/cluster_codec.hpp"
 #include "worker/cluster_join.hpp"
+#include "worker/cluster_relay.hpp"
 #include "worker/cluster_stopped.hpp"
 #include "worker/cluster_transfers.hpp"
 #include "worker/worker_common.hpp"
@@ -59,10 +64,17 @@ shm::BusState bus_state_of(natsConnStatus s) {
 
 class SyncWorker : private JoinEntrySink {
  public:
-  SyncWorker(const WorkerContext& ctx, SharedState* shared, void* cluster_base, void* snapshot_base, WorkerLoop* loop)
+  SyncWorker(const WorkerContext& ctx, SharedState* shared, void* cluster_base, void* snapshot_base, WorkerLoop* loop,
+             ClusterRelay* relay)
       : cfg_(*ctx.config), ctx_(ctx), shared_(shared), base_(cluster_base), snap_base_(snapshot_base), loop_(loop),
         g_{cfg_.swarm_workers, cfg_.cluster_ring_slots}, status_(shm::cluster_status(cluster_base, g_)) {
     event_base* base = loop->base();
+    relay_ = relay;
+    if (relay_) {
+      relay_tick_ = event_new(base, -1, EV_PERSIST, &on_relay_tick, this);
+      timeval every{0, kRelayPollMs * 1000};
+      event_add(relay_tick_, &every);
+    }
     header_.node_id = uint16_t(cfg_.cluster_node_id);
     char host[256] = {};
     header_.name = cfg_.cluster_node_name;
@@ -87,6 +99,8 @@ class SyncWorker : private JoinEntrySink {
     event_add(tick_, &every);
   }
   ~SyncWorker() {
+    if (relay_tick_) event_free(relay_tick_);
+    delete relay_;  // its subscription before the connection
     event_free(tick_);
     event_free(pump_);
     delete receiver_;
@@ -150,6 +164,7 @@ class SyncWorker : private JoinEntrySink {
     }
     LOG_INFO("cluster: node %u (%s), %zu NATS servers, subject %s, batch delay %u ms", cfg_.cluster_node_id,
              header_.name.c_str(), urls.size(), subject_.c_str(), cfg_.cluster_batch_delay_ms);
+    if (relay_ && !relay_->listen(nc_)) return false;
     if (!joining_) return answerer_->listen(nc_);
     if (!start_join()) return false;
     update_pump();
@@ -163,9 +178,13 @@ class SyncWorker : private JoinEntrySink {
   static void on_connected(natsConnection*, void*) {}  // runs on a NATS thread: watch_bus sees it
   static void on_tick(evutil_socket_t, short, void* arg) { static_cast<SyncWorker*>(arg)->tick(); }
   static void on_pump(evutil_socket_t, short, void* arg) { static_cast<SyncWorker*>(arg)->pump(); }
+  static void on_relay_tick(evutil_socket_t, short, void* arg) { static_cast<SyncWorker*>(arg)->relay_->step(); }
+  // WebTorrent offers wait at most this long here in each direction (signalling, not data).
+  static constexpr long kRelayPollMs = 5;
 
   void tick() {
     watch_bus();
+    watch_socket_processes();
     send_changes();
     // Liveness for the other nodes' `show cluster` (and their first sight of a node that
     // connected before them): a heartbeat after a second without any other message.
@@ -255,13 +274,21 @@ class SyncWorker : private JoinEntrySink {
       uint64_t avail = out.available();
       while (avail > 0) {
         size_t n = size_t(std::min<uint64_t>(avail, kMaxDeltasPerMessage));
-        batch_.resize(n);
-        for (size_t k = 0; k < n; k++) batch_[k] = *out.peek(k);
+        batch_.clear();
+        ws_batch_.clear();  // WebTorrent deltas go in messages of their own kind
+        for (size_t k = 0; k < n; k++) (shm::is_ws_delta(*out.peek(k)) ? ws_batch_ : batch_).push_back(*out.peek(k));
         out.retire(n);
         avail -= n;
-        bool ok = send_message(kClusterDeltas, batch_.data(), n);
-        shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped, stopped_.note(batch_.data(), n, wall_ms()));
-        shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, n);
+        if (!batch_.empty()) {
+          bool ok = send_message(kClusterDeltas, batch_.data(), batch_.size());
+          // BitTorrent stopped deltas only: WebTorrent peers lost in an outage expire (docs/cluster.md)
+          shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped, stopped_.note(batch_.data(), batch_.size(), wall_ms()));
+          shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, batch_.size());
+        }
+        if (!ws_batch_.empty()) {
+          bool ok = send_message(kClusterWsDeltas, ws_batch_.data(), ws_batch_.size());
+          shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, ws_batch_.size());
+        }
       }
     }
   }
@@ -304,14 +331,17 @@ class SyncWorker : private JoinEntrySink {
     }
     shm::count(shared_->counters, shm::Counter::cluster_deltas_received, deltas_.size());
     uint64_t key = shared_->control->control.partition_key;
-    for (const shm::Delta& d : deltas_) {
-      uint32_t w = partition_of(d.info_hash, cfg_.swarm_workers, key);
+    auto route = [&](const shm::Delta& d, uint32_t w) {
       shm::SpscRing<shm::Delta> in = shm::cluster_in_ring(base_, g_, w);
-      if (in.free_slots() <= queued[w]) {
-        shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped);
+      if (in.free_slots() <= queued[w]) return shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped);
+      *in.slot_for_write(queued[w]++) = d;
+    };
+    for (const shm::Delta& d : deltas_) {
+      if (shm::is_ws_gone(d)) {  // a socket process of that node: every partition may hold its peers
+        for (uint32_t w = 0; w < cfg_.swarm_workers; w++) route(d, w);
         continue;
       }
-      *in.slot_for_write(queued[w]++) = d;
+      route(d, partition_of(d.info_hash, cfg_.swarm_workers, key));
     }
   }
 
@@ -341,6 +371,33 @@ class SyncWorker : private JoinEntrySink {
     row.deltas += deltas;
     std::memset(row.name, 0, sizeof row.name);
     std::memcpy(row.name, h.name.data(), std::min(h.name.size(), sizeof row.name - 1));
+  }
+
+  // WebTorrent (relay_ set): when a socket slot's active process changes, the old one's
+  // connections are gone; the other nodes hear it (kDeltaWsGone) and drop the WebTorrent peers
+  // they hold of it instead of offering them until they expire.
+  void watch_socket_processes() {
+    if (!relay_) return;
+    uint32_t n = shared_->geometry.socket_workers;
+    bool first = seen_socket_gen_.empty();
+    seen_socket_gen_.resize(n, 0);
+    gone_batch_.clear();
+    for (uint32_t s = 0; s < n; s++) {
+      uint32_t g = shm::load_u32(shared_->control->socket_sets[s].active_generation);
+      if (g == seen_socket_gen_[s]) continue;
+      if (!first && seen_socket_gen_[s] != 0) {
+        shm::WsDelta w{};
+        w.flags = shm::kDeltaWsGone;
+        w.slot = uint8_t(s);
+        w.generation = uint16_t(seen_socket_gen_[s]);
+        gone_batch_.emplace_back();
+        shm::pack_ws_delta(w, &gone_batch_.back());
+      }
+      seen_socket_gen_[s] = g;
+    }
+    if (gone_batch_.empty()) return;
+    bool ok = send_message(kClusterWsDeltas, gone_batch_.data(), gone_batch_.size());
+    shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, gone_batch_.size());
   }
 
   // Asks every swarm worker to queue this node's own peers again.
@@ -521,7 +578,11 @@ class SyncWorker : private JoinEntrySink {
   bool publish_failing_ = false;
   uint32_t bad_logged_ = 0;
   std::vector<uint8_t> buf_;
-  std::vector<shm::Delta> batch_, deltas_;
+  std::vector<shm::Delta> batch_, ws_batch_, gone_batch_, deltas_;
+  std::vector<uint32_t> seen_socket_gen_;  // per socket slot: the active generation last seen
+  // WebTorrent offers and answers across nodes (ws or wss on), polled every kRelayPollMs
+  ClusterRelay* relay_ = nullptr;
+  event* relay_tick_ = nullptr;
   std::unique_ptr<TransferSync> transfers_;  // with transfers.state_dir
   StoppedMemory stopped_;
   bool stopped_wanted_ = false;  // a hello came: send the kept stopped deltas again
@@ -542,9 +603,15 @@ class SyncWorker : private JoinEntrySink {
 
 int run_sync_worker(const WorkerContext& ctx) {
   SharedState shared;
-  shm::Segment cluster_seg, snapshot_seg;
+  shm::Segment cluster_seg, snapshot_seg, relay_seg;
+  const conf::Config& cfg = *ctx.config;
+  shm::RelayGeometry rg{cfg.socket_workers, shm::relay_ring_bytes(cfg.ws_relay_ring_bytes), 1};
   try {
     shared = attach_shared(ctx);
+    if (cfg.ws_enabled || cfg.wss_enabled) {  // WebTorrent offers across nodes
+      relay_seg = shm::Segment::attach(shm::relay_segment_name(cfg.shm_name), shm::SegmentKind::relay);
+      if (relay_seg.size() < rg.segment_bytes()) throw std::runtime_error("relay segment smaller than its geometry");
+    }
     snapshot_seg = shm::Segment::attach(shm::snapshot_segment_name(ctx.config->shm_name), shm::SegmentKind::snapshot);
     if (snapshot_seg.size() < shm::snapshot_segment_bytes(2 * ctx.config->swarm_workers))
       throw std::runtime_error("snapshot segment too small");
@@ -557,7 +624,10 @@ int run_sync_worker(const WorkerContext& ctx) {
   std::optional<SyncWorker> worker;
   try {
     loop.emplace(&shared);
-    worker.emplace(ctx, &shared, cluster_seg.base(), snapshot_seg.base(), &*loop);
+    ClusterRelay* relay = relay_seg.base() ? new ClusterRelay(cfg, relay_seg.base(), rg, uint16_t(cfg.cluster_node_id), shared.control,
+                                                              ctx.socket_eventfds, shared.counters)
+                                           : nullptr;
+    worker.emplace(ctx, &shared, cluster_seg.base(), snapshot_seg.base(), &*loop, relay);
   } catch (const std::exception& e) {
     LOG_ERROR("fatal: sync worker cannot start: %s", e.what());
     return 1;

@@ -124,7 +124,8 @@ void WsFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResult&
     head.from_token = c->token;
     shm::WsTarget t;
     std::memcpy(&t, &targets[i], sizeof t);
-    forward(RelayTarget{t.slot, t.ring_set, t.generation, t.token}, shm::kRelayOffer, head, o.sdp_json);
+    // t.node != 0: the peer's connection is on another cluster node (through the sync worker)
+    forward(RelayTarget{t.slot, t.ring_set, t.generation, t.token, t.node}, shm::kRelayOffer, head, o.sdp_json);
   }
 }
 
@@ -144,7 +145,7 @@ bool WsFrontend::take_relay_budget(WsConn* c, size_t n) {
 }
 
 void WsFrontend::forward(const RelayTarget& to, uint16_t kind, const RelayHead& head, std::string_view sdp) {
-  if (to.slot == self_.slot && to.generation == self_.generation) {  // a connection of this process
+  if (to.node == 0 && to.slot == self_.slot && to.generation == self_.generation) {  // a connection of this process
     if (kind == shm::kRelayOffer) deliver_offer(to.token, head, sdp);
     else deliver_answer(to.token, head, sdp);
     return;
@@ -166,7 +167,8 @@ void WsFrontend::deliver_offer(uint32_t token, const RelayHead& head, std::strin
   std::memcpy(d.offer_id.data(), head.offer_id, 20);
   std::memcpy(d.info_hash.data(), head.info_hash, 20);
   std::memcpy(d.from_peer_id.data(), head.peer_id, 20);
-  d.from = RelayTarget{head.from_slot, head.from_set, head.from_generation, head.from_token};
+  // head.node != 0: the offer came from another cluster node; its answer goes back there
+  d.from = RelayTarget{head.from_slot, head.from_set, head.from_generation, head.from_token, head.node};
   d.expires_ms = now_ms() + uint64_t(cfg_.ws_offer_ttl) * 1000;
   msg_.clear();
   wt::append_relayed_offer(msg_, d.info_hash, d.from_peer_id, d.offer_id, sdp);

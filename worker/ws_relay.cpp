@@ -11,7 +11,7 @@ namespace shoal::worker {
 WsRelay::WsRelay(void* base, shm::RelayGeometry g, WsIdentity self, std::vector<int> wake_fds, shm::CounterBlock* counters)
     : g_(g), slot_(self.slot), set_(self.ring_set & 1), generation_(self.generation), wake_fds_(std::move(wake_fds)),
       counters_(counters) {
-  for (uint32_t d = 0; d < g_.workers; d++)
+  for (uint32_t d = 0; d < g_.endpoints(); d++)
     for (uint32_t k = 0; k < g_.kSets; k++) {
       out_.push_back(shm::relay_ring(base, g_, slot_, set_, d, k));
       in_.push_back(shm::relay_ring(base, g_, d, k, slot_, set_));
@@ -20,8 +20,9 @@ WsRelay::WsRelay(void* base, shm::RelayGeometry g, WsIdentity self, std::vector<
 }
 
 bool WsRelay::send(const RelayTarget& to, uint16_t kind, const RelayHead& head, std::string_view sdp_json) {
-  size_t i = size_t(to.slot) * g_.kSets + (to.ring_set & 1);
-  if (to.slot >= g_.workers || (to.slot == slot_ && (to.ring_set & 1) == set_)) {
+  bool remote = to.node != 0;
+  size_t i = remote ? size_t(g_.workers) * g_.kSets : size_t(to.slot) * g_.kSets + (to.ring_set & 1);
+  if (remote ? !g_.sync : to.slot >= g_.workers || (to.slot == slot_ && (to.ring_set & 1) == set_)) {
     shm::count(counters_, shm::Counter::ws_relay_dropped);
     return false;
   }
@@ -31,9 +32,11 @@ bool WsRelay::send(const RelayTarget& to, uint16_t kind, const RelayHead& head, 
     shm::count(counters_, shm::Counter::ws_relay_dropped);
     return false;
   }
-  shm::RelayRecord rec{payload, kind, 0, to.generation, to.token};
+  shm::RelayRecord rec{payload, kind, uint16_t(remote ? to.slot : 0), to.generation, to.token};
+  RelayHead h = head;
+  h.node = to.node;
   std::memcpy(at, &rec, sizeof rec);
-  std::memcpy(at + sizeof rec, &head, sizeof head);
+  std::memcpy(at + sizeof rec, &h, sizeof h);
   std::memcpy(at + sizeof rec + sizeof head, sdp_json.data(), sdp_json.size());
   out_[i].commit();
   dirty_[i] = 1;
@@ -44,7 +47,8 @@ void WsRelay::flush() {
   for (size_t i = 0; i < out_.size(); i++) {
     if (!dirty_[i]) continue;
     dirty_[i] = 0;
-    if (out_[i].publish()) wake(wake_fds_[i]);  // i = d * kSets + kd: that process's own eventfd
+    // i = d * kSets + kd: that process's own eventfd (the sync worker polls on its timer)
+    if (out_[i].publish() && i < wake_fds_.size()) wake(wake_fds_[i]);
   }
 }
 

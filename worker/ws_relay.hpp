@@ -21,25 +21,31 @@ namespace shoal::worker {
 // (from_slot, from_set, from_generation, from_token) its connection, so the target's socket
 // worker can route the answer back with no swarm lookup; for an answer, peer_id is the
 // answering peer's (the from_* fields are not used).
+// node: 0 between socket workers of this node. On a cluster node (issue 14) a record to the
+// sync worker names the node holding the target connection, and one from the sync worker the
+// node the offer or answer came from (then from_* are that node's: its slot, generation and
+// token of the offering connection; from_set is not used, that node finds it).
 struct RelayHead {
   uint8_t info_hash[20];
   uint8_t peer_id[20];
   uint8_t offer_id[20];
   uint8_t from_slot;
   uint8_t from_set;
-  uint8_t reserved[2];
+  uint16_t node;
   uint32_t from_generation;
   uint32_t from_token;
 };
 static_assert(sizeof(RelayHead) == 72);
 
 // Where a relayed message goes: a connection (token) of socket slot `slot`'s process of
-// `generation`, which uses ring set `ring_set`.
+// `generation`, which uses ring set `ring_set`. node 0: on this node; else the cluster node
+// holding that connection (ring_set unused; the record goes to the sync worker).
 struct RelayTarget {
   uint8_t slot;
   uint8_t ring_set;
   uint32_t generation;
   uint32_t token;
+  uint16_t node = 0;
 };
 
 // Where this process sits, for the offers it relays: socket slot, its ring set and generation.
@@ -57,7 +63,9 @@ class WsRelay {
   WsRelay(void* base, shm::RelayGeometry g, WsIdentity self, std::vector<int> wake_fds, shm::CounterBlock* counters);
 
   // Queues one record for `to` (kind shm::kRelayOffer or kRelayAnswer). False (counted in
-  // ws_relay_dropped) when the ring to that process is full or the payload too large.
+  // ws_relay_dropped) when the ring to that process is full or the payload too large. A target
+  // on another node (to.node != 0) goes to the sync worker (head.node set to to.node); false
+  // when this node has none (not a cluster node).
   bool send(const RelayTarget& to, uint16_t kind, const RelayHead& head, std::string_view sdp_json);
 
   // Publishes what send() queued and wakes each target worker once. Call after each batch.

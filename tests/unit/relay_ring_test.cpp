@@ -117,5 +117,49 @@ TEST(WsRelay, DeliversToTheTargetProcessOnlyAndWakesItOnce) {
   for (int fd : fds) close(fd);
 }
 
+// A cluster node (issue 14): the sync worker is endpoint number `workers` (ring set 0); a
+// record for a connection on another node goes there, naming the node and the target's slot.
+TEST(WsRelay, ATargetOnAnotherNodeGoesToTheSyncWorkerEndpoint) {
+  shm::RelayGeometry g{2, 65536, 1};
+  EXPECT_EQ(g.endpoints(), 3u);
+  Mem m(g.segment_bytes());
+  for (uint32_t s = 0; s < 3; s++)
+    for (uint32_t ks = 0; ks < 2; ks++)
+      for (uint32_t d = 0; d < 3; d++)
+        for (uint32_t kd = 0; kd < 2; kd++) shm::RelayRing::init(m.p + g.ring_offset(s, ks, d, kd), g.bytes);
+  std::vector<int> fds;
+  for (int i = 0; i < 4; i++) fds.push_back(eventfd(0, EFD_NONBLOCK));
+  shm::CounterBlock counters{};
+  worker::WsRelay a(m.p, g, {1, 0, 5}, fds, &counters);
+  worker::RelayHead head{};
+  head.from_token = 77;
+  worker::RelayTarget remote{3, shm::kWsRemoteSet, 0xbeef, 123, 7};  // node 7, its slot 3
+  EXPECT_TRUE(a.send(remote, shm::kRelayOffer, head, "{}"));
+  a.flush();  // no eventfd for the sync worker (it polls): nothing out of range is written
+  for (int fd : fds) EXPECT_EQ(worker::drain_eventfd(fd), 0u);
+  shm::RelayRing sync_in = shm::relay_ring(m.p, g, 1, 0, 2, 0);
+  const shm::RelayRecord* r = sync_in.next();
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->kind, shm::kRelayOffer);
+  EXPECT_EQ(r->target_slot, 3);
+  EXPECT_EQ(r->target_generation, 0xbeefu);
+  EXPECT_EQ(r->target_token, 123u);
+  worker::RelayHead h;
+  std::memcpy(&h, r + 1, sizeof h);
+  EXPECT_EQ(h.node, 7);
+  EXPECT_EQ(h.from_token, 77u);
+  // A node without the endpoint (cluster off) drops such a record and counts it.
+  shm::RelayGeometry solo{2, 65536};
+  Mem m2(solo.segment_bytes());
+  for (uint32_t s = 0; s < 2; s++)
+    for (uint32_t ks = 0; ks < 2; ks++)
+      for (uint32_t d = 0; d < 2; d++)
+        for (uint32_t kd = 0; kd < 2; kd++) shm::RelayRing::init(m2.p + solo.ring_offset(s, ks, d, kd), solo.bytes);
+  worker::WsRelay b(m2.p, solo, {1, 0, 5}, fds, &counters);
+  EXPECT_FALSE(b.send(remote, shm::kRelayOffer, head, "{}"));
+  EXPECT_EQ(shm::read_counter(&counters, shm::Counter::ws_relay_dropped), 1u);
+  for (int fd : fds) close(fd);
+}
+
 }  // namespace
 }  // namespace shoal

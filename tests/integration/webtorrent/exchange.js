@@ -1,7 +1,7 @@
 // Two npm bittorrent-tracker Clients (WebRTC from @roamhq/wrtc) meet through a WebSocket tracker:
 //
 //   node exchange.js --url-a ws://127.0.0.1:P/announce [--url-b URL] [--local-a 127.0.0.2]
-//                    [--local-b 127.0.0.3] [--info-hash HEX] [--timeout 20] [--hold S]
+//                    [--local-b 127.0.0.3] [--info-hash HEX] [--timeout 20] [--hold S] [--gap S]
 //
 // Round 1: client A announces (its offers find nobody), then B announces: B's offers go to A, A
 // answers, and B must receive that answer. Round 2: A announces again: A's offer goes to B, B
@@ -9,7 +9,9 @@
 // so the clients use two connections, e.g. on two socket workers), each from its --local-* source
 // address. ICE gathers no candidates (iceTransportPolicy "relay" with no relay server), so the
 // peers exchange SDP through the tracker but never send a packet to each other. Last, A scrapes
-// the swarm (client.scrape()).
+// the swarm (client.scrape()). --gap S waits S seconds before each round's second announce (two
+// trackers that replicate peers between them, issue 14: the first peer must have reached the
+// second tracker before the other's offers look for it).
 //
 // Result line: {"ok", "error"?, "info_hash", "a": side, "b": side, "rounds": [...], "scrape":
 // {"complete", "incomplete", "downloaded"}}, where a side is {"peer_id", "url", "local",
@@ -27,6 +29,7 @@ const urlB = args['url-b'] || urlA
 const infoHash = args['info-hash'] || randomHex20()
 const timeout = Number(args.timeout || 20)
 const hold = Number(args.hold || 0)
+const gap = Number(args.gap || 0)
 if (!urlA) finish({ ok: false, error: 'usage: exchange.js --url-a URL [--url-b URL] ...' })
 
 // What each client sent and received, recorded by wrapping the tracker client's own methods.
@@ -116,6 +119,7 @@ const matches = (offer, answer, offerer) =>
 // Round 1: A first, then B; B's offer reaches A, A's answer reaches B.
 A.client.start()
 await until(() => A.side.received.some(m => m.kind === 'reply' || m.kind === 'failure'))
+await sleep(gap * 1000)
 B.client.start()
 await until(() => got(B.side, 'answer', A.side.peer_id).length > 0)
 const r1offer = got(A.side, 'offer', B.side.peer_id)[0]
@@ -123,6 +127,7 @@ const r1answer = got(B.side, 'answer', A.side.peer_id)[0]
 rounds.push({ offer_to_a: r1offer, answer_to_b: r1answer, answer_matches: matches(r1offer, r1answer, B.side) })
 
 // Round 2: A announces again; A's offer reaches B, B's answer reaches A.
+await sleep(gap * 1000)
 A.client.update()
 await until(() => got(A.side, 'answer', B.side.peer_id).length > 0)
 const r2offer = got(B.side, 'offer', A.side.peer_id)[0]
