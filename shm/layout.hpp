@@ -11,7 +11,8 @@
 namespace shoal::shm {
 
 inline constexpr uint64_t kMagic = 0x67657320616f6873ull;  // "shoa seg" little-endian
-inline constexpr uint32_t kLayoutVersion = 7;  // 6: connection-id keys in the control segment; 7: the sync worker's slot (issue 14)
+inline constexpr uint32_t kLayoutVersion = 8;  // 6: connection-id keys in the control segment; 7: the sync worker's slot (issue 14);
+                                               // 8: 8-byte peer index slots, 12-byte IPv4 peers, a packed state word (issue 13)
 
 // A word of a segment shared with other processes, read with acquire / written with release
 // ordering (the publication protocols of the access, topology and transfers segments).

@@ -82,7 +82,8 @@ struct PeerInfo {
 //              (6 bytes IPv4+port or 18 bytes IPv6+port, network order), never the asker,
 //              no seeders when the asker is a seeder, none for event=stopped
 //   change     what the announce changed, for replication (issue 14): kChange* bits
-//   prev_last_seen  the peer's last_seen before this announce (0 for a new peer)
+//   prev_last_seen  the peer's last_seen before this announce (0 for a new peer; now minus its
+//              age, which is exact below 71.7 hours: PeerTail::state)
 struct AnnounceResult {
   uint8_t status;
   uint32_t seeders;
@@ -307,7 +308,8 @@ class Partition {
   // began) from cursor `c` on, until the chunk is full, `budget` peers were written, or the pass
   // is done (c.done). Returns the records written. Read-only (WebTorrent torrents are skipped:
   // their peers are live connections that a restart closes). `t0`: seconds since the clock base
-  // at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later).
+  // at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later; peer_age in
+  // shm/partition_layout.hpp: exact below 71.7 hours).
   uint32_t snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget) const;
 
   // Stores one peer of a snapshot (one transaction): creates its torrent if needed (no gate, no

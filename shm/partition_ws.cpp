@@ -61,7 +61,7 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   if (slot != kNil) {
     old = {where_list(op.r.pindex[slot].where), where_pos(op.r.pindex[slot].where)};
     rec = *ws_at(op.r, t, old.list, old.pos);
-    if (!same_conn(rec, in) && live.ring_set(rec.slot, rec.generation) >= 0) {
+    if (!same_conn(rec, in) && live.ring_set(uint8_t(rec.slot), rec.generation) >= 0) {
       res.status = uint8_t(ResponseStatus::peer_id_taken);  // bound to another live connection
       fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
       return res;
@@ -98,14 +98,14 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   }
   if (slot == kNil && stored_peers(op.h) >= op.h.max_peers) return tracker_full();
   if (slot == kNil) std::memcpy(rec.key, k.addr, 16);
-  bool counted = rec.flags & kPeerCompletedCounted;
+  bool counted = (rec.state & kPeerFlagsMask) & kPeerCompletedCounted;
   bool count_now = in.event == uint8_t(Event::completed) && in.seeder && !counted;
   rec.port_be = 0;
-  rec.flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0));
+  rec.state = pack_state(uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0)),
+                         kProgressUnknown, in.now);
   rec.slot = in.slot;
   rec.generation = in.generation;
   rec.token = in.token;
-  rec.last_seen = in.now;
   if (count_now) count_completed(op, t);
   uint32_t want = list_of(6, in.seeder);
   Placed at{want, kNil};
@@ -139,7 +139,7 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
     uint32_t pos = i < nl ? i : i - nl;
     if (list == at.list && pos == at.pos) continue;  // the asker
     const PeerWs* p = ws_at(op.r, t, list, pos);
-    int set = live.ring_set(p->slot, p->generation);
+    int set = live.ring_set(uint8_t(p->slot), p->generation);
     if (set < 0) {
       bool known = false;
       for (uint32_t d = 0; d < dead && !known; ++d) known = std::memcmp(dead_keys[d], p->key, 16) == 0;
@@ -151,7 +151,7 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
     w = WsTarget{};
     w.generation = p->generation;
     w.token = p->token;
-    w.slot = p->slot;
+    w.slot = uint8_t(p->slot);
     w.ring_set = uint8_t(set);
   }
   res.target_count = got;
