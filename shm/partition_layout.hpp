@@ -24,10 +24,10 @@
 // block merges with its buddy (start ^ 2^c) when that one is free too; the free map says which
 // units start a free block without trusting the bytes of live blocks.
 //
-// Memory at 100k torrents / 1M peers, capacities equal to that: 51.2 MB of address space, i.e.
-// 51.2 B per stored IPv4 peer at worst: peer index 10.5 (1.31M × 8 B), arena 32.0 at worst (a
+// Memory at 100k torrents / 1M peers, capacities equal to that: 49.6 MB of address space, i.e.
+// 49.6 B per stored IPv4 peer at worst: peer index 10.0 (1.25M × 8 B), arena 32.0 at worst (a
 // 1-peer list takes a 32-byte block; a list that grew is more than half full: ≤ 24 B per peer;
-// about 17 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
+// about 19 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
 // are touched as used (tmpfs), so what a partition costs is what it stores (tools/bench, memory).
 // An IPv6 peer takes 32 B (2 arena units).
 #pragma once

@@ -540,7 +540,7 @@ def fmt(x):
 
 def memory_table(out):
     lines = ["### Memory: 1,000,000 peers over 100,000 torrents", "",
-             "Filled with `udp_load --mix 0:1:0` (about one announce per peer): IPv4 peers from 64 source "
+             "Filled with `udp_load --mix 0:1:0` (2.5 announces per peer, round robin): IPv4 peers from 64 source "
              "addresses, then IPv6 peers from ::1; peers counted by scraping all 100,000 torrents. shoald: "
              "*partition* is the touched pages (`du`) of the swarm partition segment /dev/shm/NAME-part-0 (torrent "
              "and peer tables, indexes, peer lists: everything that grows with peers); *fixed shm* is the other "
