@@ -204,7 +204,8 @@ struct SnapshotCursor {
 // One peer to restore from a snapshot. info_hash 20 bytes; completed: the torrent's count;
 // family 4/6, addr/port_be network order; flags kPeerSeeder | kPeerCompletedCounted |
 // kPeerRepresentative (a seeder is never a representative); last_seen: seconds since the
-// clock base (shm/clock.hpp); topology_group, progress as in AnnounceInput.
+// clock base (shm/clock.hpp), at most 71.7 hours before the partition's present (it is kept
+// modulo 2^18 s: PeerTail::state); topology_group, progress as in AnnounceInput.
 // join (a cluster node loading another node's snapshot, worker/cluster_join.hpp): a peer this
 // partition has already is left as it is (it came from a delta, newer than the snapshot), and
 // the completed count is only raised; family 0 then sets only the torrent's completed count.
