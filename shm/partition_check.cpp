@@ -41,7 +41,7 @@ std::string check_torrent_peers(const PartitionRegions& r, uint32_t t, Partition
     if (pl.count == 0) continue;
     if (tr.kind == kTorrentWebTorrent && list_family(list) == 4)
       return cat("torrent ", t, ": a WebTorrent torrent holds IPv4-sized records");
-    if (cls < min_list_class(list_family(list)) || cls >= kSizeClasses || pl.count > list_capacity(list_family(list), cls))
+    if (cls < kMinListClass || cls >= kSizeClasses || pl.count > list_capacity(list_family(list), cls))
       return cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of class ", cls);
     uint64_t units = 1ull << cls;
     if (pl.block % units != 0 || uint64_t(pl.block) + units > r.h->arena_bump)

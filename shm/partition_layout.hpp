@@ -15,19 +15,19 @@
 //   torrent pool   TorrentRecord[max_torrents]  64 B each
 //   peer index     PeerSlot[peer_slots]          8 B each (open addressing, linear probing)
 //   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
-//   free map       1 bit per arena unit         set where a free arena block starts
+//   free map       1 bit per 2 arena units      set where a free arena block starts
 // Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
 // A list's block holds as many records as fit: 2^cls units of 16 B hold (16 << cls) / 12 IPv4
-// peers (1, 2, 5, 10, 21, ...) or (16 << cls) / 32 IPv6 or WebTorrent peers (1, 2, 4, ...).
+// peers (2, 5, 10, 21, ...) or (16 << cls) / 32 IPv6 or WebTorrent peers (1, 2, 4, ...).
 //
-// Arena blocks are buddies: a block of 2^c units starts at a multiple of 2^c (c ≥ 0), so a freed
+// Arena blocks are buddies: a block of 2^c units starts at a multiple of 2^c (c ≥ 1), so a freed
 // block merges with its buddy (start ^ 2^c) when that one is free too; the free map says which
 // units start a free block without trusting the bytes of live blocks.
 //
 // Memory at 100k torrents / 1M peers, capacities equal to that: 49.6 MB of address space, i.e.
-// 49.6 B per stored IPv4 peer at worst: peer index 10.0 (1.25M × 8 B), arena 32.0 (2 units a
-// peer, room for IPv6 peers; an IPv4 peer takes 16 B alone in its list, ≤ 21.3 B in a list that
-// grew; about 17 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.25. Pages
+// 49.6 B per stored IPv4 peer at worst: peer index 10.0 (1.25M × 8 B), arena 32.0 at worst (a
+// 1-peer list takes a 32-byte block; a list that grew is more than half full: ≤ 24 B per peer;
+// about 19 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
 // are touched as used (tmpfs), so what a partition costs is what it stores (tools/bench, memory).
 // An IPv6 peer takes 32 B (2 arena units).
 #pragma once
@@ -49,6 +49,7 @@ inline constexpr uint32_t kSizeClasses = 30;        // free-list heads, class c 
                                                     // (arena ≤ 2^25 units: classes 0..25 used)
 inline constexpr uint32_t kArenaUnit = 16;          // bytes
 inline constexpr uint32_t kMaxCapacity = 1u << 24;  // max_torrents / max_peers (pos is 24 bits)
+inline constexpr uint32_t kMinListClass = 1;        // smallest list block: 2 units (2 IPv4 / 1 IPv6 peer)
 
 // Peer lists of a torrent: list = (family == 6 ? 2 : 0) + seeder.
 enum PeerList : uint32_t { kV4Leechers = 0, kV4Seeders = 1, kV6Leechers = 2, kV6Seeders = 3 };
@@ -160,8 +161,8 @@ static_assert(sizeof(PeerListRef) == 8 && kShmSafe<PeerListRef>);
 //   completed   completed downloads counted (event=completed, once per peer); when in_use == 0
 //               it instead links the next free pool slot (kNil ends the free list)
 //   lists       the 4 peer lists, indexed by PeerList
-//   cls         size class of each list's block: 2^cls arena units (0 also when the list has
-//               no block, block == kNil); it holds list_capacity(family, cls) peers
+//   cls         size class of each list's block: 2^cls arena units (0 when the list has no
+//               block); it holds list_capacity(family, cls) peers
 //   in_use      1 = live torrent, 0 = free slot
 //   kind        kTorrentBitTorrent (UDP/HTTP peers) or kTorrentWebTorrent (WS/WSS peers): one
 //               info_hash may have one record of each kind, indexed apart (torrent_tag mixes
@@ -349,7 +350,7 @@ inline PartitionGeometry partition_geometry(uint32_t max_torrents, uint32_t max_
   g.peer_index_off = align64(g.torrent_pool_off + uint64_t(max_torrents) * sizeof(TorrentRecord));
   g.arena_off = align64(g.peer_index_off + uint64_t(g.peer_slots) * sizeof(PeerSlot));
   g.free_map_off = align64(g.arena_off + uint64_t(g.arena_units) * kArenaUnit);
-  g.total_bytes = align64(g.free_map_off + (g.arena_units + 7) / 8);
+  g.total_bytes = align64(g.free_map_off + (g.arena_units + 15) / 16);
   return g;
 }
 
@@ -417,13 +418,10 @@ inline constexpr uint32_t peer_stride(uint8_t family) { return family == 6 ? 32 
 inline constexpr uint32_t pack_where(uint32_t list, uint32_t pos) { return list << 24 | pos; }
 inline constexpr uint32_t where_list(uint32_t where) { return where >> 24; }
 inline constexpr uint32_t where_pos(uint32_t where) { return where & 0xffffffu; }
-// Peers of `family` a list block of class `cls` (2^cls units) holds.
+// Peers of `family` a list block of class `cls` (2^cls units) holds; 0 for class 0 (no block).
 inline constexpr uint32_t list_capacity(uint8_t family, uint32_t cls) {
-  return uint32_t((uint64_t(kArenaUnit) << cls) / peer_stride(family));
+  return cls ? uint32_t((uint64_t(kArenaUnit) << cls) / peer_stride(family)) : 0;
 }
-// The smallest block of a list: one unit (16 B) holds one IPv4 peer; an IPv6 or WebTorrent
-// peer needs two.
-inline constexpr uint32_t min_list_class(uint8_t family) { return family == 6 ? 1 : 0; }
 
 // Process-local pointers to the regions of a mapped partition (never stored in shm).
 struct PartitionRegions {
@@ -459,9 +457,9 @@ inline PeerTail* tail_of(uint8_t* rec, uint32_t list) {
 inline FreeBlock& free_block(const PartitionRegions& r, uint32_t block) {
   return *reinterpret_cast<FreeBlock*>(r.arena + size_t(block) * kArenaUnit);
 }
-// Free-map byte and bit of an arena unit.
-inline uint8_t& free_map_byte(const PartitionRegions& r, uint32_t block) { return r.free_map[block >> 3]; }
-inline constexpr uint8_t free_map_bit(uint32_t block) { return uint8_t(1u << (block & 7)); }
+// Free-map byte and bit of an (even) arena unit.
+inline uint8_t& free_map_byte(const PartitionRegions& r, uint32_t block) { return r.free_map[block >> 4]; }
+inline constexpr uint8_t free_map_bit(uint32_t block) { return uint8_t(1u << ((block >> 1) & 7)); }
 inline bool starts_free_block(const PartitionRegions& r, uint32_t block) {
   return (free_map_byte(r, block) & free_map_bit(block)) != 0;
 }

@@ -19,14 +19,14 @@ namespace shoal::shm::pops {
 
 inline Partition::CrashHook g_crash_hook = nullptr;  // Partition::set_crash_hook_for_test
 
-// Journal bound. Taking a block writes ≤ 4 + 4 × 26 entries (pop, then up to 26 pushed split or
-// alignment pieces); freeing one ≤ 4 × 26 + 4 (buddy merges, push); an index insert 1, an erase
+// Journal bound. Taking a block writes ≤ 4 + 4 × 25 entries (pop, then up to 25 pushed split or
+// alignment pieces); freeing one ≤ 4 × 25 + 4 (buddy merges, push); an index insert 1, an erase
 // 1 + the probe run after it (short: load ≤ 1/2, keyed hash). An announce takes ≤ 2 blocks and
 // frees ≤ 3: under ~600 entries. Expiry checkpoints (commits) before the journal passes half of
 // kJournalCapacity, counting each pending free at its worst case.
 inline constexpr uint32_t kMaxPendingFrees = 16;
 inline constexpr uint32_t kRemovalsPerTx = 8;  // expiry commits after at most this many removals
-inline constexpr uint32_t kWorstFreeWrites = 108;
+inline constexpr uint32_t kWorstFreeWrites = 104;
 
 // One operation on a partition: region pointers, its transaction, and the arena blocks to free
 // at commit. Frees wait for the commit so that a block freed in a transaction is never taken
@@ -59,9 +59,7 @@ struct Placed {
   std::abort();
 }
 
-inline uint32_t cap_of(const TorrentRecord& t, uint32_t list) {
-  return t.lists[list].block == kNil ? 0 : list_capacity(list_family(list), t.cls[list]);
-}
+inline uint32_t cap_of(const TorrentRecord& t, uint32_t list) { return list_capacity(list_family(list), t.cls[list]); }
 
 // The peer_tag of a stored record of list `list` of torrent t (its address and port).
 inline uint32_t record_tag(const PartitionRegions& r, uint32_t t, uint32_t list, const uint8_t* rec) {
@@ -294,7 +292,7 @@ inline uint32_t list_push(Op& op, uint32_t t, uint32_t list, const uint8_t* rec,
   TorrentRecord& tr = op.r.pool[t];
   uint32_t n = tr.lists[list].count;
   if (n == cap_of(tr, list)) {
-    uint32_t cls = tr.lists[list].block != kNil ? tr.cls[list] + 1u : min_list_class(list_family(list));
+    uint32_t cls = tr.cls[list] ? tr.cls[list] + 1u : kMinListClass;
     if (!list_rehome(op, t, list, cls)) return kNil;
   }
   op.tx.write(peer_at(op.r, tr.lists[list].block, list, n), rec, peer_stride(list_family(list)));
@@ -326,7 +324,7 @@ inline void list_remove(Op& op, uint32_t t, uint32_t list, uint32_t pos, uint32_
     release_at_commit(op, tr.lists[list].block, tr.cls[list]);
     op.tx.set(tr.lists[list].block, kNil);
     op.tx.set(tr.cls[list], uint8_t(0));
-  } else if (tr.cls[list] > min_list_class(list_family(list)) && last <= cap_of(tr, list) / 4) {
+  } else if (tr.cls[list] > kMinListClass && last <= cap_of(tr, list) / 4) {
     list_rehome(op, t, list, tr.cls[list] - 1u);  // best effort: stays put if no room
   }
 }

@@ -69,7 +69,7 @@ bool check_list(Checker& c, uint32_t t, uint32_t list) {
       return c.fail(cat("torrent ", t, " list ", list, ": empty list keeps a block"));
     return true;
   }
-  if (cls < min_list_class(list_family(list)) || cls >= kSizeClasses || pl.count > list_capacity(list_family(list), cls))
+  if (cls < kMinListClass || cls >= kSizeClasses || pl.count > list_capacity(list_family(list), cls))
     return c.fail(cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of class ", cls));
   uint64_t units = 1ull << cls;
   if (pl.block % units != 0)
@@ -104,7 +104,7 @@ bool check_free_blocks(Checker& c) {
   for (uint32_t cls = 0; cls < kSizeClasses; ++cls) {
     uint32_t prev = kNil;
     for (uint32_t b = c.h.free_heads[cls]; b != kNil; prev = b, b = free_block(c.r, b).next) {
-      if (b % (1u << cls) != 0 || b >= c.h.arena_bump)
+      if (cls == 0 || b % (1u << cls) != 0 || b >= c.h.arena_bump)
         return c.fail(cat("free list ", cls, ": block ", b, " misaligned or out of range"));
       const FreeBlock& f = free_block(c.r, b);
       if (f.prev != prev || f.cls != cls || !starts_free_block(c.r, b))
@@ -115,7 +115,7 @@ bool check_free_blocks(Checker& c) {
   }
   for (uint32_t u = 0; u < c.h.arena_bump; ++u)
     if (!c.owner[u]) return c.fail(cat("arena unit ", u, " is neither in a list nor free (leak)"));
-  for (uint32_t u = 0; u < c.h.arena_units; ++u) marked += starts_free_block(c.r, u);
+  for (uint32_t u = 0; u < c.h.arena_units; u += 2) marked += starts_free_block(c.r, u);
   if (marked != listed) return c.fail(cat("free map marks ", marked, " blocks, free lists hold ", listed));
   return true;
 }
@@ -211,7 +211,7 @@ void sanitize_list(const PartitionRegions& r, std::vector<uint8_t>& used, Torren
                    uint32_t& dropped) {
   PeerListRef& pl = tr.lists[list];
   uint32_t cls = tr.cls[list];
-  bool ok = pl.count > 0 && cls >= min_list_class(list_family(list)) && cls < kSizeClasses &&
+  bool ok = pl.count > 0 && cls >= kMinListClass && cls < kSizeClasses &&
             pl.count <= list_capacity(list_family(list), cls) && pl.block != kNil;
   uint64_t units = ok ? 1ull << cls : 0;
   ok = ok && pl.block % units == 0 && pl.block + units <= r.h->arena_units;
@@ -294,7 +294,7 @@ void push_free_raw(const PartitionRegions& r, uint32_t b, uint32_t cls) {
 
 // Bump pointer after the last live block; every gap below it goes to the free lists as the
 // largest aligned buddies that fit (this also merges free space that fragmented over time).
-// Live blocks are aligned to their size, so every gap splits into aligned buddies.
+// Live blocks are aligned and even-sized, so gaps are too.
 void rebuild_arena(const PartitionRegions& r, const std::vector<uint8_t>& used) {
   PartitionHeader& h = *r.h;
   uint32_t bump = 0;
@@ -302,7 +302,7 @@ void rebuild_arena(const PartitionRegions& r, const std::vector<uint8_t>& used) 
     if (used[u]) bump = u + 1;
   h.arena_bump = bump;
   for (uint32_t& f : h.free_heads) f = kNil;
-  std::memset(r.free_map, 0, (h.arena_units + 7) / 8);
+  std::memset(r.free_map, 0, (h.arena_units + 15) / 16);
   for (uint32_t u = 0; u < bump;) {
     if (used[u]) {
       ++u;
@@ -371,7 +371,7 @@ void reset(PartitionLayout* l) {
   std::memset(r.pool, 0, sizeof(TorrentRecord) * std::min(h.torrent_high, h.max_torrents));
   h.torrent_high = h.arena_bump = h.sweep_torrent = h.sweep_list = h.sweep_pos = 0;
   for (uint32_t& f : h.free_heads) f = kNil;
-  std::memset(r.free_map, 0, (h.arena_units + 7) / 8);
+  std::memset(r.free_map, 0, (h.arena_units + 15) / 16);
   rebuild_counts(r);
 }
 
