@@ -52,22 +52,22 @@ Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k
     std::memcpy(rec, k.addr, addr_len(k.family));
   }
   PeerTail* tail = reinterpret_cast<PeerTail*>(rec + addr_len(k.family));
-  bool counted = tail->flags & kPeerCompletedCounted;
+  const uint8_t flags = peer_flags(*tail);
+  bool counted = flags & kPeerCompletedCounted;
   // A completion counts once per peer, and only from a peer that has the whole torrent: an
   // event=completed with left > 0 is a leecher's claim and counts nothing (issue 12).
   bool count_now = in.event == uint8_t(Event::completed) && in.seeder && !counted;
   *change = uint8_t((slot == kNil ? kChangeNew : 0) | (old.list != kNil && old.list != want ? kChangeSeeder : 0) |
                     (count_now ? kChangeCompleted : 0) |
                     (counted || count_now || (extra & kPeerCompletedCounted) ? kChangeCounted : 0) |
-                    (tail->flags & kPeerRemote ? kChangeWasRemote : 0));
-  *prev_last_seen = slot == kNil ? 0 : tail->last_seen;
+                    (flags & kPeerRemote ? kChangeWasRemote : 0));
+  *prev_last_seen = slot == kNil ? 0 : peer_last_seen(*tail, in.now);
   tail->port_be = k.port_be;
   // A representative stays one while it leeches (policy tiered); completing ends it.
-  uint8_t rep = in.seeder ? 0 : uint8_t(tail->flags & kPeerRepresentative);
-  tail->flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0) | rep | extra);
+  uint8_t rep = in.seeder ? 0 : uint8_t(flags & kPeerRepresentative);
   tail->topology_group = in.topology_group;
-  tail->progress = in.progress;
-  tail->last_seen = in.now;
+  tail->state = pack_state(uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0) | rep | extra),
+                           in.progress, in.now);
   if (count_now) count_completed(op, t);
   if (old.list == want) {
     op.tx.write(tail_of(peer_at(op.r, op.r.pool[t].lists[want].block, want, old.pos), want), tail,
@@ -140,9 +140,9 @@ void sweep_checkpoint(Op& op, Sweep& s) {
 bool ws_dead(const TorrentRecord& tr, const uint8_t* rec, const WsLiveness* live) {
   if (!live || tr.kind != kTorrentWebTorrent) return false;
   const PeerWs* p = reinterpret_cast<const PeerWs*>(rec);
-  if (p->flags & kPeerRemote)  // another node's connection: expires by last_seen, or its process is gone
-    return live->remote_gone(uint16_t(p->generation >> 16), p->slot, uint16_t(p->generation));
-  return live->ring_set(p->slot, p->generation) < 0;
+  if (peer_flags(ws_tail(*p)) & kPeerRemote)  // another node's connection: expires by last_seen, or its process is gone
+    return live->remote_gone(uint16_t(p->generation >> 16), uint8_t(p->slot), uint16_t(p->generation));
+  return live->ring_set(uint8_t(p->slot), p->generation) < 0;
 }
 
 bool sweep_torrent(Op& op, Sweep& s, uint32_t now, uint32_t ttl, uint32_t budget, ExpireResult& res,
@@ -154,7 +154,7 @@ bool sweep_torrent(Op& op, Sweep& s, uint32_t now, uint32_t ttl, uint32_t budget
       if (s.examined >= budget) return false;
       ++s.examined;
       uint8_t* rec = peer_at(op.r, tr.lists[s.list].block, s.list, s.pos);
-      if (uint64_t(tail_of(rec, s.list)->last_seen) + ttl >= now && !ws_dead(tr, rec, live)) {
+      if (peer_age(*tail_of(rec, s.list), now) <= ttl && !ws_dead(tr, rec, live)) {
         ++s.pos;
         continue;
       }
@@ -229,9 +229,7 @@ void Partition::prefetch_peer(const uint8_t* info_hash, uint8_t family, const ui
   if (s.tag != tag || s.torrent >= r.h->max_torrents) return;
   __builtin_prefetch(&r.pool[s.torrent]);
   if (family != 4 && family != 6) return;
-  const PeerSlot* ps = &r.pindex[index_home(peer_tag(r.h->hash_seed, s.torrent, family, addr, port_be), r.pslots)];
-  __builtin_prefetch(ps);
-  __builtin_prefetch(ps + 1);  // a 12-byte slot may straddle two cache lines
+  __builtin_prefetch(&r.pindex[index_home(peer_tag(r.h->hash_seed, s.torrent, family, addr, port_be), r.pslots)]);
 }
 
 AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, const PeerPolicy& policy) {
@@ -270,10 +268,11 @@ AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, 
   if (elect) {  // the policy may elect the asker (tiered); the flag is stored with the peer
     uint8_t* rec = peer_at(op.r, op.r.pool[t].lists[at.list].block, at.list, at.pos);
     PeerTail* tail = tail_of(rec, at.list);
-    asker.representative = tail->flags & kPeerRepresentative;
+    asker.representative = peer_flags(*tail) & kPeerRepresentative;
     bool elected = policy.elect(view, asker);
     if (elected != asker.representative) {
-      op.tx.set(tail->flags, uint8_t(elected ? tail->flags | kPeerRepresentative : tail->flags & ~kPeerRepresentative));
+      uint8_t f = peer_flags(*tail);
+      op.tx.set(tail->state, with_flags(tail->state, uint8_t(elected ? f | kPeerRepresentative : f & ~kPeerRepresentative)));
       commit(op);
       asker.representative = elected;
     }
@@ -393,8 +392,8 @@ void Partition::visit_peers(const uint8_t* info_hash, PeerVisitor& v) const {
       uint8_t addr[16] = {};
       std::memcpy(addr, rec, addr_len(list_family(list)));
       const PeerTail* tail = tail_of(rec, list);
-      v.visit({list_family(list), addr, tail->port_be, bool(list & 1), bool(tail->flags & kPeerRepresentative),
-               tail->topology_group, tail->progress});
+      v.visit({list_family(list), addr, tail->port_be, bool(list & 1), bool(peer_flags(*tail) & kPeerRepresentative),
+               tail->topology_group, peer_progress(*tail)});
     }
   }
 }

@@ -82,7 +82,8 @@ struct PeerInfo {
 //              (6 bytes IPv4+port or 18 bytes IPv6+port, network order), never the asker,
 //              no seeders when the asker is a seeder, none for event=stopped
 //   change     what the announce changed, for replication (issue 14): kChange* bits
-//   prev_last_seen  the peer's last_seen before this announce (0 for a new peer)
+//   prev_last_seen  the peer's last_seen before this announce (0 for a new peer; now minus its
+//              age, which is exact below 71.7 hours: PeerTail::state)
 struct AnnounceResult {
   uint8_t status;
   uint32_t seeders;
@@ -232,7 +233,8 @@ struct SnapshotCursor {
 // One peer to restore from a snapshot. info_hash 20 bytes; completed: the torrent's count;
 // family 4/6, addr/port_be network order; flags kPeerSeeder | kPeerCompletedCounted |
 // kPeerRepresentative (a seeder is never a representative); last_seen: seconds since the
-// clock base (shm/clock.hpp); topology_group, progress as in AnnounceInput.
+// clock base (shm/clock.hpp), at most 71.7 hours before the partition's present (it is kept
+// modulo 2^18 s: PeerTail::state); topology_group, progress as in AnnounceInput.
 // join (a cluster node loading another node's snapshot, worker/cluster_join.hpp): a peer this
 // partition has already is left as it is (it came from a delta, newer than the snapshot), and
 // the completed count is only raised; family 0 then sets only the torrent's completed count.
@@ -336,7 +338,8 @@ class Partition {
   // began) from cursor `c` on, until the chunk is full, `budget` peers were written, or the pass
   // is done (c.done). Returns the records written. Read-only (WebTorrent torrents are skipped:
   // their peers are live connections that a restart closes). `t0`: seconds since the clock base
-  // at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later).
+  // at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later; peer_age in
+  // shm/partition_layout.hpp: exact below 71.7 hours).
   uint32_t snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget) const;
 
   // Stores one peer of a snapshot (one transaction): creates its torrent if needed (no gate, no

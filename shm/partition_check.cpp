@@ -19,8 +19,6 @@ namespace {
 
 using namespace probes;
 
-constexpr uint32_t kMaxCapLog2 = 24;
-
 // Torrent t's record: found by the torrent index under its own key. "" when consistent.
 std::string check_torrent_record(const PartitionRegions& r, uint32_t t) {
   const TorrentRecord& tr = r.pool[t];
@@ -39,20 +37,20 @@ std::string check_torrent_peers(const PartitionRegions& r, uint32_t t, Partition
   *done = false;
   for (; st.list < kLists; ++st.list, st.pos = 0) {
     const PeerListRef& pl = tr.lists[st.list];
-    uint32_t list = st.list, lg = tr.cap_log2[list];
+    uint32_t list = st.list, cls = tr.cls[list];
     if (pl.count == 0) continue;
     if (tr.kind == kTorrentWebTorrent && list_family(list) == 4)
       return cat("torrent ", t, ": a WebTorrent torrent holds IPv4-sized records");
-    if (lg < kMinListCapLog2 || lg > kMaxCapLog2 || pl.count > (1u << lg))
-      return cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity 2^", lg);
-    uint64_t units = 1ull << block_class(list_family(list), lg);
+    if (cls < kMinListClass || cls >= kSizeClasses || pl.count > list_capacity(list_family(list), cls))
+      return cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of class ", cls);
+    uint64_t units = 1ull << cls;
     if (pl.block % units != 0 || uint64_t(pl.block) + units > r.h->arena_bump)
       return cat("torrent ", t, " list ", list, ": block ", pl.block, " misaligned or outside the arena in use");
     for (; st.pos < pl.count; ++st.pos, ++st.items) {
       if (st.items >= stop) return "";  // go on from here in the next slice
       uint8_t* rec = peer_at(r, pl.block, list, st.pos);
       const PeerTail* tail = tail_of(rec, list);
-      if ((tail->flags & kPeerSeeder) != (list & 1))
+      if ((peer_flags(*tail) & kPeerSeeder) != (list & 1))
         return cat("torrent ", t, " list ", list, " peer ", st.pos, ": seeder flag disagrees with its list");
       uint32_t s = probe_peer(r, t, list_family(list), rec, tail->port_be, tag_of_record(r, t, list, rec));
       if (s == kNil || r.pindex[s].where != pack_where(list, st.pos))
@@ -117,12 +115,12 @@ std::string Partition::check_step(IncrementalCheck& st, uint32_t budget) const {
       uint32_t i = st.next++;
       ++st.items;
       const PeerSlot& s = r.pindex[i];
-      if (s.tag == 0) continue;
-      uint8_t* rec = live_peer(r, s.torrent, s.where);
+      if (s.key == 0) continue;
+      uint8_t* rec = live_peer(r, slot_torrent(s), s.where);
       if (!rec) return cat("peer index slot ", i, " points at no live peer");
-      uint32_t list = where_list(s.where);
-      if (s.tag != tag_of_record(r, s.torrent, list, rec) ||
-          probe_peer(r, s.torrent, list_family(list), rec, tail_of(rec, list)->port_be, s.tag) != i)
+      uint32_t list = where_list(s.where), tag = tag_of_record(r, slot_torrent(s), list, rec);
+      if (s.key != peer_slot_key(tag, slot_torrent(s)) ||
+          probe_peer(r, slot_torrent(s), list_family(list), rec, tail_of(rec, list)->port_be, tag) != i)
         return cat("peer index slot ", i, ": wrong tag, unreachable or duplicate key");
     }
   }

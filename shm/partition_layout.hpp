@@ -13,19 +13,23 @@
 //   JournalEntry[kJournalCapacity]    24 B each
 //   torrent index  TorrentSlot[torrent_slots]    8 B each (open addressing, linear probing)
 //   torrent pool   TorrentRecord[max_torrents]  64 B each
-//   peer index     PeerSlot[peer_slots]         12 B each (open addressing, linear probing)
+//   peer index     PeerSlot[peer_slots]          8 B each (open addressing, linear probing)
 //   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
 //   free map       1 bit per 2 arena units      set where a free arena block starts
 // Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
+// A list's block holds as many records as fit: 2^cls units of 16 B hold (16 << cls) / 12 IPv4
+// peers (2, 5, 10, 21, ...) or (16 << cls) / 32 IPv6 or WebTorrent peers (1, 2, 4, ...).
 //
 // Arena blocks are buddies: a block of 2^c units starts at a multiple of 2^c (c ≥ 1), so a freed
 // block merges with its buddy (start ^ 2^c) when that one is free too; the free map says which
 // units start a free block without trusting the bytes of live blocks.
 //
-// Memory at 100k torrents / 1M peers, capacities equal to that: 56.4 MB at worst, i.e. 56.4 B
-// per stored IPv4 peer: peer index 15.7 (1.25M × 12 B), arena 32.0 at worst (2 units per peer: a
-// power-of-two list is never under half full; about 24 with real swarm sizes), torrent pool 6.4
-// and index 1.0, free map 0.1. An IPv6 peer takes 2 arena units.
+// Memory at 100k torrents / 1M peers, capacities equal to that: 49.6 MB of address space, i.e.
+// 49.6 B per stored IPv4 peer at worst: peer index 10.0 (1.25M × 8 B), arena 32.0 at worst (a
+// 1-peer list takes a 32-byte block; a list that grew is more than half full: ≤ 24 B per peer;
+// about 19 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
+// are touched as used (tmpfs), so what a partition costs is what it stores (tools/bench, memory).
+// An IPv6 peer takes 32 B (2 arena units).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -45,13 +49,13 @@ inline constexpr uint32_t kSizeClasses = 30;        // free-list heads, class c 
                                                     // (arena ≤ 2^25 units: classes 0..25 used)
 inline constexpr uint32_t kArenaUnit = 16;          // bytes
 inline constexpr uint32_t kMaxCapacity = 1u << 24;  // max_torrents / max_peers (pos is 24 bits)
-inline constexpr uint32_t kMinListCapLog2 = 1;      // smallest peer list holds 2 peers
+inline constexpr uint32_t kMinListClass = 1;        // smallest list block: 2 units (2 IPv4 / 1 IPv6 peer)
 
 // Peer lists of a torrent: list = (family == 6 ? 2 : 0) + seeder.
 enum PeerList : uint32_t { kV4Leechers = 0, kV4Seeders = 1, kV6Leechers = 2, kV6Seeders = 3 };
 inline constexpr uint32_t kLists = 4;
 
-// Peer flags (PeerTail::flags).
+// Peer flags (PeerTail::state bits 0-3; peer_flags()).
 inline constexpr uint8_t kPeerSeeder = 1;            // the peer's last announce had left == 0
 inline constexpr uint8_t kPeerCompletedCounted = 2;  // its event=completed was counted once
 // kPeerRepresentative = 4 (shm/peer_view.hpp): a leecher elected by the tiered policy.
@@ -145,6 +149,7 @@ static_assert(sizeof(TorrentSlot) == 8 && kShmSafe<TorrentSlot>);
 
 // A torrent's peer list: `count` peers stored densely from arena unit `block`
 // (kNil and count 0 when the list is empty; the block is freed when count drops to 0).
+// The block's size is in TorrentRecord::cls.
 struct PeerListRef {
   uint32_t block;
   uint32_t count;
@@ -156,7 +161,8 @@ static_assert(sizeof(PeerListRef) == 8 && kShmSafe<PeerListRef>);
 //   completed   completed downloads counted (event=completed, once per peer); when in_use == 0
 //               it instead links the next free pool slot (kNil ends the free list)
 //   lists       the 4 peer lists, indexed by PeerList
-//   cap_log2    capacity of each list = 2^cap_log2 peers (0 when the list has no block)
+//   cls         size class of each list's block: 2^cls arena units (0 when the list has no
+//               block); it holds list_capacity(family, cls) peers
 //   in_use      1 = live torrent, 0 = free slot
 //   kind        kTorrentBitTorrent (UDP/HTTP peers) or kTorrentWebTorrent (WS/WSS peers): one
 //               info_hash may have one record of each kind, indexed apart (torrent_tag mixes
@@ -166,7 +172,7 @@ struct TorrentRecord {
   uint8_t info_hash[20];
   uint32_t completed;
   PeerListRef lists[kLists];
-  uint8_t cap_log2[kLists];
+  uint8_t cls[kLists];
   uint8_t in_use;
   uint8_t kind;
   uint8_t reserved[2];
@@ -175,56 +181,96 @@ inline constexpr uint8_t kTorrentBitTorrent = 0;
 inline constexpr uint8_t kTorrentWebTorrent = 1;
 static_assert(sizeof(TorrentRecord) == 64);
 static_assert(offsetof(TorrentRecord, completed) == 20 && offsetof(TorrentRecord, lists) == 24);
-static_assert(offsetof(TorrentRecord, cap_log2) == 56 && offsetof(TorrentRecord, in_use) == 60);
+static_assert(offsetof(TorrentRecord, cls) == 56 && offsetof(TorrentRecord, in_use) == 60);
 static_assert(kShmSafe<TorrentRecord>);
 
-// Peer index slot. tag as in TorrentSlot (hash of torrent index, family, address, port);
-// where = list << 24 | position in that list.
+// Peer index slot, 8 B. key = torrent << 8 | check, where check is the low 8 bits of the peer's
+// peer_tag, never 0 (so key 0 = empty slot; peer_slot_key); where = list << 24 | position in
+// that list. The slot does not keep the tag its home slot comes from: where it is needed
+// (erase, check, repair) it is recomputed from the record the slot names (record_tag).
 struct PeerSlot {
-  uint32_t tag;
-  uint32_t torrent;
+  uint32_t key;
   uint32_t where;
 };
-static_assert(sizeof(PeerSlot) == 12 && kShmSafe<PeerSlot>);
+static_assert(sizeof(PeerSlot) == 8 && kShmSafe<PeerSlot>);
+inline constexpr uint32_t peer_slot_key(uint32_t tag, uint32_t torrent) {
+  return torrent << 8 | ((tag & 0xff) ? (tag & 0xff) : 1u);
+}
+inline constexpr uint32_t slot_torrent(const PeerSlot& s) { return s.key >> 8; }
 
-// What follows the address in both peer records.
-//   port_be         port, network order
-//   flags           kPeerSeeder | kPeerCompletedCounted | kPeerRepresentative (leechers only) |
-//                   kPeerRemote
+// What follows the address in both peer records, 8 B.
+//   port_be         port, network order (right after the address: address + port is the
+//                   compact entry of a reply)
 //   topology_group  location group id (0 unknown)
-//   progress        permille of a registered transfer the peer had at its last announce, 0xffff
-//                   unknown (shm/partition.hpp, kProgressUnknown; 0 in segments of older binaries)
-//   last_seen       seconds since the segment's clock base (shm/clock.hpp)
+//   state           bits 0-3   flags: kPeerSeeder | kPeerCompletedCounted | kPeerRepresentative
+//                              (leechers only) | kPeerRemote (peer_flags)
+//                   bits 4-13  progress: permille of a registered transfer the peer had at its
+//                              last announce, 0..1000; 1023 unknown (peer_progress)
+//                   bits 14-31 last_seen: seconds since the segment's clock base (shm/clock.hpp)
+//                              modulo 2^18 (peer_age: a peer's age is exact up to 71.7 hours;
+//                              tracker.peer_ttl is at most 48 hours, and the expiry sweep
+//                              removes a peer well before its age wraps. One left in a segment
+//                              kept unused for longer shows a wrong age below 71.7 h: it is
+//                              removed by a later sweep or refreshed by its next announce)
 struct PeerTail {
   uint16_t port_be;
-  uint8_t flags;
-  uint8_t reserved0;
   uint16_t topology_group;
-  uint16_t progress;
-  uint32_t last_seen;
+  uint32_t state;
 };
-static_assert(sizeof(PeerTail) == 12 && offsetof(PeerTail, last_seen) == 8 && kShmSafe<PeerTail>);
+static_assert(sizeof(PeerTail) == 8 && offsetof(PeerTail, state) == 4 && kShmSafe<PeerTail>);
+inline constexpr uint32_t kPeerFlagsMask = 0xf;
+inline constexpr uint32_t kProgressBits = 10, kProgressShift = 4, kStoredProgressUnknown = 1023;
+inline constexpr uint32_t kSeenBits = 18, kSeenShift = 14, kSeenMask = (1u << kSeenBits) - 1;
+inline constexpr uint8_t peer_flags(const PeerTail& t) { return uint8_t(t.state & kPeerFlagsMask); }
+// The state word with the flags replaced (progress and last_seen kept).
+inline constexpr uint32_t with_flags(uint32_t state, uint8_t flags) {
+  return (state & ~kPeerFlagsMask) | (flags & kPeerFlagsMask);
+}
+// Progress as AnnounceInput::progress: 0..1000, or kProgressUnknown (0xffff).
+inline constexpr uint16_t peer_progress(const PeerTail& t) {
+  uint32_t p = (t.state >> kProgressShift) & ((1u << kProgressBits) - 1);
+  return p == kStoredProgressUnknown ? uint16_t(0xffff) : uint16_t(p);
+}
+// Seconds since the peer's last_seen, at `now` (seconds since the clock base): exact for ages
+// below 2^18 - kSeenAhead s (71.7 hours); a last_seen up to kSeenAhead s after `now` (a snapshot
+// pass that started before the peer's announce) reads as age 0, as before 32-bit last_seen did.
+inline constexpr uint32_t kSeenAhead = 4096;
+inline constexpr uint32_t peer_age(const PeerTail& t, uint32_t now) {
+  uint32_t age = (now - (t.state >> kSeenShift)) & kSeenMask;
+  return age > kSeenMask - kSeenAhead ? 0 : age;
+}
+// The peer's last_seen as seconds since the clock base, seen from `now` (now - peer_age).
+inline constexpr uint32_t peer_last_seen(const PeerTail& t, uint32_t now) {
+  uint32_t age = peer_age(t, now);
+  return now >= age ? now - age : 0;
+}
+// A state word: flags (kPeer*), progress (0..1000 or anything else for unknown), last_seen.
+inline constexpr uint32_t pack_state(uint8_t flags, uint16_t progress, uint32_t last_seen) {
+  uint32_t p = progress <= 1000 ? progress : kStoredProgressUnknown;
+  return (flags & kPeerFlagsMask) | p << kProgressShift | (last_seen & kSeenMask) << kSeenShift;
+}
 
-// IPv4 peer, 16 B = 1 arena unit: addr[4] @0, port @4, flags @6, topology_group @8, last_seen @12.
+// IPv4 peer, 12 B: addr[4] @0, port @4, topology_group @6, state @8. Records of a list are
+// packed (stride 12), so a block of 2^c units holds (16 << c) / 12 of them.
 struct PeerV4 {
   uint8_t addr[4];
   PeerTail tail;
 };
-static_assert(sizeof(PeerV4) == 16 && offsetof(PeerV4, tail) == 4 && kShmSafe<PeerV4>);
+static_assert(sizeof(PeerV4) == 12 && offsetof(PeerV4, tail) == 4 && kShmSafe<PeerV4>);
 
-// IPv6 peer, 32 B = 2 arena units: addr[16] @0, port @16, flags @18, topology_group @20,
-// last_seen @24.
+// IPv6 peer, 32 B = 2 arena units: addr[16] @0, port @16, topology_group @18, state @20.
 struct PeerV6 {
   uint8_t addr[16];
   PeerTail tail;
-  uint32_t reserved;
+  uint8_t reserved[8];
 };
 static_assert(sizeof(PeerV6) == 32 && offsetof(PeerV6, tail) == 16 && kShmSafe<PeerV6>);
 
 // WebTorrent peer (issue 10), 32 B, the same shape as PeerV6 so list, index, expiry and repair
 // code treat it as one: `key` takes the place of the address and port_be is always 0, so the
-// peer index finds a WebTorrent peer by (torrent, peer_key(peer_id)). Where PeerV6 has
-// reserved0/topology_group/progress/reserved, it keeps its connection:
+// peer index finds a WebTorrent peer by (torrent, peer_key(peer_id)). state as PeerTail::state
+// (flags kPeerSeeder | kPeerCompletedCounted, progress unknown, last_seen); where PeerV6 has
+// topology_group and reserved, it keeps its connection:
 //   key         peer_key() of the peer_id: 16 bytes of a keyed hash (the peer_id itself is
 //               not needed: offers carry the offering peer's id, sent by its socket worker)
 //   slot        socket-worker slot holding the connection
@@ -234,15 +280,16 @@ static_assert(sizeof(PeerV6) == 32 && offsetof(PeerV6, tail) == 16 && kShmSafe<P
 struct PeerWs {
   uint8_t key[16];
   uint16_t port_be;  // 0
-  uint8_t flags;     // kPeerSeeder | kPeerCompletedCounted
-  uint8_t slot;
+  uint16_t slot;
+  uint32_t state;
   uint32_t generation;
-  uint32_t last_seen;
   uint32_t token;
 };
-static_assert(sizeof(PeerWs) == 32 && offsetof(PeerWs, flags) == offsetof(PeerV6, tail) + offsetof(PeerTail, flags));
-static_assert(offsetof(PeerWs, last_seen) == offsetof(PeerV6, tail) + offsetof(PeerTail, last_seen));
-static_assert(offsetof(PeerWs, port_be) == offsetof(PeerV6, tail) && kShmSafe<PeerWs>);
+static_assert(sizeof(PeerWs) == 32 && offsetof(PeerWs, port_be) == offsetof(PeerV6, tail) && kShmSafe<PeerWs>);
+static_assert(offsetof(PeerWs, state) == offsetof(PeerV6, tail) + offsetof(PeerTail, state));
+// A WebTorrent peer's port/slot/state words seen as the PeerTail they overlay (port_be 0,
+// topology_group = the socket slot): peer_flags, peer_age and peer_last_seen read it.
+inline const PeerTail& ws_tail(const PeerWs& p) { return *reinterpret_cast<const PeerTail*>(&p.port_be); }
 
 // First 12 bytes of a free arena block (its free-map bit is set). next/prev: neighbours in the
 // free list of class `cls` (kNil at the ends); the rest of the block is garbage.
@@ -300,7 +347,7 @@ inline PartitionGeometry partition_geometry(uint32_t max_torrents, uint32_t max_
   PartitionGeometry g{};
   g.torrent_slots = index_slots(max_torrents);
   g.peer_slots = index_slots(max_peers);
-  g.arena_units = 2 * max_peers;  // every IPv4 list at worst half full
+  g.arena_units = 2 * max_peers;  // 32 B a peer: a 1-peer list's block, or an IPv6 peer
   g.torrent_index_off = sizeof(PartitionLayout);
   g.torrent_pool_off = align64(g.torrent_index_off + uint64_t(g.torrent_slots) * sizeof(TorrentSlot));
   g.peer_index_off = align64(g.torrent_pool_off + uint64_t(max_torrents) * sizeof(TorrentRecord));
@@ -370,13 +417,13 @@ inline void peer_key(uint64_t seed, const uint8_t* peer_id, uint8_t out[16]) {
 inline constexpr uint8_t list_family(uint32_t list) { return list < 2 ? 4 : 6; }
 inline constexpr uint32_t list_of(uint8_t family, bool seeder) { return (family == 6 ? 2u : 0u) + seeder; }
 inline constexpr uint32_t addr_len(uint8_t family) { return family == 6 ? 16 : 4; }
-inline constexpr uint32_t peer_stride(uint8_t family) { return family == 6 ? 32 : 16; }  // bytes
+inline constexpr uint32_t peer_stride(uint8_t family) { return family == 6 ? 32 : 12; }  // bytes
 inline constexpr uint32_t pack_where(uint32_t list, uint32_t pos) { return list << 24 | pos; }
 inline constexpr uint32_t where_list(uint32_t where) { return where >> 24; }
 inline constexpr uint32_t where_pos(uint32_t where) { return where & 0xffffffu; }
-// Arena units of a list block holding 2^cap_log2 peers of `family`; as a size class (log2).
-inline constexpr uint32_t block_class(uint8_t family, uint32_t cap_log2) {
-  return cap_log2 + (family == 6 ? 1 : 0);
+// Peers of `family` a list block of class `cls` (2^cls units) holds; 0 for class 0 (no block).
+inline constexpr uint32_t list_capacity(uint8_t family, uint32_t cls) {
+  return cls ? uint32_t((uint64_t(kArenaUnit) << cls) / peer_stride(family)) : 0;
 }
 
 // Process-local pointers to the regions of a mapped partition (never stored in shm).

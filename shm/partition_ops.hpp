@@ -59,8 +59,12 @@ struct Placed {
   std::abort();
 }
 
-inline uint32_t cap_of(const TorrentRecord& t, uint32_t list) {
-  return t.cap_log2[list] ? 1u << t.cap_log2[list] : 0;
+inline uint32_t cap_of(const TorrentRecord& t, uint32_t list) { return list_capacity(list_family(list), t.cls[list]); }
+
+// The peer_tag of a stored record of list `list` of torrent t (its address and port).
+inline uint32_t record_tag(const PartitionRegions& r, uint32_t t, uint32_t list, const uint8_t* rec) {
+  uint8_t fam = list_family(list);
+  return peer_tag(r.h->hash_seed, t, fam, rec, reinterpret_cast<const PeerTail*>(rec + addr_len(fam))->port_be);
 }
 
 // ---- indexes (open addressing, linear probing, home = index_home(tag, slots)) -------------
@@ -83,19 +87,58 @@ inline uint32_t find_torrent_slot(const PartitionRegions& r, const uint8_t* info
   });
 }
 
+// Slot of peer k of torrent t (tag = its peer_tag), kNil if not stored. The key compares the
+// torrent and 8 bits of the tag at once; only an equal key costs a look at the record.
 inline uint32_t find_peer_slot(const PartitionRegions& r, uint32_t torrent, const PeerKey& k, uint32_t tag) {
-  return probe(r.pindex, r.pslots, tag, [&](const PeerSlot& s) {
+  const uint32_t key = peer_slot_key(tag, torrent);
+  for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
+    const PeerSlot& s = r.pindex[i];
+    if (s.key == 0) return kNil;
+    if (s.key != key) continue;
     uint32_t list = where_list(s.where);
-    if (s.torrent != torrent || list >= kLists || list_family(list) != k.family) return false;
+    if (list >= kLists || list_family(list) != k.family) continue;
     uint8_t* rec = peer_at(r, r.pool[torrent].lists[list].block, list, where_pos(s.where));
-    return std::memcmp(rec, k.addr, addr_len(k.family)) == 0 && tail_of(rec, list)->port_be == k.port_be;
-  });
+    if (std::memcmp(rec, k.addr, addr_len(k.family)) == 0 && tail_of(rec, list)->port_be == k.port_be) return i;
+  }
+  return kNil;
 }
 
 // The slot whose entry says (torrent, where); used to re-point a peer that swap-remove moved.
 inline uint32_t find_peer_slot_at(const PartitionRegions& r, uint32_t tag, uint32_t torrent, uint32_t where) {
-  return probe(r.pindex, r.pslots, tag,
-               [&](const PeerSlot& s) { return s.torrent == torrent && s.where == where; });
+  const uint32_t key = peer_slot_key(tag, torrent);
+  for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
+    const PeerSlot& s = r.pindex[i];
+    if (s.key == 0) return kNil;
+    if (s.key == key && s.where == where) return i;
+  }
+  return kNil;
+}
+
+// Inserts peer slot {key, where} of the peer whose peer_tag is `tag` (a free slot of its run).
+inline void peer_index_insert(UndoTx& tx, const PartitionRegions& r, uint32_t tag, uint32_t torrent, uint32_t where) {
+  uint32_t i = index_home(tag, r.pslots);
+  for (uint32_t n = 0; r.pindex[i].key != 0; i = index_next(i, r.pslots))
+    if (++n >= r.pslots) impossible("peer index full");
+  PeerSlot e{peer_slot_key(tag, torrent), where};
+  tx.write(&r.pindex[i], &e, sizeof e);
+}
+
+// Backward-shift deletion in the peer index (as index_erase); an entry's home slot comes from
+// the record it names, so every record the run names must be in place (no list mid-move).
+inline void peer_index_erase(UndoTx& tx, const PartitionRegions& r, uint32_t hole) {
+  const uint32_t slots = r.pslots;
+  for (uint32_t i = index_next(hole, slots), n = 0; r.pindex[i].key != 0 && n + 1 < slots; i = index_next(i, slots), ++n) {
+    const PeerSlot& s = r.pindex[i];
+    uint32_t t = slot_torrent(s), list = where_list(s.where);
+    const uint8_t* rec = peer_at(r, r.pool[t].lists[list].block, list, where_pos(s.where));
+    uint32_t home = index_home(record_tag(r, t, list, rec), slots);
+    if (index_dist(home, i, slots) >= index_dist(hole, i, slots)) {
+      tx.write(&r.pindex[hole], &r.pindex[i], sizeof(PeerSlot));
+      hole = i;
+    }
+  }
+  PeerSlot empty{};
+  tx.write(&r.pindex[hole], &empty, sizeof(PeerSlot));
 }
 
 template <class Slot>
@@ -227,19 +270,19 @@ inline void count_peer(Op& op, uint32_t t, uint32_t list, int delta) {
   }
 }
 
-// Moves a list into a new block of 2^cap_log2 peers. False (nothing written) if no room.
-inline bool list_rehome(Op& op, uint32_t t, uint32_t list, uint32_t cap_log2) {
+// Moves a list into a new block of class cls (2^cls units). False (nothing written) if no room.
+inline bool list_rehome(Op& op, uint32_t t, uint32_t list, uint32_t cls) {
   TorrentRecord& tr = op.r.pool[t];
   uint8_t fam = list_family(list);
-  uint32_t b = block_take(op, block_class(fam, cap_log2));
+  uint32_t b = block_take(op, cls);
   if (b == kNil) return false;
   PeerListRef& pl = tr.lists[list];
   if (pl.count > 0)  // fresh block: unjournaled copy (see file comment)
     std::memcpy(peer_at(op.r, b, list, 0), peer_at(op.r, pl.block, list, 0),
                 size_t(pl.count) * peer_stride(fam));
-  if (pl.block != kNil) release_at_commit(op, pl.block, block_class(fam, tr.cap_log2[list]));
+  if (pl.block != kNil) release_at_commit(op, pl.block, tr.cls[list]);
   op.tx.set(pl.block, b);
-  op.tx.set(tr.cap_log2[list], uint8_t(cap_log2));
+  op.tx.set(tr.cls[list], uint8_t(cls));
   return true;
 }
 
@@ -249,25 +292,23 @@ inline uint32_t list_push(Op& op, uint32_t t, uint32_t list, const uint8_t* rec,
   TorrentRecord& tr = op.r.pool[t];
   uint32_t n = tr.lists[list].count;
   if (n == cap_of(tr, list)) {
-    uint32_t lg = tr.cap_log2[list] ? tr.cap_log2[list] + 1u : kMinListCapLog2;
-    if (!list_rehome(op, t, list, lg)) return kNil;
+    uint32_t cls = tr.cls[list] ? tr.cls[list] + 1u : kMinListClass;
+    if (!list_rehome(op, t, list, cls)) return kNil;
   }
   op.tx.write(peer_at(op.r, tr.lists[list].block, list, n), rec, peer_stride(list_family(list)));
   op.tx.set(tr.lists[list].count, n + 1);
-  index_insert(op.tx, op.r.pindex, op.r.pslots, PeerSlot{tag, t, pack_where(list, n)});
+  peer_index_insert(op.tx, op.r, tag, t, pack_where(list, n));
   count_peer(op, t, list, +1);
   return n;
 }
 
 inline uint32_t record_tag(const Op& op, uint32_t t, uint32_t list, const uint8_t* rec) {
-  uint8_t fam = list_family(list);
-  return peer_tag(op.h.hash_seed, t, fam, rec,
-                  reinterpret_cast<const PeerTail*>(rec + addr_len(fam))->port_be);
+  return record_tag(op.r, t, list, rec);
 }
 
 // Swap-remove of the peer at `pos` whose index slot is `slot`; frees or shrinks the block.
 inline void list_remove(Op& op, uint32_t t, uint32_t list, uint32_t pos, uint32_t slot) {
-  index_erase(op.tx, op.r.pindex, op.r.pslots, slot);
+  peer_index_erase(op.tx, op.r, slot);
   TorrentRecord& tr = op.r.pool[t];
   uint32_t last = tr.lists[list].count - 1;
   if (pos != last) {
@@ -280,11 +321,11 @@ inline void list_remove(Op& op, uint32_t t, uint32_t list, uint32_t pos, uint32_
   op.tx.set(tr.lists[list].count, last);
   count_peer(op, t, list, -1);
   if (last == 0) {
-    release_at_commit(op, tr.lists[list].block, block_class(list_family(list), tr.cap_log2[list]));
+    release_at_commit(op, tr.lists[list].block, tr.cls[list]);
     op.tx.set(tr.lists[list].block, kNil);
-    op.tx.set(tr.cap_log2[list], uint8_t(0));
-  } else if (tr.cap_log2[list] > kMinListCapLog2 && last <= cap_of(tr, list) / 4) {
-    list_rehome(op, t, list, tr.cap_log2[list] - 1u);  // best effort: stays put if no room
+    op.tx.set(tr.cls[list], uint8_t(0));
+  } else if (tr.cls[list] > kMinListClass && last <= cap_of(tr, list) / 4) {
+    list_rehome(op, t, list, tr.cls[list] - 1u);  // best effort: stays put if no room
   }
 }
 

@@ -19,7 +19,9 @@ inline std::string cat(const A&... a) {
   return o.str();
 }
 
-inline uint32_t units_per_peer(uint32_t list) { return peer_stride(list_family(list)) / kArenaUnit; }
+// Where a record starts, in 4-byte words from the arena's start (records are 4-byte aligned:
+// strides 12 and 32, blocks of 16-byte units), for a bitmap of records over the arena.
+inline size_t record_word(const PartitionRegions& r, const uint8_t* rec) { return size_t(rec - r.arena) / 4; }
 
 // Record of (torrent, where) if it names a live peer, else nullptr. Safe on corrupt input.
 inline uint8_t* live_peer(const PartitionRegions& r, uint32_t t, uint32_t where) {
@@ -44,10 +46,11 @@ inline uint32_t probe_torrent(const PartitionRegions& r, const uint8_t* ih, uint
 // Slot of the first index entry for (torrent, family, addr, port), kNil if none.
 inline uint32_t probe_peer(const PartitionRegions& r, uint32_t t, uint8_t family, const uint8_t* addr,
                     uint16_t port_be, uint32_t tag) {
+  const uint32_t key = peer_slot_key(tag, t);
   for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
     const PeerSlot& s = r.pindex[i];
-    if (s.tag == 0) return kNil;
-    if (s.tag != tag || s.torrent != t || list_family(where_list(s.where) & 3) != family) continue;
+    if (s.key == 0) return kNil;
+    if (s.key != key || list_family(where_list(s.where) & 3) != family) continue;
     const uint8_t* rec = live_peer(r, t, s.where);
     if (rec && std::memcmp(rec, addr, addr_len(family)) == 0 &&
         tail_of(const_cast<uint8_t*>(rec), where_list(s.where))->port_be == port_be)

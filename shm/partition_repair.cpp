@@ -22,7 +22,6 @@ namespace {
 
 using namespace probes;
 
-constexpr uint32_t kMaxCapLog2 = 24;  // a list never holds more than kMaxCapacity peers
 constexpr uint64_t kRngFallback = 0x9e3779b97f4a7c15ull;
 
 // ---- validate ----------------------------------------------------------------------------
@@ -64,30 +63,32 @@ bool check_header(Checker& c) {
 bool check_list(Checker& c, uint32_t t, uint32_t list) {
   const TorrentRecord& tr = c.r.pool[t];
   const PeerListRef& pl = tr.lists[list];
-  uint32_t lg = tr.cap_log2[list];
+  uint32_t cls = tr.cls[list];
   if (pl.count == 0) {
-    if (pl.block != kNil || lg != 0)
+    if (pl.block != kNil || cls != 0)
       return c.fail(cat("torrent ", t, " list ", list, ": empty list keeps a block"));
     return true;
   }
-  if (lg < kMinListCapLog2 || lg > kMaxCapLog2 || pl.count > (1u << lg))
-    return c.fail(cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity 2^", lg));
-  uint64_t units = 1ull << block_class(list_family(list), lg);
+  if (cls < kMinListClass || cls >= kSizeClasses || pl.count > list_capacity(list_family(list), cls))
+    return c.fail(cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of class ", cls));
+  uint64_t units = 1ull << cls;
   if (pl.block % units != 0)
     return c.fail(cat("torrent ", t, " list ", list, ": block ", pl.block, " misaligned"));
   if (!c.claim(pl.block, units, 1, "peer list")) return false;
   for (uint32_t pos = 0; pos < pl.count; ++pos) {
-    uint8_t flags = tail_of(peer_at(c.r, pl.block, list, pos), list)->flags;
+    uint8_t flags = peer_flags(*tail_of(peer_at(c.r, pl.block, list, pos), list));
     if ((flags & ~unsigned(kPeerKnownFlags)) != 0 || (flags & kPeerSeeder) != (list & 1) || ((flags & kPeerRepresentative) && (list & 1)))
       return c.fail(cat("torrent ", t, " list ", list, " peer ", pos, ": bad flags ", unsigned(flags)));
   }
   return true;
 }
 
+// Pool slots from torrent_high on were never handed out: nothing reads them (and their pages,
+// never touched, cost no memory), so neither does the check.
 bool check_records(Checker& c) {
-  for (uint32_t t = 0; t < c.h.max_torrents; ++t) {
+  for (uint32_t t = 0; t < c.h.torrent_high; ++t) {
     uint8_t in_use = c.r.pool[t].in_use;
-    if (in_use > 1 || (in_use && t >= c.h.torrent_high))
+    if (in_use > 1)
       return c.fail(
           cat("torrent ", t, ": in_use ", unsigned(in_use), " (torrent_high ", c.h.torrent_high, ")"));
     if (!in_use) continue;
@@ -153,26 +154,25 @@ bool check_torrent_index(Checker& c) {
 }
 
 bool check_peer_index(Checker& c) {
-  std::vector<uint8_t> indexed(c.h.arena_units, 0);  // by the arena unit a record starts at
+  std::vector<uint8_t> indexed(size_t(c.h.arena_units) * (kArenaUnit / 4), 0);  // by record_word
   for (uint32_t i = 0; i < c.r.pslots; ++i) {
     const PeerSlot& s = c.r.pindex[i];
-    if (s.tag == 0) continue;
-    uint8_t* rec = live_peer(c.r, s.torrent, s.where);
+    if (s.key == 0) continue;
+    uint32_t t = slot_torrent(s);
+    uint8_t* rec = live_peer(c.r, t, s.where);
     if (!rec) return c.fail(cat("peer index slot ", i, " points at no live peer"));
-    uint32_t list = where_list(s.where);
+    uint32_t list = where_list(s.where), tag = tag_of_record(c.r, t, list, rec);
     uint16_t port = tail_of(rec, list)->port_be;
-    if (s.tag != tag_of_record(c.r, s.torrent, list, rec) ||
-        probe_peer(c.r, s.torrent, list_family(list), rec, port, s.tag) != i)
+    if (s.key != peer_slot_key(tag, t) || probe_peer(c.r, t, list_family(list), rec, port, tag) != i)
       return c.fail(cat("peer index slot ", i, ": wrong tag, unreachable or duplicate key"));
-    size_t unit = size_t(rec - c.r.arena) / kArenaUnit;
-    if (indexed[unit]++) return c.fail(cat("peer index slot ", i, ": peer indexed twice"));
+    if (indexed[record_word(c.r, rec)]++) return c.fail(cat("peer index slot ", i, ": peer indexed twice"));
   }
   for (uint32_t t = 0; t < c.h.torrent_high; ++t) {
     if (!c.r.pool[t].in_use) continue;
     for (uint32_t list = 0; list < kLists; ++list) {
       const PeerListRef& pl = c.r.pool[t].lists[list];
       for (uint32_t pos = 0; pos < pl.count; ++pos)
-        if (!indexed[pl.block + size_t(pos) * units_per_peer(list)])
+        if (!indexed[record_word(c.r, peer_at(c.r, pl.block, list, pos))])
           return c.fail(cat("torrent ", t, " list ", list, " peer ", pos, " is not indexed"));
     }
   }
@@ -210,16 +210,16 @@ bool check_totals(Checker& c) {
 void sanitize_list(const PartitionRegions& r, std::vector<uint8_t>& used, TorrentRecord& tr, uint32_t list,
                    uint32_t& dropped) {
   PeerListRef& pl = tr.lists[list];
-  uint32_t lg = tr.cap_log2[list];
-  bool ok = pl.count > 0 && lg >= kMinListCapLog2 && lg <= kMaxCapLog2 && pl.count <= (1u << lg) &&
-            pl.block != kNil;
-  uint64_t units = ok ? 1ull << block_class(list_family(list), lg) : 0;
+  uint32_t cls = tr.cls[list];
+  bool ok = pl.count > 0 && cls >= kMinListClass && cls < kSizeClasses &&
+            pl.count <= list_capacity(list_family(list), cls) && pl.block != kNil;
+  uint64_t units = ok ? 1ull << cls : 0;
   ok = ok && pl.block % units == 0 && pl.block + units <= r.h->arena_units;
   for (uint64_t u = pl.block; ok && u < pl.block + units; ++u) ok = !used[u];
   if (!ok) {
     dropped += pl.count;
     pl = {kNil, 0};
-    tr.cap_log2[list] = 0;
+    tr.cls[list] = 0;
     return;
   }
   for (uint64_t u = pl.block; u < pl.block + units; ++u) used[u] = 1;
@@ -235,8 +235,9 @@ void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_
   for (uint32_t pos = 0; pos < pl.count;) {
     uint8_t* rec = peer_at(r, pl.block, list, pos);
     PeerTail* tail = tail_of(rec, list);
-    tail->flags = uint8_t((tail->flags & (kPeerCompletedCounted | kPeerRemote)) |
-                          ((list & 1) ? kPeerSeeder : tail->flags & kPeerRepresentative));
+    uint8_t flags = peer_flags(*tail);
+    tail->state = with_flags(tail->state, uint8_t((flags & (kPeerCompletedCounted | kPeerRemote)) |
+                                                  ((list & 1) ? kPeerSeeder : flags & kPeerRepresentative)));
     uint32_t tag = tag_of_record(r, t, list, rec);
     if (kept >= r.h->max_peers || probe_peer(r, t, list_family(list), rec, tail->port_be, tag) != kNil) {
       std::memmove(rec, peer_at(r, pl.block, list, pl.count - 1), stride);
@@ -245,16 +246,16 @@ void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_
       continue;
     }
     uint32_t i = index_home(tag, r.pslots);
-    while (r.pindex[i].tag != 0) i = index_next(i, r.pslots);
-    r.pindex[i] = PeerSlot{tag, t, pack_where(list, pos)};
+    while (r.pindex[i].key != 0) i = index_next(i, r.pslots);
+    r.pindex[i] = PeerSlot{peer_slot_key(tag, t), pack_where(list, pos)};
     ++pos;
     ++kept;
   }
   if (pl.count == 0 && pl.block != kNil) {
-    uint64_t units = 1ull << block_class(list_family(list), tr.cap_log2[list]);
+    uint64_t units = 1ull << tr.cls[list];
     for (uint64_t u = pl.block; u < pl.block + units; ++u) used[u] = 0;
     pl.block = kNil;
-    tr.cap_log2[list] = 0;
+    tr.cls[list] = 0;
   }
 }
 
@@ -263,10 +264,10 @@ void rebuild_torrents(const PartitionRegions& r, uint32_t& dropped_torrents) {
   PartitionHeader& h = *r.h;
   if (h.torrent_high > h.max_torrents) h.torrent_high = h.max_torrents;
   std::memset(r.tindex, 0, sizeof(TorrentSlot) * size_t(r.tslots));
-  for (uint32_t t = 0; t < h.max_torrents; ++t) {
+  for (uint32_t t = 0; t < h.torrent_high; ++t) {  // create_torrent writes a whole record past it
     TorrentRecord& tr = r.pool[t];
-    if (tr.in_use != 1 || t >= h.torrent_high || tr.kind > kTorrentWebTorrent) {
-      if (tr.in_use == 1 && t < h.torrent_high) ++dropped_torrents;
+    if (tr.in_use != 1 || tr.kind > kTorrentWebTorrent) {
+      if (tr.in_use == 1) ++dropped_torrents;
       tr.in_use = 0;
       continue;
     }
@@ -367,7 +368,7 @@ void reset(PartitionLayout* l) {
   PartitionHeader& h = l->header;
   std::memset(r.tindex, 0, sizeof(TorrentSlot) * size_t(r.tslots));
   std::memset(r.pindex, 0, sizeof(PeerSlot) * size_t(r.pslots));
-  std::memset(r.pool, 0, sizeof(TorrentRecord) * h.max_torrents);
+  std::memset(r.pool, 0, sizeof(TorrentRecord) * std::min(h.torrent_high, h.max_torrents));
   h.torrent_high = h.arena_bump = h.sweep_torrent = h.sweep_list = h.sweep_pos = 0;
   for (uint32_t& f : h.free_heads) f = kNil;
   std::memset(r.free_map, 0, (h.arena_units + 15) / 16);

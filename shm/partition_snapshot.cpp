@@ -21,15 +21,16 @@ SnapPeer snap_peer(const uint8_t* rec, uint32_t list, uint32_t t0) {
   SnapPeer p;
   uint8_t fam = list_family(list);
   const PeerTail* tail = reinterpret_cast<const PeerTail*>(rec + addr_len(fam));
+  const uint8_t flags = peer_flags(*tail);
   p.family = fam;
-  p.flags = uint8_t(((tail->flags & kPeerSeeder) ? kSnapPeerSeeder : 0) |
-                    ((tail->flags & kPeerCompletedCounted) ? kSnapPeerCompletedCounted : 0) |
-                    ((tail->flags & kPeerRepresentative) ? kSnapPeerRepresentative : 0));
+  p.flags = uint8_t(((flags & kPeerSeeder) ? kSnapPeerSeeder : 0) |
+                    ((flags & kPeerCompletedCounted) ? kSnapPeerCompletedCounted : 0) |
+                    ((flags & kPeerRepresentative) ? kSnapPeerRepresentative : 0));
   std::memcpy(p.addr, rec, addr_len(fam));
   p.port_be = tail->port_be;
-  p.age_s = tail->last_seen >= t0 ? 0 : t0 - tail->last_seen;
+  p.age_s = peer_age(*tail, t0);
   p.topology_group = tail->topology_group;
-  p.progress = tail->progress;
+  p.progress = peer_progress(*tail);
   return p;
 }
 
@@ -92,10 +93,11 @@ uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_
         ++visited;
         uint8_t fam = list_family(list);
         const PeerTail* tail = reinterpret_cast<const PeerTail*>(rec + addr_len(fam));
-        if (tail->flags & kPeerRemote) return true;
+        const uint8_t flags = peer_flags(*tail);
+        if (flags & kPeerRemote) return true;
         OwnPeer p{tr.info_hash, fam, rec, tail->port_be,
-                  uint8_t(((tail->flags & kPeerSeeder) ? kDeltaSeeder : 0) | ((tail->flags & kPeerCompletedCounted) ? kDeltaCounted : 0)),
-                  tail->topology_group, tail->progress};
+                  uint8_t(((flags & kPeerSeeder) ? kDeltaSeeder : 0) | ((flags & kPeerCompletedCounted) ? kDeltaCounted : 0)),
+                  tail->topology_group, peer_progress(*tail)};
         if (!sink.put(p)) return false;
         ++handed;
         return true;
@@ -133,10 +135,9 @@ uint8_t Partition::restore_peer(const RestoreInput& in) {
   std::memcpy(rec, k.addr, addr_len(k.family));
   PeerTail* tail = reinterpret_cast<PeerTail*>(rec + addr_len(k.family));
   tail->port_be = k.port_be;
-  tail->flags = uint8_t(in.flags & (kPeerSeeder | kPeerCompletedCounted | (seeder ? 0 : kPeerRepresentative) | (in.join ? kPeerRemote : 0)));
   tail->topology_group = in.topology_group;
-  tail->progress = in.progress;
-  tail->last_seen = in.last_seen;
+  tail->state = pack_state(uint8_t(in.flags & (kPeerSeeder | kPeerCompletedCounted | (seeder ? 0 : kPeerRepresentative) | (in.join ? kPeerRemote : 0))),
+                           in.progress, in.last_seen);
   if (list_push(op, t, list_of(k.family, seeder), rec, ptag) == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
   commit(op);
   return uint8_t(ResponseStatus::ok);

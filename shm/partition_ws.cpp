@@ -46,7 +46,7 @@ bool remove_key(Op& op, uint32_t t, const PeerKey& k) {
   return true;
 }
 
-bool is_remote(const PeerWs& p) { return p.flags & kPeerRemote; }
+bool is_remote(const PeerWs& p) { return peer_flags(ws_tail(p)) & kPeerRemote; }
 
 // Writes rec as the peer of torrent t in its list for `seeder`: in place when it already is in
 // that list at old.pos, else moved there (index slot `slot`, tag `tag`). Its position, or kNil
@@ -77,9 +77,9 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   if (slot != kNil) {
     old = {where_list(op.r.pindex[slot].where), where_pos(op.r.pindex[slot].where)};
     rec = *ws_at(op.r, t, old.list, old.pos);
-    res.prev_last_seen = rec.last_seen;
+    res.prev_last_seen = peer_last_seen(ws_tail(rec), in.now);
     // A remote peer (another node's connection) is taken over: the peer moved to this node.
-    if (!same_conn(rec, in) && !is_remote(rec) && live.ring_set(rec.slot, rec.generation) >= 0) {
+    if (!same_conn(rec, in) && !is_remote(rec) && live.ring_set(uint8_t(rec.slot), rec.generation) >= 0) {
       res.status = uint8_t(ResponseStatus::peer_id_taken);  // bound to another live connection
       fill_counts(op.r, t, res.seeders, res.leechers, res.completed);
       return res;
@@ -117,18 +117,18 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   }
   if (slot == kNil && stored_peers(op.h) >= op.h.max_peers) return tracker_full();
   if (slot == kNil) std::memcpy(rec.key, k.addr, 16);
-  bool counted = rec.flags & kPeerCompletedCounted;
+  bool counted = (rec.state & kPeerFlagsMask) & kPeerCompletedCounted;
   bool count_now = in.event == uint8_t(Event::completed) && in.seeder && !counted;
   // New to the other nodes also when the peer_id changed connection (their offers go there).
   res.change = uint8_t((slot == kNil || is_remote(rec) || !same_conn(rec, in) ? kChangeNew : 0) |
                        (slot != kNil && old.list != list_of(6, in.seeder) ? kChangeSeeder : 0) |
                        (count_now ? kChangeCompleted : 0) | (counted || count_now ? kChangeCounted : 0));
   rec.port_be = 0;
-  rec.flags = uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0));
+  rec.state = pack_state(uint8_t((in.seeder ? kPeerSeeder : 0) | (counted || count_now ? kPeerCompletedCounted : 0)),
+                         kProgressUnknown, in.now);
   rec.slot = in.slot;
   rec.generation = in.generation;
   rec.token = in.token;
-  rec.last_seen = in.now;
   if (count_now) count_completed(op, t);
   Placed at{list_of(6, in.seeder), place_ws(op, t, old, slot, rec, tag, in.seeder)};
   if (at.pos == kNil) return tracker_full();
@@ -154,7 +154,7 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
     uint32_t pos = i < nl ? i : i - nl;
     if (list == at.list && pos == at.pos) continue;  // the asker
     const PeerWs* p = ws_at(op.r, t, list, pos);
-    if (is_remote(*p) && live.remote_gone(uint16_t(p->generation >> 16), p->slot, uint16_t(p->generation))) {
+    if (is_remote(*p) && live.remote_gone(uint16_t(p->generation >> 16), uint8_t(p->slot), uint16_t(p->generation))) {
       bool known = false;  // its node said that connection's process is gone
       for (uint32_t d = 0; d < dead && !known; ++d) known = std::memcmp(dead_keys[d], p->key, 16) == 0;
       if (!known && dead < kMaxDeadRemoved) std::memcpy(dead_keys[dead++], p->key, 16);
@@ -171,7 +171,7 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
       w.node = uint16_t(p->generation >> 16);
       continue;
     }
-    int set = live.ring_set(p->slot, p->generation);
+    int set = live.ring_set(uint8_t(p->slot), p->generation);
     if (set < 0) {
       bool known = false;
       for (uint32_t d = 0; d < dead && !known; ++d) known = std::memcmp(dead_keys[d], p->key, 16) == 0;
@@ -183,7 +183,7 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
     w = WsTarget{};
     w.generation = p->generation;
     w.token = p->token;
-    w.slot = p->slot;
+    w.slot = uint8_t(p->slot);
     w.ring_set = uint8_t(set);
   }
   res.target_count = got;
@@ -238,15 +238,15 @@ uint8_t Partition::apply_remote_webtorrent(const WsRemoteInput& in, const WsLive
   if (slot == kNil && stored_peers(op.h) >= op.h.max_peers) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
   if (slot == kNil) std::memcpy(rec.key, k.addr, 16);
   bool seeder = in.flags & kDeltaSeeder;
-  bool counted = rec.flags & kPeerCompletedCounted;
+  bool counted = peer_flags(ws_tail(rec)) & kPeerCompletedCounted;
   if ((in.flags & kDeltaCompleted) && !counted) count_completed(op, t);  // counted once cluster-wide
   rec.port_be = 0;
-  rec.flags = uint8_t(kPeerRemote | (seeder ? kPeerSeeder : 0) |
-                      (counted || (in.flags & (kDeltaCompleted | kDeltaCounted)) ? kPeerCompletedCounted : 0));
+  rec.state = pack_state(uint8_t(kPeerRemote | (seeder ? kPeerSeeder : 0) |
+                                 (counted || (in.flags & (kDeltaCompleted | kDeltaCounted)) ? kPeerCompletedCounted : 0)),
+                         kProgressUnknown, in.now);
   rec.slot = in.slot;
   rec.generation = gen;
   rec.token = in.token;
-  rec.last_seen = in.now;
   if (place_ws(op, t, old, slot, rec, tag, seeder) == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
   commit(op);
   return uint8_t(ResponseStatus::ok);

@@ -12,11 +12,11 @@ namespace shoal::shm {
 // Candidates of one reply, of the asker's address family: list A (the leechers) then list B
 // (the seeders; empty for a seeder asker, who is never sent seeders), as one virtual array of
 // n entries. Each record is `stride` bytes: the address (4 bytes for family 4, 16 for 6, network
-// order), then the port (network order, 2 bytes), a flags byte, a reserved byte and the
-// topology group (uint16, 0 = unknown): the PeerTail of shm/partition_layout.hpp.
+// order), then the port (network order, 2 bytes), the topology group (uint16, 0 = unknown) and
+// a state word whose low 4 bits are the flags: the PeerTail of shm/partition_layout.hpp.
 //   self  the asker's own index (it is never chosen), or kNoSelf
 // Peer flag a policy may set through PeerPolicy::elect (policy `tiered`): the peer is one of its
-// rack's representatives in this torrent. Kept in the partition (PeerTail::flags) so it survives
+// rack's representatives in this torrent. Kept in the partition (PeerTail::state) so it survives
 // a kill -9 of the swarm worker; only leechers carry it (completion clears it).
 inline constexpr uint8_t kPeerRepresentative = 4;
 
@@ -27,7 +27,7 @@ struct PeerView {
   uint32_t na = 0, n = 0;
   uint32_t self = kNoSelf;
   uint8_t family = 4;
-  uint32_t stride = 16;
+  uint32_t stride = 12;
 
   uint32_t addr_bytes() const { return family == 6 ? 16u : 4u; }
   // Compact entry bytes of one chosen peer in a reply: address + port (6 or 18).
@@ -37,11 +37,11 @@ struct PeerView {
   }
   bool is_seeder(uint32_t v) const { return v >= na; }
   // The record's flags byte (kPeerRepresentative and the storage's own bits).
-  uint8_t flags(uint32_t v) const { return record(v)[addr_bytes() + 2]; }
+  uint8_t flags(uint32_t v) const { return record(v)[addr_bytes() + 4] & 0xf; }  // state's low byte (little-endian)
   bool is_representative(uint32_t v) const { return flags(v) & kPeerRepresentative; }
   uint16_t topology_group(uint32_t v) const {
     uint16_t g;
-    std::memcpy(&g, record(v) + addr_bytes() + 4, 2);
+    std::memcpy(&g, record(v) + addr_bytes() + 2, 2);
     return g;
   }
   // Writes candidate v as a compact entry (BEP 23 / BEP 15: address then port, network order).

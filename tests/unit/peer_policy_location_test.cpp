@@ -14,6 +14,7 @@
 #include "conf/topology_table.hpp"
 #include "shm/messages.hpp"
 #include "shm/partition.hpp"
+#include "shm/partition_layout.hpp"
 #include "tests/unit/partition_segment.hpp"
 #include "worker/peer_policy_location.hpp"
 
@@ -38,20 +39,17 @@ struct Map {
 // A constructed IPv4 swarm (leechers only): peer i has port 10000 + i and group groups[i].
 struct Swarm {
   std::vector<uint8_t> recs;
-  explicit Swarm(const std::vector<uint16_t>& groups) : recs(groups.size() * 16) {
+  explicit Swarm(const std::vector<uint16_t>& groups) : recs(groups.size() * sizeof(shm::PeerV4)) {
     for (size_t i = 0; i < groups.size(); i++) {
-      uint8_t* rec = &recs[i * 16];
-      rec[0] = 10, rec[3] = uint8_t(i);
-      uint16_t port = htons(uint16_t(10000 + i));
-      memcpy(rec + 4, &port, 2);
-      memcpy(rec + 8, &groups[i], 2);
+      shm::PeerV4 rec{{10, 0, 0, uint8_t(i)}, {htons(uint16_t(10000 + i)), groups[i], 0}};
+      memcpy(&recs[i * sizeof rec], &rec, sizeof rec);  // as the partition stores it
     }
   }
   shm::PeerView view(uint32_t self) const {
     shm::PeerView v;
     v.list_a = recs.data();
     v.list_b = recs.data();
-    v.na = v.n = uint32_t(recs.size() / 16);
+    v.na = v.n = uint32_t(recs.size() / sizeof(shm::PeerV4));
     v.self = self;
     return v;
   }

@@ -7,29 +7,28 @@
 #include <set>
 #include <vector>
 
+#include "shm/partition_layout.hpp"
 #include "worker/peer_policy.hpp"
 
 namespace shoal::worker {
 namespace {
 
 // A constructed swarm of one family: `leechers` then `seeders` records laid out as the partition
-// does (address, port, flags, reserved, topology group, ...). Peer i has port 10000 + i.
+// does (address, then shm::PeerTail: port, topology group, state). Peer i has port 10000 + i.
 struct Swarm {
   uint8_t family;
   uint32_t stride;
   std::vector<uint8_t> a, b;
   uint32_t na, nb;
   Swarm(uint8_t fam, uint32_t leechers, uint32_t seeders)
-      : family(fam), stride(fam == 6 ? 32 : 16), a(size_t(leechers) * stride), b(size_t(seeders) * stride),
+      : family(fam), stride(shm::peer_stride(fam)), a(size_t(leechers) * stride), b(size_t(seeders) * stride),
         na(leechers), nb(seeders) {
     for (uint32_t i = 0; i < leechers + seeders; i++) {
       uint8_t* rec = i < na ? &a[size_t(i) * stride] : &b[size_t(i - na) * stride];
       uint32_t al = fam == 6 ? 16 : 4;
       for (uint32_t k = 0; k < al; k++) rec[k] = uint8_t(i * 7 + k);
-      uint16_t port = htons(uint16_t(10000 + i));
-      memcpy(rec + al, &port, 2);
-      uint16_t group = uint16_t(i % 3 + 1);
-      memcpy(rec + al + 4, &group, 2);
+      shm::PeerTail tail{htons(uint16_t(10000 + i)), uint16_t(i % 3 + 1), 0};
+      memcpy(rec + al, &tail, sizeof tail);
     }
   }
   shm::PeerView view(bool seeder_asker, uint32_t self) const {

@@ -24,6 +24,7 @@ LABELS = {
     "shoald": "shoald (1 socket + 1 swarm worker)",
     "shoald-2sw": "shoald, 2 socket workers on 1 CPU",
     "shoald-2sw-2cpu": "shoald, 2 socket workers on 2 CPUs",
+    "shoald-2x2-2cpu": "shoald, 2 socket + 2 swarm workers on 2 CPUs",
     "opentracker": "opentracker (Debian)",
     "bittorrent-tracker": "bittorrent-tracker (npm, node)",
     "limit": "limit server (--spin)",

@@ -1,0 +1,108 @@
+// tests/unit/partition_record_test.cpp — the packed peer records of layout 8 (issue 13, memory):
+// IPv4 lists hold as many 12-byte records as their block fits, and the state word keeps flags,
+// progress and last_seen (seconds modulo 2^18) apart, so what announce, expiry and replication
+// see is what they saw with wider fields.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "shm/messages.hpp"
+#include "shm/partition.hpp"
+#include "shm/partition_layout.hpp"
+#include "tests/unit/partition_segment.hpp"
+
+namespace shoal::shm {
+namespace {
+
+using test_support::Seg;
+
+const std::array<uint8_t, 20> kHash = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
+
+AnnounceInput v4(uint32_t id, uint32_t now, bool seeder = false, uint16_t progress = kProgressUnknown) {
+  AnnounceInput in{};
+  in.info_hash = kHash.data();
+  in.family = 4;
+  uint32_t a = htonl(0x0a000000u + id);
+  std::memcpy(in.addr, &a, 4);
+  in.port = htons(uint16_t(2000 + id));
+  in.event = uint8_t(Event::started);
+  in.seeder = seeder;
+  in.now = now;
+  in.progress = progress;
+  in.topology_group = uint16_t(id + 1);
+  return in;
+}
+
+TEST(PeerRecord, Ipv4ListBlocksHoldAsManyTwelveByteRecordsAsFit) {
+  EXPECT_EQ(sizeof(PeerV4), 12u);
+  EXPECT_EQ(list_capacity(4, 1), 2u);  // 32 B
+  EXPECT_EQ(list_capacity(4, 2), 5u);  // 64 B
+  EXPECT_EQ(list_capacity(4, 3), 10u);
+  EXPECT_EQ(list_capacity(6, 1), 1u);
+  Seg seg({4, 64});
+  Partition p(seg.base, seg.size);
+  PartitionRegions r = partition_regions(seg.layout());
+  for (uint32_t i = 0; i < 5; ++i) ASSERT_EQ(p.announce(v4(i, 10), nullptr).status, 0);
+  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 2) << "5 IPv4 peers in one 64-byte block";
+  ASSERT_EQ(p.announce(v4(5, 10), nullptr).status, 0);
+  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 3) << "the 6th grows it to 128 bytes";
+  for (uint32_t i = 0; i < 6; ++i) {  // every peer still found under its own key (stopped removes it)
+    AnnounceInput in = v4(i, 11);
+    in.event = uint8_t(Event::stopped);
+    EXPECT_EQ(p.announce(in, nullptr).change, kChangeRemoved) << "peer " << i;
+  }
+  EXPECT_EQ(p.validate(), "");
+  EXPECT_EQ(p.totals().peers_v4, 0u);
+}
+
+TEST(PeerRecord, FlagsProgressAndGroupKeepTheirValues) {
+  Seg seg({4, 64});
+  Partition p(seg.base, seg.size);
+  ASSERT_EQ(p.announce(v4(0, 10, false, 0), nullptr).status, 0);
+  ASSERT_EQ(p.announce(v4(1, 10, false, 1000), nullptr).status, 0);
+  ASSERT_EQ(p.announce(v4(2, 10, false, kProgressUnknown), nullptr).status, 0);
+  AnnounceInput done = v4(3, 10, true, 1000);
+  done.event = uint8_t(Event::completed);
+  ASSERT_EQ(p.announce(done, nullptr).status, 0);
+  std::vector<PeerInfo> seen;
+  p.for_each_peer(kHash.data(), [&](const PeerInfo& pi) { seen.push_back(pi); });
+  ASSERT_EQ(seen.size(), 4u);
+  uint16_t want_progress[4] = {0, 1000, kProgressUnknown, 1000};
+  for (const PeerInfo& pi : seen) {
+    uint32_t id = ntohs(pi.port_be) - 2000;
+    ASSERT_LT(id, 4u);
+    EXPECT_EQ(pi.progress, want_progress[id]) << "peer " << id;
+    EXPECT_EQ(pi.topology_group, id + 1) << "peer " << id;
+    EXPECT_EQ(pi.seeder, id == 3) << "peer " << id;
+    EXPECT_FALSE(pi.representative);
+  }
+  EXPECT_EQ(p.scrape(kHash.data()).completed, 1u);
+  done.now = 20;  // a second completed from the same peer counts nothing (the flag is kept)
+  EXPECT_EQ(p.announce(done, nullptr).change & kChangeCompleted, 0);
+  EXPECT_EQ(p.scrape(kHash.data()).completed, 1u);
+  EXPECT_EQ(p.validate(), "");
+}
+
+TEST(PeerRecord, AgesAreExactForTwoDayTtlsAndALastSeenAheadIsFresh) {
+  const uint32_t ttl = 172800;  // tracker.peer_ttl's maximum
+  const uint32_t t0 = 100;
+  Seg seg({4, 64});
+  Partition p(seg.base, seg.size);
+  ASSERT_EQ(p.announce(v4(0, t0), nullptr).status, 0);
+  ASSERT_EQ(p.announce(v4(1, t0 + 1000), nullptr).status, 0);
+  EXPECT_EQ(p.expire_step(t0 + 500, ttl, 100).peers_removed, 0u) << "a last_seen after now is not old";
+  EXPECT_EQ(p.expire_step(t0 + ttl, ttl, 100).peers_removed, 0u);
+  EXPECT_EQ(p.expire_step(t0 + ttl + 1, ttl, 100).peers_removed, 1u) << "48 h + 1 s: past the ttl";
+  EXPECT_EQ(p.totals().peers_v4, 1u);
+  // 70 hours (252,000 s, below 2^18 = 262,144): the age and last_seen are still exact.
+  AnnounceResult again = p.announce(v4(1, t0 + 1000 + 252000), nullptr);
+  EXPECT_EQ(again.change & kChangeNew, 0);
+  EXPECT_EQ(again.prev_last_seen, t0 + 1000);
+  EXPECT_EQ(p.validate(), "");
+}
+
+}  // namespace
+}  // namespace shoal::shm
