@@ -21,26 +21,17 @@
 #include "supervisor/segments.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/version.hpp"
+#include "worker/fd_io.hpp"
 
 namespace shoal::supervisor {
 namespace {
 
 using shm::load_u32;
+using worker::write_all;
 
 std::string g_load_note = "shared memory kept: nothing to load";  // for show info
 json_t* g_last_save = nullptr;                                     // the last finished save
 bool g_saving = false;
-
-bool write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= size_t(w);
-  }
-  return true;
-}
 
 std::string host_name() {
   char h[256] = {};

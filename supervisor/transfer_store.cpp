@@ -10,6 +10,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "worker/fd_io.hpp"
+
 namespace shoal::supervisor {
 namespace {
 
@@ -39,17 +41,6 @@ bool read_torrent_file(const std::string& path, bool follow_links, std::string* 
 }
 
 namespace {
-
-bool write_all(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += size_t(n);
-  }
-  return true;
-}
 
 std::string key_of(const uint8_t info_hash[20]) { return std::string(reinterpret_cast<const char*>(info_hash), 20); }
 
@@ -104,7 +95,7 @@ TransferStore::AddResult TransferStore::add(const std::string& bytes, const Tran
   std::string tmp = t.path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) return *why = errno_text("cannot write " + tmp), AddResult::io_error;
-  bool ok = write_all(fd, bytes) && fsync(fd) == 0;
+  bool ok = worker::write_all(fd, bytes.data(), bytes.size()) && fsync(fd) == 0;
   int saved = errno;
   close(fd);
   if (!ok || rename(tmp.c_str(), t.path.c_str()) != 0) {

@@ -11,23 +11,13 @@
 #include "supervisor/log.hpp"
 #include "supervisor/torrent_file.hpp"
 #include "supervisor/transfer_store.hpp"
+#include "worker/fd_io.hpp"
 
 namespace shoal::worker {
 
 namespace {
 
 constexpr char kMagic[4] = {'S', 'H', 'T', 'F'};
-
-bool write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= size_t(w);
-  }
-  return true;
-}
 
 }  // namespace
 
