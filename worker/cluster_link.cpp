@@ -47,22 +47,37 @@ shm::Delta* ClusterLink::reserve() {
   return out_.slot_for_write(queued_++);
 }
 
-void ClusterLink::on_announce(const shm::AnnounceInput& in, const shm::AnnounceResult& r) {
-  if (!base_ || r.status != uint8_t(shm::ResponseStatus::ok)) return;
-  bool stopped = in.event == uint8_t(shm::Event::stopped);
-  if (stopped ? !(r.change & shm::kChangeRemoved) : !should_publish(r.change, r.prev_last_seen, in.now, suppress_s_)) {
+shm::Delta* ClusterLink::delta_for(uint8_t status, bool stopped, uint8_t change, uint32_t prev_last_seen, uint32_t now) {
+  if (!base_ || status != uint8_t(shm::ResponseStatus::ok)) return nullptr;
+  if (stopped ? !(change & shm::kChangeRemoved) : !should_publish(change, prev_last_seen, now, suppress_s_)) {
     if (!stopped) shm::count(counters_, shm::Counter::cluster_deltas_suppressed);
-    return;
+    return nullptr;
   }
   shm::Delta* d = reserve();
-  if (!d) return shm::count(counters_, shm::Counter::cluster_deltas_dropped);
+  if (!d) shm::count(counters_, shm::Counter::cluster_deltas_dropped);
+  return d;
+}
+
+namespace {
+
+// The delta flags of an applied announce: stopped alone, or seeder / completed now / counted.
+uint8_t delta_flags(bool stopped, bool seeder, uint8_t change) {
+  if (stopped) return shm::kDeltaStopped;
+  return uint8_t((seeder ? shm::kDeltaSeeder : 0) | ((change & shm::kChangeCompleted) ? shm::kDeltaCompleted : 0) |
+                 ((change & shm::kChangeCounted) ? shm::kDeltaCounted : 0));
+}
+
+}  // namespace
+
+void ClusterLink::on_announce(const shm::AnnounceInput& in, const shm::AnnounceResult& r) {
+  bool stopped = in.event == uint8_t(shm::Event::stopped);
+  shm::Delta* d = delta_for(r.status, stopped, r.change, r.prev_last_seen, in.now);
+  if (!d) return;
   std::memcpy(d->info_hash, in.info_hash, 20);
   std::memcpy(d->addr, in.addr, 16);
   d->port_be = in.port;
   d->family = in.family;
-  d->flags = stopped ? shm::kDeltaStopped
-                     : uint8_t((in.seeder ? shm::kDeltaSeeder : 0) | ((r.change & shm::kChangeCompleted) ? shm::kDeltaCompleted : 0) |
-                               ((r.change & shm::kChangeCounted) ? shm::kDeltaCounted : 0));
+  d->flags = delta_flags(stopped, in.seeder, r.change);
   d->topology_group = in.topology_group;
   d->progress = in.progress;
   d->origin = 0;
@@ -70,20 +85,13 @@ void ClusterLink::on_announce(const shm::AnnounceInput& in, const shm::AnnounceR
 }
 
 void ClusterLink::on_ws_announce(const shm::WsAnnounceInput& in, const shm::WsAnnounceResult& r) {
-  if (!base_ || r.status != uint8_t(shm::ResponseStatus::ok)) return;
   bool stopped = in.event == uint8_t(shm::Event::stopped);
-  if (stopped ? !(r.change & shm::kChangeRemoved) : !should_publish(r.change, r.prev_last_seen, in.now, suppress_s_)) {
-    if (!stopped) shm::count(counters_, shm::Counter::cluster_deltas_suppressed);
-    return;
-  }
-  shm::Delta* d = reserve();
-  if (!d) return shm::count(counters_, shm::Counter::cluster_deltas_dropped);
+  shm::Delta* d = delta_for(r.status, stopped, r.change, r.prev_last_seen, in.now);
+  if (!d) return;
   shm::WsDelta w{};
   std::memcpy(w.info_hash, in.info_hash, 20);
   std::memcpy(w.peer_id, in.peer_id, 20);
-  w.flags = stopped ? shm::kDeltaStopped
-                    : uint8_t((in.seeder ? shm::kDeltaSeeder : 0) | ((r.change & shm::kChangeCompleted) ? shm::kDeltaCompleted : 0) |
-                              ((r.change & shm::kChangeCounted) ? shm::kDeltaCounted : 0));
+  w.flags = delta_flags(stopped, in.seeder, r.change);
   w.slot = in.slot;
   w.generation = uint16_t(in.generation);
   w.token = in.token;

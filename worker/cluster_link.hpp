@@ -100,6 +100,10 @@ class ClusterLink {
 
  private:
   shm::Delta* reserve();  // a slot of the out ring after those queued, or nullptr (full: counted)
+  // The slot for an applied announce's delta, or nullptr: not ok, a renewal within the
+  // suppression time (counted as suppressed), a stopped that removed nothing, or the ring full
+  // (counted as dropped). now and prev_last_seen in seconds since the clock base.
+  shm::Delta* delta_for(uint8_t status, bool stopped, uint8_t change, uint32_t prev_last_seen, uint32_t now);
   static void on_resync(evutil_socket_t, short, void* arg);
   void resync_step();
 
