@@ -46,6 +46,24 @@ bool remove_key(Op& op, uint32_t t, const PeerKey& k) {
   return true;
 }
 
+// Where the WebTorrent peer `peer_id` of the swarm `info_hash` stands: its key, the swarm's
+// torrent tag and record (t, kNil when there is no such swarm), the peer's tag and its index
+// slot (kNil when not stored).
+struct WsFind {
+  PeerKey k;
+  uint32_t ttag, t, tag, slot;
+};
+WsFind ws_find(const Op& op, const uint8_t* info_hash, const uint8_t* peer_id) {
+  WsFind f{};
+  f.k = ws_key(op.h, peer_id);
+  f.ttag = torrent_tag(op.h.hash_seed, info_hash, kTorrentWebTorrent);
+  uint32_t tslot = find_torrent_slot(op.r, info_hash, f.ttag, kTorrentWebTorrent);
+  f.t = tslot == kNil ? kNil : op.r.tindex[tslot].torrent;
+  f.tag = f.t == kNil ? 0 : peer_tag(op.h.hash_seed, f.t, f.k.family, f.k.addr, f.k.port_be);
+  f.slot = f.t == kNil ? kNil : find_peer_slot(op.r, f.t, f.k, f.tag);
+  return f;
+}
+
 bool is_remote(const PeerWs& p) { return peer_flags(ws_tail(p)) & kPeerRemote; }
 
 // Writes rec as the peer of torrent t in its list for `seeder`: in place when it already is in
@@ -66,12 +84,9 @@ uint32_t place_ws(Op& op, uint32_t t, Placed old, uint32_t slot, const PeerWs& r
 WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTarget* targets_out, const WsLiveness& live) {
   WsAnnounceResult res{};
   Op op(p_);
-  PeerKey k = ws_key(op.h, in.peer_id);
-  uint32_t ttag = torrent_tag(op.h.hash_seed, in.info_hash, kTorrentWebTorrent);
-  uint32_t tslot = find_torrent_slot(op.r, in.info_hash, ttag, kTorrentWebTorrent);
-  uint32_t t = tslot == kNil ? kNil : op.r.tindex[tslot].torrent;
-  uint32_t tag = t == kNil ? 0 : peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
-  uint32_t slot = t == kNil ? kNil : find_peer_slot(op.r, t, k, tag);
+  WsFind f = ws_find(op, in.info_hash, in.peer_id);
+  PeerKey k = f.k;
+  uint32_t ttag = f.ttag, t = f.t, tag = f.tag, slot = f.slot;
   Placed old{kNil, kNil};
   PeerWs rec{};
   if (slot != kNil) {
@@ -207,12 +222,9 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
 uint8_t Partition::apply_remote_webtorrent(const WsRemoteInput& in, const WsLiveness& live) {
   if (in.node == 0) return uint8_t(ResponseStatus::bad_request);
   Op op(p_);
-  PeerKey k = ws_key(op.h, in.peer_id);
-  uint32_t ttag = torrent_tag(op.h.hash_seed, in.info_hash, kTorrentWebTorrent);
-  uint32_t tslot = find_torrent_slot(op.r, in.info_hash, ttag, kTorrentWebTorrent);
-  uint32_t t = tslot == kNil ? kNil : op.r.tindex[tslot].torrent;
-  uint32_t tag = t == kNil ? 0 : peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be);
-  uint32_t slot = t == kNil ? kNil : find_peer_slot(op.r, t, k, tag);
+  WsFind f = ws_find(op, in.info_hash, in.peer_id);
+  PeerKey k = f.k;
+  uint32_t ttag = f.ttag, t = f.t, tag = f.tag, slot = f.slot;
   uint32_t gen = ws_remote_generation(in.node, in.generation);
   Placed old{kNil, kNil};
   PeerWs rec{};
