@@ -74,9 +74,10 @@ TEST(HttpRequest, Http10KeepsAliveOnlyWhenAsked) {
 TEST(HttpRequest, ConfiguredHeaderIsMatchedCaseInsensitivelyLastOneWins) {
   HttpRequest r;
   size_t used = 0;
-  ASSERT_EQ(scan("GET / HTTP/1.1\r\nx-forwarded-for: 1.1.1.1\r\nX-Real-IP: 9.9.9.9\r\n"
-                 "X-FORWARDED-FOR: 2.2.2.2, 3.3.3.3\r\n\r\n", &r, &used),
-            Scan::complete);
+  // r.header views the request's bytes: they must outlive the check.
+  const std::string req = "GET / HTTP/1.1\r\nx-forwarded-for: 1.1.1.1\r\nX-Real-IP: 9.9.9.9\r\n"
+                          "X-FORWARDED-FOR: 2.2.2.2, 3.3.3.3\r\n\r\n";
+  ASSERT_EQ(scan(req, &r, &used), Scan::complete);
   EXPECT_TRUE(r.has_header);
   EXPECT_EQ(r.header, "2.2.2.2, 3.3.3.3");
   ASSERT_EQ(scan("GET / HTTP/1.1\r\nX-Forwarded-Fo: 1.1.1.1\r\n\r\n", &r, &used), Scan::complete);
