@@ -5,23 +5,17 @@
 #include <cstring>
 
 #include "worker/cluster_ws_codec.hpp"
+#include "worker/wire_be.hpp"
 
 namespace shoal::worker {
 namespace {
 
-void put16(std::vector<uint8_t>* o, uint16_t v) {
-  o->push_back(uint8_t(v >> 8));
-  o->push_back(uint8_t(v));
-}
-void put64(std::vector<uint8_t>* o, uint64_t v) {
-  for (int s = 56; s >= 0; s -= 8) o->push_back(uint8_t(v >> s));
-}
-uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-uint64_t get64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-  return v;
-}
+using wire::get16;
+using wire::get32;
+using wire::get64;
+using wire::put16;
+using wire::put32;
+using wire::put64;
 
 constexpr uint8_t kMagic[4] = {'S', 'H', 'C', 'L'};
 

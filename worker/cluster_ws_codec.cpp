@@ -7,19 +7,17 @@
 
 #include "shm/cluster_ws.hpp"
 #include "shm/relay_ring.hpp"
+#include "worker/wire_be.hpp"
 
 namespace shoal::worker {
 namespace {
 
-void put16(std::vector<uint8_t>* o, uint16_t v) {
-  o->push_back(uint8_t(v >> 8));
-  o->push_back(uint8_t(v));
-}
-void put32(std::vector<uint8_t>* o, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) o->push_back(uint8_t(v >> s));
-}
-uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-uint32_t get32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+using wire::get16;
+using wire::get32;
+using wire::get64;
+using wire::put16;
+using wire::put32;
+using wire::put64;
 
 constexpr uint8_t kMagic[4] = {'S', 'H', 'W', 'R'};
 constexpr uint8_t kVersion = 1;
