@@ -81,12 +81,12 @@ class UdpFrontend final : public ProtocolFrontend {
     uint8_t* out = sends_[c.socket_index]->next();
     size_t n;
     if (r.status != PathStatus::ok) {
-      n = udp::encode_error(out, kUdpBufferBytes, c.transaction, refusal_text(r.status));
+      n = udp::encode_error(out, kUdpSendBytes, c.transaction, refusal_text(r.status));
       shm::count(counters_, Counter::udp_error_sent);
     } else {
       n = udp::encode_announce_header(out, c.transaction, r.interval, r.leechers, r.seeders);
       size_t peer_bytes = size_t(r.peer_count) * (r.family == 6 ? 18 : 6);
-      peer_bytes = std::min(peer_bytes, kUdpBufferBytes - n);
+      peer_bytes = std::min(peer_bytes, kUdpSendBytes - n);
       std::memcpy(out + n, r.peers, peer_bytes);
       n += peer_bytes;
     }
@@ -199,7 +199,7 @@ class UdpFrontend final : public ProtocolFrontend {
 
   void reply_error(size_t sock, size_t i, uint32_t transaction, const char* msg) {
     uint8_t* out = sends_[sock]->next();
-    size_t n = udp::encode_error(out, kUdpBufferBytes, transaction, msg);
+    size_t n = udp::encode_error(out, kUdpSendBytes, transaction, msg);
     push_reply(sock, n, recv_->source(i));
     shm::count(counters_, Counter::udp_error_sent);
   }
