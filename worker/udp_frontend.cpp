@@ -117,11 +117,14 @@ class UdpFrontend final : public ProtocolFrontend {
       access_->begin_batch();  // one access list for the whole batch, and the ack
       shm::count(counters_, Counter::udp_received, n);
       for (size_t i = 0; i < n; i++) handle_datagram(sock, i);
-      // Replies this worker wrote itself (connect, errors) wait for the swarm workers' answers
-      // to this batch when there are any: drain_responses() sends them all in one sendmmsg.
-      if (!path_->publish()) flush_all();
       if (n < kUdpBatch) break;
     }
+    // One publish (one eventfd write) for everything read here, not one per recvmmsg: on a CPU
+    // shared with the swarm worker each wake-up is a context switch, and the swarm worker would
+    // run as soon as the first part was published. Replies this worker wrote itself (connect,
+    // errors) wait for the swarm workers' answers to these requests when there are any:
+    // drain_responses() sends them all together.
+    if (!path_->publish()) flush_all();
   }
 
   void handle_datagram(size_t sock, size_t i) {
