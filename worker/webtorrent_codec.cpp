@@ -154,8 +154,10 @@ void append_relayed(std::string& out, const Id& info_hash, const Id& peer_id, co
 // Fills in the text of each offer (or the answer) of a valid announce message: the object as
 // the client wrote it, found by simdjson's On Demand API (object::raw_json) in the same padded
 // bytes the DOM parser has validated (so it is valid JSON, and its keys are not duplicated at
-// the levels that were checked). Relaying the client's own text costs a copy; writing it anew
-// from the DOM meant escaping every SDP again (~10% of the socket worker). If On Demand does
+// the levels that were checked). Relaying the client's own text costs a copy per offer (kept
+// until the swarm worker has chosen the targets) and none for an answer (a view, relayed at
+// once); writing it anew from the DOM meant escaping every SDP again (~10% of the socket
+// worker). If On Demand does
 // not agree (it should not happen), the DOM writes it (append_compact). Returns "" or the reason
 // the message is refused (an object over kMaxSdpJsonBytes).
 // raw_json() runs to the next structural character: without the whitespace after the '}'.
@@ -179,7 +181,7 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
       std::string_view raw;
       raw_ok = d.find_field_unordered("answer").get_object().get(o) == simdjson::SUCCESS &&
                o.raw_json().get(raw) == simdjson::SUCCESS;
-      if (raw_ok) r.msg.answer.sdp_json.assign(trim_ws(raw));
+      if (raw_ok) r.msg.answer.sdp_json = trim_ws(raw);  // a view into `padded`
     } else {
       ond::array list;
       size_t k = 0;
@@ -201,8 +203,10 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
   if (!raw_ok) {  // the DOM's view, written compactly
     element v;
     if (answer) {
-      r.msg.answer.sdp_json.clear();
-      if (field(root, "answer", &v)) append_compact(r.msg.answer.sdp_json, v);
+      static thread_local std::string text;  // the view points here until the next parse_message
+      text.clear();
+      if (field(root, "answer", &v)) append_compact(text, v);
+      r.msg.answer.sdp_json = text;
     } else {
       size_t k = 0;
       if (field(root, "offers", &v))
