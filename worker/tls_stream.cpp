@@ -10,6 +10,17 @@
 
 namespace shoal::worker {
 
+namespace {
+
+// SSL_get_error needs an empty error queue before each TLS call. ERR_clear_error resets all 16
+// slots of the thread's queue every time (0.7 % of the socket worker over wss, one call per record
+// read or written); the queue is nearly always empty, which ERR_peek_error sees at once.
+void clear_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
+}  // namespace
+
 BIO_METHOD* TlsStream::bio_method() {
   static BIO_METHOD* m = [] {
     BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "shoal tls stream");
@@ -95,7 +106,7 @@ void TlsStream::end_input() {
 TlsStream::Status TlsStream::handshake() {
   if (ready_) return Status::ok;
   if (!ssl_) return Status::closed;
-  ERR_clear_error();
+  clear_errors();
   int r = SSL_do_handshake(ssl_);
   if (r == 1) {
     ready_ = true;
@@ -108,7 +119,7 @@ TlsStream::Status TlsStream::handshake() {
 TlsStream::Status TlsStream::read(char* buf, size_t cap, size_t* n) {
   *n = 0;
   if (!ssl_) return Status::closed;
-  ERR_clear_error();
+  clear_errors();
   int r = SSL_read(ssl_, buf, int(std::min<size_t>(cap, INT32_MAX)));
   if (r > 0) {
     *n = size_t(r);
@@ -121,7 +132,7 @@ TlsStream::Status TlsStream::read(char* buf, size_t cap, size_t* n) {
 bool TlsStream::write(std::string_view plain) {
   if (!ssl_ || !ready_) return false;
   while (!plain.empty()) {  // without SSL_MODE_ENABLE_PARTIAL_WRITE one call writes it all
-    ERR_clear_error();
+    clear_errors();
     int r = SSL_write(ssl_, plain.data(), int(std::min<size_t>(plain.size(), INT32_MAX)));
     if (r <= 0) return false;  // the BIO never blocks: any failure is a TLS error
     plain.remove_prefix(size_t(r));

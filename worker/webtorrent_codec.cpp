@@ -154,8 +154,10 @@ void append_relayed(std::string& out, const Id& info_hash, const Id& peer_id, co
 // Fills in the text of each offer (or the answer) of a valid announce message: the object as
 // the client wrote it, found by simdjson's On Demand API (object::raw_json) in the same padded
 // bytes the DOM parser has validated (so it is valid JSON, and its keys are not duplicated at
-// the levels that were checked). Relaying the client's own text costs a copy; writing it anew
-// from the DOM meant escaping every SDP again (~10% of the socket worker). If On Demand does
+// the levels that were checked). Relaying the client's own text costs a copy per offer (kept
+// until the swarm worker has chosen the targets) and none for an answer (a view, relayed at
+// once); writing it anew from the DOM meant escaping every SDP again (~10% of the socket
+// worker). If On Demand does
 // not agree (it should not happen), the DOM writes it (append_compact). Returns "" or the reason
 // the message is refused (an object over kMaxSdpJsonBytes).
 // raw_json() runs to the next structural character: without the whitespace after the '}'.
@@ -179,7 +181,7 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
       std::string_view raw;
       raw_ok = d.find_field_unordered("answer").get_object().get(o) == simdjson::SUCCESS &&
                o.raw_json().get(raw) == simdjson::SUCCESS;
-      if (raw_ok) r.msg.answer.sdp_json.assign(trim_ws(raw));
+      if (raw_ok) r.msg.answer.sdp_json = trim_ws(raw);  // a view into `padded`
     } else {
       ond::array list;
       size_t k = 0;
@@ -201,8 +203,10 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
   if (!raw_ok) {  // the DOM's view, written compactly
     element v;
     if (answer) {
-      r.msg.answer.sdp_json.clear();
-      if (field(root, "answer", &v)) append_compact(r.msg.answer.sdp_json, v);
+      static thread_local std::string text;  // the view points here until the next parse_message
+      text.clear();
+      if (field(root, "answer", &v)) append_compact(text, v);
+      r.msg.answer.sdp_json = text;
     } else {
       size_t k = 0;
       if (field(root, "offers", &v))
@@ -373,18 +377,54 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-void append_binary(std::string& out, const Id& id) {
-  char utf8[2 * kIdBytes];
-  size_t n = 0;
-  for (uint8_t b : id) {
-    if (b < 0x80) {
-      utf8[n++] = static_cast<char>(b);
-    } else {  // U+0080..U+00FF: two UTF-8 bytes 110000xx 10xxxxxx
-      utf8[n++] = static_cast<char>(0xc0 | (b >> 6));
-      utf8[n++] = static_cast<char>(0x80 | (b & 0x3f));
+namespace {
+
+// Each byte of a binary string as the JSON text of its code point (see the header): the
+// escapes append_json_string writes for U+0000..U+001F, '"' and '\\', the byte itself for other
+// ASCII, two UTF-8 bytes for U+0080..U+00FF. Built once: ids are written in every reply and
+// relayed message (3 per offer or answer), and byte-by-byte escaping was ~3 % of the worker.
+struct BinaryChar {
+  uint8_t len;
+  char text[6];
+};
+struct BinaryTable {
+  BinaryChar c[256];
+  constexpr BinaryTable() : c{} {
+    constexpr char hex[] = "0123456789abcdef";
+    for (int b = 0; b < 256; b++) {
+      BinaryChar& e = c[b];
+      auto put = [&e](char ch) { e.text[e.len++] = ch; };
+      switch (b) {
+        case '"': put('\\'), put('"'); break;
+        case '\\': put('\\'), put('\\'); break;
+        case '\n': put('\\'), put('n'); break;
+        case '\r': put('\\'), put('r'); break;
+        case '\t': put('\\'), put('t'); break;
+        case '\b': put('\\'), put('b'); break;
+        case '\f': put('\\'), put('f'); break;
+        default:
+          if (b < 0x20) put('\\'), put('u'), put('0'), put('0'), put(hex[b >> 4]), put(hex[b & 15]);
+          else if (b < 0x80) put(char(b));
+          else put(char(0xc0 | (b >> 6))), put(char(0x80 | (b & 0x3f)));  // 110000xx 10xxxxxx
+      }
     }
   }
-  append_json_string(out, std::string_view(utf8, n));
+};
+constexpr BinaryTable kBinary;
+
+}  // namespace
+
+void append_binary(std::string& out, const Id& id) {
+  char text[2 + 6 * kIdBytes];
+  size_t n = 0;
+  text[n++] = '"';
+  for (uint8_t b : id) {
+    const BinaryChar& e = kBinary.c[b];
+    std::memcpy(text + n, e.text, 6);  // the whole entry; only len bytes count
+    n += e.len;
+  }
+  text[n++] = '"';
+  out.append(text, n);
 }
 
 // Appends v as compact JSON text. (simdjson::minify does the same, but escapes string text one

@@ -64,7 +64,9 @@ struct Answer {
   Id peer_id{};      // the answering peer
   Id to_peer_id{};   // the peer that made the offer
   Id offer_id{};
-  std::string sdp_json;  // the `answer` object's JSON text
+  // The `answer` object's JSON text. A view into parse_message's buffer for this thread (no copy:
+  // an answer is relayed at once): valid until the next parse_message call on the same thread.
+  std::string_view sdp_json;
 };
 
 struct Scrape {

@@ -47,6 +47,47 @@ uint64_t header_bytes(uint64_t payload_length, bool masked) {
   return 2 + (payload_length < 126 ? 0 : payload_length < 65536 ? 2 : 8) + (masked ? 4 : 0);
 }
 
+// A frame header's size in bytes from its second byte (RFC 6455 5.2): 2, then 2 or 8 bytes of
+// extended payload length (7-bit length 126 or 127), then the 4-byte masking key if MASK is set.
+size_t header_size(uint8_t byte1) {
+  uint8_t len7 = byte1 & 0x7f;
+  return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (byte1 & 0x80 ? 4 : 0);
+}
+
+// The payload length a header states (RFC 6455 5.2: network byte order after 126 / 127).
+uint64_t header_payload_length(const uint8_t* h) {
+  uint64_t len = h[1] & 0x7f;
+  size_t ext = len == 126 ? 2 : len == 127 ? 8 : 0;
+  if (ext != 0) len = 0;
+  for (size_t i = 0; i < ext; i++) len = len << 8 | h[2 + i];
+  return len;
+}
+
+// dst[i] = src[i] XOR key byte (i mod 4) (RFC 6455 5.3), `key` holding the 4 key bytes in
+// memory order; 8 bytes per step (both halves of the 64-bit word are the same 4 bytes).
+void unmask_copy(uint8_t* dst, const char* src, size_t n, uint32_t key) {
+  uint64_t key8 = uint64_t(key) << 32 | key;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, src + i, 8);
+    w ^= key8;
+    std::memcpy(dst + i, &w, 8);
+  }
+  uint8_t k[4];
+  std::memcpy(k, &key, 4);
+  for (; i < n; i++) dst[i] = uint8_t(src[i]) ^ k[i & 3];
+}
+
+// The key for the payload byte n bytes further on (its bytes rotated by n mod 4).
+uint32_t advance_key(uint32_t key, size_t n) {
+  uint8_t k[4], r[4];
+  std::memcpy(k, &key, 4);
+  for (size_t j = 0; j < 4; j++) r[j] = k[(j + n) & 3];
+  std::memcpy(&key, r, 4);
+  return key;
+}
+
 }  // namespace
 
 Session::Session(size_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
@@ -103,11 +144,53 @@ void Session::fail(uint16_t code, std::string_view reason) {
 
 ssize_t Session::recv_cb(uint8_t* buf, size_t len, int, void* user_data) {
   auto* s = static_cast<Session*>(user_data);
-  size_t n = std::min(len, s->src_n_);
+  size_t n = s->serve(buf, len);
   if (n == 0) return -1;  // wslay_frame_recv then returns WSLAY_ERR_WANT_READ
-  std::memcpy(buf, s->src_, n);
-  s->src_ += n, s->src_n_ -= n, s->served_ += n;
+  s->unreported_ += int64_t(n);
   return static_cast<ssize_t>(n);
+}
+
+size_t Session::serve(uint8_t* buf, size_t len) {
+  auto& u = unmask_;
+  size_t put = 0;
+  while (put < len && src_n_ > 0 && unmask_n_ != kUnmaskStopped) {
+    if (unmask_n_ == kUnmaskPayload) {
+      size_t k = std::min(len - put, src_n_);
+      if (u.pay.left < k) k = size_t(u.pay.left);
+      unmask_copy(buf + put, src_, k, u.pay.key);
+      put += k, src_ += k, src_n_ -= k;
+      u.pay.key = advance_key(u.pay.key, k);
+      if ((u.pay.left -= k) == 0) unmask_n_ = 0;
+      continue;
+    }
+    size_t need = unmask_n_ < 2 ? 2 : header_size(u.hdr[1]);
+    while (unmask_n_ < need && src_n_ > 0) {
+      u.hdr[unmask_n_++] = uint8_t(*src_++), src_n_--;
+      if (unmask_n_ == 2) need = header_size(u.hdr[1]);
+    }
+    if (unmask_n_ < need) break;  // the rest of the header comes with the next feed
+    if (!(u.hdr[1] & 0x80)) {     // a client frame without a mask (RFC 6455 5.1): frames before it count
+      unmask_n_ = kUnmaskStopped;
+      break;
+    }
+    size_t out = need - 4;
+    // wslay asks with at least 4,088 bytes of room (it asks only when it holds less than a
+    // header's 8): a header that does not fit follows a payload served in this call.
+    if (len - put < out) break;
+    uint64_t payload = header_payload_length(u.hdr);
+    uint32_t key;
+    std::memcpy(&key, u.hdr + out, 4);
+    u.hdr[1] &= 0x7f;
+    std::memcpy(buf + put, u.hdr, out);
+    put += out;
+    unmask_n_ = 0;
+    if (payload != 0) {
+      u.pay.left = payload;
+      u.pay.key = key;
+      unmask_n_ = kUnmaskPayload;
+    }
+  }
+  return put;
 }
 
 void Session::feed(const char* data, size_t n, MessageSink sink, void* ctx) {
@@ -119,7 +202,7 @@ void Session::feed(const char* data, size_t n, MessageSink sink, void* ctx) {
       rctx_ = nullptr;
       return fail(kCloseInternal, "out of memory");
     }
-    served_ = consumed_ = 0;
+    unreported_ = 0;
   }
   src_ = data, src_n_ = n;
   while (read_enabled_) {
@@ -132,13 +215,15 @@ void Session::feed(const char* data, size_t n, MessageSink sink, void* ctx) {
     }
     on_chunk(&io, sink, ctx);
   }
+  if (read_enabled_ && unmask_n_ == kUnmaskStopped) fail(kCloseProtocolError, "client frames must be masked");
   src_ = nullptr, src_n_ = 0;
 }
 
 void Session::feed(std::string_view bytes) { feed(bytes.data(), bytes.size(), &collect, &messages_); }
 
-// One piece of a frame's payload from wslay_frame_recv (unmasked; the first piece of a frame
-// also carries its header fields, checked here before any payload is kept).
+// One piece of a frame's payload from wslay_frame_recv (unmasked by serve(); the first piece of
+// a frame also carries its header fields, checked here before any payload is kept; its MASK bit
+// is the one serve() cleared, which checked it).
 void Session::on_chunk(const void* iocb, MessageSink sink, void* ctx) {
   const auto& io = *static_cast<const wslay_frame_iocb*>(iocb);
   std::string_view piece(reinterpret_cast<const char*>(io.data), io.data_length);
@@ -146,7 +231,6 @@ void Session::on_chunk(const void* iocb, MessageSink sink, void* ctx) {
     uint8_t opcode = io.opcode;
     bool control = opcode & 0x8;
     if (io.rsv != 0) return fail(kCloseProtocolError, "reserved bits set");
-    if (!io.mask) return fail(kCloseProtocolError, "client frames must be masked");
     if ((opcode > kBinary && opcode < kClose) || opcode > kPong) return fail(kCloseProtocolError, "unknown opcode");
     if (control && (!io.fin || io.payload_length > 125)) return fail(kCloseProtocolError, "malformed control frame");
     if (!control) {
@@ -155,7 +239,7 @@ void Session::on_chunk(const void* iocb, MessageSink sink, void* ctx) {
       uint64_t total = io.payload_length + (opcode == kContinuation && frag_opcode_ == kText ? frag_.size() : 0);
       if (total > max_message_bytes_) return fail(kCloseTooBig, "message too big");
     }
-    consumed_ += header_bytes(io.payload_length, io.mask);
+    unreported_ -= int64_t(header_bytes(io.payload_length, io.mask));
     cur_opcode_ = opcode, cur_fin_ = io.fin;
     frame_left_ = io.payload_length;
     whole_ = io.data_length == io.payload_length;
@@ -165,7 +249,7 @@ void Session::on_chunk(const void* iocb, MessageSink sink, void* ctx) {
       if (!io.fin) frag_opcode_ = kBinary;
     }
   }
-  consumed_ += piece.size();
+  unreported_ -= int64_t(piece.size());
   frame_left_ -= piece.size();
   if (!whole_) {  // keep the piece: the frame's payload is assembled here
     if (cur_opcode_ & 0x8) ctrl_.append(piece);
@@ -234,11 +318,11 @@ std::string Session::take_output() {
 }
 
 bool Session::release_if_idle() {
-  if (released_ || failed_ || close_sent_ || close_received_ || in_frame_ || served_ != consumed_ ||
+  if (released_ || failed_ || close_sent_ || close_received_ || in_frame_ || unreported_ != 0 || unmask_n_ != 0 ||
       frag_opcode_ != 0 || out_pos_ < out_.size() || !messages_.empty())
     return false;
   if (rctx_) wslay_frame_context_free(rctx_), rctx_ = nullptr;
-  served_ = consumed_ = 0;
+  unreported_ = 0;
   std::string().swap(frag_);
   std::string().swap(ctrl_);
   std::string().swap(out_);

@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace shoal::worker::ws {
 namespace {
 
-// One client frame: FIN bit, opcode, optional mask (RFC 6455 5.2).
-std::string frame(uint8_t opcode, const std::string& payload, bool fin = true, bool mask = true) {
+// One client frame: FIN bit, opcode, optional mask (RFC 6455 5.2), masking key `key` (4 bytes).
+std::string frame(uint8_t opcode, const std::string& payload, bool fin = true, bool mask = true,
+                  const char* key = "\x12\x34\x56\x78") {
   std::string f;
   f += static_cast<char>((fin ? 0x80 : 0) | opcode);
   uint8_t m = mask ? 0x80 : 0;
@@ -25,7 +27,6 @@ std::string frame(uint8_t opcode, const std::string& payload, bool fin = true, b
     f += static_cast<char>(m | 127);
     for (int i = 7; i >= 0; --i) f += static_cast<char>((uint64_t{payload.size()} >> (8 * i)) & 0xff);
   }
-  const char key[4] = {0x12, 0x34, 0x56, 0x78};
   if (mask) f.append(key, 4);
   for (size_t i = 0; i < payload.size(); ++i)
     f += mask ? static_cast<char>(payload[i] ^ key[i % 4]) : payload[i];
@@ -90,6 +91,42 @@ TEST(WsSession, UnmaskedClientFrameGetsClose1002) {
   EXPECT_EQ(f.first, 0x88);
   EXPECT_EQ(close_code(f), kCloseProtocolError);
   EXPECT_EQ(s.close_code_sent(), kCloseProtocolError);
+}
+
+// A valid message before an unmasked frame is still delivered; the unmasked frame ends the
+// session (the check runs while the bytes are handed to wslay, frame by frame).
+TEST(WsSession, UnmaskedFrameAfterAValidMessageGetsClose1002) {
+  Session s;
+  s.feed(frame(0x1, "first") + frame(0x1, "second", true, false) + frame(0x1, "third"));
+  EXPECT_EQ(s.take_messages(), std::vector<std::string>{"first"});
+  std::string out = s.take_output();
+  Frame f = next_frame(out);
+  EXPECT_EQ(f.first, 0x88);
+  EXPECT_EQ(close_code(f), kCloseProtocolError);
+  EXPECT_TRUE(s.done());
+}
+
+// Payloads are unmasked 8 bytes at a time with the key carried across feeds: every split of
+// frames with 7-, 16- and 64-bit lengths (RFC 6455 5.2), lengths that are not multiples of 4 or
+// 8, and keys with zero and high bytes gives back the exact text.
+TEST(WsSession, MaskedMessagesSplitAnywhereComeBackExact) {
+  std::string small = "abc\xc3\xa9" "defgh", mid, big;
+  for (size_t i = 0; i < 301; i++) mid += char('a' + i % 26);
+  for (size_t i = 0; i < 70001; i++) big += char('A' + i % 23);
+  std::string bytes = frame(0x1, small, true, true, "\xa1\x00\xff\x5c") + frame(0x9, "pi") +
+                      frame(0x1, mid, true, true, "\x00\x00\x00\x01") + frame(0x1, big, true, true, "\x80\x7f\x01\xfe");
+  const std::vector<std::string> want = {small, mid, big};
+  for (size_t cut = 0; cut <= bytes.size(); cut += cut < 400 ? 1 : 997) {
+    Session s(100000);
+    s.feed(bytes.substr(0, cut));
+    s.feed(bytes.substr(cut));
+    ASSERT_EQ(s.take_messages(), want) << "split at " << cut;
+    std::string out = s.take_output();
+    EXPECT_EQ(next_frame(out).payload, "pi");
+  }
+  Session s(100000);  // pieces of 1..13 bytes
+  for (size_t i = 0, k = 1; i < bytes.size(); i += k, k = k % 13 + 1) s.feed(bytes.substr(i, k));
+  EXPECT_EQ(s.take_messages(), want);
 }
 
 TEST(WsSession, FragmentedMessageIsReassembledAroundAPing) {
