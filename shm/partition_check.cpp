@@ -53,7 +53,7 @@ std::string check_torrent_peers(const PartitionRegions& r, uint32_t t, Partition
       if ((peer_flags(*tail) & kPeerSeeder) != (list & 1))
         return cat("torrent ", t, " list ", list, " peer ", st.pos, ": seeder flag disagrees with its list");
       uint32_t s = probe_peer(r, t, list_family(list), rec, tail->port_be, tag_of_record(r, t, list, rec));
-      if (s == kNil || r.pindex[s].where != pack_where(list, st.pos))
+      if (s == kNil || r.pindex[s].where() != pack_where(list, st.pos))
         return cat("torrent ", t, " list ", list, " peer ", st.pos, ": not found by the peer index at its place");
     }
   }
@@ -115,11 +115,11 @@ std::string Partition::check_step(IncrementalCheck& st, uint32_t budget) const {
       uint32_t i = st.next++;
       ++st.items;
       const PeerSlot& s = r.pindex[i];
-      if (s.key == 0) continue;
-      uint8_t* rec = live_peer(r, slot_torrent(s), s.where);
+      if (s.key() == 0) continue;
+      uint8_t* rec = live_peer(r, slot_torrent(s), s.where());
       if (!rec) return cat("peer index slot ", i, " points at no live peer");
-      uint32_t list = where_list(s.where), tag = tag_of_record(r, slot_torrent(s), list, rec);
-      if (s.key != peer_slot_key(tag, slot_torrent(s)) ||
+      uint32_t list = where_list(s.where()), tag = tag_of_record(r, slot_torrent(s), list, rec);
+      if (s.key() != peer_slot_key(slot_torrent(s)) ||
           probe_peer(r, slot_torrent(s), list_family(list), rec, tail_of(rec, list)->port_be, tag) != i)
         return cat("peer index slot ", i, ": wrong tag, unreachable or duplicate key");
     }

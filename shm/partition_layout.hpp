@@ -13,7 +13,7 @@
 //   JournalEntry[kJournalCapacity]    24 B each
 //   torrent index  TorrentSlot[torrent_slots]    8 B each (open addressing, linear probing)
 //   torrent pool   TorrentRecord[max_torrents]  64 B each
-//   peer index     PeerSlot[peer_slots]          8 B each (open addressing, linear probing)
+//   peer index     PeerSlot[peer_slots]          6 B each (open addressing, linear probing)
 //   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
 //   free map       1 bit per 2 arena units      set where a free arena block starts
 // Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
@@ -24,10 +24,10 @@
 // block merges with its buddy (start ^ 2^c) when that one is free too; the free map says which
 // units start a free block without trusting the bytes of live blocks.
 //
-// Memory at 100k torrents / 1M peers, capacities equal to that: 49.6 MB of address space, i.e.
-// 49.6 B per stored IPv4 peer at worst: peer index 10.0 (1.25M × 8 B), arena 32.0 at worst (a
+// Memory at 100k torrents / 1M peers, capacities equal to that: 47.6 MB of address space, i.e.
+// 47.6 B per stored IPv4 peer at worst: peer index 7.5 (1.25M × 6 B), arena 32.0 at worst (a
 // 1-peer list takes a 32-byte block; a list that grew is more than half full: ≤ 24 B per peer;
-// about 19 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
+// about 18 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
 // are touched as used (tmpfs), so what a partition costs is what it stores (tools/bench, memory).
 // An IPv6 peer takes 32 B (2 arena units).
 #pragma once
@@ -48,7 +48,8 @@ inline constexpr uint32_t kJournalMaxBytes = 16;    // old bytes per entry; larg
 inline constexpr uint32_t kSizeClasses = 30;        // free-list heads, class c = blocks of 2^c units
                                                     // (arena ≤ 2^25 units: classes 0..25 used)
 inline constexpr uint32_t kArenaUnit = 16;          // bytes
-inline constexpr uint32_t kMaxCapacity = 1u << 24;  // max_torrents / max_peers (pos is 24 bits)
+inline constexpr uint32_t kMaxCapacity = 1u << 24;  // max_peers (arena units fit 25 bits)
+inline constexpr uint32_t kMaxTorrents = kMaxCapacity - 1;  // max_torrents (PeerSlot keeps torrent + 1 in 24 bits)
 inline constexpr uint32_t kMinListClass = 1;        // smallest list block: 2 units (2 IPv4 / 1 IPv6 peer)
 
 // Peer lists of a torrent: list = (family == 6 ? 2 : 0) + seeder.
@@ -184,19 +185,41 @@ static_assert(offsetof(TorrentRecord, completed) == 20 && offsetof(TorrentRecord
 static_assert(offsetof(TorrentRecord, cls) == 56 && offsetof(TorrentRecord, in_use) == 60);
 static_assert(kShmSafe<TorrentRecord>);
 
-// Peer index slot, 8 B. key = torrent << 8 | check, where check is the low 8 bits of the peer's
-// peer_tag, never 0 (so key 0 = empty slot; peer_slot_key); where = list << 24 | position in
-// that list. The slot does not keep the tag its home slot comes from: where it is needed
-// (erase, check, repair) it is recomputed from the record the slot names (record_tag).
+// Where a peer sits in its torrent, as the code passes it around: list << 24 | position.
+inline constexpr uint32_t pack_where(uint32_t list, uint32_t pos) { return list << 24 | pos; }
+inline constexpr uint32_t where_list(uint32_t where) { return where >> 24; }
+inline constexpr uint32_t where_pos(uint32_t where) { return where & 0xffffffu; }
+
+// Peer index slot, 6 B: three host-order 16-bit words w, value v = w0 | w1 << 16 | w2 << 32:
+//   bits 24-47  torrent + 1 (0 = empty slot; so max_torrents ≤ kMaxTorrents = 2^24 - 1)
+//   bits 22-23  list (PeerList)
+//   bits 0-21   position in that list (a list holds at most kMaxListPeers = 2^22 peers)
+// The slot keeps no bits of the peer's tag: its home slot is recomputed from the record it names
+// (record_tag) where it is needed (erase, check, repair), and a lookup compares the torrent, then
+// the record's address and port.
+inline constexpr uint32_t kListPosBits = 22;
+inline constexpr uint32_t kMaxListPeers = 1u << kListPosBits;
 struct PeerSlot {
-  uint32_t key;
-  uint32_t where;
+  uint16_t w[3];
+  constexpr uint64_t bits() const { return uint64_t(w[0]) | uint64_t(w[1]) << 16 | uint64_t(w[2]) << 32; }
+  // torrent + 1; 0 for an empty slot.
+  constexpr uint32_t key() const { return uint32_t(bits() >> 24); }
+  // pack_where(list, position) of the peer the slot names.
+  constexpr uint32_t where() const {
+    uint64_t v = bits();
+    return pack_where(uint32_t(v >> kListPosBits) & 3, uint32_t(v) & (kMaxListPeers - 1));
+  }
 };
-static_assert(sizeof(PeerSlot) == 8 && kShmSafe<PeerSlot>);
-inline constexpr uint32_t peer_slot_key(uint32_t tag, uint32_t torrent) {
-  return torrent << 8 | ((tag & 0xff) ? (tag & 0xff) : 1u);
+static_assert(sizeof(PeerSlot) == 6 && alignof(PeerSlot) == 2 && kShmSafe<PeerSlot>);
+// The slot key of a peer of torrent `torrent` (what PeerSlot::key returns for it).
+inline constexpr uint32_t peer_slot_key(uint32_t torrent) { return torrent + 1; }
+// The slot of a peer of `torrent` at `where` (list < 4, position < kMaxListPeers).
+inline constexpr PeerSlot make_peer_slot(uint32_t torrent, uint32_t where) {
+  uint64_t v = uint64_t(torrent + 1) << 24 | uint64_t(where_list(where) & 3) << kListPosBits |
+               (where_pos(where) & (kMaxListPeers - 1));
+  return PeerSlot{{uint16_t(v), uint16_t(v >> 16), uint16_t(v >> 32)}};
 }
-inline constexpr uint32_t slot_torrent(const PeerSlot& s) { return s.key >> 8; }
+inline constexpr uint32_t slot_torrent(const PeerSlot& s) { return s.key() - 1; }
 
 // What follows the address in both peer records, 8 B.
 //   port_be         port, network order (right after the address: address + port is the
@@ -340,10 +363,10 @@ inline constexpr uint32_t index_dist(uint32_t from, uint32_t to, uint32_t slots)
   return to >= from ? to - from : to + slots - from;
 }
 
-// Throws std::invalid_argument if a capacity is 0 or above kMaxCapacity.
+// Throws std::invalid_argument if a capacity is 0 or above kMaxTorrents / kMaxCapacity.
 inline PartitionGeometry partition_geometry(uint32_t max_torrents, uint32_t max_peers) {
-  if (max_torrents == 0 || max_peers == 0 || max_torrents > kMaxCapacity || max_peers > kMaxCapacity)
-    throw std::invalid_argument("partition capacity out of range (1 .. 16777216)");
+  if (max_torrents == 0 || max_peers == 0 || max_torrents > kMaxTorrents || max_peers > kMaxCapacity)
+    throw std::invalid_argument("partition capacity out of range (torrents 1 .. 16777215, peers 1 .. 16777216)");
   PartitionGeometry g{};
   g.torrent_slots = index_slots(max_torrents);
   g.peer_slots = index_slots(max_peers);
@@ -418,9 +441,6 @@ inline constexpr uint8_t list_family(uint32_t list) { return list < 2 ? 4 : 6; }
 inline constexpr uint32_t list_of(uint8_t family, bool seeder) { return (family == 6 ? 2u : 0u) + seeder; }
 inline constexpr uint32_t addr_len(uint8_t family) { return family == 6 ? 16 : 4; }
 inline constexpr uint32_t peer_stride(uint8_t family) { return family == 6 ? 32 : 12; }  // bytes
-inline constexpr uint32_t pack_where(uint32_t list, uint32_t pos) { return list << 24 | pos; }
-inline constexpr uint32_t where_list(uint32_t where) { return where >> 24; }
-inline constexpr uint32_t where_pos(uint32_t where) { return where & 0xffffffu; }
 // Peers of `family` a list block of class `cls` (2^cls units) holds; 0 for class 0 (no block).
 inline constexpr uint32_t list_capacity(uint8_t family, uint32_t cls) {
   return cls ? uint32_t((uint64_t(kArenaUnit) << cls) / peer_stride(family)) : 0;

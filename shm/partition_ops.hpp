@@ -90,14 +90,14 @@ inline uint32_t find_torrent_slot(const PartitionRegions& r, const uint8_t* info
 // Slot of peer k of torrent t (tag = its peer_tag), kNil if not stored. The key compares the
 // torrent and 8 bits of the tag at once; only an equal key costs a look at the record.
 inline uint32_t find_peer_slot(const PartitionRegions& r, uint32_t torrent, const PeerKey& k, uint32_t tag) {
-  const uint32_t key = peer_slot_key(tag, torrent);
+  const uint32_t key = peer_slot_key(torrent);
   for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
     const PeerSlot& s = r.pindex[i];
-    if (s.key == 0) return kNil;
-    if (s.key != key) continue;
-    uint32_t list = where_list(s.where);
+    if (s.key() == 0) return kNil;
+    if (s.key() != key) continue;
+    uint32_t list = where_list(s.where());
     if (list >= kLists || list_family(list) != k.family) continue;
-    uint8_t* rec = peer_at(r, r.pool[torrent].lists[list].block, list, where_pos(s.where));
+    uint8_t* rec = peer_at(r, r.pool[torrent].lists[list].block, list, where_pos(s.where()));
     if (std::memcmp(rec, k.addr, addr_len(k.family)) == 0 && tail_of(rec, list)->port_be == k.port_be) return i;
   }
   return kNil;
@@ -105,11 +105,11 @@ inline uint32_t find_peer_slot(const PartitionRegions& r, uint32_t torrent, cons
 
 // The slot whose entry says (torrent, where); used to re-point a peer that swap-remove moved.
 inline uint32_t find_peer_slot_at(const PartitionRegions& r, uint32_t tag, uint32_t torrent, uint32_t where) {
-  const uint32_t key = peer_slot_key(tag, torrent);
+  const uint32_t key = peer_slot_key(torrent);
   for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
     const PeerSlot& s = r.pindex[i];
-    if (s.key == 0) return kNil;
-    if (s.key == key && s.where == where) return i;
+    if (s.key() == 0) return kNil;
+    if (s.key() == key && s.where() == where) return i;
   }
   return kNil;
 }
@@ -117,9 +117,9 @@ inline uint32_t find_peer_slot_at(const PartitionRegions& r, uint32_t tag, uint3
 // Inserts peer slot {key, where} of the peer whose peer_tag is `tag` (a free slot of its run).
 inline void peer_index_insert(UndoTx& tx, const PartitionRegions& r, uint32_t tag, uint32_t torrent, uint32_t where) {
   uint32_t i = index_home(tag, r.pslots);
-  for (uint32_t n = 0; r.pindex[i].key != 0; i = index_next(i, r.pslots))
+  for (uint32_t n = 0; r.pindex[i].key() != 0; i = index_next(i, r.pslots))
     if (++n >= r.pslots) impossible("peer index full");
-  PeerSlot e{peer_slot_key(tag, torrent), where};
+  PeerSlot e = make_peer_slot(torrent, where);
   tx.write(&r.pindex[i], &e, sizeof e);
 }
 
@@ -127,10 +127,10 @@ inline void peer_index_insert(UndoTx& tx, const PartitionRegions& r, uint32_t ta
 // the record it names, so every record the run names must be in place (no list mid-move).
 inline void peer_index_erase(UndoTx& tx, const PartitionRegions& r, uint32_t hole) {
   const uint32_t slots = r.pslots;
-  for (uint32_t i = index_next(hole, slots), n = 0; r.pindex[i].key != 0 && n + 1 < slots; i = index_next(i, slots), ++n) {
+  for (uint32_t i = index_next(hole, slots), n = 0; r.pindex[i].key() != 0 && n + 1 < slots; i = index_next(i, slots), ++n) {
     const PeerSlot& s = r.pindex[i];
-    uint32_t t = slot_torrent(s), list = where_list(s.where);
-    const uint8_t* rec = peer_at(r, r.pool[t].lists[list].block, list, where_pos(s.where));
+    uint32_t t = slot_torrent(s), list = where_list(s.where());
+    const uint8_t* rec = peer_at(r, r.pool[t].lists[list].block, list, where_pos(s.where()));
     uint32_t home = index_home(record_tag(r, t, list, rec), slots);
     if (index_dist(home, i, slots) >= index_dist(hole, i, slots)) {
       tx.write(&r.pindex[hole], &r.pindex[i], sizeof(PeerSlot));
@@ -287,10 +287,12 @@ inline bool list_rehome(Op& op, uint32_t t, uint32_t list, uint32_t cls) {
 }
 
 // Appends `rec` (a PeerV4/PeerV6 image) to a list and indexes it under `tag`. Returns its
-// position, or kNil when the arena is full (then nothing was written).
+// position, or kNil when the arena is full or the list holds kMaxListPeers (then nothing was
+// written).
 inline uint32_t list_push(Op& op, uint32_t t, uint32_t list, const uint8_t* rec, uint32_t tag) {
   TorrentRecord& tr = op.r.pool[t];
   uint32_t n = tr.lists[list].count;
+  if (n >= kMaxListPeers) return kNil;  // a PeerSlot position has 22 bits
   if (n == cap_of(tr, list)) {
     uint32_t cls = tr.cls[list] ? tr.cls[list] + 1u : kMinListClass;
     if (!list_rehome(op, t, list, cls)) return kNil;
@@ -316,7 +318,8 @@ inline void list_remove(Op& op, uint32_t t, uint32_t list, uint32_t pos, uint32_
     uint32_t moved = find_peer_slot_at(op.r, record_tag(op, t, list, from), t, pack_where(list, last));
     if (moved == kNil) impossible("peer not indexed");
     op.tx.write(peer_at(op.r, tr.lists[list].block, list, pos), from, peer_stride(list_family(list)));
-    op.tx.set(op.r.pindex[moved].where, pack_where(list, pos));
+    PeerSlot re = make_peer_slot(t, pack_where(list, pos));
+    op.tx.write(&op.r.pindex[moved], &re, sizeof re);
   }
   op.tx.set(tr.lists[list].count, last);
   count_peer(op, t, list, -1);

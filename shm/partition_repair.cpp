@@ -157,13 +157,13 @@ bool check_peer_index(Checker& c) {
   std::vector<uint8_t> indexed(size_t(c.h.arena_units) * (kArenaUnit / 4), 0);  // by record_word
   for (uint32_t i = 0; i < c.r.pslots; ++i) {
     const PeerSlot& s = c.r.pindex[i];
-    if (s.key == 0) continue;
+    if (s.key() == 0) continue;
     uint32_t t = slot_torrent(s);
-    uint8_t* rec = live_peer(c.r, t, s.where);
+    uint8_t* rec = live_peer(c.r, t, s.where());
     if (!rec) return c.fail(cat("peer index slot ", i, " points at no live peer"));
-    uint32_t list = where_list(s.where), tag = tag_of_record(c.r, t, list, rec);
+    uint32_t list = where_list(s.where()), tag = tag_of_record(c.r, t, list, rec);
     uint16_t port = tail_of(rec, list)->port_be;
-    if (s.key != peer_slot_key(tag, t) || probe_peer(c.r, t, list_family(list), rec, port, tag) != i)
+    if (s.key() != peer_slot_key(t) || probe_peer(c.r, t, list_family(list), rec, port, tag) != i)
       return c.fail(cat("peer index slot ", i, ": wrong tag, unreachable or duplicate key"));
     if (indexed[record_word(c.r, rec)]++) return c.fail(cat("peer index slot ", i, ": peer indexed twice"));
   }
@@ -246,8 +246,8 @@ void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_
       continue;
     }
     uint32_t i = index_home(tag, r.pslots);
-    while (r.pindex[i].key != 0) i = index_next(i, r.pslots);
-    r.pindex[i] = PeerSlot{peer_slot_key(tag, t), pack_where(list, pos)};
+    while (r.pindex[i].key() != 0) i = index_next(i, r.pslots);
+    r.pindex[i] = make_peer_slot(t, pack_where(list, pos));
     ++pos;
     ++kept;
   }
@@ -389,7 +389,7 @@ Partition::Partition(void* segment_base, size_t segment_size)
   if (h.segment_bytes != segment_size)
     throw std::runtime_error("partition: header says " + std::to_string(h.segment_bytes) + " bytes, mapped " +
                              std::to_string(segment_size));
-  if (h.max_torrents == 0 || h.max_peers == 0 || h.max_torrents > kMaxCapacity || h.max_peers > kMaxCapacity)
+  if (h.max_torrents == 0 || h.max_peers == 0 || h.max_torrents > kMaxTorrents || h.max_peers > kMaxCapacity)
     throw std::runtime_error("partition: header capacities out of range");
   PartitionGeometry g = partition_geometry(h.max_torrents, h.max_peers);
   if (g.total_bytes > segment_size || g.torrent_slots != h.torrent_slots || g.peer_slots != h.peer_slots ||
