@@ -41,10 +41,10 @@ std::string check_torrent_peers(const PartitionRegions& r, uint32_t t, Partition
     if (pl.count == 0) continue;
     if (tr.kind == kTorrentWebTorrent && list_family(list) == 4)
       return cat("torrent ", t, ": a WebTorrent torrent holds IPv4-sized records");
-    if (cls < kMinListClass || cls >= kSizeClasses || pl.count > list_capacity(list_family(list), cls))
-      return cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of class ", cls);
-    uint64_t units = 1ull << cls;
-    if (pl.block % units != 0 || uint64_t(pl.block) + units > r.h->arena_bump)
+    if (!valid_list_size(cls) || pl.count > list_capacity(list_family(list), cls))
+      return cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of size ", cls);
+    uint64_t units = list_units(cls);
+    if (pl.block % list_align(cls) != 0 || uint64_t(pl.block) + units > r.h->arena_bump)
       return cat("torrent ", t, " list ", list, ": block ", pl.block, " misaligned or outside the arena in use");
     for (; st.pos < pl.count; ++st.pos, ++st.items) {
       if (st.items >= stop) return "";  // go on from here in the next slice

@@ -17,17 +17,20 @@
 //   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
 //   free map       1 bit per 2 arena units      set where a free arena block starts
 // Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
-// A list's block holds as many records as fit: 2^cls units of 16 B hold (16 << cls) / 12 IPv4
-// peers (2, 5, 10, 21, ...) or (16 << cls) / 32 IPv6 or WebTorrent peers (1, 2, 4, ...).
+// A list's block holds as many records as fit: its list_units(size) units of 16 B hold
+// units × 16 / 12 IPv4 peers (2, 5, 8, 10, 16, 21, ...) or units × 16 / 32 IPv6 or WebTorrent
+// peers (1, 2, 3, 4, 6, ...). Sizes grow 2, 4, 6, 8, 12, 16, 24, ... units (list_units).
 //
 // Arena blocks are buddies: a block of 2^c units starts at a multiple of 2^c (c ≥ 1), so a freed
 // block merges with its buddy (start ^ 2^c) when that one is free too; the free map says which
-// units start a free block without trusting the bytes of live blocks.
+// units start a free block without trusting the bytes of live blocks. A list of 3 × 2^(c-1)
+// units holds two buddy blocks (class c, then class c-1 right after it): it was taken as a
+// class c+1 block whose last quarter went back to the free lists.
 //
 // Memory at 100k torrents / 1M peers, capacities equal to that: 47.6 MB of address space, i.e.
 // 47.6 B per stored IPv4 peer at worst: peer index 7.5 (1.25M × 6 B), arena 32.0 at worst (a
-// 1-peer list takes a 32-byte block; a list that grew is more than half full: ≤ 24 B per peer;
-// about 18 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
+// 1-peer list takes a 32-byte block; a list that grew is at least 2/3 full: ≤ 18 B per peer;
+// about 16 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
 // are touched as used (tmpfs), so what a partition costs is what it stores (tools/bench, memory).
 // An IPv6 peer takes 32 B (2 arena units).
 #pragma once
@@ -50,7 +53,7 @@ inline constexpr uint32_t kSizeClasses = 30;        // free-list heads, class c 
 inline constexpr uint32_t kArenaUnit = 16;          // bytes
 inline constexpr uint32_t kMaxCapacity = 1u << 24;  // max_peers (arena units fit 25 bits)
 inline constexpr uint32_t kMaxTorrents = kMaxCapacity - 1;  // max_torrents (PeerSlot keeps torrent + 1 in 24 bits)
-inline constexpr uint32_t kMinListClass = 1;        // smallest list block: 2 units (2 IPv4 / 1 IPv6 peer)
+inline constexpr uint32_t kMinListSize = 2;         // smallest list block (size code): 2 units (2 IPv4 / 1 IPv6 peer)
 
 // Peer lists of a torrent: list = (family == 6 ? 2 : 0) + seeder.
 enum PeerList : uint32_t { kV4Leechers = 0, kV4Seeders = 1, kV6Leechers = 2, kV6Seeders = 3 };
@@ -162,8 +165,8 @@ static_assert(sizeof(PeerListRef) == 8 && kShmSafe<PeerListRef>);
 //   completed   completed downloads counted (event=completed, once per peer); when in_use == 0
 //               it instead links the next free pool slot (kNil ends the free list)
 //   lists       the 4 peer lists, indexed by PeerList
-//   cls         size class of each list's block: 2^cls arena units (0 when the list has no
-//               block); it holds list_capacity(family, cls) peers
+//   cls         size code of each list's block (0 when the list has no block): list_units(cls)
+//               arena units; it holds list_capacity(family, cls) peers
 //   in_use      1 = live torrent, 0 = free slot
 //   kind        kTorrentBitTorrent (UDP/HTTP peers) or kTorrentWebTorrent (WS/WSS peers): one
 //               info_hash may have one record of each kind, indexed apart (torrent_tag mixes
@@ -441,9 +444,25 @@ inline constexpr uint8_t list_family(uint32_t list) { return list < 2 ? 4 : 6; }
 inline constexpr uint32_t list_of(uint8_t family, bool seeder) { return (family == 6 ? 2u : 0u) + seeder; }
 inline constexpr uint32_t addr_len(uint8_t family) { return family == 6 ? 16 : 4; }
 inline constexpr uint32_t peer_stride(uint8_t family) { return family == 6 ? 32 : 12; }  // bytes
-// Peers of `family` a list block of class `cls` (2^cls units) holds; 0 for class 0 (no block).
-inline constexpr uint32_t list_capacity(uint8_t family, uint32_t cls) {
-  return cls ? uint32_t((uint64_t(kArenaUnit) << cls) / peer_stride(family)) : 0;
+// List block size codes (TorrentRecord::cls; 0 = no block):
+//   k = 2c (c ≥ 1)      2^c units: one buddy block of class c, at a multiple of 2^c
+//   k = 2c + 1 (c ≥ 2)  3 × 2^(c-1) units: a class c block at a multiple of 2^(c+1) and the
+//                       class c-1 block right after it (a class c+1 block, last quarter freed)
+// so a list grows 2, 4, 6, 8, 12, 16, 24, ... units: records fill about 80 % of their blocks
+// where doubling left about 70 % (code 3, 3 units, would need 1-unit blocks: not used).
+inline constexpr bool valid_list_size(uint32_t k) {
+  return k % 2 == 0 ? k >= kMinListSize && k / 2 < kSizeClasses : k >= 5 && k / 2 + 1 < kSizeClasses;
+}
+// Units of a block of size code k (k valid).
+inline constexpr uint32_t list_units(uint32_t k) { return k % 2 ? 3u << (k / 2 - 1) : 1u << (k / 2); }
+// What a block of size code k starts at a multiple of (units; the check needs no more).
+inline constexpr uint32_t list_align(uint32_t k) { return 1u << (k / 2); }
+// The size a full list grows to (0: no block yet), and the about-half size it shrinks to.
+inline constexpr uint32_t next_list_size(uint32_t k) { return k == 0 ? kMinListSize : k == 2 ? 4 : k + 1; }
+inline constexpr uint32_t smaller_list_size(uint32_t k) { return k <= 5 ? kMinListSize : k - 2; }
+// Peers of `family` a list block of size code k holds; 0 for code 0 (no block).
+inline constexpr uint32_t list_capacity(uint8_t family, uint32_t k) {
+  return k ? uint32_t(uint64_t(kArenaUnit) * list_units(k) / peer_stride(family)) : 0;
 }
 
 // Process-local pointers to the regions of a mapped partition (never stored in shm).

@@ -22,7 +22,8 @@ inline Partition::CrashHook g_crash_hook = nullptr;  // Partition::set_crash_hoo
 // Journal bound. Taking a block writes ≤ 4 + 4 × 25 entries (pop, then up to 25 pushed split or
 // alignment pieces); freeing one ≤ 4 × 25 + 4 (buddy merges, push); an index insert 1, an erase
 // 1 + the probe run after it (short: load ≤ 1/2, keyed hash). An announce takes ≤ 2 blocks and
-// frees ≤ 3: under ~600 entries. Expiry checkpoints (commits) before the journal passes half of
+// frees ≤ 8 (a 3/4-size list block is two buddy blocks, and taking one frees a quarter):
+// under ~1,100 entries. Expiry checkpoints (commits) before the journal passes half of
 // kJournalCapacity, counting each pending free at its worst case.
 inline constexpr uint32_t kMaxPendingFrees = 16;
 inline constexpr uint32_t kRemovalsPerTx = 8;  // expiry commits after at most this many removals
@@ -270,19 +271,36 @@ inline void count_peer(Op& op, uint32_t t, uint32_t list, int delta) {
   }
 }
 
-// Moves a list into a new block of class cls (2^cls units). False (nothing written) if no room.
-inline bool list_rehome(Op& op, uint32_t t, uint32_t list, uint32_t cls) {
+// A block for a list of size code k (list_units(k) units; layout: valid_list_size), or kNil
+// (nothing written). A 3/4 size takes a block of twice its top class and frees the last
+// quarter at commit.
+inline uint32_t list_block_take(Op& op, uint32_t k) {
+  if (k % 2 == 0) return block_take(op, k / 2);
+  uint32_t c = k / 2, b = block_take(op, c + 1);
+  if (b != kNil) release_at_commit(op, b + (3u << (c - 1)), c - 1);
+  return b;
+}
+
+// Frees (at commit) the block of a list of size code k: one buddy block, or two for a 3/4 size.
+inline void list_block_release(Op& op, uint32_t b, uint32_t k) {
+  if (k % 2 == 0) return release_at_commit(op, b, k / 2);
+  release_at_commit(op, b, k / 2);
+  release_at_commit(op, b + (1u << (k / 2)), k / 2 - 1);
+}
+
+// Moves a list into a new block of size code k. False (nothing written) if no room.
+inline bool list_rehome(Op& op, uint32_t t, uint32_t list, uint32_t k) {
   TorrentRecord& tr = op.r.pool[t];
   uint8_t fam = list_family(list);
-  uint32_t b = block_take(op, cls);
+  uint32_t b = list_block_take(op, k);
   if (b == kNil) return false;
   PeerListRef& pl = tr.lists[list];
   if (pl.count > 0)  // fresh block: unjournaled copy (see file comment)
     std::memcpy(peer_at(op.r, b, list, 0), peer_at(op.r, pl.block, list, 0),
                 size_t(pl.count) * peer_stride(fam));
-  if (pl.block != kNil) release_at_commit(op, pl.block, tr.cls[list]);
+  if (pl.block != kNil) list_block_release(op, pl.block, tr.cls[list]);
   op.tx.set(pl.block, b);
-  op.tx.set(tr.cls[list], uint8_t(cls));
+  op.tx.set(tr.cls[list], uint8_t(k));
   return true;
 }
 
@@ -294,8 +312,7 @@ inline uint32_t list_push(Op& op, uint32_t t, uint32_t list, const uint8_t* rec,
   uint32_t n = tr.lists[list].count;
   if (n >= kMaxListPeers) return kNil;  // a PeerSlot position has 22 bits
   if (n == cap_of(tr, list)) {
-    uint32_t cls = tr.cls[list] ? tr.cls[list] + 1u : kMinListClass;
-    if (!list_rehome(op, t, list, cls)) return kNil;
+    if (!list_rehome(op, t, list, next_list_size(tr.cls[list]))) return kNil;
   }
   op.tx.write(peer_at(op.r, tr.lists[list].block, list, n), rec, peer_stride(list_family(list)));
   op.tx.set(tr.lists[list].count, n + 1);
@@ -324,11 +341,11 @@ inline void list_remove(Op& op, uint32_t t, uint32_t list, uint32_t pos, uint32_
   op.tx.set(tr.lists[list].count, last);
   count_peer(op, t, list, -1);
   if (last == 0) {
-    release_at_commit(op, tr.lists[list].block, tr.cls[list]);
+    list_block_release(op, tr.lists[list].block, tr.cls[list]);
     op.tx.set(tr.lists[list].block, kNil);
     op.tx.set(tr.cls[list], uint8_t(0));
-  } else if (tr.cls[list] > kMinListClass && last <= cap_of(tr, list) / 4) {
-    list_rehome(op, t, list, tr.cls[list] - 1u);  // best effort: stays put if no room
+  } else if (tr.cls[list] > kMinListSize && last <= cap_of(tr, list) / 4) {
+    list_rehome(op, t, list, smaller_list_size(tr.cls[list]));  // best effort: stays put if no room
   }
 }
 
