@@ -208,18 +208,18 @@ inline uint32_t take_bump(Op& op, uint32_t cls) {
   return uint32_t(at);
 }
 
-// A block of 2^cls units, or kNil (and nothing written) when the arena has no room.
+// A block of 2^cls units, or kNil (and nothing written) when the arena has no room. A larger
+// free block is split before the bump pointer moves: units below arena_bump have been touched
+// already, units above it cost no memory yet (tmpfs pages are allocated when first written).
 inline uint32_t block_take(Op& op, uint32_t cls) {
   if (op.h.free_heads[cls] != kNil) return pop_free(op, cls);
-  uint32_t b = take_bump(op, cls);
-  if (b != kNil) return b;
   for (uint32_t big = cls + 1; big < kSizeClasses; ++big) {
     if (op.h.free_heads[big] == kNil) continue;
-    b = pop_free(op, big);
+    uint32_t b = pop_free(op, big);
     for (uint32_t c = big; c-- > cls;) push_free(op, b + (1u << c), c);  // keep the low part
     return b;
   }
-  return kNil;
+  return take_bump(op, cls);
 }
 
 // Frees a block, merging it with its buddy while the buddy is a free block of the same class.
