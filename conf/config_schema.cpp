@@ -11,7 +11,7 @@
 #include "conf/config.hpp"
 #include "conf/config_row.hpp"
 #include "conf/topology_map.hpp"
-#include "shm/partition_layout.hpp"  // kMaxCapacity: a partition holds at most 2^24 torrents/peers
+#include "shm/partition_layout.hpp"  // kMaxTorrents, kMaxCapacity: a partition holds at most 2^24 - 1 torrents, 2^24 peers
 
 namespace shoal::conf::internal {
 // Internal interface shared with conf/config_load.cpp (declared there too; no private header).
@@ -399,7 +399,7 @@ const Row kRows[] = {
   {.spec = {"tracker.cleanup_budget", "int", 100, 10000000, "10000",
             "Peers examined per sweep step."},
    .int_field = &Config::cleanup_budget},
-  {.spec = {"capacity.torrents_per_partition", "int", 16, shm::kMaxCapacity, "262144",
+  {.spec = {"capacity.torrents_per_partition", "int", 16, shm::kMaxTorrents, "262144",
             "Torrents each swarm partition can hold (fixed at start; sizes shared memory)."},
    .int_field = &Config::torrents_per_partition},
   {.spec = {"capacity.peers_per_partition", "int", 16, shm::kMaxCapacity, "1048576",

@@ -44,7 +44,7 @@ Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k
   uint8_t rec[32] = {};
   Placed old{kNil, kNil};
   if (slot != kNil) {
-    old = {where_list(op.r.pindex[slot].where), where_pos(op.r.pindex[slot].where)};
+    old = {where_list(op.r.pindex[slot].where()), where_pos(op.r.pindex[slot].where())};
     std::memcpy(rec, peer_at(op.r, op.r.pool[t].lists[old.list].block, old.list, old.pos), stride);
   } else if (stored_peers(op.h) >= op.h.max_peers) {
     return {kNil, kNil};
@@ -110,7 +110,7 @@ AnnounceResult announce_stopped(Op& op, uint32_t t, const PeerKey& k, AnnounceRe
   uint32_t slot = find_peer_slot(op.r, t, k, peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be));
   if (slot != kNil) {
     const PeerSlot s = op.r.pindex[slot];
-    list_remove(op, t, where_list(s.where), where_pos(s.where), slot);
+    list_remove(op, t, where_list(s.where()), where_pos(s.where()), slot);
     commit(op);
     res.change = kChangeRemoved;
   }

@@ -41,10 +41,10 @@ std::string check_torrent_peers(const PartitionRegions& r, uint32_t t, Partition
     if (pl.count == 0) continue;
     if (tr.kind == kTorrentWebTorrent && list_family(list) == 4)
       return cat("torrent ", t, ": a WebTorrent torrent holds IPv4-sized records");
-    if (cls < kMinListClass || cls >= kSizeClasses || pl.count > list_capacity(list_family(list), cls))
-      return cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of class ", cls);
-    uint64_t units = 1ull << cls;
-    if (pl.block % units != 0 || uint64_t(pl.block) + units > r.h->arena_bump)
+    if (!valid_list_size(cls) || pl.count > list_capacity(list_family(list), cls))
+      return cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of size ", cls);
+    uint64_t units = list_units(cls);
+    if (pl.block % list_align(cls) != 0 || uint64_t(pl.block) + units > r.h->arena_bump)
       return cat("torrent ", t, " list ", list, ": block ", pl.block, " misaligned or outside the arena in use");
     for (; st.pos < pl.count; ++st.pos, ++st.items) {
       if (st.items >= stop) return "";  // go on from here in the next slice
@@ -53,7 +53,7 @@ std::string check_torrent_peers(const PartitionRegions& r, uint32_t t, Partition
       if ((peer_flags(*tail) & kPeerSeeder) != (list & 1))
         return cat("torrent ", t, " list ", list, " peer ", st.pos, ": seeder flag disagrees with its list");
       uint32_t s = probe_peer(r, t, list_family(list), rec, tail->port_be, tag_of_record(r, t, list, rec));
-      if (s == kNil || r.pindex[s].where != pack_where(list, st.pos))
+      if (s == kNil || r.pindex[s].where() != pack_where(list, st.pos))
         return cat("torrent ", t, " list ", list, " peer ", st.pos, ": not found by the peer index at its place");
     }
   }
@@ -115,11 +115,11 @@ std::string Partition::check_step(IncrementalCheck& st, uint32_t budget) const {
       uint32_t i = st.next++;
       ++st.items;
       const PeerSlot& s = r.pindex[i];
-      if (s.key == 0) continue;
-      uint8_t* rec = live_peer(r, slot_torrent(s), s.where);
+      if (s.key() == 0) continue;
+      uint8_t* rec = live_peer(r, slot_torrent(s), s.where());
       if (!rec) return cat("peer index slot ", i, " points at no live peer");
-      uint32_t list = where_list(s.where), tag = tag_of_record(r, slot_torrent(s), list, rec);
-      if (s.key != peer_slot_key(tag, slot_torrent(s)) ||
+      uint32_t list = where_list(s.where()), tag = tag_of_record(r, slot_torrent(s), list, rec);
+      if (s.key() != peer_slot_key(slot_torrent(s)) ||
           probe_peer(r, slot_torrent(s), list_family(list), rec, tail_of(rec, list)->port_be, tag) != i)
         return cat("peer index slot ", i, ": wrong tag, unreachable or duplicate key");
     }

@@ -13,21 +13,24 @@
 //   JournalEntry[kJournalCapacity]    24 B each
 //   torrent index  TorrentSlot[torrent_slots]    8 B each (open addressing, linear probing)
 //   torrent pool   TorrentRecord[max_torrents]  64 B each
-//   peer index     PeerSlot[peer_slots]          8 B each (open addressing, linear probing)
+//   peer index     PeerSlot[peer_slots]          6 B each (open addressing, linear probing)
 //   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
 //   free map       1 bit per 2 arena units      set where a free arena block starts
 // Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
-// A list's block holds as many records as fit: 2^cls units of 16 B hold (16 << cls) / 12 IPv4
-// peers (2, 5, 10, 21, ...) or (16 << cls) / 32 IPv6 or WebTorrent peers (1, 2, 4, ...).
+// A list's block holds as many records as fit: its list_units(size) units of 16 B hold
+// units × 16 / 12 IPv4 peers (2, 5, 8, 10, 16, 21, ...) or units × 16 / 32 IPv6 or WebTorrent
+// peers (1, 2, 3, 4, 6, ...). Sizes grow 2, 4, 6, 8, 12, 16, 24, ... units (list_units).
 //
 // Arena blocks are buddies: a block of 2^c units starts at a multiple of 2^c (c ≥ 1), so a freed
 // block merges with its buddy (start ^ 2^c) when that one is free too; the free map says which
-// units start a free block without trusting the bytes of live blocks.
+// units start a free block without trusting the bytes of live blocks. A list of 3 × 2^(c-1)
+// units holds two buddy blocks (class c, then class c-1 right after it): it was taken as a
+// class c+1 block whose last quarter went back to the free lists.
 //
-// Memory at 100k torrents / 1M peers, capacities equal to that: 49.6 MB of address space, i.e.
-// 49.6 B per stored IPv4 peer at worst: peer index 10.0 (1.25M × 8 B), arena 32.0 at worst (a
-// 1-peer list takes a 32-byte block; a list that grew is more than half full: ≤ 24 B per peer;
-// about 19 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
+// Memory at 100k torrents / 1M peers, capacities equal to that: 47.6 MB of address space, i.e.
+// 47.6 B per stored IPv4 peer at worst: peer index 7.5 (1.25M × 6 B), arena 32.0 at worst (a
+// 1-peer list takes a 32-byte block; a list that grew is at least 2/3 full: ≤ 18 B per peer;
+// about 16 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
 // are touched as used (tmpfs), so what a partition costs is what it stores (tools/bench, memory).
 // An IPv6 peer takes 32 B (2 arena units).
 #pragma once
@@ -48,8 +51,9 @@ inline constexpr uint32_t kJournalMaxBytes = 16;    // old bytes per entry; larg
 inline constexpr uint32_t kSizeClasses = 30;        // free-list heads, class c = blocks of 2^c units
                                                     // (arena ≤ 2^25 units: classes 0..25 used)
 inline constexpr uint32_t kArenaUnit = 16;          // bytes
-inline constexpr uint32_t kMaxCapacity = 1u << 24;  // max_torrents / max_peers (pos is 24 bits)
-inline constexpr uint32_t kMinListClass = 1;        // smallest list block: 2 units (2 IPv4 / 1 IPv6 peer)
+inline constexpr uint32_t kMaxCapacity = 1u << 24;  // max_peers (arena units fit 25 bits)
+inline constexpr uint32_t kMaxTorrents = kMaxCapacity - 1;  // max_torrents (PeerSlot keeps torrent + 1 in 24 bits)
+inline constexpr uint32_t kMinListSize = 2;         // smallest list block (size code): 2 units (2 IPv4 / 1 IPv6 peer)
 
 // Peer lists of a torrent: list = (family == 6 ? 2 : 0) + seeder.
 enum PeerList : uint32_t { kV4Leechers = 0, kV4Seeders = 1, kV6Leechers = 2, kV6Seeders = 3 };
@@ -161,8 +165,8 @@ static_assert(sizeof(PeerListRef) == 8 && kShmSafe<PeerListRef>);
 //   completed   completed downloads counted (event=completed, once per peer); when in_use == 0
 //               it instead links the next free pool slot (kNil ends the free list)
 //   lists       the 4 peer lists, indexed by PeerList
-//   cls         size class of each list's block: 2^cls arena units (0 when the list has no
-//               block); it holds list_capacity(family, cls) peers
+//   cls         size code of each list's block (0 when the list has no block): list_units(cls)
+//               arena units; it holds list_capacity(family, cls) peers
 //   in_use      1 = live torrent, 0 = free slot
 //   kind        kTorrentBitTorrent (UDP/HTTP peers) or kTorrentWebTorrent (WS/WSS peers): one
 //               info_hash may have one record of each kind, indexed apart (torrent_tag mixes
@@ -184,19 +188,41 @@ static_assert(offsetof(TorrentRecord, completed) == 20 && offsetof(TorrentRecord
 static_assert(offsetof(TorrentRecord, cls) == 56 && offsetof(TorrentRecord, in_use) == 60);
 static_assert(kShmSafe<TorrentRecord>);
 
-// Peer index slot, 8 B. key = torrent << 8 | check, where check is the low 8 bits of the peer's
-// peer_tag, never 0 (so key 0 = empty slot; peer_slot_key); where = list << 24 | position in
-// that list. The slot does not keep the tag its home slot comes from: where it is needed
-// (erase, check, repair) it is recomputed from the record the slot names (record_tag).
+// Where a peer sits in its torrent, as the code passes it around: list << 24 | position.
+inline constexpr uint32_t pack_where(uint32_t list, uint32_t pos) { return list << 24 | pos; }
+inline constexpr uint32_t where_list(uint32_t where) { return where >> 24; }
+inline constexpr uint32_t where_pos(uint32_t where) { return where & 0xffffffu; }
+
+// Peer index slot, 6 B: three host-order 16-bit words w, value v = w0 | w1 << 16 | w2 << 32:
+//   bits 24-47  torrent + 1 (0 = empty slot; so max_torrents ≤ kMaxTorrents = 2^24 - 1)
+//   bits 22-23  list (PeerList)
+//   bits 0-21   position in that list (a list holds at most kMaxListPeers = 2^22 peers)
+// The slot keeps no bits of the peer's tag: its home slot is recomputed from the record it names
+// (record_tag) where it is needed (erase, check, repair), and a lookup compares the torrent, then
+// the record's address and port.
+inline constexpr uint32_t kListPosBits = 22;
+inline constexpr uint32_t kMaxListPeers = 1u << kListPosBits;
 struct PeerSlot {
-  uint32_t key;
-  uint32_t where;
+  uint16_t w[3];
+  constexpr uint64_t bits() const { return uint64_t(w[0]) | uint64_t(w[1]) << 16 | uint64_t(w[2]) << 32; }
+  // torrent + 1; 0 for an empty slot.
+  constexpr uint32_t key() const { return uint32_t(bits() >> 24); }
+  // pack_where(list, position) of the peer the slot names.
+  constexpr uint32_t where() const {
+    uint64_t v = bits();
+    return pack_where(uint32_t(v >> kListPosBits) & 3, uint32_t(v) & (kMaxListPeers - 1));
+  }
 };
-static_assert(sizeof(PeerSlot) == 8 && kShmSafe<PeerSlot>);
-inline constexpr uint32_t peer_slot_key(uint32_t tag, uint32_t torrent) {
-  return torrent << 8 | ((tag & 0xff) ? (tag & 0xff) : 1u);
+static_assert(sizeof(PeerSlot) == 6 && alignof(PeerSlot) == 2 && kShmSafe<PeerSlot>);
+// The slot key of a peer of torrent `torrent` (what PeerSlot::key returns for it).
+inline constexpr uint32_t peer_slot_key(uint32_t torrent) { return torrent + 1; }
+// The slot of a peer of `torrent` at `where` (list < 4, position < kMaxListPeers).
+inline constexpr PeerSlot make_peer_slot(uint32_t torrent, uint32_t where) {
+  uint64_t v = uint64_t(torrent + 1) << 24 | uint64_t(where_list(where) & 3) << kListPosBits |
+               (where_pos(where) & (kMaxListPeers - 1));
+  return PeerSlot{{uint16_t(v), uint16_t(v >> 16), uint16_t(v >> 32)}};
 }
-inline constexpr uint32_t slot_torrent(const PeerSlot& s) { return s.key >> 8; }
+inline constexpr uint32_t slot_torrent(const PeerSlot& s) { return s.key() - 1; }
 
 // What follows the address in both peer records, 8 B.
 //   port_be         port, network order (right after the address: address + port is the
@@ -340,10 +366,10 @@ inline constexpr uint32_t index_dist(uint32_t from, uint32_t to, uint32_t slots)
   return to >= from ? to - from : to + slots - from;
 }
 
-// Throws std::invalid_argument if a capacity is 0 or above kMaxCapacity.
+// Throws std::invalid_argument if a capacity is 0 or above kMaxTorrents / kMaxCapacity.
 inline PartitionGeometry partition_geometry(uint32_t max_torrents, uint32_t max_peers) {
-  if (max_torrents == 0 || max_peers == 0 || max_torrents > kMaxCapacity || max_peers > kMaxCapacity)
-    throw std::invalid_argument("partition capacity out of range (1 .. 16777216)");
+  if (max_torrents == 0 || max_peers == 0 || max_torrents > kMaxTorrents || max_peers > kMaxCapacity)
+    throw std::invalid_argument("partition capacity out of range (torrents 1 .. 16777215, peers 1 .. 16777216)");
   PartitionGeometry g{};
   g.torrent_slots = index_slots(max_torrents);
   g.peer_slots = index_slots(max_peers);
@@ -418,12 +444,25 @@ inline constexpr uint8_t list_family(uint32_t list) { return list < 2 ? 4 : 6; }
 inline constexpr uint32_t list_of(uint8_t family, bool seeder) { return (family == 6 ? 2u : 0u) + seeder; }
 inline constexpr uint32_t addr_len(uint8_t family) { return family == 6 ? 16 : 4; }
 inline constexpr uint32_t peer_stride(uint8_t family) { return family == 6 ? 32 : 12; }  // bytes
-inline constexpr uint32_t pack_where(uint32_t list, uint32_t pos) { return list << 24 | pos; }
-inline constexpr uint32_t where_list(uint32_t where) { return where >> 24; }
-inline constexpr uint32_t where_pos(uint32_t where) { return where & 0xffffffu; }
-// Peers of `family` a list block of class `cls` (2^cls units) holds; 0 for class 0 (no block).
-inline constexpr uint32_t list_capacity(uint8_t family, uint32_t cls) {
-  return cls ? uint32_t((uint64_t(kArenaUnit) << cls) / peer_stride(family)) : 0;
+// List block size codes (TorrentRecord::cls; 0 = no block):
+//   k = 2c (c ≥ 1)      2^c units: one buddy block of class c, at a multiple of 2^c
+//   k = 2c + 1 (c ≥ 2)  3 × 2^(c-1) units: a class c block at a multiple of 2^(c+1) and the
+//                       class c-1 block right after it (a class c+1 block, last quarter freed)
+// so a list grows 2, 4, 6, 8, 12, 16, 24, ... units: records fill about 80 % of their blocks
+// where doubling left about 70 % (code 3, 3 units, would need 1-unit blocks: not used).
+inline constexpr bool valid_list_size(uint32_t k) {
+  return k % 2 == 0 ? k >= kMinListSize && k / 2 < kSizeClasses : k >= 5 && k / 2 + 1 < kSizeClasses;
+}
+// Units of a block of size code k (k valid).
+inline constexpr uint32_t list_units(uint32_t k) { return k % 2 ? 3u << (k / 2 - 1) : 1u << (k / 2); }
+// What a block of size code k starts at a multiple of (units; the check needs no more).
+inline constexpr uint32_t list_align(uint32_t k) { return 1u << (k / 2); }
+// The size a full list grows to (0: no block yet), and the about-half size it shrinks to.
+inline constexpr uint32_t next_list_size(uint32_t k) { return k == 0 ? kMinListSize : k == 2 ? 4 : k + 1; }
+inline constexpr uint32_t smaller_list_size(uint32_t k) { return k <= 5 ? kMinListSize : k - 2; }
+// Peers of `family` a list block of size code k holds; 0 for code 0 (no block).
+inline constexpr uint32_t list_capacity(uint8_t family, uint32_t k) {
+  return k ? uint32_t(uint64_t(kArenaUnit) * list_units(k) / peer_stride(family)) : 0;
 }
 
 // Process-local pointers to the regions of a mapped partition (never stored in shm).

@@ -22,7 +22,8 @@ inline Partition::CrashHook g_crash_hook = nullptr;  // Partition::set_crash_hoo
 // Journal bound. Taking a block writes ≤ 4 + 4 × 25 entries (pop, then up to 25 pushed split or
 // alignment pieces); freeing one ≤ 4 × 25 + 4 (buddy merges, push); an index insert 1, an erase
 // 1 + the probe run after it (short: load ≤ 1/2, keyed hash). An announce takes ≤ 2 blocks and
-// frees ≤ 3: under ~600 entries. Expiry checkpoints (commits) before the journal passes half of
+// frees ≤ 8 (a 3/4-size list block is two buddy blocks, and taking one frees a quarter):
+// under ~1,100 entries. Expiry checkpoints (commits) before the journal passes half of
 // kJournalCapacity, counting each pending free at its worst case.
 inline constexpr uint32_t kMaxPendingFrees = 16;
 inline constexpr uint32_t kRemovalsPerTx = 8;  // expiry commits after at most this many removals
@@ -90,14 +91,14 @@ inline uint32_t find_torrent_slot(const PartitionRegions& r, const uint8_t* info
 // Slot of peer k of torrent t (tag = its peer_tag), kNil if not stored. The key compares the
 // torrent and 8 bits of the tag at once; only an equal key costs a look at the record.
 inline uint32_t find_peer_slot(const PartitionRegions& r, uint32_t torrent, const PeerKey& k, uint32_t tag) {
-  const uint32_t key = peer_slot_key(tag, torrent);
+  const uint32_t key = peer_slot_key(torrent);
   for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
     const PeerSlot& s = r.pindex[i];
-    if (s.key == 0) return kNil;
-    if (s.key != key) continue;
-    uint32_t list = where_list(s.where);
+    if (s.key() == 0) return kNil;
+    if (s.key() != key) continue;
+    uint32_t list = where_list(s.where());
     if (list >= kLists || list_family(list) != k.family) continue;
-    uint8_t* rec = peer_at(r, r.pool[torrent].lists[list].block, list, where_pos(s.where));
+    uint8_t* rec = peer_at(r, r.pool[torrent].lists[list].block, list, where_pos(s.where()));
     if (std::memcmp(rec, k.addr, addr_len(k.family)) == 0 && tail_of(rec, list)->port_be == k.port_be) return i;
   }
   return kNil;
@@ -105,11 +106,11 @@ inline uint32_t find_peer_slot(const PartitionRegions& r, uint32_t torrent, cons
 
 // The slot whose entry says (torrent, where); used to re-point a peer that swap-remove moved.
 inline uint32_t find_peer_slot_at(const PartitionRegions& r, uint32_t tag, uint32_t torrent, uint32_t where) {
-  const uint32_t key = peer_slot_key(tag, torrent);
+  const uint32_t key = peer_slot_key(torrent);
   for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
     const PeerSlot& s = r.pindex[i];
-    if (s.key == 0) return kNil;
-    if (s.key == key && s.where == where) return i;
+    if (s.key() == 0) return kNil;
+    if (s.key() == key && s.where() == where) return i;
   }
   return kNil;
 }
@@ -117,9 +118,9 @@ inline uint32_t find_peer_slot_at(const PartitionRegions& r, uint32_t tag, uint3
 // Inserts peer slot {key, where} of the peer whose peer_tag is `tag` (a free slot of its run).
 inline void peer_index_insert(UndoTx& tx, const PartitionRegions& r, uint32_t tag, uint32_t torrent, uint32_t where) {
   uint32_t i = index_home(tag, r.pslots);
-  for (uint32_t n = 0; r.pindex[i].key != 0; i = index_next(i, r.pslots))
+  for (uint32_t n = 0; r.pindex[i].key() != 0; i = index_next(i, r.pslots))
     if (++n >= r.pslots) impossible("peer index full");
-  PeerSlot e{peer_slot_key(tag, torrent), where};
+  PeerSlot e = make_peer_slot(torrent, where);
   tx.write(&r.pindex[i], &e, sizeof e);
 }
 
@@ -127,10 +128,10 @@ inline void peer_index_insert(UndoTx& tx, const PartitionRegions& r, uint32_t ta
 // the record it names, so every record the run names must be in place (no list mid-move).
 inline void peer_index_erase(UndoTx& tx, const PartitionRegions& r, uint32_t hole) {
   const uint32_t slots = r.pslots;
-  for (uint32_t i = index_next(hole, slots), n = 0; r.pindex[i].key != 0 && n + 1 < slots; i = index_next(i, slots), ++n) {
+  for (uint32_t i = index_next(hole, slots), n = 0; r.pindex[i].key() != 0 && n + 1 < slots; i = index_next(i, slots), ++n) {
     const PeerSlot& s = r.pindex[i];
-    uint32_t t = slot_torrent(s), list = where_list(s.where);
-    const uint8_t* rec = peer_at(r, r.pool[t].lists[list].block, list, where_pos(s.where));
+    uint32_t t = slot_torrent(s), list = where_list(s.where());
+    const uint8_t* rec = peer_at(r, r.pool[t].lists[list].block, list, where_pos(s.where()));
     uint32_t home = index_home(record_tag(r, t, list, rec), slots);
     if (index_dist(home, i, slots) >= index_dist(hole, i, slots)) {
       tx.write(&r.pindex[hole], &r.pindex[i], sizeof(PeerSlot));
@@ -207,18 +208,18 @@ inline uint32_t take_bump(Op& op, uint32_t cls) {
   return uint32_t(at);
 }
 
-// A block of 2^cls units, or kNil (and nothing written) when the arena has no room.
+// A block of 2^cls units, or kNil (and nothing written) when the arena has no room. A larger
+// free block is split before the bump pointer moves: units below arena_bump have been touched
+// already, units above it cost no memory yet (tmpfs pages are allocated when first written).
 inline uint32_t block_take(Op& op, uint32_t cls) {
   if (op.h.free_heads[cls] != kNil) return pop_free(op, cls);
-  uint32_t b = take_bump(op, cls);
-  if (b != kNil) return b;
   for (uint32_t big = cls + 1; big < kSizeClasses; ++big) {
     if (op.h.free_heads[big] == kNil) continue;
-    b = pop_free(op, big);
+    uint32_t b = pop_free(op, big);
     for (uint32_t c = big; c-- > cls;) push_free(op, b + (1u << c), c);  // keep the low part
     return b;
   }
-  return kNil;
+  return take_bump(op, cls);
 }
 
 // Frees a block, merging it with its buddy while the buddy is a free block of the same class.
@@ -270,30 +271,48 @@ inline void count_peer(Op& op, uint32_t t, uint32_t list, int delta) {
   }
 }
 
-// Moves a list into a new block of class cls (2^cls units). False (nothing written) if no room.
-inline bool list_rehome(Op& op, uint32_t t, uint32_t list, uint32_t cls) {
+// A block for a list of size code k (list_units(k) units; layout: valid_list_size), or kNil
+// (nothing written). A 3/4 size takes a block of twice its top class and frees the last
+// quarter at commit.
+inline uint32_t list_block_take(Op& op, uint32_t k) {
+  if (k % 2 == 0) return block_take(op, k / 2);
+  uint32_t c = k / 2, b = block_take(op, c + 1);
+  if (b != kNil) release_at_commit(op, b + (3u << (c - 1)), c - 1);
+  return b;
+}
+
+// Frees (at commit) the block of a list of size code k: one buddy block, or two for a 3/4 size.
+inline void list_block_release(Op& op, uint32_t b, uint32_t k) {
+  if (k % 2 == 0) return release_at_commit(op, b, k / 2);
+  release_at_commit(op, b, k / 2);
+  release_at_commit(op, b + (1u << (k / 2)), k / 2 - 1);
+}
+
+// Moves a list into a new block of size code k. False (nothing written) if no room.
+inline bool list_rehome(Op& op, uint32_t t, uint32_t list, uint32_t k) {
   TorrentRecord& tr = op.r.pool[t];
   uint8_t fam = list_family(list);
-  uint32_t b = block_take(op, cls);
+  uint32_t b = list_block_take(op, k);
   if (b == kNil) return false;
   PeerListRef& pl = tr.lists[list];
   if (pl.count > 0)  // fresh block: unjournaled copy (see file comment)
     std::memcpy(peer_at(op.r, b, list, 0), peer_at(op.r, pl.block, list, 0),
                 size_t(pl.count) * peer_stride(fam));
-  if (pl.block != kNil) release_at_commit(op, pl.block, tr.cls[list]);
+  if (pl.block != kNil) list_block_release(op, pl.block, tr.cls[list]);
   op.tx.set(pl.block, b);
-  op.tx.set(tr.cls[list], uint8_t(cls));
+  op.tx.set(tr.cls[list], uint8_t(k));
   return true;
 }
 
 // Appends `rec` (a PeerV4/PeerV6 image) to a list and indexes it under `tag`. Returns its
-// position, or kNil when the arena is full (then nothing was written).
+// position, or kNil when the arena is full or the list holds kMaxListPeers (then nothing was
+// written).
 inline uint32_t list_push(Op& op, uint32_t t, uint32_t list, const uint8_t* rec, uint32_t tag) {
   TorrentRecord& tr = op.r.pool[t];
   uint32_t n = tr.lists[list].count;
+  if (n >= kMaxListPeers) return kNil;  // a PeerSlot position has 22 bits
   if (n == cap_of(tr, list)) {
-    uint32_t cls = tr.cls[list] ? tr.cls[list] + 1u : kMinListClass;
-    if (!list_rehome(op, t, list, cls)) return kNil;
+    if (!list_rehome(op, t, list, next_list_size(tr.cls[list]))) return kNil;
   }
   op.tx.write(peer_at(op.r, tr.lists[list].block, list, n), rec, peer_stride(list_family(list)));
   op.tx.set(tr.lists[list].count, n + 1);
@@ -316,16 +335,17 @@ inline void list_remove(Op& op, uint32_t t, uint32_t list, uint32_t pos, uint32_
     uint32_t moved = find_peer_slot_at(op.r, record_tag(op, t, list, from), t, pack_where(list, last));
     if (moved == kNil) impossible("peer not indexed");
     op.tx.write(peer_at(op.r, tr.lists[list].block, list, pos), from, peer_stride(list_family(list)));
-    op.tx.set(op.r.pindex[moved].where, pack_where(list, pos));
+    PeerSlot re = make_peer_slot(t, pack_where(list, pos));
+    op.tx.write(&op.r.pindex[moved], &re, sizeof re);
   }
   op.tx.set(tr.lists[list].count, last);
   count_peer(op, t, list, -1);
   if (last == 0) {
-    release_at_commit(op, tr.lists[list].block, tr.cls[list]);
+    list_block_release(op, tr.lists[list].block, tr.cls[list]);
     op.tx.set(tr.lists[list].block, kNil);
     op.tx.set(tr.cls[list], uint8_t(0));
-  } else if (tr.cls[list] > kMinListClass && last <= cap_of(tr, list) / 4) {
-    list_rehome(op, t, list, tr.cls[list] - 1u);  // best effort: stays put if no room
+  } else if (tr.cls[list] > kMinListSize && last <= cap_of(tr, list) / 4) {
+    list_rehome(op, t, list, smaller_list_size(tr.cls[list]));  // best effort: stays put if no room
   }
 }
 

@@ -46,14 +46,14 @@ inline uint32_t probe_torrent(const PartitionRegions& r, const uint8_t* ih, uint
 // Slot of the first index entry for (torrent, family, addr, port), kNil if none.
 inline uint32_t probe_peer(const PartitionRegions& r, uint32_t t, uint8_t family, const uint8_t* addr,
                     uint16_t port_be, uint32_t tag) {
-  const uint32_t key = peer_slot_key(tag, t);
+  const uint32_t key = peer_slot_key(t);
   for (uint32_t i = index_home(tag, r.pslots), n = 0; n < r.pslots; i = index_next(i, r.pslots), ++n) {
     const PeerSlot& s = r.pindex[i];
-    if (s.key == 0) return kNil;
-    if (s.key != key || list_family(where_list(s.where) & 3) != family) continue;
-    const uint8_t* rec = live_peer(r, t, s.where);
+    if (s.key() == 0) return kNil;
+    if (s.key() != key || list_family(where_list(s.where()) & 3) != family) continue;
+    const uint8_t* rec = live_peer(r, t, s.where());
     if (rec && std::memcmp(rec, addr, addr_len(family)) == 0 &&
-        tail_of(const_cast<uint8_t*>(rec), where_list(s.where))->port_be == port_be)
+        tail_of(const_cast<uint8_t*>(rec), where_list(s.where()))->port_be == port_be)
       return i;
   }
   return kNil;

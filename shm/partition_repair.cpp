@@ -69,10 +69,10 @@ bool check_list(Checker& c, uint32_t t, uint32_t list) {
       return c.fail(cat("torrent ", t, " list ", list, ": empty list keeps a block"));
     return true;
   }
-  if (cls < kMinListClass || cls >= kSizeClasses || pl.count > list_capacity(list_family(list), cls))
-    return c.fail(cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of class ", cls));
-  uint64_t units = 1ull << cls;
-  if (pl.block % units != 0)
+  if (!valid_list_size(cls) || pl.count > list_capacity(list_family(list), cls))
+    return c.fail(cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of size ", cls));
+  uint64_t units = list_units(cls);
+  if (pl.block % list_align(cls) != 0)
     return c.fail(cat("torrent ", t, " list ", list, ": block ", pl.block, " misaligned"));
   if (!c.claim(pl.block, units, 1, "peer list")) return false;
   for (uint32_t pos = 0; pos < pl.count; ++pos) {
@@ -157,13 +157,13 @@ bool check_peer_index(Checker& c) {
   std::vector<uint8_t> indexed(size_t(c.h.arena_units) * (kArenaUnit / 4), 0);  // by record_word
   for (uint32_t i = 0; i < c.r.pslots; ++i) {
     const PeerSlot& s = c.r.pindex[i];
-    if (s.key == 0) continue;
+    if (s.key() == 0) continue;
     uint32_t t = slot_torrent(s);
-    uint8_t* rec = live_peer(c.r, t, s.where);
+    uint8_t* rec = live_peer(c.r, t, s.where());
     if (!rec) return c.fail(cat("peer index slot ", i, " points at no live peer"));
-    uint32_t list = where_list(s.where), tag = tag_of_record(c.r, t, list, rec);
+    uint32_t list = where_list(s.where()), tag = tag_of_record(c.r, t, list, rec);
     uint16_t port = tail_of(rec, list)->port_be;
-    if (s.key != peer_slot_key(tag, t) || probe_peer(c.r, t, list_family(list), rec, port, tag) != i)
+    if (s.key() != peer_slot_key(t) || probe_peer(c.r, t, list_family(list), rec, port, tag) != i)
       return c.fail(cat("peer index slot ", i, ": wrong tag, unreachable or duplicate key"));
     if (indexed[record_word(c.r, rec)]++) return c.fail(cat("peer index slot ", i, ": peer indexed twice"));
   }
@@ -211,10 +211,10 @@ void sanitize_list(const PartitionRegions& r, std::vector<uint8_t>& used, Torren
                    uint32_t& dropped) {
   PeerListRef& pl = tr.lists[list];
   uint32_t cls = tr.cls[list];
-  bool ok = pl.count > 0 && cls >= kMinListClass && cls < kSizeClasses &&
-            pl.count <= list_capacity(list_family(list), cls) && pl.block != kNil;
-  uint64_t units = ok ? 1ull << cls : 0;
-  ok = ok && pl.block % units == 0 && pl.block + units <= r.h->arena_units;
+  bool ok = pl.count > 0 && valid_list_size(cls) && pl.count <= list_capacity(list_family(list), cls) &&
+            pl.block != kNil;
+  uint64_t units = ok ? list_units(cls) : 0;
+  ok = ok && pl.block % list_align(cls) == 0 && pl.block + units <= r.h->arena_units;
   for (uint64_t u = pl.block; ok && u < pl.block + units; ++u) ok = !used[u];
   if (!ok) {
     dropped += pl.count;
@@ -246,13 +246,13 @@ void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_
       continue;
     }
     uint32_t i = index_home(tag, r.pslots);
-    while (r.pindex[i].key != 0) i = index_next(i, r.pslots);
-    r.pindex[i] = PeerSlot{peer_slot_key(tag, t), pack_where(list, pos)};
+    while (r.pindex[i].key() != 0) i = index_next(i, r.pslots);
+    r.pindex[i] = make_peer_slot(t, pack_where(list, pos));
     ++pos;
     ++kept;
   }
   if (pl.count == 0 && pl.block != kNil) {
-    uint64_t units = 1ull << tr.cls[list];
+    uint64_t units = list_units(tr.cls[list]);
     for (uint64_t u = pl.block; u < pl.block + units; ++u) used[u] = 0;
     pl.block = kNil;
     tr.cls[list] = 0;
@@ -294,7 +294,7 @@ void push_free_raw(const PartitionRegions& r, uint32_t b, uint32_t cls) {
 
 // Bump pointer after the last live block; every gap below it goes to the free lists as the
 // largest aligned buddies that fit (this also merges free space that fragmented over time).
-// Live blocks are aligned and even-sized, so gaps are too.
+// Live blocks (2^c or 3 × 2^(c-1) units, c ≥ 1 and ≥ 2) are aligned and even-sized, so gaps are too.
 void rebuild_arena(const PartitionRegions& r, const std::vector<uint8_t>& used) {
   PartitionHeader& h = *r.h;
   uint32_t bump = 0;
@@ -389,7 +389,7 @@ Partition::Partition(void* segment_base, size_t segment_size)
   if (h.segment_bytes != segment_size)
     throw std::runtime_error("partition: header says " + std::to_string(h.segment_bytes) + " bytes, mapped " +
                              std::to_string(segment_size));
-  if (h.max_torrents == 0 || h.max_peers == 0 || h.max_torrents > kMaxCapacity || h.max_peers > kMaxCapacity)
+  if (h.max_torrents == 0 || h.max_peers == 0 || h.max_torrents > kMaxTorrents || h.max_peers > kMaxCapacity)
     throw std::runtime_error("partition: header capacities out of range");
   PartitionGeometry g = partition_geometry(h.max_torrents, h.max_peers);
   if (g.total_bytes > segment_size || g.torrent_slots != h.torrent_slots || g.peer_slots != h.peer_slots ||

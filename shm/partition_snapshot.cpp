@@ -126,7 +126,7 @@ uint8_t Partition::restore_peer(const RestoreInput& in) {
   uint32_t pslot = find_peer_slot(op.r, t, k, ptag);
   if (pslot != kNil && in.join) return commit(op), uint8_t(ResponseStatus::ok);  // a delta was newer
   if (pslot != kNil) {  // a second copy of a peer (a snapshot pass saw it twice): the later wins
-    list_remove(op, t, where_list(op.r.pindex[pslot].where), where_pos(op.r.pindex[pslot].where), pslot);
+    list_remove(op, t, where_list(op.r.pindex[pslot].where()), where_pos(op.r.pindex[pslot].where()), pslot);
   } else if (stored_peers(op.h) >= op.h.max_peers) {
     return abort_op(op), uint8_t(ResponseStatus::tracker_full);
   }

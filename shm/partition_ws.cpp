@@ -42,7 +42,7 @@ bool remove_key(Op& op, uint32_t t, const PeerKey& k) {
   uint32_t slot = find_peer_slot(op.r, t, k, peer_tag(op.h.hash_seed, t, k.family, k.addr, k.port_be));
   if (slot == kNil) return false;
   const PeerSlot s = op.r.pindex[slot];
-  list_remove(op, t, where_list(s.where), where_pos(s.where), slot);
+  list_remove(op, t, where_list(s.where()), where_pos(s.where()), slot);
   return true;
 }
 
@@ -90,7 +90,7 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   Placed old{kNil, kNil};
   PeerWs rec{};
   if (slot != kNil) {
-    old = {where_list(op.r.pindex[slot].where), where_pos(op.r.pindex[slot].where)};
+    old = {where_list(op.r.pindex[slot].where()), where_pos(op.r.pindex[slot].where())};
     rec = *ws_at(op.r, t, old.list, old.pos);
     res.prev_last_seen = peer_last_seen(ws_tail(rec), in.now);
     // A remote peer (another node's connection) is taken over: the peer moved to this node.
@@ -229,7 +229,7 @@ uint8_t Partition::apply_remote_webtorrent(const WsRemoteInput& in, const WsLive
   Placed old{kNil, kNil};
   PeerWs rec{};
   if (slot != kNil) {
-    old = {where_list(op.r.pindex[slot].where), where_pos(op.r.pindex[slot].where)};
+    old = {where_list(op.r.pindex[slot].where()), where_pos(op.r.pindex[slot].where())};
     rec = *ws_at(op.r, t, old.list, old.pos);
     if (!is_remote(rec) && live.ring_set(rec.slot, rec.generation) >= 0) return uint8_t(ResponseStatus::ok);  // ours
   }

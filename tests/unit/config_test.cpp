@@ -288,9 +288,11 @@ TEST(ConfigUnworkable, DaemonGroupNeedsAUserAndNamesAreChecked) {
 
 TEST(ConfigUnworkable, CapacityAbovePartitionLimit) {
   EXPECT_EQ(messages(load("capacity: { torrents_per_partition = 16777217; peers_per_partition = 33554432; };")),
-            (Lines{"t.conf:1: capacity.torrents_per_partition: must be between 16 and 16777216, got 16777217",
+            (Lines{"t.conf:1: capacity.torrents_per_partition: must be between 16 and 16777215, got 16777217",
                    "t.conf:1: capacity.peers_per_partition: must be between 16 and 16777216, got 33554432"}));
   EXPECT_EQ(messages(load("capacity: { peers_per_partition = 16777216; };")), Lines{});
+  EXPECT_EQ(messages(load("capacity: { torrents_per_partition = 16777216; };")),  // a peer slot keeps torrent + 1 in 24 bits
+            Lines{"t.conf:1: capacity.torrents_per_partition: must be between 16 and 16777215, got 16777216"});
 }
 
 TEST(ConfigErrors, StringChecks) {

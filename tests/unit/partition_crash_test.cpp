@@ -316,7 +316,7 @@ TEST(PartitionCrash, FastRecoveryRollsBackAtOnceAndLeavesTheFullCheckToSlices) {
 
   PartitionRegions r = partition_regions(work.layout());  // damage the fast start cannot see
   for (uint32_t i = 0; i < r.pslots; ++i)
-    if (r.pindex[i].key) {
+    if (r.pindex[i].key()) {
       r.pindex[i] = PeerSlot{};
       break;
     }
@@ -371,7 +371,7 @@ TEST(PartitionRepair, ScribbledPeerIndexEntryIsRebuilt) {
   expect_rebuilt("zeroed peer index entry", [](Seg& s) {
     PartitionRegions r = partition_regions(s.layout());
     for (uint32_t i = 0; i < r.pslots; ++i)
-      if (r.pindex[i].key) {
+      if (r.pindex[i].key()) {
         r.pindex[i] = PeerSlot{};
         return;
       }
@@ -379,7 +379,7 @@ TEST(PartitionRepair, ScribbledPeerIndexEntryIsRebuilt) {
   expect_rebuilt("peer index entry pointing elsewhere", [](Seg& s) {
     PartitionRegions r = partition_regions(s.layout());
     for (uint32_t i = 0; i < r.pslots; ++i)
-      if (r.pindex[i].key) r.pindex[i].where ^= 1;
+      if (r.pindex[i].key()) r.pindex[i].w[0] ^= 1;  // position bit 0
   });
 }
 

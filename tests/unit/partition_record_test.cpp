@@ -38,18 +38,22 @@ AnnounceInput v4(uint32_t id, uint32_t now, bool seeder = false, uint16_t progre
 
 TEST(PeerRecord, Ipv4ListBlocksHoldAsManyTwelveByteRecordsAsFit) {
   EXPECT_EQ(sizeof(PeerV4), 12u);
-  EXPECT_EQ(list_capacity(4, 1), 2u);  // 32 B
-  EXPECT_EQ(list_capacity(4, 2), 5u);  // 64 B
-  EXPECT_EQ(list_capacity(4, 3), 10u);
-  EXPECT_EQ(list_capacity(6, 1), 1u);
+  EXPECT_EQ(list_capacity(4, 2), 2u);  // size code 2: 32 B
+  EXPECT_EQ(list_capacity(4, 4), 5u);  // 64 B
+  EXPECT_EQ(list_capacity(4, 5), 8u);  // 96 B (3/4 of 128)
+  EXPECT_EQ(list_capacity(4, 6), 10u);
+  EXPECT_EQ(list_capacity(6, 2), 1u);
   Seg seg({4, 64});
   Partition p(seg.base, seg.size);
   PartitionRegions r = partition_regions(seg.layout());
   for (uint32_t i = 0; i < 5; ++i) ASSERT_EQ(p.announce(v4(i, 10), nullptr).status, 0);
-  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 2) << "5 IPv4 peers in one 64-byte block";
+  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 4) << "5 IPv4 peers in one 64-byte block";
   ASSERT_EQ(p.announce(v4(5, 10), nullptr).status, 0);
-  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 3) << "the 6th grows it to 128 bytes";
-  for (uint32_t i = 0; i < 6; ++i) {  // every peer still found under its own key (stopped removes it)
+  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 5) << "the 6th grows it to 96 bytes";
+  EXPECT_EQ(p.validate(), "") << "the freed last quarter of the 128-byte block is on a free list";
+  for (uint32_t i = 6; i < 9; ++i) ASSERT_EQ(p.announce(v4(i, 10), nullptr).status, 0);
+  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 6) << "the 9th grows it to 128 bytes";
+  for (uint32_t i = 0; i < 9; ++i) {  // every peer still found under its own key (stopped removes it)
     AnnounceInput in = v4(i, 11);
     in.event = uint8_t(Event::stopped);
     EXPECT_EQ(p.announce(in, nullptr).change, kChangeRemoved) << "peer " << i;
