@@ -13,7 +13,7 @@
 // the swarm (client.scrape()). --gap S waits S seconds before each round's second announce (two
 // trackers that replicate peers between them, issue 14: the first peer must have reached the
 // second tracker before the other's offers look for it). --b-waits-line: once A has its first
-// reply, print {"a_announced": true} and start B only when a line arrives on stdin (instead of
+// reply, print {"a_announced": true} and make B only when a line arrives on stdin (instead of
 // the first gap), e.g. once the test has started the tracker B talks to.
 //
 // Result line: {"ok", "error"?, "info_hash", "a": side, "b": side, "rounds": [...], "scrape":
@@ -102,9 +102,10 @@ function makeClient (url, local) {
   return { client, side }
 }
 
+const waitsLine = !!args['b-waits-line']
 const A = makeClient(urlA, args['local-a'])
-const B = makeClient(urlB, args['local-b'])
-const report = () => ({ info_hash: infoHash, a: A.side, b: B.side, rounds, scrape: scraped })
+let B = waitsLine ? null : makeClient(urlB, args['local-b'])  // a client connects when it is made
+const report = () => ({ info_hash: infoHash, a: A.side, b: B ? B.side : null, rounds, scrape: scraped })
 const rounds = []
 let scraped = null
 deadline(timeout, report)
@@ -122,9 +123,10 @@ const matches = (offer, answer, offerer) =>
 // Round 1: A first, then B; B's offer reaches A, A's answer reaches B.
 A.client.start()
 await until(() => A.side.received.some(m => m.kind === 'reply' || m.kind === 'failure'))
-if (args['b-waits-line']) {
+if (waitsLine) {
   emit({ a_announced: true })
   await stdinLine()
+  B = makeClient(urlB, args['local-b'])
 } else {
   await sleep(gap * 1000)
 }
