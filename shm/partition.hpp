@@ -296,7 +296,8 @@ struct RemoteInput {
 };
 
 // A peer announced to this node, as replicate_step hands it out (flags as RemoteInput::flags,
-// without stopped or completed-now).
+// without stopped or completed-now). family kFamilyWebTorrent ('w'): a WebTorrent peer of a live
+// connection here, addr its 16-byte key, slot/generation/token the connection.
 struct OwnPeer {
   const uint8_t* info_hash;
   uint8_t family;
@@ -305,6 +306,9 @@ struct OwnPeer {
   uint8_t flags;
   uint16_t topology_group;
   uint16_t progress;
+  uint8_t slot = 0;
+  uint32_t generation = 0;
+  uint32_t token = 0;
 };
 // Takes one OwnPeer; false when it has no room (the pass stops before that peer).
 class OwnPeerSink {
@@ -389,7 +393,8 @@ class Partition {
   // The resync after a bus outage or a new node: visits this node's own peers (not kPeerRemote)
   // of BitTorrent swarms from cursor `c` on (start from {}; c.done at the end) and hands each to
   // `sink` until it refuses one or `budget` peers were handed. Read-only; returns peers handed.
-  uint32_t replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget) const;
+  // With `ws_live`, the WebTorrent peers of this node's live connections too (family 'w').
+  uint32_t replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget, const WsLiveness* ws_live = nullptr) const;
 
   // Counts for one info_hash (20 bytes). Read-only.
   ScrapeResult scrape(const uint8_t* info_hash) const;

@@ -111,13 +111,26 @@ uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_
   return written;
 }
 
-uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget) const {
+uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget, const WsLiveness* ws_live) const {
   uint32_t handed = 0, visited = 0;
   walk_peers(
-      partition_regions(p_), c, false, [](const TorrentRecord&) { return true; },
+      partition_regions(p_), c, ws_live != nullptr, [](const TorrentRecord&) { return true; },
       [&](const TorrentRecord& tr, const uint8_t* rec, uint32_t list) {
         if (handed >= budget || visited >= 4 * budget) return false;  // remote peers cost a look too
         ++visited;
+        if (tr.kind == kTorrentWebTorrent) {
+          const PeerWs& w = *reinterpret_cast<const PeerWs*>(rec);
+          const uint8_t flags = peer_flags(ws_tail(w));
+          if ((flags & kPeerRemote) || ws_live->ring_set(uint8_t(w.slot), w.generation) < 0) return true;  // not ours, or dead
+          OwnPeer p{tr.info_hash, kFamilyWebTorrent, w.key, 0,
+                    uint8_t(((flags & kPeerSeeder) ? kDeltaSeeder : 0) | ((flags & kPeerCompletedCounted) ? kDeltaCounted : 0)), 0, 0};
+          p.slot = uint8_t(w.slot);
+          p.generation = w.generation;
+          p.token = w.token;
+          if (!sink.put(p)) return false;
+          ++handed;
+          return true;
+        }
         uint8_t fam = list_family(list);
         const PeerTail* tail = reinterpret_cast<const PeerTail*>(rec + addr_len(fam));
         const uint8_t flags = peer_flags(*tail);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "shm/cluster_segment.hpp"
+#include "shm/cluster_ws.hpp"
 #include "shm/partition.hpp"
 #include "shm/partition_layout.hpp"
 #include "shm/partition_ops.hpp"
@@ -227,7 +228,10 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
 uint8_t Partition::apply_remote_webtorrent(const WsRemoteInput& in, const WsLiveness& live) {
   if (in.node == 0) return uint8_t(ResponseStatus::bad_request);
   Op op(p_);
-  WsFind f = ws_find(op, ws_seed(), in.info_hash, in.peer_id);
+  PeerKey keyed{};  // kDeltaWsKeyed: the sender's key (the cluster's seed), not a peer_id
+  keyed.family = 6;
+  std::memcpy(keyed.addr, in.peer_id, 16);
+  WsFind f = (in.flags & kDeltaWsKeyed) ? ws_find_key(op, in.info_hash, keyed) : ws_find(op, ws_seed(), in.info_hash, in.peer_id);
   PeerKey k = f.k;
   uint32_t ttag = f.ttag, t = f.t, tag = f.tag, slot = f.slot;
   uint32_t gen = ws_remote_generation(in.node, in.generation);

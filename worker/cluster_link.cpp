@@ -115,6 +115,19 @@ uint64_t cluster_ws_key_seed(const std::string& subject) {
   return seed;
 }
 
+shm::Delta resync_ws_delta(const shm::OwnPeer& p) {
+  shm::WsDelta w{};
+  std::memcpy(w.info_hash, p.info_hash, 20);
+  std::memcpy(w.peer_id, p.addr, 16);
+  w.flags = uint8_t(p.flags | shm::kDeltaWsKeyed);
+  w.slot = p.slot;
+  w.generation = uint16_t(p.generation);
+  w.token = p.token;
+  shm::Delta d;
+  shm::pack_ws_delta(w, &d);
+  return d;
+}
+
 uint8_t apply_ws_delta(shm::Partition& part, const shm::Delta& d, uint32_t now, const shm::WsLiveness& live) {
   shm::WsDelta w = shm::unpack_ws_delta(d);
   shm::WsRemoteInput in{};
@@ -221,6 +234,11 @@ void ClusterLink::resync_step() {
     bool put(const shm::OwnPeer& p) override {
       shm::Delta* d = link->reserve();
       if (!d) return false;
+      if (p.family == shm::kFamilyWebTorrent) {
+        *d = resync_ws_delta(p);
+        n++;
+        return true;
+      }
       *d = shm::Delta{};
       std::memcpy(d->info_hash, p.info_hash, 20);
       std::memcpy(d->addr, p.addr, p.family == 4 ? 4 : 16);
@@ -234,7 +252,7 @@ void ClusterLink::resync_step() {
     }
   } sink;
   sink.link = this;
-  part_->replicate_step(cursor_, sink, kResyncBudget);
+  part_->replicate_step(cursor_, sink, kResyncBudget, live_);
   flush();
   if (sink.n) shm::count(counters_, shm::Counter::cluster_resync_peers, sink.n);
   if (cursor_.done) {

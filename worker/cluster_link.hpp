@@ -74,6 +74,10 @@ uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now
 // nothing here.
 uint64_t cluster_ws_key_seed(const std::string& subject);
 
+// The resync's WebTorrent delta for this node's own WebTorrent peer `p` (family 'w' of
+// Partition::replicate_step): keyed (shm::kDeltaWsKeyed: the peer_id field carries the key).
+shm::Delta resync_ws_delta(const shm::OwnPeer& p);
+
 // Applies another node's WebTorrent delta (family 'w', shm/cluster_ws.hpp) at `now`: that node's
 // peer (origin) is stored, refreshed or removed (Partition::apply_remote_webtorrent).
 uint8_t apply_ws_delta(shm::Partition& part, const shm::Delta& d, uint32_t now, const shm::WsLiveness& live);

@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <set>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "tests/unit/partition_segment.hpp"
 #include "worker/cluster_join.hpp"
 #include "worker/cluster_link.hpp"
+#include "worker/cluster_ws_codec.hpp"
 
 namespace shoal {
 namespace {
@@ -327,6 +329,77 @@ TEST_F(Join, WebTorrentPeersOfEveryNodeReachTheJoinerKeyedAsItsDeltasKeyThem) {
   shm::pack_ws_delta(stop, &d);
   ASSERT_EQ(worker::apply_ws_delta(b, d, 212, live), uint8_t(shm::ResponseStatus::ok));
   EXPECT_EQ(b.scrape_webtorrent(h.b).seeders, 0u);
+  EXPECT_EQ(b.validate(), "");
+}
+
+TEST_F(Join, TheResyncSendsThisNodesLiveWebTorrentPeersByKeyAndTheyMatchLaterDeltas) {
+  a.set_ws_key_seed(worker::cluster_ws_key_seed("shoaltest"));
+  b.set_ws_key_seed(worker::cluster_ws_key_seed("shoaltest"));
+  FakeLive live;
+  Hash h = hash_of(9), x = hash_of(120), z = hash_of(121), y = hash_of(122);
+  shm::WsTarget targets[4];
+  auto local = [&](const Hash& peer, uint32_t gen) {
+    shm::WsAnnounceInput in{};
+    in.info_hash = h.b;
+    in.peer_id = peer.b;
+    in.generation = gen;
+    in.token = 77;
+    in.seeder = true;
+    in.now = 100;
+    return a.announce_webtorrent(in, targets, live).status;
+  };
+  ASSERT_EQ(local(x, 7), uint8_t(shm::ResponseStatus::ok));  // live
+  ASSERT_EQ(local(z, 6), uint8_t(shm::ResponseStatus::ok));  // its process is gone
+  shm::WsDelta w{};
+  std::memcpy(w.info_hash, h.b, 20);
+  std::memcpy(w.peer_id, y.b, 20);
+  w.origin = 3;
+  shm::Delta dy;
+  shm::pack_ws_delta(w, &dy);
+  ASSERT_EQ(worker::apply_ws_delta(a, dy, 100, live), uint8_t(shm::ResponseStatus::ok));  // node 3's: not A's to send
+  announce(a, h, 1, false, shm::Event::started, 100);                                       // a BitTorrent peer
+  struct Own : shm::OwnPeerSink {
+    std::vector<shm::OwnPeer> got;
+    bool put(const shm::OwnPeer& p) override { return got.push_back(p), true; }
+  } own;
+  shm::SnapshotCursor c{};
+  while (!c.done) a.replicate_step(c, own, 4096, &live);
+  ASSERT_EQ(own.got.size(), 2u) << "the BitTorrent peer and x";
+  const shm::OwnPeer* ws = own.got[0].family == shm::kFamilyWebTorrent ? &own.got[0] : &own.got[1];
+  ASSERT_EQ(ws->family, shm::kFamilyWebTorrent);
+  // Over the wire (a kind-4 record) to B, from node 1.
+  std::vector<uint8_t> rec;
+  worker::encode_ws_delta_record(worker::resync_ws_delta(*ws), &rec);
+  shm::Delta d;
+  std::string why;
+  ASSERT_TRUE(worker::decode_ws_delta_record(rec.data(), 1, &d, &why)) << why;
+  ASSERT_EQ(worker::apply_ws_delta(b, d, 150, live), uint8_t(shm::ResponseStatus::ok));
+  shm::ScrapeResult s = b.scrape_webtorrent(h.b);
+  EXPECT_EQ(s.seeders, 1u);
+  // x's next delta from node 1 names its peer_id: the same record, not a second one.
+  std::memcpy(w.peer_id, x.b, 20);
+  w.origin = 1;
+  w.generation = 7;
+  w.token = 77;
+  w.flags = 0;  // a leecher now
+  shm::pack_ws_delta(w, &d);
+  ASSERT_EQ(worker::apply_ws_delta(b, d, 160, live), uint8_t(shm::ResponseStatus::ok));
+  s = b.scrape_webtorrent(h.b);
+  EXPECT_EQ(s.seeders, 0u);
+  EXPECT_EQ(s.leechers, 1u) << "no duplicate";
+  // And its offer target is node 1's connection.
+  Hash asker = hash_of(123);
+  shm::WsAnnounceInput in{};
+  in.info_hash = h.b;
+  in.peer_id = asker.b;
+  in.generation = 7;
+  in.token = 2;
+  in.offers = 3;
+  in.now = 161;
+  shm::WsAnnounceResult r = b.announce_webtorrent(in, targets, live);
+  ASSERT_EQ(r.target_count, 1);
+  EXPECT_EQ(targets[0].node, 1);
+  EXPECT_EQ(targets[0].token, 77u);
   EXPECT_EQ(b.validate(), "");
 }
 
