@@ -367,11 +367,11 @@ class Partition {
 
   // Writes BitTorrent torrents and their peers as snapshot records into `w` (which the caller
   // began) from cursor `c` on, until the chunk is full, `budget` peers were written, or the pass
-  // is done (c.done). Returns the records written. Read-only (WebTorrent torrents are skipped:
-  // their peers are live connections that a restart closes). `t0`: seconds since the clock base
-  // at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later; peer_age in
-  // shm/partition_layout.hpp: exact below 71.7 hours).
-  // With `ws` (a cluster join answer), WebTorrent torrents and their live peers too (SnapshotWs).
+  // is done (c.done). Returns the records written. Read-only. Without `ws` (a file) WebTorrent
+  // torrents are skipped: their peers are live connections that a restart closes; with `ws` (a
+  // cluster join answer) they are written with their live peers (SnapshotWs). `t0`: seconds since
+  // the clock base at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later;
+  // peer_age in shm/partition_layout.hpp: exact below 71.7 hours).
   uint32_t snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget,
                          const SnapshotWs* ws = nullptr) const;
 
