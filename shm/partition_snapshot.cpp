@@ -34,10 +34,11 @@ SnapPeer snap_peer(const uint8_t* rec, uint32_t list, uint32_t t0) {
   return p;
 }
 
-// Walks the live BitTorrent torrents (and with `webtorrent` the WebTorrent ones) of a partition and their peers from cursor `c`, in pool
-// order, resumably: on_torrent(tr) as a torrent is entered (false stops before it: the next walk
-// enters it again), then on_peer(tr, record, list) for each of its peers (false stops at that
-// peer: the next walk starts with it). A torrent freed or replaced between two walks is left
+// Walks the live BitTorrent torrents (with `webtorrent` the WebTorrent ones too) of a partition
+// and their peers from cursor `c`, in pool order, resumably: on_torrent(tr) as a torrent is
+// entered (false stops before it: the next walk enters it again), then on_peer(tr, record, list)
+// for each of its peers (false stops at that peer: the next walk starts with it; a WebTorrent
+// record is a PeerWs). A torrent freed or replaced between two walks is left
 // (the rest of its peers with it). Sets c.done once every torrent was walked. Reads only.
 template <class OnTorrent, class OnPeer>
 void walk_peers(const PartitionRegions& r, SnapshotCursor& c, bool webtorrent, OnTorrent on_torrent, OnPeer on_peer) {
