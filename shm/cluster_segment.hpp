@@ -41,7 +41,11 @@ inline constexpr uint8_t kDeltaKnownFlags = 15;
 // In rings only, never on the wire: an entry of the snapshot a joining node loads
 // (worker/cluster_join.hpp). family 4/6: a peer, stored only where this node has no such peer
 // (a delta that arrived meanwhile is newer), its age in join_age_s; family 0: a torrent's
-// completed count in join_age_s, raised to it if lower here.
+// completed count in join_age_s, raised to it if lower here (reserved[1] = 1: of the info_hash's
+// WebTorrent swarm); family 'w': a WebTorrent peer (shm::Partition::restore_webtorrent), addr
+// its 16-byte peer key, origin/reserved[0]/port_be the node, socket slot and generation (low 16
+// bits) holding its connection, topology_group and progress together the connection's token
+// (4 bytes, host order), its age in join_age_s.
 inline constexpr uint8_t kDeltaJoin = 0x80;
 
 // One peer change, 52 B. Addresses and ports in network order (IPv4 in addr[0..3], the rest 0).

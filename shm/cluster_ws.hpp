@@ -44,6 +44,12 @@ struct WsDelta {
 
 inline constexpr uint8_t kDeltaWsGone = 0x10;
 
+// Flag kDeltaWsKeyed (WebTorrent deltas only): the peer_id field holds the peer's 16-byte key
+// (peer_key() with the cluster's seed, shm::Partition::set_ws_key_seed) and 4 zero bytes, not a
+// peer_id. The resync after an outage sends this node's WebTorrent peers so (ClusterLink: the
+// partition keeps keys, not peer_ids); a receiver looks the peer up by that key.
+inline constexpr uint8_t kDeltaWsKeyed = 0x20;
+
 inline bool is_ws_delta(const Delta& d) { return d.family == kFamilyWebTorrent; }
 inline bool is_ws_gone(const Delta& d) { return is_ws_delta(d) && (d.flags & kDeltaWsGone); }
 

@@ -249,6 +249,33 @@ struct RestoreInput {
   uint16_t topology_group;
   uint16_t progress;
   bool join = false;
+  uint8_t kind = 0;  // family 0 with join: the torrent's kind (kTorrentWebTorrent: its WebTorrent record)
+};
+
+// A WebTorrent peer of a joining node's snapshot (issue 14, SnapWsPeer of a cluster join
+// answer): stored as a remote WebTorrent peer (as apply_remote_webtorrent stores one) only where
+// the swarm has no peer of that key (one a delta stored first is newer). key: peer_key() of the
+// peer_id with the cluster's seed (set_ws_key_seed); node 1-65535, slot, generation (low 16
+// bits) and token: the connection on that node; flags kPeerSeeder | kPeerCompletedCounted;
+// last_seen: seconds since the clock base.
+struct WsRestoreInput {
+  const uint8_t* info_hash;  // 20 bytes
+  uint8_t key[16];
+  uint16_t node;
+  uint8_t slot;
+  uint16_t generation;
+  uint32_t token;
+  uint8_t flags;
+  uint32_t last_seen;
+};
+
+// What a snapshot pass writes of the WebTorrent swarms (a cluster join answer; without it only
+// BitTorrent swarms are written): every live peer, each with the node holding its connection
+// (`node` for this node's own connections, whose process `live` says is still the slot's; the
+// node in a remote peer's generation, unless `live` says that node's process is gone).
+struct SnapshotWs {
+  const WsLiveness* live;
+  uint16_t node;
 };
 
 // ---- replication (issue 14; apply_remote in shm/partition.cpp, replicate_step in
@@ -269,7 +296,8 @@ struct RemoteInput {
 };
 
 // A peer announced to this node, as replicate_step hands it out (flags as RemoteInput::flags,
-// without stopped or completed-now).
+// without stopped or completed-now). family kFamilyWebTorrent ('w'): a WebTorrent peer of a live
+// connection here, addr its 16-byte key, slot/generation/token the connection.
 struct OwnPeer {
   const uint8_t* info_hash;
   uint8_t family;
@@ -278,6 +306,9 @@ struct OwnPeer {
   uint8_t flags;
   uint16_t topology_group;
   uint16_t progress;
+  uint8_t slot = 0;
+  uint32_t generation = 0;
+  uint32_t token = 0;
 };
 // Takes one OwnPeer; false when it has no room (the pass stops before that peer).
 class OwnPeerSink {
@@ -336,11 +367,13 @@ class Partition {
 
   // Writes BitTorrent torrents and their peers as snapshot records into `w` (which the caller
   // began) from cursor `c` on, until the chunk is full, `budget` peers were written, or the pass
-  // is done (c.done). Returns the records written. Read-only (WebTorrent torrents are skipped:
-  // their peers are live connections that a restart closes). `t0`: seconds since the clock base
-  // at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later; peer_age in
-  // shm/partition_layout.hpp: exact below 71.7 hours).
-  uint32_t snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget) const;
+  // is done (c.done). Returns the records written. Read-only. Without `ws` (a file) WebTorrent
+  // torrents are skipped: their peers are live connections that a restart closes; with `ws` (a
+  // cluster join answer) they are written with their live peers (SnapshotWs). `t0`: seconds since
+  // the clock base at which the snapshot counts peer ages (age = t0 - last_seen, 0 if later;
+  // peer_age in shm/partition_layout.hpp: exact below 71.7 hours).
+  uint32_t snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget,
+                         const SnapshotWs* ws = nullptr) const;
 
   // Stores one peer of a snapshot (one transaction): creates its torrent if needed (no gate, no
   // headroom), sets the torrent's completed count, stores or replaces the peer with the given
@@ -360,7 +393,8 @@ class Partition {
   // The resync after a bus outage or a new node: visits this node's own peers (not kPeerRemote)
   // of BitTorrent swarms from cursor `c` on (start from {}; c.done at the end) and hands each to
   // `sink` until it refuses one or `budget` peers were handed. Read-only; returns peers handed.
-  uint32_t replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget) const;
+  // With `ws_live`, the WebTorrent peers of this node's live connections too (family 'w').
+  uint32_t replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget, const WsLiveness* ws_live = nullptr) const;
 
   // Counts for one info_hash (20 bytes). Read-only.
   ScrapeResult scrape(const uint8_t* info_hash) const;
@@ -378,6 +412,21 @@ class Partition {
   // keeps it (the delta is ignored); one of a dead connection here is taken over. ResponseStatus
   // ok, or tracker_full (nothing changed).
   uint8_t apply_remote_webtorrent(const WsRemoteInput& in, const WsLiveness& live);
+
+  // Stores a WebTorrent peer of a joining node's snapshot (WsRestoreInput): only where absent,
+  // marked remote. ResponseStatus ok (also when a present peer was kept), tracker_full (nothing
+  // changed), bad_request (node 0).
+  uint8_t restore_webtorrent(const WsRestoreInput& in);
+
+  // The seed of the WebTorrent peer keys (peer_key(), shm/partition_layout.hpp). Default: the
+  // partition's own random hash_seed (one node). A cluster node sets the cluster's seed
+  // (cluster_ws_key_seed, worker/cluster_link.hpp) before the first WebTorrent announce, so every
+  // node keys a peer_id alike and a join answer can carry keys instead of peer_ids. Not stored
+  // in the segment: the owner sets it after attaching.
+  void set_ws_key_seed(uint64_t seed) {
+    ws_seed_ = seed;
+    ws_seed_set_ = true;
+  }
 
   // WebTorrent counts of one info_hash (its WebTorrent peers only). Read-only.
   ScrapeResult scrape_webtorrent(const uint8_t* info_hash) const;
@@ -423,6 +472,9 @@ class Partition {
  private:
   PartitionLayout* p_;
   uint32_t new_torrent_peer_limit_ = 0xffffffffu;
+  uint64_t ws_seed_ = 0;
+  bool ws_seed_set_ = false;
+  uint64_t ws_seed() const;
   // Implementation helpers are free functions in partition.cpp.
   friend struct PartitionAccess;
   struct PeerVisitor {

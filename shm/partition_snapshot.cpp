@@ -34,16 +34,17 @@ SnapPeer snap_peer(const uint8_t* rec, uint32_t list, uint32_t t0) {
   return p;
 }
 
-// Walks the live BitTorrent torrents of a partition and their peers from cursor `c`, in pool
-// order, resumably: on_torrent(tr) as a torrent is entered (false stops before it: the next walk
-// enters it again), then on_peer(tr, record, list) for each of its peers (false stops at that
-// peer: the next walk starts with it). A torrent freed or replaced between two walks is left
+// Walks the live BitTorrent torrents (with `webtorrent` the WebTorrent ones too) of a partition
+// and their peers from cursor `c`, in pool order, resumably: on_torrent(tr) as a torrent is
+// entered (false stops before it: the next walk enters it again), then on_peer(tr, record, list)
+// for each of its peers (false stops at that peer: the next walk starts with it; a WebTorrent
+// record is a PeerWs). A torrent freed or replaced between two walks is left
 // (the rest of its peers with it). Sets c.done once every torrent was walked. Reads only.
 template <class OnTorrent, class OnPeer>
-void walk_bittorrent_peers(const PartitionRegions& r, SnapshotCursor& c, OnTorrent on_torrent, OnPeer on_peer) {
+void walk_peers(const PartitionRegions& r, SnapshotCursor& c, bool webtorrent, OnTorrent on_torrent, OnPeer on_peer) {
   for (; c.torrent < r.h->torrent_high; ++c.torrent, c.inside = false) {
     const TorrentRecord& tr = r.pool[c.torrent];
-    bool live = tr.in_use == 1 && tr.kind == kTorrentBitTorrent;
+    bool live = tr.in_use == 1 && (tr.kind == kTorrentBitTorrent || (webtorrent && tr.kind == kTorrentWebTorrent));
     if (c.inside && (!live || std::memcmp(tr.info_hash, c.info_hash, 20) != 0)) continue;  // replaced meanwhile
     if (!c.inside) {
       if (!live) continue;
@@ -61,22 +62,49 @@ void walk_bittorrent_peers(const PartitionRegions& r, SnapshotCursor& c, OnTorre
   c.done = true;
 }
 
+// The snapshot record of a WebTorrent peer, or false when it is not to be written: this node's
+// connection whose process is gone, or another node's whose process that node said is gone.
+bool snap_ws_peer(const PeerWs& p, uint32_t t0, const SnapshotWs& ws, SnapWsPeer* out) {
+  const uint8_t flags = peer_flags(ws_tail(p));
+  bool remote = flags & kPeerRemote;
+  out->node = remote ? uint16_t(p.generation >> 16) : ws.node;
+  out->slot = uint8_t(p.slot);
+  out->generation = uint16_t(p.generation);
+  if (remote ? ws.live->remote_gone(out->node, out->slot, out->generation) : ws.live->ring_set(uint8_t(p.slot), p.generation) < 0)
+    return false;
+  out->flags = uint8_t(((flags & kPeerSeeder) ? kSnapPeerSeeder : 0) | ((flags & kPeerCompletedCounted) ? kSnapPeerCompletedCounted : 0));
+  std::memcpy(out->key, p.key, 16);
+  out->token = p.token;
+  out->age_s = peer_age(ws_tail(p), t0);
+  return out->node != 0;
+}
+
 }  // namespace
 
-uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget) const {
+uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_t t0, uint32_t budget, const SnapshotWs* ws) const {
   uint32_t written = 0, peers = 0;
-  walk_bittorrent_peers(
-      partition_regions(p_), c,
+  walk_peers(
+      partition_regions(p_), c, ws != nullptr,
       [&](const TorrentRecord& tr) {
         SnapTorrent st{};
         std::memcpy(st.info_hash, tr.info_hash, 20);
+        st.kind = tr.kind == kTorrentWebTorrent ? 1 : 0;
         st.completed = tr.completed;
         if (!w.add_torrent(st)) return false;
         ++written;
         return true;
       },
-      [&](const TorrentRecord&, const uint8_t* rec, uint32_t list) {
-        if (peers >= budget || !w.add_peer(snap_peer(rec, list, t0))) return false;
+      [&](const TorrentRecord& tr, const uint8_t* rec, uint32_t list) {
+        if (peers >= budget) return false;
+        if (tr.kind == kTorrentWebTorrent) {
+          SnapWsPeer sp;
+          if (!snap_ws_peer(*reinterpret_cast<const PeerWs*>(rec), t0, *ws, &sp)) return true;  // dead: left out
+          if (!w.add_ws_peer(sp)) return false;
+          ++written;
+          ++peers;
+          return true;
+        }
+        if (!w.add_peer(snap_peer(rec, list, t0))) return false;
         ++written;
         ++peers;
         return true;
@@ -84,13 +112,26 @@ uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_
   return written;
 }
 
-uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget) const {
+uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_t budget, const WsLiveness* ws_live) const {
   uint32_t handed = 0, visited = 0;
-  walk_bittorrent_peers(
-      partition_regions(p_), c, [](const TorrentRecord&) { return true; },
+  walk_peers(
+      partition_regions(p_), c, ws_live != nullptr, [](const TorrentRecord&) { return true; },
       [&](const TorrentRecord& tr, const uint8_t* rec, uint32_t list) {
         if (handed >= budget || visited >= 4 * budget) return false;  // remote peers cost a look too
         ++visited;
+        if (tr.kind == kTorrentWebTorrent) {
+          const PeerWs& w = *reinterpret_cast<const PeerWs*>(rec);
+          const uint8_t flags = peer_flags(ws_tail(w));
+          if ((flags & kPeerRemote) || ws_live->ring_set(uint8_t(w.slot), w.generation) < 0) return true;  // not ours, or dead
+          OwnPeer p{tr.info_hash, kFamilyWebTorrent, w.key, 0,
+                    uint8_t(((flags & kPeerSeeder) ? kDeltaSeeder : 0) | ((flags & kPeerCompletedCounted) ? kDeltaCounted : 0)), 0, 0};
+          p.slot = uint8_t(w.slot);
+          p.generation = w.generation;
+          p.token = w.token;
+          if (!sink.put(p)) return false;
+          ++handed;
+          return true;
+        }
         uint8_t fam = list_family(list);
         const PeerTail* tail = reinterpret_cast<const PeerTail*>(rec + addr_len(fam));
         const uint8_t flags = peer_flags(*tail);
@@ -108,9 +149,10 @@ uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_
 uint8_t Partition::restore_peer(const RestoreInput& in) {
   if (in.family != 4 && in.family != 6 && !(in.join && in.family == 0)) return uint8_t(ResponseStatus::bad_request);
   Op op(p_);
-  uint32_t ttag = torrent_tag(op.h.hash_seed, in.info_hash);
-  uint32_t tslot = find_torrent_slot(op.r, in.info_hash, ttag);
-  uint32_t t = tslot == kNil ? create_torrent(op, in.info_hash, ttag) : op.r.tindex[tslot].torrent;
+  uint8_t kind = in.join && in.family == 0 && in.kind == kTorrentWebTorrent ? kTorrentWebTorrent : kTorrentBitTorrent;
+  uint32_t ttag = torrent_tag(op.h.hash_seed, in.info_hash, kind);
+  uint32_t tslot = find_torrent_slot(op.r, in.info_hash, ttag, kind);
+  uint32_t t = tslot == kNil ? create_torrent(op, in.info_hash, ttag, kind) : op.r.tindex[tslot].torrent;
   if (t == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
   TorrentRecord& tr = op.r.pool[t];
   if (tr.completed != in.completed && !(in.join && tr.completed > in.completed)) {

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "shm/cluster_segment.hpp"
+#include "shm/cluster_ws.hpp"
 #include "shm/partition.hpp"
 #include "shm/partition_layout.hpp"
 #include "shm/partition_ops.hpp"
@@ -21,10 +22,10 @@ using namespace pops;
 
 constexpr uint32_t kMaxDeadRemoved = 8;  // dead peers removed per announce (the sweep does the rest)
 
-PeerKey ws_key(const PartitionHeader& h, const uint8_t* peer_id) {
+PeerKey ws_key(uint64_t seed, const uint8_t* peer_id) {
   PeerKey k{};
   k.family = 6;  // PeerWs has PeerV6's shape
-  peer_key(h.hash_seed, peer_id, k.addr);
+  peer_key(seed, peer_id, k.addr);
   k.port_be = 0;
   return k;
 }
@@ -53,15 +54,18 @@ struct WsFind {
   PeerKey k;
   uint32_t ttag, t, tag, slot;
 };
-WsFind ws_find(const Op& op, const uint8_t* info_hash, const uint8_t* peer_id) {
+WsFind ws_find_key(const Op& op, const uint8_t* info_hash, const PeerKey& k) {
   WsFind f{};
-  f.k = ws_key(op.h, peer_id);
+  f.k = k;
   f.ttag = torrent_tag(op.h.hash_seed, info_hash, kTorrentWebTorrent);
   uint32_t tslot = find_torrent_slot(op.r, info_hash, f.ttag, kTorrentWebTorrent);
   f.t = tslot == kNil ? kNil : op.r.tindex[tslot].torrent;
   f.tag = f.t == kNil ? 0 : peer_tag(op.h.hash_seed, f.t, f.k.family, f.k.addr, f.k.port_be);
   f.slot = f.t == kNil ? kNil : find_peer_slot(op.r, f.t, f.k, f.tag);
   return f;
+}
+WsFind ws_find(const Op& op, uint64_t seed, const uint8_t* info_hash, const uint8_t* peer_id) {
+  return ws_find_key(op, info_hash, ws_key(seed, peer_id));
 }
 
 bool is_remote(const PeerWs& p) { return peer_flags(ws_tail(p)) & kPeerRemote; }
@@ -81,10 +85,12 @@ uint32_t place_ws(Op& op, uint32_t t, Placed old, uint32_t slot, const PeerWs& r
 
 }  // namespace
 
+uint64_t Partition::ws_seed() const { return ws_seed_set_ ? ws_seed_ : p_->header.hash_seed; }
+
 WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTarget* targets_out, const WsLiveness& live) {
   WsAnnounceResult res{};
   Op op(p_);
-  WsFind f = ws_find(op, in.info_hash, in.peer_id);
+  WsFind f = ws_find(op, ws_seed(), in.info_hash, in.peer_id);
   PeerKey k = f.k;
   uint32_t ttag = f.ttag, t = f.t, tag = f.tag, slot = f.slot;
   Placed old{kNil, kNil};
@@ -222,7 +228,10 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
 uint8_t Partition::apply_remote_webtorrent(const WsRemoteInput& in, const WsLiveness& live) {
   if (in.node == 0) return uint8_t(ResponseStatus::bad_request);
   Op op(p_);
-  WsFind f = ws_find(op, in.info_hash, in.peer_id);
+  PeerKey keyed{};  // kDeltaWsKeyed: the sender's key (the cluster's seed), not a peer_id
+  keyed.family = 6;
+  std::memcpy(keyed.addr, in.peer_id, 16);
+  WsFind f = (in.flags & kDeltaWsKeyed) ? ws_find_key(op, in.info_hash, keyed) : ws_find(op, ws_seed(), in.info_hash, in.peer_id);
   PeerKey k = f.k;
   uint32_t ttag = f.ttag, t = f.t, tag = f.tag, slot = f.slot;
   uint32_t gen = ws_remote_generation(in.node, in.generation);
@@ -260,6 +269,33 @@ uint8_t Partition::apply_remote_webtorrent(const WsRemoteInput& in, const WsLive
   rec.generation = gen;
   rec.token = in.token;
   if (place_ws(op, t, old, slot, rec, tag, seeder) == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+  commit(op);
+  return uint8_t(ResponseStatus::ok);
+}
+
+uint8_t Partition::restore_webtorrent(const WsRestoreInput& in) {
+  if (in.node == 0) return uint8_t(ResponseStatus::bad_request);
+  Op op(p_);
+  PeerKey key{};
+  key.family = 6;
+  std::memcpy(key.addr, in.key, 16);
+  WsFind f = ws_find_key(op, in.info_hash, key);
+  uint32_t t = f.t, tag = f.tag;
+  if (f.slot != kNil) return uint8_t(ResponseStatus::ok);  // a delta stored it first: newer
+  if (stored_peers(op.h) >= op.h.max_peers) return uint8_t(ResponseStatus::tracker_full);
+  if (t == kNil) {
+    if ((t = create_torrent(op, in.info_hash, f.ttag, kTorrentWebTorrent)) == kNil)
+      return abort_op(op), uint8_t(ResponseStatus::tracker_full);
+    tag = peer_tag(op.h.hash_seed, t, key.family, key.addr, key.port_be);
+  }
+  bool seeder = in.flags & kPeerSeeder;
+  PeerWs rec{};
+  std::memcpy(rec.key, in.key, 16);
+  rec.state = pack_state(uint8_t(kPeerRemote | (in.flags & (kPeerSeeder | kPeerCompletedCounted))), kProgressUnknown, in.last_seen);
+  rec.slot = in.slot;
+  rec.generation = ws_remote_generation(in.node, in.generation);
+  rec.token = in.token;
+  if (place_ws(op, t, Placed{kNil, kNil}, kNil, rec, tag, seeder) == kNil) return abort_op(op), uint8_t(ResponseStatus::tracker_full);
   commit(op);
   return uint8_t(ResponseStatus::ok);
 }

@@ -17,6 +17,10 @@ constexpr size_t peer_record_bytes(uint8_t family, uint8_t flags) {
   return 1 + 1 + 1 + (family == 6 ? 16 : 4) + 2 + 4 + 2 + 2 + ((flags & kSnapPeerHasPeerId) ? 20 : 0);
 }
 
+// tag, flags, key, node, slot, generation, token, age
+constexpr size_t kWsPeerRecordBytes = 1 + 1 + 16 + 2 + 1 + 2 + 4 + 4;
+constexpr uint8_t kSnapWsKnownFlags = kSnapPeerSeeder | kSnapPeerCompletedCounted;
+
 using be::get16;
 using be::get32;
 using be::get64;
@@ -138,6 +142,22 @@ bool DataChunkWriter::add_peer(const SnapPeer& peer) {
   return true;
 }
 
+bool DataChunkWriter::add_ws_peer(const SnapWsPeer& peer) {
+  if (!open_ || current_.kind != 1 || used_ + kWsPeerRecordBytes > kChunkBytes) return false;
+  uint8_t* p = buf_ + used_;
+  p[0] = kRecordWsPeer;
+  p[1] = peer.flags & kSnapWsKnownFlags;
+  std::memcpy(p + 2, peer.key, 16);
+  put16(p + 18, peer.node);
+  p[20] = peer.slot;
+  put16(p + 21, peer.generation);
+  put32(p + 23, peer.token);
+  put32(p + 27, peer.age_s);
+  used_ += kWsPeerRecordBytes;
+  peers_++;
+  return true;
+}
+
 size_t DataChunkWriter::seal() {
   if (used_ <= kChunkHeaderBytes) return 0;
   seal_chunk(buf_, ChunkType::data, uint32_t(used_ - kChunkHeaderBytes));
@@ -156,9 +176,10 @@ bool SnapshotDecoder::take_preamble() {
   const uint8_t* p = pending_.data();
   if (std::memcmp(p, kSnapshotMagic, 8) != 0) return fail(0, "not a shoal snapshot (bad magic)");
   uint16_t v = get16(p + 8);
-  if (v != kSnapshotVersion)
-    return fail(8, "snapshot format version " + std::to_string(v) + " is not supported (this shoald reads version " +
-                       std::to_string(kSnapshotVersion) + ")");
+  if (v < kSnapshotOldestVersion || v > kSnapshotVersion)
+    return fail(8, "snapshot format version " + std::to_string(v) + " is not supported (this shoald reads versions " +
+                       std::to_string(kSnapshotOldestVersion) + " to " + std::to_string(kSnapshotVersion) + ")");
+  version_ = v;
   if (get16(p + 10) != 0) return fail(10, "unknown preamble flags");
   return true;
 }
@@ -270,6 +291,22 @@ bool SnapshotDecoder::take_data(const uint8_t* p, uint32_t len, uint64_t at) {
       i += uint32_t(need);
       seen_.peers++;
       if (!sink_->on_peer(t, peer)) return fail(rec_at, "stopped");
+    } else if (p[i] == kRecordWsPeer && version_ >= 2) {
+      if (!have || t.kind != 1) return fail(rec_at, "WebTorrent peer record not after a WebTorrent torrent record of its chunk");
+      if (len - i < kWsPeerRecordBytes) return fail(rec_at, "WebTorrent peer record runs past the chunk");
+      const uint8_t* q = p + i;
+      SnapWsPeer w;
+      w.flags = q[1];
+      std::memcpy(w.key, q + 2, 16);
+      w.node = get16(q + 18);
+      w.slot = q[20];
+      w.generation = get16(q + 21);
+      w.token = get32(q + 23);
+      w.age_s = get32(q + 27);
+      if ((w.flags & ~kSnapWsKnownFlags) || w.node == 0) return fail(rec_at, "WebTorrent peer record with unknown flags or node 0");
+      i += uint32_t(kWsPeerRecordBytes);
+      seen_.peers++;
+      if (!sink_->on_ws_peer(t, w)) return fail(rec_at, "stopped");
     } else {
       return fail(rec_at, "unknown record tag " + std::to_string(p[i]));
     }

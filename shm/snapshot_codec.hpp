@@ -22,7 +22,9 @@
 namespace shoal::shm {
 
 inline constexpr char kSnapshotMagic[8] = {'S', 'H', 'O', 'A', 'L', 'S', 'N', 'P'};
-inline constexpr uint16_t kSnapshotVersion = 1;
+// Version 2 added the WebTorrent peer record ('W'); a reader takes versions 1 and 2.
+inline constexpr uint16_t kSnapshotVersion = 2;
+inline constexpr uint16_t kSnapshotOldestVersion = 1;
 inline constexpr size_t kSnapshotPreambleBytes = 16;
 inline constexpr size_t kChunkHeaderBytes = 12;
 // A data chunk the encoder writes: header + payload, at most this many bytes (16 KiB).
@@ -35,6 +37,7 @@ enum class ChunkType : uint8_t { header = 1, data = 2, end = 3 };
 // Record tags inside a data chunk's payload.
 inline constexpr uint8_t kRecordTorrent = 'T';
 inline constexpr uint8_t kRecordPeer = 'P';
+inline constexpr uint8_t kRecordWsPeer = 'W';  // version 2: a WebTorrent peer (cluster join answers)
 
 // Torrent record flags.
 inline constexpr uint8_t kSnapTorrentContinued = 1;  // repeats the torrent of the previous chunk
@@ -57,8 +60,10 @@ struct SnapshotInfo {
   uint32_t layout_version = 0;
 };
 
-// One torrent record. kind: 0 BitTorrent (UDP/HTTP peers); 1 WebTorrent is reserved (never
-// written: WebTorrent peers are live connections, which a restart closes).
+// One torrent record. kind: 0 BitTorrent (UDP/HTTP peers); 1 WebTorrent: written only in a
+// cluster join answer (worker/cluster_join.hpp), with WebTorrent peer records; a file saved by
+// `shoalctl snapshot save` has none (WebTorrent peers are live connections, which a restart
+// closes).
 struct SnapTorrent {
   uint8_t info_hash[20];
   uint8_t kind = 0;
@@ -81,10 +86,30 @@ struct SnapPeer {
   uint8_t peer_id[20] = {};  // valid with kSnapPeerHasPeerId
 };
 
+// One WebTorrent peer record (version 2), belonging to the last torrent record before it in the
+// same chunk, which must be of kind 1. A WebTorrent peer is a WebSocket connection on some node
+// of a cluster (docs/cluster.md "WebTorrent across nodes"):
+//   flags       kSnapPeerSeeder | kSnapPeerCompletedCounted (other bits refused)
+//   key         the partition's 16-byte key of the peer_id: peer_key() with the cluster's
+//               WebTorrent key seed (shm/partition_layout.hpp; the peer_id itself is not kept)
+//   node        cluster node id holding the connection (1-65535)
+//   slot, generation, token   the connection there: socket slot, that socket process's
+//               generation (low 16 bits), the connection's token
+//   age_s       as SnapPeer::age_s
+struct SnapWsPeer {
+  uint8_t flags = 0;
+  uint8_t key[16] = {};
+  uint16_t node = 0;
+  uint8_t slot = 0;
+  uint16_t generation = 0;
+  uint32_t token = 0;
+  uint32_t age_s = 0;
+};
+
 // Totals carried by the end chunk; a decoder checks them against what it read.
 struct SnapshotTotals {
   uint64_t torrents = 0;     // torrent records, not counting continuations
-  uint64_t peers = 0;
+  uint64_t peers = 0;  // peer records of both tags
   uint32_t data_chunks = 0;
 };
 
@@ -107,6 +132,8 @@ class DataChunkWriter {
   // False (nothing written) when the record does not fit in this chunk.
   bool add_torrent(const SnapTorrent& t);
   bool add_peer(const SnapPeer& p);
+  // A WebTorrent peer record; false also when the current torrent is not of kind 1.
+  bool add_ws_peer(const SnapWsPeer& p);
   // Writes the chunk header; returns the chunk's size in bytes (0 if it holds no record).
   size_t seal();
   bool empty() const { return used_ == kChunkHeaderBytes; }
@@ -131,6 +158,7 @@ class SnapshotSink {
   virtual bool on_header(const SnapshotInfo&) { return true; }
   virtual bool on_torrent(const SnapTorrent&) { return true; }
   virtual bool on_peer(const SnapTorrent& /*torrent*/, const SnapPeer&) { return true; }
+  virtual bool on_ws_peer(const SnapTorrent& /*torrent*/, const SnapWsPeer&) { return true; }
   virtual bool on_end(const SnapshotTotals&) { return true; }
 };
 
@@ -162,6 +190,7 @@ class SnapshotDecoder {
   uint64_t offset_ = 0;           // stream offset of pending_[0]
   int stage_ = 0;                 // 0 preamble, 1 header chunk, 2 data/end, 3 after end
   std::string error_;
+  uint16_t version_ = 0;  // of the stream, from its preamble
   SnapshotInfo info_;
   SnapshotTotals seen_;
 };

@@ -2,7 +2,8 @@
 """Writes seeds of tests/fuzz/fuzz_cluster_join: a live node's answers to a joining node as the
 target reads them (each message a big-endian u16 length, then its bytes): frame 1 the snapshot
 preamble and header chunk, one frame per data chunk, the end chunk last (worker/cluster_join.hpp),
-built from tools/make_snapshot_seeds.py's snapshots; a busy answer; a join request; deploy-
+built from tools/make_snapshot_seeds.py's snapshots, and one of version 2 with WebTorrent peer
+records; a busy answer; a join request; deploy-
 transfer messages (worker/cluster_transfers.hpp). Run from the repository root:
 tools/make_join_seeds.py tests/fuzz/corpus/fuzz_cluster_join"""
 import os
@@ -10,7 +11,7 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_snapshot_seeds import snapshot  # noqa: E402
+from make_snapshot_seeds import snapshot, webtorrent_snapshot  # noqa: E402
 
 
 def chunks(stream):
@@ -43,6 +44,7 @@ def main(d):
                            ("answer-three", [[(4, 0)] * 3, [], [(6, 0x81), (4, 3)]])):
         parts = chunks(snapshot(torrents))
         seeds[name] = messages([frame(1, k + 1, c) for k, c in enumerate(parts)])
+    seeds["answer-webtorrent"] = messages([frame(1, k + 1, c) for k, c in enumerate(chunks(webtorrent_snapshot()))])
     seeds["busy-then-request"] = messages([frame(2, 0, b"answering another node"), b"SHJQ\x00\x05"])
     seeds["transfers"] = messages([transfer(3), transfer(2, bytes(range(20))),
                                    transfer(1, bytes(range(20)), b"d4:infod6:lengthi1e4:name1:a12:piece lengthi16384e6:pieces20:" + bytes(20) + b"ee")])

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "shm/byte_order.hpp"
+#include "shm/messages.hpp"
 
 namespace shoal::worker {
 namespace {
@@ -91,13 +92,14 @@ bool JoinReceiver::on_header(const shm::SnapshotInfo& info) {
 }
 
 bool JoinReceiver::on_torrent(const shm::SnapTorrent& t) {
-  if (t.kind != 0 || (t.flags & shm::kSnapTorrentContinued)) return true;
+  if (t.flags & shm::kSnapTorrentContinued) return true;
   torrents_++;
   if (t.completed == 0) return true;  // the peers create the torrent; a count needs its entry
   shm::Delta d{};
   std::memcpy(d.info_hash, t.info_hash, 20);
   d.family = 0;
   d.flags = shm::kDeltaJoin;
+  d.reserved[1] = t.kind;  // 1: the WebTorrent swarm's count
   d.join_age_s = t.completed;
   out_->put(d);
   return true;
@@ -117,6 +119,25 @@ bool JoinReceiver::on_peer(const shm::SnapTorrent& t, const shm::SnapPeer& p) {
   uint64_t age = uint64_t(p.age_s) + elapsed_;
   d.join_age_s = age > 0xffffffffu ? 0xffffffffu : uint32_t(age);
   peers_++;
+  out_->put(d);
+  return true;
+}
+
+bool JoinReceiver::on_ws_peer(const shm::SnapTorrent& t, const shm::SnapWsPeer& p) {
+  if (p.node == skip_node_) return true;
+  peers_++;
+  shm::Delta d{};
+  std::memcpy(d.info_hash, t.info_hash, 20);
+  std::memcpy(d.addr, p.key, 16);
+  d.port_be = p.generation;
+  d.family = shm::kFamilyWebTorrent;
+  d.flags = uint8_t(shm::kDeltaJoin | ((p.flags & shm::kSnapPeerSeeder) ? shm::kDeltaSeeder : 0) |
+                    ((p.flags & shm::kSnapPeerCompletedCounted) ? shm::kDeltaCounted : 0));
+  std::memcpy(&d.topology_group, &p.token, 4);  // topology_group and progress: the token
+  d.origin = p.node;
+  d.reserved[0] = p.slot;
+  uint64_t age = uint64_t(p.age_s) + elapsed_;
+  d.join_age_s = age > 0xffffffffu ? 0xffffffffu : uint32_t(age);
   out_->put(d);
   return true;
 }

@@ -9,7 +9,8 @@
 //            through shm::SnapshotDecoder) and turns each record into a kDeltaJoin entry for the
 //            in ring of the swarm worker that owns the info_hash: there it is stored only where
 //            the partition has no such peer, so a delta that arrived during the load (newer)
-//            is never overwritten by the snapshot (shm::Partition::restore_peer with join).
+//            is never overwritten by the snapshot (shm::Partition::restore_peer with join;
+//            WebTorrent peers, keyed by the cluster's peer key: restore_webtorrent).
 //   server:  the swarm workers write their partitions into their second snapshot channel
 //            (channel swarm_workers + w of the snapshot segment) with the same sliced pass as
 //            `shoalctl snapshot save` (worker/snapshot_pass.hpp), so they keep serving; the sync
@@ -79,6 +80,9 @@ class JoinReceiver final : private shm::SnapshotSink {
   bool started() const { return from_id_ != 0; }
   uint16_t from_id() const { return from_id_; }
   const std::string& from_name() const { return from_name_; }
+  // WebTorrent peers held by node `node` are left out (the joiner's own node id: connections of
+  // its previous life are gone, and its own connections it knows itself).
+  void skip_node(uint16_t node) { skip_node_ = node; }
   uint64_t torrents() const { return torrents_; }
   uint64_t peers() const { return peers_; }
   // Frames taken (data frames of the answering node).
@@ -88,6 +92,7 @@ class JoinReceiver final : private shm::SnapshotSink {
   bool on_header(const shm::SnapshotInfo& info) override;
   bool on_torrent(const shm::SnapTorrent& t) override;
   bool on_peer(const shm::SnapTorrent& t, const shm::SnapPeer& p) override;
+  bool on_ws_peer(const shm::SnapTorrent& t, const shm::SnapWsPeer& p) override;
   bool on_end(const shm::SnapshotTotals&) override { return ended_ = true; }
   Result fail(std::string why) { return error_ = std::move(why), failed; }
   JoinEntrySink* out_;
@@ -95,6 +100,7 @@ class JoinReceiver final : private shm::SnapshotSink {
   shm::SnapshotDecoder dec_;
   uint64_t elapsed_ = 0;
   uint16_t from_id_ = 0;
+  uint16_t skip_node_ = 0;
   std::string from_name_;
   uint32_t seq_ = 0;
   bool ended_ = false;

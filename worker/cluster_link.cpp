@@ -1,8 +1,11 @@
 // worker/cluster_link.cpp — see cluster_link.hpp.
 #include "worker/cluster_link.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "shm/clock.hpp"
 #include "shm/cluster_ws.hpp"
@@ -99,6 +102,32 @@ void ClusterLink::on_ws_announce(const shm::WsAnnounceInput& in, const shm::WsAn
   shm::count(counters_, shm::Counter::cluster_deltas_queued);
 }
 
+uint64_t cluster_ws_key_seed(const std::string& subject) {
+  static const char kLabel[] = "shoal webtorrent peer key v1";  // with its NUL
+  std::string text(kLabel, sizeof kLabel);
+  text += subject;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (!EVP_Digest(text.data(), text.size(), md, &n, EVP_sha256(), nullptr) || n < 8)
+    throw std::runtime_error("SHA-256 failed (OpenSSL)");
+  uint64_t seed = 0;
+  for (int i = 0; i < 8; i++) seed = seed << 8 | md[i];
+  return seed;
+}
+
+shm::Delta resync_ws_delta(const shm::OwnPeer& p) {
+  shm::WsDelta w{};
+  std::memcpy(w.info_hash, p.info_hash, 20);
+  std::memcpy(w.peer_id, p.addr, 16);
+  w.flags = uint8_t(p.flags | shm::kDeltaWsKeyed);
+  w.slot = p.slot;
+  w.generation = uint16_t(p.generation);
+  w.token = p.token;
+  shm::Delta d;
+  shm::pack_ws_delta(w, &d);
+  return d;
+}
+
 uint8_t apply_ws_delta(shm::Partition& part, const shm::Delta& d, uint32_t now, const shm::WsLiveness& live) {
   shm::WsDelta w = shm::unpack_ws_delta(d);
   shm::WsRemoteInput in{};
@@ -120,7 +149,20 @@ uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now
   in.family = d.family;
   if (d.family == 0) {
     in.completed = d.join_age_s;
+    in.kind = d.reserved[1] == 1 ? shm::kTorrentWebTorrent : shm::kTorrentBitTorrent;
     return part.restore_peer(in);
+  }
+  if (d.family == shm::kFamilyWebTorrent) {
+    shm::WsRestoreInput w{};
+    w.info_hash = d.info_hash;
+    std::memcpy(w.key, d.addr, 16);
+    w.node = d.origin;
+    w.slot = d.reserved[0];
+    w.generation = d.port_be;
+    std::memcpy(&w.token, &d.topology_group, 4);
+    w.flags = uint8_t(((d.flags & shm::kDeltaSeeder) ? shm::kPeerSeeder : 0) | ((d.flags & shm::kDeltaCounted) ? shm::kPeerCompletedCounted : 0));
+    w.last_seen = now > d.join_age_s ? now - d.join_age_s : 0;
+    return part.restore_webtorrent(w);
   }
   std::memcpy(in.addr, d.addr, 16);
   in.port_be = d.port_be;
@@ -192,6 +234,11 @@ void ClusterLink::resync_step() {
     bool put(const shm::OwnPeer& p) override {
       shm::Delta* d = link->reserve();
       if (!d) return false;
+      if (p.family == shm::kFamilyWebTorrent) {
+        *d = resync_ws_delta(p);
+        n++;
+        return true;
+      }
       *d = shm::Delta{};
       std::memcpy(d->info_hash, p.info_hash, 20);
       std::memcpy(d->addr, p.addr, p.family == 4 ? 4 : 16);
@@ -205,7 +252,7 @@ void ClusterLink::resync_step() {
     }
   } sink;
   sink.link = this;
-  part_->replicate_step(cursor_, sink, kResyncBudget);
+  part_->replicate_step(cursor_, sink, kResyncBudget, live_);
   flush();
   if (sink.n) shm::count(counters_, shm::Counter::cluster_resync_peers, sink.n);
   if (cursor_.done) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <string>
 
 #include "conf/config.hpp"
 #include "shm/cluster_segment.hpp"
@@ -61,6 +62,21 @@ class DeltaGuard {
 // delta that reached it first is newer; family 0 raises the torrent's completed count to
 // join_age_s. ResponseStatus of Partition::restore_peer.
 uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now);
+
+// The seed of WebTorrent peer keys on every node of the cluster whose subject is `subject`
+// (shm::Partition::set_ws_key_seed): the first 8 bytes of SHA-256("shoal webtorrent peer key
+// v1" NUL subject). Every node derives the same seed from its configuration, so a partition's
+// 16-byte key of a peer_id is the same on all nodes, and a join answer carries keys, not
+// peer_ids (which no partition keeps). Not a secret, and it need not be: the peer index hashes
+// the key again with the partition's own secret hash_seed (crafted keys still spread over the
+// index), and making a peer_id collide with another's key takes knowing that peer_id, which
+// serves the same ends directly. Independent of the connection-id keys: their rotation changes
+// nothing here.
+uint64_t cluster_ws_key_seed(const std::string& subject);
+
+// The resync's WebTorrent delta for this node's own WebTorrent peer `p` (family 'w' of
+// Partition::replicate_step): keyed (shm::kDeltaWsKeyed: the peer_id field carries the key).
+shm::Delta resync_ws_delta(const shm::OwnPeer& p);
 
 // Applies another node's WebTorrent delta (family 'w', shm/cluster_ws.hpp) at `now`: that node's
 // peer (origin) is stored, refreshed or removed (Partition::apply_remote_webtorrent).

@@ -48,7 +48,7 @@ bool decode_ws_delta_record(const uint8_t* p, uint16_t node, shm::Delta* d, std:
   std::memcpy(w.info_hash, p, 20);
   std::memcpy(w.peer_id, p + 20, 20);
   w.flags = p[40];
-  if (w.flags & ~(shm::kDeltaKnownFlags | shm::kDeltaWsGone)) return *why = "unknown flags", false;
+  if (w.flags & ~(shm::kDeltaKnownFlags | shm::kDeltaWsGone | shm::kDeltaWsKeyed)) return *why = "unknown flags", false;
   w.slot = p[41];
   w.generation = get16(p + 42);
   w.token = get32(p + 44);

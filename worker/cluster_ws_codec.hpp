@@ -8,7 +8,8 @@
 //   0  20  info_hash
 //   20 20  peer_id
 //   40  1  flags (shm::kDelta*: 1 seeder, 2 stopped, 4 completed now, 8 counted; 16: the socket
-//          process (slot, generation) is gone with all its connections, info_hash/peer_id zero)
+//          process (slot, generation) is gone with all its connections, info_hash/peer_id zero;
+//          32: keyed, the peer_id field holds the peer's 16-byte key and 4 zeros: a resync)
 //   41  1  socket slot holding the connection
 //   42  2  generation of that socket process (low 16 bits)
 //   44  4  token of the connection in it

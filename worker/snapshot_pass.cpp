@@ -76,7 +76,7 @@ void SnapshotPass::slice() {
   slices_++;
   do {
     if (!holding_ && !take_slot()) return;  // the ring is full: the supervisor has not caught up
-    uint32_t n = part_->snapshot_step(cursor_, writer_, ctl_->t0, kStepPeers);
+    uint32_t n = part_->snapshot_step(cursor_, writer_, ctl_->t0, kStepPeers, with_ws_ ? &ws_ : nullptr);
     if (cursor_.done) {
       publish_slot();
       ctl_->status = shm::kSnapshotOk;

@@ -29,6 +29,13 @@ class SnapshotPass {
   SnapshotPass(const SnapshotPass&) = delete;
   SnapshotPass& operator=(const SnapshotPass&) = delete;
 
+  // A cluster join answer (issue 14): the passes write WebTorrent swarms too (shm::SnapshotWs:
+  // live peers, this node's own connections as node `node`). `live` outlives the pass.
+  void include_webtorrent(const shm::WsLiveness* live, uint16_t node) {
+    ws_ = shm::SnapshotWs{live, node};
+    with_ws_ = true;
+  }
+
   // Starts a pass if the supervisor asked for one (call after each batch; cheap otherwise).
   void poll();
   bool running() const { return running_; }
@@ -52,6 +59,8 @@ class SnapshotPass {
   shm::DataChunkWriter writer_;
   uint64_t started_ns_ = 0;
   uint32_t slices_ = 0;
+  shm::SnapshotWs ws_{};
+  bool with_ws_ = false;
 };
 
 // What load_snapshot did.

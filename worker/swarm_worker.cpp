@@ -120,7 +120,10 @@ class SwarmWorker final : public DeltaGuard {
   // Answers the supervisor's snapshot requests from now on (issue 14).
   void set_snapshot_pass(SnapshotPass* pass) { snapshot_ = pass; }
   // And the sync worker's, for joining nodes (cluster only; worker/cluster_join.hpp).
-  void set_join_answer_pass(SnapshotPass* pass) { join_answer_ = pass; }
+  void set_join_answer_pass(SnapshotPass* pass) {
+    join_answer_ = pass;
+    pass->include_webtorrent(&live_, uint16_t(ctx_.config->cluster_node_id));
+  }
 
   // Copies the partition's totals to this worker's gauges in the control segment.
   void publish_gauges() {
@@ -604,6 +607,7 @@ int run_swarm_worker(const WorkerContext& ctx) {
     part.emplace(recover_partition(part_seg, ctx.index, shared.counters, fast));
     const conf::Config& c = *ctx.config;
     part->set_new_torrent_peer_limit(uint32_t(uint64_t(c.peers_per_partition) * (100 - c.headroom_percent) / 100));
+    if (c.cluster_enabled) part->set_ws_key_seed(cluster_ws_key_seed(c.cluster_subject));  // one key of a peer_id on every node
     if (!load_snapshot_if_pending(ctx, shared, &*part, snapshot_seg)) return 1;
     worker.emplace(ctx, &shared, &*part, &*loop, policy.get(), ctx.config->cluster_enabled ? cluster_seg.base() : nullptr);
     pass = std::make_unique<SnapshotPass>(loop->base(), &*part, snapshot_seg.base(), ctx.index);

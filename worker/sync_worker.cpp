@@ -432,6 +432,7 @@ class SyncWorker : private JoinEntrySink {
     }
     join_queued_.assign(cfg_.swarm_workers, 0);
     receiver_ = new JoinReceiver(this, wall_ms() / 1000);
+    receiver_->skip_node(header_.node_id);  // WebTorrent peers of this node's previous life
     LOG_INFO("cluster: new partitions: asking a live node for a snapshot on %s (not ready until loaded; alone after %u s)",
              snapshot_subject_.c_str(), cfg_.cluster_join_timeout);
     return true;

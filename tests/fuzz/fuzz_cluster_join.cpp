@@ -5,7 +5,7 @@
 // Input: a sequence of messages, each a big-endian u16 length then that many bytes (a short
 // last one is cut to what is left); seeds: tools/make_join_seeds.py.
 // Checks: no crash or sanitizer report; a refused frame has a reason; every entry handed on is a
-// join entry of family 0, 4 or 6, and the peers counted equal the peer entries handed on; a
+// join entry of family 0, 4, 6 or 'w' (a WebTorrent peer), and the peers counted equal the peer entries handed on; a
 // failure has a reason; a decoded frame (but for its reserved word) or transfer
 // message encodes back to the same bytes.
 #include <cstddef>
@@ -22,7 +22,7 @@ namespace {
 struct Sink final : shoal::worker::JoinEntrySink {
   uint64_t peers = 0;
   void put(const shoal::shm::Delta& d) override {
-    if (!(d.flags & shoal::shm::kDeltaJoin) || (d.family != 0 && d.family != 4 && d.family != 6)) __builtin_trap();
+    if (!(d.flags & shoal::shm::kDeltaJoin) || (d.family != 0 && d.family != 4 && d.family != 6 && d.family != 'w')) __builtin_trap();
     if (d.family != 0) peers++;
   }
 };

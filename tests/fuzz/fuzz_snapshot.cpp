@@ -1,5 +1,6 @@
 // libFuzzer target: the snapshot decoder (shm/snapshot_codec.cpp) and the restore path a loader
-// runs on what it delivers (Partition::restore_peer into a small partition). The input is fed in
+// runs on what it delivers (Partition::restore_peer, and restore_webtorrent for the WebTorrent
+// peer records of version 2, into a small partition). The input is fed in
 // two pieces split where its first byte says (a stream arrives in pieces from a file or NATS).
 // Checks: an error always names an offset within the input; the partition validates after every
 // restore; a stream that decodes has end totals equal to what the sink saw. Seeds
@@ -59,6 +60,22 @@ struct Sink final : shoal::shm::SnapshotSink {
     in.topology_group = p.topology_group;
     in.progress = p.progress;
     part->restore_peer(in);
+    if (!part->validate().empty()) __builtin_trap();
+    return true;
+  }
+  // Version 2: a WebTorrent peer of a cluster join answer, restored as the joiner does.
+  bool on_ws_peer(const shoal::shm::SnapTorrent& t, const shoal::shm::SnapWsPeer& p) override {
+    peers++;
+    shoal::shm::WsRestoreInput in{};
+    in.info_hash = t.info_hash;
+    std::memcpy(in.key, p.key, 16);
+    in.node = p.node;
+    in.slot = p.slot;
+    in.generation = p.generation;
+    in.token = p.token;
+    in.flags = uint8_t(p.flags & 3);
+    in.last_seen = p.age_s;
+    part->restore_webtorrent(in);
     if (!part->validate().empty()) __builtin_trap();
     return true;
   }

@@ -9,6 +9,8 @@ and three shoald nodes (127.0.0.2/.3/.4, test_cluster.py's Node) with the WebSoc
     node 3 joins after it. Forged answers across nodes are never relayed: an offer_id b never
     received, the right offer answered to the wrong to_peer_id, c answering an offer it never
     received (in its own name and in b's), and a replay of b's valid answer;
+  - node 3 started (new shared memory) after an npm client A announced to node 1: once it says
+    ready it counts A (node 1's join answer carried it), and client B on node 3 gets A's answer;
   - a connection closed on node 2 leaves the swarm on node 3 (its stopped is replicated);
   - kill -9 of node 2's socket worker: its peer leaves nodes 1 and 3 at once (not at peer_ttl);
   - kill -9 of node 2: its WebTorrent peer stays on the other nodes until peer_ttl (20 s here),
@@ -200,6 +202,30 @@ class ClusterWsTest(unittest.TestCase):
         for n in self.nodes:
             self.assertEqual(n.relay()["relay_dropped"], 0)
             n.assert_alive()
+
+    def test_a_node_started_later_counts_a_webtorrent_peer_once_ready_and_relays_to_it(self):
+        n1, n2, n3 = self.nodes
+        n3.__exit__(None, None, None)  # stopped, its segments removed: it comes back new
+        self.nodes.remove(n3)
+        c = WsNode("127.0.0.4", 3, self.nats.url)
+        h = ih("joined-later")
+        p = wt.NodeProc("exchange.js", ["--url-a", n1.ws_url(), "--url-b", c.ws_url(), "--local-a", "127.0.0.2",
+                                        "--local-b", "127.0.0.4", "--info-hash", h.hex(), "--gap", "%g" % REPLICATED,
+                                        "--b-waits-line", "--timeout", "25"])
+        self.addCleanup(p.stop)
+        self.assertIsNotNone(p.read_json(10, lambda o: "a_announced" in o or "ok" in o), "A announced to node 1")
+        self.nodes.append(c)
+        c.start()  # returns once ready: A's next announce is 10 s away
+        self.assertEqual(c.ctl_json("show cluster")["join"]["state"], "joined")
+        self.assertEqual(self.scrape_on(c, h, (0, 1), timeout=0), (0, 1), "A counted on node 3 the moment it is ready")
+        p.send_line("go")  # B announces to node 3: its offer goes to A on node 1, A's answer comes back
+        r = p.result(25)
+        self.assertTrue(r["ok"], "offer/answer exchange with the node started later failed: %s" % r)
+        a, b = r["a"]["peer_id"], r["b"]["peer_id"]
+        self.assertEqual(r["rounds"][0]["offer_to_a"]["peer_id"], b, "B's offer (node 3) reached A (node 1)")
+        self.assertEqual(r["rounds"][0]["answer_to_b"]["peer_id"], a, "A's answer reached B on node 3")
+        self.assertEqual(c.relay()["relay_dropped"], 0)
+        self.assertGreaterEqual(c.relay()["answers_received"], 1)
 
     def test_a_closed_connection_leaves_the_swarm_on_every_node(self):
         n1, n2, n3 = self.nodes

@@ -8,15 +8,20 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <set>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "shm/cluster_segment.hpp"
+#include "shm/cluster_ws.hpp"
 #include "shm/messages.hpp"
 #include "shm/partition.hpp"
 #include "shm/snapshot_codec.hpp"
 #include "tests/unit/partition_segment.hpp"
 #include "worker/cluster_join.hpp"
 #include "worker/cluster_link.hpp"
+#include "worker/cluster_ws_codec.hpp"
 
 namespace shoal {
 namespace {
@@ -50,7 +55,7 @@ shm::AnnounceResult announce(shm::Partition& p, const Hash& h, uint32_t peer, bo
 
 // Node A's answer as the sync worker sends it: frame 1 the preamble and header chunk, one frame
 // per data chunk (as the swarm worker's pass cuts them), the end chunk last.
-std::vector<Bytes> answer_of(const shm::Partition& part, uint32_t t0, uint16_t node_id = 1) {
+std::vector<Bytes> answer_of(const shm::Partition& part, uint32_t t0, uint16_t node_id = 1, const shm::SnapshotWs* ws = nullptr) {
   std::vector<Bytes> frames;
   uint32_t seq = 0;
   auto frame = [&](uint8_t kind, const uint8_t* p, size_t n) {
@@ -70,7 +75,7 @@ std::vector<Bytes> answer_of(const shm::Partition& part, uint32_t t0, uint16_t n
   uint32_t chunks = 0;
   while (!c.done) {
     w.begin(buf.data());
-    while (part.snapshot_step(c, w, t0, 256) == 256 && !c.done) {
+    while (part.snapshot_step(c, w, t0, 256, ws) == 256 && !c.done) {
     }
     if (size_t len = w.seal()) frame(worker::kJoinData, buf.data(), len), chunks++;
   }
@@ -228,6 +233,192 @@ TEST_F(Join, EntriesKeepTheirAgeSoTheyExpireWhenTheyWouldHaveOnA) {
   worker::apply_join_entry(b, sink.got[0], 5000);  // last seen at 4400 on B's clock
   EXPECT_EQ(b.expire_step(4400 + 3600, 3600, 1000).peers_removed, 0u);
   EXPECT_EQ(b.expire_step(4400 + 3601, 3600, 1000).peers_removed, 1u);
+}
+
+// Socket slots 0..3 of this node, generation 7 live; node 4's process (slot 1, generation 3) gone.
+struct FakeLive final : shm::WsLiveness {
+  int ring_set(uint8_t slot, uint32_t generation) const override { return slot < 4 && generation == 7 ? 0 : -1; }
+  bool remote_gone(uint16_t node, uint8_t slot, uint16_t generation) const override {
+    return node == 4 && slot == 1 && generation == 3;
+  }
+};
+
+TEST_F(Join, WebTorrentPeersOfEveryNodeReachTheJoinerKeyedAsItsDeltasKeyThem) {
+  // Both nodes key peer_ids with the cluster's seed (as their swarm workers do).
+  a.set_ws_key_seed(worker::cluster_ws_key_seed("shoaltest"));
+  b.set_ws_key_seed(worker::cluster_ws_key_seed("shoaltest"));
+  EXPECT_NE(worker::cluster_ws_key_seed("shoaltest"), worker::cluster_ws_key_seed("other"));
+  FakeLive live;
+  Hash h = hash_of(7), x = hash_of(100), y = hash_of(101), z = hash_of(102), g = hash_of(103), own = hash_of(104);
+  shm::WsTarget targets[8];
+  auto local = [&](const Hash& peer, uint32_t gen, uint32_t token, bool seeder) {
+    shm::WsAnnounceInput in{};
+    in.info_hash = h.b;
+    in.peer_id = peer.b;
+    in.slot = 0;
+    in.generation = gen;
+    in.token = token;
+    in.seeder = seeder;
+    in.event = uint8_t(seeder ? shm::Event::completed : shm::Event::started);
+    in.now = 100;
+    return a.announce_webtorrent(in, targets, live).status;
+  };
+  auto remote = [&](shm::Partition& p, const Hash& peer, uint16_t node, uint8_t slot, uint16_t gen, uint32_t token, uint32_t now,
+                    uint8_t flags = 0) {
+    shm::WsDelta w{};
+    w.flags = flags;
+    std::memcpy(w.info_hash, h.b, 20);
+    std::memcpy(w.peer_id, peer.b, 20);
+    w.slot = slot;
+    w.generation = gen;
+    w.token = token;
+    w.origin = node;
+    shm::Delta d;
+    shm::pack_ws_delta(w, &d);
+    return worker::apply_ws_delta(p, d, now, live);
+  };
+  ASSERT_EQ(local(x, 7, 55, true), uint8_t(shm::ResponseStatus::ok));    // A's own live connection, a seeder
+  ASSERT_EQ(local(z, 6, 56, false), uint8_t(shm::ResponseStatus::ok));   // A's, its process gone: not sent
+  ASSERT_EQ(remote(a, y, 3, 2, 9, 66, 100), uint8_t(shm::ResponseStatus::ok));  // node 3's
+  ASSERT_EQ(remote(a, g, 4, 1, 3, 67, 100), uint8_t(shm::ResponseStatus::ok));  // node 4's, process gone
+  ASSERT_EQ(remote(a, own, 2, 0, 1, 68, 100), uint8_t(shm::ResponseStatus::ok));  // the joiner's (node 2) old life
+  shm::SnapshotWs ws{&live, 1};
+  Collect sink;
+  worker::JoinReceiver rx(&sink, 1700000000);
+  rx.skip_node(2);
+  for (const Bytes& f : answer_of(a, 130, 1, &ws)) ASSERT_NE(rx.take(f.data(), f.size()), worker::JoinReceiver::failed) << rx.error();
+  EXPECT_EQ(rx.peers(), 2u) << "x and y; z and g are dead, own is the joiner's";
+  for (const shm::Delta& d : sink.got) ASSERT_EQ(worker::apply_join_entry(b, d, 200), uint8_t(shm::ResponseStatus::ok));
+  shm::ScrapeResult s = b.scrape_webtorrent(h.b);
+  EXPECT_EQ(s.seeders, 1u);
+  EXPECT_EQ(s.leechers, 1u);
+  EXPECT_EQ(s.completed, 1u) << "x's completion, counted on A";
+  EXPECT_EQ(b.scrape(h.b).seeders + b.scrape(h.b).leechers, 0u) << "not BitTorrent peers";
+  // Later deltas for x and y key them alike: refreshed, not doubled.
+  ASSERT_EQ(remote(b, x, 1, 0, 7, 55, 210, shm::kDeltaSeeder | shm::kDeltaCounted), uint8_t(shm::ResponseStatus::ok));
+  ASSERT_EQ(remote(b, y, 3, 2, 9, 66, 210), uint8_t(shm::ResponseStatus::ok));
+  s = b.scrape_webtorrent(h.b);
+  EXPECT_EQ(s.seeders, 1u) << "no duplicate";
+  EXPECT_EQ(s.leechers, 1u) << "no duplicate";
+  EXPECT_EQ(s.completed, 1u) << "x's completion not counted twice";
+  // An offer on B reaches x and y where their connections are: node 1 slot 0 and node 3 slot 2.
+  Hash asker = hash_of(105);
+  shm::WsAnnounceInput in{};
+  in.info_hash = h.b;
+  in.peer_id = asker.b;
+  in.slot = 1;
+  in.generation = 7;
+  in.token = 1;
+  in.offers = 5;
+  in.now = 211;
+  shm::WsAnnounceResult r = b.announce_webtorrent(in, targets, live);
+  ASSERT_EQ(r.target_count, 2);
+  std::set<std::tuple<int, int, int, uint32_t>> got, want{{1, 0, 7, 55}, {3, 2, 9, 66}};
+  for (int i = 0; i < r.target_count; i++) {
+    EXPECT_EQ(targets[i].ring_set, shm::kWsRemoteSet);
+    got.insert({targets[i].node, targets[i].slot, int(targets[i].generation), targets[i].token});
+  }
+  EXPECT_EQ(got, want);
+  // The entries were learned from another node: x's stopped from node 1 removes it.
+  shm::WsDelta stop{};
+  std::memcpy(stop.info_hash, h.b, 20);
+  std::memcpy(stop.peer_id, x.b, 20);
+  stop.flags = shm::kDeltaStopped;
+  stop.origin = 1;
+  shm::Delta d;
+  shm::pack_ws_delta(stop, &d);
+  ASSERT_EQ(worker::apply_ws_delta(b, d, 212, live), uint8_t(shm::ResponseStatus::ok));
+  EXPECT_EQ(b.scrape_webtorrent(h.b).seeders, 0u);
+  EXPECT_EQ(b.validate(), "");
+}
+
+TEST_F(Join, TheResyncSendsThisNodesLiveWebTorrentPeersByKeyAndTheyMatchLaterDeltas) {
+  a.set_ws_key_seed(worker::cluster_ws_key_seed("shoaltest"));
+  b.set_ws_key_seed(worker::cluster_ws_key_seed("shoaltest"));
+  FakeLive live;
+  Hash h = hash_of(9), x = hash_of(120), z = hash_of(121), y = hash_of(122);
+  shm::WsTarget targets[4];
+  auto local = [&](const Hash& peer, uint32_t gen) {
+    shm::WsAnnounceInput in{};
+    in.info_hash = h.b;
+    in.peer_id = peer.b;
+    in.generation = gen;
+    in.token = 77;
+    in.seeder = true;
+    in.now = 100;
+    return a.announce_webtorrent(in, targets, live).status;
+  };
+  ASSERT_EQ(local(x, 7), uint8_t(shm::ResponseStatus::ok));  // live
+  ASSERT_EQ(local(z, 6), uint8_t(shm::ResponseStatus::ok));  // its process is gone
+  shm::WsDelta w{};
+  std::memcpy(w.info_hash, h.b, 20);
+  std::memcpy(w.peer_id, y.b, 20);
+  w.origin = 3;
+  shm::Delta dy;
+  shm::pack_ws_delta(w, &dy);
+  ASSERT_EQ(worker::apply_ws_delta(a, dy, 100, live), uint8_t(shm::ResponseStatus::ok));  // node 3's: not A's to send
+  announce(a, h, 1, false, shm::Event::started, 100);                                       // a BitTorrent peer
+  struct Own : shm::OwnPeerSink {
+    std::vector<shm::OwnPeer> got;
+    bool put(const shm::OwnPeer& p) override { return got.push_back(p), true; }
+  } own;
+  shm::SnapshotCursor c{};
+  while (!c.done) a.replicate_step(c, own, 4096, &live);
+  ASSERT_EQ(own.got.size(), 2u) << "the BitTorrent peer and x";
+  const shm::OwnPeer* ws = own.got[0].family == shm::kFamilyWebTorrent ? &own.got[0] : &own.got[1];
+  ASSERT_EQ(ws->family, shm::kFamilyWebTorrent);
+  // Over the wire (a kind-4 record) to B, from node 1.
+  std::vector<uint8_t> rec;
+  worker::encode_ws_delta_record(worker::resync_ws_delta(*ws), &rec);
+  shm::Delta d;
+  std::string why;
+  ASSERT_TRUE(worker::decode_ws_delta_record(rec.data(), 1, &d, &why)) << why;
+  ASSERT_EQ(worker::apply_ws_delta(b, d, 150, live), uint8_t(shm::ResponseStatus::ok));
+  shm::ScrapeResult s = b.scrape_webtorrent(h.b);
+  EXPECT_EQ(s.seeders, 1u);
+  // x's next delta from node 1 names its peer_id: the same record, not a second one.
+  std::memcpy(w.peer_id, x.b, 20);
+  w.origin = 1;
+  w.generation = 7;
+  w.token = 77;
+  w.flags = 0;  // a leecher now
+  shm::pack_ws_delta(w, &d);
+  ASSERT_EQ(worker::apply_ws_delta(b, d, 160, live), uint8_t(shm::ResponseStatus::ok));
+  s = b.scrape_webtorrent(h.b);
+  EXPECT_EQ(s.seeders, 0u);
+  EXPECT_EQ(s.leechers, 1u) << "no duplicate";
+  // And its offer target is node 1's connection.
+  Hash asker = hash_of(123);
+  shm::WsAnnounceInput in{};
+  in.info_hash = h.b;
+  in.peer_id = asker.b;
+  in.generation = 7;
+  in.token = 2;
+  in.offers = 3;
+  in.now = 161;
+  shm::WsAnnounceResult r = b.announce_webtorrent(in, targets, live);
+  ASSERT_EQ(r.target_count, 1);
+  EXPECT_EQ(targets[0].node, 1);
+  EXPECT_EQ(targets[0].token, 77u);
+  EXPECT_EQ(b.validate(), "");
+}
+
+TEST_F(Join, AFileSnapshotLeavesWebTorrentSwarmsOut) {
+  FakeLive live;
+  Hash h = hash_of(8), x = hash_of(110);
+  shm::WsTarget targets[4];
+  shm::WsAnnounceInput in{};
+  in.info_hash = h.b;
+  in.peer_id = x.b;
+  in.generation = 7;
+  in.now = 100;
+  ASSERT_EQ(a.announce_webtorrent(in, targets, live).status, uint8_t(shm::ResponseStatus::ok));
+  announce(a, h, 1, false, shm::Event::started, 100);
+  Collect sink;
+  worker::JoinReceiver rx(&sink, 1700000000);
+  for (const Bytes& f : answer_of(a, 100)) rx.take(f.data(), f.size());  // no SnapshotWs: a file's pass
+  EXPECT_EQ(rx.torrents(), 1u);
+  EXPECT_EQ(rx.peers(), 1u);
 }
 
 }  // namespace

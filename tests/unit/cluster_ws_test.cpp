@@ -376,7 +376,7 @@ TEST(ClusterWsDelta, TheGoneFlagPassesOnlyWebTorrentRecords) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(shm::is_ws_gone(out[0]));
   EXPECT_EQ(shm::unpack_ws_delta(out[0]).origin, 9);
-  buf[worker::kClusterHeaderBytes + 6 + 40] = 0x20;
+  buf[worker::kClusterHeaderBytes + 6 + 40] = 0x40;  // unknown (0x20 is kDeltaWsKeyed)
   EXPECT_FALSE(worker::decode_cluster_message(buf.data(), buf.size(), &h, &out, &why));
 }
 

@@ -191,10 +191,80 @@ TEST(SnapshotCodec, WrongMagicOrVersionIsRefused) {
   EXPECT_FALSE(decode(bad, &c, &err));
   EXPECT_EQ(err, "offset 0: not a shoal snapshot (bad magic)");
   bad = s;
-  bad[9] = 2;  // version 2
+  bad[9] = 3;  // version 3
   EXPECT_FALSE(decode(bad, &c, &err));
-  EXPECT_EQ(err, "offset 8: snapshot format version 2 is not supported (this shoald reads version 1)");
+  EXPECT_EQ(err, "offset 8: snapshot format version 3 is not supported (this shoald reads versions 1 to 2)");
   EXPECT_TRUE(c.torrents.empty());
+}
+
+// A stream of one WebTorrent torrent (kind 1) with `peers` WebTorrent peer records, in version
+// `version`'s preamble.
+std::vector<uint8_t> build_ws(uint32_t peers, uint16_t version = kSnapshotVersion) {
+  std::vector<uint8_t> out = encode_snapshot_start(SnapshotInfo{1765000000, "node-a", "shoald test", 42});
+  out[9] = uint8_t(version);  // the preamble is not checksummed
+  std::vector<uint8_t> buf(kChunkBytes);
+  DataChunkWriter w;
+  w.begin(buf.data());
+  SnapTorrent t = torrent(1, 4);
+  t.kind = 1;
+  EXPECT_TRUE(w.add_torrent(t));
+  for (uint32_t n = 0; n < peers; n++) {
+    SnapWsPeer p;
+    p.flags = n % 2 ? kSnapPeerSeeder | kSnapPeerCompletedCounted : 0;
+    for (int i = 0; i < 16; i++) p.key[i] = uint8_t(n * 5 + i);
+    p.node = uint16_t(1 + n);
+    p.slot = uint8_t(n % 3);
+    p.generation = uint16_t(0xfff0 + n);
+    p.token = 0x01020304u * (n + 1);
+    p.age_s = 60 * n;
+    EXPECT_TRUE(w.add_ws_peer(p));
+  }
+  size_t n = w.seal();
+  out.insert(out.end(), buf.begin(), buf.begin() + long(n));
+  std::vector<uint8_t> end = encode_snapshot_end(SnapshotTotals{w.torrents(), w.peers(), 1});
+  out.insert(out.end(), end.begin(), end.end());
+  return out;
+}
+
+TEST(SnapshotCodec, WebTorrentPeerRecordsRoundTripInVersion2Only) {
+  struct WsCollect : Collect {
+    std::vector<SnapWsPeer> ws;
+    std::vector<int> kinds;
+    bool on_torrent(const SnapTorrent& t) override { return kinds.push_back(t.kind), true; }
+    bool on_ws_peer(const SnapTorrent&, const SnapWsPeer& p) override { return ws.push_back(p), true; }
+  } c;
+  std::string err;
+  ASSERT_TRUE(decode(build_ws(3), &c, &err, 7)) << err;
+  ASSERT_EQ(c.ws.size(), 3u);
+  EXPECT_EQ(c.kinds, std::vector<int>{1});
+  for (uint32_t n = 0; n < 3; n++) {
+    const SnapWsPeer& p = c.ws[n];
+    EXPECT_EQ(p.flags, n % 2 ? kSnapPeerSeeder | kSnapPeerCompletedCounted : 0);
+    for (int i = 0; i < 16; i++) EXPECT_EQ(p.key[i], uint8_t(n * 5 + i));
+    EXPECT_EQ(p.node, 1 + n);
+    EXPECT_EQ(p.slot, n % 3);
+    EXPECT_EQ(p.generation, 0xfff0 + n);
+    EXPECT_EQ(p.token, 0x01020304u * (n + 1));
+    EXPECT_EQ(p.age_s, 60 * n);
+  }
+  // 31 bytes each, after the 27-byte torrent record of the one data chunk.
+  EXPECT_EQ(build_ws(3).size() - build_ws(0).size(), 3u * 31);
+  // A version 1 stream has no such record.
+  WsCollect old;
+  EXPECT_FALSE(decode(build_ws(1, 1), &old, &err));
+  EXPECT_NE(err.find("unknown record tag 87"), std::string::npos) << err;
+  // A version 1 file (BitTorrent records only) still loads.
+  std::vector<uint8_t> v1 = build(2, 3);
+  v1[9] = 1;
+  Collect c1;
+  EXPECT_TRUE(decode(v1, &c1, &err)) << err;
+  EXPECT_EQ(c1.peers.size(), 6u);
+  // The writer puts one only under a WebTorrent torrent.
+  std::vector<uint8_t> buf(kChunkBytes);
+  DataChunkWriter w;
+  w.begin(buf.data());
+  ASSERT_TRUE(w.add_torrent(torrent(2, 0)));
+  EXPECT_FALSE(w.add_ws_peer(SnapWsPeer{}));
 }
 
 TEST(SnapshotCodec, AnyFlippedByteAfterThePreambleFailsItsChunkChecksum) {

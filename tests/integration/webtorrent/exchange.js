@@ -2,6 +2,7 @@
 //
 //   node exchange.js --url-a ws://127.0.0.1:P/announce [--url-b URL] [--local-a 127.0.0.2]
 //                    [--local-b 127.0.0.3] [--info-hash HEX] [--timeout 20] [--hold S] [--gap S]
+//                    [--b-waits-line]
 //
 // Round 1: client A announces (its offers find nobody), then B announces: B's offers go to A, A
 // answers, and B must receive that answer. Round 2: A announces again: A's offer goes to B, B
@@ -11,7 +12,9 @@
 // peers exchange SDP through the tracker but never send a packet to each other. Last, A scrapes
 // the swarm (client.scrape()). --gap S waits S seconds before each round's second announce (two
 // trackers that replicate peers between them, issue 14: the first peer must have reached the
-// second tracker before the other's offers look for it).
+// second tracker before the other's offers look for it). --b-waits-line: once A has its first
+// reply, print {"a_announced": true} and make B only when a line arrives on stdin (instead of
+// the first gap), e.g. once the test has started the tracker B talks to.
 //
 // Result line: {"ok", "error"?, "info_hash", "a": side, "b": side, "rounds": [...], "scrape":
 // {"complete", "incomplete", "downloaded"}}, where a side is {"peer_id", "url", "local",
@@ -21,7 +24,7 @@
 // S seconds after the result line (or until stdin ends), so a test can see their connections.
 import wrtc from '@roamhq/wrtc'
 import { Client } from 'bittorrent-tracker'
-import { agents, binToHex, deadline, finish, parseArgs, randomHex20, result, sleep, stdinLine } from './common.js'
+import { agents, binToHex, deadline, emit, finish, parseArgs, randomHex20, result, sleep, stdinLine } from './common.js'
 
 const args = parseArgs()
 const urlA = args['url-a']
@@ -99,9 +102,10 @@ function makeClient (url, local) {
   return { client, side }
 }
 
+const waitsLine = !!args['b-waits-line']
 const A = makeClient(urlA, args['local-a'])
-const B = makeClient(urlB, args['local-b'])
-const report = () => ({ info_hash: infoHash, a: A.side, b: B.side, rounds, scrape: scraped })
+let B = waitsLine ? null : makeClient(urlB, args['local-b'])  // a client connects when it is made
+const report = () => ({ info_hash: infoHash, a: A.side, b: B ? B.side : null, rounds, scrape: scraped })
 const rounds = []
 let scraped = null
 deadline(timeout, report)
@@ -119,7 +123,13 @@ const matches = (offer, answer, offerer) =>
 // Round 1: A first, then B; B's offer reaches A, A's answer reaches B.
 A.client.start()
 await until(() => A.side.received.some(m => m.kind === 'reply' || m.kind === 'failure'))
-await sleep(gap * 1000)
+if (waitsLine) {
+  emit({ a_announced: true })
+  await stdinLine()
+  B = makeClient(urlB, args['local-b'])
+} else {
+  await sleep(gap * 1000)
+}
 B.client.start()
 await until(() => got(B.side, 'answer', A.side.peer_id).length > 0)
 const r1offer = got(A.side, 'offer', B.side.peer_id)[0]
