@@ -6,7 +6,8 @@ usage: tests/run_tests.py --build DIR [--only unit|integration] [-k NAME] [--fil
 Each integration file runs as its own subprocess under /usr/bin/python3 (it needs
 python3-libtorrent) with a hard timeout; on timeout its whole process group (the test and the
 shoald/aria2c it started) is killed. The last line is exactly "N passed, M failed"; the exit
-status is 1 if anything failed.
+status is 1 if anything failed. Before it: the time of each part (unit tests, each integration
+file, slowest first) and the slowest integration tests (SHOAL-TIME lines of tests/lib/harness.py).
 """
 import argparse
 import glob
@@ -53,11 +54,26 @@ def run_group(argv, env, timeout, log_path):
     return rc, out, time.monotonic() - t0
 
 
+SLOWEST = 12   # how many of the slowest integration tests the summary lists
+
+
+def print_times(file_secs, test_secs):
+    """The timing summary: every part slowest first, then the SLOWEST slowest tests."""
+    total = sum(s for _, s in file_secs)
+    print("time per part (%.1fs in all):" % total)
+    for name, secs in sorted(file_secs, key=lambda x: -x[1]):
+        print("  %6.1fs %4.1f%%  %s" % (secs, 100.0 * secs / total if total else 0, name))
+    if test_secs:
+        print("slowest tests:")
+        for secs, name in sorted(test_secs, reverse=True)[:SLOWEST]:
+            print("  %6.1fs  %s" % (secs, name))
+
+
 def run_unit(build, k, timeout, logdir):
     exe = os.path.join(build, "unit_tests")
     if not os.access(exe, os.X_OK):
         print("unit: %s not found" % exe)
-        return 0, 1
+        return 0, 1, 0.0
     argv = [exe]
     if k:
         argv.append("--gtest_filter=*%s*" % k)
@@ -80,10 +96,12 @@ def run_unit(build, k, timeout, logdir):
         print(out[-5000:])
         print("unit: could not parse the GoogleTest summary")
     print("unit_tests: %d passed, %d failed (%.1fs)" % (passed, failed, secs))
-    return passed, failed
+    return passed, failed, secs
 
 
-def run_integration(build, k, timeout, logdir, only_files=None):
+def run_integration(build, k, timeout, logdir, only_files=None, file_secs=None, test_secs=None):
+    """Runs the integration files one after the other; appends (file, seconds) to file_secs and
+    (seconds, test id) to test_secs. Returns (passed, failed)."""
     env = os.environ.copy()
     build = os.path.abspath(build)
     env["SHOALD"] = os.path.join(build, "shoald")
@@ -138,6 +156,11 @@ def run_integration(build, k, timeout, logdir, only_files=None):
         print("%-24s %3d passed, %d failed, %d skipped  %6.1fs  %s" % (name, p, f, s, secs, status))
         total_p += p
         total_f += f
+        if file_secs is not None:
+            file_secs.append((name, secs))
+        if test_secs is not None:
+            test_secs.extend((float(t.group(1)), t.group(2).replace("__main__.", name + "."))
+                             for t in re.finditer(r"^SHOAL-TIME ([0-9.]+) (\S+)", out, re.M))
     return total_p, total_f
 
 
@@ -154,14 +177,18 @@ def main():
     logdir = a.logdir or os.path.join(os.path.abspath(a.build), "test-logs")
     os.makedirs(logdir, exist_ok=True)
     passed = failed = 0
+    file_secs, test_secs = [], []
     if a.only in (None, "unit"):
-        p, f = run_unit(a.build, a.k, a.timeout, logdir)
+        p, f, secs = run_unit(a.build, a.k, a.timeout, logdir)
         passed += p
         failed += f
+        file_secs.append(("unit_tests", secs))
     if a.only in (None, "integration"):
-        p, f = run_integration(a.build, a.k, a.timeout, logdir, a.files.split(",") if a.files else None)
+        p, f = run_integration(a.build, a.k, a.timeout, logdir, a.files.split(",") if a.files else None,
+                               file_secs, test_secs)
         passed += p
         failed += f
+    print_times(file_secs, test_secs)
     if passed + failed == 0:
         failed = 1
         print("nothing ran: no test passed or failed")
