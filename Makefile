@@ -95,15 +95,17 @@ $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libshoal.a
 # ws_load's WebSocket client and WebTorrent messages live in tools/ws/ (not tools of their own).
 $(BUILD)/ws_load: $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tools/ws/*.cpp))
 
-# The README's test command: unit tests, then integration tests against a real shoald.
+# The README's test command: unit tests, then integration tests against a real shoald, TEST_JOBS
+# files at a time (tests/run_tests.py: the files that compare rates or durations run alone).
+TEST_JOBS ?= 2
 test: deps all
-	@$(PYTHON) tests/run_tests.py --build $(BUILD)
+	@$(PYTHON) tests/run_tests.py --build $(BUILD) --jobs $(TEST_JOBS)
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 integration: all
-	@$(PYTHON) tests/run_tests.py --build $(BUILD) --only integration
+	@$(PYTHON) tests/run_tests.py --build $(BUILD) --only integration --jobs $(TEST_JOBS)
 
 # ASan + UBSan build of the unit tests (separate build directory).
 # ASan+UBSan: the unit tests, then shoald itself under the integration files that feed it bad and
@@ -114,7 +116,7 @@ check-sanitize:
 	$(MAKE) BUILD=build-san OPT="$(SAN_OPT)" build-san/unit_tests build-san/shoald build-san/shoalctl build-san/shm_inspect
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(PYTHON) tests/run_tests.py --build build-san --only unit
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 $(PYTHON) tests/run_tests.py --build build-san \
-	  --only integration --files $(SAN_INTEGRATION)
+	  --only integration --files $(SAN_INTEGRATION) --jobs $(TEST_JOBS)
 
 # libFuzzer (Debian clang) with ASan+UBSan: every parser of outside input and a stateful
 # partition target (tests/fuzz/, seeds in tests/fuzz/corpus/). The library is built with clang
