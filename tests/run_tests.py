@@ -132,7 +132,7 @@ SLOW_FIRST = ["test_chaos_scale", "test_cluster_ws", "test_cluster", "test_chaos
 
 def run_file(path, k, env, timeout, logdir):
     """Runs one integration file; returns (name, passed, failed, skipped, seconds, CPU seconds,
-    status, output) or None when -k matched no test in it."""
+    status, output); status None when -k matched no test in it."""
     name = os.path.basename(path)[:-3]
     argv = [PYTHON, path]
     if k and k not in name:
@@ -161,7 +161,7 @@ def run_file(path, k, env, timeout, logdir):
         f += 1   # a file that skipped everything tested nothing: say so, and fail
         status = "ALL %d SKIPPED (a missing tool or binary?)" % s
     if k and p + f == 0 and s == 0 and rc == 0:
-        return None
+        status = None
     return name, p, f, s, secs, cpu, status, out
 
 
@@ -191,10 +191,11 @@ def run_integration(build, k, timeout, logdir, only_files=None, file_secs=None, 
     lock = threading.Lock()
 
     def report(res):
-        if res is None:
-            return
         name, p, f, s, secs, cpu, status, out = res
         with lock:
+            if status is None:
+                print("%-24s no test matched -k %s" % (name, k))
+                return
             if f:
                 print(out[-12000:])
             print("%-24s %3d passed, %d failed, %d skipped  %6.1fs  cpu %5.1fs  %s"
