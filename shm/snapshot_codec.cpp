@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "shm/byte_order.hpp"
+
 namespace shoal::shm {
 namespace {
 
@@ -15,12 +17,12 @@ constexpr size_t peer_record_bytes(uint8_t family, uint8_t flags) {
   return 1 + 1 + 1 + (family == 6 ? 16 : 4) + 2 + 4 + 2 + 2 + ((flags & kSnapPeerHasPeerId) ? 20 : 0);
 }
 
-void put16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8), p[1] = uint8_t(v); }
-void put32(uint8_t* p, uint32_t v) { put16(p, uint16_t(v >> 16)), put16(p + 2, uint16_t(v)); }
-void put64(uint8_t* p, uint64_t v) { put32(p, uint32_t(v >> 32)), put32(p + 4, uint32_t(v)); }
-uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-uint32_t get32(const uint8_t* p) { return uint32_t(get16(p)) << 16 | get16(p + 2); }
-uint64_t get64(const uint8_t* p) { return uint64_t(get32(p)) << 32 | get32(p + 4); }
+using be::get16;
+using be::get32;
+using be::get64;
+using be::put16;
+using be::put32;
+using be::put64;
 
 // Writes a chunk header for `len` payload bytes already at h + kChunkHeaderBytes.
 void seal_chunk(uint8_t* h, ChunkType type, uint32_t len) {

@@ -52,6 +52,8 @@
 #include <string_view>
 #include <vector>
 
+#include "shm/byte_order.hpp"
+
 namespace {
 
 constexpr int kBatch = 256;              // datagrams per recvmmsg/sendmmsg
@@ -69,9 +71,9 @@ const std::string kScrapeBody = "d5:filesdee";
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
-void put32(uint8_t* p, uint32_t v) { v = htonl(v); memcpy(p, &v, 4); }
-uint32_t get32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return ntohl(v); }
-uint64_t get64(const uint8_t* p) { return uint64_t(get32(p)) << 32 | get32(p + 4); }
+using shoal::be::get32;
+using shoal::be::get64;
+using shoal::be::put32;
 
 /// Parses "A.B.C.D:PORT" or "[V6]:PORT" into *ss; loopback addresses only.
 bool parse_addr(const std::string& t, sockaddr_storage* ss, socklen_t* len) {

@@ -63,6 +63,8 @@
 
 #include "tools/load_common.hpp"
 
+#include "shm/byte_order.hpp"
+
 namespace {
 
 using shoal_load::build_workload;
@@ -96,11 +98,11 @@ struct Options : shoal_load::CommonOptions {
   unsigned w_connect = 1, w_announce = 50, w_scrape = 1;
 };
 
-void put32(uint8_t* p, uint32_t v) { v = htonl(v); memcpy(p, &v, 4); }
-void put64(uint8_t* p, uint64_t v) { put32(p, uint32_t(v >> 32)); put32(p + 4, uint32_t(v)); }
-void put16(uint8_t* p, uint16_t v) { v = htons(v); memcpy(p, &v, 2); }
-uint32_t get32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return ntohl(v); }
-uint64_t get64(const uint8_t* p) { return uint64_t(get32(p)) << 32 | get32(p + 4); }
+using shoal::be::get32;
+using shoal::be::get64;
+using shoal::be::put16;
+using shoal::be::put32;
+using shoal::be::put64;
 
 /// One request in flight (or a free slot). The slot index is the low bits of
 /// the transaction id, so a response finds its request in O(1).

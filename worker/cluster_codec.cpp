@@ -5,17 +5,17 @@
 #include <cstring>
 
 #include "worker/cluster_ws_codec.hpp"
-#include "worker/wire_be.hpp"
+#include "shm/byte_order.hpp"
 
 namespace shoal::worker {
 namespace {
 
-using wire::get16;
-using wire::get32;
-using wire::get64;
-using wire::put16;
-using wire::put32;
-using wire::put64;
+using be::get16;
+using be::get32;
+using be::get64;
+using be::put16;
+using be::put32;
+using be::put64;
 
 constexpr uint8_t kMagic[4] = {'S', 'H', 'C', 'L'};
 

@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "shm/byte_order.hpp"
+
 namespace shoal::worker {
 namespace {
 
@@ -10,10 +12,10 @@ constexpr uint8_t kFrameMagic[4] = {'S', 'H', 'J', 'N'};
 constexpr uint8_t kRequestMagic[4] = {'S', 'H', 'J', 'Q'};
 constexpr size_t kMaxName = 55;
 
-void put16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8), p[1] = uint8_t(v); }
-void put32(uint8_t* p, uint32_t v) { put16(p, uint16_t(v >> 16)), put16(p + 2, uint16_t(v)); }
-uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-uint32_t get32(const uint8_t* p) { return uint32_t(get16(p)) << 16 | get16(p + 2); }
+using be::get16;
+using be::get32;
+using be::put16;
+using be::put32;
 
 }  // namespace
 

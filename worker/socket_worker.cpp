@@ -77,6 +77,9 @@ class SocketWorker final {
     for (auto& f : frontends_) path_->attach(f->protocol(), f.get(), f->peer_limits());
     wakeup_ = event_new(loop->base(), ctx.socket_eventfds[ctx.index * shm::RingsGeometry::kSets + ctx.ring_set],
                         EV_READ | EV_PERSIST, &on_wakeup, this);
+    // Responses before new requests when both are ready in one loop pass: the replies leave
+    // first, and the requests read after them are published (waking the swarm worker) last.
+    event_priority_set(wakeup_, 0);
     event_add(wakeup_, nullptr);
     drain_signal_ = evsignal_new(loop->base(), SIGUSR2, &on_drain_signal, this);
     event_add(drain_signal_, nullptr);

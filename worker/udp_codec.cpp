@@ -1,37 +1,24 @@
 // worker/udp_codec.cpp — BEP 15 request parser / reply encoders and the BEP 41 URLData reader.
 // Runs in the socket worker on every datagram; touches only the caller's buffers (no shm, no
 // allocation, no exceptions). Every read is preceded by a length check against `len`; the
-// big-endian helpers below are the only places that touch wire bytes.
+// big-endian integers go through shm/byte_order.hpp (Boost.Endian).
 #include "worker/udp_codec.hpp"
 
 #include <sys/socket.h>
 
 #include <cstring>
 
+#include "shm/byte_order.hpp"
+
 namespace shoal::worker::udp {
 namespace {
 
-uint16_t load_be16(const uint8_t* p) { return uint16_t((uint16_t(p[0]) << 8) | p[1]); }
-uint32_t load_be32(const uint8_t* p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
-}
-uint64_t load_be64(const uint8_t* p) { return (uint64_t(load_be32(p)) << 32) | load_be32(p + 4); }
 uint32_t load_raw32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
 
-void store_be32(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 24);
-  p[1] = uint8_t(v >> 16);
-  p[2] = uint8_t(v >> 8);
-  p[3] = uint8_t(v);
-}
-void store_be64(uint8_t* p, uint64_t v) {
-  store_be32(p, uint32_t(v >> 32));
-  store_be32(p + 4, uint32_t(v));
-}
 void store_raw32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
 // Announce field offsets (BEP 15, the announce request table).
@@ -51,14 +38,14 @@ void parse_announce(const uint8_t* d, size_t len, ParsedRequest* r) {
   a.transaction = r->transaction;
   a.info_hash = d + kOffInfoHash;
   a.peer_id = d + kOffPeerId;
-  a.downloaded = int64_t(load_be64(d + kOffDownloaded));
-  a.left = int64_t(load_be64(d + kOffLeft));
-  a.uploaded = int64_t(load_be64(d + kOffUploaded));
-  a.event = load_be32(d + kOffEvent);
-  a.ip = load_be32(d + kOffIp);
-  a.key = load_be32(d + kOffKey);
-  a.numwant = int32_t(load_be32(d + kOffNumwant));
-  a.port = load_be16(d + kOffPort);
+  a.downloaded = int64_t(be::get64(d + kOffDownloaded));
+  a.left = int64_t(be::get64(d + kOffLeft));
+  a.uploaded = int64_t(be::get64(d + kOffUploaded));
+  a.event = be::get32(d + kOffEvent);
+  a.ip = be::get32(d + kOffIp);
+  a.key = be::get32(d + kOffKey);
+  a.numwant = int32_t(be::get32(d + kOffNumwant));
+  a.port = be::get16(d + kOffPort);
   a.options_len = len - kAnnounceRequestBytes;
   a.options = a.options_len ? d + kAnnounceRequestBytes : nullptr;
   if (a.event > 3) {
@@ -92,8 +79,8 @@ ParsedRequest parse_request(const uint8_t* data, size_t len, uint32_t max_scrape
     return r;
   }
   r.has_transaction = true;
-  r.connection_id = load_be64(data);
-  uint32_t action = load_be32(data + 8);
+  r.connection_id = be::get64(data);
+  uint32_t action = be::get32(data + 8);
   r.action = static_cast<Action>(action);  // fixed underlying type: any u32 is representable
   r.transaction = load_raw32(data + 12);
   switch (action) {
@@ -146,38 +133,38 @@ bool parse_bep41_url_data(const uint8_t* options, size_t len, char* out, size_t 
 }
 
 size_t encode_connect(uint8_t* out, uint32_t transaction, uint64_t connection_id) {
-  store_be32(out, uint32_t(Action::connect));
+  be::put32(out, uint32_t(Action::connect));
   store_raw32(out + 4, transaction);
-  store_be64(out + 8, connection_id);
+  be::put64(out + 8, connection_id);
   return kConnectResponseBytes;
 }
 
 size_t encode_announce_header(uint8_t* out, uint32_t transaction, uint32_t interval, uint32_t leechers,
                               uint32_t seeders) {
-  store_be32(out, uint32_t(Action::announce));
+  be::put32(out, uint32_t(Action::announce));
   store_raw32(out + 4, transaction);
-  store_be32(out + 8, interval);
-  store_be32(out + 12, leechers);
-  store_be32(out + 16, seeders);
+  be::put32(out + 8, interval);
+  be::put32(out + 12, leechers);
+  be::put32(out + 16, seeders);
   return kAnnounceHeaderBytes;
 }
 
 size_t encode_scrape_header(uint8_t* out, uint32_t transaction) {
-  store_be32(out, uint32_t(Action::scrape));
+  be::put32(out, uint32_t(Action::scrape));
   store_raw32(out + 4, transaction);
   return kScrapeHeaderBytes;
 }
 
 size_t encode_scrape_entry(uint8_t* out, uint32_t seeders, uint32_t completed, uint32_t leechers) {
-  store_be32(out, seeders);
-  store_be32(out + 4, completed);
-  store_be32(out + 8, leechers);
+  be::put32(out, seeders);
+  be::put32(out + 4, completed);
+  be::put32(out + 8, leechers);
   return kScrapeEntryBytes;
 }
 
 size_t encode_error(uint8_t* out, size_t cap, uint32_t transaction, const char* msg) {
   if (cap < kErrorHeaderBytes) return 0;
-  store_be32(out, uint32_t(Action::error));
+  be::put32(out, uint32_t(Action::error));
   store_raw32(out + 4, transaction);
   size_t n = msg ? strnlen(msg, cap - kErrorHeaderBytes) : 0;
   if (n) std::memcpy(out + kErrorHeaderBytes, msg, n);

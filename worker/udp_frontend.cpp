@@ -81,12 +81,12 @@ class UdpFrontend final : public ProtocolFrontend {
     uint8_t* out = sends_[c.socket_index]->next();
     size_t n;
     if (r.status != PathStatus::ok) {
-      n = udp::encode_error(out, kUdpBufferBytes, c.transaction, refusal_text(r.status));
+      n = udp::encode_error(out, kUdpSendBytes, c.transaction, refusal_text(r.status));
       shm::count(counters_, Counter::udp_error_sent);
     } else {
       n = udp::encode_announce_header(out, c.transaction, r.interval, r.leechers, r.seeders);
       size_t peer_bytes = size_t(r.peer_count) * (r.family == 6 ? 18 : 6);
-      peer_bytes = std::min(peer_bytes, kUdpBufferBytes - n);
+      peer_bytes = std::min(peer_bytes, kUdpSendBytes - n);
       std::memcpy(out + n, r.peers, peer_bytes);
       n += peer_bytes;
     }
@@ -117,11 +117,14 @@ class UdpFrontend final : public ProtocolFrontend {
       access_->begin_batch();  // one access list for the whole batch, and the ack
       shm::count(counters_, Counter::udp_received, n);
       for (size_t i = 0; i < n; i++) handle_datagram(sock, i);
-      // Replies this worker wrote itself (connect, errors) wait for the swarm workers' answers
-      // to this batch when there are any: drain_responses() sends them all in one sendmmsg.
-      if (!path_->publish()) flush_all();
       if (n < kUdpBatch) break;
     }
+    // One publish (one eventfd write) for everything read here, not one per recvmmsg: on a CPU
+    // shared with the swarm worker each wake-up is a context switch, and the swarm worker would
+    // run as soon as the first part was published. Replies this worker wrote itself (connect,
+    // errors) wait for the swarm workers' answers to these requests when there are any:
+    // drain_responses() sends them all together.
+    if (!path_->publish()) flush_all();
   }
 
   void handle_datagram(size_t sock, size_t i) {
@@ -199,7 +202,7 @@ class UdpFrontend final : public ProtocolFrontend {
 
   void reply_error(size_t sock, size_t i, uint32_t transaction, const char* msg) {
     uint8_t* out = sends_[sock]->next();
-    size_t n = udp::encode_error(out, kUdpBufferBytes, transaction, msg);
+    size_t n = udp::encode_error(out, kUdpSendBytes, transaction, msg);
     push_reply(sock, n, recv_->source(i));
     shm::count(counters_, Counter::udp_error_sent);
   }

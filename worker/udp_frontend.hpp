@@ -2,9 +2,11 @@
 // ignored). It reads datagrams in batches (recvmmsg) from the slot's SO_REUSEPORT sockets,
 // answers connects itself, checks connection ids (no reply at all to a bad one, so the tracker
 // cannot reflect traffic at a spoofed source), hands each announce and scrape to the socket
-// worker's RequestPath, and publishes the batch's requests once per recvmmsg batch (one eventfd
-// wake-up per swarm worker). Replies go out with sendmmsg, once per batch of responses. No
-// per-request allocation; it keeps no state per request (the ReplyContext carries the client).
+// worker's RequestPath, and publishes the requests of a readable event (up to 8 recvmmsg
+// batches) at once (one eventfd wake-up per swarm worker). Replies go out with sendmmsg, once
+// per batch of responses, those of one length to one client as one UDP GSO message
+// (worker/udp_io.hpp). No per-request allocation; it keeps no state per request (the
+// ReplyContext carries the client).
 #pragma once
 #include <event2/event.h>
 

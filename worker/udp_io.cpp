@@ -1,6 +1,9 @@
 // worker/udp_io.cpp — see udp_io.hpp. Runs in socket workers.
 #include "worker/udp_io.hpp"
 
+#include <netinet/udp.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -28,15 +31,12 @@ size_t RecvBatch::receive(int fd) {
   return n > 0 ? size_t(n) : 0;
 }
 
-SendQueue::SendQueue(int fd) : fd_(fd) {
-  for (size_t i = 0; i < kUdpBatch; i++) {
-    iovs_[i] = {bufs_[i], 0};
-    std::memset(&msgs_[i], 0, sizeof msgs_[i]);
-  }
+SendQueue::SendQueue(int fd, bool gso) : fd_(fd), gso_(gso) {
+  std::memset(msgs_, 0, sizeof msgs_);
 }
 
 uint8_t* SendQueue::next() {
-  if (n_ == kUdpBatch) {
+  if (n_ == kUdpSendBatch) {
     size_t sent = 0;
     dropped_ += flush(&sent);
     sent_ += sent;
@@ -46,30 +46,128 @@ uint8_t* SendQueue::next() {
 
 void SendQueue::push(size_t len, const sockaddr* to, socklen_t to_len) {
   std::memcpy(&addrs_[n_], to, to_len);
-  iovs_[n_].iov_len = len;
-  msghdr& h = msgs_[n_].msg_hdr;
-  h.msg_name = &addrs_[n_];
-  h.msg_namelen = to_len;
-  h.msg_iov = &iovs_[n_];
-  h.msg_iovlen = 1;
+  addr_lens_[n_] = to_len;
+  lens_[n_] = uint16_t(len < kUdpSendBytes ? len : kUdpSendBytes);
   n_++;
 }
 
+namespace {
+
+// Hash of a destination and a length, for the grouping table (FNV-1a over the address bytes).
+size_t group_hash(const sockaddr_storage& a, socklen_t alen, uint16_t len) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&a);
+  uint32_t h = 2166136261u ^ len;
+  for (socklen_t i = 0; i < alen; i++) h = (h ^ p[i]) * 16777619u;
+  return h;
+}
+
+}  // namespace
+
+// Fills msgs_ with one message per group of datagrams of one length to one destination (at most
+// kUdpGsoSegments and 60,000 bytes each; every datagram its own message without GSO); returns
+// the number of messages. iovs_ holds each group's datagrams in queue order.
+size_t SendQueue::build_messages() {
+  size_t groups = 0;
+  if (++epoch_ == 0) {  // wrapped: stamps of 4 billion flushes ago could look current
+    std::memset(slot_epoch_, 0, sizeof slot_epoch_);
+    epoch_ = 1;
+  }
+  for (size_t i = 0; i < n_; i++) {
+    size_t g = groups;
+    if (gso_ && lens_[i] > 0) {
+      size_t cap = std::min<size_t>(kUdpGsoSegments, 60000 / lens_[i]);
+      for (size_t s = group_hash(addrs_[i], addr_lens_[i], lens_[i]) % kSlots;; s = (s + 1) % kSlots) {
+        if (slot_epoch_[s] != epoch_) {  // free: this (destination, length) opens a group here
+          slot_epoch_[s] = epoch_;
+          slot_group_[s] = uint16_t(groups);
+          break;
+        }
+        size_t r = group_rep_[slot_group_[s]];
+        if (lens_[r] == lens_[i] && addr_lens_[r] == addr_lens_[i] &&
+            std::memcmp(&addrs_[r], &addrs_[i], addr_lens_[i]) == 0) {
+          if (group_count_[slot_group_[s]] < cap) g = slot_group_[s];
+          else slot_group_[s] = uint16_t(groups);  // full: the new group takes its place
+          break;
+        }
+      }
+    }
+    if (g == groups) {
+      group_rep_[groups] = uint16_t(i);
+      group_count_[groups++] = 0;
+    }
+    group_of_[i] = uint16_t(g);
+    group_count_[g]++;
+  }
+  uint16_t fill[kUdpSendBatch];
+  for (size_t g = 0, at = 0; g < groups; at += group_count_[g++]) {
+    group_at_[g] = uint16_t(at);
+    fill[g] = 0;
+  }
+  for (size_t i = 0; i < n_; i++) {
+    size_t g = group_of_[i];
+    iovs_[group_at_[g] + fill[g]++] = {bufs_[i], lens_[i]};
+  }
+  for (size_t g = 0; g < groups; g++) {
+    size_t r = group_rep_[g];
+    msghdr& h = msgs_[g].msg_hdr;
+    h = {};
+    h.msg_name = &addrs_[r];
+    h.msg_namelen = addr_lens_[r];
+    h.msg_iov = &iovs_[group_at_[g]];
+    h.msg_iovlen = group_count_[g];
+    if (group_count_[g] > 1) {  // UDP GSO: group_count_ datagrams of lens_[r] bytes each
+      h.msg_control = cmsgs_[g];
+      h.msg_controllen = sizeof cmsgs_[g];
+      cmsghdr* cm = CMSG_FIRSTHDR(&h);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t seg = lens_[r];
+      std::memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+    }
+  }
+  return groups;
+}
+
+// A GSO message the kernel refused: its datagrams one by one.
+void SendQueue::send_singly(const msghdr& h, size_t* sent, size_t* failed) {
+  for (size_t k = 0; k < h.msg_iovlen; k++) {
+    msghdr one{};
+    one.msg_name = h.msg_name;
+    one.msg_namelen = h.msg_namelen;
+    one.msg_iov = &h.msg_iov[k];
+    one.msg_iovlen = 1;
+    ssize_t r;
+    do r = sendmsg(fd_, &one, MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0) ++*sent;
+    else ++*failed;
+  }
+}
+
 size_t SendQueue::flush(size_t* sent) {
-  size_t off = 0, failed = dropped_;
+  size_t failed = dropped_;
   *sent = sent_;
   dropped_ = sent_ = 0;
-  while (off < n_) {
-    int r = sendmmsg(fd_, msgs_ + off, unsigned(n_ - off), MSG_DONTWAIT);
+  size_t m = build_messages(), off = 0;
+  last_messages_ = m;
+  while (off < m) {
+    int r = sendmmsg(fd_, msgs_ + off, unsigned(m - off), MSG_DONTWAIT);
     if (r > 0) {
+      for (size_t k = off; k < off + size_t(r); k++) *sent += msgs_[k].msg_hdr.msg_iovlen;
       off += size_t(r);
-      *sent += size_t(r);
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
-    // EAGAIN (socket buffer full) or a per-destination error: drop this datagram, go on.
+    const msghdr& h = msgs_[off].msg_hdr;
+    if (r < 0 && h.msg_iovlen > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+      gso_ = false;  // no UDP GSO here (old kernel, or a device without it): singly from now on
+      send_singly(h, sent, &failed);
+    } else {
+      // EAGAIN (socket buffer full) or a per-destination error: drop this message, go on.
+      failed += h.msg_iovlen;
+    }
     off++;
-    failed++;
   }
   n_ = 0;
   return failed;

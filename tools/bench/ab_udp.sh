@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# tools/bench/ab_udp.sh OLD_BUILD NEW_BUILD [ROUNDS] — A/B of two shoald builds on UDP (BEP 15),
+# tools/bench/ab_udp.sh OLD_BUILD NEW_BUILD [ROUNDS] [udp_load options] — A/B of two shoald builds on UDP (BEP 15),
 # alternating within each round so a noisy machine disturbs both alike. For each build and round:
 #   sat   responses/s at saturation (udp_load defaults; tracker on CPU 1, generator on CPU 0)
 #   cpu   CPU time of every shoald process per response, µs, at a fixed moderate load
 #         (2 sockets x 4 in flight), from /proc/PID/stat utime+stime
+#         with the workers' context switches per 1,000 responses (/proc/PID/status) and their
+#         CPU µs per response (utime+stime; steadier than the rate on a shared machine)
+# udp_load options (e.g. --numwant 30-200 --torrents 10000, the full-reply load) go to every run.
 # Loopback only; each shoald is stopped by its PID and its /dev/shm segments removed.
 # Example: make BUILD=build/bench OPT="-O3 -g" build/bench/shoald build/bench/udp_load
 #          git worktree add /tmp/old <rev> && (cd /tmp/old && make BUILD=/tmp/old/b OPT="-O3 -g" /tmp/old/b/shoald)
 #          tools/bench/ab_udp.sh /tmp/old/b build/bench 5
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-3}
+shift $(( $# < 3 ? $# : 3 ))
+load=("$@")
 gen=$new/udp_load
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+ctx_of() {  # voluntary+involuntary context switches of pids
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '/ctxt_switches/{s+=$2} END{print s}' /proc/$p/status))); done
+  echo $t
+}
 cpu_of() {  # utime+stime (clock ticks) of a pid and its children
   local t=0 p
   for p in "$@"; do t=$((t + $(sed 's/.*) //' /proc/$p/stat | awk '{print $12+$13}'))); done
@@ -27,11 +37,14 @@ run() {  # run BUILD MODE -> prints one number
   sleep 0.7
   kids=$(pgrep -P $pid | tr '\n' ' ')
   if [ "$mode" = sat ]; then
-    rate=$(taskset -c 0 "$gen" --target 127.0.0.1:$port --duration 4 --warmup 1 | grep -oE '^udp_load: [0-9]+' | grep -oE '[0-9]+')
-    echo "$rate"
+    t0=$(ctx_of $kids); c0=$(cpu_of $kids)
+    rate=$(taskset -c 0 "$gen" --target 127.0.0.1:$port --duration 4 --warmup 1 "${load[@]}" | grep -oE '^udp_load: [0-9]+' | grep -oE '[0-9]+')
+    t1=$(ctx_of $kids); c1=$(cpu_of $kids)
+    echo "$rate  cs/1k $(( (t1 - t0) * 1000 / (rate * 5) ))  us/resp $(( (c1 - c0) * (1000000 / $(getconf CLK_TCK)) * 100 / (rate * 5) ))" |
+      sed -E 's/us\/resp ([0-9]*)([0-9]{2})$/us\/resp \1.\2/'
   else
     t0=$(cpu_of $pid $kids)
-    rate=$(taskset -c 0 "$gen" --target 127.0.0.1:$port --duration 5 --warmup 0 --sockets 2 --inflight 4 | grep -oE '^udp_load: [0-9]+' | grep -oE '[0-9]+')
+    rate=$(taskset -c 0 "$gen" --target 127.0.0.1:$port --duration 5 --warmup 0 --sockets 2 --inflight 4 "${load[@]}" | grep -oE '^udp_load: [0-9]+' | grep -oE '[0-9]+')
     t1=$(cpu_of $pid $kids)
     echo $(( (t1 - t0) * (1000000 / $(getconf CLK_TCK)) * 100 / (rate * 5) )) | sed -E 's/([0-9]*)([0-9]{2})$/\1.\2/'
   fi

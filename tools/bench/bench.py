@@ -324,6 +324,16 @@ class Bench:
             title = "HTTP, no keep-alive (a new TCP connection per request)"
         return self.table(title, runs, "limit", notes)
 
+    def sec_http_full(self):
+        """HTTP keep-alive with the full-reply load (FULL_LOAD, as udp-full): the ceiling is
+        limit_server --full, whose announce body carries numwant compact peers (issue 13's
+        "0.6 of the HTTP limit with numwant 30–200")."""
+        names = ["shoald", "opentracker", "limit-full"]
+        runs = self.throughput("http-full", "http", names, FULL_LOAD)
+        notes = {"opentracker": "closes the connection after every response (Debian build)"}
+        return self.table("HTTP, keep-alive, numwant 30–200 over 10,000 torrents (ceiling: full replies)",
+                          runs, "limit-full", notes)
+
     def sec_latency(self, max_rate):
         """Closed-loop ladder of in-flight counts, each step on a fresh shoald (udp_load maps peers
         to source addresses by socket count, so reusing one tracker would add a new set of peers
@@ -531,7 +541,7 @@ class Bench:
                 f.write(text)
 
 
-ALL_SECTIONS = "udp,latency,udp-full,http,scaling,memory,topology,conn_ids,recovery,snapshot,ws,cluster"
+ALL_SECTIONS = "udp,latency,udp-full,http,http-full,scaling,memory,topology,conn_ids,recovery,snapshot,ws,cluster"
 
 
 def fmt(x):
@@ -615,6 +625,8 @@ def main():
             b.sec_http(True)
             b.sec_http(True, PIPELINE)
             b.sec_http(False)
+        if "http-full" in only:
+            b.sec_http_full()
         if "scaling" in only:
             b.sec_scaling()
         if "memory" in only:
