@@ -7,7 +7,7 @@ usage: tests/run_tests.py --build DIR [--only unit|integration] [-k NAME] [--fil
 Each integration file runs as its own subprocess under /usr/bin/python3 (it needs
 python3-libtorrent) with a hard timeout; on timeout its whole process group (the test and the
 shoald/aria2c it started) is killed. With --jobs N, N files run at a time (the slowest started
-first; the few that compare rates or durations, ALONE below, run by themselves afterwards). The
+first; the few in ALONE below run by themselves afterwards). The
 last line is exactly "N passed, M failed"; the exit
 status is 1 if anything failed. Before it: the time of each part (unit tests, each integration
 file, slowest first) and the slowest integration tests (SHOAL-TIME lines of tests/lib/harness.py).
@@ -120,10 +120,11 @@ def run_unit(build, k, timeout, logdir):
     return passed, failed, secs
 
 
-# Integration files run alone even with --jobs 2: they compare rates or durations (two deploys'
+# Integration files run alone even with --jobs 2: three compare rates or durations (two deploys'
 # times, answers per second under a flood, a token bucket's refill), which a file running beside
-# them would skew.
-ALONE = {"test_datacenter", "test_floods", "test_quotas"}
+# them would skew; test_man runs `make install`, which relinks the binaries the other files run
+# when the build is older than the sources.
+ALONE = {"test_datacenter", "test_floods", "test_quotas", "test_man"}
 # The slowest files (about 30 s and more on a quiet 2-core machine), started first so that the
 # lanes of --jobs end together; every other file follows in name order.
 SLOW_FIRST = ["test_chaos_scale", "test_cluster_ws", "test_cluster", "test_chaos", "test_http",
