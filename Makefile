@@ -99,7 +99,7 @@ $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libshoal.a
 $(BUILD)/ws_load: $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tools/ws/*.cpp))
 
 # The README's test command: unit tests, then integration tests against a real shoald, TEST_JOBS
-# files at a time (tests/run_tests.py: the files that compare rates or durations run alone).
+# files at a time (tests/run_tests.py: a few files, ALONE there, run by themselves).
 TEST_JOBS ?= 2
 test: deps all
 	@$(PYTHON) tests/run_tests.py --build $(BUILD) --jobs $(TEST_JOBS)
