@@ -537,6 +537,16 @@ def need_shoald(testcase=None):
 
 
 class _Result(unittest.TextTestResult):
+    durations = []    # (seconds, test id) of every test run, setUp and tearDown included
+
+    def startTest(self, test):
+        self._t0 = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        _Result.durations.append((time.monotonic() - self._t0, test.id()))
+
     def _dump(self, test):
         for d in list(_live):
             d.dump_log("%s failed" % test.id())
@@ -559,5 +569,7 @@ def main():
     failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
     skipped = len(r.skipped)
     passed = r.testsRun - failed - skipped
+    for secs, name in _Result.durations:   # per-test times, for run_tests.py's slowest-tests list
+        print("SHOAL-TIME %.2f %s" % (secs, name))
     print("SHOAL-RESULT passed=%d failed=%d skipped=%d" % (passed, failed, skipped), flush=True)
     sys.exit(0 if failed == 0 else 1)
