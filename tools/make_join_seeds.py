@@ -33,8 +33,10 @@ def messages(msgs):
     return b"".join(struct.pack(">H", len(m)) + m for m in msgs)
 
 
-def transfer(op, info_hash=bytes(20), torrent=b""):
-    return b"SHTF" + bytes([1, op]) + struct.pack(">H", 3) + info_hash + torrent
+def transfer(op, info_hash=bytes(20), torrent=b"", time_ms=1765000000000, version=2):
+    """A <subject>.transfers message (worker/cluster_transfers.hpp); version 1 has no time."""
+    t = struct.pack(">Q", time_ms) if version == 2 else b""
+    return b"SHTF" + bytes([version, op]) + struct.pack(">H", 3) + info_hash + t + torrent
 
 
 def main(d):
@@ -46,7 +48,8 @@ def main(d):
         seeds[name] = messages([frame(1, k + 1, c) for k, c in enumerate(parts)])
     seeds["answer-webtorrent"] = messages([frame(1, k + 1, c) for k, c in enumerate(chunks(webtorrent_snapshot()))])
     seeds["busy-then-request"] = messages([frame(2, 0, b"answering another node"), b"SHJQ\x00\x05"])
-    seeds["transfers"] = messages([transfer(3), transfer(2, bytes(range(20))),
+    seeds["transfers-v1"] = messages([transfer(2, bytes(range(20)), version=1)])
+    seeds["transfers"] = messages([transfer(3, time_ms=0), transfer(2, bytes(range(20))),
                                    transfer(1, bytes(range(20)), b"d4:infod6:lengthi1e4:name1:a12:piece lengthi16384e6:pieces20:" + bytes(20) + b"ee")])
     for name, data in seeds.items():
         with open(os.path.join(d, name), "wb") as f:

@@ -6,8 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
+#include "shm/byte_order.hpp"
+#include "shm/clock.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/torrent_file.hpp"
 #include "supervisor/transfer_store.hpp"
@@ -22,31 +25,36 @@ constexpr char kMagic[4] = {'S', 'H', 'T', 'F'};
 }  // namespace
 
 std::vector<uint8_t> encode_transfer_message(uint8_t op, uint16_t node_id, const uint8_t* info_hash,
-                                             const std::string& torrent) {
+                                             uint64_t time_ms, const std::string& torrent) {
   std::vector<uint8_t> m(kTransferMsgHeaderBytes + torrent.size(), 0);
   std::memcpy(m.data(), kMagic, 4);
   m[4] = kTransferMsgVersion;
   m[5] = op;
-  m[6] = uint8_t(node_id >> 8);
-  m[7] = uint8_t(node_id);
+  be::put16(m.data() + 6, node_id);
   if (info_hash) std::memcpy(m.data() + 8, info_hash, 20);
+  be::put64(m.data() + 28, time_ms);
   if (!torrent.empty()) std::memcpy(m.data() + kTransferMsgHeaderBytes, torrent.data(), torrent.size());
   return m;
 }
 
 bool decode_transfer_message(const uint8_t* data, size_t len, TransferMessage* m, std::string* why) {
-  if (len < kTransferMsgHeaderBytes) return *why = "shorter than the 28-byte header", false;
+  constexpr size_t kV1HeaderBytes = 28;
+  if (len < kV1HeaderBytes) return *why = "shorter than the 28-byte header", false;
   if (std::memcmp(data, kMagic, 4) != 0) return *why = "bad magic", false;
-  if (data[4] != kTransferMsgVersion) return *why = "version " + std::to_string(data[4]) + " is not supported", false;
+  if (data[4] != 1 && data[4] != kTransferMsgVersion)
+    return *why = "version " + std::to_string(data[4]) + " is not supported", false;
+  size_t header = data[4] == 1 ? kV1HeaderBytes : kTransferMsgHeaderBytes;
+  if (len < header) return *why = "shorter than the 36-byte header", false;
   m->op = data[5];
-  m->node_id = uint16_t(data[6] << 8 | data[7]);
+  m->node_id = be::get16(data + 6);
   std::memcpy(m->info_hash, data + 8, 20);
-  size_t rest = len - kTransferMsgHeaderBytes;
+  m->time_ms = header == kTransferMsgHeaderBytes ? be::get64(data + 28) : 0;
+  size_t rest = len - header;
   if (m->node_id == 0) return *why = "node_id 0", false;
   if (m->op == kTransferMsgAdd) {
     if (rest == 0) return *why = "an add without a .torrent", false;
     if (rest > supervisor::kMaxTorrentFileBytes) return *why = "a .torrent over 16 MiB", false;
-    m->torrent = data + kTransferMsgHeaderBytes;
+    m->torrent = data + header;
     m->torrent_len = rest;
     return true;
   }
@@ -65,9 +73,61 @@ TransferSync::TransferSync(const conf::Config& cfg, void* cluster_base, uint16_t
   subject_ = cfg.cluster_subject + ".transfers";
   state_dir_ = cfg.transfers_state_dir;
   spool_ = state_dir_ + "/.cluster-in";
+  removed_dir_ = state_dir_ + "/.cluster-removed";
   if (mkdir(spool_.c_str(), 0750) != 0 && errno != EEXIST)
     LOG_ERROR("cluster: cannot create %s: %s (other nodes' transfers cannot be registered here)", spool_.c_str(),
               strerror(errno));
+  if (mkdir(removed_dir_.c_str(), 0750) != 0 && errno != EEXIST)
+    LOG_ERROR("cluster: cannot create %s: %s (removals are remembered only until this process ends)",
+              removed_dir_.c_str(), strerror(errno));
+  load_tombstones();
+}
+
+uint64_t TransferSync::registered_ms(const std::string& hex) const {
+  struct stat st;
+  if (stat((state_dir_ + "/" + hex + ".torrent").c_str(), &st) != 0) return 0;
+  return uint64_t(st.st_mtim.tv_sec) * 1000 + uint64_t(st.st_mtim.tv_nsec) / 1000000;
+}
+
+void TransferSync::remember_removal(const std::string& hex, uint64_t ms) {
+  uint64_t& t = removed_[hex];
+  if (ms <= t) return;
+  t = ms;
+  // Written then renamed: a crash leaves the old time or the new one, never half a number.
+  std::string path = removed_dir_ + "/" + hex, tmp = path + ".tmp", text = std::to_string(ms) + "\n";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  bool ok = fd >= 0 && write_all(fd, text.data(), text.size());
+  if (fd >= 0) close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    LOG_WARN("cluster: cannot store the removal of transfer %s in %s: %s (remembered until this process ends)",
+             hex.c_str(), removed_dir_.c_str(), strerror(errno));
+    unlink(tmp.c_str());
+  }
+}
+
+void TransferSync::forget_removal(const std::string& hex) {
+  if (removed_.erase(hex)) unlink((removed_dir_ + "/" + hex).c_str());
+}
+
+void TransferSync::load_tombstones() {
+  DIR* d = opendir(removed_dir_.c_str());
+  if (!d) return;
+  uint64_t now = shm::wall_ms();
+  std::vector<std::string> expired;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name, text;
+    uint8_t hash[20];
+    if (name.size() != 40 || !supervisor::parse_info_hash_hex(name, hash)) continue;
+    char buf[32] = {};
+    int fd = open((removed_dir_ + "/" + name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    uint64_t ms = n > 0 ? std::strtoull(buf, nullptr, 10) : 0;
+    if (ms == 0 || ms + kTombstoneKeepMs < now) expired.push_back(name);  // unreadable or older than 7 days
+    else removed_[name] = ms;
+  }
+  closedir(d);
+  for (const auto& name : expired) unlink((removed_dir_ + "/" + name).c_str());
 }
 
 TransferSync::~TransferSync() {
@@ -103,7 +163,8 @@ void TransferSync::publish_add(const uint8_t* info_hash) {
     LOG_WARN("cluster: transfer not sent to the other nodes: cannot read %s", why.c_str());
     return;
   }
-  publish(encode_transfer_message(kTransferMsgAdd, node_id_, info_hash, bytes));
+  std::string hex = supervisor::info_hash_hex(info_hash);
+  publish(encode_transfer_message(kTransferMsgAdd, node_id_, info_hash, registered_ms(hex), bytes));
 }
 
 void TransferSync::publish_all() {
@@ -119,11 +180,27 @@ void TransferSync::publish_all() {
     n++;
   }
   closedir(d);
-  if (n) LOG_INFO("cluster: sent this node's %u registered transfers to the other nodes", n);
+  // The removals this node remembers, so a node that still has one of them drops it.
+  uint64_t now = shm::wall_ms();
+  uint32_t r = 0;
+  for (auto it = removed_.begin(); it != removed_.end();) {
+    uint8_t hash[20];
+    if (it->second + kTombstoneKeepMs < now) {
+      unlink((removed_dir_ + "/" + it->first).c_str());
+      it = removed_.erase(it);
+      continue;
+    }
+    if (supervisor::parse_info_hash_hex(it->first, hash) &&
+        publish(encode_transfer_message(kTransferMsgRemove, node_id_, hash, it->second, "")))
+      r++;
+    ++it;
+  }
+  if (n || r)
+    LOG_INFO("cluster: sent this node's %u registered transfers and %u remembered removals to the other nodes", n, r);
 }
 
 void TransferSync::on_connected() {
-  publish(encode_transfer_message(kTransferMsgAsk, node_id_, nullptr, ""));
+  publish(encode_transfer_message(kTransferMsgAsk, node_id_, nullptr, 0, ""));
   publish_all();
 }
 
@@ -153,8 +230,21 @@ void TransferSync::handle(const uint8_t* data, size_t len) {
   bool registered = access((state_dir_ + "/" + hex + ".torrent").c_str(), F_OK) == 0;
   if (m.op == kTransferMsgAsk) return publish_all();
   if (m.op == kTransferMsgRemove) {
-    if (registered) to_supervisor(m.info_hash, shm::kTransferNoticeRemove);
+    uint64_t at = m.time_ms ? m.time_ms : shm::wall_ms();  // version 1: no time, "now"
+    remember_removal(hex, at);
+    // A registration made after the removal (added again here, on purpose) stays.
+    if (registered && registered_ms(hex) <= at) to_supervisor(m.info_hash, shm::kTransferNoticeRemove);
     return;
+  }
+  auto tomb = removed_.find(hex);
+  if (tomb != removed_.end()) {
+    if (m.time_ms <= tomb->second) {  // registered before a removal this node knows of: stays removed
+      if (logged_++ < 10)
+        LOG_INFO("cluster: transfer %s of node %u not registered: it was removed at %llu ms, after its registration",
+                 hex.c_str(), m.node_id, (unsigned long long)tomb->second);
+      return;
+    }
+    forget_removal(hex);  // added again after the removal
   }
   if (registered) return;  // an answer to someone's ask, or a repeat
   // The supervisor reads it from the spool (and deletes it): a .torrent is up to 16 MiB, more
@@ -170,6 +260,29 @@ void TransferSync::handle(const uint8_t* data, size_t len) {
     return;
   }
   to_supervisor(m.info_hash, shm::kTransferNoticeAdd);
+  if (m.time_ms) pending_[hex] = Pending{m.time_ms, shm::wall_ms()};
+}
+
+void TransferSync::settle_pending() {
+  uint64_t now = shm::wall_ms();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const std::string& hex = it->first;
+    std::string path = state_dir_ + "/" + hex + ".torrent";
+    if (access(path.c_str(), F_OK) != 0) {
+      it = now > it->second.since_ms + 10000 ? pending_.erase(it) : std::next(it);  // refused there (logged)
+      continue;
+    }
+    uint64_t origin = it->second.origin_ms;
+    timespec times[2] = {{0, UTIME_OMIT}, {time_t(origin / 1000), long(origin % 1000) * 1000000}};
+    if (utimensat(AT_FDCWD, path.c_str(), times, 0) != 0)
+      LOG_WARN("cluster: cannot set the registration time of %s: %s", path.c_str(), strerror(errno));
+    auto tomb = removed_.find(hex);
+    if (tomb != removed_.end() && origin <= tomb->second) {  // the removal overtook the registration
+      uint8_t hash[20];
+      if (supervisor::parse_info_hash_hex(hex, hash)) to_supervisor(hash, shm::kTransferNoticeRemove);
+    }
+    it = pending_.erase(it);
+  }
 }
 
 void TransferSync::step(bool connected) {
@@ -177,11 +290,19 @@ void TransferSync::step(bool connected) {
     uint64_t n = out_.available();
     for (uint64_t k = 0; k < n; k++) {
       const shm::TransferNotice& t = *out_.peek(k);
-      if (t.op == shm::kTransferNoticeAdd) publish_add(t.info_hash);
-      else publish(encode_transfer_message(kTransferMsgRemove, node_id_, t.info_hash, ""));
+      std::string hex = supervisor::info_hash_hex(t.info_hash);
+      if (t.op == shm::kTransferNoticeAdd) {
+        forget_removal(hex);
+        publish_add(t.info_hash);
+      } else {
+        uint64_t now = shm::wall_ms();
+        remember_removal(hex, now);
+        publish(encode_transfer_message(kTransferMsgRemove, node_id_, t.info_hash, now, ""));
+      }
     }
     out_.retire(n);
   }
+  if (!pending_.empty()) settle_pending();
   if (!sub_) return;
   for (int i = 0; i < 256; i++) {
     natsMsg* msg = nullptr;

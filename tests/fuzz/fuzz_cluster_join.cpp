@@ -36,7 +36,11 @@ void check_transfer(const std::vector<uint8_t>& m) {
     return;
   }
   std::string torrent(reinterpret_cast<const char*>(t.torrent), t.torrent_len);
-  if (encode_transfer_message(t.op, t.node_id, t.info_hash, torrent) != m) __builtin_trap();
+  if (m[4] == 1) {  // version 1 (no time field) reads as time 0; it is re-encoded as version 2
+    if (t.time_ms != 0) __builtin_trap();
+    return;
+  }
+  if (encode_transfer_message(t.op, t.node_id, t.info_hash, t.time_ms, torrent) != m) __builtin_trap();
 }
 
 }  // namespace

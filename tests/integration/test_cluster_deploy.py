@@ -7,11 +7,15 @@ the class:
     peers announce with progress to A and B; `shoalctl transfer show` on C reports the transfer
     with every node's peers (counts, progress, locations); `transfer remove` on B removes it on
     A and C;
+  - a transfer removed on A while the NATS server is stopped (the removal is lost with it) stays
+    removed after the reconnection: B and C, which still have it and send it on A's ask, drop
+    it on A's remembered removal, and A refuses their adds;
   - a real transfer: an aria2 seeder announces only to node A, a libtorrent leecher only to node
     B; the leecher gets the seeder's address from B and downloads the file (sha256 checked).
 Every wait is bounded; only processes this test started are signalled, by PID.
 """
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -145,6 +149,39 @@ class ClusterDeployTest(TransferCase):
         # The leecher announced only to B; A's `show torrent` lists it too (replicated).
         wait_for(lambda: any(addr == LEECH_IP for (addr, _) in a.peers_of(ih)), PROPAGATION + 5, interval=0.1,
                  what="the leecher on node A")
+
+    def test_removal_during_a_nats_outage_is_not_undone_by_the_reconnection(self):
+        a, b, c = self.nodes
+        src = os.path.join(self.tmp, "outage.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(20000))
+        torrent = os.path.join(self.tmp, "outage.torrent")
+        ih = mktorrent(src, "udp://127.0.0.1:1/announce", torrent)
+        rc, out = a.ctl("transfer", "add", torrent)
+        self.assertEqual(rc, 0, out)
+        for n in (b, c):
+            wait_for(lambda: ih.hex() in self.registered(n), PROPAGATION, interval=0.05,
+                     what="the transfer registered on %s" % n.host)
+        # The server stops: A's client hands the remove to a connection it still believes alive
+        # (it notices after its pings go unanswered), and the server dies with it unread.
+        self.nats.signal(signal.SIGSTOP)
+        try:
+            rc, out = a.ctl("transfer", "remove", ih.hex())
+            self.assertEqual(rc, 0, out)
+            time.sleep(0.5)  # the supervisor's 100 ms poll, then the sync worker's tick
+        finally:
+            self.nats.kill_and_restart()
+        # On reconnection B and C send their registrations (A's ask) and A its removal.
+        for n in (b, c):
+            wait_for(lambda: ih.hex() not in self.registered(n), 15, interval=0.1,
+                     what="the transfer removed on %s after the reconnection" % n.host)
+        wait_for(lambda: "cluster: transfer %s of node" % ih.hex() in a.log(), 5, interval=0.1,
+                 what="A to refuse another node's add of the removed transfer")
+        self.assertIn("it was removed at", a.log())
+        self.assertNotIn(ih.hex(), self.registered(a))
+        for n in (a, b, c):
+            wait_for(lambda: n.ctl_json("show cluster")["bus"]["state"] == "connected", 10,
+                     what="%s connected again" % n.host)
 
 
 def seeder_port(proc):

@@ -17,20 +17,37 @@ namespace {
 TEST(ClusterTransfers, MessagesRoundTrip) {
   uint8_t ih[20];
   for (int i = 0; i < 20; i++) ih[i] = uint8_t(0xa0 + i);
-  std::vector<uint8_t> add = encode_transfer_message(kTransferMsgAdd, 0x0102, ih, "d4:infode");
+  std::vector<uint8_t> add = encode_transfer_message(kTransferMsgAdd, 0x0102, ih, 0x0000018c01020304ull, "d4:infode");
   ASSERT_EQ(add.size(), kTransferMsgHeaderBytes + 9);
-  EXPECT_EQ(std::string(add.begin(), add.begin() + 8), std::string("SHTF\x01\x01\x01\x02", 8));
+  EXPECT_EQ(std::string(add.begin(), add.begin() + 8), std::string("SHTF\x02\x01\x01\x02", 8));
+  EXPECT_EQ(std::string(add.begin() + 28, add.begin() + 36), std::string("\x00\x00\x01\x8c\x01\x02\x03\x04", 8));
   TransferMessage m;
   std::string why;
   ASSERT_TRUE(decode_transfer_message(add.data(), add.size(), &m, &why)) << why;
   EXPECT_EQ(m.op, kTransferMsgAdd);
   EXPECT_EQ(m.node_id, 0x0102);
   EXPECT_EQ(0, std::memcmp(m.info_hash, ih, 20));
+  EXPECT_EQ(m.time_ms, 0x0000018c01020304ull);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(m.torrent), m.torrent_len), "d4:infode");
-  std::vector<uint8_t> ask = encode_transfer_message(kTransferMsgAsk, 9, nullptr, "");
+  std::vector<uint8_t> ask = encode_transfer_message(kTransferMsgAsk, 9, nullptr, 0, "");
   ASSERT_TRUE(decode_transfer_message(ask.data(), ask.size(), &m, &why)) << why;
   EXPECT_EQ(m.op, kTransferMsgAsk);
   EXPECT_EQ(m.torrent_len, 0u);
+}
+
+// A version 1 message (a node not yet upgraded: 28-byte header, no time) still reads, time 0.
+TEST(ClusterTransfers, Version1MessagesReadWithoutATime) {
+  uint8_t ih[20] = {7};
+  std::vector<uint8_t> v2 = encode_transfer_message(kTransferMsgAdd, 5, ih, 123456, "d4:infode");
+  std::vector<uint8_t> v1(v2.begin(), v2.begin() + 28);
+  v1[4] = 1;
+  v1.insert(v1.end(), v2.begin() + 36, v2.end());
+  TransferMessage m;
+  std::string why;
+  ASSERT_TRUE(decode_transfer_message(v1.data(), v1.size(), &m, &why)) << why;
+  EXPECT_EQ(m.node_id, 5);
+  EXPECT_EQ(m.time_ms, 0u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(m.torrent), m.torrent_len), "d4:infode");
 }
 
 TEST(ClusterTransfers, BadMessagesAreRefusedWithAReason) {
@@ -41,20 +58,21 @@ TEST(ClusterTransfers, BadMessagesAreRefusedWithAReason) {
     EXPECT_FALSE(decode_transfer_message(b.data(), b.size(), &m, &why));
     EXPECT_EQ(why, want);
   };
-  std::vector<uint8_t> good = encode_transfer_message(kTransferMsgRemove, 3, ih, "");
-  refused(std::vector<uint8_t>(good.begin(), good.end() - 1), "shorter than the 28-byte header");
+  std::vector<uint8_t> good = encode_transfer_message(kTransferMsgRemove, 3, ih, 1000, "");
+  refused(std::vector<uint8_t>(good.begin(), good.begin() + 27), "shorter than the 28-byte header");
+  refused(std::vector<uint8_t>(good.begin(), good.end() - 1), "shorter than the 36-byte header");
   auto with = [&](size_t at, uint8_t v) {
     std::vector<uint8_t> b = good;
     b[at] = v;
     return b;
   };
   refused(with(0, 'X'), "bad magic");
-  refused(with(4, 2), "version 2 is not supported");
+  refused(with(4, 3), "version 3 is not supported");
   refused(with(5, 9), "unknown op 9");
   std::vector<uint8_t> zero = with(6, 0);
   zero[7] = 0;
   refused(zero, "node_id 0");
-  refused(encode_transfer_message(kTransferMsgAdd, 3, ih, ""), "an add without a .torrent");
+  refused(encode_transfer_message(kTransferMsgAdd, 3, ih, 1000, ""), "an add without a .torrent");
   std::vector<uint8_t> tail = good;
   tail.push_back(0);
   refused(tail, "bytes after the header of a remove or ask");
