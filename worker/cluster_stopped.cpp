@@ -3,10 +3,10 @@
 
 namespace shoal::worker {
 
-size_t StoppedMemory::note(const shm::Delta* d, size_t n, uint64_t now_ms) {
+size_t StoppedMemory::note(const shm::Delta* d, size_t n, uint64_t now_ms, uint8_t mask) {
   size_t dropped = 0;
   for (size_t k = 0; k < n; k++) {
-    if (!(d[k].flags & shm::kDeltaStopped)) continue;
+    if (!(d[k].flags & mask)) continue;
     if (kept_.size() == kStoppedKeepMax) {
       kept_.pop_front();
       dropped++;

@@ -31,9 +31,10 @@ inline constexpr size_t kStoppedKeepMax = 100000;
 
 class StoppedMemory {
  public:
-  // Keeps the stopped deltas among d[0..n) published at wall clock `now_ms`. Returns how many
-  // older entries were pushed out by kStoppedKeepMax.
-  size_t note(const shm::Delta* d, size_t n, uint64_t now_ms);
+  // Keeps the deltas among d[0..n) published at wall clock `now_ms` that carry a flag of `mask`
+  // (kDeltaStopped; for WebTorrent deltas also kDeltaWsGone). Returns how many older entries
+  // were pushed out by kStoppedKeepMax.
+  size_t note(const shm::Delta* d, size_t n, uint64_t now_ms, uint8_t mask = shm::kDeltaStopped);
   // Forgets entries older than kStoppedKeepMs; call only while the bus is connected.
   void prune(uint64_t now_ms);
   // The kept deltas, oldest first (to publish again after a reconnection).

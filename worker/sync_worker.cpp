@@ -191,7 +191,7 @@ class SyncWorker : private JoinEntrySink {
     if (nats_connected() && wall_ms() - shm::acquire_load(status_->last_publish_ms) >= 1000)
       send_message(kClusterHeartbeat, nullptr, 0);
     receive();
-    if (nats_connected()) stopped_.prune(wall_ms());
+    if (nats_connected()) stopped_.prune(wall_ms()), ws_stopped_.prune(wall_ms());
     if (stopped_wanted_ && nats_connected()) resend_stopped();
     if (transfers_) transfers_->step(nats_connected());
     if (resync_wanted_) request_resync();
@@ -265,7 +265,15 @@ class SyncWorker : private JoinEntrySink {
       shm::count(shared_->counters, send_message(kClusterDeltas, again.data() + at, n) ? shm::Counter::cluster_deltas_sent
                                                                                          : shm::Counter::cluster_deltas_dropped, n);
     }
-    if (!again.empty()) LOG_INFO("cluster: sent %zu stopped peers of the last outage again", again.size());
+    std::vector<shm::Delta> ws = ws_stopped_.all();  // WebTorrent peers that left, processes gone
+    for (size_t at = 0; at < ws.size(); at += kMaxDeltasPerMessage) {
+      size_t n = std::min<size_t>(ws.size() - at, kMaxDeltasPerMessage);
+      shm::count(shared_->counters, send_message(kClusterWsDeltas, ws.data() + at, n) ? shm::Counter::cluster_deltas_sent
+                                                                                        : shm::Counter::cluster_deltas_dropped, n);
+    }
+    if (!again.empty() || !ws.empty())
+      LOG_INFO("cluster: sent %zu stopped peers of the last outage again (%zu WebTorrent removals)", again.size() + ws.size(),
+               ws.size());
   }
 
   void send_changes() {
@@ -281,12 +289,13 @@ class SyncWorker : private JoinEntrySink {
         avail -= n;
         if (!batch_.empty()) {
           bool ok = send_message(kClusterDeltas, batch_.data(), batch_.size());
-          // BitTorrent stopped deltas only: WebTorrent peers lost in an outage expire (docs/cluster.md)
           shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped, stopped_.note(batch_.data(), batch_.size(), wall_ms()));
           shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, batch_.size());
         }
         if (!ws_batch_.empty()) {
           bool ok = send_message(kClusterWsDeltas, ws_batch_.data(), ws_batch_.size());
+          shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped,
+                     ws_stopped_.note(ws_batch_.data(), ws_batch_.size(), wall_ms(), kWsRemovals));
           shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, ws_batch_.size());
         }
       }
@@ -397,6 +406,7 @@ class SyncWorker : private JoinEntrySink {
     }
     if (gone_batch_.empty()) return;
     bool ok = send_message(kClusterWsDeltas, gone_batch_.data(), gone_batch_.size());
+    ws_stopped_.note(gone_batch_.data(), gone_batch_.size(), wall_ms(), kWsRemovals);
     shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, gone_batch_.size());
   }
 
@@ -585,7 +595,9 @@ class SyncWorker : private JoinEntrySink {
   ClusterRelay* relay_ = nullptr;
   event* relay_tick_ = nullptr;
   std::unique_ptr<TransferSync> transfers_;  // with transfers.state_dir
-  StoppedMemory stopped_;
+  StoppedMemory stopped_;     // BitTorrent stopped deltas
+  StoppedMemory ws_stopped_;  // WebTorrent stopped deltas and process-gone records
+  static constexpr uint8_t kWsRemovals = shm::kDeltaStopped | shm::kDeltaWsGone;
   bool stopped_wanted_ = false;  // a hello came: send the kept stopped deltas again
   // join and serve
   std::string snapshot_subject_;

@@ -12,6 +12,8 @@ and three shoald nodes (127.0.0.2/.3/.4, test_cluster.py's Node) with the WebSoc
   - node 3 started (new shared memory) after an npm client A announced to node 1: once it says
     ready it counts A (node 1's join answer carried it), and client B on node 3 gets A's answer;
   - a connection closed on node 2 leaves the swarm on node 3 (its stopped is replicated);
+  - a close during a NATS outage (its stopped lost with the server) reaches the other nodes
+    after the reconnection, before peer_ttl;
   - kill -9 of node 2's socket worker: its peer leaves nodes 1 and 3 at once (not at peer_ttl);
   - kill -9 of node 2: its WebTorrent peer stays on the other nodes until peer_ttl (20 s here),
     then it is gone and no offer goes to it.
@@ -240,6 +242,31 @@ class ClusterWsTest(unittest.TestCase):
         s.step(RawWs().close("x"))
         self.assertEqual(self.scrape_on(n3, h, (0, 1)), (0, 1), "x's close on node 2 reached node 3")
         self.assertEqual(self.scrape_on(n1, h, (0, 1)), (0, 1), "and node 1")
+        s.result()
+
+    def test_a_close_lost_with_a_dead_nats_server_reaches_the_other_nodes_after_the_reconnection(self):
+        """The server stops; x's connection to node 2 closes: node 2 hands the WebTorrent stopped
+        to a NATS connection it still believes alive, and the server dies with it unread. Node 2
+        sends it again after the reconnection, so x leaves node 3 well before peer_ttl."""
+        n1, n2, n3 = self.nodes
+        h = ih("close-lost")
+        s = RawWs().open("x", n2.ws_url()).send("x", announce(h, pid("close-lost", "x"))).wait(
+            "x", match={"action": "announce"}).pause("joined").start(timeout=30)
+        self.addCleanup(s.close)
+        s.pause()
+        self.assertEqual(self.scrape_on(n3, h, (0, 1)), (0, 1), "x on node 3")
+        sent = n2.counters().get("cluster_deltas_sent", 0)
+        self.nats.signal(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            s.step(RawWs().close("x"))
+            wait_for(lambda: n2.counters().get("cluster_deltas_sent", 0) > sent, 5, what="node 2 to publish x's stopped")
+            time.sleep(0.3)
+            self.assertEqual(n2.ctl_json("show cluster")["bus"]["state"], "connected", "node 2 noticed the outage too early")
+        finally:
+            self.nats.kill_and_restart()
+        self.assertEqual(self.scrape_on(n3, h, (0, 0), timeout=PEER_TTL / 2), (0, 0), "x gone from node 3")
+        self.assertLess(time.monotonic() - t0, PEER_TTL * 0.75, "by node 2's word, not by expiry")
         s.result()
 
     def test_a_killed_socket_worker_takes_its_peers_off_every_node(self):

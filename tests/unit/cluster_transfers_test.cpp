@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "shm/cluster_ws.hpp"
 #include "worker/cluster_stopped.hpp"
 #include "worker/cluster_transfers.hpp"
 
@@ -99,6 +100,20 @@ TEST(StoppedMemory, KeepsStoppedDeltasForTenSecondsOfConnectedTime) {
   mem.prune(1001 + kStoppedKeepMs);  // the first is older than 10 s, the second is not
   ASSERT_EQ(mem.size(), 1u);
   EXPECT_EQ(mem.all()[0].addr[3], 4);
+}
+
+// The WebTorrent memory also keeps process-gone records (sync_worker: kDeltaStopped | kDeltaWsGone).
+TEST(StoppedMemory, KeepsTheFlagsOfItsMask) {
+  StoppedMemory mem;
+  shm::Delta batch[3] = {with_flags(shm::kDeltaWsGone, 1), with_flags(shm::kDeltaStopped, 2), with_flags(shm::kDeltaSeeder, 3)};
+  mem.note(batch, 3, 1000, shm::kDeltaStopped | shm::kDeltaWsGone);
+  ASSERT_EQ(mem.size(), 2u);
+  EXPECT_EQ(mem.all()[0].addr[3], 1);
+  EXPECT_EQ(mem.all()[1].addr[3], 2);
+  StoppedMemory bt;
+  bt.note(batch, 3, 1000);  // the default: stopped only
+  ASSERT_EQ(bt.size(), 1u);
+  EXPECT_EQ(bt.all()[0].addr[3], 2);
 }
 
 TEST(StoppedMemory, IsBoundedDroppingTheOldest) {
