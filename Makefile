@@ -135,7 +135,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp))
 # The library files the fuzz targets link (28 of the library's 84 objects: the rest is not
 # compiled for them). A target that starts using another one fails to link with an undefined
 # reference: add its .cpp here.
-FUZZ_LIB_SRCS := shm/partition.cpp shm/partition_repair.cpp shm/partition_snapshot.cpp shm/snapshot_codec.cpp \
+FUZZ_LIB_SRCS := shm/partition.cpp shm/partition_repair.cpp shm/partition_snapshot.cpp shm/partition_ws.cpp shm/snapshot_codec.cpp \
   shm/layout_version.cpp conf/access_list.cpp conf/cidr.cpp conf/config_load.cpp conf/config_schema.cpp \
   conf/config_store.cpp conf/listen_address.cpp conf/topology_map.cpp conf/topology_table.cpp \
   worker/cluster_codec.cpp worker/cluster_join.cpp worker/cluster_transfers.cpp worker/cluster_ws_codec.cpp \
