@@ -21,12 +21,7 @@ constexpr size_t peer_record_bytes(uint8_t family, uint8_t flags) {
 constexpr size_t kWsPeerRecordBytes = 1 + 1 + 16 + 2 + 1 + 2 + 4 + 4;
 constexpr uint8_t kSnapWsKnownFlags = kSnapPeerSeeder | kSnapPeerCompletedCounted;
 
-using be::get16;
-using be::get32;
-using be::get64;
-using be::put16;
-using be::put32;
-using be::put64;
+using namespace be;  // get16/32/64, put16/32/64: shm/byte_order.hpp
 
 // Writes a chunk header for `len` payload bytes already at h + kChunkHeaderBytes.
 void seal_chunk(uint8_t* h, ChunkType type, uint32_t len) {

@@ -13,10 +13,7 @@ constexpr uint8_t kFrameMagic[4] = {'S', 'H', 'J', 'N'};
 constexpr uint8_t kRequestMagic[4] = {'S', 'H', 'J', 'Q'};
 constexpr size_t kMaxName = 55;
 
-using be::get16;
-using be::get32;
-using be::put16;
-using be::put32;
+using namespace be;  // get16/32/64, put16/32/64: shm/byte_order.hpp
 
 }  // namespace
 

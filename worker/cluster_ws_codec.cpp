@@ -12,12 +12,7 @@
 namespace shoal::worker {
 namespace {
 
-using be::get16;
-using be::get32;
-using be::get64;
-using be::put16;
-using be::put32;
-using be::put64;
+using namespace be;  // get16/32/64, put16/32/64: shm/byte_order.hpp
 
 constexpr uint8_t kMagic[4] = {'S', 'H', 'W', 'R'};
 constexpr uint8_t kVersion = 1;

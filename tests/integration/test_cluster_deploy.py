@@ -78,19 +78,26 @@ class ClusterDeployTest(TransferCase):
     def registered(self, node):
         return {t["info_hash"] for t in node.ctl_json("transfer list")["transfers"]}
 
-    def test_a_transfer_registered_on_a_is_on_every_node_with_the_progress_of_all_nodes(self):
+    def add_on_a(self, name, size):
+        """A transfer of a random file `name` registered on node A (`shoalctl transfer add`);
+        returns its info_hash once nodes B and C have registered it too."""
         a, b, c = self.nodes
-        src = os.path.join(self.tmp, "deploy.bin")
+        src = os.path.join(self.tmp, name)
         with open(src, "wb") as f:
-            f.write(os.urandom(40000))
-        torrent = os.path.join(self.tmp, "deploy.torrent")
+            f.write(os.urandom(size))
+        torrent = src + ".torrent"
         ih = mktorrent(src, "udp://127.0.0.1:1/announce", torrent)
         rc, out = a.ctl("transfer", "add", torrent)
         self.assertEqual(rc, 0, out)
         for n in (b, c):  # the batch delay, then the supervisor's 100 ms poll
             wait_for(lambda: ih.hex() in self.registered(n), PROPAGATION, interval=0.05,
                      what="the transfer registered on %s" % n.host)
-            self.assertIn("cluster: transfer %s (deploy.bin) registered (by another node)" % ih.hex(), n.log())
+            self.assertIn("cluster: transfer %s (%s) registered (by another node)" % (ih.hex(), name), n.log())
+        return ih
+
+    def test_a_transfer_registered_on_a_is_on_every_node_with_the_progress_of_all_nodes(self):
+        a, b, c = self.nodes
+        ih = self.add_on_a("deploy.bin", 40000)
         # A node that starts later asks for the transfers when it connects.
         with self.node("127.0.0.5", 4) as d:
             wait_for(lambda: ih.hex() in self.registered(d), PROPAGATION, interval=0.05, what="the transfer on a new node")
@@ -152,16 +159,7 @@ class ClusterDeployTest(TransferCase):
 
     def test_removal_during_a_nats_outage_is_not_undone_by_the_reconnection(self):
         a, b, c = self.nodes
-        src = os.path.join(self.tmp, "outage.bin")
-        with open(src, "wb") as f:
-            f.write(os.urandom(20000))
-        torrent = os.path.join(self.tmp, "outage.torrent")
-        ih = mktorrent(src, "udp://127.0.0.1:1/announce", torrent)
-        rc, out = a.ctl("transfer", "add", torrent)
-        self.assertEqual(rc, 0, out)
-        for n in (b, c):
-            wait_for(lambda: ih.hex() in self.registered(n), PROPAGATION, interval=0.05,
-                     what="the transfer registered on %s" % n.host)
+        ih = self.add_on_a("outage.bin", 20000)
         # The server stops: A's client hands the remove to a connection it still believes alive
         # (it notices after its pings go unanswered), and the server dies with it unread.
         self.nats.signal(signal.SIGSTOP)
