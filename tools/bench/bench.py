@@ -138,6 +138,59 @@ def run_gen(argv, timeout):
     return res, cpu
 
 
+def side_result(p, timeout):
+    """Waits for a side load (a Popen with stdout=PIPE) and returns its last stdout line as JSON
+    ({} when it printed none: its stderr goes to the bench's log)."""
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    lines = (out or "").strip().splitlines()
+    try:
+        return json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return {}
+
+
+def cluster_summary(runs, meds):
+    """The cluster section's conclusions (Markdown): a node of a three-node cluster against one
+    node, the remote deltas applied, and the tracker CPU per applied remote delta against a
+    local UDP announce. CPU per local response (µs) = tracker CPU seconds / responses; extra CPU
+    per remote delta = (CPU of run (c) - its responses x (b)'s CPU per response) / deltas applied."""
+    def med(xs):
+        return statistics.median(xs) if xs else 0.0
+
+    def per_resp(r):  # tracker CPU seconds per response
+        return r["tracker_cpu"] / 100 / r["responses_per_s"] if r["responses_per_s"] > 0 else 0.0
+    a, b, c = (runs.get(n, []) for n in ("shoald", "shoald-cluster", "shoald-cluster-3n"))
+    ma, mb, mc = (meds.get(n, 0) for n in ("shoald", "shoald-cluster", "shoald-cluster-3n"))
+    if not (a and b and c and ma > 0):
+        return "Cluster summary: not enough runs."
+    sent_b = med([r["ring"].get("cluster_deltas_sent", 0) / r["wall"] for r in b if r.get("ring")])
+    applied = [r["ring"].get("cluster_deltas_applied", 0) for r in c if r.get("ring")]
+    received = [r["ring"].get("cluster_deltas_received", 0) for r in c if r.get("ring")]
+    dropped = [r["ring"].get("cluster_deltas_dropped", 0) for r in c if r.get("ring")]
+    side_sent = [r.get("side", {}).get("deltas", 0) for r in c]
+    side_rate = med([r.get("side", {}).get("deltas_per_s", 0) for r in c])
+    t_a, t_b = med([per_resp(r) for r in a]), med([per_resp(r) for r in b])
+    extra = [(r["tracker_cpu"] / 100 * r["wall"] - r["responses_per_s"] * r["wall"] * t_b) / ap
+             for r, ap in zip(c, applied) if ap > 0]
+    t_d = med(extra)
+    ratio = mc / ma
+    verdict = "meets" if ratio >= 0.80 else "misses"
+    return ("Cluster (issue 14), medians of %d rounds: (b) one node publishing its changes runs at **%.2f×** "
+            "(a)'s UDP announce rate and sends %s deltas/s; (c) the same node while two simulated nodes "
+            "(tools/cluster_load, ids 2 and 3) send %s deltas/s (2 × (b)'s rate) runs at **%.2f× (a)** — "
+            "a node of a three-node cluster against a single node, %s the 80 %% target. Remote deltas in (c), "
+            "per run (median): %s sent by cluster_load, %s received, **%s applied**, %s dropped. Tracker CPU per "
+            "local UDP response in (a): **%.2f µs** ((b): %.2f µs); extra tracker CPU per applied remote delta in "
+            "(c) over (b): **%.2f µs**, so applying a remote delta costs **%.2f×** a full local UDP announce." % (
+                min(len(a), len(b), len(c)), mb / ma, fmt(sent_b), fmt(side_rate), ratio, verdict,
+                fmt(med(side_sent)), fmt(med(received)), fmt(med(applied)), fmt(med(dropped)),
+                t_a * 1e6, t_b * 1e6, t_d * 1e6, t_d / t_a if t_a else 0))
+
+
 class Bench:
     def __init__(self, args):
         self.a = args
@@ -149,6 +202,7 @@ class Bench:
             subprocess.run([self.tool("udp_load"), "--dump-hashes"], stdout=f, check=True, timeout=60)
         os.chmod(self.whitelist, 0o644)
         self.results = {}      # section -> data
+        self.side_load = {}    # tracker name -> f(tracker): a Popen run beside the generator (cluster)
         self.md = []           # Markdown output blocks
 
     def tool(self, name):
@@ -176,6 +230,7 @@ class Bench:
     def throughput(self, section, kind, names, gen_extra=()):
         """Rounds x trackers, alternating order; each run on a freshly started tracker."""
         runs = {n: [] for n in names}
+        self.live_runs = runs  # the runs so far, for side loads that depend on them (cluster)
         for r in range(self.a.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
@@ -212,8 +267,12 @@ class Bench:
             argv = self.gen(kind, target, tuple(gen_extra) + T.EXTRA_GEN_ARGS.get(name, ()))
             if name.endswith("-2cpu"):
                 argv[2] = self.both_cpus  # taskset -c CPUS
+            side = self.side_load[name](tr) if name in self.side_load else None  # runs beside the generator
             res, gcpu = run_gen(argv, self.a.duration + self.a.warmup + 30)
+            if side is not None:
+                res["side"] = side_result(side, 30)
             wall = time.monotonic() - t0
+            res["wall"] = wall
             c1, s1, k1 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
             res["tracker_cpu"] = (c1 - c0) / wall * 100
             res["generator_cpu"] = gcpu
@@ -297,11 +356,39 @@ class Bench:
         return meds
 
     def sec_cluster(self):
-        """The hot-path cost of replication (issue 14): the UDP run with cluster off and on (one
-        node, its sync worker publishing every change to a local nats-server), same run."""
-        runs = self.throughput("cluster", "udp", ["shoald", "shoald-cluster"])
-        return self.table("UDP with cluster off (shoald) and on (shoald-cluster: every announce's change sent to NATS)",
-                          runs, None)
+        """Replication (issue 14), same run, rounds alternating: (a) shoald, cluster off; (b)
+        shoald-cluster: cluster on, its sync worker publishing every change to a local
+        nats-server; (c) shoald-cluster-3n: as (b) while tools/cluster_load publishes the deltas
+        of two other nodes (ids 2, 3) at twice the rate (b) published its own (the median of the
+        (b) runs so far, cluster_deltas_sent / s): what a node of a three-node cluster receives
+        when every node takes the same load. Target: (c) >= 80 % of (a). The cost of applying a
+        remote delta against a local announce comes from the tracker's CPU (/proc) and counters."""
+        names = ["shoald", "shoald-cluster", "shoald-cluster-3n"]
+
+        def own_rate():
+            rs = [r["ring"].get("cluster_deltas_sent", 0) / r["wall"] for r in self.live_runs.get("shoald-cluster", [])
+                  if r.get("ring") and r.get("wall")]
+            return statistics.median(rs) if rs else 0.0
+
+        def other_nodes(tr):
+            rate = 2 * own_rate()
+            if rate <= 0:
+                rate = 20000.0
+                log("cluster: no shoald-cluster run yet, simulated nodes send %.0f deltas/s" % rate)
+            argv = ["taskset", "-c", str(self.a.gen_cpu), self.tool("cluster_load"), "--target",
+                    "127.0.0.1:%d" % T.nats_port(), "--subject", T.cluster_subject(), "--rate", str(int(rate)),
+                    "--nodes", "2", "--first-node", "2", "--duration", str(self.a.duration),
+                    "--warmup", str(self.a.warmup), "--json"]
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=None, text=True)
+
+        self.side_load["shoald-cluster-3n"] = other_nodes
+        try:
+            runs = self.throughput("cluster", "udp", names)
+        finally:
+            del self.side_load["shoald-cluster-3n"]
+        meds = self.table("UDP with cluster off (a), on (b), and on while two other nodes' deltas arrive (c)", runs, None)
+        self.md.append(cluster_summary(runs, meds))
+        return meds
 
     def sec_udp_full(self):
         """UDP with full peer lists (FULL_LOAD): the ceiling is limit_server --full, which answers
