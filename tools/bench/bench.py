@@ -179,15 +179,18 @@ def cluster_summary(runs, meds):
     t_d = med(extra)
     ratio = mc / ma
     verdict = "meets" if ratio >= 0.80 else "misses"
+    # Responses per tracker CPU-second: the same comparison without other jobs' share of the CPU.
+    eff_a, eff_c = (med([1 / per_resp(r) for r in rs if per_resp(r) > 0]) for rs in (a, c))
     return ("Cluster (issue 14), medians of %d rounds: (b) one node publishing its changes runs at **%.2f×** "
             "(a)'s UDP announce rate and sends %s deltas/s; (c) the same node while two simulated nodes "
             "(tools/cluster_load, ids 2 and 3) send %s deltas/s (2 × (b)'s rate) runs at **%.2f× (a)** — "
-            "a node of a three-node cluster against a single node, %s the 80 %% target. Remote deltas in (c), "
+            "a node of a three-node cluster against a single node, %s the 80 %% target (per tracker CPU-second: "
+            "%s responses in (c) against %s in (a), **%.2f×**). Remote deltas in (c), "
             "per run (median): %s sent by cluster_load, %s received, **%s applied**, %s dropped. Tracker CPU per "
             "local UDP response in (a): **%.2f µs** ((b): %.2f µs); extra tracker CPU per applied remote delta in "
             "(c) over (b): **%.2f µs**, so applying a remote delta costs **%.2f×** a full local UDP announce." % (
                 min(len(a), len(b), len(c)), mb / ma, fmt(sent_b), fmt(side_rate), ratio, verdict,
-                fmt(med(side_sent)), fmt(med(received)), fmt(med(applied)), fmt(med(dropped)),
+                fmt(eff_c), fmt(eff_a), eff_c / eff_a if eff_a else 0, fmt(med(side_sent)), fmt(med(received)), fmt(med(applied)), fmt(med(dropped)),
                 t_a * 1e6, t_b * 1e6, t_d * 1e6, t_d / t_a if t_a else 0))
 
 
