@@ -10,7 +10,8 @@ Benchmarks section gets the same tables between its bench markers.
 Sections: UDP (plus the socket->swarm ring hop cost read from shm_inspect), HTTP keep-alive and
 no keep-alive, UDP latency at about half the maximum rate, scaling over socket workers, memory
 (1,000,000 peers over 100,000 torrents, IPv4 then IPv6), the topology map, and WebTorrent over
-WebSocket (bench_ws.py: ws/wss throughput, 16,000 connections, memory per idle connection).
+WebSocket (bench_ws.py: ws/wss throughput, 16,000 connections, memory per idle connection), and
+the cluster rows (bench_cluster.py: a node of a three-node cluster, the cost of a remote delta).
 
     tools/bench/bench.py --build build/bench --node-dir build/bench-node [--rounds 5] [--quick]
 
@@ -151,47 +152,6 @@ def side_result(p, timeout):
         return json.loads(lines[-1]) if lines else {}
     except ValueError:
         return {}
-
-
-def cluster_summary(runs, meds):
-    """The cluster section's conclusions (Markdown): a node of a three-node cluster against one
-    node, the remote deltas applied, and the tracker CPU per applied remote delta against a
-    local UDP announce. CPU per local response (µs) = tracker CPU seconds / responses; extra CPU
-    per remote delta = (CPU of run (c) - its responses x (b)'s CPU per response) / deltas applied."""
-    def med(xs):
-        return statistics.median(xs) if xs else 0.0
-
-    def per_resp(r):  # tracker CPU seconds per response
-        return r["tracker_cpu"] / 100 / r["responses_per_s"] if r["responses_per_s"] > 0 else 0.0
-    a, b, c = (runs.get(n, []) for n in ("shoald", "shoald-cluster", "shoald-cluster-3n"))
-    ma, mb, mc = (meds.get(n, 0) for n in ("shoald", "shoald-cluster", "shoald-cluster-3n"))
-    if not (a and b and c and ma > 0):
-        return "Cluster summary: not enough runs."
-    sent_b = med([r["ring"].get("cluster_deltas_sent", 0) / r["wall"] for r in b if r.get("ring")])
-    applied = [r["ring"].get("cluster_deltas_applied", 0) for r in c if r.get("ring")]
-    received = [r["ring"].get("cluster_deltas_received", 0) for r in c if r.get("ring")]
-    dropped = [r["ring"].get("cluster_deltas_dropped", 0) for r in c if r.get("ring")]
-    side_sent = [r.get("side", {}).get("deltas", 0) for r in c]
-    side_rate = med([r.get("side", {}).get("deltas_per_s", 0) for r in c])
-    t_a, t_b = med([per_resp(r) for r in a]), med([per_resp(r) for r in b])
-    extra = [(r["tracker_cpu"] / 100 * r["wall"] - r["responses_per_s"] * r["wall"] * t_b) / ap
-             for r, ap in zip(c, applied) if ap > 0]
-    t_d = med(extra)
-    ratio = mc / ma
-    verdict = "meets" if ratio >= 0.80 else "misses"
-    # Responses per tracker CPU-second: the same comparison without other jobs' share of the CPU.
-    eff_a, eff_c = (med([1 / per_resp(r) for r in rs if per_resp(r) > 0]) for rs in (a, c))
-    return ("Cluster (issue 14), medians of %d rounds: (b) one node publishing its changes runs at **%.2f×** "
-            "(a)'s UDP announce rate and sends %s deltas/s; (c) the same node while two simulated nodes "
-            "(tools/cluster_load, ids 2 and 3) send %s deltas/s (2 × (b)'s rate) runs at **%.2f× (a)** — "
-            "a node of a three-node cluster against a single node, %s the 80 %% target (per tracker CPU-second: "
-            "%s responses in (c) against %s in (a), **%.2f×**). Remote deltas in (c), "
-            "per run (median): %s sent by cluster_load, %s received, **%s applied**, %s dropped. Tracker CPU per "
-            "local UDP response in (a): **%.2f µs** ((b): %.2f µs); extra tracker CPU per applied remote delta in "
-            "(c) over (b): **%.2f µs**, so applying a remote delta costs **%.2f×** a full local UDP announce." % (
-                min(len(a), len(b), len(c)), mb / ma, fmt(sent_b), fmt(side_rate), ratio, verdict,
-                fmt(eff_c), fmt(eff_a), eff_c / eff_a if eff_a else 0, fmt(med(side_sent)), fmt(med(received)), fmt(med(applied)), fmt(med(dropped)),
-                t_a * 1e6, t_b * 1e6, t_d * 1e6, t_d / t_a if t_a else 0))
 
 
 class Bench:
@@ -356,41 +316,6 @@ class Bench:
                            "wake-ups (%.2f per datagram received), **%d ring-full drops**. A request and its "
                            "response are one message each way." % (fmt(m), fmt(b), m / b if b else 0, fmt(w),
                                                                      w / rx if rx else 0, d))
-        return meds
-
-    def sec_cluster(self):
-        """Replication (issue 14), same run, rounds alternating: (a) shoald, cluster off; (b)
-        shoald-cluster: cluster on, its sync worker publishing every change to a local
-        nats-server; (c) shoald-cluster-3n: as (b) while tools/cluster_load publishes the deltas
-        of two other nodes (ids 2, 3) at twice the rate (b) published its own (the median of the
-        (b) runs so far, cluster_deltas_sent / s): what a node of a three-node cluster receives
-        when every node takes the same load. Target: (c) >= 80 % of (a). The cost of applying a
-        remote delta against a local announce comes from the tracker's CPU (/proc) and counters."""
-        names = ["shoald", "shoald-cluster", "shoald-cluster-3n"]
-
-        def own_rate():
-            rs = [r["ring"].get("cluster_deltas_sent", 0) / r["wall"] for r in self.live_runs.get("shoald-cluster", [])
-                  if r.get("ring") and r.get("wall")]
-            return statistics.median(rs) if rs else 0.0
-
-        def other_nodes(tr):
-            rate = 2 * own_rate()
-            if rate <= 0:
-                rate = 20000.0
-                log("cluster: no shoald-cluster run yet, simulated nodes send %.0f deltas/s" % rate)
-            argv = ["taskset", "-c", str(self.a.gen_cpu), self.tool("cluster_load"), "--target",
-                    "127.0.0.1:%d" % T.nats_port(), "--subject", T.cluster_subject(), "--rate", str(int(rate)),
-                    "--nodes", "2", "--first-node", "2", "--duration", str(self.a.duration),
-                    "--warmup", str(self.a.warmup), "--json"]
-            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=None, text=True)
-
-        self.side_load["shoald-cluster-3n"] = other_nodes
-        try:
-            runs = self.throughput("cluster", "udp", names)
-        finally:
-            del self.side_load["shoald-cluster-3n"]
-        meds = self.table("UDP with cluster off (a), on (b), and on while two other nodes' deltas arrive (c)", runs, None)
-        self.md.append(cluster_summary(runs, meds))
         return meds
 
     def sec_udp_full(self):
@@ -734,7 +659,8 @@ def main():
         if "ws" in only:
             bench_ws.sec_ws(b, sys.modules[__name__])
         if "cluster" in only:
-            b.sec_cluster()
+            import bench_cluster
+            bench_cluster.sec_cluster(b, log)
     finally:
         T.stop_all()
         shutil.rmtree(b.work, ignore_errors=True)
