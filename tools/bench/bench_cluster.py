@@ -68,6 +68,7 @@ def cluster_summary(runs, meds):
     applied = [r["ring"].get("cluster_deltas_applied", 0) for r in c if r.get("ring")]
     received = [r["ring"].get("cluster_deltas_received", 0) for r in c if r.get("ring")]
     dropped = [r["ring"].get("cluster_deltas_dropped", 0) for r in c if r.get("ring")]
+    dropped_b = [r["ring"].get("cluster_deltas_dropped", 0) for r in b if r.get("ring")]
     side_sent = [r.get("side", {}).get("deltas", 0) for r in c]
     side_rate = med([r.get("side", {}).get("deltas_per_s", 0) for r in c])
     t_a, t_b = med([per_resp(r) for r in a]), med([per_resp(r) for r in b])
@@ -83,9 +84,10 @@ def cluster_summary(runs, meds):
             "(tools/cluster_load, ids 2 and 3) send %s deltas/s (2 × (b)'s rate) runs at **%.2f× (a)** — "
             "a node of a three-node cluster against a single node, %s the 80 %% target (per tracker CPU-second: "
             "%s responses in (c) against %s in (a), **%.2f×**). Remote deltas in (c), "
-            "per run (median): %s sent by cluster_load, %s received, **%s applied**, %s dropped. Tracker CPU per "
+            "per run (median): %s sent by cluster_load, %s received, **%s applied** (cluster_deltas_dropped, which also counts the node's own changes dropped by a "
+            "full out ring or stopped-peer list: %s in (c), %s in (b)). Tracker CPU per "
             "local UDP response in (a): **%.2f µs** ((b): %.2f µs); extra tracker CPU per applied remote delta in "
             "(c) over (b): **%.2f µs**, so applying a remote delta costs **%.2f×** a full local UDP announce." % (
                 min(len(a), len(b), len(c)), mb / ma, fmt(sent_b), fmt(side_rate), ratio, verdict,
-                fmt(eff_c), fmt(eff_a), eff_c / eff_a if eff_a else 0, fmt(med(side_sent)), fmt(med(received)), fmt(med(applied)), fmt(med(dropped)),
+                fmt(eff_c), fmt(eff_a), eff_c / eff_a if eff_a else 0, fmt(med(side_sent)), fmt(med(received)), fmt(med(applied)), fmt(med(dropped)), fmt(med(dropped_b)),
                 t_a * 1e6, t_b * 1e6, t_d * 1e6, t_d / t_a if t_a else 0))
