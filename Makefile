@@ -160,7 +160,7 @@ BENCH_BUILD ?= $(BUILD)/bench
 BENCH_OPT   ?= -O3 -g
 BENCH_NODE  ?= $(BUILD)/bench-node
 bench:
-	$(MAKE) BUILD=$(BENCH_BUILD) OPT="$(BENCH_OPT)" $(addprefix $(BENCH_BUILD)/,shoald shoalctl shm_inspect udp_load http_load limit_server topology_bench conn_id_bench ws_load)
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT="$(BENCH_OPT)" $(addprefix $(BENCH_BUILD)/,shoald shoalctl shm_inspect udp_load http_load limit_server topology_bench conn_id_bench ws_load cluster_load)
 	@command -v opentracker >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opentracker; }
 	@[ -f $(BENCH_NODE)/node_modules/bittorrent-tracker/server.js ] || \
 	  npm install --prefix $(BENCH_NODE) --ignore-scripts --no-audit --no-fund bittorrent-tracker

@@ -10,7 +10,8 @@ Benchmarks section gets the same tables between its bench markers.
 Sections: UDP (plus the socket->swarm ring hop cost read from shm_inspect), HTTP keep-alive and
 no keep-alive, UDP latency at about half the maximum rate, scaling over socket workers, memory
 (1,000,000 peers over 100,000 torrents, IPv4 then IPv6), the topology map, and WebTorrent over
-WebSocket (bench_ws.py: ws/wss throughput, 16,000 connections, memory per idle connection).
+WebSocket (bench_ws.py: ws/wss throughput, 16,000 connections, memory per idle connection), and
+the cluster rows (bench_cluster.py: a node of a three-node cluster, the cost of a remote delta).
 
     tools/bench/bench.py --build build/bench --node-dir build/bench-node [--rounds 5] [--quick]
 
@@ -138,6 +139,21 @@ def run_gen(argv, timeout):
     return res, cpu
 
 
+def side_result(p, timeout):
+    """Waits for a side load (a Popen with stdout=PIPE) and returns its last stdout line as JSON
+    ({} when it printed none: its stderr goes to the bench's log)."""
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    lines = (out or "").strip().splitlines()
+    try:
+        return json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return {}
+
+
 class Bench:
     def __init__(self, args):
         self.a = args
@@ -149,6 +165,7 @@ class Bench:
             subprocess.run([self.tool("udp_load"), "--dump-hashes"], stdout=f, check=True, timeout=60)
         os.chmod(self.whitelist, 0o644)
         self.results = {}      # section -> data
+        self.side_load = {}    # tracker name -> f(tracker): a Popen run beside the generator (cluster)
         self.md = []           # Markdown output blocks
 
     def tool(self, name):
@@ -176,6 +193,7 @@ class Bench:
     def throughput(self, section, kind, names, gen_extra=()):
         """Rounds x trackers, alternating order; each run on a freshly started tracker."""
         runs = {n: [] for n in names}
+        self.live_runs = runs  # the runs so far, for side loads that depend on them (cluster)
         for r in range(self.a.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
@@ -212,8 +230,12 @@ class Bench:
             argv = self.gen(kind, target, tuple(gen_extra) + T.EXTRA_GEN_ARGS.get(name, ()))
             if name.endswith("-2cpu"):
                 argv[2] = self.both_cpus  # taskset -c CPUS
+            side = self.side_load[name](tr) if name in self.side_load else None  # runs beside the generator
             res, gcpu = run_gen(argv, self.a.duration + self.a.warmup + 30)
+            if side is not None:
+                res["side"] = side_result(side, 30)
             wall = time.monotonic() - t0
+            res["wall"] = wall
             c1, s1, k1 = tr.cpu_seconds(), tr.counters(), tr.ctx_switches()
             res["tracker_cpu"] = (c1 - c0) / wall * 100
             res["generator_cpu"] = gcpu
@@ -295,13 +317,6 @@ class Bench:
                            "response are one message each way." % (fmt(m), fmt(b), m / b if b else 0, fmt(w),
                                                                      w / rx if rx else 0, d))
         return meds
-
-    def sec_cluster(self):
-        """The hot-path cost of replication (issue 14): the UDP run with cluster off and on (one
-        node, its sync worker publishing every change to a local nats-server), same run."""
-        runs = self.throughput("cluster", "udp", ["shoald", "shoald-cluster"])
-        return self.table("UDP with cluster off (shoald) and on (shoald-cluster: every announce's change sent to NATS)",
-                          runs, None)
 
     def sec_udp_full(self):
         """UDP with full peer lists (FULL_LOAD): the ceiling is limit_server --full, which answers
@@ -644,7 +659,8 @@ def main():
         if "ws" in only:
             bench_ws.sec_ws(b, sys.modules[__name__])
         if "cluster" in only:
-            b.sec_cluster()
+            import bench_cluster
+            bench_cluster.sec_cluster(b, log)
     finally:
         T.stop_all()
         shutil.rmtree(b.work, ignore_errors=True)

@@ -30,6 +30,8 @@ LABELS = {
     "limit": "limit server (--spin)",
     "limit-blocking": "limit server, sleeping in epoll",
     "limit-full": "limit server, full replies (--spin --full: numwant peers per announce)",
+    "shoald-cluster": "shoald, cluster on (node 1 publishing its changes to NATS)",
+    "shoald-cluster-3n": "shoald, cluster on + 2 simulated nodes' deltas (tools/cluster_load): a node of a 3-node cluster",
     "opentracker-if8": "(info) opentracker, udp_load --inflight 8: no drops in its 208 KB socket buffer",
 }
 # Extra generator arguments of informational rows (the main rows all get the same load).
@@ -58,6 +60,16 @@ def nats_url(bench):
                 time.sleep(0.05)
         _nats.append((p, port))
     return "nats://127.0.0.1:%d" % _nats[0][1]
+
+
+def nats_port():
+    """Port of the bench's nats-server (nats_url must have started it)."""
+    return _nats[0][1]
+
+
+def cluster_subject():
+    """cluster.subject of the bench's shoald-cluster nodes (deltas go to <it>.deltas)."""
+    return "shoalbench-%d" % os.getpid()
 
 
 def free_port():
@@ -278,7 +290,7 @@ class Shoald(Tracker):
         http = ('http:\n{\n  enabled = true;\n  listen = [ "127.0.0.1:%d" ];\n};\n' % self.port) if self.http_target else ""
         if self.name.startswith("shoald-cluster"):  # one node publishing every change to a local nats-server
             http += ('cluster:\n{\n  enabled = true;\n  node_id = 1;\n  servers = [ "%s" ];\n'
-                     '  subject = "shoalbench-%d";\n};\n' % (nats_url(self.b), os.getpid()))
+                     '  subject = "%s";\n};\n' % (nats_url(self.b), cluster_subject()))
         cap = "capacity:\n{\n  torrents_per_partition = 131072;\n  peers_per_partition = 1048576;\n};\n" \
             if self.memory_mode else ""
         with open(conf, "w") as f:
