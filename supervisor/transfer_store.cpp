@@ -92,18 +92,8 @@ TransferStore::AddResult TransferStore::add(const std::string& bytes, const Tran
     return *why = std::to_string(capacity_) + " transfers are registered, the most transfers.max_transfers allows; "
                   "remove one first", AddResult::invalid;
   t.path = dir_ + "/" + info_hash_hex(t.meta.info_hash) + ".torrent";
-  std::string tmp = t.path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (fd < 0) return *why = errno_text("cannot write " + tmp), AddResult::io_error;
-  bool ok = worker::write_all(fd, bytes.data(), bytes.size()) && fsync(fd) == 0;
-  int saved = errno;
-  close(fd);
-  if (!ok || rename(tmp.c_str(), t.path.c_str()) != 0) {
-    if (ok) saved = errno;
-    unlink(tmp.c_str());
-    errno = saved;
+  if (!worker::replace_file(t.path, bytes.data(), bytes.size(), true))
     return *why = errno_text("cannot store " + t.path), AddResult::io_error;
-  }
   int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     fsync(dfd);  // the rename itself survives a crash

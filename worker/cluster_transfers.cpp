@@ -83,9 +83,11 @@ TransferSync::TransferSync(const conf::Config& cfg, void* cluster_base, uint16_t
   load_tombstones();
 }
 
+std::string TransferSync::torrent_path(const std::string& hex) const { return state_dir_ + "/" + hex + ".torrent"; }
+
 uint64_t TransferSync::registered_ms(const std::string& hex) const {
   struct stat st;
-  if (stat((state_dir_ + "/" + hex + ".torrent").c_str(), &st) != 0) return 0;
+  if (stat(torrent_path(hex).c_str(), &st) != 0) return 0;
   return uint64_t(st.st_mtim.tv_sec) * 1000 + uint64_t(st.st_mtim.tv_nsec) / 1000000;
 }
 
@@ -93,16 +95,10 @@ void TransferSync::remember_removal(const std::string& hex, uint64_t ms) {
   uint64_t& t = removed_[hex];
   if (ms <= t) return;
   t = ms;
-  // Written then renamed: a crash leaves the old time or the new one, never half a number.
-  std::string path = removed_dir_ + "/" + hex, tmp = path + ".tmp", text = std::to_string(ms) + "\n";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-  bool ok = fd >= 0 && write_all(fd, text.data(), text.size());
-  if (fd >= 0) close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+  std::string text = std::to_string(ms) + "\n";
+  if (!replace_file(removed_dir_ + "/" + hex, text.data(), text.size(), false))
     LOG_WARN("cluster: cannot store the removal of transfer %s in %s: %s (remembered until this process ends)",
              hex.c_str(), removed_dir_.c_str(), strerror(errno));
-    unlink(tmp.c_str());
-  }
 }
 
 void TransferSync::forget_removal(const std::string& hex) {
@@ -112,22 +108,29 @@ void TransferSync::forget_removal(const std::string& hex) {
 void TransferSync::load_tombstones() {
   DIR* d = opendir(removed_dir_.c_str());
   if (!d) return;
-  uint64_t now = shm::wall_ms();
-  std::vector<std::string> expired;
   while (dirent* e = readdir(d)) {
-    std::string name = e->d_name, text;
+    std::string name = e->d_name;
     uint8_t hash[20];
-    if (name.size() != 40 || !supervisor::parse_info_hash_hex(name, hash)) continue;
+    if (!supervisor::parse_info_hash_hex(name, hash)) continue;
     char buf[32] = {};
     int fd = open((removed_dir_ + "/" + name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
     if (fd >= 0) close(fd);
-    uint64_t ms = n > 0 ? std::strtoull(buf, nullptr, 10) : 0;
-    if (ms == 0 || ms + kTombstoneKeepMs < now) expired.push_back(name);  // unreadable or older than 7 days
-    else removed_[name] = ms;
+    removed_[name] = n > 0 ? std::strtoull(buf, nullptr, 10) : 0;  // unreadable: 0, pruned below
   }
   closedir(d);
-  for (const auto& name : expired) unlink((removed_dir_ + "/" + name).c_str());
+  prune_tombstones(shm::wall_ms());
+}
+
+void TransferSync::prune_tombstones(uint64_t now_ms) {
+  for (auto it = removed_.begin(); it != removed_.end();) {
+    if (it->second + kTombstoneKeepMs >= now_ms) {
+      ++it;
+      continue;
+    }
+    unlink((removed_dir_ + "/" + it->first).c_str());
+    it = removed_.erase(it);
+  }
 }
 
 TransferSync::~TransferSync() {
@@ -158,12 +161,11 @@ bool TransferSync::publish(const std::vector<uint8_t>& msg) {
 }
 
 void TransferSync::publish_add(const uint8_t* info_hash) {
-  std::string path = state_dir_ + "/" + supervisor::info_hash_hex(info_hash) + ".torrent", bytes, why;
-  if (!supervisor::read_torrent_file(path, false, &bytes, &why)) {
+  std::string hex = supervisor::info_hash_hex(info_hash), bytes, why;
+  if (!supervisor::read_torrent_file(torrent_path(hex), false, &bytes, &why)) {
     LOG_WARN("cluster: transfer not sent to the other nodes: cannot read %s", why.c_str());
     return;
   }
-  std::string hex = supervisor::info_hash_hex(info_hash);
   publish(encode_transfer_message(kTransferMsgAdd, node_id_, info_hash, registered_ms(hex), bytes));
 }
 
@@ -181,19 +183,12 @@ void TransferSync::publish_all() {
   }
   closedir(d);
   // The removals this node remembers, so a node that still has one of them drops it.
-  uint64_t now = shm::wall_ms();
+  prune_tombstones(shm::wall_ms());
   uint32_t r = 0;
-  for (auto it = removed_.begin(); it != removed_.end();) {
+  for (const auto& [hex, ms] : removed_) {
     uint8_t hash[20];
-    if (it->second + kTombstoneKeepMs < now) {
-      unlink((removed_dir_ + "/" + it->first).c_str());
-      it = removed_.erase(it);
-      continue;
-    }
-    if (supervisor::parse_info_hash_hex(it->first, hash) &&
-        publish(encode_transfer_message(kTransferMsgRemove, node_id_, hash, it->second, "")))
+    if (supervisor::parse_info_hash_hex(hex, hash) && publish(encode_transfer_message(kTransferMsgRemove, node_id_, hash, ms, "")))
       r++;
-    ++it;
   }
   if (n || r)
     LOG_INFO("cluster: sent this node's %u registered transfers and %u remembered removals to the other nodes", n, r);
@@ -227,7 +222,7 @@ void TransferSync::handle(const uint8_t* data, size_t len) {
   }
   if (m.node_id == node_id_) return;  // another node with our id: its delta messages say so
   std::string hex = supervisor::info_hash_hex(m.info_hash);
-  bool registered = access((state_dir_ + "/" + hex + ".torrent").c_str(), F_OK) == 0;
+  bool registered = access(torrent_path(hex).c_str(), F_OK) == 0;
   if (m.op == kTransferMsgAsk) return publish_all();
   if (m.op == kTransferMsgRemove) {
     uint64_t at = m.time_ms ? m.time_ms : shm::wall_ms();  // version 1: no time, "now"
@@ -249,14 +244,10 @@ void TransferSync::handle(const uint8_t* data, size_t len) {
   if (registered) return;  // an answer to someone's ask, or a repeat
   // The supervisor reads it from the spool (and deletes it): a .torrent is up to 16 MiB, more
   // than a ring slot; it validates and stores it like an upload.
-  std::string path = spool_ + "/" + hex + ".torrent", tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-  bool ok = fd >= 0 && write_all(fd, m.torrent, m.torrent_len);
-  if (fd >= 0) close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    LOG_ERROR("cluster: cannot write %s: %s (transfer %s of node %u not registered here)", tmp.c_str(), strerror(errno),
+  std::string path = spool_ + "/" + hex + ".torrent";
+  if (!replace_file(path, m.torrent, m.torrent_len, false)) {
+    LOG_ERROR("cluster: cannot write %s.tmp: %s (transfer %s of node %u not registered here)", path.c_str(), strerror(errno),
               hex.c_str(), m.node_id);
-    unlink(tmp.c_str());
     return;
   }
   to_supervisor(m.info_hash, shm::kTransferNoticeAdd);
@@ -267,7 +258,7 @@ void TransferSync::settle_pending() {
   uint64_t now = shm::wall_ms();
   for (auto it = pending_.begin(); it != pending_.end();) {
     const std::string& hex = it->first;
-    std::string path = state_dir_ + "/" + hex + ".torrent";
+    std::string path = torrent_path(hex);
     if (access(path.c_str(), F_OK) != 0) {
       it = now > it->second.since_ms + 10000 ? pending_.erase(it) : std::next(it);  // refused there (logged)
       continue;

@@ -88,12 +88,16 @@ class TransferSync {
  private:
   void publish_add(const uint8_t* info_hash);
   void publish_all();
+  // <state_dir>/<hex>.torrent: where the supervisor stores a registered transfer.
+  std::string torrent_path(const std::string& hex) const;
   // When this node registered the transfer (its state_dir file's mtime, ms), 0 if it has none.
   uint64_t registered_ms(const std::string& hex) const;
   // Tombstones: remember (durably, the latest time wins), forget, and drop the expired ones.
   void remember_removal(const std::string& hex, uint64_t ms);
   void forget_removal(const std::string& hex);
   void load_tombstones();
+  // Forgets (and deletes) the tombstones older than kTombstoneKeepMs.
+  void prune_tombstones(uint64_t now_ms);
   // Registrations handed to the supervisor, until its file exists: then the file's mtime is set
   // to the registration's time at its origin (so every node orders it the same way against a
   // removal), and a removal that arrived meanwhile is applied.
