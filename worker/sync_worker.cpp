@@ -256,21 +256,31 @@ class SyncWorker : private JoinEntrySink {
     return true;
   }
 
+  // send_message, counting the n deltas as sent or dropped.
+  void send_counted(uint8_t kind, const shm::Delta* d, size_t n) {
+    shm::count(shared_->counters, send_message(kind, d, n) ? shm::Counter::cluster_deltas_sent
+                                                           : shm::Counter::cluster_deltas_dropped, n);
+  }
+
+  // This node's changes of one kind (kClusterDeltas or kClusterWsDeltas): the removals among them
+  // are kept for the resend after an outage (those pushed out of that memory count as dropped),
+  // then they are published and counted.
+  void publish_deltas(uint8_t kind, const shm::Delta* d, size_t n) {
+    size_t pushed_out = kind == kClusterWsDeltas ? ws_stopped_.note(d, n, wall_ms(), kWsRemovals)
+                                                 : stopped_.note(d, n, wall_ms());
+    shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped, pushed_out);
+    send_counted(kind, d, n);
+  }
+
   // After a reconnection: the stopped deltas the outage may have swallowed (worker/cluster_stopped.hpp).
   void resend_stopped() {
     stopped_wanted_ = false;
     std::vector<shm::Delta> again = stopped_.all();
-    for (size_t at = 0; at < again.size(); at += kMaxDeltasPerMessage) {
-      size_t n = std::min<size_t>(again.size() - at, kMaxDeltasPerMessage);
-      shm::count(shared_->counters, send_message(kClusterDeltas, again.data() + at, n) ? shm::Counter::cluster_deltas_sent
-                                                                                         : shm::Counter::cluster_deltas_dropped, n);
-    }
     std::vector<shm::Delta> ws = ws_stopped_.all();  // WebTorrent peers that left, processes gone
-    for (size_t at = 0; at < ws.size(); at += kMaxDeltasPerMessage) {
-      size_t n = std::min<size_t>(ws.size() - at, kMaxDeltasPerMessage);
-      shm::count(shared_->counters, send_message(kClusterWsDeltas, ws.data() + at, n) ? shm::Counter::cluster_deltas_sent
-                                                                                        : shm::Counter::cluster_deltas_dropped, n);
-    }
+    for (size_t at = 0; at < again.size(); at += kMaxDeltasPerMessage)
+      send_counted(kClusterDeltas, again.data() + at, std::min<size_t>(again.size() - at, kMaxDeltasPerMessage));
+    for (size_t at = 0; at < ws.size(); at += kMaxDeltasPerMessage)
+      send_counted(kClusterWsDeltas, ws.data() + at, std::min<size_t>(ws.size() - at, kMaxDeltasPerMessage));
     if (!again.empty() || !ws.empty())
       LOG_INFO("cluster: sent %zu stopped peers of the last outage again (%zu WebTorrent removals)", again.size() + ws.size(),
                ws.size());
@@ -287,17 +297,8 @@ class SyncWorker : private JoinEntrySink {
         for (size_t k = 0; k < n; k++) (shm::is_ws_delta(*out.peek(k)) ? ws_batch_ : batch_).push_back(*out.peek(k));
         out.retire(n);
         avail -= n;
-        if (!batch_.empty()) {
-          bool ok = send_message(kClusterDeltas, batch_.data(), batch_.size());
-          shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped, stopped_.note(batch_.data(), batch_.size(), wall_ms()));
-          shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, batch_.size());
-        }
-        if (!ws_batch_.empty()) {
-          bool ok = send_message(kClusterWsDeltas, ws_batch_.data(), ws_batch_.size());
-          shm::count(shared_->counters, shm::Counter::cluster_deltas_dropped,
-                     ws_stopped_.note(ws_batch_.data(), ws_batch_.size(), wall_ms(), kWsRemovals));
-          shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, ws_batch_.size());
-        }
+        if (!batch_.empty()) publish_deltas(kClusterDeltas, batch_.data(), batch_.size());
+        if (!ws_batch_.empty()) publish_deltas(kClusterWsDeltas, ws_batch_.data(), ws_batch_.size());
       }
     }
   }
@@ -405,9 +406,7 @@ class SyncWorker : private JoinEntrySink {
       seen_socket_gen_[s] = g;
     }
     if (gone_batch_.empty()) return;
-    bool ok = send_message(kClusterWsDeltas, gone_batch_.data(), gone_batch_.size());
-    ws_stopped_.note(gone_batch_.data(), gone_batch_.size(), wall_ms(), kWsRemovals);
-    shm::count(shared_->counters, ok ? shm::Counter::cluster_deltas_sent : shm::Counter::cluster_deltas_dropped, gone_batch_.size());
+    publish_deltas(kClusterWsDeltas, gone_batch_.data(), gone_batch_.size());
   }
 
   // Asks every swarm worker to queue this node's own peers again.
