@@ -15,6 +15,12 @@ constexpr size_t kMaxName = 55;
 
 using namespace be;  // get16/32/64, put16/32/64: shm/byte_order.hpp
 
+// A snapshot peer's seeder/counted flags as the flags of its join entry.
+uint8_t join_flags(uint8_t snap_flags) {
+  return uint8_t(shm::kDeltaJoin | ((snap_flags & shm::kSnapPeerSeeder) ? shm::kDeltaSeeder : 0) |
+                 ((snap_flags & shm::kSnapPeerCompletedCounted) ? shm::kDeltaCounted : 0));
+}
+
 }  // namespace
 
 void encode_join_frame(const JoinFrame& f, const uint8_t* payload, size_t n, std::vector<uint8_t>* out) {
@@ -109,12 +115,10 @@ bool JoinReceiver::on_peer(const shm::SnapTorrent& t, const shm::SnapPeer& p) {
   std::memcpy(d.addr, p.addr, 16);
   d.port_be = p.port_be;
   d.family = p.family;
-  d.flags = uint8_t(shm::kDeltaJoin | ((p.flags & shm::kSnapPeerSeeder) ? shm::kDeltaSeeder : 0) |
-                    ((p.flags & shm::kSnapPeerCompletedCounted) ? shm::kDeltaCounted : 0));
+  d.flags = join_flags(p.flags);
   d.topology_group = p.topology_group;
   d.progress = p.progress;
-  uint64_t age = uint64_t(p.age_s) + elapsed_;
-  d.join_age_s = age > 0xffffffffu ? 0xffffffffu : uint32_t(age);
+  d.join_age_s = age_now(p.age_s);
   peers_++;
   out_->put(d);
   return true;
@@ -128,13 +132,11 @@ bool JoinReceiver::on_ws_peer(const shm::SnapTorrent& t, const shm::SnapWsPeer& 
   std::memcpy(d.addr, p.key, 16);
   d.port_be = p.generation;
   d.family = shm::kFamilyWebTorrent;
-  d.flags = uint8_t(shm::kDeltaJoin | ((p.flags & shm::kSnapPeerSeeder) ? shm::kDeltaSeeder : 0) |
-                    ((p.flags & shm::kSnapPeerCompletedCounted) ? shm::kDeltaCounted : 0));
+  d.flags = join_flags(p.flags);
   std::memcpy(&d.topology_group, &p.token, 4);  // topology_group and progress: the token
   d.origin = p.node;
   d.reserved[0] = p.slot;
-  uint64_t age = uint64_t(p.age_s) + elapsed_;
-  d.join_age_s = age > 0xffffffffu ? 0xffffffffu : uint32_t(age);
+  d.join_age_s = age_now(p.age_s);
   out_->put(d);
   return true;
 }

@@ -94,6 +94,11 @@ class JoinReceiver final : private shm::SnapshotSink {
   bool on_peer(const shm::SnapTorrent& t, const shm::SnapPeer& p) override;
   bool on_ws_peer(const shm::SnapTorrent& t, const shm::SnapWsPeer& p) override;
   bool on_end(const shm::SnapshotTotals&) override { return ended_ = true; }
+  // A peer's age in the snapshot plus the snapshot's own age (seconds, capped at 2^32 - 1).
+  uint32_t age_now(uint32_t age_s) const {
+    uint64_t age = uint64_t(age_s) + elapsed_;
+    return age > 0xffffffffu ? 0xffffffffu : uint32_t(age);
+  }
   Result fail(std::string why) { return error_ = std::move(why), failed; }
   JoinEntrySink* out_;
   uint64_t now_unix_;

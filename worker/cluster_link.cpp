@@ -142,6 +142,16 @@ uint8_t apply_ws_delta(shm::Partition& part, const shm::Delta& d, uint32_t now, 
   return part.apply_remote_webtorrent(in, live);
 }
 
+namespace {
+
+// A join entry's seeder/counted delta flags as partition peer flags.
+uint8_t join_peer_flags(uint8_t delta_flags) {
+  return uint8_t(((delta_flags & shm::kDeltaSeeder) ? shm::kPeerSeeder : 0) |
+                 ((delta_flags & shm::kDeltaCounted) ? shm::kPeerCompletedCounted : 0));
+}
+
+}  // namespace
+
 uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now) {
   shm::RestoreInput in{};
   in.info_hash = d.info_hash;
@@ -152,6 +162,7 @@ uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now
     in.kind = d.reserved[1] == 1 ? shm::kTorrentWebTorrent : shm::kTorrentBitTorrent;
     return part.restore_peer(in);
   }
+  uint32_t last_seen = now > d.join_age_s ? now - d.join_age_s : 0;  // join_age_s: the peer's age
   if (d.family == shm::kFamilyWebTorrent) {
     shm::WsRestoreInput w{};
     w.info_hash = d.info_hash;
@@ -160,15 +171,14 @@ uint8_t apply_join_entry(shm::Partition& part, const shm::Delta& d, uint32_t now
     w.slot = d.reserved[0];
     w.generation = d.port_be;
     std::memcpy(&w.token, &d.topology_group, 4);
-    w.flags = uint8_t(((d.flags & shm::kDeltaSeeder) ? shm::kPeerSeeder : 0) | ((d.flags & shm::kDeltaCounted) ? shm::kPeerCompletedCounted : 0));
-    w.last_seen = now > d.join_age_s ? now - d.join_age_s : 0;
+    w.flags = join_peer_flags(d.flags);
+    w.last_seen = last_seen;
     return part.restore_webtorrent(w);
   }
   std::memcpy(in.addr, d.addr, 16);
   in.port_be = d.port_be;
-  in.flags = uint8_t(((d.flags & shm::kDeltaSeeder) ? shm::kPeerSeeder : 0) | ((d.flags & shm::kDeltaCounted) ? shm::kPeerCompletedCounted : 0) |
-                     shm::kPeerRemote);
-  in.last_seen = now > d.join_age_s ? now - d.join_age_s : 0;
+  in.flags = uint8_t(join_peer_flags(d.flags) | shm::kPeerRemote);
+  in.last_seen = last_seen;
   in.topology_group = d.topology_group;
   in.progress = d.progress;
   return part.restore_peer(in);
