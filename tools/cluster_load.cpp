@@ -21,6 +21,7 @@
 #include <cinttypes>
 #include <ctime>
 
+#include "shm/clock.hpp"
 #include "tools/load_common.hpp"
 #include "worker/cluster_codec.hpp"
 
@@ -39,12 +40,6 @@ const char* kUsage =
     "  --duration S, --warmup S   the run lasts warmup + duration seconds (defaults 10, 2)\n"
     "  --torrents N, --peers N, --pareto-shape X, --seeder-ratio X, --seed N   as udp_load\n"
     "  --json               one JSON line of results\n";
-
-uint64_t wall_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
-}
 
 void sleep_until(uint64_t t_ns) {
   timespec ts{time_t(t_ns / kSec), long(t_ns % kSec)};
@@ -130,7 +125,7 @@ int main(int argc, char** argv) {
         batch.resize(m);
         for (size_t j = 0; j < m; j++) make_delta(w, n.rng.below(w.peers.size()), n.header.node_id, n.rng, &batch[j]);
         n.header.seq++;
-        n.header.sent_ms = wall_ms();
+        n.header.sent_ms = shoal::shm::wall_ms();
         buf.clear();
         sw::encode_cluster_message(n.header, batch.data(), m, &buf);
         if (natsConnection_Publish(nc, deltas_subject.c_str(), buf.data(), int(buf.size())) == NATS_OK)
