@@ -123,8 +123,9 @@ def run_unit(build, k, timeout, logdir):
 # Integration files run alone even with --jobs 2: three compare rates or durations (two deploys'
 # times, answers per second under a flood, a token bucket's refill), which a file running beside
 # them would skew; test_man runs `make install`, which relinks the binaries the other files run
-# when the build is older than the sources.
-ALONE = {"test_datacenter", "test_floods", "test_quotas", "test_man"}
+# when the build is older than the sources. test_cluster_ws chooses a node's ports (ws, metrics)
+# seconds before that node starts; a file beside it drawing ephemeral client ports took one once.
+ALONE = {"test_datacenter", "test_floods", "test_quotas", "test_man", "test_cluster_ws"}
 # The slowest files (about 30 s and more on a quiet 2-core machine), started first so that the
 # lanes of --jobs end together; every other file follows in name order.
 SLOW_FIRST = ["test_chaos_scale", "test_cluster_ws", "test_cluster", "test_chaos", "test_http",
