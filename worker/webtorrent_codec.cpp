@@ -154,8 +154,9 @@ void append_relayed(std::string& out, const Id& info_hash, const Id& peer_id, co
 // Fills in the text of each offer (or the answer) of a valid announce message: the object as
 // the client wrote it, found by simdjson's On Demand API (object::raw_json) in the same padded
 // bytes the DOM parser has validated (so it is valid JSON, and its keys are not duplicated at
-// the levels that were checked). Relaying the client's own text costs a copy per offer (kept
-// until the swarm worker has chosen the targets) and none for an answer (a view, relayed at
+// the levels that were checked). Relaying the client's own text costs one copy of the offers (into
+// Announce::sdp_text, one buffer per announce, kept until the swarm worker has chosen the
+// targets) and none for an answer (a view, relayed at
 // once); writing it anew from the DOM meant escaping every SDP again (~10% of the socket
 // worker). If On Demand does
 // not agree (it should not happen), the DOM writes it (append_compact). Returns "" or the reason
@@ -172,6 +173,7 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
   namespace ond = simdjson::ondemand;
   bool answer = r.msg.action == Action::answer;
   std::vector<Offer>& offers = r.msg.announce.offers;
+  std::string& text = r.msg.announce.sdp_text;
   bool raw_ok = false;
   ond::document d;
   if (od.iterate(padded, len, capacity).get(d) == simdjson::SUCCESS) {
@@ -185,6 +187,8 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
     } else {
       ond::array list;
       size_t k = 0;
+      text.clear();
+      text.reserve(len);  // the offers' texts fit in the message: one allocation
       raw_ok = d.find_field_unordered("offers").get_array().get(list) == simdjson::SUCCESS;
       for (auto item : list) {
         ond::object ob, o;
@@ -195,7 +199,9 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
           raw_ok = false;
           break;
         }
-        offers[k++].sdp_json.assign(trim_ws(raw));
+        raw = trim_ws(raw);
+        offers[k].sdp_at = uint32_t(text.size()), offers[k++].sdp_len = uint32_t(raw.size());
+        text.append(raw);
       }
       raw_ok = raw_ok && k == offers.size();
     }
@@ -209,18 +215,19 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
       r.msg.answer.sdp_json = text;
     } else {
       size_t k = 0;
+      text.clear();
       if (field(root, "offers", &v))
         for (element item : simdjson::dom::array(v)) {
           element o;
-          offers[k].sdp_json.clear();
-          if (field(object(item), "offer", &o)) append_compact(offers[k].sdp_json, o);
-          ++k;
+          size_t at = text.size();
+          if (field(object(item), "offer", &o)) append_compact(text, o);
+          offers[k].sdp_at = uint32_t(at), offers[k++].sdp_len = uint32_t(text.size() - at);
         }
     }
   }
   if (answer) return r.msg.answer.sdp_json.size() > kMaxSdpJsonBytes ? "answer too large" : "";
   for (const Offer& o : offers)
-    if (o.sdp_json.size() > kMaxSdpJsonBytes) return "offer too large";
+    if (o.sdp_len > kMaxSdpJsonBytes) return "offer too large";
   return {};
 }
 

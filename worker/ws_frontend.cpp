@@ -293,6 +293,19 @@ void WsFrontend::read_frames(WsConn* c, char* data, size_t n) {
 
 bool WsFrontend::send_text(WsConn* c, std::string_view text) {
   if (c->state != WsConn::State::open || !c->session->send_text(text)) return false;
+  return queued_text(c);
+}
+
+std::string* WsFrontend::begin_text(WsConn* c) {
+  return c->state == WsConn::State::open ? c->session->begin_text() : nullptr;
+}
+
+bool WsFrontend::end_text(WsConn* c) {
+  c->session->end_text();
+  return queued_text(c);
+}
+
+bool WsFrontend::queued_text(WsConn* c) {
   shm::count(counters_, shm::Counter::ws_messages_out);
   mark_dirty(c);
   // A client that does not read its messages is closed rather than buffered without bound.
