@@ -285,5 +285,22 @@ TEST(WebTorrentCodec, ByteZeroInBinaryStringRoundTrips) {
   EXPECT_EQ(r.msg.scrape.info_hashes.at(0), zero);
 }
 
+// The offer and answer texts are found from simdjson's structural index: brackets inside
+// strings do not end them, nor do nested objects and arrays; keys after them are still read.
+TEST(WebTorrentCodec, OfferTextsWithBracketsInStrings) {
+  std::string offer = R"({"type":"offer","sdp":"a}]{[,:\"}","x":[[{}],{"y":"]"}]})";
+  ParseResult r = parse_message(announce_json(R"(,"offers":[{"offer_id":")" + js(kHigh) + R"(","offer":)" + offer +
+                                              R"(},{"offer_id":")" + js(kPeer) + R"(","offer":{"sdp":"]"}}])"));
+  ASSERT_EQ(r.error, "");
+  ASSERT_EQ(r.msg.announce.offers.size(), 2u);
+  EXPECT_EQ(r.msg.announce.sdp(r.msg.announce.offers[0]), offer);
+  EXPECT_EQ(r.msg.announce.sdp(r.msg.announce.offers[1]), R"({"sdp":"]"})");
+  r = parse_message(announce_json(R"(,"to_peer_id":")" + js(kHigh) + R"(","offer_id":")" + js(kHigh) +
+                                  R"(","answer":{"sdp":"}{"} , "x":{})"));
+  ASSERT_EQ(r.error, "");
+  ASSERT_EQ(r.msg.action, Action::answer);
+  EXPECT_EQ(r.msg.answer.sdp_json, R"({"sdp":"}{"})");
+}
+
 }  // namespace
 }  // namespace shoal::worker::webtorrent

@@ -4,6 +4,7 @@
 # every offer answered), alternating within each round so a noisy machine disturbs both alike.
 # For each build and round it prints
 #   ann/s   announces answered per second in ws_load's measured window
+#   bad     errors + invalid messages + timeouts ws_load saw in the window (0 expected)
 #   us/ann  CPU time of every shoald process (utime+stime, /proc/PID/stat) in that window per
 #           announce answered: the figure a shared machine disturbs least
 # shoald: 1 socket + 1 swarm worker on CPU 1, ws_load on CPU 0, the relay budget raised as the
@@ -54,12 +55,13 @@ EOF
   done < <(taskset -c 0 "$gen" --url "$url" --cacert "$tmp/cert/cert.pem" --warmup 2 --seconds 8 "${load[@]}")
   rate=$(echo "$line" | grep -oE '"announces_per_s":[0-9.]+' | cut -d: -f2)
   ann=$(echo "$line" | grep -oE '"responses":[0-9]+' | head -1 | cut -d: -f2)
+  bad=$(echo "$line" | grep -oE '"(errors|invalid|timeouts)":[0-9]+' | head -3 | cut -d: -f2 | paste -sd+ | bc)
   kill -TERM $pid; wait $pid 2>/dev/null || true
   rm -f /dev/shm/$name-*
-  awk -v r="$rate" -v a="$ann" -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "%8.0f %7.1f\n", r, (a > 0 ? c * 1e6 / hz / a : 0) }'
+  awk -v r="$rate" -v a="$ann" -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v bad="$bad" \
+    'BEGIN { printf "%8.0f %7.1f %5d\n", r, (a > 0 ? c * 1e6 / hz / a : 0), bad }'
 }
-printf '%-6s %-40s %8s %7s\n' round build ann/s us/ann
+printf '%-6s %-40s %8s %7s %5s\n' round build ann/s us/ann bad
 for r in $(seq 1 "$rounds"); do
   for b in "$old" "$new"; do printf '%-6s %-40s %s\n' "$r" "$b" "$(run "$b")"; done
 done
