@@ -114,8 +114,8 @@ TEST(PartitionFormat, MemoryPerPeerAtOneMillionIpv4Peers) {
   size_t bytes = partition_segment_bytes({100000, 1000000});
   double per_peer = double(bytes) / 1e6;
   RecordProperty("bytes_per_peer", std::to_string(per_peer));
-  EXPECT_LT(per_peer, 48.0);  // 7.5 index (6-byte slots) + 32 arena (worst case) + 7.4 torrents + 0.1 map
-  EXPECT_GT(per_peer, 47.0);
+  EXPECT_LT(per_peer, 46.0);  // 7.5 index (6-byte slots) + 32 arena (worst case) + 5.8 torrents + 0.1 map
+  EXPECT_GT(per_peer, 45.0);  // (torrents: 48-byte records 4.8 + index 1.0)
 }
 
 // The peer index has max_peers × 5/4 slots (not a power of two): filled to capacity it runs at
