@@ -16,7 +16,8 @@
 //   peer index     PeerSlot[peer_slots]          6 B each (open addressing, linear probing)
 //   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
 //   free map       1 bit per 2 arena units      set where a free arena block starts
-// Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
+// The torrent index has capacity × 5/4 slots (load ≤ 0.8), the peer index capacity × 9/8 (load
+// ≤ 0.89; peer_index_slots); any size: home = index_home(tag, slots).
 // A list's block holds as many records as fit: its list_units(size) units of 16 B hold
 // units × 16 / 12 IPv4 peers (2, 5, 8, 10, 16, 21, ...) or units × 16 / 32 IPv6 or WebTorrent
 // peers (1, 2, 3, 4, 6, ...). Sizes grow 2, 4, 6, 8, 12, 16, 24, ... units (list_units).
@@ -27,8 +28,8 @@
 // units holds two buddy blocks (class c, then class c-1 right after it): it was taken as a
 // class c+1 block whose last quarter went back to the free lists.
 //
-// Memory at 100k torrents / 1M peers, capacities equal to that: 46.0 MB of address space, i.e.
-// 46.0 B per stored IPv4 peer at worst: peer index 7.5 (1.25M × 6 B), arena 32.0 at worst (a
+// Memory at 100k torrents / 1M peers, capacities equal to that: 45.2 MB of address space, i.e.
+// 45.2 B per stored IPv4 peer at worst: peer index 6.75 (1.125M × 6 B), arena 32.0 at worst (a
 // 1-peer list takes a 32-byte block; a list that grew is at least 2/3 full: ≤ 18 B per peer;
 // about 16 with the bench's swarm sizes), torrent pool 4.8 and index 1.0, free map 0.1. Pages
 // are touched as used (tmpfs), so what a partition costs is what it stores (tools/bench, memory).
@@ -71,7 +72,7 @@ inline constexpr uint8_t kPeerKnownFlags = 15;
 //   format            kPartitionFormat once partition_format finished (written last)
 //   segment_bytes     size of the whole segment
 //   max_torrents/max_peers   capacities (PartitionCapacity)
-//   torrent_slots/peer_slots index sizes, index_slots(capacity)
+//   torrent_slots/peer_slots index sizes, index_slots(max_torrents), peer_index_slots(max_peers)
 //   arena_units       16-byte units in the peer arena (2 × max_peers)
 //   *_off             region offsets from the segment base (free_map_off: the free map)
 //   hash_seed         random key of the index hashes (set at format; defeats crafted collisions)
@@ -402,6 +403,17 @@ inline constexpr uint32_t index_slots(uint32_t capacity) {
   uint64_t n = uint64_t(capacity) + (uint64_t(capacity) + 3) / 4;
   return uint32_t(n < 16 ? 16 : n);
 }
+// Slots of the peer index for `capacity` peers: capacity × 9/8, at least 16. Every page of the
+// index is touched at any usual fill (homes are uniform), so its headroom costs bytes per stored
+// peer: 6.75 B a peer of capacity instead of 7.5 at × 5/4. The price is at full capacity, load
+// 0.89: slots read for a hit 5.0 on average (3.0 at 0.8), for a miss (a new peer, and the run a
+// removal's backward shift walks, reading the record of each slot) 41 (13), p99 316 (96);
+// at the bench's fill of 0.76 × capacity, load 0.68: 2.1 and 5.3 (1.8 and 3.8 at × 5/4).
+// (Linear probing with uniform homes, simulated: tools/bench/RESULTS.md, layout 11.)
+inline constexpr uint32_t peer_index_slots(uint32_t capacity) {
+  uint64_t n = uint64_t(capacity) + (uint64_t(capacity) + 7) / 8;
+  return uint32_t(n < 16 ? 16 : n);
+}
 // Home slot of a nonzero 32-bit tag in an index of `slots` slots: multiply-shift (Lemire's
 // fast range reduction), uniform for any table size because the tag's bits are uniform.
 inline constexpr uint32_t index_home(uint32_t tag, uint32_t slots) {
@@ -420,7 +432,7 @@ inline PartitionGeometry partition_geometry(uint32_t max_torrents, uint32_t max_
     throw std::invalid_argument("partition capacity out of range (torrents 1 .. 16777215, peers 1 .. 16777216)");
   PartitionGeometry g{};
   g.torrent_slots = index_slots(max_torrents);
-  g.peer_slots = index_slots(max_peers);
+  g.peer_slots = peer_index_slots(max_peers);
   g.arena_units = 2 * max_peers;  // 32 B a peer: a 1-peer list's block, or an IPv6 peer
   g.torrent_index_off = sizeof(PartitionLayout);
   g.torrent_pool_off = align64(g.torrent_index_off + uint64_t(g.torrent_slots) * sizeof(TorrentSlot));
