@@ -60,8 +60,6 @@ struct Placed {
   std::abort();
 }
 
-inline uint32_t cap_of(const TorrentRecord& t, uint32_t list) { return list_capacity(list_family(list), list_size(t, list)); }
-
 // The peer_tag of a stored record of list `list` of torrent t (its address and port).
 inline uint32_t record_tag(const PartitionRegions& r, uint32_t t, uint32_t list, const uint8_t* rec) {
   uint8_t fam = list_family(list);
