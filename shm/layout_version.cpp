@@ -15,7 +15,9 @@ namespace shoal::shm {
 // 6: connection-id keys in the control segment; 7: the sync worker's slot (issue 14);
 // 8: the cluster segment's deploy-transfer rings; 9: 8-byte peer index slots, 12-byte IPv4 peers,
 // a packed state word (flags, progress, last_seen modulo 2^18 s) (issue 13); 10: 6-byte peer
-// index slots (torrent + 1, list, 22-bit position), list blocks of 3/4 sizes too (issue 13)
-const uint32_t kLayoutVersion = 10 + SHOAL_SHM_LAYOUT_TEST_BUMP;
+// index slots (torrent + 1, list, 22-bit position), list blocks of 3/4 sizes too (issue 13);
+// 11: 48-byte torrent records (6-byte list words: count, buddy-node block; live and kind as
+// marker words) (issue 13)
+const uint32_t kLayoutVersion = 11 + SHOAL_SHM_LAYOUT_TEST_BUMP;
 
 }  // namespace shoal::shm

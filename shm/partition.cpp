@@ -45,7 +45,7 @@ Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k
   Placed old{kNil, kNil};
   if (slot != kNil) {
     old = {where_list(op.r.pindex[slot].where()), where_pos(op.r.pindex[slot].where())};
-    std::memcpy(rec, peer_at(op.r, op.r.pool[t].lists[old.list].block, old.list, old.pos), stride);
+    std::memcpy(rec, peer_at(op.r, list_block(op.r.pool[t], old.list), old.list, old.pos), stride);
   } else if (stored_peers(op.h) >= op.h.max_peers) {
     return {kNil, kNil};
   } else {
@@ -70,7 +70,7 @@ Placed upsert_peer(Op& op, uint32_t t, const AnnounceInput& in, const PeerKey& k
                            in.progress, in.now);
   if (count_now) count_completed(op, t);
   if (old.list == want) {
-    op.tx.write(tail_of(peer_at(op.r, op.r.pool[t].lists[want].block, want, old.pos), want), tail,
+    op.tx.write(tail_of(peer_at(op.r, list_block(op.r.pool[t], want), want, old.pos), want), tail,
                 sizeof *tail);
     return old;
   }
@@ -89,10 +89,10 @@ PeerView candidates(const PartitionRegions& r, uint32_t t, Placed at) {
   PeerView v;
   v.family = fam;
   v.stride = peer_stride(fam);
-  v.list_a = peer_at(r, tr.lists[a].block, a, 0);
-  v.list_b = peer_at(r, tr.lists[b].block, b, 0);
-  v.na = tr.lists[a].count;
-  v.n = v.na + (seeder ? 0 : tr.lists[b].count);
+  v.list_a = peer_at(r, list_block(tr, a), a, 0);
+  v.list_b = peer_at(r, list_block(tr, b), b, 0);
+  v.na = list_count(tr, a);
+  v.n = v.na + (seeder ? 0 : list_count(tr, b));
   v.self = seeder ? PeerView::kNoSelf : at.pos;  // a leecher asker sits in list a
   return v;
 }
@@ -138,7 +138,7 @@ void sweep_checkpoint(Op& op, Sweep& s) {
 // Examines the lists of torrent s.torrent from the cursor on. False when the budget ran out.
 // A WebTorrent peer whose socket-worker process is gone (its connection went with it).
 bool ws_dead(const TorrentRecord& tr, const uint8_t* rec, const WsLiveness* live) {
-  if (!live || tr.kind != kTorrentWebTorrent) return false;
+  if (!live || torrent_kind(tr) != kTorrentWebTorrent) return false;
   const PeerWs* p = reinterpret_cast<const PeerWs*>(rec);
   if (peer_flags(ws_tail(*p)) & kPeerRemote)  // another node's connection: expires by last_seen, or its process is gone
     return live->remote_gone(uint16_t(p->generation >> 16), uint8_t(p->slot), uint16_t(p->generation));
@@ -149,11 +149,11 @@ bool sweep_torrent(Op& op, Sweep& s, uint32_t now, uint32_t ttl, uint32_t budget
                    const WsLiveness* live) {
   TorrentRecord& tr = op.r.pool[s.torrent];
   for (; s.list < kLists; ++s.list, s.pos = 0) {
-    s.pos = std::min(s.pos, tr.lists[s.list].count);
-    while (s.pos < tr.lists[s.list].count) {
+    s.pos = std::min(s.pos, list_count(tr, s.list));
+    while (s.pos < list_count(tr, s.list)) {
       if (s.examined >= budget) return false;
       ++s.examined;
-      uint8_t* rec = peer_at(op.r, tr.lists[s.list].block, s.list, s.pos);
+      uint8_t* rec = peer_at(op.r, list_block(tr, s.list), s.list, s.pos);
       if (peer_age(*tail_of(rec, s.list), now) <= ttl && !ws_dead(tr, rec, live)) {
         ++s.pos;
         continue;
@@ -171,8 +171,8 @@ bool sweep_torrent(Op& op, Sweep& s, uint32_t now, uint32_t ttl, uint32_t budget
 }
 
 bool torrent_empty(const TorrentRecord& tr) {
-  for (const PeerListRef& l : tr.lists)
-    if (l.count) return false;
+  for (uint32_t list = 0; list < kLists; ++list)
+    if (list_count(tr, list)) return false;
   return true;
 }
 
@@ -266,7 +266,7 @@ AnnounceResult Partition::announce(const AnnounceInput& in, uint8_t* peers_out, 
   PeerView view = candidates(op.r, t, at);
   Asker asker{in.family, in.seeder, in.topology_group, false};
   if (elect) {  // the policy may elect the asker (tiered); the flag is stored with the peer
-    uint8_t* rec = peer_at(op.r, op.r.pool[t].lists[at.list].block, at.list, at.pos);
+    uint8_t* rec = peer_at(op.r, list_block(op.r.pool[t], at.list), at.list, at.pos);
     PeerTail* tail = tail_of(rec, at.list);
     asker.representative = peer_flags(*tail) & kPeerRepresentative;
     bool elected = policy.elect(view, asker);
@@ -336,7 +336,7 @@ ExpireResult Partition::expire_step(uint32_t now, uint32_t peer_ttl, uint32_t bu
       break;
     }
     TorrentRecord& tr = op.r.pool[s.torrent];
-    bool visit = tr.in_use && (!webtorrent_only || tr.kind == kTorrentWebTorrent);
+    bool visit = torrent_live(tr) && (!webtorrent_only || torrent_kind(tr) == kTorrentWebTorrent);
     // webtorrent_only: dead connections' peers go, nothing expires by time (ttl: never)
     if (visit && !sweep_torrent(op, s, now, webtorrent_only ? UINT32_MAX : peer_ttl, budget, res, live)) break;
     if (visit && torrent_empty(tr)) {
@@ -358,9 +358,9 @@ uint32_t Partition::drop_torrent(const uint8_t* info_hash) {
   uint32_t t = op.r.tindex[slot].torrent, removed = 0, in_tx = 0;
   TorrentRecord& tr = op.r.pool[t];
   for (uint32_t list = 0; list < kLists; ++list) {
-    while (tr.lists[list].count > 0) {  // from the end: nothing moves
-      uint32_t pos = tr.lists[list].count - 1;
-      uint8_t* rec = peer_at(op.r, tr.lists[list].block, list, pos);
+    while (list_count(tr, list) > 0) {  // from the end: nothing moves
+      uint32_t pos = list_count(tr, list) - 1;
+      uint8_t* rec = peer_at(op.r, list_block(tr, list), list, pos);
       uint32_t ps = find_peer_slot_at(op.r, record_tag(op, t, list, rec), t, pack_where(list, pos));
       if (ps == kNil) impossible("dropped peer not indexed");
       list_remove(op, t, list, pos, ps);
@@ -387,8 +387,8 @@ void Partition::visit_peers(const uint8_t* info_hash, PeerVisitor& v) const {
   if (slot == kNil) return;
   const TorrentRecord& tr = r.pool[r.tindex[slot].torrent];
   for (uint32_t list = 0; list < kLists; ++list) {
-    for (uint32_t pos = 0; pos < tr.lists[list].count; ++pos) {
-      uint8_t* rec = peer_at(r, tr.lists[list].block, list, pos);
+    for (uint32_t pos = 0; pos < list_count(tr, list); ++pos) {
+      uint8_t* rec = peer_at(r, list_block(tr, list), list, pos);
       uint8_t addr[16] = {};
       std::memcpy(addr, rec, addr_len(list_family(list)));
       const PeerTail* tail = tail_of(rec, list);

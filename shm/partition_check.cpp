@@ -22,9 +22,8 @@ using namespace probes;
 // Torrent t's record: found by the torrent index under its own key. "" when consistent.
 std::string check_torrent_record(const PartitionRegions& r, uint32_t t) {
   const TorrentRecord& tr = r.pool[t];
-  if (tr.kind > kTorrentWebTorrent) return cat("torrent ", t, ": unknown kind ", unsigned(tr.kind));
-  uint32_t tag = torrent_tag(r.h->hash_seed, tr.info_hash, tr.kind);
-  uint32_t slot = probe_torrent(r, tr.info_hash, tag, tr.kind);
+  uint32_t tag = torrent_tag(r.h->hash_seed, tr.info_hash, torrent_kind(tr));
+  uint32_t slot = probe_torrent(r, tr.info_hash, tag, torrent_kind(tr));
   if (slot == kNil || r.tindex[slot].torrent != t) return cat("torrent ", t, ": not found by the torrent index");
   return "";
 }
@@ -36,10 +35,10 @@ std::string check_torrent_peers(const PartitionRegions& r, uint32_t t, Partition
   const TorrentRecord& tr = r.pool[t];
   *done = false;
   for (; st.list < kLists; ++st.list, st.pos = 0) {
-    const PeerListRef& pl = tr.lists[st.list];
-    uint32_t list = st.list, cls = tr.cls[list];
+    const PeerListRef pl = list_ref(tr, st.list);
+    uint32_t list = st.list, cls = pl.size;
     if (pl.count == 0) continue;
-    if (tr.kind == kTorrentWebTorrent && list_family(list) == 4)
+    if (torrent_kind(tr) == kTorrentWebTorrent && list_family(list) == 4)
       return cat("torrent ", t, ": a WebTorrent torrent holds IPv4-sized records");
     if (!valid_list_size(cls) || pl.count > list_capacity(list_family(list), cls))
       return cat("torrent ", t, " list ", list, ": count ", pl.count, " > capacity of size ", cls);
@@ -74,7 +73,7 @@ std::string Partition::check_step(IncrementalCheck& st, uint32_t budget) const {
       if (st.inside) {  // the peers of torrent next - 1, from (list, pos) on, if it is still live
         uint32_t t = st.next - 1;
         bool done = true;
-        if (t < h.torrent_high && r.pool[t].in_use == 1) {
+        if (t < h.torrent_high && torrent_live(r.pool[t])) {
           std::string problem = check_torrent_peers(r, t, st, stop, &done);
           if (!problem.empty()) return problem;
         }
@@ -87,8 +86,7 @@ std::string Partition::check_step(IncrementalCheck& st, uint32_t budget) const {
       }
       uint32_t t = st.next++;
       ++st.items;
-      if (r.pool[t].in_use > 1) return cat("torrent ", t, ": in_use ", unsigned(r.pool[t].in_use));
-      if (r.pool[t].in_use) {
+      if (torrent_live(r.pool[t])) {
         std::string problem = check_torrent_record(r, t);
         if (!problem.empty()) return problem;
         st.inside = 1, st.list = st.pos = 0;
@@ -102,10 +100,10 @@ std::string Partition::check_step(IncrementalCheck& st, uint32_t budget) const {
       ++st.items;
       const TorrentSlot& s = r.tindex[i];
       if (s.tag == 0) continue;
-      if (s.torrent >= h.torrent_high || r.pool[s.torrent].in_use != 1)
+      if (s.torrent >= h.torrent_high || !torrent_live(r.pool[s.torrent]))
         return cat("torrent index slot ", i, " points at dead torrent ", s.torrent);
       const TorrentRecord& tr = r.pool[s.torrent];
-      if (s.tag != torrent_tag(h.hash_seed, tr.info_hash, tr.kind) || probe_torrent(r, tr.info_hash, s.tag, tr.kind) != i)
+      if (s.tag != torrent_tag(h.hash_seed, tr.info_hash, torrent_kind(tr)) || probe_torrent(r, tr.info_hash, s.tag, torrent_kind(tr)) != i)
         return cat("torrent index slot ", i, " (torrent ", s.torrent, ") unreachable or duplicate");
     } else {  // peer index → records
       if (st.next >= r.pslots) {

@@ -12,11 +12,12 @@
 //   JournalHeader                     64 B  undo journal count
 //   JournalEntry[kJournalCapacity]    24 B each
 //   torrent index  TorrentSlot[torrent_slots]    8 B each (open addressing, linear probing)
-//   torrent pool   TorrentRecord[max_torrents]  64 B each
+//   torrent pool   TorrentRecord[max_torrents]  48 B each
 //   peer index     PeerSlot[peer_slots]          6 B each (open addressing, linear probing)
 //   peer arena     arena_units × 16 B           dense peer lists (PeerV4 / PeerV6 arrays)
 //   free map       1 bit per 2 arena units      set where a free arena block starts
-// Both indexes have capacity × 5/4 slots (load ≤ 0.8, any size: home = index_home(tag, slots)).
+// The torrent index has capacity × 5/4 slots (load ≤ 0.8), the peer index capacity × 9/8 (load
+// ≤ 0.89; peer_index_slots); any size: home = index_home(tag, slots).
 // A list's block holds as many records as fit: its list_units(size) units of 16 B hold
 // units × 16 / 12 IPv4 peers (2, 5, 8, 10, 16, 21, ...) or units × 16 / 32 IPv6 or WebTorrent
 // peers (1, 2, 3, 4, 6, ...). Sizes grow 2, 4, 6, 8, 12, 16, 24, ... units (list_units).
@@ -27,10 +28,10 @@
 // units holds two buddy blocks (class c, then class c-1 right after it): it was taken as a
 // class c+1 block whose last quarter went back to the free lists.
 //
-// Memory at 100k torrents / 1M peers, capacities equal to that: 47.6 MB of address space, i.e.
-// 47.6 B per stored IPv4 peer at worst: peer index 7.5 (1.25M × 6 B), arena 32.0 at worst (a
+// Memory at 100k torrents / 1M peers, capacities equal to that: 45.2 MB of address space, i.e.
+// 45.2 B per stored IPv4 peer at worst: peer index 6.75 (1.125M × 6 B), arena 32.0 at worst (a
 // 1-peer list takes a 32-byte block; a list that grew is at least 2/3 full: ≤ 18 B per peer;
-// about 16 with the bench's swarm sizes), torrent pool 6.4 and index 1.0, free map 0.1. Pages
+// about 16 with the bench's swarm sizes), torrent pool 4.8 and index 1.0, free map 0.1. Pages
 // are touched as used (tmpfs), so what a partition costs is what it stores (tools/bench, memory).
 // An IPv6 peer takes 32 B (2 arena units).
 #pragma once
@@ -71,7 +72,7 @@ inline constexpr uint8_t kPeerKnownFlags = 15;
 //   format            kPartitionFormat once partition_format finished (written last)
 //   segment_bytes     size of the whole segment
 //   max_torrents/max_peers   capacities (PartitionCapacity)
-//   torrent_slots/peer_slots index sizes, index_slots(capacity)
+//   torrent_slots/peer_slots index sizes, index_slots(max_torrents), peer_index_slots(max_peers)
 //   arena_units       16-byte units in the peer arena (2 × max_peers)
 //   *_off             region offsets from the segment base (free_map_off: the free map)
 //   hash_seed         random key of the index hashes (set at format; defeats crafted collisions)
@@ -151,42 +152,90 @@ struct TorrentSlot {
 };
 static_assert(sizeof(TorrentSlot) == 8 && kShmSafe<TorrentSlot>);
 
-// A torrent's peer list: `count` peers stored densely from arena unit `block`
-// (kNil and count 0 when the list is empty; the block is freed when count drops to 0).
-// The block's size is in TorrentRecord::cls.
+// A torrent's peer list in 6 B: three host-order 16-bit words w, value v = w0 | w1 << 16 | w2 << 32:
+//   bits 0-21   count: peers stored densely from the block's first unit (at most kMaxListCount)
+//   bits 22-46  node: the block as a buddy-tree node, 0 = no block (then count is 0). A block of
+//               class c (2^c units at a multiple of 2^c, 1 ≤ c ≤ 25) at unit b is node
+//               2^(25-c) + b / 2^c, so the class is 25 - floor(log2(node)) and needs no bits
+//   bit 47      3/4 size: the block is 3 × 2^(c-1) units (size code 2c + 1), else 2^c (code 2c)
+// A word of all ones (kListMarker; as a size, code 3 is never valid) is no list: it marks a free
+// pool slot (in lists[kV4Leechers]) and a WebTorrent record (in lists[kV4Seeders]), and reads as
+// an empty list (list_ref).
+struct ListWord {
+  uint16_t w[3];
+  constexpr uint64_t bits() const { return uint64_t(w[0]) | uint64_t(w[1]) << 16 | uint64_t(w[2]) << 32; }
+};
+static_assert(sizeof(ListWord) == 6 && alignof(ListWord) == 2 && kShmSafe<ListWord>);
+inline constexpr uint32_t kListCountBits = 22, kNodeBits = 25;
+inline constexpr uint32_t kMaxListCount = (1u << kListCountBits) - 1;  // peers in one list
+inline constexpr uint64_t kListMarker = (uint64_t(1) << 48) - 1;
+inline constexpr ListWord list_word_of(uint64_t v) { return ListWord{{uint16_t(v), uint16_t(v >> 16), uint16_t(v >> 32)}}; }
+
+// A list as the code uses it (process-local): block = first arena unit (kNil: none), size =
+// its size code (0: none; list_units), count = peers stored.
 struct PeerListRef {
   uint32_t block;
   uint32_t count;
+  uint32_t size;
 };
-static_assert(sizeof(PeerListRef) == 8 && kShmSafe<PeerListRef>);
+// Decodes a list word; the marker and any word without a node but with a count read as they
+// are (the marker as empty), so check and repair see a bad word as a bad list.
+inline constexpr PeerListRef list_ref(ListWord lw) {
+  uint64_t v = lw.bits();
+  if (v == kListMarker) return {kNil, 0, 0};
+  uint32_t count = uint32_t(v) & kMaxListCount, node = uint32_t(v >> kListCountBits) & ((1u << kNodeBits) - 1);
+  if (node == 0) return {kNil, count, 0};
+  uint32_t c = uint32_t(__builtin_clz(node)) - (32 - kNodeBits - 1);  // 25 - floor(log2(node))
+  uint32_t block = (node ^ (1u << (kNodeBits - c))) << c;
+  return {block, count, 2 * c + uint32_t(v >> 47)};
+}
+// The word of a list: block (kNil or a block of size code `size`, aligned: list_align), count.
+inline constexpr ListWord make_list_word(uint32_t block, uint32_t size, uint32_t count) {
+  uint64_t v = count & kMaxListCount;
+  if (block != kNil && size != 0) {
+    uint32_t c = size / 2;
+    v |= uint64_t((1u << (kNodeBits - c)) | (block >> c)) << kListCountBits | uint64_t(size & 1) << 47;
+  }
+  return list_word_of(v);
+}
 
-// Torrent pool record, 64 B (one cache line).
+// Torrent pool record, 48 B.
 //   info_hash   20 raw bytes (SHA-1)
-//   completed   completed downloads counted (event=completed, once per peer); when in_use == 0
-//               it instead links the next free pool slot (kNil ends the free list)
-//   lists       the 4 peer lists, indexed by PeerList
-//   cls         size code of each list's block (0 when the list has no block): list_units(cls)
-//               arena units; it holds list_capacity(family, cls) peers
-//   in_use      1 = live torrent, 0 = free slot
-//   kind        kTorrentBitTorrent (UDP/HTTP peers) or kTorrentWebTorrent (WS/WSS peers): one
-//               info_hash may have one record of each kind, indexed apart (torrent_tag mixes
-//               the kind in). A WebTorrent record keeps its peers in the two IPv6-sized lists
-//               (kV6Leechers/kV6Seeders) as PeerWs records; its IPv4 lists stay empty.
+//   completed   completed downloads counted (event=completed, once per peer); in a free slot it
+//               instead links the next free pool slot (kNil ends the free list)
+//   lists       the 4 peer lists, indexed by PeerList (ListWord: count, block and its size code)
+// Two facts live in marker words (kListMarker) of the IPv4 lists:
+//   live        lists[kV4Leechers] is not the marker (torrent_live); a free slot has it
+//   kind        kTorrentWebTorrent when lists[kV4Seeders] is the marker, else kTorrentBitTorrent
+//               (UDP/HTTP peers) (torrent_kind). One info_hash may have one record of each kind,
+//               indexed apart (torrent_tag mixes the kind in). A WebTorrent record keeps its
+//               peers in the two IPv6-sized lists (kV6Leechers/kV6Seeders) as PeerWs records;
+//               its IPv4 lists hold no peers (both read as empty).
 struct TorrentRecord {
   uint8_t info_hash[20];
   uint32_t completed;
-  PeerListRef lists[kLists];
-  uint8_t cls[kLists];
-  uint8_t in_use;
-  uint8_t kind;
-  uint8_t reserved[2];
+  ListWord lists[kLists];
 };
 inline constexpr uint8_t kTorrentBitTorrent = 0;
 inline constexpr uint8_t kTorrentWebTorrent = 1;
-static_assert(sizeof(TorrentRecord) == 64);
+static_assert(sizeof(TorrentRecord) == 48);
 static_assert(offsetof(TorrentRecord, completed) == 20 && offsetof(TorrentRecord, lists) == 24);
-static_assert(offsetof(TorrentRecord, cls) == 56 && offsetof(TorrentRecord, in_use) == 60);
 static_assert(kShmSafe<TorrentRecord>);
+inline constexpr bool torrent_live(const TorrentRecord& t) { return t.lists[0].bits() != kListMarker; }
+inline constexpr uint8_t torrent_kind(const TorrentRecord& t) {
+  return t.lists[1].bits() == kListMarker ? kTorrentWebTorrent : kTorrentBitTorrent;
+}
+inline PeerListRef list_ref(const TorrentRecord& t, uint32_t list) { return list_ref(t.lists[list]); }
+inline uint32_t list_count(const TorrentRecord& t, uint32_t list) { return list_ref(t.lists[list]).count; }
+inline uint32_t list_block(const TorrentRecord& t, uint32_t list) { return list_ref(t.lists[list]).block; }
+inline uint32_t list_size(const TorrentRecord& t, uint32_t list) { return list_ref(t.lists[list]).size; }
+// A fresh live record of `kind` with empty lists (completed 0).
+inline TorrentRecord new_torrent_record(const uint8_t* info_hash, uint8_t kind) {
+  TorrentRecord rec{};
+  std::memcpy(rec.info_hash, info_hash, 20);
+  if (kind == kTorrentWebTorrent) rec.lists[kV4Seeders] = list_word_of(kListMarker);
+  return rec;
+}
 
 // Where a peer sits in its torrent, as the code passes it around: list << 24 | position.
 inline constexpr uint32_t pack_where(uint32_t list, uint32_t pos) { return list << 24 | pos; }
@@ -196,7 +245,7 @@ inline constexpr uint32_t where_pos(uint32_t where) { return where & 0xffffffu; 
 // Peer index slot, 6 B: three host-order 16-bit words w, value v = w0 | w1 << 16 | w2 << 32:
 //   bits 24-47  torrent + 1 (0 = empty slot; so max_torrents ≤ kMaxTorrents = 2^24 - 1)
 //   bits 22-23  list (PeerList)
-//   bits 0-21   position in that list (a list holds at most kMaxListPeers = 2^22 peers)
+//   bits 0-21   position in that list (a list holds at most kMaxListCount = 2^22 - 1 peers)
 // The slot keeps no bits of the peer's tag: its home slot is recomputed from the record it names
 // (record_tag) where it is needed (erase, check, repair), and a lookup compares the torrent, then
 // the record's address and port.
@@ -354,6 +403,17 @@ inline constexpr uint32_t index_slots(uint32_t capacity) {
   uint64_t n = uint64_t(capacity) + (uint64_t(capacity) + 3) / 4;
   return uint32_t(n < 16 ? 16 : n);
 }
+// Slots of the peer index for `capacity` peers: capacity × 9/8, at least 16. Every page of the
+// index is touched at any usual fill (homes are uniform), so its headroom costs bytes per stored
+// peer: 6.75 B a peer of capacity instead of 7.5 at × 5/4. The price is at full capacity, load
+// 0.89: slots read for a hit 5.0 on average (3.0 at 0.8), for a miss (a new peer, and the run a
+// removal's backward shift walks, reading the record of each slot) 41 (13), p99 316 (96);
+// at the bench's fill of 0.76 × capacity, load 0.68: 2.1 and 5.3 (1.8 and 3.8 at × 5/4).
+// (Linear probing with uniform homes, simulated: tools/bench/RESULTS.md, layout 11.)
+inline constexpr uint32_t peer_index_slots(uint32_t capacity) {
+  uint64_t n = uint64_t(capacity) + (uint64_t(capacity) + 7) / 8;
+  return uint32_t(n < 16 ? 16 : n);
+}
 // Home slot of a nonzero 32-bit tag in an index of `slots` slots: multiply-shift (Lemire's
 // fast range reduction), uniform for any table size because the tag's bits are uniform.
 inline constexpr uint32_t index_home(uint32_t tag, uint32_t slots) {
@@ -372,7 +432,7 @@ inline PartitionGeometry partition_geometry(uint32_t max_torrents, uint32_t max_
     throw std::invalid_argument("partition capacity out of range (torrents 1 .. 16777215, peers 1 .. 16777216)");
   PartitionGeometry g{};
   g.torrent_slots = index_slots(max_torrents);
-  g.peer_slots = index_slots(max_peers);
+  g.peer_slots = peer_index_slots(max_peers);
   g.arena_units = 2 * max_peers;  // 32 B a peer: a 1-peer list's block, or an IPv6 peer
   g.torrent_index_off = sizeof(PartitionLayout);
   g.torrent_pool_off = align64(g.torrent_index_off + uint64_t(g.torrent_slots) * sizeof(TorrentSlot));

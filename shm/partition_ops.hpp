@@ -60,8 +60,6 @@ struct Placed {
   std::abort();
 }
 
-inline uint32_t cap_of(const TorrentRecord& t, uint32_t list) { return list_capacity(list_family(list), t.cls[list]); }
-
 // The peer_tag of a stored record of list `list` of torrent t (its address and port).
 inline uint32_t record_tag(const PartitionRegions& r, uint32_t t, uint32_t list, const uint8_t* rec) {
   uint8_t fam = list_family(list);
@@ -84,7 +82,7 @@ inline uint32_t probe(const Slot* tab, uint32_t slots, uint32_t tag, Match&& mat
 inline uint32_t find_torrent_slot(const PartitionRegions& r, const uint8_t* info_hash, uint32_t tag,
                                   uint8_t kind = kTorrentBitTorrent) {
   return probe(r.tindex, r.tslots, tag, [&](const TorrentSlot& s) {
-    return std::memcmp(r.pool[s.torrent].info_hash, info_hash, 20) == 0 && r.pool[s.torrent].kind == kind;
+    return std::memcmp(r.pool[s.torrent].info_hash, info_hash, 20) == 0 && torrent_kind(r.pool[s.torrent]) == kind;
   });
 }
 
@@ -98,7 +96,7 @@ inline uint32_t find_peer_slot(const PartitionRegions& r, uint32_t torrent, cons
     if (s.key() != key) continue;
     uint32_t list = where_list(s.where());
     if (list >= kLists || list_family(list) != k.family) continue;
-    uint8_t* rec = peer_at(r, r.pool[torrent].lists[list].block, list, where_pos(s.where()));
+    uint8_t* rec = peer_at(r, list_block(r.pool[torrent], list), list, where_pos(s.where()));
     if (std::memcmp(rec, k.addr, addr_len(k.family)) == 0 && tail_of(rec, list)->port_be == k.port_be) return i;
   }
   return kNil;
@@ -131,7 +129,7 @@ inline void peer_index_erase(UndoTx& tx, const PartitionRegions& r, uint32_t hol
   for (uint32_t i = index_next(hole, slots), n = 0; r.pindex[i].key() != 0 && n + 1 < slots; i = index_next(i, slots), ++n) {
     const PeerSlot& s = r.pindex[i];
     uint32_t t = slot_torrent(s), list = where_list(s.where());
-    const uint8_t* rec = peer_at(r, r.pool[t].lists[list].block, list, where_pos(s.where()));
+    const uint8_t* rec = peer_at(r, list_block(r.pool[t], list), list, where_pos(s.where()));
     uint32_t home = index_home(record_tag(r, t, list, rec), slots);
     if (index_dist(home, i, slots) >= index_dist(hole, i, slots)) {
       tx.write(&r.pindex[hole], &r.pindex[i], sizeof(PeerSlot));
@@ -261,7 +259,7 @@ inline uint64_t stored_peers(const PartitionHeader& h) { return uint64_t(h.peers
 // peers count as peers_ws / seeders_ws, not IPv6.
 inline void count_peer(Op& op, uint32_t t, uint32_t list, int delta) {
   uint32_t& role = (list & 1) ? op.h.seeders : op.h.leechers;
-  bool ws = op.r.pool[t].kind == kTorrentWebTorrent;
+  bool ws = torrent_kind(op.r.pool[t]) == kTorrentWebTorrent;
   uint32_t& fam = ws ? op.h.peers_ws : list_family(list) == 4 ? op.h.peers_v4 : op.h.peers_v6;
   op.tx.set(role, uint32_t(role + delta));
   op.tx.set(fam, uint32_t(fam + delta));
@@ -269,6 +267,11 @@ inline void count_peer(Op& op, uint32_t t, uint32_t list, int delta) {
     uint32_t& fs = ws ? op.h.seeders_ws : op.h.seeders_v6;
     op.tx.set(fs, uint32_t(fs + delta));
   }
+}
+
+// Writes list `list` of tr (journaled): block of size code `size` (kNil/0: none), count peers.
+inline void set_list(Op& op, TorrentRecord& tr, uint32_t list, uint32_t block, uint32_t size, uint32_t count) {
+  op.tx.set(tr.lists[list], make_list_word(block, size, count));
 }
 
 // A block for a list of size code k (list_units(k) units; layout: valid_list_size), or kNil
@@ -294,28 +297,29 @@ inline bool list_rehome(Op& op, uint32_t t, uint32_t list, uint32_t k) {
   uint8_t fam = list_family(list);
   uint32_t b = list_block_take(op, k);
   if (b == kNil) return false;
-  PeerListRef& pl = tr.lists[list];
+  PeerListRef pl = list_ref(tr, list);
   if (pl.count > 0)  // fresh block: unjournaled copy (see file comment)
     std::memcpy(peer_at(op.r, b, list, 0), peer_at(op.r, pl.block, list, 0),
                 size_t(pl.count) * peer_stride(fam));
-  if (pl.block != kNil) list_block_release(op, pl.block, tr.cls[list]);
-  op.tx.set(pl.block, b);
-  op.tx.set(tr.cls[list], uint8_t(k));
+  if (pl.block != kNil) list_block_release(op, pl.block, pl.size);
+  set_list(op, tr, list, b, k, pl.count);
   return true;
 }
 
 // Appends `rec` (a PeerV4/PeerV6 image) to a list and indexes it under `tag`. Returns its
-// position, or kNil when the arena is full or the list holds kMaxListPeers (then nothing was
+// position, or kNil when the arena is full or the list holds kMaxListCount (then nothing was
 // written).
 inline uint32_t list_push(Op& op, uint32_t t, uint32_t list, const uint8_t* rec, uint32_t tag) {
   TorrentRecord& tr = op.r.pool[t];
-  uint32_t n = tr.lists[list].count;
-  if (n >= kMaxListPeers) return kNil;  // a PeerSlot position has 22 bits
-  if (n == cap_of(tr, list)) {
-    if (!list_rehome(op, t, list, next_list_size(tr.cls[list]))) return kNil;
+  PeerListRef pl = list_ref(tr, list);
+  uint32_t n = pl.count;
+  if (n >= kMaxListCount) return kNil;  // a ListWord's count has 22 bits
+  if (n == list_capacity(list_family(list), pl.size)) {
+    if (!list_rehome(op, t, list, next_list_size(pl.size))) return kNil;
+    pl = list_ref(tr, list);
   }
-  op.tx.write(peer_at(op.r, tr.lists[list].block, list, n), rec, peer_stride(list_family(list)));
-  op.tx.set(tr.lists[list].count, n + 1);
+  op.tx.write(peer_at(op.r, pl.block, list, n), rec, peer_stride(list_family(list)));
+  set_list(op, tr, list, pl.block, pl.size, n + 1);
   peer_index_insert(op.tx, op.r, tag, t, pack_where(list, n));
   count_peer(op, t, list, +1);
   return n;
@@ -329,23 +333,24 @@ inline uint32_t record_tag(const Op& op, uint32_t t, uint32_t list, const uint8_
 inline void list_remove(Op& op, uint32_t t, uint32_t list, uint32_t pos, uint32_t slot) {
   peer_index_erase(op.tx, op.r, slot);
   TorrentRecord& tr = op.r.pool[t];
-  uint32_t last = tr.lists[list].count - 1;
+  PeerListRef pl = list_ref(tr, list);
+  uint32_t last = pl.count - 1;
   if (pos != last) {
-    uint8_t* from = peer_at(op.r, tr.lists[list].block, list, last);
+    uint8_t* from = peer_at(op.r, pl.block, list, last);
     uint32_t moved = find_peer_slot_at(op.r, record_tag(op, t, list, from), t, pack_where(list, last));
     if (moved == kNil) impossible("peer not indexed");
-    op.tx.write(peer_at(op.r, tr.lists[list].block, list, pos), from, peer_stride(list_family(list)));
+    op.tx.write(peer_at(op.r, pl.block, list, pos), from, peer_stride(list_family(list)));
     PeerSlot re = make_peer_slot(t, pack_where(list, pos));
     op.tx.write(&op.r.pindex[moved], &re, sizeof re);
   }
-  op.tx.set(tr.lists[list].count, last);
   count_peer(op, t, list, -1);
   if (last == 0) {
-    list_block_release(op, tr.lists[list].block, tr.cls[list]);
-    op.tx.set(tr.lists[list].block, kNil);
-    op.tx.set(tr.cls[list], uint8_t(0));
-  } else if (tr.cls[list] > kMinListSize && last <= cap_of(tr, list) / 4) {
-    list_rehome(op, t, list, smaller_list_size(tr.cls[list]));  // best effort: stays put if no room
+    list_block_release(op, pl.block, pl.size);
+    set_list(op, tr, list, kNil, 0, 0);
+  } else {
+    set_list(op, tr, list, pl.block, pl.size, last);
+    if (pl.size > kMinListSize && last <= list_capacity(list_family(list), pl.size) / 4)
+      list_rehome(op, t, list, smaller_list_size(pl.size));  // best effort: stays put if no room
   }
 }
 
@@ -361,11 +366,7 @@ inline uint32_t create_torrent(Op& op, const uint8_t* info_hash, uint32_t tag, u
   } else {
     return kNil;
   }
-  TorrentRecord rec{};
-  std::memcpy(rec.info_hash, info_hash, 20);
-  for (PeerListRef& l : rec.lists) l = {kNil, 0};
-  rec.in_use = 1;
-  rec.kind = kind;
+  TorrentRecord rec = new_torrent_record(info_hash, kind);
   op.tx.write(&op.r.pool[t], &rec, sizeof rec);
   index_insert(op.tx, op.r.tindex, op.r.tslots, TorrentSlot{tag, t});
   op.tx.set(op.h.torrents, op.h.torrents + 1);
@@ -374,12 +375,13 @@ inline uint32_t create_torrent(Op& op, const uint8_t* info_hash, uint32_t tag, u
 
 inline void remove_torrent(Op& op, uint32_t t) {
   TorrentRecord& tr = op.r.pool[t];
-  uint32_t slot = find_torrent_slot(op.r, tr.info_hash, torrent_tag(op.h.hash_seed, tr.info_hash, tr.kind), tr.kind);
+  uint8_t kind = torrent_kind(tr);
+  uint32_t slot = find_torrent_slot(op.r, tr.info_hash, torrent_tag(op.h.hash_seed, tr.info_hash, kind), kind);
   if (slot == kNil) impossible("torrent not indexed");
   index_erase(op.tx, op.r.tindex, op.r.tslots, slot);
   op.tx.set(op.h.completed, op.h.completed - tr.completed);
   op.tx.set(op.h.torrents, op.h.torrents - 1);
-  op.tx.set(tr.in_use, uint8_t(0));
+  op.tx.set(tr.lists[kV4Leechers], list_word_of(kListMarker));  // a free slot (its lists are empty)
   op.tx.set(tr.completed, op.h.torrent_free);
   op.tx.set(op.h.torrent_free, t);
 }
@@ -393,8 +395,8 @@ inline void fill_counts(const PartitionRegions& r, uint32_t t, uint32_t& seeders
                  uint32_t& completed) {
   if (t == kNil) return;
   const TorrentRecord& tr = r.pool[t];
-  seeders = tr.lists[kV4Seeders].count + tr.lists[kV6Seeders].count;
-  leechers = tr.lists[kV4Leechers].count + tr.lists[kV6Leechers].count;
+  seeders = list_count(tr, kV4Seeders) + list_count(tr, kV6Seeders);
+  leechers = list_count(tr, kV4Leechers) + list_count(tr, kV6Leechers);
   completed = tr.completed;
 }
 

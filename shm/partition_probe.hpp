@@ -25,10 +25,12 @@ inline size_t record_word(const PartitionRegions& r, const uint8_t* rec) { retur
 
 // Record of (torrent, where) if it names a live peer, else nullptr. Safe on corrupt input.
 inline uint8_t* live_peer(const PartitionRegions& r, uint32_t t, uint32_t where) {
-  if (t >= r.h->torrent_high || r.pool[t].in_use != 1) return nullptr;
+  if (t >= r.h->torrent_high || !torrent_live(r.pool[t])) return nullptr;
   uint32_t list = where_list(where), pos = where_pos(where);
-  if (list >= kLists || pos >= r.pool[t].lists[list].count) return nullptr;
-  return peer_at(r, r.pool[t].lists[list].block, list, pos);
+  if (list >= kLists) return nullptr;
+  PeerListRef pl = list_ref(r.pool[t], list);
+  if (pos >= pl.count || pl.block == kNil || pos >= list_capacity(list_family(list), pl.size)) return nullptr;
+  return peer_at(r, pl.block, list, pos);
 }
 
 // Slot of the first index entry for (info_hash, kind), kNil if none (bounded, corruption-safe).
@@ -36,8 +38,8 @@ inline uint32_t probe_torrent(const PartitionRegions& r, const uint8_t* ih, uint
   for (uint32_t i = index_home(tag, r.tslots), n = 0; n < r.tslots; i = index_next(i, r.tslots), ++n) {
     const TorrentSlot& s = r.tindex[i];
     if (s.tag == 0) return kNil;
-    if (s.tag == tag && s.torrent < r.h->torrent_high && r.pool[s.torrent].in_use == 1 &&
-        r.pool[s.torrent].kind == kind && std::memcmp(r.pool[s.torrent].info_hash, ih, 20) == 0)
+    if (s.tag == tag && s.torrent < r.h->torrent_high && torrent_live(r.pool[s.torrent]) &&
+        torrent_kind(r.pool[s.torrent]) == kind && std::memcmp(r.pool[s.torrent].info_hash, ih, 20) == 0)
       return i;
   }
   return kNil;

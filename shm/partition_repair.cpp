@@ -62,8 +62,8 @@ bool check_header(Checker& c) {
 
 bool check_list(Checker& c, uint32_t t, uint32_t list) {
   const TorrentRecord& tr = c.r.pool[t];
-  const PeerListRef& pl = tr.lists[list];
-  uint32_t cls = tr.cls[list];
+  const PeerListRef pl = list_ref(tr, list);
+  uint32_t cls = pl.size;
   if (pl.count == 0) {
     if (pl.block != kNil || cls != 0)
       return c.fail(cat("torrent ", t, " list ", list, ": empty list keeps a block"));
@@ -87,11 +87,7 @@ bool check_list(Checker& c, uint32_t t, uint32_t list) {
 // never touched, cost no memory), so neither does the check.
 bool check_records(Checker& c) {
   for (uint32_t t = 0; t < c.h.torrent_high; ++t) {
-    uint8_t in_use = c.r.pool[t].in_use;
-    if (in_use > 1)
-      return c.fail(
-          cat("torrent ", t, ": in_use ", unsigned(in_use), " (torrent_high ", c.h.torrent_high, ")"));
-    if (!in_use) continue;
+    if (!torrent_live(c.r.pool[t])) continue;
     for (uint32_t list = 0; list < kLists; ++list)
       if (!check_list(c, t, list)) return false;
   }
@@ -124,12 +120,12 @@ bool check_torrent_free_list(Checker& c) {
   std::vector<uint8_t> on_list(c.h.torrent_high, 0);
   uint32_t free_count = 0, live = 0;
   for (uint32_t t = c.h.torrent_free; t != kNil; t = c.r.pool[t].completed) {
-    if (t >= c.h.torrent_high || on_list[t] || c.r.pool[t].in_use)
+    if (t >= c.h.torrent_high || on_list[t] || torrent_live(c.r.pool[t]))
       return c.fail(cat("torrent free list broken at slot ", t));
     on_list[t] = 1;
     ++free_count;
   }
-  for (uint32_t t = 0; t < c.h.torrent_high; ++t) live += c.r.pool[t].in_use;
+  for (uint32_t t = 0; t < c.h.torrent_high; ++t) live += torrent_live(c.r.pool[t]);
   if (free_count + live != c.h.torrent_high)
     return c.fail(cat("torrent slots leak: ", live, " live + ", free_count, " free != ", c.h.torrent_high));
   return true;
@@ -140,16 +136,16 @@ bool check_torrent_index(Checker& c) {
   for (uint32_t i = 0; i < c.r.tslots; ++i) {
     const TorrentSlot& s = c.r.tindex[i];
     if (s.tag == 0) continue;
-    if (s.torrent >= c.h.torrent_high || !c.r.pool[s.torrent].in_use)
+    if (s.torrent >= c.h.torrent_high || !torrent_live(c.r.pool[s.torrent]))
       return c.fail(cat("torrent index slot ", i, " points at dead torrent ", s.torrent));
     const uint8_t* ih = c.r.pool[s.torrent].info_hash;
-    uint8_t kind = c.r.pool[s.torrent].kind;
+    uint8_t kind = torrent_kind(c.r.pool[s.torrent]);
     if (kind > kTorrentWebTorrent) return c.fail(cat("torrent ", s.torrent, " has unknown kind ", unsigned(kind)));
     if (s.tag != torrent_tag(c.h.hash_seed, ih, kind) || probe_torrent(c.r, ih, s.tag, kind) != i || indexed[s.torrent]++)
       return c.fail(cat("torrent index slot ", i, " (torrent ", s.torrent, ") unreachable or duplicate"));
   }
   for (uint32_t t = 0; t < c.h.torrent_high; ++t)
-    if (c.r.pool[t].in_use && !indexed[t]) return c.fail(cat("torrent ", t, " is not indexed"));
+    if (torrent_live(c.r.pool[t]) && !indexed[t]) return c.fail(cat("torrent ", t, " is not indexed"));
   return true;
 }
 
@@ -168,9 +164,9 @@ bool check_peer_index(Checker& c) {
     if (indexed[record_word(c.r, rec)]++) return c.fail(cat("peer index slot ", i, ": peer indexed twice"));
   }
   for (uint32_t t = 0; t < c.h.torrent_high; ++t) {
-    if (!c.r.pool[t].in_use) continue;
+    if (!torrent_live(c.r.pool[t])) continue;
     for (uint32_t list = 0; list < kLists; ++list) {
-      const PeerListRef& pl = c.r.pool[t].lists[list];
+      const PeerListRef pl = list_ref(c.r.pool[t], list);
       for (uint32_t pos = 0; pos < pl.count; ++pos)
         if (!indexed[record_word(c.r, peer_at(c.r, pl.block, list, pos))])
           return c.fail(cat("torrent ", t, " list ", list, " peer ", pos, " is not indexed"));
@@ -183,10 +179,10 @@ bool check_totals(Checker& c) {
   uint64_t n[kLists] = {}, ws[kLists] = {}, torrents = 0, completed = 0;
   for (uint32_t t = 0; t < c.h.torrent_high; ++t) {
     const TorrentRecord& tr = c.r.pool[t];
-    if (!tr.in_use) continue;
+    if (!torrent_live(tr)) continue;
     ++torrents;
     completed += tr.completed;
-    for (uint32_t list = 0; list < kLists; ++list) (tr.kind == kTorrentWebTorrent ? ws : n)[list] += tr.lists[list].count;
+    for (uint32_t list = 0; list < kLists; ++list) (torrent_kind(tr) == kTorrentWebTorrent ? ws : n)[list] += list_count(tr, list);
   }
   const PartitionHeader& h = c.h;
   uint64_t ws_peers = ws[0] + ws[1] + ws[2] + ws[3];
@@ -209,8 +205,8 @@ bool check_totals(Checker& c) {
 // Drops a list whose block is out of range or overlaps an earlier one; claims its units.
 void sanitize_list(const PartitionRegions& r, std::vector<uint8_t>& used, TorrentRecord& tr, uint32_t list,
                    uint32_t& dropped) {
-  PeerListRef& pl = tr.lists[list];
-  uint32_t cls = tr.cls[list];
+  PeerListRef pl = list_ref(tr, list);
+  uint32_t cls = pl.size;
   bool ok = pl.count > 0 && valid_list_size(cls) && pl.count <= list_capacity(list_family(list), cls) &&
             pl.block != kNil;
   uint64_t units = ok ? list_units(cls) : 0;
@@ -218,8 +214,7 @@ void sanitize_list(const PartitionRegions& r, std::vector<uint8_t>& used, Torren
   for (uint64_t u = pl.block; ok && u < pl.block + units; ++u) ok = !used[u];
   if (!ok) {
     dropped += pl.count;
-    pl = {kNil, 0};
-    tr.cls[list] = 0;
+    if (tr.lists[list].bits() != kListMarker) tr.lists[list] = make_list_word(kNil, 0, 0);
     return;
   }
   for (uint64_t u = pl.block; u < pl.block + units; ++u) used[u] = 1;
@@ -230,7 +225,8 @@ void sanitize_list(const PartitionRegions& r, std::vector<uint8_t>& used, Torren
 void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_t t, uint32_t list,
                   uint32_t& kept, uint32_t& dropped) {
   TorrentRecord& tr = r.pool[t];
-  PeerListRef& pl = tr.lists[list];
+  PeerListRef pl = list_ref(tr, list);
+  if (pl.count == 0) return;  // sanitize_list left no block (or the kind marker) here
   uint32_t stride = peer_stride(list_family(list));
   for (uint32_t pos = 0; pos < pl.count;) {
     uint8_t* rec = peer_at(r, pl.block, list, pos);
@@ -251,11 +247,12 @@ void reindex_list(const PartitionRegions& r, std::vector<uint8_t>& used, uint32_
     ++pos;
     ++kept;
   }
-  if (pl.count == 0 && pl.block != kNil) {
-    uint64_t units = list_units(tr.cls[list]);
+  if (pl.count == 0) {
+    uint64_t units = list_units(pl.size);
     for (uint64_t u = pl.block; u < pl.block + units; ++u) used[u] = 0;
-    pl.block = kNil;
-    tr.cls[list] = 0;
+    tr.lists[list] = make_list_word(kNil, 0, 0);
+  } else {
+    tr.lists[list] = make_list_word(pl.block, pl.size, pl.count);
   }
 }
 
@@ -266,15 +263,12 @@ void rebuild_torrents(const PartitionRegions& r, uint32_t& dropped_torrents) {
   std::memset(r.tindex, 0, sizeof(TorrentSlot) * size_t(r.tslots));
   for (uint32_t t = 0; t < h.torrent_high; ++t) {  // create_torrent writes a whole record past it
     TorrentRecord& tr = r.pool[t];
-    if (tr.in_use != 1 || tr.kind > kTorrentWebTorrent) {
-      if (tr.in_use == 1) ++dropped_torrents;
-      tr.in_use = 0;
-      continue;
-    }
-    if (tr.kind == kTorrentWebTorrent) tr.lists[kV4Leechers] = tr.lists[kV4Seeders] = PeerListRef{kNil, 0};
-    uint32_t tag = torrent_tag(h.hash_seed, tr.info_hash, tr.kind);
-    if (probe_torrent(r, tr.info_hash, tag, tr.kind) != kNil) {  // duplicate key: keep the first
-      tr.in_use = 0;
+    if (!torrent_live(tr)) continue;
+    uint8_t kind = torrent_kind(tr);
+    if (kind == kTorrentWebTorrent) tr.lists[kV4Leechers] = make_list_word(kNil, 0, 0);
+    uint32_t tag = torrent_tag(h.hash_seed, tr.info_hash, kind);
+    if (probe_torrent(r, tr.info_hash, tag, kind) != kNil) {  // duplicate key: keep the first
+      tr.lists[kV4Leechers] = list_word_of(kListMarker);
       ++dropped_torrents;
       continue;
     }
@@ -326,19 +320,19 @@ void rebuild_counts(const PartitionRegions& r) {
   h.torrent_free = kNil;
   for (uint32_t t = h.torrent_high; t-- > 0;) {
     TorrentRecord& tr = r.pool[t];
-    if (!tr.in_use) {
+    if (!torrent_live(tr)) {
       tr.completed = h.torrent_free;
       h.torrent_free = t;
       continue;
     }
     ++h.torrents;
     h.completed += tr.completed;
-    h.leechers += tr.lists[kV4Leechers].count + tr.lists[kV6Leechers].count;
-    h.seeders += tr.lists[kV4Seeders].count + tr.lists[kV6Seeders].count;
-    h.peers_v4 += tr.lists[kV4Leechers].count + tr.lists[kV4Seeders].count;
-    bool ws = tr.kind == kTorrentWebTorrent;
-    (ws ? h.peers_ws : h.peers_v6) += tr.lists[kV6Leechers].count + tr.lists[kV6Seeders].count;
-    (ws ? h.seeders_ws : h.seeders_v6) += tr.lists[kV6Seeders].count;
+    h.leechers += list_count(tr, kV4Leechers) + list_count(tr, kV6Leechers);
+    h.seeders += list_count(tr, kV4Seeders) + list_count(tr, kV6Seeders);
+    h.peers_v4 += list_count(tr, kV4Leechers) + list_count(tr, kV4Seeders);
+    bool ws = torrent_kind(tr) == kTorrentWebTorrent;
+    (ws ? h.peers_ws : h.peers_v6) += list_count(tr, kV6Leechers) + list_count(tr, kV6Seeders);
+    (ws ? h.seeders_ws : h.seeders_v6) += list_count(tr, kV6Seeders);
   }
   if (h.sweep_torrent > h.torrent_high || h.sweep_list >= kLists) h.sweep_torrent = 0;
   if (h.sweep_list >= kLists) h.sweep_list = h.sweep_pos = 0;
@@ -351,11 +345,11 @@ uint32_t rebuild(PartitionLayout* l) {
   rebuild_torrents(r, dropped_torrents);
   std::vector<uint8_t> used(r.h->arena_units, 0);
   for (uint32_t t = 0; t < r.h->torrent_high; ++t)
-    for (uint32_t list = 0; r.pool[t].in_use && list < kLists; ++list)
+    for (uint32_t list = 0; torrent_live(r.pool[t]) && list < kLists; ++list)
       sanitize_list(r, used, r.pool[t], list, dropped);
   std::memset(r.pindex, 0, sizeof(PeerSlot) * size_t(r.pslots));
   for (uint32_t t = 0; t < r.h->torrent_high; ++t)
-    for (uint32_t list = 0; r.pool[t].in_use && list < kLists; ++list)
+    for (uint32_t list = 0; torrent_live(r.pool[t]) && list < kLists; ++list)
       reindex_list(r, used, t, list, kept, dropped);
   rebuild_arena(r, used);
   rebuild_counts(r);

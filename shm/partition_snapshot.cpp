@@ -44,7 +44,7 @@ template <class OnTorrent, class OnPeer>
 void walk_peers(const PartitionRegions& r, SnapshotCursor& c, bool webtorrent, OnTorrent on_torrent, OnPeer on_peer) {
   for (; c.torrent < r.h->torrent_high; ++c.torrent, c.inside = false) {
     const TorrentRecord& tr = r.pool[c.torrent];
-    bool live = tr.in_use == 1 && (tr.kind == kTorrentBitTorrent || (webtorrent && tr.kind == kTorrentWebTorrent));
+    bool live = torrent_live(tr) && (torrent_kind(tr) == kTorrentBitTorrent || (webtorrent && torrent_kind(tr) == kTorrentWebTorrent));
     if (c.inside && (!live || std::memcmp(tr.info_hash, c.info_hash, 20) != 0)) continue;  // replaced meanwhile
     if (!c.inside) {
       if (!live) continue;
@@ -54,8 +54,8 @@ void walk_peers(const PartitionRegions& r, SnapshotCursor& c, bool webtorrent, O
       c.list = c.pos = 0;
     }
     for (; c.list < kLists; ++c.list, c.pos = 0) {
-      for (; c.pos < tr.lists[c.list].count; ++c.pos) {
-        if (!on_peer(tr, peer_at(r, tr.lists[c.list].block, c.list, c.pos), c.list)) return;
+      for (; c.pos < list_count(tr, c.list); ++c.pos) {
+        if (!on_peer(tr, peer_at(r, list_block(tr, c.list), c.list, c.pos), c.list)) return;
       }
     }
   }
@@ -88,7 +88,7 @@ uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_
       [&](const TorrentRecord& tr) {
         SnapTorrent st{};
         std::memcpy(st.info_hash, tr.info_hash, 20);
-        st.kind = tr.kind == kTorrentWebTorrent ? 1 : 0;
+        st.kind = torrent_kind(tr) == kTorrentWebTorrent ? 1 : 0;
         st.completed = tr.completed;
         if (!w.add_torrent(st)) return false;
         ++written;
@@ -96,7 +96,7 @@ uint32_t Partition::snapshot_step(SnapshotCursor& c, DataChunkWriter& w, uint32_
       },
       [&](const TorrentRecord& tr, const uint8_t* rec, uint32_t list) {
         if (peers >= budget) return false;
-        if (tr.kind == kTorrentWebTorrent) {
+        if (torrent_kind(tr) == kTorrentWebTorrent) {
           SnapWsPeer sp;
           if (!snap_ws_peer(*reinterpret_cast<const PeerWs*>(rec), t0, *ws, &sp)) return true;  // dead: left out
           if (!w.add_ws_peer(sp)) return false;
@@ -119,7 +119,7 @@ uint32_t Partition::replicate_step(SnapshotCursor& c, OwnPeerSink& sink, uint32_
       [&](const TorrentRecord& tr, const uint8_t* rec, uint32_t list) {
         if (handed >= budget || visited >= 4 * budget) return false;  // remote peers cost a look too
         ++visited;
-        if (tr.kind == kTorrentWebTorrent) {
+        if (torrent_kind(tr) == kTorrentWebTorrent) {
           const PeerWs& w = *reinterpret_cast<const PeerWs*>(rec);
           const uint8_t flags = peer_flags(ws_tail(w));
           if ((flags & kPeerRemote) || ws_live->ring_set(uint8_t(w.slot), w.generation) < 0) return true;  // not ours, or dead

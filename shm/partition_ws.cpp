@@ -31,7 +31,7 @@ PeerKey ws_key(uint64_t seed, const uint8_t* peer_id) {
 }
 
 PeerWs* ws_at(const PartitionRegions& r, uint32_t t, uint32_t list, uint32_t pos) {
-  return reinterpret_cast<PeerWs*>(peer_at(r, r.pool[t].lists[list].block, list, pos));
+  return reinterpret_cast<PeerWs*>(peer_at(r, list_block(r.pool[t], list), list, pos));
 }
 
 bool same_conn(const PeerWs& p, const WsAnnounceInput& in) {
@@ -158,8 +158,8 @@ WsAnnounceResult Partition::announce_webtorrent(const WsAnnounceInput& in, WsTar
   // Offer targets: distinct random live peers of the swarm other than the asker; a seeder gets
   // leechers only. Dead peers met on the way are removed afterwards (by key: positions move).
   const TorrentRecord& tr = op.r.pool[t];
-  uint32_t nl = tr.lists[kV6Leechers].count;
-  uint32_t n = nl + (in.seeder ? 0 : tr.lists[kV6Seeders].count);
+  uint32_t nl = list_count(tr, kV6Leechers);
+  uint32_t n = nl + (in.seeder ? 0 : list_count(tr, kV6Seeders));
   uint32_t picked[kMaxResponsePeerBytes / sizeof(WsTarget)];
   uint8_t dead_keys[kMaxDeadRemoved][16];
   uint32_t dead = 0;

@@ -67,14 +67,14 @@ Snapshot snapshot(const Seg& s) {
   Snapshot out;
   for (uint32_t t = 0; t < r.h->torrent_high; ++t) {
     const TorrentRecord& tr = r.pool[t];
-    if (!tr.in_use) continue;
+    if (!torrent_live(tr)) continue;
     Hash ih;
     std::memcpy(ih.data(), tr.info_hash, 20);
     Torrent& o = out[ih];
     o.completed = tr.completed;
     for (uint32_t list = 0; list < kLists; ++list)
-      for (uint32_t pos = 0; pos < tr.lists[list].count; ++pos) {
-        const uint8_t* rec = peer_at(r, tr.lists[list].block, list, pos);
+      for (uint32_t pos = 0; pos < list_count(tr, list); ++pos) {
+        const uint8_t* rec = peer_at(r, list_block(tr, list), list, pos);
         o.lists[list].emplace_back(rec, rec + peer_stride(list_family(list)));
       }
   }
@@ -410,10 +410,9 @@ TEST(PartitionRepair, DuplicatePeerRecordIsDropped) {
       "duplicate peer record",
       [](Seg& s) {
         PartitionRegions r = partition_regions(s.layout());
-        PeerListRef* most = &r.pool[0].lists[kV4Leechers];
+        PeerListRef l = list_ref(r.pool[0], kV4Leechers);
         for (uint32_t t = 1; t < r.h->torrent_high; ++t)
-          if (r.pool[t].lists[kV4Leechers].count > most->count) most = &r.pool[t].lists[kV4Leechers];
-        PeerListRef& l = *most;
+          if (list_count(r.pool[t], kV4Leechers) > l.count) l = list_ref(r.pool[t], kV4Leechers);
         ASSERT_GE(l.count, 2u);
         std::memcpy(peer_at(r, l.block, kV4Leechers, 1), peer_at(r, l.block, kV4Leechers, 0), 16);
       },
@@ -423,13 +422,15 @@ TEST(PartitionRepair, DuplicatePeerRecordIsDropped) {
 TEST(PartitionRepair, OutOfRangeBlockDropsOnlyItsList) {
   Seg probe = populated(400);
   PartitionRegions pr = partition_regions(probe.layout());
-  size_t lost = pr.pool[0].lists[kV4Seeders].count;
+  size_t lost = list_count(pr.pool[0], kV4Seeders);
   ASSERT_GT(lost, 0u);
   expect_rebuilt(
       "out-of-range block",
       [](Seg& s) {
         PartitionRegions r = partition_regions(s.layout());
-        r.pool[0].lists[kV4Seeders].block = r.h->arena_units - 2;
+        PeerListRef l = list_ref(r.pool[0], kV4Seeders);
+        uint32_t align = list_align(l.size), past_end = (r.h->arena_units + align - 1) / align * align;
+        r.pool[0].lists[kV4Seeders] = make_list_word(past_end, l.size, l.count);
       },
       lost);
 }

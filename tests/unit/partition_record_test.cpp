@@ -47,12 +47,12 @@ TEST(PeerRecord, Ipv4ListBlocksHoldAsManyTwelveByteRecordsAsFit) {
   Partition p(seg.base, seg.size);
   PartitionRegions r = partition_regions(seg.layout());
   for (uint32_t i = 0; i < 5; ++i) ASSERT_EQ(p.announce(v4(i, 10), nullptr).status, 0);
-  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 4) << "5 IPv4 peers in one 64-byte block";
+  EXPECT_EQ(list_size(r.pool[0], kV4Leechers), 4) << "5 IPv4 peers in one 64-byte block";
   ASSERT_EQ(p.announce(v4(5, 10), nullptr).status, 0);
-  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 5) << "the 6th grows it to 96 bytes";
+  EXPECT_EQ(list_size(r.pool[0], kV4Leechers), 5) << "the 6th grows it to 96 bytes";
   EXPECT_EQ(p.validate(), "") << "the freed last quarter of the 128-byte block is on a free list";
   for (uint32_t i = 6; i < 9; ++i) ASSERT_EQ(p.announce(v4(i, 10), nullptr).status, 0);
-  EXPECT_EQ(r.pool[0].cls[kV4Leechers], 6) << "the 9th grows it to 128 bytes";
+  EXPECT_EQ(list_size(r.pool[0], kV4Leechers), 6) << "the 9th grows it to 128 bytes";
   for (uint32_t i = 0; i < 9; ++i) {  // every peer still found under its own key (stopped removes it)
     AnnounceInput in = v4(i, 11);
     in.event = uint8_t(Event::stopped);
@@ -60,6 +60,67 @@ TEST(PeerRecord, Ipv4ListBlocksHoldAsManyTwelveByteRecordsAsFit) {
   }
   EXPECT_EQ(p.validate(), "");
   EXPECT_EQ(p.totals().peers_v4, 0u);
+}
+
+// Layout 11: a torrent record is 48 bytes, each list a 6-byte word (count and its block as a
+// buddy-tree node); every block the arena can hold reads back as written.
+TEST(TorrentRecord, ListWordsKeepEveryBlockSizeAndCount) {
+  EXPECT_EQ(sizeof(TorrentRecord), 48u);
+  const uint32_t arena = 1u << 25;  // the largest arena: 2 x kMaxCapacity units
+  for (uint32_t k = 0; k < 2 * kSizeClasses; ++k) {
+    if (!valid_list_size(k) || k / 2 > 25 || (k % 2 && k / 2 + 1 > 25)) continue;
+    uint32_t span = k % 2 ? 2 * list_align(k) : list_align(k);  // a 3/4 size sits in a class c+1 block
+    for (uint32_t block : {0u, span, arena - span, (arena / 2 / span) * span}) {
+      if (uint64_t(block) + span > arena) continue;
+      for (uint32_t count : {1u, list_capacity(4, k) < kMaxListCount ? list_capacity(4, k) : kMaxListCount}) {
+        PeerListRef got = list_ref(make_list_word(block, k, count));
+        EXPECT_EQ(got.block, block) << "size " << k;
+        EXPECT_EQ(got.size, k) << "block " << block;
+        EXPECT_EQ(got.count, count) << "size " << k;
+      }
+    }
+  }
+  PeerListRef none = list_ref(make_list_word(kNil, 0, 0));
+  EXPECT_EQ(none.block, kNil);
+  EXPECT_EQ(none.size, 0u);
+  EXPECT_EQ(none.count, 0u);
+  PeerListRef marker = list_ref(list_word_of(kListMarker));
+  EXPECT_EQ(marker.block, kNil) << "the marker reads as an empty list";
+  EXPECT_EQ(marker.count, 0u);
+  EXPECT_FALSE(valid_list_size(3)) << "the marker's own size code is never a list's";
+}
+
+TEST(TorrentRecord, LiveAndKindSurviveListChanges) {
+  TorrentRecord bt = new_torrent_record(kHash.data(), kTorrentBitTorrent);
+  TorrentRecord ws = new_torrent_record(kHash.data(), kTorrentWebTorrent);
+  EXPECT_TRUE(torrent_live(bt));
+  EXPECT_TRUE(torrent_live(ws));
+  EXPECT_EQ(torrent_kind(bt), kTorrentBitTorrent);
+  EXPECT_EQ(torrent_kind(ws), kTorrentWebTorrent);
+  EXPECT_EQ(list_count(ws, kV4Seeders), 0u) << "the kind marker is no peer";
+  ws.lists[kV6Seeders] = make_list_word(64, 6, 3);
+  bt.lists[kV4Seeders] = make_list_word(kMaxCapacity * 2 - 2, 2, kMaxListCount);
+  EXPECT_EQ(torrent_kind(ws), kTorrentWebTorrent);
+  EXPECT_EQ(torrent_kind(bt), kTorrentBitTorrent) << "a full list at the arena's last unit is not the marker";
+  EXPECT_TRUE(torrent_live(bt));
+  bt.lists[kV4Leechers] = list_word_of(kListMarker);
+  EXPECT_FALSE(torrent_live(bt));
+
+  Seg seg({4, 64});  // a dropped torrent frees its slot; the next torrent reuses it
+  Partition p(seg.base, seg.size);
+  PartitionRegions r = partition_regions(seg.layout());
+  for (uint32_t i = 0; i < 7; ++i) ASSERT_EQ(p.announce(v4(i, 10, i % 2 == 1), nullptr).status, 0);
+  EXPECT_TRUE(torrent_live(r.pool[0]));
+  EXPECT_EQ(list_count(r.pool[0], kV4Leechers), 4u);
+  EXPECT_EQ(list_count(r.pool[0], kV4Seeders), 3u);
+  EXPECT_EQ(p.drop_torrent(kHash.data()), 7u);
+  EXPECT_FALSE(torrent_live(r.pool[0]));
+  EXPECT_EQ(p.validate(), "");
+  ASSERT_EQ(p.announce(v4(0, 12), nullptr).status, 0);
+  EXPECT_TRUE(torrent_live(r.pool[0])) << "the free slot is handed out again";
+  EXPECT_EQ(torrent_kind(r.pool[0]), kTorrentBitTorrent);
+  EXPECT_EQ(p.totals().torrents, 1u);
+  EXPECT_EQ(p.validate(), "");
 }
 
 TEST(PeerRecord, FlagsProgressAndGroupKeepTheirValues) {

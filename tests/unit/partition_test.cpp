@@ -114,13 +114,13 @@ TEST(PartitionFormat, MemoryPerPeerAtOneMillionIpv4Peers) {
   size_t bytes = partition_segment_bytes({100000, 1000000});
   double per_peer = double(bytes) / 1e6;
   RecordProperty("bytes_per_peer", std::to_string(per_peer));
-  EXPECT_LT(per_peer, 48.0);  // 7.5 index (6-byte slots) + 32 arena (worst case) + 7.4 torrents + 0.1 map
-  EXPECT_GT(per_peer, 47.0);
+  EXPECT_LT(per_peer, 45.5);  // 6.75 index (6-byte slots × 9/8) + 32 arena (worst case) + 5.8 torrents
+  EXPECT_GT(per_peer, 44.5);  // + 0.1 map (torrents: 48-byte records 4.8 + index 1.0)
 }
 
-// The peer index has max_peers × 5/4 slots (not a power of two): filled to capacity it runs at
-// load 0.8, wraps around its end, and backward-shift deletion must keep every peer findable.
-TEST(PartitionFull, PeerIndexAtLoadPointEightKeepsEveryPeerFindable) {
+// The peer index has max_peers × 9/8 slots (not a power of two): filled to capacity it runs at
+// load 0.89, wraps around its end, and backward-shift deletion must keep every peer findable.
+TEST(PartitionFull, PeerIndexFullToCapacityKeepsEveryPeerFindable) {
   Seg seg({16, 1000});
   Partition p(seg.base, seg.size);
   std::vector<Hash> hashes;
