@@ -1,7 +1,8 @@
 // worker/peer_policy.cpp — see peer_policy.hpp. Runs in the swarm worker, once per announce.
 #include "worker/peer_policy.hpp"
 
-#include <numeric>
+#include <algorithm>
+#include <cstring>
 
 namespace shoal::worker {
 
@@ -16,23 +17,29 @@ uint16_t RandomPolicy::select(const shm::PeerView& c, const shm::Asker&, uint16_
       if (v != c.self) c.emit(v, out + size_t(got++) * entry);
     return got;
   }
-  // Random start and a stride coprime with n visit n distinct entries; need numwant (+ self).
-  uint64_t start = shm::xorshift_next(rng) % c.n;
-  uint64_t stride = 1 + shm::xorshift_next(rng) % (c.n - 1);
-  while (std::gcd(stride, uint64_t(c.n)) != 1) stride = stride % (c.n - 1) + 1;
-  // In chunks, two passes: the positions first, each record prefetched, then the copies.
-  constexpr uint16_t kChunk = 32;
-  uint32_t picked[kChunk];
-  uint64_t v = start;
+  // numwant consecutive candidates (but the asker) from a random start, wrapping at the end:
+  // within list A and list B the records are read in address order, so the hardware prefetcher
+  // streams them (a random stride cost one cache miss per chosen peer).
+  // The start is drawn among the candidates but the asker, so every one of them is in a reply
+  // with probability numwant / avail, the same as with independent draws (BEP 3 and BEP 15
+  // leave the choice to the tracker; what matters is that nobody is left out).
+  uint32_t v = uint32_t(shm::xorshift_next(rng) % avail);
+  if (v >= c.self) ++v;  // kNoSelf: never
   while (got < numwant) {
-    uint16_t n = 0;
-    for (; n < kChunk && got + n < numwant; v = v + stride >= c.n ? v + stride - c.n : v + stride) {
-      if (v == c.self) continue;
-      picked[n++] = uint32_t(v);
-      __builtin_prefetch(c.record(uint32_t(v)));
-    }
-    for (uint16_t i = 0; i < n; ++i) c.emit(picked[i], out + size_t(got + i) * entry);
-    got = uint16_t(got + n);
+    // The run from v to the end of its list (A or B), cut at the asker and at numwant.
+    uint32_t end = v < c.na ? c.na : c.n;
+    if (c.self >= v && c.self < end) end = c.self;
+    end = std::min<uint32_t>(end, v + (numwant - got));
+    const uint8_t* rec = c.record(v);
+    uint8_t* to = out + size_t(got) * entry;
+    got = uint16_t(got + (end - v));
+    if (entry == 6)  // constant sizes: the copies are inlined
+      for (uint32_t k = v; k < end; ++k, rec += c.stride, to += 6) std::memcpy(to, rec, 6);
+    else
+      for (uint32_t k = v; k < end; ++k, rec += c.stride, to += 18) std::memcpy(to, rec, 18);
+    v = end;
+    if (v == c.self) ++v;
+    if (v >= c.n) v = 0;
   }
   return got;
 }
