@@ -22,6 +22,10 @@ namespace shoal::worker {
 namespace {
 
 constexpr int kMaxRecvRounds = 8;  // recvmmsg batches per readable event (fairness)
+// Peer lists of at least this many bytes (43 IPv4 peers) are sent from the response ring slot;
+// shorter ones are copied after the header (A/B, tools/bench/README.md: the default load's
+// mostly short replies were slower with two iovecs each).
+constexpr size_t kPeersSentInPlace = 256;
 
 using shm::Counter;
 
@@ -74,8 +78,8 @@ class UdpFrontend final : public ProtocolFrontend {
     for (event* e : events_) event_del(e);
   }
 
-  // ResponseSink (UDP): encode into the send queue of the socket the request came in on. The
-  // peers are sent from the response ring slot, not copied: RequestPath::drain_responses()
+  // ResponseSink (UDP): encode into the send queue of the socket the request came in on. Long
+  // peer lists are sent from the response ring slot, not copied: RequestPath::drain_responses()
   // releases the slots only after after_responses(), which sends everything queued.
   void on_announce(const shm::ReplyContext& c, const AnnounceResult& r) override {
     if (c.socket_index >= sends_.size()) return;
@@ -87,7 +91,9 @@ class UdpFrontend final : public ProtocolFrontend {
     }
     size_t n = udp::encode_announce_header(out, c.transaction, r.interval, r.leechers, r.seeders);
     size_t peer_bytes = std::min(size_t(r.peer_count) * (r.family == 6 ? 18 : 6), kUdpSendBytes - n);
-    push_to(c, n, r.peers, peer_bytes);
+    if (peer_bytes >= kPeersSentInPlace) return push_to(c, n, r.peers, peer_bytes);
+    std::memcpy(out + n, r.peers, peer_bytes);  // a short copy costs less than a second iovec
+    push_to(c, n + peer_bytes);
   }
   void on_scrape(const shm::ReplyContext& c, const ScrapeResult& r) override {
     if (c.socket_index >= sends_.size()) return;
