@@ -29,6 +29,7 @@ constexpr size_t kMaxInput = 64 * 1024;
 constexpr int kPollMs = 2;
 constexpr int kPollLimit = 500;    // 1 s for the answer once the request is sent
 constexpr int kQueueLimit = 2500;  // 5 s waiting for a turn at a busy mailbox
+constexpr int kBacklog = 128;      // pending connections (listen backlog)
 
 struct Conn {
   Supervisor* sup;
@@ -146,7 +147,9 @@ StatsSocket::StatsSocket(event_base* base, Supervisor* sup, const std::string& p
                              "stats.socket must differ between daemons");
   unlink(path.c_str());
   mode_t old = umask(0777 & ~mode);
-  listener_ = evconnlistener_new_bind(base, &StatsSocket::on_accept, this, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+  // A backlog of 128: a burst of monitoring scripts connecting at once while the supervisor is
+  // busy must queue, not fail (a non-blocking connect to a full AF_UNIX backlog gets EAGAIN).
+  listener_ = evconnlistener_new_bind(base, &StatsSocket::on_accept, this, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, kBacklog,
                                       reinterpret_cast<sockaddr*>(&sun), sizeof sun);
   int e = errno;
   umask(old);

@@ -51,6 +51,11 @@ void RequestPath::attach(shm::Protocol p, ResponseSink* sink, PeerLimits limits)
   limits_[i] = limits;
 }
 
+bool RequestPath::has_room(const uint8_t* info_hash) const {
+  uint32_t w = partition_of(info_hash, partitions(), partition_key_);
+  return requests_[w].free_slots() > pending_[w];
+}
+
 PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& ctx) {
   if (access_ && !access_->allowed(a.info_hash)) {
     shm::count(counters_, Counter::access_denied);

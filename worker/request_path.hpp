@@ -153,6 +153,9 @@ class RequestPath {
   // the front-end's reply context with ctx.protocol set; the scrape fields are overwritten.
   // Returns ok, access_denied or ring_full (both counted).
   PathStatus announce(const AnnounceIn& a, const shm::ReplyContext& ctx);
+  // Whether announce() for this info_hash (20 bytes) would find room in its swarm worker's ring
+  // now; for requests that wait and retry rather than fail (counting nothing).
+  bool has_room(const uint8_t* info_hash) const;
 
   // Queues a scrape, one request per hash in its partition's ring: all of them or none (ok,
   // ring_full, busy). A hash the access list refuses is answered as zeros without a ring trip;

@@ -154,8 +154,9 @@ void append_relayed(std::string& out, const Id& info_hash, const Id& peer_id, co
 // Fills in the text of each offer (or the answer) of a valid announce message: the object as
 // the client wrote it, found by simdjson's On Demand API (object::raw_json) in the same padded
 // bytes the DOM parser has validated (so it is valid JSON, and its keys are not duplicated at
-// the levels that were checked). Relaying the client's own text costs a copy per offer (kept
-// until the swarm worker has chosen the targets) and none for an answer (a view, relayed at
+// the levels that were checked). Relaying the client's own text costs one copy of the offers (into
+// Announce::sdp_text, one buffer per announce, kept until the swarm worker has chosen the
+// targets) and none for an answer (a view, relayed at
 // once); writing it anew from the DOM meant escaping every SDP again (~10% of the socket
 // worker). If On Demand does
 // not agree (it should not happen), the DOM writes it (append_compact). Returns "" or the reason
@@ -167,14 +168,77 @@ std::string_view trim_ws(std::string_view raw) {
   return raw;
 }
 
-std::string keep_sdp_text(const object& root, const char* padded, size_t len, size_t capacity, ParseResult& r) {
+// The offers' (or the answer's) text found from the structural index the DOM parse has just
+// built (simdjson's stage 1: the offset of every '{', '}', '[', ']', ',', ':' and of the first
+// byte of every scalar and string outside strings), so that the message is not indexed a second
+// time by On Demand (which cost ~5 % of the socket worker): in a valid document, a value that
+// starts with '{' or '[' ends at the structural that brings the nesting back to its level. Keys
+// are matched as written ("offer", "answer", "offers", without escapes); a message it does not
+// make out (say, a key written with a \u escape) goes to On Demand. The index is
+// dom::parser::implementation, a public member that simdjson marks private "for benchmarking
+// access" (simdjson 3.0 and later keep it). Fills r as keep_sdp_text does; false if not found.
+bool sdp_from_structurals(const simdjson::dom::parser& p, const char* buf, ParseResult& r) {
+  if (!p.implementation) return false;
+  const uint32_t* at = p.implementation->structural_indexes.get();
+  const uint32_t n = p.implementation->n_structural_indexes;
+  auto ch = [&](uint32_t i) { return buf[at[i]]; };
+  // The structural after the value that starts at structural i.
+  auto skip = [&](uint32_t i) -> uint32_t {
+    if (ch(i) != '{' && ch(i) != '[') return i + 1;
+    for (uint32_t depth = 0; i < n; i++) {
+      char c = ch(i);
+      if (c == '{' || c == '[') depth++;
+      else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+    }
+    return n;
+  };
+  // The value of key `quoted` (with its quotes) in the object at structural o: its first and
+  // one-past-last structural, or false.
+  auto find = [&](uint32_t o, std::string_view quoted, uint32_t* v, uint32_t* end) {
+    if (o >= n || ch(o) != '{') return false;
+    for (uint32_t i = o + 1; i + 2 < n && ch(i) == '"' && ch(i + 1) == ':';) {
+      uint32_t e = skip(i + 2);
+      if (std::memcmp(buf + at[i], quoted.data(), quoted.size()) == 0) return *v = i + 2, *end = e, true;
+      if (e >= n || ch(e) != ',') return false;
+      i = e + 1;
+    }
+    return false;
+  };
+  auto text_of = [&](uint32_t v, uint32_t end) { return std::string_view(buf + at[v], at[end - 1] + 1 - at[v]); };
+  uint32_t v, end;
+  if (r.msg.action == Action::answer) {
+    if (!find(0, "\"answer\"", &v, &end) || ch(v) != '{') return false;
+    r.msg.answer.sdp_json = text_of(v, end);
+    return true;
+  }
+  std::vector<Offer>& offers = r.msg.announce.offers;
+  std::string& text = r.msg.announce.sdp_text;
+  if (!find(0, "\"offers\"", &v, &end) || ch(v) != '[') return false;
+  text.clear();
+  size_t k = 0;
+  for (uint32_t i = v + 1; i < end - 1 && k < offers.size(); k++) {
+    uint32_t ov, oend;
+    if (!find(i, "\"offer\"", &ov, &oend) || ch(ov) != '{') return false;
+    std::string_view raw = text_of(ov, oend);
+    if (text.empty()) text.reserve(at[end - 1] - at[v]);  // every offer fits: one allocation
+    offers[k].sdp_at = uint32_t(text.size()), offers[k].sdp_len = uint32_t(raw.size());
+    text.append(raw);
+    i = skip(i);
+    if (ch(i) == ',') i++;
+  }
+  return k == offers.size();
+}
+
+std::string keep_sdp_text(const simdjson::dom::parser& dom, const object& root, const char* padded, size_t len,
+                          size_t capacity, ParseResult& r) {
   static thread_local simdjson::ondemand::parser od;
   namespace ond = simdjson::ondemand;
   bool answer = r.msg.action == Action::answer;
   std::vector<Offer>& offers = r.msg.announce.offers;
-  bool raw_ok = false;
+  std::string& text = r.msg.announce.sdp_text;
+  bool raw_ok = sdp_from_structurals(dom, padded, r);
   ond::document d;
-  if (od.iterate(padded, len, capacity).get(d) == simdjson::SUCCESS) {
+  if (!raw_ok && od.iterate(padded, len, capacity).get(d) == simdjson::SUCCESS) {
     raw_ok = true;
     if (answer) {
       ond::object o;
@@ -185,6 +249,8 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
     } else {
       ond::array list;
       size_t k = 0;
+      text.clear();
+      text.reserve(len);  // the offers' texts fit in the message: one allocation
       raw_ok = d.find_field_unordered("offers").get_array().get(list) == simdjson::SUCCESS;
       for (auto item : list) {
         ond::object ob, o;
@@ -195,7 +261,9 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
           raw_ok = false;
           break;
         }
-        offers[k++].sdp_json.assign(trim_ws(raw));
+        raw = trim_ws(raw);
+        offers[k].sdp_at = uint32_t(text.size()), offers[k++].sdp_len = uint32_t(raw.size());
+        text.append(raw);
       }
       raw_ok = raw_ok && k == offers.size();
     }
@@ -209,18 +277,19 @@ std::string keep_sdp_text(const object& root, const char* padded, size_t len, si
       r.msg.answer.sdp_json = text;
     } else {
       size_t k = 0;
+      text.clear();
       if (field(root, "offers", &v))
         for (element item : simdjson::dom::array(v)) {
           element o;
-          offers[k].sdp_json.clear();
-          if (field(object(item), "offer", &o)) append_compact(offers[k].sdp_json, o);
-          ++k;
+          size_t at = text.size();
+          if (field(object(item), "offer", &o)) append_compact(text, o);
+          offers[k].sdp_at = uint32_t(at), offers[k++].sdp_len = uint32_t(text.size() - at);
         }
     }
   }
   if (answer) return r.msg.answer.sdp_json.size() > kMaxSdpJsonBytes ? "answer too large" : "";
   for (const Offer& o : offers)
-    if (o.sdp_json.size() > kMaxSdpJsonBytes) return "offer too large";
+    if (o.sdp_len > kMaxSdpJsonBytes) return "offer too large";
   return {};
 }
 
@@ -310,7 +379,7 @@ ParseResult parse_message(std::string_view text) {
     r.msg.action = Action::announce;
     r.error = parse_announce(root, r);
     if (r.error.empty() && (r.msg.action == Action::answer || !r.msg.announce.offers.empty()))
-      r.error = keep_sdp_text(root, padded.data(), text.size(), padded.size(), r);
+      r.error = keep_sdp_text(parser, root, padded.data(), text.size(), padded.size(), r);
   } else {
     r.msg.action = Action::scrape;
     r.error = parse_scrape(root, r);

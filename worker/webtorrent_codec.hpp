@@ -43,9 +43,11 @@ using Id = std::array<uint8_t, kIdBytes>;
 enum class Action : uint8_t { announce, answer, scrape };
 enum class Event : uint8_t { none, started, completed, stopped };
 
+// One offer of an announce; its `offer` object's JSON text (relayed as-is) is
+// Announce::sdp_text[sdp_at, sdp_at + sdp_len): Announce::sdp(offer).
 struct Offer {
   Id offer_id{};
-  std::string sdp_json;  // the `offer` object's JSON text, relayed as-is
+  uint32_t sdp_at = 0, sdp_len = 0;  // bytes
 };
 
 struct Announce {
@@ -55,6 +57,11 @@ struct Announce {
   Event event = Event::none;
   int64_t uploaded = 0, downloaded = 0, left = -1;  // bytes; left -1: absent
   std::vector<Offer> offers;
+  // The offers' texts one after another: one allocation per announce, not one per offer (the
+  // texts wait for the swarm worker's choice of targets, so they cannot stay views into the
+  // message).
+  std::string sdp_text;
+  std::string_view sdp(const Offer& o) const { return std::string_view(sdp_text).substr(o.sdp_at, o.sdp_len); }
 };
 
 // An answer (bittorrent-tracker sends it as action "announce" with `answer`, `to_peer_id`,

@@ -293,6 +293,19 @@ void WsFrontend::read_frames(WsConn* c, char* data, size_t n) {
 
 bool WsFrontend::send_text(WsConn* c, std::string_view text) {
   if (c->state != WsConn::State::open || !c->session->send_text(text)) return false;
+  return queued_text(c);
+}
+
+std::string* WsFrontend::begin_text(WsConn* c) {
+  return c->state == WsConn::State::open ? c->session->begin_text() : nullptr;
+}
+
+bool WsFrontend::end_text(WsConn* c) {
+  c->session->end_text();
+  return queued_text(c);
+}
+
+bool WsFrontend::queued_text(WsConn* c) {
   shm::count(counters_, shm::Counter::ws_messages_out);
   mark_dirty(c);
   // A client that does not read its messages is closed rather than buffered without bound.
@@ -400,15 +413,19 @@ void WsFrontend::free_conn(WsConn* c) {
 void WsFrontend::leave_swarms(WsConn* c) {
   for (const WsConn::Swarm& s : c->swarms) {
     if (leave_queue_.size() < kMaxLeaveQueue) leave_queue_.push_back({s.info_hash, s.peer_id, c->token});
+    else shm::count(counters_, shm::Counter::ring_full_drops);  // lost: the peer stays until peer_ttl
   }
   c->swarms.clear();
   retry_leaves();
 }
 
+// A leave the rings have no room for waits here (not counted as a ring_full drop: it is not
+// lost; each of 16,000 connections closing at once counted one per retry before).
 void WsFrontend::retry_leaves() {
   size_t done = 0;
   for (; done < leave_queue_.size(); done++) {
     const Leave& l = leave_queue_[done];
+    if (!path_->has_room(l.info_hash.data())) break;  // the rest waits for the next sweep
     AnnounceIn in;
     in.info_hash = l.info_hash.data();
     in.peer_addr = l.info_hash.data();  // any 4 bytes: a stopped announce creates nothing, so no quota asks

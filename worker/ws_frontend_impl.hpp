@@ -46,6 +46,7 @@ struct WsConn {
     wt::Id peer_id;
     bool stopped;
     std::vector<wt::Offer> offers;
+    std::string sdp_text;  // the offers' texts (wt::Announce::sdp_text)
   };
   // An offer delivered to this connection, awaiting its answer.
   struct Delivered {
@@ -112,6 +113,12 @@ class WsFrontend final : public WsFrontendApi {
   void read_frames(WsConn* c, char* data, size_t n);
   // Sends one text message; false (and the connection is closing) if it cannot be sent.
   bool send_text(WsConn* c, std::string_view text);
+  // The same, the message encoded straight into c's output buffer (no copy): begin_text()
+  // returns the buffer to append the message's text to (nullptr if c is not open), end_text()
+  // queues it; false (and the connection is closing) if it cannot be sent.
+  std::string* begin_text(WsConn* c);
+  bool end_text(WsConn* c);
+  bool queued_text(WsConn* c);  // a message was queued: counts it, the write, the "not reading" cap
   // Queues c for the write at the end of this loop pass (one write per connection per pass).
   void mark_dirty(WsConn* c);
   // Writes c's output until done or EAGAIN; false if the connection was freed.
@@ -162,7 +169,6 @@ class WsFrontend final : public WsFrontendApi {
   std::vector<uint32_t> dirty_;     // tokens of connections with output to write
   std::vector<char> read_buf_;      // every connection reads into this one buffer
   std::vector<char> plain_buf_;     // wss: what TLS decrypts from read_buf_
-  std::string msg_;                 // the message being encoded (reused: no allocation per message)
   std::unordered_map<uint32_t, std::unique_ptr<WsConn>> conns_;
   uint32_t next_token_ = 1;
   uint32_t max_conns_;

@@ -84,7 +84,7 @@ void WsFrontend::handle_announce(WsConn* c, wt::Announce& a) {
   // Joined from now on (a close before the reply still sends its stopped, behind this announce).
   if (joined == c->swarms.end() && !stopped) c->swarms.push_back({a.info_hash, a.peer_id});
   a.offers.resize(offers);
-  c->pending.push_back({seq, a.info_hash, a.peer_id, stopped, std::move(a.offers)});
+  c->pending.push_back({seq, a.info_hash, a.peer_id, stopped, std::move(a.offers), std::move(a.sdp_text)});
 }
 
 void WsFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResult& r) {
@@ -105,15 +105,17 @@ void WsFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResult&
   }
   if (p.stopped) drop_swarm();
   if (c->state != WsConn::State::open) return;
-  msg_.clear();
-  wt::append_announce_reply(msg_, p.info_hash, r.interval, r.seeders, r.leechers);
-  if (!send_text(c, msg_)) return;
+  std::string* out = begin_text(c);
+  if (!out) return;
+  wt::append_announce_reply(*out, p.info_hash, r.interval, r.seeders, r.leechers);
+  if (!end_text(c)) return;
   // Each offer to one target: the swarm worker chose distinct live peers other than the asker.
   const auto* targets = reinterpret_cast<const shm::WsTarget*>(r.peers);
   size_t n = std::min<size_t>(r.peer_count, p.offers.size());
   for (size_t i = 0; i < n; i++) {
     const wt::Offer& o = p.offers[i];
-    if (!take_relay_budget(c, o.sdp_json.size())) break;
+    std::string_view sdp = std::string_view(p.sdp_text).substr(o.sdp_at, o.sdp_len);
+    if (!take_relay_budget(c, sdp.size())) break;
     RelayHead head{};
     std::memcpy(head.info_hash, p.info_hash.data(), 20);
     std::memcpy(head.peer_id, p.peer_id.data(), 20);
@@ -125,7 +127,7 @@ void WsFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResult&
     shm::WsTarget t;
     std::memcpy(&t, &targets[i], sizeof t);
     // t.node != 0: the peer's connection is on another cluster node (through the sync worker)
-    forward(RelayTarget{t.slot, t.ring_set, t.generation, t.token, t.node}, shm::kRelayOffer, head, o.sdp_json);
+    forward(RelayTarget{t.slot, t.ring_set, t.generation, t.token, t.node}, shm::kRelayOffer, head, sdp);
   }
 }
 
@@ -170,9 +172,10 @@ void WsFrontend::deliver_offer(uint32_t token, const RelayHead& head, std::strin
   // head.node != 0: the offer came from another cluster node; its answer goes back there
   d.from = RelayTarget{head.from_slot, head.from_set, head.from_generation, head.from_token, head.node};
   d.expires_ms = now_ms() + uint64_t(cfg_.ws_offer_ttl) * 1000;
-  msg_.clear();
-  wt::append_relayed_offer(msg_, d.info_hash, d.from_peer_id, d.offer_id, sdp);
-  if (!send_text(c, msg_)) return;
+  std::string* out = begin_text(c);
+  if (!out) return;  // (open was checked above; a close frame may be queued)
+  wt::append_relayed_offer(*out, d.info_hash, d.from_peer_id, d.offer_id, sdp);
+  if (!end_text(c)) return;
   shm::count(counters_, shm::Counter::ws_offers_relayed);
   if (c->delivered.size() >= cfg_.ws_max_pending_offers) c->delivered.erase(c->delivered.begin());  // oldest
   c->delivered.push_back(d);
@@ -212,10 +215,10 @@ void WsFrontend::deliver_answer(uint32_t token, const RelayHead& head, std::stri
   std::memcpy(info_hash.data(), head.info_hash, 20);
   std::memcpy(peer_id.data(), head.peer_id, 20);
   std::memcpy(offer_id.data(), head.offer_id, 20);
-  msg_.clear();
-  wt::append_relayed_answer(msg_, info_hash, peer_id, offer_id, sdp);
-  if (send_text(c, msg_))
-    shm::count(counters_, shm::Counter::ws_answers_relayed);
+  std::string* out = begin_text(c);
+  if (!out) return;
+  wt::append_relayed_answer(*out, info_hash, peer_id, offer_id, sdp);
+  if (end_text(c)) shm::count(counters_, shm::Counter::ws_answers_relayed);
 }
 
 uint64_t WsFrontend::poll_relay() {

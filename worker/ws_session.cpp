@@ -125,6 +125,40 @@ bool Session::send_text(std::string_view text) {
   return true;
 }
 
+// Room for the usual header: 2 bytes and a 16-bit length (payloads of 126..65535 bytes, RFC
+// 6455 5.2); other lengths move the payload once in end_text() (short messages: errors).
+constexpr size_t kTextHeaderRoom = 4;
+
+std::string* Session::begin_text() {
+  if (close_sent_) return nullptr;
+  text_at_ = out_.size();
+  out_.append(kTextHeaderRoom, '\0');
+  released_ = false;
+  return &out_;
+}
+
+void Session::end_text() {
+  size_t start = text_at_ + kTextHeaderRoom;
+  uint64_t n = out_.size() - start;
+  // The header of an unmasked, unfragmented text frame (RFC 6455 5.2): FIN + opcode 1, then the
+  // payload length in 7 bits, or 126 + 16 bits, or 127 + 64 bits (network byte order).
+  uint8_t h[10] = {uint8_t(0x80 | kText)};
+  size_t hn = 2;
+  if (n < 126) {
+    h[1] = uint8_t(n);
+  } else if (n < 65536) {
+    h[1] = 126, h[2] = uint8_t(n >> 8), h[3] = uint8_t(n);
+    hn = 4;
+  } else {
+    h[1] = 127;
+    for (int i = 0; i < 8; i++) h[2 + i] = uint8_t(n >> (56 - 8 * i));
+    hn = 10;
+  }
+  if (hn < kTextHeaderRoom) out_.erase(text_at_, kTextHeaderRoom - hn);
+  else if (hn > kTextHeaderRoom) out_.insert(text_at_, hn - kTextHeaderRoom, '\0');
+  std::memcpy(&out_[text_at_], h, hn);
+}
+
 void Session::close(uint16_t code, std::string_view reason) {
   if (close_sent_) return;
   if (reason.size() > 123) reason = reason.substr(0, 123);

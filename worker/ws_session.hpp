@@ -91,6 +91,13 @@ class Session {
   // Queues one text message (one frame, unmasked as RFC 6455 5.1 requires of servers).
   // Returns false if the connection is closing (close sent).
   bool send_text(std::string_view text);
+  // The same without a copy of the message: begin_text() returns the output buffer with room
+  // for the frame header reserved, the caller appends the message text to it, then end_text()
+  // writes the header (FIN, opcode text, no mask: RFC 6455 5.2) in front of what was appended.
+  // begin_text() returns nullptr if the connection is closing (close sent). Nothing else may
+  // touch the session between the two calls.
+  std::string* begin_text();
+  void end_text();
   // Queues bytes as they are (the opening handshake's reply, before any frame).
   void append_raw(std::string_view bytes) { out_.append(bytes), released_ = false; }
 
@@ -161,6 +168,7 @@ class Session {
   std::string ctrl_;     // a control frame's payload reported in several chunks (<= 125 bytes)
   std::string out_;      // frames produced; out_[out_pos_..] not yet written
   size_t out_pos_ = 0;
+  size_t text_at_ = 0;   // begin_text(): where the reserved header starts in out_
   std::vector<std::string> messages_;  // feed(string_view)'s messages
   size_t max_message_bytes_;
   static constexpr uint8_t kUnmaskPayload = 0xff, kUnmaskStopped = 0xfe;

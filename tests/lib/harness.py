@@ -12,6 +12,7 @@ to stderr when a test fails.
 """
 import itertools
 import os
+import random
 import re
 import shutil
 import signal
@@ -55,22 +56,45 @@ def wait_for(pred, timeout, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def _port_candidates():
+    """Random ports below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range,
+    usually 32768-60999). A port bound to 0 comes from that range, and a test picks its ports
+    seconds before the daemon binds them: meanwhile another test running beside it could draw the
+    same port as the source port of an outgoing connection. Below the range only an explicit bind
+    takes a port, so the bind check below is the whole race."""
+    low = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    top = max(low - 1, 2048)
+    bottom = 10000 if top > 12000 else 1024
+    return (random.randint(bottom, top) for _ in range(200))
+
+
+def _bindable(port, kind, hosts):
+    """True when `port` binds for `kind` on every host of `hosts` (each closed again at once)."""
+    socks = []
+    try:
+        for host in hosts:
+            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind)
+            socks.append(s)
+            s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port_both(kind=socket.SOCK_DGRAM):
-    """A port free for `kind` (SOCK_DGRAM/SOCK_STREAM) on both 127.0.0.1 and ::1 (bound to 0,
-    then closed)."""
-    for _ in range(50):
-        s4 = socket.socket(socket.AF_INET, kind)
-        s6 = socket.socket(socket.AF_INET6, kind)
-        try:
-            s4.bind(("127.0.0.1", 0))
-            port = s4.getsockname()[1]
-            s6.bind(("::1", port))
+    """A port free for `kind` (SOCK_DGRAM/SOCK_STREAM) on both 127.0.0.1 and ::1, below the
+    ephemeral port range (see _port_candidates)."""
+    for port in _port_candidates():
+        if _bindable(port, kind, ("127.0.0.1", "::1")):
             return port
-        except OSError:
-            continue
-        finally:
-            s4.close()
-            s6.close()
     raise RuntimeError("no free %s port on both 127.0.0.1 and ::1" % ("UDP" if kind == socket.SOCK_DGRAM else "TCP"))
 
 
@@ -80,12 +104,12 @@ def free_udp_port():
 
 
 def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
-    """A port free for `kind` on `host` (an IPv4 or IPv6 address), bound to 0 then closed."""
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind)
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free for `kind` on `host` (an IPv4 or IPv6 address), below the ephemeral port range
+    (see _port_candidates)."""
+    for port in _port_candidates():
+        if _bindable(port, kind, (host,)):
+            return port
+    raise RuntimeError("no free port on %s" % host)
 
 
 def free_tcp_port(host="127.0.0.1"):

@@ -65,7 +65,7 @@ TEST(WebTorrentCodec, ParsesAnnounceWithOffers) {
   EXPECT_EQ(a.event, Event::started);
   ASSERT_EQ(a.offers.size(), 1u);
   EXPECT_EQ(a.offers[0].offer_id, kHigh);
-  EXPECT_EQ(a.offers[0].sdp_json, R"({"type":"offer","sdp":"v=0\r\n"})");
+  EXPECT_EQ(a.sdp(a.offers[0]), R"({"type":"offer","sdp":"v=0\r\n"})");
 }
 
 TEST(WebTorrentCodec, EventAbsentNoneAndUnknown) {
@@ -248,8 +248,8 @@ TEST(WebTorrentCodec, OfferAndAnswerObjectsAreKeptAsSent) {
                                               R"(},{"offer":{"type":"offer","sdp":"x"}, "offer_id":")" + js(kPeer) + "\"}]"));
   ASSERT_EQ(r.error, "");
   ASSERT_EQ(r.msg.announce.offers.size(), 2u);
-  EXPECT_EQ(r.msg.announce.offers[0].sdp_json, offer);
-  EXPECT_EQ(r.msg.announce.offers[1].sdp_json, R"({"type":"offer","sdp":"x"})");
+  EXPECT_EQ(r.msg.announce.sdp(r.msg.announce.offers[0]), offer);
+  EXPECT_EQ(r.msg.announce.sdp(r.msg.announce.offers[1]), R"({"type":"offer","sdp":"x"})");
   EXPECT_EQ(r.msg.announce.offers[1].offer_id, kPeer);
   r = parse_message(announce_json(R"(,"to_peer_id":")" + js(kHigh) + R"(","offer_id":")" + js(kHigh) +
                                   R"(","answer":  {"sdp":"a\tb", "type":"answer"} )"));
@@ -283,6 +283,23 @@ TEST(WebTorrentCodec, ByteZeroInBinaryStringRoundTrips) {
                                                 .substr(0, 6 * 20)) + "\"}");
   ASSERT_EQ(r.error, "");
   EXPECT_EQ(r.msg.scrape.info_hashes.at(0), zero);
+}
+
+// The offer and answer texts are found from simdjson's structural index: brackets inside
+// strings do not end them, nor do nested objects and arrays; keys after them are still read.
+TEST(WebTorrentCodec, OfferTextsWithBracketsInStrings) {
+  std::string offer = R"({"type":"offer","sdp":"a}]{[,:\"}","x":[[{}],{"y":"]"}]})";
+  ParseResult r = parse_message(announce_json(R"(,"offers":[{"offer_id":")" + js(kHigh) + R"(","offer":)" + offer +
+                                              R"(},{"offer_id":")" + js(kPeer) + R"(","offer":{"sdp":"]"}}])"));
+  ASSERT_EQ(r.error, "");
+  ASSERT_EQ(r.msg.announce.offers.size(), 2u);
+  EXPECT_EQ(r.msg.announce.sdp(r.msg.announce.offers[0]), offer);
+  EXPECT_EQ(r.msg.announce.sdp(r.msg.announce.offers[1]), R"({"sdp":"]"})");
+  r = parse_message(announce_json(R"(,"to_peer_id":")" + js(kHigh) + R"(","offer_id":")" + js(kHigh) +
+                                  R"(","answer":{"sdp":"}{"} , "x":{})"));
+  ASSERT_EQ(r.error, "");
+  ASSERT_EQ(r.msg.action, Action::answer);
+  EXPECT_EQ(r.msg.answer.sdp_json, R"({"sdp":"}{"})");
 }
 
 }  // namespace

@@ -71,7 +71,7 @@ TEST(WsLoadMessages, ShoaldParsesTheAnnounceWithOffers) {
 
   // shoald relays the offer it kept; ws_load reads back the same ids and the SDP it sent.
   wt::Reply relayed = wt::parse_reply(codec::encode_relayed_offer(kHash, a.peer_id, a.offers[1].offer_id,
-                                                                  a.offers[1].sdp_json));
+                                                                  a.sdp(a.offers[1])));
   ASSERT_EQ(relayed.kind, wt::Kind::offer) << relayed.why;
   EXPECT_EQ(relayed.info_hash, kHash);
   EXPECT_EQ(relayed.peer_id, ids.peer_id(5));

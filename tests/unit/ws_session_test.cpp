@@ -323,5 +323,29 @@ TEST(WsSession, IdleContextIsReleasedOnlyBetweenMessagesAndComesBack) {
   EXPECT_EQ(s.close_code_sent(), kCloseGoingAway);
 }
 
+
+// A message encoded straight into the output (begin_text/end_text) is framed byte for byte as
+// send_text (libwslay) frames it, at every length encoding (RFC 6455 5.2: 7 bits, 16, 64), also
+// behind other queued frames; after close nothing more is accepted.
+TEST(WsSession, TextEncodedInPlaceIsFramedAsSendTextFramesIt) {
+  for (size_t n : {size_t(0), size_t(1), size_t(125), size_t(126), size_t(700), size_t(65535), size_t(65536), size_t(70000)}) {
+    std::string text(n, 'x');
+    for (size_t i = 0; i < n; i++) text[i] = char('a' + i % 26);
+    Session a(1 << 20), b(1 << 20);
+    a.send_text("first"), b.send_text("first");
+    ASSERT_TRUE(a.send_text(text));
+    std::string* out = b.begin_text();
+    ASSERT_NE(out, nullptr);
+    out->append(text);
+    b.end_text();
+    b.send_text("after");
+    a.send_text("after");
+    EXPECT_EQ(a.take_output(), b.take_output()) << n << " bytes";
+  }
+  Session s;
+  s.close(kCloseNormal);
+  EXPECT_EQ(s.begin_text(), nullptr);
+}
+
 }  // namespace
 }  // namespace shoal::worker::ws
