@@ -1,7 +1,8 @@
 // worker/peer_policy.cpp — see peer_policy.hpp. Runs in the swarm worker, once per announce.
 #include "worker/peer_policy.hpp"
 
-#include <numeric>
+#include <algorithm>
+#include <cstring>
 
 namespace shoal::worker {
 
@@ -10,29 +11,34 @@ uint16_t RandomPolicy::select(const shm::PeerView& c, const shm::Asker&, uint16_
   if (numwant == 0 || out == nullptr || c.n == 0) return 0;
   uint32_t entry = c.entry_bytes();
   uint32_t avail = c.n - (c.self != shm::PeerView::kNoSelf ? 1 : 0);
+  // numwant consecutive candidates (but the asker) from a random start, wrapping at the end;
+  // all of them, from the first, when there are no more than numwant. The start is drawn among
+  // the candidates but the asker, so every one of them is in a reply with probability
+  // numwant / avail, the same as with independent draws (BEP 3 and BEP 15 leave the choice to
+  // the tracker; what matters is that nobody is left out).
+  uint32_t v = 0;
+  if (avail > numwant) v = uint32_t(shm::xorshift_next(rng) % avail);
+  else numwant = uint16_t(avail);
+  if (v >= c.self) ++v;  // kNoSelf: never
   uint16_t got = 0;
-  if (avail <= numwant) {
-    for (uint32_t v = 0; v < c.n; ++v)
-      if (v != c.self) c.emit(v, out + size_t(got++) * entry);
-    return got;
-  }
-  // Random start and a stride coprime with n visit n distinct entries; need numwant (+ self).
-  uint64_t start = shm::xorshift_next(rng) % c.n;
-  uint64_t stride = 1 + shm::xorshift_next(rng) % (c.n - 1);
-  while (std::gcd(stride, uint64_t(c.n)) != 1) stride = stride % (c.n - 1) + 1;
-  // In chunks, two passes: the positions first, each record prefetched, then the copies.
-  constexpr uint16_t kChunk = 32;
-  uint32_t picked[kChunk];
-  uint64_t v = start;
   while (got < numwant) {
-    uint16_t n = 0;
-    for (; n < kChunk && got + n < numwant; v = v + stride >= c.n ? v + stride - c.n : v + stride) {
-      if (v == c.self) continue;
-      picked[n++] = uint32_t(v);
-      __builtin_prefetch(c.record(uint32_t(v)));
-    }
-    for (uint16_t i = 0; i < n; ++i) c.emit(picked[i], out + size_t(got + i) * entry);
-    got = uint16_t(got + n);
+    // The run from v to the end of its list (A or B), cut at the asker and at numwant: records
+    // in address order, all their cache lines asked for before the first is read.
+    uint32_t end = v < c.na ? c.na : c.n;
+    if (c.self >= v && c.self < end) end = c.self;
+    end = std::min<uint32_t>(end, v + (numwant - got));
+    const uint8_t* rec = c.record(v);
+    const uint8_t* rec_end = rec + size_t(end - v) * c.stride;
+    for (const uint8_t* p = rec; p < rec_end; p += 64) __builtin_prefetch(p);
+    uint8_t* to = out + size_t(got) * entry;
+    got = uint16_t(got + (end - v));
+    if (entry == 6)  // constant sizes: the copies are inlined
+      for (; rec < rec_end; rec += c.stride, to += 6) std::memcpy(to, rec, 6);
+    else
+      for (; rec < rec_end; rec += c.stride, to += 18) std::memcpy(to, rec, 18);
+    v = end;
+    if (v == c.self) ++v;
+    if (v >= c.n) v = 0;
   }
   return got;
 }

@@ -7,10 +7,13 @@
 
 namespace shoal::worker {
 
-// `random`: every candidate equally likely. When there are no more candidates than numwant,
-// all of them (but the asker); otherwise a random start and a random stride coprime with n visit
-// n distinct entries in a pseudo-random order, in chunks whose records are prefetched before
-// they are copied (a large swarm's records are scattered; their cache misses then overlap).
+// `random`: every candidate equally likely to be in a reply. When there are no more candidates
+// than numwant, all of them (but the asker); otherwise numwant consecutive candidates (skipping
+// the asker) from a random start, wrapping from the last candidate to the first: each candidate is in a reply with probability numwant / candidates, and the records
+// are read in address order (one cache miss per 64 bytes of records, and the hardware
+// prefetcher streams them, instead of one miss per chosen peer with random picks). Peers next
+// to each other in the lists arrive together, from a new random start in every reply (opentracker
+// also walks its peer list forward: one random peer per stripe of candidates / numwant).
 class RandomPolicy final : public shm::PeerPolicy {
  public:
   const char* name() const override { return "random"; }

@@ -185,17 +185,20 @@ uint64_t RequestPath::queued() const {
 
 uint64_t RequestPath::drain_responses() {
   uint64_t total = 0;
-  for (auto& ring : responses_) {
-    uint64_t n = ring.available();
+  uint64_t taken[shm::kMaxSwarmWorkers] = {};  // one response ring per swarm worker
+  for (size_t r = 0; r < responses_.size(); r++) {
+    uint64_t n = taken[r] = responses_[r].available();
     if (n == 0) continue;
-    for (uint64_t k = 0; k < n; k++) deliver(*ring.peek(k));
-    ring.retire(n);
+    for (uint64_t k = 0; k < n; k++) deliver(*responses_[r].peek(k));
     total += n;
     shm::count(counters_, Counter::ring_batches);
     shm::count(counters_, Counter::ring_messages, n);
   }
   for (ResponseSink* s : sinks_)
     if (s) s->after_responses();
+  // Only now: a sink may send peers straight from the slots until after_responses() (UDP).
+  for (size_t r = 0; r < responses_.size(); r++)
+    if (taken[r]) responses_[r].retire(taken[r]);
   publish();  // front-ends may have queued follow-up work
   return total;
 }

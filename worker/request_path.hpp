@@ -71,7 +71,8 @@ struct ScrapeIn {
 };
 
 // An announce's answer. peers: peer_count compact entries of the asker's family (6 bytes for
-// IPv4, 18 for IPv6, network order), valid during the callback only.
+// IPv4, 18 for IPv6, network order), in the response ring slot: valid until the sink's
+// after_responses() of that batch has returned (the UDP front-end sends them from there).
 // WebTorrent announces (family shm::kFamilyWebTorrent): peers holds peer_count shm::WsTarget
 // entries (the connections to forward one offer each to).
 struct AnnounceResult {
@@ -171,7 +172,8 @@ class RequestPath {
   uint64_t queued() const;
 
   // Delivers every response waiting in the response rings to its sink, then after_responses()
-  // of each sink, then publishes what the sinks queued meanwhile. Returns responses read.
+  // of each sink, then releases the ring slots and publishes what the sinks queued meanwhile.
+  // Returns responses read.
   uint64_t drain_responses();
   // At start: responses left in this ring set belong to a process two generations back (the
   // clients have long retried); drop them rather than send stale replies.

@@ -75,8 +75,8 @@ class SocketWorker final {
       frontends_.push_back(std::move(f));
     }
     for (auto& f : frontends_) path_->attach(f->protocol(), f.get(), f->peer_limits());
-    wakeup_ = event_new(loop->base(), ctx.socket_eventfds[ctx.index * shm::RingsGeometry::kSets + ctx.ring_set],
-                        EV_READ | EV_PERSIST, &on_wakeup, this);
+    wakeup_ = new_wakeup_event(loop->base(), ctx.socket_eventfds[ctx.index * shm::RingsGeometry::kSets + ctx.ring_set],
+                               &on_wakeup, this);
     // Responses before new requests when both are ready in one loop pass: the replies leave
     // first, and the requests read after them are published (waking the swarm worker) last.
     event_priority_set(wakeup_, 0);
@@ -104,8 +104,7 @@ class SocketWorker final {
   bool drained() const { return draining_; }
 
  private:
-  static void on_wakeup(evutil_socket_t fd, short, void* arg) {
-    drain_eventfd(fd);
+  static void on_wakeup(evutil_socket_t, short, void* arg) {  // edge-triggered: no read
     static_cast<SocketWorker*>(arg)->drain_responses();
   }
   static void on_poll(evutil_socket_t, short, void* arg) {

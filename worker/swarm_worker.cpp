@@ -63,7 +63,7 @@ class SwarmWorker final : public DeltaGuard {
         responses_.push_back(shm::response_ring(shared_->rings_seg.base(), shared_->geometry, s, ctx.index, k));
       }
     }
-    wakeup_ = event_new(loop->base(), ctx.swarm_eventfds[ctx.index], EV_READ | EV_PERSIST, &on_wakeup, this);
+    wakeup_ = new_wakeup_event(loop->base(), ctx.swarm_eventfds[ctx.index], &on_wakeup, this);
     event_add(wakeup_, nullptr);
     retry_ = evtimer_new(loop->base(), &on_retry, this);
     expire_ = event_new(loop->base(), -1, EV_PERSIST, &on_expire, this);
@@ -448,8 +448,7 @@ class SwarmWorker final : public DeltaGuard {
     evtimer_add(self->purge_, &soon);
   }
 
-  static void on_wakeup(evutil_socket_t fd, short, void* arg) {
-    drain_eventfd(fd);
+  static void on_wakeup(evutil_socket_t, short, void* arg) {  // edge-triggered: no read
     static_cast<SwarmWorker*>(arg)->drain();
   }
   static void on_retry(evutil_socket_t, short, void* arg) { static_cast<SwarmWorker*>(arg)->drain(); }

@@ -22,6 +22,10 @@ namespace shoal::worker {
 namespace {
 
 constexpr int kMaxRecvRounds = 8;  // recvmmsg batches per readable event (fairness)
+// Peer lists of at least this many bytes (43 IPv4 peers) are sent from the response ring slot;
+// shorter ones are copied after the header (A/B, tools/bench/README.md: the default load's
+// mostly short replies were slower with two iovecs each).
+constexpr size_t kPeersSentInPlace = 256;
 
 using shm::Counter;
 
@@ -74,23 +78,22 @@ class UdpFrontend final : public ProtocolFrontend {
     for (event* e : events_) event_del(e);
   }
 
-  // ResponseSink: encode into the send queue of the socket the request came in on.
-  // ResponseSink (UDP): encode into the send queue of the socket the request came in on.
+  // ResponseSink (UDP): encode into the send queue of the socket the request came in on. Long
+  // peer lists are sent from the response ring slot, not copied: RequestPath::drain_responses()
+  // releases the slots only after after_responses(), which sends everything queued.
   void on_announce(const shm::ReplyContext& c, const AnnounceResult& r) override {
     if (c.socket_index >= sends_.size()) return;
     uint8_t* out = sends_[c.socket_index]->next();
-    size_t n;
     if (r.status != PathStatus::ok) {
-      n = udp::encode_error(out, kUdpSendBytes, c.transaction, refusal_text(r.status));
+      size_t n = udp::encode_error(out, kUdpSendBytes, c.transaction, refusal_text(r.status));
       shm::count(counters_, Counter::udp_error_sent);
-    } else {
-      n = udp::encode_announce_header(out, c.transaction, r.interval, r.leechers, r.seeders);
-      size_t peer_bytes = size_t(r.peer_count) * (r.family == 6 ? 18 : 6);
-      peer_bytes = std::min(peer_bytes, kUdpSendBytes - n);
-      std::memcpy(out + n, r.peers, peer_bytes);
-      n += peer_bytes;
+      return push_to(c, n);
     }
-    push_to(c, n);
+    size_t n = udp::encode_announce_header(out, c.transaction, r.interval, r.leechers, r.seeders);
+    size_t peer_bytes = std::min(size_t(r.peer_count) * (r.family == 6 ? 18 : 6), kUdpSendBytes - n);
+    if (peer_bytes >= kPeersSentInPlace) return push_to(c, n, r.peers, peer_bytes);
+    std::memcpy(out + n, r.peers, peer_bytes);  // a short copy costs less than a second iovec
+    push_to(c, n + peer_bytes);
   }
   void on_scrape(const shm::ReplyContext& c, const ScrapeResult& r) override {
     if (c.socket_index >= sends_.size()) return;
@@ -256,8 +259,9 @@ class UdpFrontend final : public ProtocolFrontend {
     if (path_->scrape({s.info_hashes, s.count}, c) == PathStatus::ok) shm::count(counters_, Counter::udp_scrape);
   }
 
-  // Queues `n` bytes written at next() of the context's socket, addressed to the client.
-  void push_to(const shm::ReplyContext& c, size_t n) {
+  // Queues `n` bytes written at next() of the context's socket, then `tail_len` bytes at `tail`
+  // (sent from there; SendQueue::push), addressed to the client.
+  void push_to(const shm::ReplyContext& c, size_t n, const uint8_t* tail = nullptr, size_t tail_len = 0) {
     sockaddr_storage ss{};
     socklen_t len;
     if (c.family == 4) {
@@ -273,7 +277,7 @@ class UdpFrontend final : public ProtocolFrontend {
       a->sin6_port = c.port;
       len = sizeof *a;
     }
-    sends_[c.socket_index]->push(n, reinterpret_cast<const sockaddr*>(&ss), len);
+    sends_[c.socket_index]->push(n, reinterpret_cast<const sockaddr*>(&ss), len, tail, tail_len);
   }
 
   void flush_all() {

@@ -44,11 +44,22 @@ uint8_t* SendQueue::next() {
   return bufs_[n_];
 }
 
-void SendQueue::push(size_t len, const sockaddr* to, socklen_t to_len) {
+void SendQueue::push(size_t len, const sockaddr* to, socklen_t to_len, const uint8_t* tail, size_t tail_len) {
   std::memcpy(&addrs_[n_], to, to_len);
   addr_lens_[n_] = to_len;
-  lens_[n_] = uint16_t(len < kUdpSendBytes ? len : kUdpSendBytes);
+  len = std::min(len, kUdpSendBytes);
+  tail_len = tail ? std::min(tail_len, kUdpSendBytes - len) : 0;
+  lens_[n_] = uint16_t(len + tail_len);
+  tail_lens_[n_] = uint16_t(tail_len);
+  tails_[n_] = tail;
   n_++;
+}
+
+size_t SendQueue::iovs_of(size_t i, iovec* out) const {
+  out[0] = {const_cast<uint8_t*>(bufs_[i]), size_t(lens_[i] - tail_lens_[i])};
+  if (tail_lens_[i] == 0) return 1;
+  out[1] = {const_cast<uint8_t*>(tails_[i]), tail_lens_[i]};
+  return 2;
 }
 
 namespace {
@@ -93,19 +104,21 @@ size_t SendQueue::build_messages() {
     }
     if (g == groups) {
       group_rep_[groups] = uint16_t(i);
-      group_count_[groups++] = 0;
+      group_count_[groups] = 0;
+      group_iovs_[groups++] = 0;
     }
     group_of_[i] = uint16_t(g);
     group_count_[g]++;
+    group_iovs_[g] = uint16_t(group_iovs_[g] + (tail_lens_[i] ? 2 : 1));
   }
   uint16_t fill[kUdpSendBatch];
-  for (size_t g = 0, at = 0; g < groups; at += group_count_[g++]) {
+  for (size_t g = 0, at = 0; g < groups; at += group_iovs_[g++]) {
     group_at_[g] = uint16_t(at);
     fill[g] = 0;
   }
   for (size_t i = 0; i < n_; i++) {
     size_t g = group_of_[i];
-    iovs_[group_at_[g] + fill[g]++] = {bufs_[i], lens_[i]};
+    fill[g] = uint16_t(fill[g] + iovs_of(i, &iovs_[group_at_[g] + fill[g]]));
   }
   for (size_t g = 0; g < groups; g++) {
     size_t r = group_rep_[g];
@@ -114,7 +127,7 @@ size_t SendQueue::build_messages() {
     h.msg_name = &addrs_[r];
     h.msg_namelen = addr_lens_[r];
     h.msg_iov = &iovs_[group_at_[g]];
-    h.msg_iovlen = group_count_[g];
+    h.msg_iovlen = group_iovs_[g];
     if (group_count_[g] > 1) {  // UDP GSO: group_count_ datagrams of lens_[r] bytes each
       h.msg_control = cmsgs_[g];
       h.msg_controllen = sizeof cmsgs_[g];
@@ -129,14 +142,17 @@ size_t SendQueue::build_messages() {
   return groups;
 }
 
-// A GSO message the kernel refused: its datagrams one by one.
-void SendQueue::send_singly(const msghdr& h, size_t* sent, size_t* failed) {
-  for (size_t k = 0; k < h.msg_iovlen; k++) {
+// A GSO message the kernel refused: the datagrams of its group one by one.
+void SendQueue::send_singly(size_t group, size_t* sent, size_t* failed) {
+  const msghdr& h = msgs_[group].msg_hdr;
+  for (size_t i = 0; i < n_; i++) {
+    if (group_of_[i] != group) continue;
+    iovec iov[2];
     msghdr one{};
     one.msg_name = h.msg_name;
     one.msg_namelen = h.msg_namelen;
-    one.msg_iov = &h.msg_iov[k];
-    one.msg_iovlen = 1;
+    one.msg_iov = iov;
+    one.msg_iovlen = iovs_of(i, iov);
     ssize_t r;
     do r = sendmsg(fd_, &one, MSG_DONTWAIT);
     while (r < 0 && errno == EINTR);
@@ -154,18 +170,17 @@ size_t SendQueue::flush(size_t* sent) {
   while (off < m) {
     int r = sendmmsg(fd_, msgs_ + off, unsigned(m - off), MSG_DONTWAIT);
     if (r > 0) {
-      for (size_t k = off; k < off + size_t(r); k++) *sent += msgs_[k].msg_hdr.msg_iovlen;
+      for (size_t k = off; k < off + size_t(r); k++) *sent += group_count_[k];
       off += size_t(r);
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
-    const msghdr& h = msgs_[off].msg_hdr;
-    if (r < 0 && h.msg_iovlen > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+    if (r < 0 && group_count_[off] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
       gso_ = false;  // no UDP GSO here (old kernel, or a device without it): singly from now on
-      send_singly(h, sent, &failed);
+      send_singly(off, sent, &failed);
     } else {
       // EAGAIN (socket buffer full) or a per-destination error: drop this message, go on.
-      failed += h.msg_iovlen;
+      failed += group_count_[off];
     }
     off++;
   }

@@ -49,8 +49,11 @@ class SendQueue {
   // Space for the next datagram (kUdpSendBytes); call push() after writing it. Flushes first
   // if the queue is full.
   uint8_t* next();
-  // Queues the datagram written at next(): `len` bytes (≤ kUdpSendBytes) to `to` (addr_len bytes).
-  void push(size_t len, const sockaddr* to, socklen_t to_len);
+  // Queues the datagram written at next(): `len` bytes (≤ kUdpSendBytes) to `to` (addr_len bytes),
+  // followed by `tail_len` bytes at `tail` that are sent from where they are, not copied (an
+  // announce reply's peers in its response ring slot): they must stay unchanged until the next
+  // flush() (or the automatic one of next()) has returned. len + tail_len ≤ kUdpSendBytes.
+  void push(size_t len, const sockaddr* to, socklen_t to_len, const uint8_t* tail = nullptr, size_t tail_len = 0);
   // Sends everything queued. Returns datagrams that could not be sent (counted by the caller);
   // *sent: datagrams handed to the kernel (also those of automatic flushes since the last call).
   size_t flush(size_t* sent);
@@ -62,7 +65,8 @@ class SendQueue {
 
  private:
   size_t build_messages();
-  void send_singly(const msghdr& h, size_t* sent, size_t* failed);
+  size_t iovs_of(size_t i, iovec* out) const;  // datagram i's iovecs (1 or 2) written to out
+  void send_singly(size_t group, size_t* sent, size_t* failed);
 
   int fd_;
   bool gso_;
@@ -74,14 +78,17 @@ class SendQueue {
   alignas(64) uint8_t bufs_[kUdpSendBatch][kUdpSendBytes];
   sockaddr_storage addrs_[kUdpSendBatch];
   socklen_t addr_lens_[kUdpSendBatch];
-  uint16_t lens_[kUdpSendBatch];
+  uint16_t lens_[kUdpSendBatch];       // whole datagram
+  uint16_t tail_lens_[kUdpSendBatch];  // of that, bytes at tails_ (0: all in bufs_)
+  const uint8_t* tails_[kUdpSendBatch];
   // Grouping (build_messages): group of each datagram, each group's first datagram, size and
   // place in iovs_, and an open-addressing table (destination, length) -> newest group.
-  uint16_t group_of_[kUdpSendBatch], group_rep_[kUdpSendBatch], group_count_[kUdpSendBatch], group_at_[kUdpSendBatch];
+  uint16_t group_of_[kUdpSendBatch], group_rep_[kUdpSendBatch], group_count_[kUdpSendBatch], group_at_[kUdpSendBatch],
+      group_iovs_[kUdpSendBatch];
   static constexpr size_t kSlots = 2 * kUdpSendBatch;
   uint16_t slot_group_[kSlots];
   uint32_t slot_epoch_[kSlots] = {};
-  iovec iovs_[kUdpSendBatch];
+  iovec iovs_[2 * kUdpSendBatch];
   mmsghdr msgs_[kUdpSendBatch];
   alignas(cmsghdr) uint8_t cmsgs_[kUdpSendBatch][CMSG_SPACE(sizeof(uint16_t))];
 };

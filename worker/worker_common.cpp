@@ -110,6 +110,10 @@ void exit_at_idle_priority() {
   sched_setscheduler(0, SCHED_IDLE, &none);
 }
 
+event* new_wakeup_event(event_base* base, int eventfd, event_callback_fn cb, void* arg) {
+  return event_new(base, eventfd, EV_READ | EV_PERSIST | EV_ET, cb, arg);
+}
+
 uint64_t drain_eventfd(int eventfd) {
   uint64_t v = 0;
   ssize_t r = read(eventfd, &v, sizeof v);

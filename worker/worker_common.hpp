@@ -70,6 +70,14 @@ class WorkerLoop {
 void wake(int eventfd);
 // Reads (and so resets) an eventfd; returns the count read, 0 if none.
 uint64_t drain_eventfd(int eventfd);
+// The event (EV_READ | EV_PERSIST | EV_ET, not yet added) for a worker's ring wake-up eventfd,
+// whose callback need not read it: edge-triggered epoll reports the eventfd again after every
+// write, whatever its counter holds (eventfd_write() wakes the waiters on each write, and
+// ep_poll_callback() queues the edge-triggered item again), and never without one. One
+// syscall less per wake-up. The counter only grows (by 1 per wake(); 2^64 - 2 is out of reach).
+// As after a read, the callback must take everything the rings hold (or set itself a timer):
+// no new call comes for what it leaves until the next write.
+event* new_wakeup_event(event_base* base, int eventfd, event_callback_fn cb, void* arg);
 
 // For a worker whose successor already serves (rolling restart) and that is about to exit:
 // the rest of this process runs at idle priority (SCHED_IDLE), so that its exit, mostly the

@@ -1,6 +1,7 @@
 // Peer-selection policies (worker/peer_policy) on constructed swarms, without a partition: the
 // seam of shm/peer_view.hpp. `random`: never the asker, no more than numwant, distinct entries,
-// everything when there are fewer candidates, every candidate reachable, IPv4 and IPv6 entries.
+// everything when there are fewer candidates, every candidate reachable and about equally often,
+// IPv4 and IPv6 entries.
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 
@@ -96,6 +97,39 @@ TEST(RandomPolicy, LargeSwarmDistinctNumwantNeverSelfAndEveryoneReachable) {
       seen.insert(got.begin(), got.end());
     }
     EXPECT_EQ(seen.size(), 999u) << "every candidate but the asker appears in some reply";
+  }
+}
+
+// The contiguous run wraps from the last candidate to the first and steps over the asker; over
+// many replies every candidate is returned about equally often (numwant / candidates of them),
+// the neighbours of the asker and of the list ends included: nobody is always left out.
+TEST(RandomPolicy, EveryCandidateAboutEquallyOftenAcrossTheWrapAndTheAsker) {
+  for (bool seeder : {false, true}) {
+    Swarm s(4, 60, 40);
+    uint32_t self = seeder ? 59 : 60;  // the last leecher, or the first seeder
+    shm::PeerView v = s.view(seeder, seeder ? shm::PeerView::kNoSelf : self);
+    uint32_t candidates = seeder ? 60 : 99;
+    std::vector<uint8_t> out(200 * 6);
+    std::vector<uint32_t> times(100, 0);
+    uint64_t rng = 99;
+    constexpr int kReplies = 20000;
+    constexpr uint16_t kNumwant = 10;
+    for (int round = 0; round < kReplies; round++) {
+      uint16_t n = random_policy().select(v, {4, seeder, 0}, kNumwant, &rng, out.data());
+      ASSERT_EQ(n, kNumwant);
+      std::vector<uint32_t> got = ports(v, out, n);
+      ASSERT_EQ(std::set<uint32_t>(got.begin(), got.end()).size(), size_t(kNumwant)) << "a peer twice in one reply";
+      for (uint32_t p : got) {
+        ASSERT_TRUE(seeder ? p < 60 : p != self) << "peer " << p;
+        times[p]++;
+      }
+    }
+    double expected = double(kReplies) * kNumwant / candidates;  // 2,020 (leecher) or 3,333 (seeder)
+    for (uint32_t p = 0; p < 100; p++) {
+      if (seeder ? p >= 60 : p == self) continue;
+      EXPECT_GT(times[p], expected * 0.8) << "peer " << p << " returned too rarely";
+      EXPECT_LT(times[p], expected * 1.2) << "peer " << p << " returned too often";
+    }
   }
 }
 

@@ -1,14 +1,17 @@
 // The UDP send queue (worker/udp_io): replies of one length to one address go out as one UDP GSO
 // message, and the receiving socket still reads one datagram per reply, each with its own bytes,
 // in queue order within a destination; replies of other lengths or to other sockets are their
-// own messages. Loopback sockets only.
+// own messages. A reply's tail (its peers) is sent from where it is, with or without GSO.
+// Loopback sockets only.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "worker/udp_io.hpp"
@@ -99,6 +102,34 @@ TEST(UdpSendQueue, WithoutGsoEveryDatagramIsItsOwnMessage) {
   EXPECT_EQ(q->flush(&sent), 0u);
   EXPECT_EQ(q->last_messages(), 10u);
   EXPECT_EQ(a.read_all().size(), 10u);
+}
+
+// Replies whose peers stay where they are (push with a tail: the response ring slot) arrive as
+// the header then those bytes, in a GSO group and singly alike; the tails are not copied.
+TEST(UdpSendQueue, TailsAreSentFromWhereTheyAre) {
+  for (bool gso : {true, false}) {
+    Sock from, a;
+    auto q = std::make_unique<SendQueue>(from.fd, gso);
+    std::vector<std::string> tails, want;
+    for (int i = 0; i < 30; i++) tails.push_back(std::string(i % 2 ? 60 : 6 * size_t(i + 1), char('A' + i)));
+    for (int i = 0; i < 30; i++) {
+      std::string head(20, char(i));
+      std::memcpy(q->next(), head.data(), head.size());
+      q->push(head.size(), reinterpret_cast<const sockaddr*>(&a.addr), sizeof a.addr,
+              reinterpret_cast<const uint8_t*>(tails[size_t(i)].data()), tails[size_t(i)].size());
+      want.push_back(head + tails[size_t(i)]);
+    }
+    queue(q.get(), a, "no tail");
+    want.push_back("no tail");
+    size_t sent = 0;
+    EXPECT_EQ(q->flush(&sent), 0u);
+    EXPECT_EQ(sent, 31u);
+    if (q->gso()) EXPECT_LT(q->last_messages(), 31u) << "the 80-byte replies share a message";
+    std::vector<std::string> got = a.read_all();
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(got, want);
+  }
 }
 
 }  // namespace
