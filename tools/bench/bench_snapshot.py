@@ -55,7 +55,7 @@ def run(bench, log, rounds=None):
         R.fill(bench, tr, peers)
         with open(bench.whitelist) as f:
             ih = bytes.fromhex(next(f).strip())
-        probe = R.Probe("127.0.0.1", tr.port, ih)
+        probe = R.Probe("127.0.0.1", tr.port, ih, bench.a.gen_cpu)
         probe.connect()
         probe.start()
         time.sleep(0.3)
