@@ -542,9 +542,13 @@ class Bench:
         if not publish:
             print("(--only ran a subset of the sections: RESULTS.md and README.md left as they were)")
             return
-        with open(os.path.join(REPO, "tools", "bench", "RESULTS.md"), "w") as f:
-            f.write("# shoal benchmark results\n\nWritten by `make bench` (tools/bench/bench.py); do not edit by hand.\n\n"
-                    + body)
+        results = os.path.join(REPO, "tools", "bench", "RESULTS.md")
+        with open(results) as f:
+            kept = history_of(f.read())
+        with open(results, "w") as f:
+            f.write("# shoal benchmark results\n\nWritten by `make bench` (tools/bench/bench.py) down to the first "
+                    "section after the latest run's tables; the sections after them (partial runs, A/Bs, quiet "
+                    "re-measures) are kept from run to run.\n\n" + body + kept)
         readme = os.path.join(REPO, "README.md")
         with open(readme) as f:
             text = f.read()
@@ -597,6 +601,16 @@ def memory_table(out):
             "%s %s / %s" % (k, mib(t), mib(z)) for k, (t, z) in sorted(m["segments"].items()))
             + ". Capacity: 131,072 torrents and 1,048,576 peers in one partition (the fill uses ~95 %)."]
     return "\n".join(lines)
+
+
+def history_of(text):
+    """The part of RESULTS.md that a full run keeps: everything from the first level-2 section
+    ("## ") after "## Latest `make bench`" (the hand-written partial runs and A/Bs), or ""."""
+    at = text.find("\n## Latest `make bench`")
+    if at < 0:
+        return ""
+    nxt = text.find("\n## ", at + 1)
+    return "\n" + text[nxt + 1:] if nxt >= 0 else ""
 
 
 def mib(b):
