@@ -387,8 +387,9 @@ void Partition::visit_peers(const uint8_t* info_hash, PeerVisitor& v) const {
   if (slot == kNil) return;
   const TorrentRecord& tr = r.pool[r.tindex[slot].torrent];
   for (uint32_t list = 0; list < kLists; ++list) {
-    for (uint32_t pos = 0; pos < list_count(tr, list); ++pos) {
-      uint8_t* rec = peer_at(r, list_block(tr, list), list, pos);
+    const PeerListRef pl = list_ref(tr, list);
+    for (uint32_t pos = 0; pos < pl.count; ++pos) {
+      uint8_t* rec = peer_at(r, pl.block, list, pos);
       uint8_t addr[16] = {};
       std::memcpy(addr, rec, addr_len(list_family(list)));
       const PeerTail* tail = tail_of(rec, list);

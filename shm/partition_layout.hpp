@@ -396,11 +396,11 @@ struct PartitionGeometry {
 
 inline constexpr uint64_t align64(uint64_t n) { return (n + 63) & ~uint64_t(63); }
 
-// Slots of an index for `capacity` entries: capacity × 5/4, at least 16, so linear probing
-// never runs above load 0.8 (expected probes at 0.8: 3 for a hit, 13 for a miss; at the
-// usual load, well under 1.5 and 3).
-inline constexpr uint32_t index_slots(uint32_t capacity) {
-  uint64_t n = uint64_t(capacity) + (uint64_t(capacity) + 3) / 4;
+// Slots of an index for `capacity` entries: capacity × (1 + 1/headroom), at least 16. The
+// default, × 5/4, keeps linear probing at load ≤ 0.8 (expected probes at 0.8: 3 for a hit, 13
+// for a miss; at the usual load, well under 1.5 and 3): the torrent index.
+inline constexpr uint32_t index_slots(uint32_t capacity, uint32_t headroom = 4) {
+  uint64_t n = uint64_t(capacity) + (uint64_t(capacity) + headroom - 1) / headroom;
   return uint32_t(n < 16 ? 16 : n);
 }
 // Slots of the peer index for `capacity` peers: capacity × 9/8, at least 16. Every page of the
@@ -410,10 +410,7 @@ inline constexpr uint32_t index_slots(uint32_t capacity) {
 // removal's backward shift walks, reading the record of each slot) 41 (13), p99 316 (96);
 // at the bench's fill of 0.76 × capacity, load 0.68: 2.1 and 5.3 (1.8 and 3.8 at × 5/4).
 // (Linear probing with uniform homes, simulated: tools/bench/RESULTS.md, layout 11.)
-inline constexpr uint32_t peer_index_slots(uint32_t capacity) {
-  uint64_t n = uint64_t(capacity) + (uint64_t(capacity) + 7) / 8;
-  return uint32_t(n < 16 ? 16 : n);
-}
+inline constexpr uint32_t peer_index_slots(uint32_t capacity) { return index_slots(capacity, 8); }
 // Home slot of a nonzero 32-bit tag in an index of `slots` slots: multiply-shift (Lemire's
 // fast range reduction), uniform for any table size because the tag's bits are uniform.
 inline constexpr uint32_t index_home(uint32_t tag, uint32_t slots) {

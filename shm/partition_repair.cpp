@@ -140,7 +140,6 @@ bool check_torrent_index(Checker& c) {
       return c.fail(cat("torrent index slot ", i, " points at dead torrent ", s.torrent));
     const uint8_t* ih = c.r.pool[s.torrent].info_hash;
     uint8_t kind = torrent_kind(c.r.pool[s.torrent]);
-    if (kind > kTorrentWebTorrent) return c.fail(cat("torrent ", s.torrent, " has unknown kind ", unsigned(kind)));
     if (s.tag != torrent_tag(c.h.hash_seed, ih, kind) || probe_torrent(c.r, ih, s.tag, kind) != i || indexed[s.torrent]++)
       return c.fail(cat("torrent index slot ", i, " (torrent ", s.torrent, ") unreachable or duplicate"));
   }

@@ -54,8 +54,9 @@ void walk_peers(const PartitionRegions& r, SnapshotCursor& c, bool webtorrent, O
       c.list = c.pos = 0;
     }
     for (; c.list < kLists; ++c.list, c.pos = 0) {
-      for (; c.pos < list_count(tr, c.list); ++c.pos) {
-        if (!on_peer(tr, peer_at(r, list_block(tr, c.list), c.list, c.pos), c.list)) return;
+      const PeerListRef pl = list_ref(tr, c.list);  // on_peer only reads
+      for (; c.pos < pl.count; ++c.pos) {
+        if (!on_peer(tr, peer_at(r, pl.block, c.list, c.pos), c.list)) return;
       }
     }
   }

@@ -271,10 +271,10 @@ std::string keep_sdp_text(const simdjson::dom::parser& dom, const object& root, 
   if (!raw_ok) {  // the DOM's view, written compactly
     element v;
     if (answer) {
-      static thread_local std::string text;  // the view points here until the next parse_message
-      text.clear();
-      if (field(root, "answer", &v)) append_compact(text, v);
-      r.msg.answer.sdp_json = text;
+      static thread_local std::string answer_text;  // the view points here until the next parse_message
+      answer_text.clear();
+      if (field(root, "answer", &v)) append_compact(answer_text, v);
+      r.msg.answer.sdp_json = answer_text;
     } else {
       size_t k = 0;
       text.clear();

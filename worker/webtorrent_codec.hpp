@@ -49,6 +49,9 @@ struct Offer {
   Id offer_id{};
   uint32_t sdp_at = 0, sdp_len = 0;  // bytes
 };
+// Offer o's JSON text in `sdp_text`, the buffer of its announce's offer texts (Announce::sdp_text
+// or a copy of it).
+inline std::string_view offer_sdp(std::string_view sdp_text, const Offer& o) { return sdp_text.substr(o.sdp_at, o.sdp_len); }
 
 struct Announce {
   Id info_hash{};
@@ -61,7 +64,7 @@ struct Announce {
   // texts wait for the swarm worker's choice of targets, so they cannot stay views into the
   // message).
   std::string sdp_text;
-  std::string_view sdp(const Offer& o) const { return std::string_view(sdp_text).substr(o.sdp_at, o.sdp_len); }
+  std::string_view sdp(const Offer& o) const { return offer_sdp(sdp_text, o); }
 };
 
 // An answer (bittorrent-tracker sends it as action "announce" with `answer`, `to_peer_id`,

@@ -114,7 +114,7 @@ void WsFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResult&
   size_t n = std::min<size_t>(r.peer_count, p.offers.size());
   for (size_t i = 0; i < n; i++) {
     const wt::Offer& o = p.offers[i];
-    std::string_view sdp = std::string_view(p.sdp_text).substr(o.sdp_at, o.sdp_len);
+    std::string_view sdp = wt::offer_sdp(p.sdp_text, o);
     if (!take_relay_budget(c, sdp.size())) break;
     RelayHead head{};
     std::memcpy(head.info_hash, p.info_hash.data(), 20);
