@@ -8,6 +8,9 @@
 # Loopback only; each shoald is stopped by its PID and its /dev/shm segments removed.
 # Example: tools/bench/ab_http.sh build/bench-before build/bench 3 --numwant 30-200
 set -euo pipefail
+# perf (Debian linux-perf) is not among `make deps`: installed here on first use, as `make bench`
+# installs opentracker.
+command -v perf >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf; }
 old=$1 new=$2 rounds=${3:-3}
 shift $(( $# >= 3 ? 3 : $# ))
 load_args=("$@")
