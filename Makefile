@@ -6,14 +6,14 @@ BUILD    ?= build
 OPT      ?= -O2 -g
 CXXFLAGS ?= $(OPT)
 CXXFLAGS += -std=c++20 -Wall -Wextra -Werror=return-type -pthread -MMD -MP -I. -I$(BUILD)/gen
-LDLIBS   := -lhttp_parser -levent_core -levent -levent_openssl -lssl -lcrypto -ljansson -lsimdjson -lwslay -lconfig++ -ltorrent-rasterbar -lnats -lz -lrt -pthread
+LDLIBS   := -lhttp_parser -levent_core -levent -levent_openssl -lssl -lcrypto -ljansson -lsimdjson -lwslay -luring -lconfig++ -ltorrent-rasterbar -lnats -lz -lrt -pthread
 # libtorrent-rasterbar's ABI depends on its -D flags: the one file that includes it gets them.
 LT_CFLAGS = $(shell pkg-config --cflags libtorrent-rasterbar 2>/dev/null)
 GTEST_LIBS := -lgtest -lgtest_main
 PREFIX   ?= /usr/local
 PYTHON   ?= /usr/bin/python3
 
-DEB_PACKAGES := build-essential g++ make pkg-config libevent-dev libssl-dev libjansson-dev libsimdjson-dev libwslay-dev \
+DEB_PACKAGES := build-essential g++ make pkg-config libevent-dev libssl-dev libjansson-dev libsimdjson-dev libwslay-dev liburing-dev \
   libconfig++-dev zlib1g-dev libboost-dev libgtest-dev libtorrent-rasterbar-dev python3 python3-libtorrent aria2 mktorrent curl openssl \
   procps iproute2 util-linux prometheus mandoc man-db clang libclang-rt-14-dev python3-websocket nodejs \
   faketime nats-server libnats-dev libhttp-parser-dev

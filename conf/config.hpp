@@ -114,6 +114,7 @@ struct Config {
   uint32_t ws_offer_ttl = 30;                // seconds an answer to a delivered offer is accepted
   uint32_t ws_relay_bytes_per_second = 262144;  // offers+answers a connection may send, bytes/s
   uint32_t ws_relay_ring_bytes = 1 << 20;    // each socket-to-socket relay ring, bytes
+  bool ws_io_uring = true;                   // a loop pass's sends in one io_uring_enter
 
   // tracker behaviour
   uint32_t announce_interval = 1800;  // seconds, sent to clients

@@ -356,6 +356,11 @@ const Row kRows[] = {
             "Size of each ring carrying offers and answers between two socket workers, in bytes "
             "(4 rings per ordered pair of socket workers)."},
    .int_field = &Config::ws_relay_ring_bytes},
+  {.spec = {"ws.io_uring", "bool", 0, 1, "true",
+            "Send the output of each event-loop pass to all WebSocket connections in one io_uring "
+            "system call instead of one send() per connection; where io_uring is unavailable "
+            "(kernel, sysctl kernel.io_uring_disabled, seccomp) the worker logs it and sends one by one."},
+   .bool_field = &Config::ws_io_uring},
   {.spec = {"wss.enabled", "bool", 0, 1, "false",
             "Serve the WebTorrent tracker over TLS (wss://); uses https.certificate and https.private_key."},
    .bool_field = &Config::wss_enabled},

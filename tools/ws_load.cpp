@@ -169,6 +169,7 @@ class LoadGen : public ws::Handler {
   Counters st_, at_measure_, window_;
   Histogram latency_;
   Phase phase_ = Phase::opening;
+  double cpu_at_measure_ = 0, window_cpu_ = 0;  // this process's CPU seconds (user + system)
   uint64_t started_ns_ = 0, phase_ns_ = 0, measure_ns_ = 0, measured_ns_ = 0, open_ns_ = 0, ticks_ = 0;
   size_t connecting_ = 0, open_ = 0, inflight_ = 0;
   std::set<std::string> messages_, invalids_;
@@ -354,11 +355,12 @@ void LoadGen::start_phase(Phase ph, uint64_t now) {
         if (peers_[k].client->is_open()) send_announce(peers_[k], k, now);
       return;
     case Phase::measuring:
-      at_measure_ = st_, latency_ = Histogram(), measure_ns_ = now;
+      at_measure_ = st_, latency_ = Histogram(), measure_ns_ = now, cpu_at_measure_ = double(cpu_ns()) / double(kSec);
       return print("measuring", now);  // marks for whoever watches the tracker meanwhile
     case Phase::draining:
       measured_ns_ = now - measure_ns_;
       window_ = minus(st_, at_measure_);
+      window_cpu_ = double(cpu_ns()) / double(kSec) - cpu_at_measure_;
       return print("measured", now);
     default:
       return;
@@ -426,6 +428,7 @@ void LoadGen::print(const char* phase, uint64_t now) const {
   json_object_set_new(j, "open_seconds", json_real(double(open_ns_) / double(kSec)));
   json_object_set_new(j, "seconds", json_real(secs));
   json_object_set_new(j, "announces_per_s", json_real(secs > 0 && !o_.idle ? double(c.responses) / secs : 0.0));
+  if (window) json_object_set_new(j, "cpu_seconds", json_real(window_cpu_));  // the generator's own, in the window
 #define WS_JSON(n) json_object_set_new(j, #n, json_integer(json_int_t(c.n)));
   WS_LOAD_COUNTERS(WS_JSON)
 #undef WS_JSON

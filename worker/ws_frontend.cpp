@@ -11,8 +11,9 @@
 // relayed offers and answers, close frames) is appended to the connection's buffer and written
 // once per loop pass, by a flush event made active when the first connection has something to
 // say (libevent runs it after the I/O events already due in that pass); a write that would
-// block waits for the socket's next write event. Over TLS the socket I/O stays ours: one recv()
-// feeds OpenSSL every record it brought, and the pass's frames are encrypted into the
+// block waits for the socket's next write event; with ws.io_uring the writes of all connections
+// in a pass are one system call (worker/send_batch.hpp). Over TLS the socket I/O stays ours: one
+// recv() feeds OpenSSL every record it brought, and the pass's frames are encrypted into the
 // connection's ciphertext buffer and leave with one send() (TlsStream).
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -80,6 +81,10 @@ WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* p
   event_add(sweep_, &kSweepEvery);
   flush_ev_ = event_new(base, -1, 0, &on_flush, this);
   read_buf_.resize(kReadBuffer);
+  if (cfg.ws_io_uring) {
+    batch_ = std::make_unique<SendBatch>();
+    if (!batch_->ok()) LOG_WARN("ws: io_uring unavailable, one send() per connection: %s", batch_->why().c_str()), batch_.reset();
+  }
   if (tls_) plain_buf_.resize(kReadBuffer);
   if (tls_) {
     hup_ = evsignal_new(base, SIGHUP, &on_hup, this);
@@ -323,52 +328,95 @@ void WsFrontend::mark_dirty(WsConn* c) {
   event_active(flush_ev_, EV_TIMEOUT, 0);  // a no-op while it is active already
 }
 
-// The end of a loop pass: every connection with output writes it, once.
+// The end of a loop pass: every connection with output writes it, once. With io_uring
+// (worker/send_batch.hpp) the pass's sends leave in one system call: first every connection's
+// bytes are made ready (wss: its frames encrypted), then sent together, then each result is
+// taken as flush_conn takes send()'s.
 void WsFrontend::on_flush(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<WsFrontend*>(arg);
   std::vector<uint32_t> tokens;
   tokens.swap(self->dirty_);
+  SendBatch* batch = self->batch_ && self->batch_->ok() ? self->batch_.get() : nullptr;
   for (uint32_t t : tokens) {
     WsConn* c = self->find(t);
     if (!c || !c->dirty) continue;  // freed meanwhile
     c->dirty = false;
-    self->flush_conn(c);
+    if (!batch) {
+      self->flush_conn(c);
+      continue;
+    }
+    std::string_view out;
+    if (!self->next_output(c, &out)) continue;  // freed
+    if (out.empty()) {
+      self->maybe_finish(c);
+      continue;
+    }
+    if (batch->full()) self->send_batch();
+    batch->add(c->fd, out.data(), out.size(), uint32_t(self->batched_.size()));
+    self->batched_.push_back({c->token, out.size()});
   }
+  if (batch) self->send_batch();
   if (self->dirty_.empty()) self->dirty_.swap(tokens), self->dirty_.clear();  // keep the capacity
 }
 
-bool WsFrontend::flush_conn(WsConn* c) {
-  TlsStream* t = c->tls_io.get();
-  for (;;) {
-    std::string_view out = c->session->output();
-    if (t) {
-      // Every frame waiting is encrypted into the connection's ciphertext, sent below with
-      // the handshake's or tickets' bytes in one send(); while ciphertext is still waiting
-      // for the socket, frames stay framed (the "not reading" cap counts them).
-      if (t->ready() && !out.empty() && t->pending_out().empty()) {
-        if (!t->write(out)) {
-          free_conn(c);
-          return false;
-        }
-        shm::count(counters_, shm::Counter::ws_bytes_out, uint64_t(out.size()));
-        c->session->consume_output(out.size());
-      }
-      out = t->pending_out();
+void WsFrontend::send_batch() {
+  batch_->submit(batch_results_);
+  for (const SendBatch::Result& r : batch_results_) {
+    const Batched& b = batched_[r.tag];
+    WsConn* c = find(b.token);  // each connection is in a batch once; none is freed meanwhile
+    if (!c) continue;
+    if (r.res == SendBatch::kNotIssued) {
+      flush_conn(c);
+      continue;
     }
-    if (out.empty()) break;
-    ssize_t n = send(c->fd, out.data(), out.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) return true;  // the rest at the next write event
+    if (took_sent(c, r.res < 0 ? -1 : ssize_t(r.res), r.res < 0 ? -r.res : 0, b.len) == Sent::all)
+      flush_conn(c);  // (wss) frames held while ciphertext waited, then maybe_finish
+  }
+  batched_.clear();
+}
+
+bool WsFrontend::next_output(WsConn* c, std::string_view* out) {
+  *out = c->session->output();
+  TlsStream* t = c->tls_io.get();
+  if (!t) return true;
+  // Every frame waiting is encrypted into the connection's ciphertext, sent with the
+  // handshake's or tickets' bytes in one send(); while ciphertext is still waiting for the
+  // socket, frames stay framed (the "not reading" cap counts them).
+  if (t->ready() && !out->empty() && t->pending_out().empty()) {
+    if (!t->write(*out)) {
       free_conn(c);
       return false;
     }
-    if (t) {
-      t->consume_out(size_t(n));
-    } else {
-      shm::count(counters_, shm::Counter::ws_bytes_out, uint64_t(n));
-      c->session->consume_output(size_t(n));
-    }
-    if (size_t(n) < out.size()) return true;  // the socket is full: the rest at the next write event
+    shm::count(counters_, shm::Counter::ws_bytes_out, uint64_t(out->size()));
+    c->session->consume_output(out->size());
+  }
+  *out = t->pending_out();
+  return true;
+}
+
+WsFrontend::Sent WsFrontend::took_sent(WsConn* c, ssize_t n, int err, size_t len) {
+  if (n < 0) {
+    if (err == EAGAIN || err == EINTR) return Sent::partial;  // the rest at the next write event
+    free_conn(c);
+    return Sent::freed;
+  }
+  if (c->tls_io) {
+    c->tls_io->consume_out(size_t(n));
+  } else {
+    shm::count(counters_, shm::Counter::ws_bytes_out, uint64_t(n));
+    c->session->consume_output(size_t(n));
+  }
+  return size_t(n) == len ? Sent::all : Sent::partial;  // partial: the rest at the next write event
+}
+
+bool WsFrontend::flush_conn(WsConn* c) {
+  for (;;) {
+    std::string_view out;
+    if (!next_output(c, &out)) return false;
+    if (out.empty()) break;
+    ssize_t n = send(c->fd, out.data(), out.size(), MSG_NOSIGNAL);
+    Sent r = took_sent(c, n, n < 0 ? errno : 0, out.size());
+    if (r != Sent::all) return r != Sent::freed;
   }
   maybe_finish(c);
   return true;

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "worker/send_batch.hpp"
 #include "worker/source_limiter.hpp"
 #include "worker/tls.hpp"
 #include "worker/tls_stream.hpp"
@@ -123,6 +124,14 @@ class WsFrontend final : public WsFrontendApi {
   void mark_dirty(WsConn* c);
   // Writes c's output until done or EAGAIN; false if the connection was freed.
   bool flush_conn(WsConn* c);
+  // The bytes c has to send now (wss: its waiting frames encrypted first); false if the
+  // connection was freed (a TLS error).
+  bool next_output(WsConn* c, std::string_view* out);
+  // What a send of `len` bytes of next_output() did: n bytes sent, or n < 0 and errno `err`.
+  enum class Sent { all, partial, freed };
+  Sent took_sent(WsConn* c, ssize_t n, int err, size_t len);
+  // Sends the batch on_flush queued and takes each result.
+  void send_batch();
   // Whether c has bytes to write: frames, or (wss) ciphertext.
   static bool has_output(const WsConn* c);
   // wss: decrypts the n bytes just received and reads what they hold; false on a TLS error or
@@ -167,6 +176,13 @@ class WsFrontend final : public WsFrontendApi {
   event* hup_ = nullptr;
   event* flush_ev_ = nullptr;       // made active when a connection has output: runs after the pass's I/O
   std::vector<uint32_t> dirty_;     // tokens of connections with output to write
+  std::unique_ptr<SendBatch> batch_;  // the pass's sends in one system call; null: one send() each
+  struct Batched {
+    uint32_t token;
+    size_t len;
+  };
+  std::vector<Batched> batched_;    // the sends in batch_, by tag
+  std::vector<SendBatch::Result> batch_results_;
   std::vector<char> read_buf_;      // every connection reads into this one buffer
   std::vector<char> plain_buf_;     // wss: what TLS decrypts from read_buf_
   std::unordered_map<uint32_t, std::unique_ptr<WsConn>> conns_;

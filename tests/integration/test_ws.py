@@ -106,6 +106,14 @@ class WsTest(unittest.TestCase):
         self.check_counters(t, ws_answers_relayed=2, ws_answers_dropped=0, ws_handshake_failures=0)
 
     @shoald_only
+    def test_offer_and_answer_with_one_send_per_connection(self):
+        """ws.io_uring = false: the writes go out one send() per connection, with the same result."""
+        t = self.tracker(tls=True, ws_opts={"io_uring": False})
+        r = self.exchange(t, t.wss_url("/announce"), t.ws_url("/"), env=wt.node_env(t.cert))
+        self.check_exchange(r)
+        self.check_counters(t, ws_answers_relayed=2, ws_answers_dropped=0, ws_handshake_failures=0)
+
+    @shoald_only
     def test_offer_and_answer_between_ipv4_and_ipv6_connections(self):
         """WebRTC peers meet whatever address family their tracker connection has."""
         t = self.tracker()

@@ -7,6 +7,7 @@
 #   bad     errors + invalid messages + timeouts ws_load saw in the window (0 expected)
 #   us/ann  CPU time of every shoald process (utime+stime, /proc/PID/stat) in that window per
 #           announce answered: the figure a shared machine disturbs least
+#   gen_us  the same for ws_load (its cpu_seconds; near shoald's figure, the generator may be the limit)
 # shoald: 1 socket + 1 swarm worker on CPU 1, ws_load on CPU 0, the relay budget raised as the
 # bench does (tools/bench/bench_ws.py), the test certificate of tools/make_test_cert.sh.
 # Loopback only; each shoald is stopped by its PID and its /dev/shm segments removed.
@@ -58,10 +59,11 @@ EOF
   bad=$(echo "$line" | grep -oE '"(errors|invalid|timeouts)":[0-9]+' | head -3 | cut -d: -f2 | paste -sd+ | bc)
   kill -TERM $pid; wait $pid 2>/dev/null || true
   rm -f /dev/shm/$name-*
-  awk -v r="$rate" -v a="$ann" -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v bad="$bad" \
-    'BEGIN { printf "%8.0f %7.1f %5d\n", r, (a > 0 ? c * 1e6 / hz / a : 0), bad }'
+  gcpu=$(echo "$line" | grep -oE '"cpu_seconds":[0-9.e+-]+' | cut -d: -f2)
+  awk -v r="$rate" -v a="$ann" -v c=$((c1 - c0)) -v g="${gcpu:-0}" -v hz="$(getconf CLK_TCK)" -v bad="$bad" \
+    'BEGIN { printf "%8.0f %7.1f %7.1f %5d\n", r, (a > 0 ? c * 1e6 / hz / a : 0), (a > 0 ? g * 1e6 / a : 0), bad }'
 }
-printf '%-6s %-40s %8s %7s %5s\n' round build ann/s us/ann bad
+printf '%-6s %-40s %8s %7s %7s %5s\n' round build ann/s us/ann gen_us bad
 for r in $(seq 1 "$rounds"); do
   for b in "$old" "$new"; do printf '%-6s %-40s %s\n' "$r" "$b" "$(run "$b")"; done
 done

@@ -107,6 +107,8 @@ SSL_CTX* make_tls_context(bool insecure, const std::string& cafile, std::string*
   // default puts AES-256-GCM first). Servers that honour the client's order (shoald, node) pick it.
   SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // With read ahead (Client::start), one read() takes as many records as the read buffer holds.
+  SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
   if (insecure) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     return ctx;
@@ -202,6 +204,8 @@ bool Client::start(const Url& url, const sockaddr* source, socklen_t source_len,
     if (ssl_ == nullptr) return close(), *error = "SSL_new failed", false;
     SSL_set_fd(ssl_, fd);
     SSL_set_read_ahead(ssl_, 1);  // one read() for many records
+    BIO_set_callback_arg(SSL_get_rbio(ssl_), reinterpret_cast<char*>(this));
+    BIO_set_callback_ex(SSL_get_rbio(ssl_), &Client::note_read);
     if (url.v6 || url.host.find_first_not_of("0123456789.") == std::string::npos) {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), url.host == "localhost" ? "127.0.0.1" : url.host.c_str());
     } else {
@@ -272,7 +276,17 @@ void Client::on_io(uint32_t events) {
   if (pending_output() != 0) loop_->want_flush(this);  // the request, replies, or room after EAGAIN
 }
 
-// >0 bytes read; 0 end of stream or error; -1 nothing more now (*again).
+// The socket BIO's callback (BIO_set_callback_ex): after each read() OpenSSL makes, notes
+// whether it took less than it asked for, i.e. emptied the socket.
+long Client::note_read(BIO* b, int oper, const char*, size_t len, int, long, int ret, size_t* processed) {
+  if (oper == (BIO_CB_READ | BIO_CB_RETURN))
+    reinterpret_cast<Client*>(BIO_get_callback_arg(b))->drained_ = ret <= 0 || *processed < len;
+  return ret;
+}
+
+// >0 bytes read; 0 end of stream or error; -1 nothing more now (*again). After bytes, *again
+// also tells that the socket is known to be empty (TLS: OpenSSL's last read() was short and it
+// holds no further bytes), which spares the read() that would only learn EAGAIN.
 ssize_t Client::io_read(char* buf, size_t n, bool* again) {
   *again = false;
   if (ssl_ == nullptr) {
@@ -282,7 +296,10 @@ ssize_t Client::io_read(char* buf, size_t n, bool* again) {
   }
   ERR_clear_error();
   int r = SSL_read(ssl_, buf, int(n));
-  if (r > 0) return r;
+  if (r > 0) {
+    *again = drained_ && !SSL_has_pending(ssl_);
+    return r;
+  }
   int e = SSL_get_error(ssl_, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return *again = true, -1;
   return 0;
@@ -318,6 +335,7 @@ bool Client::read_all() {
         break;
       }
       len += size_t(n);
+      if (again) break;  // the socket is empty
     }
     size_t used = 0;
     if (!consume(s.data(), len, &used)) return false;

@@ -134,6 +134,7 @@ class Client {
   bool flush();          // writes the output; false if the connection ended
   void fail(CloseCause cause, const char* detail);
   ssize_t io_read(char* buf, size_t n, bool* again);
+  static long note_read(BIO* b, int oper, const char* argp, size_t len, int argi, long argl, int ret, size_t* processed);
   ssize_t io_write(const char* buf, size_t n, bool* again);
 
   Loop* loop_;
@@ -145,6 +146,7 @@ class Client {
   int fd_ = -1;
   SSL* ssl_ = nullptr;
   bool dirty_ = false;    // in the loop's flush list
+  bool drained_ = false;  // TLS: OpenSSL's last read() emptied the socket (note_read)
   std::string accept_;    // the Sec-WebSocket-Accept the server must send
   std::string in_;        // bytes read, not yet used (in_[in_pos_..])
   size_t in_pos_ = 0;
