@@ -327,7 +327,8 @@ void LoadGen::on_offer(Peer& p, uint32_t k, const wt::Reply& r) {
   if (from == k) return invalid("relayed offer: sent back to the peer that made it");
   if (p.joined.empty() || !(p.joined[t / 64] >> (t % 64) & 1))
     return invalid("relayed offer: for a torrent this peer never announced");
-  if (r.sdp != ids_.offer_sdp(r.offer_id)) return invalid("relayed offer: SDP differs from the one sent");
+  if (!wt::same_sdp_object(r.sdp_json, ids_.offer_json(r.offer_id), "offer", ids_.offer_sdp(r.offer_id)))
+    return invalid("relayed offer: not the offer object sent (type, SDP)");
   ++st_.offers_received;
   ids_.encode_answer(&msg_, r.info_hash, k, r.peer_id, r.offer_id);
   if (p.client->send_text(msg_)) ++st_.answers_sent, st_.bytes_sent += msg_.size();
@@ -340,7 +341,9 @@ void LoadGen::on_answer(uint32_t k, const wt::Reply& r) {
   if (t >= o_.torrents || r.info_hash != info_hash(t)) return invalid("relayed answer: info_hash is not the offer's");
   int64_t answerer = ids_.peer_conn(r.peer_id);
   if (answerer < 0 || answerer == int64_t(k)) return invalid("relayed answer: peer_id is not another peer's");
-  if (r.sdp != ids_.answer_sdp(r.offer_id, uint32_t(answerer))) return invalid("relayed answer: SDP differs");
+  if (!wt::same_sdp_object(r.sdp_json, ids_.answer_json(r.offer_id, uint32_t(answerer)), "answer",
+                           ids_.answer_sdp(r.offer_id, uint32_t(answerer))))
+    return invalid("relayed answer: not the answer object sent (type, SDP)");
   ++st_.answers_received;
 }
 

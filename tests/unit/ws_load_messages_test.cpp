@@ -36,6 +36,18 @@ TEST(WsLoadMessages, BinaryStringsMatchShoaldsCodec) {
   EXPECT_FALSE(wt::utf8_to_latin1(std::string(21, 'a'), out, 20));
 }
 
+TEST(WsLoadMessages, IdsAsJsonMatchShoaldsCodecForEveryByte) {
+  for (int first = 0; first < 256; first += 20) {  // every byte value, the control bytes and '"' '\\' too
+    wt::Id id;
+    codec::Id cid;
+    for (size_t i = 0; i < id.size(); ++i) id[i] = cid[i] = static_cast<uint8_t>(first + i);
+    std::string mine, shoalds;
+    wt::append_binary(&mine, id);
+    codec::append_binary(shoalds, cid);
+    EXPECT_EQ(mine, shoalds) << "ids from byte " << first;
+  }
+}
+
 TEST(WsLoadMessages, IdsCheckThemselves) {
   wt::Ids ids(42);
   EXPECT_EQ(ids.peer_conn(ids.peer_id(7)), 7);
@@ -76,7 +88,8 @@ TEST(WsLoadMessages, ShoaldParsesTheAnnounceWithOffers) {
   EXPECT_EQ(relayed.info_hash, kHash);
   EXPECT_EQ(relayed.peer_id, ids.peer_id(5));
   EXPECT_EQ(relayed.offer_id, offers[1]);
-  EXPECT_EQ(relayed.sdp, ids.offer_sdp(offers[1]));
+  EXPECT_EQ(relayed.sdp_json, ids.offer_json(offers[1]));
+  EXPECT_TRUE(wt::same_sdp_object(relayed.sdp_json, ids.offer_json(offers[1]), "offer", ids.offer_sdp(offers[1])));
 
   // Without an event the announce is a plain update.
   r = codec::parse_message(ids.encode_announce(kHash, ids.peer_id(5), nullptr, 1000, offers));
@@ -97,7 +110,15 @@ TEST(WsLoadMessages, ShoaldParsesTheAnswerAndRelaysItBack) {
   wt::Reply back = wt::parse_reply(codec::encode_relayed_answer(kHash, a.peer_id, a.offer_id, a.sdp_json));
   ASSERT_EQ(back.kind, wt::Kind::answer) << back.why;
   EXPECT_EQ(back.peer_id, ids.peer_id(8));
-  EXPECT_EQ(back.sdp, ids.answer_sdp(offer, 8));
+  EXPECT_EQ(back.sdp_json, ids.answer_json(offer, 8));  // relayed as written
+  EXPECT_TRUE(wt::same_sdp_object(back.sdp_json, ids.answer_json(offer, 8), "answer", ids.answer_sdp(offer, 8)));
+  // Written anew (other key order) it still matches once parsed; another SDP or type does not.
+  std::string sdp_text;
+  wt::append_json_string(&sdp_text, ids.answer_sdp(offer, 8));
+  std::string reordered = "{\"sdp\": " + sdp_text + ", \"type\": \"answer\"}";
+  EXPECT_TRUE(wt::same_sdp_object(reordered, ids.answer_json(offer, 8), "answer", ids.answer_sdp(offer, 8)));
+  EXPECT_FALSE(wt::same_sdp_object(reordered, ids.answer_json(offer, 8), "offer", ids.answer_sdp(offer, 8)));
+  EXPECT_FALSE(wt::same_sdp_object(reordered, ids.answer_json(offer, 9), "answer", ids.answer_sdp(offer, 9)));
 }
 
 TEST(WsLoadMessages, ReadsShoaldsRepliesAndErrors) {
@@ -127,6 +148,12 @@ TEST(WsLoadMessages, FlagsWhatIsNotAValidReply) {
   wt::Reply r = wt::parse_reply(base + R"(,"peer_id":")" + hash + R"(","offer":{"type":"offer","sdp":"v=0"}})");
   EXPECT_EQ(r.kind, wt::Kind::invalid);
   EXPECT_EQ(r.why, "relayed message: bad offer_id");
+  // Not one object: trailing content, an unclosed object, an offer that is not an object.
+  EXPECT_EQ(wt::parse_reply(base + R"(,"complete":1,"incomplete":0,"interval":1} x)").kind, wt::Kind::invalid);
+  EXPECT_EQ(wt::parse_reply(base + R"(,"complete":1,"incomplete":0,"interval":1)").kind, wt::Kind::invalid);
+  r = wt::parse_reply(base + R"(,"peer_id":")" + hash + R"(","offer_id":")" + hash + R"(","offer":"sdp"})");
+  EXPECT_EQ(r.why, "relayed message: bad offer/answer object");
+  EXPECT_EQ(wt::parse_reply(base + R"(,"complete":1,"incomplete":0,"interval":1})").kind, wt::Kind::announce_reply);
 }
 
 }  // namespace

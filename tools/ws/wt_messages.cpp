@@ -72,63 +72,6 @@ std::string make_sdp(uint64_t seed, bool offer) {
   return std::string(buf, size_t(n));
 }
 
-using simdjson::dom::element;
-using simdjson::dom::object;
-
-bool get(const object& o, std::string_view key, element* out) { return o.at_key(key).get(*out) == simdjson::SUCCESS; }
-
-bool read_id(const object& o, std::string_view key, Id* out) {
-  element v;
-  std::string_view s;
-  return get(o, key, &v) && v.get_string().get(s) == simdjson::SUCCESS && utf8_to_latin1(s, out->data(), 20);
-}
-
-bool read_int(const object& o, std::string_view key, int64_t* out) {
-  element v;
-  return get(o, key, &v) && v.is_int64() && v.get_int64().get(*out) == simdjson::SUCCESS;
-}
-
-/// Reads {type: want, sdp: string} at key into *sdp; false if absent or malformed.
-bool read_sdp(const object& o, std::string_view key, std::string_view want, std::string_view* sdp) {
-  element v, type, text;
-  object obj;
-  std::string_view t;
-  return get(o, key, &v) && v.get_object().get(obj) == simdjson::SUCCESS && get(obj, "type", &type) &&
-         type.get_string().get(t) == simdjson::SUCCESS && t == want && get(obj, "sdp", &text) &&
-         text.get_string().get(*sdp) == simdjson::SUCCESS;
-}
-
-void classify(const object& root, Reply* r) {
-  element failure, action, unused;
-  if (get(root, "failure reason", &failure)) {
-    std::string_view f;
-    if (failure.get_string().get(f) != simdjson::SUCCESS) return void(r->why = "failure reason is not a string");
-    r->failure = std::string(f);
-    r->has_info_hash = read_id(root, "info_hash", &r->info_hash);
-    return void(r->kind = Kind::error);
-  }
-  std::string_view act;
-  if (!get(root, "action", &action) || action.get_string().get(act) != simdjson::SUCCESS) return void(r->why = "no action");
-  if (act == "scrape") return void(r->kind = Kind::scrape_reply);
-  if (act != "announce") return void(r->why = "unknown action");
-  if (!(r->has_info_hash = read_id(root, "info_hash", &r->info_hash))) return void(r->why = "bad info_hash");
-  bool offer = get(root, "offer", &unused), answer = get(root, "answer", &unused);
-  if (offer || answer) {
-    if (offer && answer) return void(r->why = "both offer and answer");
-    if (!read_id(root, "peer_id", &r->peer_id)) return void(r->why = "relayed message: bad peer_id");
-    if (!read_id(root, "offer_id", &r->offer_id)) return void(r->why = "relayed message: bad offer_id");
-    if (!read_sdp(root, offer ? "offer" : "answer", offer ? "offer" : "answer", &r->sdp))
-      return void(r->why = "relayed message: bad offer/answer object");
-    return void(r->kind = offer ? Kind::offer : Kind::answer);
-  }
-  if (!read_int(root, "complete", &r->complete) || !read_int(root, "incomplete", &r->incomplete) ||
-      r->complete < 0 || r->incomplete < 0)
-    return void(r->why = "announce reply: complete/incomplete missing or negative");
-  if (!read_int(root, "interval", &r->interval) || r->interval <= 0)
-    return void(r->why = "announce reply: interval missing or not positive");
-  r->kind = Kind::announce_reply;
-}
-
 }  // namespace
 
 std::string latin1_to_utf8(const uint8_t* bytes, size_t n) {
@@ -266,33 +209,136 @@ void append_json_string(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-void append_binary(std::string* out, const Id& id) {
-  char utf8[2 * sizeof(Id)];
-  size_t n = 0;
-  for (uint8_t b : id) {
-    if (b < 0x80) {
-      utf8[n++] = char(b);
-    } else {
-      utf8[n++] = char(0xc0 | (b >> 6));
-      utf8[n++] = char(0x80 | (b & 0x3f));
+namespace {
+
+// Each byte of a binary string as JSON text (see append_binary), built once: ids are written
+// three or four times per message, and escaping them a byte at a time was ~3 % of the generator.
+struct IdChar {
+  uint8_t len;
+  char text[7];
+};
+struct IdTable {
+  IdChar c[256];
+  IdTable() : c{} {
+    for (int b = 0; b < 256; ++b) {
+      std::string t;
+      uint8_t byte = uint8_t(b);
+      append_json_string(&t, latin1_to_utf8(&byte, 1));
+      t = t.substr(1, t.size() - 2);  // without the quotes
+      c[b].len = uint8_t(t.size());
+      memcpy(c[b].text, t.data(), t.size());
     }
   }
-  append_json_string(out, std::string_view(utf8, n));
+};
+const IdTable kIdText;
+
+}  // namespace
+
+void append_binary(std::string* out, const Id& id) {
+  char text[2 + 6 * sizeof(Id)];
+  size_t n = 0;
+  text[n++] = '"';
+  for (uint8_t b : id) {
+    memcpy(text + n, kIdText.c[b].text, 6);  // the whole entry; len bytes count
+    n += kIdText.c[b].len;
+  }
+  text[n++] = '"';
+  out->append(text, n);
 }
+
+namespace {
+
+namespace od = simdjson::ondemand;
+
+// A binary string value: 20 code points <= 255.
+bool id_of(od::value v, Id* out) {
+  std::string_view s;
+  return v.get_string().get(s) == simdjson::SUCCESS && utf8_to_latin1(s, out->data(), out->size());
+}
+
+// raw_json() runs to the next structural character: without the whitespace before it.
+std::string_view trim_ws(std::string_view raw) {
+  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
+    raw.remove_suffix(1);
+  return raw;
+}
+
+}  // namespace
 
 Reply parse_reply(std::string_view text) {
   Reply r;
-  static thread_local simdjson::dom::parser parser;  // reused: it keeps its buffers
-  element doc;
-  object root;
-  if (auto err = parser.parse(text.data(), text.size()).get(doc); err != simdjson::SUCCESS) {
-    r.why = std::string("not JSON: ") + simdjson::error_message(err);
-  } else if (doc.get_object().get(root) != simdjson::SUCCESS) {
-    r.why = "not a JSON object";
-  } else {
-    classify(root, &r);
+  static thread_local od::parser parser;      // reused: it keeps its buffers
+  static thread_local std::vector<char> buf;  // the message with simdjson's padding after it
+  if (buf.size() < text.size() + simdjson::SIMDJSON_PADDING) buf.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  memcpy(buf.data(), text.data(), text.size());
+  memset(buf.data() + text.size(), 0, simdjson::SIMDJSON_PADDING);
+  od::document doc;
+  od::object root;
+  if (auto err = parser.iterate(buf.data(), text.size(), buf.size()).get(doc); err != simdjson::SUCCESS)
+    return r.why = std::string("not JSON: ") + simdjson::error_message(err), r;
+  if (doc.get_object().get(root) != simdjson::SUCCESS) return r.why = "not a JSON object", r;
+  std::string_view act;
+  bool has_action = false, has_failure = false, offer = false, answer = false, bad_int = false;
+  bool has_peer_id = false, has_offer_id = false, bad_id = false, bad_object = false;
+  for (auto f : root) {
+    std::string_view key;
+    od::value v;
+    if (f.unescaped_key().get(key) != simdjson::SUCCESS || f.value().get(v) != simdjson::SUCCESS)
+      return r.why = "not JSON: malformed object", r;
+    if (key == "action") {
+      has_action = v.get_string().get(act) == simdjson::SUCCESS;
+    } else if (key == "failure reason") {
+      std::string_view s;
+      if (v.get_string().get(s) != simdjson::SUCCESS) return r.why = "failure reason is not a string", r;
+      r.failure = std::string(s), has_failure = true;
+    } else if (key == "info_hash") {
+      r.has_info_hash = id_of(v, &r.info_hash);
+    } else if (key == "peer_id") {
+      has_peer_id = true, bad_id |= !id_of(v, &r.peer_id);
+    } else if (key == "offer_id") {
+      has_offer_id = true, bad_id |= !id_of(v, &r.offer_id);
+    } else if (key == "offer" || key == "answer") {
+      (key == "offer" ? offer : answer) = true;
+      od::object o;
+      std::string_view raw;
+      if (v.get_object().get(o) != simdjson::SUCCESS || o.raw_json().get(raw) != simdjson::SUCCESS) bad_object = true;
+      else r.sdp_json = trim_ws(raw);
+    } else if (key == "complete" || key == "incomplete" || key == "interval") {
+      int64_t n;
+      if (v.get_int64().get(n) != simdjson::SUCCESS) bad_int = true;
+      else (key == "complete" ? r.complete : key == "incomplete" ? r.incomplete : r.interval) = n;
+    }  // other keys: skipped (On Demand steps over the value)
   }
-  return r;
+  // After the object: nothing but whitespace (simdjson 3.0's document has no at_end(); its
+  // current_location() is out of bounds there).
+  if (const char* at; doc.current_location().get(at) == simdjson::SUCCESS)
+    return r.why = "not JSON: content after the object", r;
+  if (has_failure) return r.kind = Kind::error, r;
+  if (!has_action) return r.why = "no action", r;
+  if (act == "scrape") return r.kind = Kind::scrape_reply, r;
+  if (act != "announce") return r.why = "unknown action", r;
+  if (!r.has_info_hash) return r.why = "bad info_hash", r;
+  if (offer || answer) {
+    if (offer && answer) return r.why = "both offer and answer", r;
+    if (!has_peer_id || (bad_id && !has_offer_id)) return r.why = "relayed message: bad peer_id", r;
+    if (!has_offer_id || bad_id) return r.why = "relayed message: bad offer_id", r;
+    if (bad_object) return r.why = "relayed message: bad offer/answer object", r;
+    return r.kind = offer ? Kind::offer : Kind::answer, r;
+  }
+  if (bad_int || r.complete < 0 || r.incomplete < 0)
+    return r.why = "announce reply: complete/incomplete missing or negative", r;
+  if (r.interval <= 0) return r.why = "announce reply: interval missing or not positive", r;
+  return r.kind = Kind::announce_reply, r;
+}
+
+bool same_sdp_object(std::string_view object_json, std::string_view expected_json, std::string_view type,
+                     std::string_view sdp) {
+  if (object_json == expected_json) return true;
+  static thread_local simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  std::string_view t, s;
+  return parser.parse(object_json.data(), object_json.size()).get(o) == simdjson::SUCCESS &&
+         o["type"].get(t) == simdjson::SUCCESS && t == type && o["sdp"].get(s) == simdjson::SUCCESS && s == sdp;
 }
 
 }  // namespace shoal_load::wt

@@ -49,6 +49,11 @@ class Ids {
   const std::string& answer_sdp(const Id& offer_id, uint32_t answering_conn) const {
     return answers_[answer_slot(offer_id, answering_conn)];
   }
+  // The same as the JSON text of the object {"type":"offer"|"answer","sdp":...} sent.
+  const std::string& offer_json(const Id& offer_id) const { return offer_json_[offer_slot(offer_id)]; }
+  const std::string& answer_json(const Id& offer_id, uint32_t answering_conn) const {
+    return answer_json_[answer_slot(offer_id, answering_conn)];
+  }
 
   /// {"action":"announce","info_hash","peer_id","numwant","uploaded":0,"downloaded":0,"left",
   ///  "event" (omitted if null), "offers":[{"offer":{"type":"offer","sdp"},"offer_id"}]}
@@ -81,22 +86,32 @@ class Ids {
 enum class Kind : uint8_t { announce_reply, offer, answer, error, scrape_reply, invalid };
 
 /// One message from the tracker, classified and with its fields read. For invalid, `why`
-/// names the first problem. Field rules checked here: action is "announce" or "scrape";
-/// binary strings are 20 code points <= 255; an announce reply has integer complete and
-/// incomplete >= 0 and interval > 0; an offer (answer) object has type "offer" ("answer") and
-/// a string sdp; an error has a string "failure reason". `sdp` points into the parser's
-/// buffer: valid until the next parse_reply.
+/// names the first problem. Field rules checked here: the text is one JSON object (UTF-8,
+/// nothing after it); action is "announce" or "scrape"; binary strings are 20 code points
+/// <= 255; an announce reply has integer complete and incomplete >= 0 and interval > 0; a relayed
+/// offer (answer) has an object "offer" ("answer"), whose content same_sdp_object() checks; an
+/// error has a string "failure reason". `sdp_json` points into the parser's buffer: valid until
+/// the next parse_reply.
 struct Reply {
   Kind kind = Kind::invalid;
   std::string why;
   Id info_hash{}, peer_id{}, offer_id{};
   bool has_info_hash = false;
   int64_t complete = -1, incomplete = -1, interval = -1;
-  std::string_view sdp;
+  std::string_view sdp_json;  // the offer's (answer's) object, as the JSON text received
   std::string failure;
 };
 
+/// Parses with simdjson's On Demand API, in one pass over the fields: what is read is checked,
+/// the offer/answer object is taken as text (not unescaped: a relayed SDP is checked by
+/// same_sdp_object, most often by one comparison of bytes).
 Reply parse_reply(std::string_view text);
+
+/// Whether object_json (Reply::sdp_json) is {"type": type, "sdp": sdp}: byte for byte the text
+/// that was sent, expected_json (a tracker that relays the object as written), or else the same
+/// once parsed (one that writes it anew: other key order, other escapes).
+bool same_sdp_object(std::string_view object_json, std::string_view expected_json, std::string_view type,
+                     std::string_view sdp);
 
 /// Appends `utf8` as a JSON string literal (quotes, and the escapes RFC 8259 section 7 requires:
 /// '"', '\\' and the control characters U+0000..U+001F).
