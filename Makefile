@@ -92,8 +92,9 @@ layout-test: $(BUILD)/layout-test/shoald
 $(BUILD)/unit_tests: $(TEST_OBJS) $(BUILD)/libshoal.a $(BUILD)/obj/tools/ws/wt_messages.o
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(GTEST_LIBS) $(LDLIBS)
 
+# Objects first, the archive last (tools/ws/ uses worker/ code from it).
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libshoal.a
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $(filter %.o,$^) $(filter %.a,$^) -o $@ $(LDLIBS)
 
 # ws_load's WebSocket client and WebTorrent messages live in tools/ws/ (not tools of their own).
 $(BUILD)/ws_load: $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tools/ws/*.cpp))

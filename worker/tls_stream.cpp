@@ -67,7 +67,7 @@ long TlsStream::bio_ctrl(BIO* b, int cmd, long, void*) {
   }
 }
 
-TlsStream::TlsStream(SSL* ssl) : ssl_(ssl) {
+TlsStream::TlsStream(SSL* ssl, Role role) : ssl_(ssl) {
   if (!ssl_) return;
   BIO* bio = BIO_new(bio_method());
   if (!bio) {
@@ -78,7 +78,8 @@ TlsStream::TlsStream(SSL* ssl) : ssl_(ssl) {
   BIO_set_data(bio, this);
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl_, bio, bio);  // one reference, for both directions
-  SSL_set_accept_state(ssl_);
+  if (role == Role::client) SSL_set_connect_state(ssl_);
+  else SSL_set_accept_state(ssl_);
   SSL_set_read_ahead(ssl_, 1);  // take whole batches of records from the input, not header then body
   SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
 }

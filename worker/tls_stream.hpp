@@ -7,7 +7,8 @@
 //   - everything encrypted in one loop pass (several records, the handshake, session tickets)
 //     leaves with one send(), instead of one write() per record.
 // Not thread-safe; one per connection. TLS itself (versions, suites, certificate) comes from the
-// SSL_CTX (worker/tls.hpp).
+// SSL_CTX (worker/tls.hpp). The client role serves the bench's generator (tools/ws_load), whose
+// connections want the same: one recv() per readable socket, one send() per pass.
 #pragma once
 #include <openssl/ssl.h>
 
@@ -22,9 +23,12 @@ class TlsStream {
   // What a read step found.
   enum class Status { ok, want_more, closed };
 
-  // Takes ownership of `ssl` (a server SSL, nullptr-safe: then every call fails). Starts in
-  // idle mode (see set_busy).
-  explicit TlsStream(SSL* ssl);
+  enum class Role { server, client };
+
+  // Takes ownership of `ssl` (nullptr-safe: then every call fails), the server side of the
+  // connection or (Role::client) the client side, whose first handshake() call writes the
+  // ClientHello to pending_out(). Starts in idle mode (see set_busy).
+  explicit TlsStream(SSL* ssl, Role role = Role::server);
   ~TlsStream();
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;

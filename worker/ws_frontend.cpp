@@ -12,7 +12,7 @@
 // once per loop pass, by a flush event made active when the first connection has something to
 // say (libevent runs it after the I/O events already due in that pass); a write that would
 // block waits for the socket's next write event; with ws.io_uring the writes of all connections
-// in a pass are one system call (worker/send_batch.hpp). Over TLS the socket I/O stays ours: one
+// in a pass are one system call (worker/io_batch.hpp). Over TLS the socket I/O stays ours: one
 // recv() feeds OpenSSL every record it brought, and the pass's frames are encrypted into the
 // connection's ciphertext buffer and leave with one send() (TlsStream).
 #include <arpa/inet.h>
@@ -82,7 +82,7 @@ WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* p
   flush_ev_ = event_new(base, -1, 0, &on_flush, this);
   read_buf_.resize(kReadBuffer);
   if (cfg.ws_io_uring) {
-    batch_ = std::make_unique<SendBatch>();
+    batch_ = std::make_unique<IoBatch>();
     if (!batch_->ok()) LOG_WARN("ws: io_uring unavailable, one send() per connection: %s", batch_->why().c_str()), batch_.reset();
   }
   if (tls_) plain_buf_.resize(kReadBuffer);
@@ -329,14 +329,14 @@ void WsFrontend::mark_dirty(WsConn* c) {
 }
 
 // The end of a loop pass: every connection with output writes it, once. With io_uring
-// (worker/send_batch.hpp) the pass's sends leave in one system call: first every connection's
+// (worker/io_batch.hpp) the pass's sends leave in one system call: first every connection's
 // bytes are made ready (wss: its frames encrypted), then sent together, then each result is
 // taken as flush_conn takes send()'s.
 void WsFrontend::on_flush(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<WsFrontend*>(arg);
   std::vector<uint32_t> tokens;
   tokens.swap(self->dirty_);
-  SendBatch* batch = self->batch_ && self->batch_->ok() ? self->batch_.get() : nullptr;
+  IoBatch* batch = self->batch_ && self->batch_->ok() ? self->batch_.get() : nullptr;
   for (uint32_t t : tokens) {
     WsConn* c = self->find(t);
     if (!c || !c->dirty) continue;  // freed meanwhile
@@ -361,11 +361,11 @@ void WsFrontend::on_flush(evutil_socket_t, short, void* arg) {
 
 void WsFrontend::send_batch() {
   batch_->submit(batch_results_);
-  for (const SendBatch::Result& r : batch_results_) {
+  for (const IoBatch::Result& r : batch_results_) {
     const Batched& b = batched_[r.tag];
     WsConn* c = find(b.token);  // each connection is in a batch once; none is freed meanwhile
     if (!c) continue;
-    if (r.res == SendBatch::kNotIssued) {
+    if (r.res == IoBatch::kNotIssued) {
       flush_conn(c);
       continue;
     }

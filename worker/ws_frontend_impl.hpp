@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "worker/send_batch.hpp"
+#include "worker/io_batch.hpp"
 #include "worker/source_limiter.hpp"
 #include "worker/tls.hpp"
 #include "worker/tls_stream.hpp"
@@ -176,13 +176,13 @@ class WsFrontend final : public WsFrontendApi {
   event* hup_ = nullptr;
   event* flush_ev_ = nullptr;       // made active when a connection has output: runs after the pass's I/O
   std::vector<uint32_t> dirty_;     // tokens of connections with output to write
-  std::unique_ptr<SendBatch> batch_;  // the pass's sends in one system call; null: one send() each
+  std::unique_ptr<IoBatch> batch_;  // the pass's sends in one system call; null: one send() each
   struct Batched {
     uint32_t token;
     size_t len;
   };
   std::vector<Batched> batched_;    // the sends in batch_, by tag
-  std::vector<SendBatch::Result> batch_results_;
+  std::vector<IoBatch::Result> batch_results_;
   std::vector<char> read_buf_;      // every connection reads into this one buffer
   std::vector<char> plain_buf_;     // wss: what TLS decrypts from read_buf_
   std::unordered_map<uint32_t, std::unique_ptr<WsConn>> conns_;

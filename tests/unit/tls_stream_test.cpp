@@ -156,6 +156,40 @@ TEST_F(TlsStreamTest, RecordsSplitAcrossReadsAreKept) {
   EXPECT_EQ(last_status_, TlsStream::Status::want_more);
 }
 
+TEST_F(TlsStreamTest, ClientRoleTalksToTheServerRole) {
+  std::string why;
+  sctx_ = worker::tls_make_server_context(cert_, key_, &why);
+  ASSERT_NE(sctx_, nullptr) << why;
+  cctx_ = SSL_CTX_new(TLS_client_method());
+  TlsStream server(SSL_new(sctx_)), client(SSL_new(cctx_), TlsStream::Role::client);
+  // Moves one side's ciphertext to the other and runs its handshake and reads.
+  auto pass = [](TlsStream& from, TlsStream& to) {
+    std::string bytes(from.pending_out());
+    from.consume_out(bytes.size());
+    to.begin_input(bytes.data(), bytes.size());
+    std::string plain;
+    TlsStream::Status st = to.handshake();
+    char buf[4096];
+    size_t got = 0;
+    while (st == TlsStream::Status::ok && (st = to.read(buf, sizeof buf, &got)) == TlsStream::Status::ok)
+      plain.append(buf, got);
+    to.end_input();
+    return plain;
+  };
+  EXPECT_EQ(client.handshake(), TlsStream::Status::want_more);
+  EXPECT_FALSE(client.pending_out().empty());  // the ClientHello
+  for (int i = 0; i < 3 && !(client.ready() && server.ready()); i++) {
+    pass(client, server);
+    pass(server, client);
+  }
+  ASSERT_TRUE(client.ready());
+  ASSERT_TRUE(server.ready());
+  ASSERT_TRUE(client.write("GET / HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(pass(client, server), "GET / HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(server.write("HTTP/1.1 101 Switching Protocols\r\n\r\n"));
+  EXPECT_EQ(pass(server, client), "HTTP/1.1 101 Switching Protocols\r\n\r\n");
+}
+
 TEST_F(TlsStreamTest, GarbageIsAnErrorNotACrash) {
   start("TLS_AES_128_GCM_SHA256");
   BIO_write(from_client_, "GET / HTTP/1.1\r\n\r\n", 18);

@@ -27,9 +27,12 @@ constexpr size_t kMaxMessage = 1 << 20;
 constexpr size_t kReadChunk = 64 * 1024;  // read room per pass over one connection's socket
 constexpr uint8_t kText = 0x1, kBinary = 0x2, kContinuation = 0x0, kClose = 0x8, kPing = 0x9, kPong = 0xa;
 
-// The loop's read buffer: each connection reads into it and keeps only the bytes of an
-// unfinished frame (most connections keep nothing between reads: 16,000 of them fit).
-std::vector<char> g_scratch;
+// The loop's buffers: bytes read (recv_buf, when not batched), decrypted (plain_buf), and an
+// unfinished frame joined with what follows it (scratch); a connection keeps only the bytes of
+// an unfinished frame between reads (most keep nothing: 16,000 of them fit).
+std::vector<char> g_recv_buf(kReadChunk), g_plain_buf(kReadChunk), g_scratch;
+constexpr size_t kSlot = 16 * 1024;       // a batched receive's room per connection
+constexpr unsigned kBatch = 256;          // operations per io_uring submit
 constexpr char kGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";  // RFC 6455 section 1.3
 
 uint64_t splitmix(uint64_t* s) {
@@ -107,8 +110,6 @@ SSL_CTX* make_tls_context(bool insecure, const std::string& cafile, std::string*
   // default puts AES-256-GCM first). Servers that honour the client's order (shoald, node) pick it.
   SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  // With read ahead (Client::start), one read() takes as many records as the read buffer holds.
-  SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
   if (insecure) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     return ctx;
@@ -124,6 +125,11 @@ SSL_CTX* make_tls_context(bool insecure, const std::string& cafile, std::string*
 
 Loop::Loop() : ep_(epoll_create1(EPOLL_CLOEXEC)) {
   if (ep_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + strerror(errno));
+  if (getenv("WS_LOAD_NO_IO_URING") == nullptr) {
+    batch_ = std::make_unique<shoal::worker::IoBatch>(kBatch);
+    if (!batch_->ok()) batch_.reset();
+    else slots_.resize(size_t(kBatch) * kSlot);
+  }
 }
 
 Loop::~Loop() { ::close(ep_); }
@@ -135,13 +141,66 @@ void Loop::want_flush(Client* c) {
 }
 
 void Loop::flush_all() {
-  // A flush may end a connection, whose handler may queue output elsewhere: index, not iterate.
-  for (size_t i = 0; i < dirty_.size(); ++i) {
-    Client* c = dirty_[i];
-    c->dirty_ = false;
-    if (c->state_ != Client::State::idle) c->flush();
+  // A flush may end a connection, whose handler may queue output elsewhere: taken in rounds.
+  for (int round = 0; round < 4 && !dirty_.empty(); ++round) {
+    std::vector<Client*> list;
+    list.swap(dirty_);
+    for (Client* c : list) {
+      c->dirty_ = false;
+      if (c->state_ == Client::State::idle) continue;
+      if (!batch_) {
+        c->flush();
+        continue;
+      }
+      std::string_view out;
+      if (!c->next_output(&out) || out.empty()) continue;
+      if (batch_->full()) send_batch();
+      batch_->add(c->fd_, out.data(), out.size(), uint32_t(ops_.size()));
+      ops_.push_back({c, c->gen_, out.size()});
+    }
+    if (batch_) send_batch();
   }
-  dirty_.clear();
+}
+
+void Loop::send_batch() {
+  batch_->submit(results_);
+  for (const auto& r : results_) {
+    const Op& op = ops_[r.tag];
+    Client* c = op.client;
+    if (c->gen_ != op.gen || c->state_ == Client::State::idle) continue;  // closed meanwhile
+    if (r.res == shoal::worker::IoBatch::kNotIssued) {
+      c->flush();
+      continue;
+    }
+    if (c->took_sent(r.res < 0 ? -1 : ssize_t(r.res), r.res < 0 ? -r.res : 0, op.len) == Client::Sent::all &&
+        c->pending_output() != 0)
+      c->flush();  // frames queued while ciphertext waited
+  }
+  ops_.clear();
+}
+
+void Loop::recv_batch() {
+  batch_->submit(results_);
+  for (const auto& r : results_) {
+    const Op& op = ops_[r.tag];
+    Client* c = op.client;
+    if (c->gen_ != op.gen || c->state_ == Client::State::idle) continue;
+    if (r.res == shoal::worker::IoBatch::kNotIssued || r.res == -EINTR) {
+      c->read_all();
+    } else if (r.res > 0) {
+      uint32_t gen = c->gen_;
+      if (c->on_input(slots_.data() + size_t(r.tag) * kSlot, size_t(r.res)) && c->gen_ == gen &&
+          size_t(r.res) == kSlot)
+        c->read_all();  // the slot was full: the socket may hold more
+    } else if (r.res == 0) {
+      c->fail(c->state_ == Client::State::open ? CloseCause::disconnected : CloseCause::connect_failed,
+              "connection closed");
+    } else if (r.res != -EAGAIN) {
+      c->fail(c->state_ == Client::State::open ? CloseCause::disconnected : CloseCause::connect_failed,
+              strerror(-r.res));
+    }
+  }
+  ops_.clear();
 }
 
 void Loop::run(uint64_t tick_ns, const std::function<void()>& tick) {
@@ -157,7 +216,19 @@ void Loop::run(uint64_t tick_ns, const std::function<void()>& tick) {
     uint64_t t = now();
     int timeout = t >= next ? 0 : int((next - t + 999999) / 1000000);
     int n = epoll_wait(ep_, ev, 512, timeout);
-    for (int i = 0; i < n; ++i) static_cast<Client*>(ev[i].data.ptr)->on_io(ev[i].events);
+    // Every readable connection's recv() in one system call (io_uring), then each one's bytes.
+    for (int i = 0; i < n; ++i) {
+      Client* c = static_cast<Client*>(ev[i].data.ptr);
+      if (!c->on_events(ev[i].events)) continue;
+      if (!batch_) {
+        c->read_all();
+        continue;
+      }
+      if (batch_->full()) recv_batch();
+      batch_->add_recv(c->fd_, slots_.data() + ops_.size() * kSlot, kSlot, uint32_t(ops_.size()));
+      ops_.push_back({c, c->gen_, kSlot});
+    }
+    if (batch_) recv_batch();
     flush_all();
     if ((t = now()) >= next) {
       tick();
@@ -173,11 +244,12 @@ Client::Client(Loop* loop, SSL_CTX* tls, Handler* handler, uint32_t id, uint64_t
 Client::~Client() { close(); }
 
 void Client::close() {
-  if (ssl_ != nullptr) SSL_free(ssl_);
+  if (state_ != State::idle) ++gen_;  // batched operations of this connection are void now
+  tls_io_.reset();
   if (fd_ >= 0) ::close(fd_);  // leaves the epoll set with it
-  ssl_ = nullptr, fd_ = -1, state_ = State::idle, frag_opcode_ = 0;
+  fd_ = -1, state_ = State::idle, frag_opcode_ = 0;
   in_.clear(), out_.clear(), frag_.clear();
-  in_pos_ = out_pos_ = tls_retry_ = 0;
+  in_pos_ = out_pos_ = 0;
 }
 
 bool Client::start(const Url& url, const sockaddr* source, socklen_t source_len, std::string* error) {
@@ -200,18 +272,18 @@ bool Client::start(const Url& url, const sockaddr* source, socklen_t source_len,
   }
   fd_ = fd;
   if (tls_ != nullptr) {
-    ssl_ = SSL_new(tls_);
-    if (ssl_ == nullptr) return close(), *error = "SSL_new failed", false;
-    SSL_set_fd(ssl_, fd);
-    SSL_set_read_ahead(ssl_, 1);  // one read() for many records
-    BIO_set_callback_arg(SSL_get_rbio(ssl_), reinterpret_cast<char*>(this));
-    BIO_set_callback_ex(SSL_get_rbio(ssl_), &Client::note_read);
+    SSL* ssl = SSL_new(tls_);
+    if (ssl == nullptr) return close(), *error = "SSL_new failed", false;
     if (url.v6 || url.host.find_first_not_of("0123456789.") == std::string::npos) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), url.host == "localhost" ? "127.0.0.1" : url.host.c_str());
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host == "localhost" ? "127.0.0.1" : url.host.c_str());
     } else {
-      SSL_set_tlsext_host_name(ssl_, url.host.c_str());
-      SSL_set1_host(ssl_, url.host.c_str());
+      SSL_set_tlsext_host_name(ssl, url.host.c_str());
+      SSL_set1_host(ssl, url.host.c_str());
     }
+    // The socket I/O stays ours (one recv() per readable socket, batched with the others; one
+    // send() per pass): OpenSSL reads and writes memory (worker::TlsStream, client role).
+    tls_io_ = std::make_unique<shoal::worker::TlsStream>(ssl, shoal::worker::TlsStream::Role::client);
+    if (tls_io_->ssl() == nullptr) return close(), *error = "TLS setup failed", false;
   }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;  // once: edge-triggered, never changed
@@ -244,108 +316,96 @@ void Client::fail(CloseCause cause, const char* detail) {
   handler_->on_close(*this, cause, detail);
 }
 
-// TCP connect, then the TLS handshake; true once the upgrade request may go.
+// The TCP connect has finished (or failed): starts the TLS handshake (its ClientHello goes at
+// the end of this pass) or, for ws://, lets the upgrade request go. False if it failed.
 bool Client::progress_connect() {
-  if (state_ == State::connecting) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err != 0) return fail(CloseCause::connect_failed, strerror(err)), false;
-    state_ = ssl_ != nullptr ? State::tls_handshake : State::upgrading;
-  }
-  if (state_ == State::tls_handshake) {
-    ERR_clear_error();
-    int r = SSL_connect(ssl_);
-    if (r != 1) {
-      int e = SSL_get_error(ssl_, r);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
-      char detail[160] = "TLS handshake failed";
-      if (unsigned long code = ERR_get_error(); code != 0) ERR_error_string_n(code, detail, sizeof detail);
-      return fail(CloseCause::connect_failed, detail), false;
-    }
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err != 0) return fail(CloseCause::connect_failed, strerror(err)), false;
+  if (tls_io_ != nullptr) {
+    state_ = State::tls_handshake;
+    if (tls_io_->handshake() == shoal::worker::TlsStream::Status::closed) return fail_tls(), false;
+  } else {
     state_ = State::upgrading;
   }
+  loop_->want_flush(this);
   return true;
 }
 
-void Client::on_io(uint32_t events) {
-  if (state_ == State::idle) return;
-  if (state_ == State::connecting && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-  if ((state_ == State::connecting || state_ == State::tls_handshake) && !progress_connect()) return;
-  if (!read_all()) return;
-  if (pending_output() != 0) loop_->want_flush(this);  // the request, replies, or room after EAGAIN
+void Client::fail_tls() {
+  char detail[160] = "TLS handshake failed";
+  if (unsigned long code = ERR_get_error(); code != 0) ERR_error_string_n(code, detail, sizeof detail);
+  fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, detail);
 }
 
-// The socket BIO's callback (BIO_set_callback_ex): after each read() OpenSSL makes, notes
-// whether it took less than it asked for, i.e. emptied the socket.
-long Client::note_read(BIO* b, int oper, const char*, size_t len, int, long, int ret, size_t* processed) {
-  if (oper == (BIO_CB_READ | BIO_CB_RETURN))
-    reinterpret_cast<Client*>(BIO_get_callback_arg(b))->drained_ = ret <= 0 || *processed < len;
-  return ret;
-}
-
-// >0 bytes read; 0 end of stream or error; -1 nothing more now (*again). After bytes, *again
-// also tells that the socket is known to be empty (TLS: OpenSSL's last read() was short and it
-// holds no further bytes), which spares the read() that would only learn EAGAIN.
-ssize_t Client::io_read(char* buf, size_t n, bool* again) {
-  *again = false;
-  if (ssl_ == nullptr) {
-    ssize_t r = recv(fd_, buf, n, 0);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return *again = true, -1;
-    return r < 0 ? 0 : r;
+bool Client::on_events(uint32_t events) {
+  if (state_ == State::idle) return false;
+  if (state_ == State::connecting) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return false;
+    if (!progress_connect()) return false;
   }
-  ERR_clear_error();
-  int r = SSL_read(ssl_, buf, int(n));
-  if (r > 0) {
-    *again = drained_ && !SSL_has_pending(ssl_);
-    return r;
-  }
-  int e = SSL_get_error(ssl_, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return *again = true, -1;
-  return 0;
-}
-
-ssize_t Client::io_write(const char* buf, size_t n, bool* again) {
-  *again = false;
-  if (ssl_ == nullptr) {
-    ssize_t r = send(fd_, buf, n, MSG_NOSIGNAL);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return *again = true, -1;
-    return r;
-  }
-  ERR_clear_error();
-  int r = SSL_write(ssl_, buf, int(n));  // partial writes and moving buffers allowed (make_tls_context)
-  if (r > 0) return r;
-  int e = SSL_get_error(ssl_, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return *again = true, -1;
-  return -1;
+  if ((events & EPOLLOUT) && pending_output() != 0) loop_->want_flush(this);  // room after EAGAIN
+  return (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
 }
 
 bool Client::read_all() {
-  std::vector<char>& s = g_scratch;
   for (;;) {
-    size_t len = in_.size() - in_pos_;  // an unfinished frame from the last read comes first
-    if (s.size() < len + kReadChunk) s.resize(len + kReadChunk);
-    memcpy(s.data(), in_.data() + in_pos_, len);
-    in_.clear(), in_pos_ = 0;
-    bool again = false, eof = false;
-    while (len < s.size()) {
-      ssize_t n = io_read(s.data() + len, s.size() - len, &again);
-      if (n <= 0) {
-        eof = !again;
-        break;
-      }
-      len += size_t(n);
-      if (again) break;  // the socket is empty
+    ssize_t n = recv(fd_, g_recv_buf.data(), g_recv_buf.size(), 0);
+    if (n > 0) {
+      uint32_t gen = gen_;
+      if (!on_input(g_recv_buf.data(), size_t(n)) || gen_ != gen) return false;
+      if (size_t(n) < g_recv_buf.size()) return true;  // the socket is empty (edge-triggered)
+      continue;
     }
-    size_t used = 0;
-    if (!consume(s.data(), len, &used)) return false;
-    in_.assign(s.data() + used, len - used);
-    if (eof) {
-      fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, "connection closed");
-      return false;
-    }
-    if (again) return true;  // else the buffer was full: read on (edge-triggered: until EAGAIN)
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+    fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed,
+         n == 0 ? "connection closed" : strerror(errno));
+    return false;
   }
+}
+
+bool Client::on_input(const char* data, size_t n) {
+  if (tls_io_ == nullptr) return feed_plain(data, n);
+  using St = shoal::worker::TlsStream::Status;
+  shoal::worker::TlsStream* t = tls_io_.get();
+  uint32_t gen = gen_;
+  t->begin_input(data, n);
+  St st = St::ok;
+  if (state_ == State::tls_handshake) {
+    st = t->handshake();
+    if (st == St::ok) state_ = State::upgrading;  // the upgrade request may go now
+  }
+  size_t got = 0;
+  while (st == St::ok && (st = t->read(g_plain_buf.data(), g_plain_buf.size(), &got)) == St::ok) {
+    if (!feed_plain(g_plain_buf.data(), got) || gen_ != gen) return false;  // t is gone with the connection
+  }
+  t->end_input();
+  if (st == St::closed) return fail_tls(), false;
+  if (pending_output() != 0) loop_->want_flush(this);  // handshake bytes, the upgrade request
+  return true;
+}
+
+// Plaintext from the connection: joined to an unfinished frame kept from before, read, and
+// what is unfinished kept. False if the connection ended.
+bool Client::feed_plain(const char* data, size_t n) {
+  size_t used = 0;
+  if (in_pos_ == in_.size()) {  // nothing kept: read in place
+    in_.clear(), in_pos_ = 0;
+    if (!consume(data, n, &used)) return false;
+    in_.assign(data + used, n - used);
+    return true;
+  }
+  std::vector<char>& s = g_scratch;
+  size_t len = in_.size() - in_pos_;
+  if (s.size() < len + n) s.resize(len + n);
+  memcpy(s.data(), in_.data() + in_pos_, len);
+  memcpy(s.data() + len, data, n);
+  len += n;
+  in_.clear(), in_pos_ = 0;
+  if (!consume(s.data(), len, &used)) return false;
+  in_.assign(s.data() + used, len - used);
+  return true;
 }
 
 // The 101 reply, then frames; *used: the bytes of data taken. False if the connection ended.
@@ -505,28 +565,56 @@ void Client::queue_frame(uint8_t opcode, const void* payload, size_t n) {
 
 bool Client::send_text(std::string_view text) {
   if (state_ != State::open) return false;
+  if (tls_io_ != nullptr && !tls_io_->busy()) tls_io_->set_busy(true);  // keeps its buffers while it talks
   queue_frame(kText, text.data(), text.size());
   loop_->want_flush(this);
   return true;
 }
 
-bool Client::flush() {
-  if (state_ == State::connecting || state_ == State::tls_handshake) return true;  // not yet
-  while (out_pos_ < out_.size()) {
-    bool again = false;
-    size_t n = out_.size() - out_pos_;
-    if (ssl_ != nullptr && tls_retry_ != 0) n = tls_retry_;  // OpenSSL: repeat with the same length
-    ssize_t r = io_write(out_.data() + out_pos_, n, &again);
-    if (again) {
-      tls_retry_ = n;
-      return true;  // the rest goes at the next EPOLLOUT edge
-    }
-    tls_retry_ = 0;
-    if (r <= 0) return fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, "write failed"), false;
-    out_pos_ += size_t(r);
+size_t Client::pending_output() const {
+  return out_.size() - out_pos_ + (tls_io_ != nullptr ? tls_io_->pending_out().size() : 0);
+}
+
+bool Client::next_output(std::string_view* out) {
+  *out = {};
+  if (state_ == State::idle || state_ == State::connecting) return true;
+  if (tls_io_ == nullptr) {
+    *out = std::string_view(out_).substr(out_pos_);
+    return true;
   }
-  out_.clear(), out_pos_ = 0;
+  // Frames (and the upgrade request) are encrypted once the handshake is done, and only while
+  // no ciphertext is waiting for the socket.
+  if (tls_io_->ready() && out_pos_ < out_.size() && tls_io_->pending_out().empty()) {
+    if (!tls_io_->write(std::string_view(out_).substr(out_pos_))) return fail_tls(), false;
+    out_.clear(), out_pos_ = 0;
+  }
+  *out = tls_io_->pending_out();
   return true;
+}
+
+Client::Sent Client::took_sent(ssize_t n, int err, size_t len) {
+  if (n < 0) {
+    if (err == EAGAIN || err == EINTR) return Sent::partial;  // the rest at the next EPOLLOUT edge
+    fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, "write failed");
+    return Sent::failed;
+  }
+  if (tls_io_ != nullptr) {
+    tls_io_->consume_out(size_t(n));
+  } else if ((out_pos_ += size_t(n)) == out_.size()) {
+    out_.clear(), out_pos_ = 0;
+  }
+  return size_t(n) == len ? Sent::all : Sent::partial;
+}
+
+bool Client::flush() {
+  for (;;) {
+    std::string_view out;
+    if (!next_output(&out)) return false;
+    if (out.empty()) return true;
+    ssize_t r = send(fd_, out.data(), out.size(), MSG_NOSIGNAL);
+    Sent sent = took_sent(r, r < 0 ? errno : 0, out.size());
+    if (sent != Sent::all) return sent != Sent::failed;
+  }
 }
 
 }  // namespace shoal_load::ws

@@ -1,7 +1,8 @@
 // tools/ws/ws_client.hpp — the client side of WebSocket connections for the load tools
 // (tools/ws_load.cpp), built to cost the generator as little as possible per message: a
 // non-blocking socket from a chosen source address on an edge-triggered epoll loop (Loop),
-// optionally TLS (OpenSSL on the socket directly), the RFC 6455 section 4.1 opening handshake
+// optionally TLS (OpenSSL in memory through shoald's worker::TlsStream in its client role, the
+// socket I/O staying the loop's), the RFC 6455 section 4.1 opening handshake
 // (GET with Upgrade, Sec-WebSocket-Key; the reply must be 101 with the matching
 // Sec-WebSocket-Accept), then RFC 6455 section 5 framing done here:
 //   - every frame sent is one masked text frame (RFC 6455 5.3: a 32-bit key from a per-
@@ -14,22 +15,30 @@
 // simdjson, which also checks UTF-8, RFC 6455 8.1).
 //
 // Output is batched: send_text() appends a frame to the connection's buffer and Loop writes
-// each connection's buffer once per loop pass (one send()/SSL_write() per connection per pass).
-// Input is read until EAGAIN into one buffer per connection, and messages are handed out as
-// views into it (no copy, no allocation per message).
+// each connection's buffer once per loop pass (TLS: encrypted in one go). Input: each readable
+// socket gets one recv() per pass (again while it fills the buffer), and messages are handed
+// out as views into the buffer (no copy, no allocation per message). With io_uring (shoald's
+// worker::IoBatch; off with the environment variable WS_LOAD_NO_IO_URING) the recv()s of a pass
+// are one system call and its send()s another: a generator pays per system call as the tracker
+// does, and one that costs more per announce than the tracker measures itself, not the tracker.
 //
 // Single-threaded. Handler callbacks run from Loop::run(); on_message may call send_text() and
 // close(). Loopback targets only (parse_url refuses others).
 #pragma once
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "worker/io_batch.hpp"
+#include "worker/tls_stream.hpp"
 
 namespace shoal_load::ws {
 
@@ -88,9 +97,23 @@ class Loop {
   friend class Client;
   void want_flush(Client* c);
   void flush_all();
+  void send_batch();  // the queued sends in one system call, then each result
+  void recv_batch();  // the queued receives in one system call, then each connection's bytes
   int ep_;
   bool stop_ = false;
   std::vector<Client*> dirty_;  // clients with output queued this pass
+  // io_uring (worker/io_batch.hpp): every readable socket's recv() of a pass in one system call,
+  // every send() of a pass in another; null where io_uring is unavailable (or
+  // WS_LOAD_NO_IO_URING is set): one system call each.
+  std::unique_ptr<shoal::worker::IoBatch> batch_;
+  struct Op {
+    Client* client;
+    uint32_t gen;  // Client::gen_ when queued: a connection closed meanwhile ignores the result
+    size_t len;
+  };
+  std::vector<Op> ops_;  // the queued operations, by tag
+  std::vector<shoal::worker::IoBatch::Result> results_;
+  std::vector<char> slots_;  // receive buffers, one slot per queued receive
 };
 
 class Client {
@@ -118,24 +141,31 @@ class Client {
   bool is_open() const { return state_ == State::open; }
   uint32_t id() const { return id_; }
   uint16_t close_code() const { return close_code_; }
-  // Bytes queued for the socket and not yet written (TLS: before encryption).
-  size_t pending_output() const { return out_.size() - out_pos_; }
+  // Bytes queued for the socket and not yet written (frames, and TLS ciphertext).
+  size_t pending_output() const;
 
  private:
   friend class Loop;
   enum class State : uint8_t { idle, connecting, tls_handshake, upgrading, open };
-  void on_io(uint32_t events);
+  // An epoll event: finishes a connect; true if the socket should be read.
+  bool on_events(uint32_t events);
   bool progress_connect();
-  bool read_all();       // reads until EAGAIN; false if the connection ended
+  void fail_tls();       // a TLS error ends the connection (OpenSSL's reason as the detail)
+  bool read_all();       // reads until the socket is empty; false if the connection ended
+  // Bytes read from the socket (TLS: decrypted first); false if the connection ended.
+  bool on_input(const char* data, size_t n);
+  bool feed_plain(const char* data, size_t n);
   bool consume(const char* data, size_t len, size_t* used);
   bool finish_handshake(std::string_view head);
   bool read_frames(const char* data, size_t len, size_t* used);
   void queue_frame(uint8_t opcode, const void* payload, size_t n);
-  bool flush();          // writes the output; false if the connection ended
+  bool flush();          // writes the output (send() each); false if the connection ended
+  // The bytes to send now (TLS: queued frames encrypted first); false if the connection ended.
+  bool next_output(std::string_view* out);
+  // What a send of len bytes of next_output() did: n sent, or n < 0 with errno err.
+  enum class Sent { all, partial, failed };
+  Sent took_sent(ssize_t n, int err, size_t len);
   void fail(CloseCause cause, const char* detail);
-  ssize_t io_read(char* buf, size_t n, bool* again);
-  static long note_read(BIO* b, int oper, const char* argp, size_t len, int argi, long argl, int ret, size_t* processed);
-  ssize_t io_write(const char* buf, size_t n, bool* again);
 
   Loop* loop_;
   SSL_CTX* tls_;
@@ -144,15 +174,14 @@ class Client {
   uint64_t mask_state_;
   State state_ = State::idle;
   int fd_ = -1;
-  SSL* ssl_ = nullptr;
+  uint32_t gen_ = 0;      // counts connections closed: tells a batched result of an old one
+  std::unique_ptr<shoal::worker::TlsStream> tls_io_;  // wss: OpenSSL between socket and frames
   bool dirty_ = false;    // in the loop's flush list
-  bool drained_ = false;  // TLS: OpenSSL's last read() emptied the socket (note_read)
   std::string accept_;    // the Sec-WebSocket-Accept the server must send
   std::string in_;        // bytes read, not yet used (in_[in_pos_..])
   size_t in_pos_ = 0;
   std::string out_;       // bytes to write (out_[out_pos_..])
   size_t out_pos_ = 0;
-  size_t tls_retry_ = 0;  // length of an SSL_write to repeat after WANT_READ/WRITE
   std::string frag_;      // a fragmented message being reassembled
   uint8_t frag_opcode_ = 0;
   uint16_t close_code_ = 0;

@@ -1,4 +1,4 @@
-// tests/unit/send_batch_test.cpp — worker::SendBatch: the sends of a pass in one io_uring_enter
+// tests/unit/io_batch_test.cpp — worker::IoBatch: the sends of a pass in one io_uring_enter
 // reach each socket whole and in order, a full socket answers -EAGAIN at once (never blocks the
 // worker), a closed peer or a bad descriptor gives send()'s error, tags map results back.
 #include <gtest/gtest.h>
@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "worker/send_batch.hpp"
+#include "worker/io_batch.hpp"
 
-using shoal::worker::SendBatch;
+using shoal::worker::IoBatch;
 
 namespace {
 
@@ -38,7 +38,7 @@ struct Pair {
   }
 };
 
-std::map<uint32_t, int> by_tag(const std::vector<SendBatch::Result>& rs) {
+std::map<uint32_t, int> by_tag(const std::vector<IoBatch::Result>& rs) {
   std::map<uint32_t, int> m;
   for (const auto& r : rs) EXPECT_TRUE(m.emplace(r.tag, r.res).second) << "tag " << r.tag << " twice";
   return m;
@@ -49,15 +49,15 @@ std::map<uint32_t, int> by_tag(const std::vector<SendBatch::Result>& rs) {
 
 }  // namespace
 
-TEST(SendBatch, EverySocketGetsItsBytesInOneSubmit) {
-  SendBatch batch(8);
+TEST(IoBatch, EverySocketGetsItsBytesInOneSubmit) {
+  IoBatch batch(8);
   NEED_RING(batch);
   Pair p[5];
   std::vector<std::string> text;
   for (int i = 0; i < 5; ++i) text.push_back(std::string(100 + 1000 * i, char('a' + i)));
   for (uint32_t i = 0; i < 5; ++i) batch.add(p[i].a, text[i].data(), text[i].size(), 40 + i);
   EXPECT_EQ(batch.queued(), 5u);
-  std::vector<SendBatch::Result> rs;
+  std::vector<IoBatch::Result> rs;
   batch.submit(rs);
   EXPECT_EQ(batch.queued(), 0u);
   auto m = by_tag(rs);
@@ -75,8 +75,8 @@ TEST(SendBatch, EverySocketGetsItsBytesInOneSubmit) {
   EXPECT_EQ(p[0].drain(), "next");
 }
 
-TEST(SendBatch, FullSocketAnswersEagainAtOnceOthersStillSend) {
-  SendBatch batch(4);
+TEST(IoBatch, FullSocketAnswersEagainAtOnceOthersStillSend) {
+  IoBatch batch(4);
   NEED_RING(batch);
   Pair full, ok;
   std::string chunk(65536, 'x');
@@ -85,7 +85,7 @@ TEST(SendBatch, FullSocketAnswersEagainAtOnceOthersStillSend) {
   ASSERT_EQ(errno, EAGAIN);
   batch.add(full.a, "more", 4, 1);
   batch.add(ok.a, "hello", 5, 2);
-  std::vector<SendBatch::Result> rs;
+  std::vector<IoBatch::Result> rs;
   batch.submit(rs);  // returns: a full socket must not make the worker wait
   auto m = by_tag(rs);
   EXPECT_EQ(m[1], -EAGAIN);
@@ -94,14 +94,14 @@ TEST(SendBatch, FullSocketAnswersEagainAtOnceOthersStillSend) {
   EXPECT_TRUE(batch.ok());
 }
 
-TEST(SendBatch, ClosedPeerAndBadDescriptorGiveSendsErrors) {
-  SendBatch batch(4);
+TEST(IoBatch, ClosedPeerAndBadDescriptorGiveSendsErrors) {
+  IoBatch batch(4);
   NEED_RING(batch);
   Pair gone;
   close(gone.b), gone.b = -1;
   batch.add(gone.a, "lost", 4, 1);   // EPIPE, and no SIGPIPE kills the test (MSG_NOSIGNAL)
   batch.add(-1, "bad", 3, 2);
-  std::vector<SendBatch::Result> rs;
+  std::vector<IoBatch::Result> rs;
   batch.submit(rs);
   auto m = by_tag(rs);
   EXPECT_EQ(m[1], -EPIPE);
@@ -109,10 +109,10 @@ TEST(SendBatch, ClosedPeerAndBadDescriptorGiveSendsErrors) {
   EXPECT_TRUE(batch.ok());  // errors of single sends do not retire the ring
 }
 
-TEST(SendBatch, FullBatchAndEmptySubmit) {
-  SendBatch batch(4);
+TEST(IoBatch, FullBatchAndEmptySubmit) {
+  IoBatch batch(4);
   NEED_RING(batch);
-  std::vector<SendBatch::Result> rs{{1, 1}};
+  std::vector<IoBatch::Result> rs{{1, 1}};
   batch.submit(rs);  // nothing queued: no results, no system call needed
   EXPECT_TRUE(rs.empty());
   Pair p;
@@ -124,4 +124,23 @@ TEST(SendBatch, FullBatchAndEmptySubmit) {
   batch.submit(rs);
   EXPECT_EQ(rs.size(), 4u);
   EXPECT_EQ(p.drain(), "abababab");
+}
+
+TEST(IoBatch, ReceivesInOneSubmitEmptySocketAnswersEagainClosedPeerZero) {
+  IoBatch batch(8);
+  NEED_RING(batch);
+  Pair data, empty, gone;
+  ASSERT_EQ(write(data.b, "reply", 5), 5);
+  close(gone.b), gone.b = -1;
+  char buf[3][64];
+  batch.add_recv(data.a, buf[0], sizeof buf[0], 1);
+  batch.add_recv(empty.a, buf[1], sizeof buf[1], 2);
+  batch.add_recv(gone.a, buf[2], sizeof buf[2], 3);
+  std::vector<IoBatch::Result> rs;
+  batch.submit(rs);  // returns: an empty socket must not make the worker wait
+  auto m = by_tag(rs);
+  EXPECT_EQ(m[1], 5);
+  EXPECT_EQ(std::string(buf[0], 5), "reply");
+  EXPECT_EQ(m[2], -EAGAIN);
+  EXPECT_EQ(m[3], 0);  // the peer's FIN
 }

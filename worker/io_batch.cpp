@@ -1,5 +1,5 @@
-// worker/send_batch.cpp — see send_batch.hpp.
-#include "worker/send_batch.hpp"
+// worker/io_batch.cpp — see io_batch.hpp.
+#include "worker/io_batch.hpp"
 
 #include <sys/socket.h>
 
@@ -8,7 +8,7 @@
 
 namespace shoal::worker {
 
-SendBatch::SendBatch(unsigned entries) : entries_(entries) {
+IoBatch::IoBatch(unsigned entries) : entries_(entries) {
   io_uring_params p{};
   // SINGLE_ISSUER (Linux 6.0) and COOP_TASKRUN (5.19) spare the kernel work for other threads
   // that never come; an older kernel refuses them (EINVAL), then the plain ring.
@@ -28,18 +28,25 @@ SendBatch::SendBatch(unsigned entries) : entries_(entries) {
   ok_ = true;
 }
 
-SendBatch::~SendBatch() {
+IoBatch::~IoBatch() {
   if (inited_) io_uring_queue_exit(&ring_);
 }
 
-void SendBatch::add(int fd, const void* data, size_t len, uint32_t tag) {
+void IoBatch::add(int fd, const void* data, size_t len, uint32_t tag) {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);  // not null: at most entries_ are queued
   io_uring_prep_send(sqe, fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, tag);
   tags_.push_back(tag);
 }
 
-void SendBatch::submit(std::vector<Result>& out) {
+void IoBatch::add_recv(int fd, void* buf, size_t len, uint32_t tag) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  io_uring_prep_recv(sqe, fd, buf, len, MSG_DONTWAIT);
+  io_uring_sqe_set_data64(sqe, tag);
+  tags_.push_back(tag);
+}
+
+void IoBatch::submit(std::vector<Result>& out) {
   out.clear();
   size_t want = tags_.size();
   if (want == 0) return;
