@@ -25,6 +25,7 @@
 // tracker refuse it).
 #pragma once
 #include <array>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -39,6 +40,16 @@ inline constexpr size_t kMaxScrapeHashes = 64;
 inline constexpr size_t kMaxSdpJsonBytes = 16384;  // one offer/answer as JSON text
 
 using Id = std::array<uint8_t, kIdBytes>;
+
+// a == b for two ids, in three loads each (std::array's == calls memcmp: the connection's
+// swarm and delivered-offer lists are searched with it for every answer, ~2 % of the worker).
+inline bool same_id(const Id& a, const Id& b) {
+  uint64_t a0, a1, b0, b1;
+  uint32_t a2, b2;
+  std::memcpy(&a0, a.data(), 8), std::memcpy(&a1, a.data() + 8, 8), std::memcpy(&a2, a.data() + 16, 4);
+  std::memcpy(&b0, b.data(), 8), std::memcpy(&b1, b.data() + 8, 8), std::memcpy(&b2, b.data() + 16, 4);
+  return ((a0 ^ b0) | (a1 ^ b1) | uint64_t(a2 ^ b2)) == 0;
+}
 
 enum class Action : uint8_t { announce, answer, scrape };
 enum class Event : uint8_t { none, started, completed, stopped };

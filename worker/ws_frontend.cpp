@@ -41,6 +41,8 @@ constexpr timeval kSweepEvery{1, 0};
 constexpr uint64_t kReleaseIdleMs = 2000;  // a connection quiet this long gives its buffers back
 constexpr rlim_t kReservedFds = 64;
 constexpr size_t kReadBuffer = 64 * 1024;  // one read() at most; a shorter read means the socket is empty
+constexpr size_t kReadSlot = 16 * 1024;    // a batched receive's room (a full one is read on at once)
+constexpr unsigned kBatchOps = 256;        // operations per io_uring submit
 
 // Raises RLIMIT_NOFILE by ws.max_connections (the HTTP front-end raised it for its own share);
 // returns the connection cap that fits.
@@ -80,10 +82,12 @@ WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* p
   sweep_ = event_new(base, -1, EV_PERSIST, &on_sweep, this);
   event_add(sweep_, &kSweepEvery);
   flush_ev_ = event_new(base, -1, 0, &on_flush, this);
+  read_ev_ = event_new(base, -1, 0, &on_read, this);
   read_buf_.resize(kReadBuffer);
   if (cfg.ws_io_uring) {
-    batch_ = std::make_unique<IoBatch>();
-    if (!batch_->ok()) LOG_WARN("ws: io_uring unavailable, one send() per connection: %s", batch_->why().c_str()), batch_.reset();
+    batch_ = std::make_unique<IoBatch>(kBatchOps);
+    if (!batch_->ok()) LOG_WARN("ws: io_uring unavailable, one recv()/send() per connection: %s", batch_->why().c_str()), batch_.reset();
+    else read_slots_.resize(size_t(kBatchOps) * kReadSlot);
   }
   if (tls_) plain_buf_.resize(kReadBuffer);
   if (tls_) {
@@ -104,6 +108,7 @@ WsFrontend::~WsFrontend() {
   }
   if (hup_) event_free(hup_);
   event_free(flush_ev_);
+  event_free(read_ev_);
   event_free(sweep_);
 }
 
@@ -197,8 +202,19 @@ void WsFrontend::on_io(evutil_socket_t, short what, void* arg) {
   auto* c = static_cast<WsConn*>(arg);
   WsFrontend* self = c->owner;
   // An error or hang-up comes as both; the read finds it. Write readiness matters only to a
-  // connection whose last write would have blocked.
-  if ((what & EV_READ) && !self->read_conn(c)) return;
+  // connection whose last write would have blocked. With io_uring the read waits for on_read,
+  // later in this loop pass, with every other connection that became readable.
+  if (what & EV_READ) {
+    if (self->batch_) {
+      if (!c->read_queued) {
+        c->read_queued = true;
+        self->readable_.push_back(c->token);
+        event_active(self->read_ev_, EV_TIMEOUT, 0);  // a no-op while it is active already
+      }
+    } else if (!self->read_conn(c)) {
+      return;
+    }
+  }
   if ((what & EV_WRITE) && has_output(c) && !c->dirty) self->flush_conn(c);
 }
 
@@ -215,18 +231,23 @@ bool WsFrontend::read_conn(WsConn* c) {
       eof = n == 0 || (errno != EAGAIN && errno != EINTR);
       break;
     }
-    if (c->tls_io) {
-      if (!read_tls(c, buf, size_t(n))) {
-        eof = true;
-        break;
-      }
-    } else {
-      read_bytes(c, buf, size_t(n));
+    if (!take_input(c, buf, size_t(n))) {
+      eof = true;
+      break;
     }
     // A read that filled less than the buffer left the socket empty (edge-triggered: new bytes
     // bring a new event). TLS too: the records it brought are all decrypted above.
     if (size_t(n) < read_buf_.size()) break;
   }
+  return after_input(c, eof);
+}
+
+bool WsFrontend::take_input(WsConn* c, char* data, size_t n) {
+  if (!c->tls_io) return read_bytes(c, data, n), true;
+  return read_tls(c, data, n);
+}
+
+bool WsFrontend::after_input(WsConn* c, bool eof) {
   if (c->tls_io && !c->tls_io->pending_out().empty()) mark_dirty(c);  // handshake, tickets
   if (relay_) relay_->flush();
   path_->flush();
@@ -236,6 +257,47 @@ bool WsFrontend::read_conn(WsConn* c) {
     return false;
   }
   return true;
+}
+
+// Every connection that became readable in this loop pass: one recv() each, all in one system
+// call (IoBatch), then each one's bytes as read_conn takes them.
+void WsFrontend::on_read(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<WsFrontend*>(arg);
+  std::vector<uint32_t> tokens;
+  tokens.swap(self->readable_);
+  for (uint32_t t : tokens) {
+    WsConn* c = self->find(t);
+    if (!c || !c->read_queued) continue;
+    c->read_queued = false;
+    if (!self->batch_ || !self->batch_->ok()) {
+      self->read_conn(c);
+      continue;
+    }
+    if (self->batch_->full()) self->recv_batch();
+    size_t k = self->batched_.size();
+    self->batch_->add_recv(c->fd, self->read_slots_.data() + k * kReadSlot, kReadSlot, uint32_t(k));
+    self->batched_.push_back({c->token, kReadSlot});
+  }
+  if (!self->batched_.empty()) self->recv_batch();
+  if (self->readable_.empty()) self->readable_.swap(tokens), self->readable_.clear();  // keep the capacity
+}
+
+void WsFrontend::recv_batch() {
+  batch_->submit(batch_results_);
+  for (const IoBatch::Result& r : batch_results_) {
+    WsConn* c = find(batched_[r.tag].token);
+    if (!c) continue;
+    if (r.res == IoBatch::kNotIssued || r.res == -EINTR) {
+      read_conn(c);
+    } else if (r.res > 0) {
+      bool ok = take_input(c, read_slots_.data() + size_t(r.tag) * kReadSlot, size_t(r.res));
+      // A full slot: the socket may hold more (edge-triggered: no new event for it).
+      if (after_input(c, !ok) && size_t(r.res) == kReadSlot) read_conn(c);
+    } else if (r.res != -EAGAIN) {  // 0: the client's FIN; else a reset
+      after_input(c, true);
+    }
+  }
+  batched_.clear();
 }
 
 bool WsFrontend::read_tls(WsConn* c, const char* data, size_t n) {

@@ -67,6 +67,7 @@ struct WsConn {
   bool tls = false;
   bool framed = false;       // the opening handshake succeeded: bytes are frames from now on
   bool dirty = false;        // in the front-end's list of connections with output to write
+  bool read_queued = false;  // in the front-end's list of connections to read (io_uring)
   bool half_closed = false;  // closing: our side is shut down, waiting for the client's FIN
   uint8_t family = 4;  // of the client address
   uint8_t addr[16] = {};
@@ -103,12 +104,20 @@ class WsFrontend final : public WsFrontendApi {
   static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int len, void* arg);
   static void on_io(evutil_socket_t fd, short what, void* arg);
   static void on_flush(evutil_socket_t, short, void* arg);
+  static void on_read(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
   static void on_hup(evutil_socket_t, short, void* arg);
   static void on_message(void* conn, std::string_view text);  // ws::Session's sink
   void accept_conn(evutil_socket_t fd, const sockaddr* sa, bool tls);
   // Reads until the socket has no more (edge-triggered); false if the connection was freed.
   bool read_conn(WsConn* c);
+  // n bytes received from c's socket, decrypted (wss) and read; false on a TLS error.
+  bool take_input(WsConn* c, char* data, size_t n);
+  // After a connection's input: its handshake bytes queued, the pass's requests published; eof
+  // (FIN, reset, TLS error) frees it. False if it was freed.
+  bool after_input(WsConn* c, bool eof);
+  // Receives the batch on_read queued and takes each connection's bytes.
+  void recv_batch();
   void read_bytes(WsConn* c, char* data, size_t n);
   void read_handshake(WsConn* c, std::string_view bytes);
   void read_frames(WsConn* c, char* data, size_t n);
@@ -176,12 +185,15 @@ class WsFrontend final : public WsFrontendApi {
   event* hup_ = nullptr;
   event* flush_ev_ = nullptr;       // made active when a connection has output: runs after the pass's I/O
   std::vector<uint32_t> dirty_;     // tokens of connections with output to write
+  event* read_ev_ = nullptr;        // made active when a connection is readable (io_uring): reads them all
+  std::vector<uint32_t> readable_;  // tokens of connections to read
+  std::vector<char> read_slots_;    // batched receives' buffers, kReadSlot each
   std::unique_ptr<IoBatch> batch_;  // the pass's sends in one system call; null: one send() each
   struct Batched {
     uint32_t token;
     size_t len;
   };
-  std::vector<Batched> batched_;    // the sends in batch_, by tag
+  std::vector<Batched> batched_;    // the operations in batch_ (a pass's receives, or its sends), by tag
   std::vector<IoBatch::Result> batch_results_;
   std::vector<char> read_buf_;      // every connection reads into this one buffer
   std::vector<char> plain_buf_;     // wss: what TLS decrypts from read_buf_

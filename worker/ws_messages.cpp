@@ -58,7 +58,7 @@ void WsFrontend::handle_announce(WsConn* c, wt::Announce& a) {
   bool stopped = a.event == wt::Event::stopped;
   if (c->pending.size() >= kMaxAnnouncesInFlight) return send_error(c, "too many announces in flight", "announce", &a.info_hash);
   auto joined = std::find_if(c->swarms.begin(), c->swarms.end(), [&](const WsConn::Swarm& s) {
-    return s.info_hash == a.info_hash && s.peer_id == a.peer_id;
+    return wt::same_id(s.info_hash, a.info_hash) && wt::same_id(s.peer_id, a.peer_id);
   });
   if (joined == c->swarms.end() && !stopped && c->swarms.size() >= kMaxSwarmsPerConn)
     return send_error(c, "too many torrents on one connection", "announce", &a.info_hash);
@@ -96,7 +96,7 @@ void WsFrontend::on_announce(const shm::ReplyContext& ctx, const AnnounceResult&
   c->pending.erase(it);
   auto drop_swarm = [&] {
     c->swarms.erase(std::remove_if(c->swarms.begin(), c->swarms.end(), [&](const WsConn::Swarm& s) {
-                      return s.info_hash == p.info_hash && s.peer_id == p.peer_id;
+                      return wt::same_id(s.info_hash, p.info_hash) && wt::same_id(s.peer_id, p.peer_id);
                     }), c->swarms.end());
   };
   if (r.status != PathStatus::ok) {
@@ -186,10 +186,11 @@ void WsFrontend::deliver_offer(uint32_t token, const RelayHead& head, std::strin
 void WsFrontend::handle_answer(WsConn* c, const wt::Answer& a) {
   uint64_t now = now_ms();
   auto it = std::find_if(c->delivered.begin(), c->delivered.end(), [&](const WsConn::Delivered& d) {
-    return d.offer_id == a.offer_id && d.info_hash == a.info_hash && d.from_peer_id == a.to_peer_id && d.expires_ms > now;
+    return wt::same_id(d.offer_id, a.offer_id) && wt::same_id(d.info_hash, a.info_hash) &&
+           wt::same_id(d.from_peer_id, a.to_peer_id) && d.expires_ms > now;
   });
   bool own_peer = std::any_of(c->swarms.begin(), c->swarms.end(), [&](const WsConn::Swarm& s) {
-    return s.info_hash == a.info_hash && s.peer_id == a.peer_id;
+    return wt::same_id(s.info_hash, a.info_hash) && wt::same_id(s.peer_id, a.peer_id);
   });
   if (it == c->delivered.end() || !own_peer) {
     shm::count(counters_, shm::Counter::ws_answers_dropped);

@@ -304,3 +304,14 @@ TEST(WebTorrentCodec, OfferTextsWithBracketsInStrings) {
 
 }  // namespace
 }  // namespace shoal::worker::webtorrent
+
+TEST(WebTorrentCodec, SameIdComparesEveryByte) {
+  shoal::worker::webtorrent::Id a{}, b{};
+  for (size_t i = 0; i < a.size(); ++i) a[i] = b[i] = uint8_t(i * 37);
+  EXPECT_TRUE(shoal::worker::webtorrent::same_id(a, b));
+  for (size_t i = 0; i < a.size(); ++i) {
+    b[i] ^= 0x80;
+    EXPECT_FALSE(shoal::worker::webtorrent::same_id(a, b)) << "byte " << i;
+    b[i] ^= 0x80;
+  }
+}
