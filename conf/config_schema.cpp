@@ -358,8 +358,9 @@ const Row kRows[] = {
    .int_field = &Config::ws_relay_ring_bytes},
   {.spec = {"ws.io_uring", "bool", 0, 1, "true",
             "Send the output of each event-loop pass to all WebSocket connections in one io_uring "
-            "system call instead of one send() per connection; where io_uring is unavailable "
-            "(kernel, sysctl kernel.io_uring_disabled, seccomp) the worker logs it and sends one by one."},
+            "system call instead of one send() per connection (and read them in one call, waiting "
+            "while the request rings are nearly full); where io_uring is unavailable (kernel, sysctl "
+            "kernel.io_uring_disabled, seccomp) the worker logs it and goes one by one."},
    .bool_field = &Config::ws_io_uring},
   {.spec = {"wss.enabled", "bool", 0, 1, "false",
             "Serve the WebTorrent tracker over TLS (wss://); uses https.certificate and https.private_key."},

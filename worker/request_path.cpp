@@ -56,6 +56,12 @@ bool RequestPath::has_room(const uint8_t* info_hash) const {
   return requests_[w].free_slots() > pending_[w];
 }
 
+bool RequestPath::has_room_everywhere(uint64_t n) const {
+  for (size_t w = 0; w < requests_.size(); ++w)
+    if (requests_[w].free_slots() < pending_[w] + n) return false;
+  return true;
+}
+
 PathStatus RequestPath::announce(const AnnounceIn& a, const shm::ReplyContext& ctx) {
   if (access_ && !access_->allowed(a.info_hash)) {
     shm::count(counters_, Counter::access_denied);

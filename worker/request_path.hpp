@@ -156,6 +156,9 @@ class RequestPath {
   // Whether announce() for this info_hash (20 bytes) would find room in its swarm worker's ring
   // now; for requests that wait and retry rather than fail (counting nothing).
   bool has_room(const uint8_t* info_hash) const;
+  // Whether every swarm worker's request ring has room for n more requests beyond those queued
+  // (a front-end that can wait, like WebSocket's, stops reading before the rings fill).
+  bool has_room_everywhere(uint64_t n) const;
 
   // Queues a scrape, one request per hash in its partition's ring: all of them or none (ok,
   // ring_full, busy). A hash the access list refuses is answered as zeros without a ring trip;

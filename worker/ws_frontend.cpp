@@ -43,6 +43,12 @@ constexpr rlim_t kReservedFds = 64;
 constexpr size_t kReadBuffer = 64 * 1024;  // one read() at most; a shorter read means the socket is empty
 constexpr size_t kReadSlot = 16 * 1024;    // a batched receive's room (a full one is read on at once)
 constexpr unsigned kBatchOps = 256;        // operations per io_uring submit
+// Batched reads take at most kReadGroup connections at a time, and only while every request
+// ring has room for kReadRoom more requests (a connection's read may hold up to
+// kMaxAnnouncesInFlight announces): the rest wait in readable_ until responses have drained
+// the rings (after_responses), instead of getting "tracker busy" (TCP holds their bytes).
+constexpr unsigned kReadGroup = 64;
+constexpr uint64_t kReadRoom = uint64_t(kReadGroup) * kMaxAnnouncesInFlight;
 
 // Raises RLIMIT_NOFILE by ws.max_connections (the HTTP front-end raised it for its own share);
 // returns the connection cap that fits.
@@ -265,20 +271,29 @@ void WsFrontend::on_read(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<WsFrontend*>(arg);
   std::vector<uint32_t> tokens;
   tokens.swap(self->readable_);
-  for (uint32_t t : tokens) {
-    WsConn* c = self->find(t);
+  size_t i = 0;
+  for (; i < tokens.size(); ++i) {
+    if (self->batched_.size() % kReadGroup == 0) {  // a new group: room for what it may bring?
+      if (!self->batched_.empty()) self->recv_batch();
+      if (!self->path_->has_room_everywhere(kReadRoom)) break;
+    }
+    WsConn* c = self->find(tokens[i]);
     if (!c || !c->read_queued) continue;
     c->read_queued = false;
     if (!self->batch_ || !self->batch_->ok()) {
       self->read_conn(c);
       continue;
     }
-    if (self->batch_->full()) self->recv_batch();
     size_t k = self->batched_.size();
     self->batch_->add_recv(c->fd, self->read_slots_.data() + k * kReadSlot, kReadSlot, uint32_t(k));
     self->batched_.push_back({c->token, kReadSlot});
   }
   if (!self->batched_.empty()) self->recv_batch();
+  if (i < tokens.size()) {  // the rings are nearly full: the rest once responses drained them
+    self->reads_waiting_ = true;
+    self->readable_.insert(self->readable_.begin(), tokens.begin() + long(i), tokens.end());
+    return;
+  }
   if (self->readable_.empty()) self->readable_.swap(tokens), self->readable_.clear();  // keep the capacity
 }
 

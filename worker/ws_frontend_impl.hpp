@@ -29,6 +29,7 @@ inline constexpr size_t kMaxSwarmsPerConn = 256;       // (info_hash, peer_id) p
 inline constexpr size_t kMaxAnnouncesInFlight = 16;    // per connection
 inline constexpr uint64_t kCloseGraceMs = 2000;        // a closing connection's last chance to flush
 inline constexpr size_t kMaxLeaveQueue = 1 << 16;      // stopped announces waiting for ring room
+inline constexpr uint64_t kReadRoomAfterWait = 1024;   // ring room that resumes deferred reads
 
 class WsFrontend;
 
@@ -187,6 +188,7 @@ class WsFrontend final : public WsFrontendApi {
   std::vector<uint32_t> dirty_;     // tokens of connections with output to write
   event* read_ev_ = nullptr;        // made active when a connection is readable (io_uring): reads them all
   std::vector<uint32_t> readable_;  // tokens of connections to read
+  bool reads_waiting_ = false;      // readable_ waits for room in the request rings (on_read)
   std::vector<char> read_slots_;    // batched receives' buffers, kReadSlot each
   std::unique_ptr<IoBatch> batch_;  // the pass's sends in one system call; null: one send() each
   struct Batched {

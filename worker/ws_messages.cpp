@@ -257,6 +257,10 @@ void WsFrontend::on_scrape(const shm::ReplyContext& ctx, const ScrapeResult& r) 
 
 void WsFrontend::after_responses() {
   if (relay_) relay_->flush();
+  if (reads_waiting_ && path_->has_room_everywhere(kReadRoomAfterWait)) {  // see on_read
+    reads_waiting_ = false;
+    event_active(read_ev_, EV_TIMEOUT, 0);
+  }
 }
 
 }  // namespace shoal::worker

@@ -315,3 +315,29 @@ TEST(WebTorrentCodec, SameIdComparesEveryByte) {
     b[i] ^= 0x80;
   }
 }
+
+TEST(WebTorrentCodec, BinaryStringsDecodeExactlyAsEncoded) {
+  // Every id of random bytes round-trips; every damaged form is refused.
+  uint64_t x = 42;
+  for (int round = 0; round < 2000; ++round) {
+    uint8_t id[20];
+    for (uint8_t& b : id) x = x * 6364136223846793005ull + 1442695040888963407ull, b = uint8_t(x >> 56);
+    std::string s = shoal::worker::webtorrent::encode_binary_string(id, 20);
+    uint8_t back[20];
+    ASSERT_TRUE(shoal::worker::webtorrent::decode_binary_string(s, back, 20));
+    ASSERT_EQ(0, memcmp(id, back, 20));
+    EXPECT_FALSE(shoal::worker::webtorrent::decode_binary_string(s.substr(0, s.size() - 1), back, 20));
+    EXPECT_FALSE(shoal::worker::webtorrent::decode_binary_string(s + "a", back, 20));
+    size_t at = x % s.size();
+    std::string bad = s;
+    bad[at] = char(0xc4);  // a lead byte of U+0100.. or a lead where a continuation belongs
+    EXPECT_FALSE(shoal::worker::webtorrent::decode_binary_string(bad, back, 20)) << round;
+  }
+  uint8_t out[2];
+  EXPECT_FALSE(shoal::worker::webtorrent::decode_binary_string("a\xc3", out, 2));      // cut sequence
+  EXPECT_FALSE(shoal::worker::webtorrent::decode_binary_string("\x80\x80", out, 2));   // continuation first
+  EXPECT_FALSE(shoal::worker::webtorrent::decode_binary_string("\xc3" "a", out, 1));   // lead without continuation
+  EXPECT_TRUE(shoal::worker::webtorrent::decode_binary_string("\xc3\xbf" "a", out, 2));
+  EXPECT_EQ(out[0], 0xff);
+  EXPECT_EQ(out[1], 'a');
+}
