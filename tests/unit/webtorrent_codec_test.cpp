@@ -158,6 +158,40 @@ TEST(WebTorrentCodec, DuplicateKeysAreRefused) {
             "malformed JSON: duplicate key");
 }
 
+// The whole message must be valid JSON, also the parts the tracker only relays (the offer and
+// answer objects, kept as text) or does not read (unknown keys): an invalid escape, literal,
+// number or trailing text anywhere is "malformed JSON", never relayed.
+TEST(WebTorrentCodec, InvalidJsonAnywhereIsRefused) {
+  auto offers = [](const std::string& offer) {
+    return announce_json(R"(,"offers":[{"offer_id":")" + js(kHigh) + R"(","offer":)" + offer + "}]");
+  };
+  auto answer = [](const std::string& obj) {
+    return announce_json(R"(,"to_peer_id":")" + js(kHigh) + R"(","offer_id":")" + js(kHigh) + R"(","answer":)" + obj);
+  };
+  const std::string bad[] = {
+      offers(R"({"type":"offer","sdp":"v=0\q"})"),             // not an escape
+      offers(R"({"type":"offer","sdp":"v=0\u00g0"})"),         // \u without 4 hex digits
+      offers(R"({"type":"offer","sdp":"v=0\u00e"})"),
+      offers(R"({"type":"offer","sdp":"v=0","n":01})"),        // a number with a leading zero
+      offers(R"({"type":"offer","sdp":"v=0","ok":tru})"),      // a broken literal
+      offers(R"({"type":"offer","sdp":"v=0","x":[1,]})"),      // a trailing comma
+      offers(R"({"type":"offer" "sdp":"v=0"})"),               // a missing comma
+      answer(R"({"type":"answer","sdp":"a\x"})"),
+      announce_json(R"(,"junk":"\a")"),                        // keys the tracker does not read
+      announce_json(R"(,"junk":nul)"),
+      announce_json(R"(,"junk":{"a":-})"),
+      announce_json("") + " x",                                // after the object
+      announce_json("") + "{}",
+  };
+  for (const std::string& text : bad)
+    EXPECT_EQ(parse_message(text).error.substr(0, 14), "malformed JSON") << text;
+  // Every escape RFC 8259 has is accepted, and the text relayed as written.
+  std::string ok = R"({"type":"offer","sdp":"\" \\ \/ \b \f \n \r \t \u00e9 \uD83D\uDE00"})";
+  ParseResult r = parse_message(offers(ok));
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.msg.announce.sdp(r.msg.announce.offers.at(0)), ok);
+}
+
 TEST(WebTorrentCodec, InvalidUtf8IsRejectedByTheParser) {
   std::string msg = announce_json("");
   msg.replace(msg.find("peer_id") + 10, 1, "\xff");
