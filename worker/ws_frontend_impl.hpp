@@ -1,6 +1,6 @@
 // worker/ws_frontend_impl.hpp — the WebTorrent front-end's class (private to worker/ws_*.cpp;
-// API and behaviour: worker/ws_frontend.hpp). Connections and their I/O: ws_frontend.cpp;
-// messages, offers and answers: ws_messages.cpp.
+// API and behaviour: worker/ws_frontend.hpp). Connections: ws_frontend.cpp; their socket
+// I/O: ws_frontend_io.cpp; messages, offers and answers: ws_messages.cpp.
 #pragma once
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -29,7 +29,17 @@ inline constexpr size_t kMaxSwarmsPerConn = 256;       // (info_hash, peer_id) p
 inline constexpr size_t kMaxAnnouncesInFlight = 16;    // per connection
 inline constexpr uint64_t kCloseGraceMs = 2000;        // a closing connection's last chance to flush
 inline constexpr size_t kMaxLeaveQueue = 1 << 16;      // stopped announces waiting for ring room
-inline constexpr uint64_t kReadRoomAfterWait = 1024;   // ring room that resumes deferred reads
+inline constexpr size_t kReadBuffer = 64 * 1024;  // one read() at most; a shorter read means the socket is empty
+inline constexpr size_t kReadSlot = 16 * 1024;    // a batched receive's room (a full one is read on at once)
+inline constexpr unsigned kBatchOps = 256;        // operations per io_uring submit
+// Batched reads take at most kReadGroup connections at a time, and only while every request
+// ring has room for kReadRoom more requests (a connection's read may hold up to
+// kMaxAnnouncesInFlight announces): the rest wait in readable_ until responses have drained
+// the rings to kReadRoomAfterWait free slots (after_responses), instead of getting "tracker
+// busy" (TCP holds their bytes).
+inline constexpr unsigned kReadGroup = 64;
+inline constexpr uint64_t kReadRoom = uint64_t(kReadGroup) * kMaxAnnouncesInFlight;
+inline constexpr uint64_t kReadRoomAfterWait = 1024;
 
 class WsFrontend;
 
