@@ -216,10 +216,14 @@ bool Client::progress_connect() {
   return true;
 }
 
+void Client::fail_io(const char* detail) {
+  fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, detail);
+}
+
 void Client::fail_tls() {
   char detail[160] = "TLS handshake failed";
   if (unsigned long code = ERR_get_error(); code != 0) ERR_error_string_n(code, detail, sizeof detail);
-  fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, detail);
+  fail_io(detail);
 }
 
 bool Client::on_events(uint32_t events) {
@@ -232,20 +236,22 @@ bool Client::on_events(uint32_t events) {
   return (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
 }
 
-bool Client::read_all() {
-  for (;;) {
-    ssize_t n = recv(fd_, g_recv_buf.data(), g_recv_buf.size(), 0);
-    if (n > 0) {
-      uint32_t gen = gen_;
-      if (!on_input(g_recv_buf.data(), size_t(n)) || gen_ != gen) return false;
-      if (size_t(n) < g_recv_buf.size()) return true;  // the socket is empty (edge-triggered)
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
-    fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed,
-         n == 0 ? "connection closed" : strerror(errno));
-    return false;
+void Client::read_all() {
+  // Until a read leaves the socket empty (shorter than the buffer: edge-triggered, new bytes
+  // bring a new event), EAGAIN, or the end of the connection.
+  ssize_t n;
+  do n = recv(fd_, g_recv_buf.data(), g_recv_buf.size(), 0);
+  while (took_recv(g_recv_buf.data(), n, n < 0 ? errno : 0, g_recv_buf.size()));
+}
+
+bool Client::took_recv(const char* data, ssize_t n, int err, size_t cap) {
+  if (n > 0) {
+    uint32_t gen = gen_;
+    return on_input(data, size_t(n)) && gen_ == gen && size_t(n) == cap;
   }
+  if (n < 0 && (err == EAGAIN || err == EINTR)) return false;
+  fail_io(n == 0 ? "connection closed" : strerror(err));
+  return false;
 }
 
 bool Client::on_input(const char* data, size_t n) {
@@ -478,7 +484,7 @@ bool Client::next_output(std::string_view* out) {
 Client::Sent Client::took_sent(ssize_t n, int err, size_t len) {
   if (n < 0) {
     if (err == EAGAIN || err == EINTR) return Sent::partial;  // the rest at the next EPOLLOUT edge
-    fail(state_ == State::open ? CloseCause::disconnected : CloseCause::connect_failed, "write failed");
+    fail_io("write failed");
     return Sent::failed;
   }
   if (tls_io_ != nullptr) {

@@ -151,7 +151,11 @@ class Client {
   bool on_events(uint32_t events);
   bool progress_connect();
   void fail_tls();       // a TLS error ends the connection (OpenSSL's reason as the detail)
-  bool read_all();       // reads until the socket is empty; false if the connection ended
+  void read_all();       // reads until the socket is empty or the connection ended
+  // What a recv() of up to cap bytes into data gave (n bytes, or n < 0 with errno err): the
+  // bytes are read, or the connection ends. True if the socket may hold more (data was filled).
+  bool took_recv(const char* data, ssize_t n, int err, size_t cap);
+  void fail_io(const char* detail);  // fail() as disconnected once open, else connect_failed
   // Bytes read from the socket (TLS: decrypted first); false if the connection ended.
   bool on_input(const char* data, size_t n);
   bool feed_plain(const char* data, size_t n);

@@ -81,20 +81,9 @@ void Loop::recv_batch() {
     const Op& op = ops_[r.tag];
     Client* c = op.client;
     if (c->gen_ != op.gen || c->state_ == Client::State::idle) continue;
-    if (r.res == shoal::worker::IoBatch::kNotIssued || r.res == -EINTR) {
-      c->read_all();
-    } else if (r.res > 0) {
-      uint32_t gen = c->gen_;
-      if (c->on_input(slots_.data() + size_t(r.tag) * kSlot, size_t(r.res)) && c->gen_ == gen &&
-          size_t(r.res) == kSlot)
-        c->read_all();  // the slot was full: the socket may hold more
-    } else if (r.res == 0) {
-      c->fail(c->state_ == Client::State::open ? CloseCause::disconnected : CloseCause::connect_failed,
-              "connection closed");
-    } else if (r.res != -EAGAIN) {
-      c->fail(c->state_ == Client::State::open ? CloseCause::disconnected : CloseCause::connect_failed,
-              strerror(-r.res));
-    }
+    if (r.res == shoal::worker::IoBatch::kNotIssued || r.res == -EINTR ||
+        c->took_recv(slots_.data() + size_t(r.tag) * kSlot, r.res < 0 ? -1 : ssize_t(r.res), r.res < 0 ? -r.res : 0, kSlot))
+      c->read_all();  // not read, or the slot was full: the socket may hold more
   }
   ops_.clear();
 }
