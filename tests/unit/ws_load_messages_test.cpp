@@ -151,6 +151,9 @@ TEST(WsLoadMessages, FlagsWhatIsNotAValidReply) {
   // Not one object: trailing content, an unclosed object, an offer that is not an object.
   EXPECT_EQ(wt::parse_reply(base + R"(,"complete":1,"incomplete":0,"interval":1} x)").kind, wt::Kind::invalid);
   EXPECT_EQ(wt::parse_reply(base + R"(,"complete":1,"incomplete":0,"interval":1)").kind, wt::Kind::invalid);
+  // A bad peer_id is named as such, whatever the offer_id.
+  r = wt::parse_reply(base + R"(,"peer_id":"short","offer_id":")" + hash + R"(","offer":{}})");
+  EXPECT_EQ(r.why, "relayed message: bad peer_id");
   r = wt::parse_reply(base + R"(,"peer_id":")" + hash + R"(","offer_id":")" + hash + R"(","offer":"sdp"})");
   EXPECT_EQ(r.why, "relayed message: bad offer/answer object");
   EXPECT_EQ(wt::parse_reply(base + R"(,"complete":1,"incomplete":0,"interval":1})").kind, wt::Kind::announce_reply);

@@ -279,7 +279,7 @@ Reply parse_reply(std::string_view text) {
   if (doc.get_object().get(root) != simdjson::SUCCESS) return r.why = "not a JSON object", r;
   std::string_view act;
   bool has_action = false, has_failure = false, offer = false, answer = false, bad_int = false;
-  bool has_peer_id = false, has_offer_id = false, bad_id = false, bad_object = false;
+  bool peer_id_ok = false, offer_id_ok = false, bad_object = false;
   for (auto f : root) {
     std::string_view key;
     od::value v;
@@ -294,9 +294,9 @@ Reply parse_reply(std::string_view text) {
     } else if (key == "info_hash") {
       r.has_info_hash = id_of(v, &r.info_hash);
     } else if (key == "peer_id") {
-      has_peer_id = true, bad_id |= !id_of(v, &r.peer_id);
+      peer_id_ok = id_of(v, &r.peer_id);
     } else if (key == "offer_id") {
-      has_offer_id = true, bad_id |= !id_of(v, &r.offer_id);
+      offer_id_ok = id_of(v, &r.offer_id);
     } else if (key == "offer" || key == "answer") {
       (key == "offer" ? offer : answer) = true;
       od::object o;
@@ -320,8 +320,8 @@ Reply parse_reply(std::string_view text) {
   if (!r.has_info_hash) return r.why = "bad info_hash", r;
   if (offer || answer) {
     if (offer && answer) return r.why = "both offer and answer", r;
-    if (!has_peer_id || (bad_id && !has_offer_id)) return r.why = "relayed message: bad peer_id", r;
-    if (!has_offer_id || bad_id) return r.why = "relayed message: bad offer_id", r;
+    if (!peer_id_ok) return r.why = "relayed message: bad peer_id", r;  // missing or malformed
+    if (!offer_id_ok) return r.why = "relayed message: bad offer_id", r;
     if (bad_object) return r.why = "relayed message: bad offer/answer object", r;
     return r.kind = offer ? Kind::offer : Kind::answer, r;
   }
