@@ -31,6 +31,7 @@
 
 #include "shm/clock.hpp"
 #include "supervisor/log.hpp"
+#include "worker/worker_common.hpp"
 #include "worker/ws_frontend_impl.hpp"
 #include "worker/ws_handshake.hpp"
 
@@ -80,6 +81,8 @@ WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* p
   sweep_ = event_new(base, -1, EV_PERSIST, &on_sweep, this);
   event_add(sweep_, &kSweepEvery);
   flush_ev_ = event_new(base, -1, 0, &on_flush, this);
+  event_priority_set(flush_ev_, kPriorityLow);  // after every ready socket was read (on_flush)
+  flush_deadline_ = evtimer_new(base, &on_flush_deadline, this);
   read_ev_ = event_new(base, -1, 0, &on_read, this);
   read_buf_.resize(kReadBuffer);
   if (cfg.ws_io_uring) {
@@ -106,6 +109,7 @@ WsFrontend::~WsFrontend() {
   }
   if (hup_) event_free(hup_);
   event_free(flush_ev_);
+  event_free(flush_deadline_);
   event_free(read_ev_);
   event_free(sweep_);
 }

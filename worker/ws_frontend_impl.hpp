@@ -40,6 +40,8 @@ inline constexpr unsigned kBatchOps = 256;        // operations per io_uring sub
 inline constexpr unsigned kReadGroup = 64;
 inline constexpr uint64_t kReadRoom = uint64_t(kReadGroup) * kMaxAnnouncesInFlight;
 inline constexpr uint64_t kReadRoomAfterWait = 1024;
+// Output waits for the loop to find no socket ready (on_flush) at most this long: 1 ms.
+inline constexpr timeval kMaxWriteDelay{0, 1000};
 
 class WsFrontend;
 
@@ -115,6 +117,9 @@ class WsFrontend final : public WsFrontendApi {
   static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int len, void* arg);
   static void on_io(evutil_socket_t fd, short what, void* arg);
   static void on_flush(evutil_socket_t, short, void* arg);
+  static void on_flush_deadline(evutil_socket_t, short, void* arg);
+  // Writes every connection's output, once (see on_flush).
+  void flush_pass();
   static void on_read(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
   static void on_hup(evutil_socket_t, short, void* arg);
@@ -194,7 +199,8 @@ class WsFrontend final : public WsFrontendApi {
   std::vector<evconnlistener*> tls_listeners_;  // of listeners_, the wss ones
   event* sweep_ = nullptr;
   event* hup_ = nullptr;
-  event* flush_ev_ = nullptr;       // made active when a connection has output: runs after the pass's I/O
+  event* flush_ev_ = nullptr;       // made active when a connection has output: runs once no socket is ready
+  event* flush_deadline_ = nullptr; // armed when output starts waiting: writes it at the latest kMaxWriteDelay later
   std::vector<uint32_t> dirty_;     // tokens of connections with output to write
   event* read_ev_ = nullptr;        // made active when a connection is readable (io_uring): reads them all
   std::vector<uint32_t> readable_;  // tokens of connections to read

@@ -212,39 +212,53 @@ bool WsFrontend::queued_text(WsConn* c) {
 void WsFrontend::mark_dirty(WsConn* c) {
   if (c->dirty) return;
   c->dirty = true;
+  if (dirty_.empty()) event_add(flush_deadline_, &kMaxWriteDelay);
   dirty_.push_back(c->token);
   event_active(flush_ev_, EV_TIMEOUT, 0);  // a no-op while it is active already
 }
 
-// The end of a loop pass: every connection with output writes it, once. With io_uring
-// (worker/io_batch.hpp) the pass's sends leave in one system call: first every connection's
-// bytes are made ready (wss: its frames encrypted), then sent together, then each result is
-// taken as flush_conn takes send()'s.
+// Every connection with output writes it, once, when the loop finds no socket ready any more:
+// flush_ev_ has the low priority, so while clients keep sending, what they sent is read (and
+// answered, relayed) first, and a connection gets the messages of several loop passes in one
+// write (one TLS record, one TCP segment): over wss, with 5 offers and 5 answers per announce,
+// ~2.2 sends per announce instead of ~3.3 and ~12 % less CPU per announce. A loop that never
+// runs out of ready sockets still writes every kMaxWriteDelay (flush_deadline_). With io_uring
+// (worker/io_batch.hpp) the sends leave in one system call: first every connection's bytes are
+// made ready (wss: its frames encrypted), then sent together, then each result is taken as
+// flush_conn takes send()'s.
 void WsFrontend::on_flush(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<WsFrontend*>(arg);
+  static_cast<WsFrontend*>(arg)->flush_pass();
+}
+
+void WsFrontend::on_flush_deadline(evutil_socket_t, short, void* arg) {
+  static_cast<WsFrontend*>(arg)->flush_pass();
+}
+
+void WsFrontend::flush_pass() {
+  event_del(flush_deadline_);
   std::vector<uint32_t> tokens;
-  tokens.swap(self->dirty_);
-  IoBatch* batch = self->batch_ && self->batch_->ok() ? self->batch_.get() : nullptr;
+  tokens.swap(dirty_);
+  IoBatch* batch = batch_ && batch_->ok() ? batch_.get() : nullptr;
   for (uint32_t t : tokens) {
-    WsConn* c = self->find(t);
+    WsConn* c = find(t);
     if (!c || !c->dirty) continue;  // freed meanwhile
     c->dirty = false;
     if (!batch) {
-      self->flush_conn(c);
+      flush_conn(c);
       continue;
     }
     std::string_view out;
-    if (!self->next_output(c, &out)) continue;  // freed
+    if (!next_output(c, &out)) continue;  // freed
     if (out.empty()) {
-      self->maybe_finish(c);
+      maybe_finish(c);
       continue;
     }
-    if (batch->full()) self->send_batch();
-    batch->add(c->fd, out.data(), out.size(), uint32_t(self->batched_.size()));
-    self->batched_.push_back({c->token, out.size()});
+    if (batch->full()) send_batch();
+    batch->add(c->fd, out.data(), out.size(), uint32_t(batched_.size()));
+    batched_.push_back({c->token, out.size()});
   }
-  if (batch) self->send_batch();
-  if (self->dirty_.empty()) self->dirty_.swap(tokens), self->dirty_.clear();  // keep the capacity
+  if (batch) send_batch();
+  if (dirty_.empty()) dirty_.swap(tokens), dirty_.clear();  // keep the capacity
 }
 
 void WsFrontend::send_batch() {
