@@ -358,7 +358,7 @@ const Row kRows[] = {
    .int_field = &Config::ws_relay_ring_bytes},
   {.spec = {"ws.io_uring", "bool", 0, 1, "true",
             "Send the WebSocket connections' output (written once the event loop finds no socket "
-            "ready, at most 1 ms late) in one io_uring system call instead of one send() per "
+            "ready, or about 1 ms late) in one io_uring system call instead of one send() per "
             "connection (and read them in one call, waiting "
             "while the request rings are nearly full); where io_uring is unavailable (kernel, sysctl "
             "kernel.io_uring_disabled, seccomp) the worker logs it and goes one by one."},

@@ -40,7 +40,9 @@ inline constexpr unsigned kBatchOps = 256;        // operations per io_uring sub
 inline constexpr unsigned kReadGroup = 64;
 inline constexpr uint64_t kReadRoom = uint64_t(kReadGroup) * kMaxAnnouncesInFlight;
 inline constexpr uint64_t kReadRoomAfterWait = 1024;
-// Output waits for the loop to find no socket ready (on_flush) at most this long: 1 ms.
+// Output waits for the loop to find no socket ready (on_flush) at most about this long: 1 ms
+// on libevent's timer clock (CLOCK_MONOTONIC_COARSE where the kernel has it: the timer fires up
+// to one kernel tick early or late, 4 ms at HZ=250).
 inline constexpr timeval kMaxWriteDelay{0, 1000};
 
 class WsFrontend;
