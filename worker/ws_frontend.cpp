@@ -82,7 +82,7 @@ WsFrontend::WsFrontend(event_base* base, const conf::Config& cfg, RequestPath* p
   event_add(sweep_, &kSweepEvery);
   flush_ev_ = event_new(base, -1, 0, &on_flush, this);
   event_priority_set(flush_ev_, kPriorityLow);  // after every ready socket was read (on_flush)
-  flush_deadline_ = evtimer_new(base, &on_flush_deadline, this);
+  flush_deadline_ = evtimer_new(base, &on_flush, this);
   read_ev_ = event_new(base, -1, 0, &on_read, this);
   read_buf_.resize(kReadBuffer);
   if (cfg.ws_io_uring) {

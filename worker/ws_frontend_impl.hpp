@@ -119,7 +119,6 @@ class WsFrontend final : public WsFrontendApi {
   static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int len, void* arg);
   static void on_io(evutil_socket_t fd, short what, void* arg);
   static void on_flush(evutil_socket_t, short, void* arg);
-  static void on_flush_deadline(evutil_socket_t, short, void* arg);
   // Writes every connection's output, once (see on_flush).
   void flush_pass();
   static void on_read(evutil_socket_t, short, void* arg);

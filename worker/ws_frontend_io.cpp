@@ -226,11 +226,7 @@ void WsFrontend::mark_dirty(WsConn* c) {
 // (worker/io_batch.hpp) the sends leave in one system call: first every connection's bytes are
 // made ready (wss: its frames encrypted), then sent together, then each result is taken as
 // flush_conn takes send()'s.
-void WsFrontend::on_flush(evutil_socket_t, short, void* arg) {
-  static_cast<WsFrontend*>(arg)->flush_pass();
-}
-
-void WsFrontend::on_flush_deadline(evutil_socket_t, short, void* arg) {
+void WsFrontend::on_flush(evutil_socket_t, short, void* arg) {  // flush_ev_ and flush_deadline_
   static_cast<WsFrontend*>(arg)->flush_pass();
 }
 

@@ -7,7 +7,6 @@
 // client speaking RFC 6455 (masked text frames).
 #include <arpa/inet.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
